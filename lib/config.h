@@ -1,0 +1,99 @@
+/* config - main.cf: parsing, parameter lookup with lazy expansion, defaults.
+ *
+ * Syntax (postconf(5)): "name = value" lines; blank lines and lines whose
+ * first non-blank character is '#' ignored; no inline comments; a line that
+ * starts with whitespace continues the previous one; the last definition of
+ * a name wins. Values are stored raw and expanded lazily on lookup:
+ * $name, ${name}, $(name), $$ (literal $), ${name?value}, ${name?{value}},
+ * ${name:value}, ${name:{value}}, ${name?{v1}:{v2}}, and the relational form
+ * ${{a} op {b} ? {x} : {y}} with op in == != < <= > >= (numeric when both
+ * sides are all digits) and <level <=level >level >=level ==level !=level
+ * (compatibility levels, "3.10" > "3.9"). Expansion is recursive; a loop
+ * or an unterminated construct is an error naming the parameter.
+ *
+ * Every parameter the suite uses has a built-in default in the table of
+ * config_defaults.c, spelled exactly as Postfix 3.7's `postconf -d` prints it
+ * (including the compatibility_level conditionals). Names not in the table
+ * and not referenced as $name are "unused": warned about once, never fatal.
+ *
+ * Typed getters parse on every call (cheap) and die with a one-line message
+ * naming file, line and parameter when a value is malformed:
+ *   fatal: /etc/postfix/main.cf, line 12: bad numerical configuration: message_size_limit = 1x
+ *
+ * Overrides (master.cf -o, postconf -o, command line) sit above main.cf.
+ * Strings returned by config_get stay valid until the next config_load or
+ * config_override.
+ */
+#ifndef MTA_CONFIG_H
+#define MTA_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "strbuf.h"
+
+enum config_type {
+    CONFIG_STR,
+    CONFIG_INT,  /* decimal integer, overflow-checked */
+    CONFIG_BOOL, /* yes/no */
+    CONFIG_TIME, /* integer + optional unit s m h d w; default unit in the table */
+    CONFIG_SIZE, /* byte count (integer) */
+};
+
+struct config_default {
+    const char *name;
+    const char *value; /* raw, as `postconf -d` prints it; NULL = computed at run time */
+    enum config_type type;
+    char time_unit; /* CONFIG_TIME only: 's', 'm', 'h', 'd' or 'w' */
+};
+
+/* Which configuration directory to use: -c dir, else $MAIL_CONFIG, else the
+ * compiled-in default. When `restricted` (setgid programs, and any program
+ * run by a non-root user with a non-default directory), a non-default
+ * directory must be listed in alternate_config_directories of the default
+ * main.cf; otherwise this exits with EX_USAGE and a clear message. */
+const char *config_choose_dir(const char *opt_c, bool restricted);
+
+/* Read <dir>/main.cf (replacing anything loaded before). A missing main.cf
+ * is fatal for daemons, so callers decide: returns -1 and sets *err to a
+ * one-line message naming file and line on any error. */
+int config_load(const char *dir, strbuf *err);
+/* config_load or msg_fatal. */
+void config_load_or_die(const char *dir);
+/* Parse main.cf text from memory (tests, fuzzing); `origin` names it. */
+int config_load_text(const char *origin, const char *text, size_t len, strbuf *err);
+
+const char *config_directory(void);
+
+/* Set a value above main.cf (master.cf -o name=value). */
+void config_override(const char *name, const char *value);
+
+/* Expanded value; "" for an unknown name. Expansion errors are fatal
+ * (msg_fatal naming file, line, parameter). */
+const char *config_get(const char *name);
+long long config_get_int(const char *name);
+bool config_get_bool(const char *name);
+long long config_get_time(const char *name); /* in seconds */
+long long config_get_size(const char *name);
+
+/* Raw value (unexpanded): override, else main.cf, else default; NULL if none. */
+const char *config_get_raw(const char *name);
+/* True when main.cf or an override sets `name`. */
+bool config_is_set(const char *name);
+/* Where `name` was set: "path, line N", or NULL for a default. */
+const char *config_origin(const char *name);
+
+/* Expand arbitrary text against the configuration (postconf -x, templates).
+ * Returns -1 with *err set on a syntax error or loop. */
+int config_expand(const char *text, strbuf *out, strbuf *err);
+
+/* The built-in defaults table (sorted by name) and its length. */
+const struct config_default *config_defaults(size_t *count);
+const struct config_default *config_default_find(const char *name);
+/* The default's value with run-time computed ones filled in
+ * (myhostname from gethostname, mydomain, mynetworks, ...). */
+const char *config_default_value(const char *name);
+
+/* Names set in main.cf, in file order (for postconf -n). */
+size_t config_set_names(const char ***names);
+
+#endif

@@ -1,0 +1,254 @@
+#include "msg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "strbuf.h"
+
+int msg_verbose;
+
+enum msg_level { LVL_INFO, LVL_WARN, LVL_ERROR, LVL_FATAL, LVL_PANIC };
+
+static struct {
+    char service[64];
+    char ident[160];
+    char host[256];
+    int facility;
+    int log_fd; /* maillog_file, or -1 for syslog */
+    bool to_stderr;
+    bool syslog_open;
+    void (*cleanup)(void);
+    int depth; /* guards against recursion from allocation failures */
+} msg_state = {"unknown", "postfix/unknown", "localhost", LOG_MAIL, -1, true, false, NULL, 0};
+
+static void copy_bounded(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src);
+}
+
+static void set_ident(const char *syslog_name)
+{
+    snprintf(msg_state.ident, sizeof(msg_state.ident), "%s/%s", syslog_name, msg_state.service);
+    if (msg_state.syslog_open) {
+        closelog();
+        msg_state.syslog_open = false;
+    }
+}
+
+void msg_init(const char *service, bool to_stderr)
+{
+    const char *slash = strrchr(service, '/');
+    copy_bounded(msg_state.service, sizeof(msg_state.service), slash ? slash + 1 : service);
+    msg_state.to_stderr = to_stderr;
+    char host[256];
+    if (gethostname(host, sizeof(host)) == 0) {
+        host[sizeof(host) - 1] = '\0';
+        host[strcspn(host, ".")] = '\0';
+        copy_bounded(msg_state.host, sizeof(msg_state.host), host);
+    }
+    set_ident("postfix");
+}
+
+static const struct {
+    const char *name;
+    int value;
+} facilities[] = {
+    {"mail", LOG_MAIL},     {"daemon", LOG_DAEMON}, {"user", LOG_USER},     {"local0", LOG_LOCAL0},
+    {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4},
+    {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
+};
+
+int msg_configure(const char *syslog_name, const char *facility, const char *maillog_file,
+                  const char *hostname)
+{
+    if (syslog_name && *syslog_name) {
+        /* "postfix/submission" style names keep the service as last part. */
+        set_ident(syslog_name);
+    }
+    if (facility && *facility) {
+        for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+            if (strcmp(facilities[i].name, facility) == 0)
+                msg_state.facility = facilities[i].value;
+    }
+    if (hostname && *hostname) {
+        copy_bounded(msg_state.host, sizeof(msg_state.host), hostname);
+        msg_state.host[strcspn(msg_state.host, ".")] = '\0';
+    }
+    if (maillog_file && *maillog_file) {
+        int fd = open(maillog_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+        if (fd < 0)
+            return -1;
+        if (msg_state.log_fd >= 0)
+            close(msg_state.log_fd);
+        msg_state.log_fd = fd;
+    } else if (msg_state.log_fd >= 0) {
+        close(msg_state.log_fd);
+        msg_state.log_fd = -1;
+    }
+    return 0;
+}
+
+const char *msg_ident(void)
+{
+    return msg_state.ident;
+}
+
+void msg_set_cleanup(void (*fn)(void))
+{
+    msg_state.cleanup = fn;
+}
+
+/* Rewrite %m into the current strerror text, with '%' doubled so the
+ * result is still a valid format. */
+static void expand_percent_m(strbuf *out, const char *fmt, int saved_errno)
+{
+    for (const char *p = fmt; *p; p++) {
+        if (p[0] == '%' && p[1] == '%') {
+            strbuf_append(out, p, 2);
+            p++;
+        } else if (p[0] == '%' && p[1] == 'm') {
+            for (const char *e = strerror(saved_errno); *e; e++) {
+                if (*e == '%')
+                    strbuf_putc(out, '%');
+                strbuf_putc(out, *e);
+            }
+            p++;
+        } else {
+            strbuf_putc(out, *p);
+        }
+    }
+}
+
+static const char *level_prefix(enum msg_level level)
+{
+    switch (level) {
+    case LVL_WARN:
+        return "warning: ";
+    case LVL_ERROR:
+        return "error: ";
+    case LVL_FATAL:
+        return "fatal: ";
+    case LVL_PANIC:
+        return "panic: ";
+    default:
+        return "";
+    }
+}
+
+static int level_priority(enum msg_level level)
+{
+    static const int prio[] = {LOG_INFO, LOG_WARNING, LOG_ERR, LOG_CRIT, LOG_CRIT};
+    return prio[level];
+}
+
+static void msg_vlog(enum msg_level level, const char *fmt, va_list ap)
+{
+    int saved_errno = errno;
+    if (msg_state.depth++ > 0) {
+        /* Logging failed while logging (out of memory): best effort. */
+        static const char nested[] = "msg: recursive logging error\n";
+        if (write(STDERR_FILENO, nested, sizeof(nested) - 1) < 0) {
+        }
+        msg_state.depth--;
+        return;
+    }
+    strbuf format = STRBUF_INIT, text = STRBUF_INIT, line = STRBUF_INIT;
+    expand_percent_m(&format, fmt, saved_errno);
+    strbuf_vprintf(&text, strbuf_str(&format), ap);
+    /* A message is one line: never let embedded newlines forge log lines. */
+    for (size_t i = 0; i < text.len; i++)
+        if (text.s[i] == '\n' || text.s[i] == '\r' || text.s[i] == '\0')
+            text.s[i] = ' ';
+
+    if (msg_state.log_fd >= 0) {
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(stamp, sizeof(stamp), "%b %d %H:%M:%S", &tm);
+        strbuf_printf(&line, "%s %s %s[%ld]: %s%s\n", stamp, msg_state.host, msg_state.ident,
+                      (long)getpid(), level_prefix(level), strbuf_str(&text));
+        if (write(msg_state.log_fd, line.s, line.len) < 0) {
+            /* Nowhere left to report it; stderr below still gets it. */
+        }
+    } else {
+        if (!msg_state.syslog_open) {
+            openlog(msg_state.ident, LOG_PID | LOG_NDELAY, msg_state.facility);
+            msg_state.syslog_open = true;
+        }
+        syslog(level_priority(level), "%s%s", level_prefix(level), strbuf_str(&text));
+    }
+    if (msg_state.to_stderr) {
+        strbuf_reset(&line);
+        strbuf_printf(&line, "%s: %s%s\n", msg_state.service, level_prefix(level),
+                      strbuf_str(&text));
+        if (write(STDERR_FILENO, line.s, line.len) < 0) {
+        }
+    }
+    strbuf_release(&format);
+    strbuf_release(&text);
+    strbuf_release(&line);
+    msg_state.depth--;
+    errno = saved_errno;
+}
+
+#define MSG_BODY(level)                                                                            \
+    va_list ap;                                                                                    \
+    va_start(ap, fmt);                                                                             \
+    msg_vlog(level, fmt, ap);                                                                      \
+    va_end(ap)
+
+void msg_info(const char *fmt, ...)
+{
+    MSG_BODY(LVL_INFO);
+}
+
+void msg_warn(const char *fmt, ...)
+{
+    MSG_BODY(LVL_WARN);
+}
+
+void msg_error(const char *fmt, ...)
+{
+    MSG_BODY(LVL_ERROR);
+}
+
+void msg_debug(const char *fmt, ...)
+{
+    if (msg_verbose <= 0)
+        return;
+    MSG_BODY(LVL_INFO);
+}
+
+static _Noreturn void finish_fatal(int status)
+{
+    void (*cleanup)(void) = msg_state.cleanup;
+    msg_state.cleanup = NULL;
+    if (cleanup)
+        cleanup();
+    exit(status);
+}
+
+void msg_fatal(const char *fmt, ...)
+{
+    MSG_BODY(LVL_FATAL);
+    finish_fatal(1);
+}
+
+void msg_fatal_status(int status, const char *fmt, ...)
+{
+    MSG_BODY(LVL_FATAL);
+    finish_fatal(status);
+}
+
+void msg_panic(const char *fmt, ...)
+{
+    MSG_BODY(LVL_PANIC);
+    abort();
+}

@@ -1,0 +1,51 @@
+/* msg - diagnostics and the mail log.
+ *
+ * One line per call, in Postfix's format: ident "$syslog_name/<service>[pid]"
+ * and, for warnings and worse, a "warning: " / "error: " / "fatal: " /
+ * "panic: " prefix. Lines go to syslog (facility $syslog_facility) or, when
+ * $maillog_file is set, are appended to that file with a timestamp prefix
+ * "Mon DD HH:MM:SS host ident[pid]: text" (one write(2) per line, O_APPEND,
+ * so concurrent processes never interleave). Commands also print
+ * "program: text" on stderr. Every format accepts %m (strerror(errno)).
+ *
+ * msg_fatal logs and exits 1 (daemons: master respawns them);
+ * msg_fatal_status exits with the given sysexits code; msg_panic aborts
+ * (a broken invariant).
+ */
+#ifndef MTA_MSG_H
+#define MTA_MSG_H
+#include <stdarg.h>
+#include <stdbool.h>
+
+/* Call first, with the program name ("smtpd", "postconf"). Logs to syslog
+ * with ident "postfix/<service>" until msg_configure is called. */
+void msg_init(const char *service, bool to_stderr);
+
+/* Apply logging parameters once the configuration is known. service_name may
+ * be NULL to keep the current one (master.cf's service name can differ from
+ * the program name: "submission/smtpd" comes from syslog_name). maillog_file
+ * empty or NULL means syslog. Returns -1 with errno set when the file cannot
+ * be opened (logging then stays on syslog). */
+int msg_configure(const char *syslog_name, const char *facility, const char *maillog_file,
+                  const char *hostname);
+
+/* The ident in use, e.g. "postfix/smtpd". */
+const char *msg_ident(void);
+
+void msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void msg_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void msg_fatal_status(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+_Noreturn void msg_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Verbose logging (-v): msg_debug prints only when msg_verbose > 0. */
+extern int msg_verbose;
+void msg_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Run before exiting on msg_fatal (e.g. remove a half-written file).
+ * Must not log fatally itself. */
+void msg_set_cleanup(void (*fn)(void));
+
+#endif
