@@ -12,15 +12,19 @@ scripts/install-deps.sh --test
 
 echo "== build (debug) and unit tests"
 scripts/build.sh build -DCMAKE_BUILD_TYPE=Debug
-(cd build && ctest --output-on-failure -j2)
+reports=()
+(cd build && ctest --output-on-failure -j2 --output-junit "$root/build/ctest.xml")
+reports+=(build/ctest.xml)
 
 echo "== build (ASan+UBSan) and unit tests"
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DMTA_SANITIZE=ON
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2)
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 --output-junit "$root/build-asan/ctest.xml")
+reports+=(build-asan/ctest.xml)
 
 echo "== end-to-end tests (sanitized daemons)"
 if ls tests/e2e/test_*.py >/dev/null 2>&1; then
-    MTA_BUILD_DIR="$root/build-asan" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+    ASAN_OPTIONS=detect_leaks=0 MTA_BUILD_DIR="$root/build-asan" /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml=build-asan/e2e.xml tests/e2e
+    reports+=(build-asan/e2e.xml)
 else
     echo "no end-to-end tests yet"
 fi
@@ -41,4 +45,4 @@ if [ "$fuzz_seconds" -gt 0 ] && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
             { tail -n 40 "build-fuzz/$name.log"; echo "fuzz harness $name failed"; exit 1; }
     done
 fi
-echo "== all tests passed"
+/usr/bin/python3 scripts/test_summary.py "${reports[@]}"
