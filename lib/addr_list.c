@@ -85,8 +85,7 @@ static bool skip_comment(const char *value, size_t len, size_t *i)
     return false;
 }
 
-int addr_list_parse(const char *value, size_t len, strlist *out, size_t max_addresses,
-                    strbuf *err)
+int addr_list_parse(const char *value, size_t len, strlist *out, size_t max_addresses, strbuf *err)
 {
     struct addr_parser ap = {STRBUF_INIT, STRBUF_INIT, false, false, out, max_addresses};
     const char *problem = NULL;

@@ -50,7 +50,8 @@ size_t header_name_length(const char *line, size_t len)
 enum header_id header_classify(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof(known_headers) / sizeof(known_headers[0]); i++)
-        if (strlen(known_headers[i].name) == len && strncasecmp(known_headers[i].name, name, len) == 0)
+        if (strlen(known_headers[i].name) == len &&
+            strncasecmp(known_headers[i].name, name, len) == 0)
             return known_headers[i].id;
     return HDR_OTHER;
 }

@@ -67,10 +67,10 @@ typedef void (*header_emit_fn)(void *ctx, const char *header, size_t len, enum h
                                bool truncated);
 
 struct header_collector {
-    strbuf current;   /* logical header being assembled */
-    size_t limit;     /* header_size_limit */
-    bool truncated;   /* current exceeded limit */
-    bool in_headers;  /* still inside the header section */
+    strbuf current;  /* logical header being assembled */
+    size_t limit;    /* header_size_limit */
+    bool truncated;  /* current exceeded limit */
+    bool in_headers; /* still inside the header section */
     header_emit_fn emit;
     void *ctx;
 };

@@ -11,8 +11,8 @@
 #include "strlist.h"
 
 #define MBOX_FLUSH_SIZE 65536
-#define LOCK_WAIT_SECONDS 30    /* give up (temporary failure) after this */
-#define STALE_LOCK_SECONDS 500  /* a dotlock older than this is abandoned */
+#define LOCK_WAIT_SECONDS 30   /* give up (temporary failure) after this */
+#define STALE_LOCK_SECONDS 500 /* a dotlock older than this is abandoned */
 
 int mbox_lock_methods_parse(const char *value, int *methods, strbuf *err)
 {
