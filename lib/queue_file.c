@@ -262,7 +262,7 @@ static int qf_record(queue_file *qf, int type, const void *p1, size_t n1, const 
     bool overflow = n1 > SIZE_MAX - n2 || n1 + n2 > SIZE_MAX - n3;
     size_t len = overflow ? SIZE_MAX : n1 + n2 + n3;
     if (len > qf->limit) {
-        char what[64];
+        char what[128];
         snprintf(what, sizeof(what), "record '%c' of %zu bytes over limit %zu in", type, len,
                  qf->limit);
         return qf_fail(qf, EMSGSIZE, what);

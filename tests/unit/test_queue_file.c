@@ -651,6 +651,15 @@ static void open_refuses_path_tricks(void **state)
     assert_int_equal(symlink("/etc/passwd", strbuf_str(&p)), 0);
     assert_int_equal(queue_file_open(qdir, "incoming", 0, "1E240ABCDEF", false, &err), -1);
     assert_int_equal(unlink(strbuf_str(&p)), 0);
+    /* A writer in a missing queue fails with a reason, nothing created. */
+    strbuf_reset(&err);
+    assert_null(queue_file_create(qdir, "nosuch", 0, false, LIMIT, &err));
+    assert_int_equal(errno, ENOENT);
+    assert_non_null(strstr(err.s, "nosuch"));
+    strbuf_reset(&err);
+    assert_int_equal(queue_space_check("/nonexistent/queue", 0, 0, &err), -1);
+    assert_non_null(strstr(err.s, "statvfs"));
+    assert_int_equal(queue_space_check(qdir, 0, 1000, &err), 0);
     strbuf_release(&err);
     strbuf_release(&id);
     strbuf_release(&p);
