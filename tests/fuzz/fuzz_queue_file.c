@@ -3,7 +3,7 @@
  * The bytes go into a memfd so the real pread-based reader runs. Every
  * decoded field is touched so the sanitizers see any out-of-bounds view,
  * and a valid file must also survive marking its recipients in place.
- * Seeds: tests/fuzz/seeds/queue_file/ (files written by the real writer).
+ * Seeds: tests/fuzz/seeds/fuzz_queue_file/ (files written by the real writer).
  */
 #include <stddef.h>
 #include <stdint.h>
