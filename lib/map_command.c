@@ -339,10 +339,9 @@ int map_command_newaliases(int argc, char **argv)
     char *default_type = conf_or_default(dir, "default_database_type", "hash");
     char *db = conf_or_default(dir, "alias_database", "hash:/etc/aliases");
     strlist items = STRLIST_INIT;
-    const char *why = NULL;
-    if (strlist_split(&items, db, ", \t\r\n", &why) < 0)
-        msg_fatal("alias_database: %s in \"%s\"", why, db);
     strbuf err = STRBUF_INIT;
+    if (maps_split(&items, db, &err) < 0)
+        msg_fatal("alias_database: %s", strbuf_str(&err));
     for (size_t i = 0; i < items.n; i++) {
         struct target t = parse_target(items.v[i], default_type);
         if (!map_build_type_ok(t.type))
