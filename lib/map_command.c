@@ -20,13 +20,14 @@ int map_command_conf_value(const char *dir, const char *name, strbuf *value, str
 {
     strbuf path = STRBUF_INIT, line = STRBUF_INIT, why = STRBUF_INIT;
     strbuf_printf(&path, "%s/main.cf", dir);
-    map_source *src = map_source_open(path.s, MAP_SOURCE_POSTMAP, &why);
     int found = 0;
+    map_source *src = NULL;
+    if (access(path.s, F_OK) != 0 && errno == ENOENT)
+        goto out; /* no main.cf: every parameter has its default */
+    src = map_source_open(path.s, MAP_SOURCE_POSTMAP, &why);
     if (!src) {
-        if (errno != ENOENT) {
-            strbuf_printf(err, "%s", strbuf_str(&why));
-            found = -1;
-        }
+        strbuf_printf(err, "%s", strbuf_str(&why));
+        found = -1;
         goto out;
     }
     size_t nlen = strlen(name), lineno = 0;

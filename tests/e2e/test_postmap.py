@@ -274,3 +274,13 @@ def test_db_mode_follows_source(tmp_path):
     os.chmod(src, 0o640)
     assert run_ours("postmap", str(src), conf=tmp_path).returncode == 0
     assert (os.stat(str(src) + ".db").st_mode & 0o777) == 0o640
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown")
+def test_db_owner_follows_source(tmp_path):
+    src = tmp_path / "owned"
+    src.write_text("k v\n")
+    os.chown(src, 65534, 65534)
+    assert run_ours("postmap", str(src), conf=tmp_path).returncode == 0
+    st = os.stat(str(src) + ".db")
+    assert (st.st_uid, st.st_gid) == (65534, 65534)
