@@ -36,10 +36,10 @@ extern const struct config_default config_default_table[];
 extern const size_t config_default_count;
 
 #define MAIN_CF "main.cf"
-#define CONFIG_MAX_FILE (64u << 20)      /* a bigger main.cf is refused */
-#define CONFIG_MAX_EXPANSION (4u << 20)  /* longest expanded value */
-#define CONFIG_MAX_NESTING 100           /* $name chains and {} nesting */
-#define CONFIG_WHITESPACE " \t\n\v\f\r"  /* Postfix's ISSPACE set */
+#define CONFIG_MAX_FILE (64u << 20)     /* a bigger main.cf is refused */
+#define CONFIG_MAX_EXPANSION (4u << 20) /* longest expanded value */
+#define CONFIG_MAX_NESTING 100          /* $name chains and {} nesting */
+#define CONFIG_WHITESPACE " \t\n\v\f\r" /* Postfix's ISSPACE set */
 
 struct param {
     char *name;
@@ -61,8 +61,8 @@ struct store {
     struct param **order; /* names set in main.cf, file order */
     size_t norder, caporder;
     const char **order_names;
-    char *path; /* main.cf path (or text origin) */
-    char *dir;  /* config_directory, NULL when only text was loaded */
+    char *path;        /* main.cf path (or text origin) */
+    char *dir;         /* config_directory, NULL when only text was loaded */
     strlist graveyard; /* strings handed out before the last invalidation */
 };
 
@@ -331,8 +331,8 @@ static int push_name(struct xctx *x, const char *name)
         return -1;
     }
     if (x->nstack >= CONFIG_MAX_NESTING)
-        return xerror(x, "parameter references nested more than %d deep at $%s",
-                      CONFIG_MAX_NESTING, name);
+        return xerror(x, "parameter references nested more than %d deep at $%s", CONFIG_MAX_NESTING,
+                      name);
     x->stack[x->nstack++] = name;
     return 0;
 }
@@ -357,7 +357,10 @@ static int expand_name(struct xctx *x, const char *name, strbuf *out)
     const char *raw;
     strbuf val = STRBUF_INIT;
     int rc = raw_value(x, name, &raw);
-    if (rc == 0 && raw)
+    const struct config_default *d = raw ? config_default_find(name) : NULL;
+    if (rc == 0 && raw && d && d->raw)
+        strbuf_puts(&val, raw);
+    else if (rc == 0 && raw)
         rc = expand_text(x, raw, strlen(raw), &val);
     x->nstack--;
     if (rc == 0 && raw) {
@@ -369,6 +372,9 @@ static int expand_name(struct xctx *x, const char *name, strbuf *out)
     strbuf_release(&val);
     return rc;
 }
+
+/* printf arguments for at most 20 bytes of s[i..n) (Postfix's "%.20s"). */
+#define TAIL(s, n, i) (int)((n) - (i) > 20 ? 20 : (n) - (i)), (s) + (i)
 
 static size_t skip_space(const char *s, size_t n, size_t i)
 {
@@ -474,15 +480,17 @@ static int eval_relational(struct xctx *x, const char *s, size_t n, size_t *i, b
     static const struct {
         const char *text;
         enum relop op;
-    } ops[] = {{"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT}, {"<=", OP_LE}, {">=", OP_GE}, {">", OP_GT}};
+    } ops[] = {{"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT},
+               {"<=", OP_LE}, {">=", OP_GE}, {">", OP_GT}};
     int found = -1;
     for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
         if (strlen(ops[k].text) == op_len && memcmp(ops[k].text, s + op_start, op_len) == 0)
             found = (int)k;
     if (found < 0)
-        return xerror(x, "\"==\" or \"!=\" or \"<\" or \"<=\" or \">=\" or \">\" expected at: "
-                         "\"...%.*s}>>>%.20s\"",
-                      (int)ll, s + ls, s + op_start);
+        return xerror(x,
+                      "\"==\" or \"!=\" or \"<\" or \"<=\" or \">=\" or \">\" expected at: "
+                      "\"...%.*s}>>>%.*s\"",
+                      (int)ll, s + ls, TAIL(s, n, op_start));
     *i = op_start + op_len;
     bool level = false;
     if (*i < n && is_name_char(s[*i]) && s[*i] != '_') {
@@ -497,8 +505,8 @@ static int eval_relational(struct xctx *x, const char *s, size_t n, size_t *i, b
     }
     *i = skip_space(s, n, *i);
     if (*i >= n || s[*i] != '{')
-        return xerror(x, "\"{expression}\" expected at: \"...{%.*s} %.*s>>>%.20s\"", (int)ll,
-                      s + ls, (int)op_len, s + op_start, s + *i);
+        return xerror(x, "\"{expression}\" expected at: \"...{%.*s} %.*s>>>%.*s\"", (int)ll, s + ls,
+                      (int)op_len, s + op_start, TAIL(s, n, *i));
     if (curly_payload(x, s, n, i, &rs, &rl) < 0)
         return -1;
     strbuf left = STRBUF_INIT, right = STRBUF_INIT;
@@ -551,7 +559,7 @@ static int expand_expr(struct xctx *x, const char *s, size_t n, strbuf *out)
         if (i < n) {
             ch = s[i];
             if (ch != '?' && ch != ':')
-                return xerror(x, "\"?\" or \":\" expected at: \"...}>>>%.20s\"", s + i);
+                return xerror(x, "\"?\" or \":\" expected at: \"...}>>>%.*s\"", TAIL(s, n, i));
             i++;
         }
     } else {
@@ -567,8 +575,8 @@ static int expand_expr(struct xctx *x, const char *s, size_t n, strbuf *out)
                 break;
             }
             if (!is_name_char(s[i]))
-                return xerror(x, "parameter name syntax error at: \"...%.*s>>>%.20s\"",
-                              (int)(i - start), s + start, s + i);
+                return xerror(x, "parameter name syntax error at: \"...%.*s>>>%.*s\"",
+                              (int)(i - start), s + start, TAIL(s, n, i));
         }
         if (i == start)
             return xerror(x, "empty parameter name in \"${%.*s}\"", (int)(n > 60 ? 60 : n), s);
@@ -606,7 +614,8 @@ static int expand_expr(struct xctx *x, const char *s, size_t n, strbuf *out)
         if (i >= n)
             break;
         if (s[i] != ':') {
-            rc = xerror(x, "\":\" expected at: \"...%.*s}>>>%.20s\"", (int)tl, s + ts, s + i);
+            rc =
+                xerror(x, "\":\" expected at: \"...%.*s}>>>%.*s\"", (int)tl, s + ts, TAIL(s, n, i));
             goto done;
         }
         i++;
@@ -624,7 +633,8 @@ static int expand_expr(struct xctx *x, const char *s, size_t n, strbuf *out)
         if (!truth && (rc = expand_text(x, s + fs, fl, out)) < 0)
             goto done;
         if (i < n) {
-            rc = xerror(x, "unexpected input at: \"...%.*s}>>>%.20s\"", (int)fl, s + fs, s + i);
+            rc = xerror(x, "unexpected input at: \"...%.*s}>>>%.*s\"", (int)fl, s + fs,
+                        TAIL(s, n, i));
             goto done;
         }
         break;
@@ -683,8 +693,9 @@ static int expand_text(struct xctx *x, const char *s, size_t n, strbuf *out)
             while (j < n && is_name_char(s[j]))
                 j++;
             if (j == i + 1) {
-                rc = xerror(x, "\"$\" not followed by a parameter name (use \"$$\" for a "
-                               "literal \"$\") in \"%.*s\"",
+                rc = xerror(x,
+                            "\"$\" not followed by a parameter name (use \"$$\" for a "
+                            "literal \"$\") in \"%.*s\"",
                             (int)(n > 60 ? 60 : n), s);
                 break;
             }
@@ -847,8 +858,7 @@ static int compute_mynetworks(struct xctx *x, strbuf *out)
                 memcpy(na.mask, &((struct sockaddr_in *)(void *)ifa->ifa_netmask)->sin_addr, 4);
             } else {
                 memcpy(na.addr, &((struct sockaddr_in6 *)(void *)ifa->ifa_addr)->sin6_addr, 16);
-                memcpy(na.mask, &((struct sockaddr_in6 *)(void *)ifa->ifa_netmask)->sin6_addr,
-                       16);
+                memcpy(na.mask, &((struct sockaddr_in6 *)(void *)ifa->ifa_netmask)->sin6_addr, 16);
             }
             if (!all) {
                 bool keep = false;
@@ -945,8 +955,8 @@ static int parse_logical(struct store *st, strbuf *logical, int line, strbuf *er
     while (i < n && is_space(s[i]))
         i++;
     if (i >= n || s[i] != '=') {
-        strbuf_printf(err, "%s, line %d: missing '=' after attribute name: \"%s\"", st->path,
-                      line, s);
+        strbuf_printf(err, "%s, line %d: missing '=' after attribute name: \"%s\"", st->path, line,
+                      s);
         return -1;
     }
     i++;
@@ -978,8 +988,7 @@ static int store_parse(struct store *st, const char *text, size_t len, strbuf *e
         line++;
         pos = nl ? end + 1 : len;
         if (memchr(s, '\0', n)) {
-            strbuf_printf(err, "%s, line %d: NUL character in configuration file", st->path,
-                          line);
+            strbuf_printf(err, "%s, line %d: NUL character in configuration file", st->path, line);
             rc = -1;
             break;
         }
@@ -993,8 +1002,8 @@ static int store_parse(struct store *st, const char *text, size_t len, strbuf *e
                 strbuf_append(&logical, s, n);
             else if (!skipping) {
                 msg_warn("%s, line %d: logical line must not start with whitespace: "
-                         "\"%.30s%s\"",
-                         st->path, line, s + 0, n > 30 ? "..." : "");
+                         "\"%.*s%s\"",
+                         st->path, line, (int)(n > 30 ? 30 : n), s, n > 30 ? "..." : "");
                 skipping = true;
             }
             continue;
@@ -1169,6 +1178,12 @@ const char *config_get(const char *name)
     return v;
 }
 
+int config_lookup(const char *name, const char **value, strbuf *err)
+{
+    *value = store_get(&cfg, name, err);
+    return *value ? 0 : -1;
+}
+
 static const char *store_raw(struct store *st, const char *name, strbuf *err)
 {
     struct xctx x = {.st = st, .err = err};
@@ -1257,8 +1272,8 @@ int config_parse_int(const char *text, long long *out)
             return -1;
         v = v * 10 + d;
     }
-    *out = neg ? (v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v)
-               : (long long)v;
+    *out =
+        neg ? (v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v) : (long long)v;
     return 0;
 }
 
@@ -1371,6 +1386,14 @@ long long config_get_size(const char *name)
 }
 
 /* -------------------------------------------------------- unused names */
+
+bool config_is_known(const char *name)
+{
+    if (config_default_find(name))
+        return true;
+    struct param *p = param_find(&cfg, name);
+    return p && p->used && (p->file_value || p->override);
+}
 
 void config_mark_used(const char *name)
 {

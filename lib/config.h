@@ -47,6 +47,8 @@ struct config_default {
     const char *value; /* raw, as `postconf -d` prints it; NULL = computed at run time */
     enum config_type type;
     char time_unit; /* CONFIG_TIME only: 's', 'm', 'h', 'd' or 'w' */
+    bool raw;       /* never expanded here: the program using it expands $names
+                     * of its own later (forward_path, mailbox_command, ...) */
 };
 
 /* Which configuration directory to use: -c dir, else $MAIL_CONFIG, else the
@@ -77,8 +79,11 @@ void config_override(const char *name, const char *value);
 void config_override_at(const char *name, const char *value, const char *origin);
 
 /* Expanded value; "" for an unknown name. Expansion errors are fatal
- * (msg_fatal naming file, line, parameter). */
+ * (msg_fatal naming file, line, parameter). A raw parameter (see
+ * struct config_default) comes back unexpanded, as Postfix does. */
 const char *config_get(const char *name);
+/* config_get without dying: 0 and *value, or -1 with *err set. */
+int config_lookup(const char *name, const char **value, strbuf *err);
 long long config_get_int(const char *name);
 bool config_get_bool(const char *name);
 long long config_get_time(const char *name); /* in seconds */
@@ -128,6 +133,10 @@ void config_mark_used(const char *name);
 void config_mark_references(const char *text);
 void config_mark_service(const char *service);
 size_t config_warn_unused(void);
+
+/* A name Postfix would accept: in the defaults table, or referenced as
+ * $name (or marked used) so that it is a user-defined parameter. */
+bool config_is_known(const char *name);
 
 /* Is `name` a syntactically valid parameter name ([A-Za-z0-9_]+)? */
 bool config_valid_name(const char *name);
