@@ -160,7 +160,12 @@ static void msg_vlog(enum msg_level level, const char *fmt, va_list ap)
     }
     strbuf format = STRBUF_INIT, text = STRBUF_INIT, line = STRBUF_INIT;
     expand_percent_m(&format, fmt, saved_errno);
+    /* The rewritten format is the caller's literal with %m replaced, so the
+     * compiler's format check on the caller still covers it. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
     strbuf_vprintf(&text, strbuf_str(&format), ap);
+#pragma GCC diagnostic pop
     /* A message is one line: never let embedded newlines forge log lines. */
     for (size_t i = 0; i < text.len; i++)
         if (text.s[i] == '\n' || text.s[i] == '\r' || text.s[i] == '\0')

@@ -1,0 +1,151 @@
+#include "maildir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+
+/* Large enough that a typical message is one write(2), small enough that a
+ * huge one never sits in memory. */
+#define MAILDIR_FLUSH_SIZE 65536
+
+static int fail(struct maildir_delivery *md, strbuf *err, const char *what, const char *path)
+{
+    int saved = errno;
+    strbuf_printf(err, "%s %s: %s", what, path, strerror(saved));
+    maildir_end(md);
+    errno = saved;
+    return -1;
+}
+
+static int ensure_subdirs(struct maildir_delivery *md, strbuf *err)
+{
+    static const char *const subdirs[] = {"tmp", "new", "cur"};
+    strbuf path = STRBUF_INIT;
+    for (size_t i = 0; i < 3; i++) {
+        strbuf_reset(&path);
+        strbuf_printf(&path, "%s/%s", md->dir.s, subdirs[i]);
+        if (mkdir_p(path.s, 0700) < 0) {
+            int saved = errno;
+            strbuf_printf(err, "create maildir directory %s: %s", path.s, strerror(saved));
+            strbuf_release(&path);
+            errno = saved;
+            return -1;
+        }
+    }
+    strbuf_release(&path);
+    return 0;
+}
+
+int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *hostname,
+                  strbuf *err)
+{
+    memset(md, 0, sizeof(*md));
+    md->fd = -1;
+    strbuf_puts(&md->dir, maildir);
+    while (md->dir.len > 1 && md->dir.s[md->dir.len - 1] == '/')
+        strbuf_truncate(&md->dir, md->dir.len - 1);
+    if (ensure_subdirs(md, err) < 0) {
+        int saved = errno;
+        maildir_end(md);
+        errno = saved;
+        return -1;
+    }
+    static unsigned counter;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        strbuf_reset(&md->tmp_path);
+        strbuf_printf(&md->tmp_path, "%s/tmp/%lld.P%ldQ%u.%s", md->dir.s, (long long)tv.tv_sec,
+                      (long)getpid(), counter++, hostname);
+        md->fd = open(md->tmp_path.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (md->fd >= 0)
+            return 0;
+        if (errno != EEXIST)
+            break;
+    }
+    strbuf_reset(&md->tmp_path);
+    return fail(md, err, "create maildir file in", md->dir.s);
+}
+
+static int flush_buffer(struct maildir_delivery *md)
+{
+    if (md->buffer.len == 0)
+        return 0;
+    if (write_all(md->fd, md->buffer.s, md->buffer.len) < 0)
+        return -1;
+    strbuf_reset(&md->buffer);
+    return 0;
+}
+
+int maildir_write(struct maildir_delivery *md, const void *data, size_t len, strbuf *err)
+{
+    strbuf_append(&md->buffer, data, len);
+    if (md->buffer.len >= MAILDIR_FLUSH_SIZE && flush_buffer(md) < 0)
+        return fail(md, err, "write maildir file", md->tmp_path.s);
+    return 0;
+}
+
+int maildir_commit(struct maildir_delivery *md, strbuf *err)
+{
+    if (flush_buffer(md) < 0)
+        return fail(md, err, "write maildir file", md->tmp_path.s);
+    if (fsync(md->fd) < 0)
+        return fail(md, err, "fsync maildir file", md->tmp_path.s);
+    struct stat st;
+    if (fstat(md->fd, &st) < 0)
+        return fail(md, err, "fstat maildir file", md->tmp_path.s);
+    int fd = md->fd;
+    md->fd = -1;
+    if (close(fd) < 0)
+        return fail(md, err, "close maildir file", md->tmp_path.s);
+
+    const char *base = strrchr(md->tmp_path.s, '.') + 1; /* the host part */
+    for (int attempt = 0; attempt < 100; attempt++) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        strbuf_reset(&md->final_path);
+        strbuf_printf(&md->final_path, "%s/new/%lld.V%llxI%llxM%ld.%s", md->dir.s,
+                      (long long)tv.tv_sec, (unsigned long long)st.st_dev,
+                      (unsigned long long)st.st_ino, (long)tv.tv_usec, base);
+        /* link(), not rename(): rename would silently replace an existing
+         * message that happened to have the same name. */
+        if (link(md->tmp_path.s, md->final_path.s) == 0)
+            break;
+        if (errno != EEXIST || attempt == 99)
+            return fail(md, err, "link maildir file to", md->final_path.s);
+    }
+    if (unlink(md->tmp_path.s) < 0 && errno != ENOENT)
+        return fail(md, err, "remove maildir temporary file", md->tmp_path.s);
+    strbuf_reset(&md->tmp_path);
+    strbuf new_dir = STRBUF_INIT;
+    strbuf_printf(&new_dir, "%s/new", md->dir.s);
+    int ret = fsync_dir(new_dir.s);
+    strbuf_release(&new_dir);
+    if (ret < 0) {
+        /* The message is in new/ but we cannot prove it is durable: report
+         * failure (a retry may duplicate, never lose). */
+        return fail(md, err, "fsync maildir directory", md->dir.s);
+    }
+    strbuf_release(&md->buffer);
+    return 0;
+}
+
+void maildir_end(struct maildir_delivery *md)
+{
+    if (md->fd >= 0) {
+        close(md->fd);
+        md->fd = -1;
+    }
+    if (md->tmp_path.len > 0)
+        unlink(md->tmp_path.s);
+    strbuf_release(&md->tmp_path);
+    strbuf_release(&md->buffer);
+    strbuf_release(&md->dir);
+    strbuf_release(&md->final_path);
+}

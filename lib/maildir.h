@@ -1,0 +1,38 @@
+/* maildir - durable delivery of one message into a Maildir.
+ *
+ * The caller has already switched to the recipient's uid/gid. maildir_begin
+ * creates <maildir>/{tmp,new,cur} when missing (mode 0700) and a uniquely
+ * named file in tmp/; the caller writes the message with maildir_write (bytes
+ * exactly as they should appear, LF line ends); maildir_commit flushes,
+ * fsyncs the file, links it into new/ under its final unique name
+ * (<sec>.V<dev>I<ino>M<usec>.<host>, the form Postfix uses and Dovecot
+ * accepts), removes the tmp name and fsyncs new/. Only a 0 return from
+ * maildir_commit means delivered (DESIGN.md §3 invariant 2). On any error
+ * the tmp file is removed, -1 is returned with the reason in *err, and
+ * errno is left describing the failure (ENOSPC/EDQUOT: mailbox full) so the
+ * caller can pick a status code. After a successful commit, final_path
+ * names the delivered file until maildir_end(), which every delivery must
+ * call last (it also cleans up after a failure; calling it twice is safe).
+ */
+#ifndef MTA_MAILDIR_H
+#define MTA_MAILDIR_H
+#include <stddef.h>
+
+#include "strbuf.h"
+
+struct maildir_delivery {
+    int fd;
+    strbuf dir;      /* maildir path without trailing slash */
+    strbuf tmp_path; /* tmp/ file being written */
+    strbuf buffer;   /* pending output, flushed in large writes */
+    strbuf final_path;
+};
+
+int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *hostname,
+                  strbuf *err);
+int maildir_write(struct maildir_delivery *md, const void *data, size_t len, strbuf *err);
+int maildir_commit(struct maildir_delivery *md, strbuf *err);
+/* Finish: remove an uncommitted tmp file and free everything. */
+void maildir_end(struct maildir_delivery *md);
+
+#endif

@@ -1,0 +1,246 @@
+/* Unit tests: maildir and mbox delivery primitives (lib/maildir, lib/mbox). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "maildir.h"
+#include "mbox.h"
+
+static char tmpdir[64];
+
+static int setup(void **state)
+{
+    strcpy(tmpdir, "/tmp/mta-test-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    rewind(fp);
+    char *buf = malloc((size_t)n + 1);
+    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+    buf[n] = '\0';
+    fclose(fp);
+    *len = (size_t)n;
+    return buf;
+}
+
+static void maildir_delivers_into_new(void **state)
+{
+    char maildir[128], sub[160];
+    snprintf(maildir, sizeof(maildir), "%s/Maildir/", tmpdir);
+    struct maildir_delivery md;
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(maildir_begin(&md, maildir, "host", &err), 0);
+    const char msg[] = "Subject: x\n\nbody\0with nul\n";
+    assert_int_equal(maildir_write(&md, msg, sizeof(msg) - 1, &err), 0);
+    assert_int_equal(maildir_commit(&md, &err), 0);
+    size_t len;
+    char *got = read_file(md.final_path.s, &len);
+    assert_int_equal(len, sizeof(msg) - 1);
+    assert_memory_equal(got, msg, len);
+    free(got);
+    assert_non_null(strstr(md.final_path.s, "/new/"));
+    maildir_end(&md);
+    snprintf(sub, sizeof(sub), "%s/Maildir/tmp", tmpdir);
+    assert_int_equal(count_entries(sub), 0);
+    snprintf(sub, sizeof(sub), "%s/Maildir/new", tmpdir);
+    assert_int_equal(count_entries(sub), 1);
+    snprintf(sub, sizeof(sub), "%s/Maildir/cur", tmpdir);
+    assert_int_equal(count_entries(sub), 0);
+
+    /* A second delivery never replaces the first. */
+    assert_int_equal(maildir_begin(&md, maildir, "host", &err), 0);
+    assert_int_equal(maildir_write(&md, "x\n", 2, &err), 0);
+    assert_int_equal(maildir_commit(&md, &err), 0);
+    maildir_end(&md);
+    snprintf(sub, sizeof(sub), "%s/Maildir/new", tmpdir);
+    assert_int_equal(count_entries(sub), 2);
+    strbuf_release(&err);
+}
+
+static void maildir_abandoned_leaves_nothing(void **state)
+{
+    char maildir[128], sub[160];
+    snprintf(maildir, sizeof(maildir), "%s/M2", tmpdir);
+    struct maildir_delivery md;
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(maildir_begin(&md, maildir, "host", &err), 0);
+    assert_int_equal(maildir_write(&md, "partial", 7, &err), 0);
+    maildir_end(&md);
+    maildir_end(&md);
+    snprintf(sub, sizeof(sub), "%s/tmp", maildir);
+    assert_int_equal(count_entries(sub), 0);
+    snprintf(sub, sizeof(sub), "%s/new", maildir);
+    assert_int_equal(count_entries(sub), 0);
+    strbuf_release(&err);
+}
+
+static void maildir_unwritable_fails(void **state)
+{
+    char maildir[128];
+    snprintf(maildir, sizeof(maildir), "%s/file-not-dir", tmpdir);
+    FILE *fp = fopen(maildir, "w");
+    fclose(fp);
+    struct maildir_delivery md;
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(maildir_begin(&md, maildir, "host", &err), -1);
+    assert_non_null(strstr(err.s, maildir));
+    maildir_end(&md);
+    strbuf_release(&err);
+}
+
+static void maildir_disk_full_fails_cleanly(void **state)
+{
+    if (geteuid() != 0) {
+        skip();
+        return;
+    }
+    char mnt[128], maildir[160], sub[192];
+    snprintf(mnt, sizeof(mnt), "%s/small", tmpdir);
+    assert_int_equal(mkdir(mnt, 0700), 0);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=64k") < 0) {
+        skip();
+        return;
+    }
+    snprintf(maildir, sizeof(maildir), "%s/Maildir", mnt);
+    struct maildir_delivery md;
+    strbuf err = STRBUF_INIT;
+    char block[8192];
+    memset(block, 'x', sizeof(block));
+    assert_int_equal(maildir_begin(&md, maildir, "host", &err), 0);
+    int ret = 0;
+    for (int i = 0; i < 100 && ret == 0; i++)
+        ret = maildir_write(&md, block, sizeof(block), &err);
+    if (ret == 0)
+        ret = maildir_commit(&md, &err);
+    int saved = errno;
+    assert_int_equal(ret, -1);
+    assert_int_equal(saved, ENOSPC);
+    maildir_end(&md);
+    snprintf(sub, sizeof(sub), "%s/tmp", maildir);
+    assert_int_equal(count_entries(sub), 0);
+    snprintf(sub, sizeof(sub), "%s/new", maildir);
+    assert_int_equal(count_entries(sub), 0);
+    umount(mnt);
+    strbuf_release(&err);
+}
+
+static void mbox_appends_escapes_and_separates(void **state)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/mbox", tmpdir);
+    strbuf err = STRBUF_INIT, from = STRBUF_INIT;
+    int methods;
+    assert_int_equal(mbox_lock_methods_parse("fcntl, dotlock", &methods, &err), 0);
+    assert_int_equal(methods, MBOX_LOCK_FCNTL | MBOX_LOCK_DOTLOCK);
+    for (int round = 0; round < 2; round++) {
+        struct mbox_delivery mb;
+        assert_int_equal(mbox_begin(&mb, path, methods, &err), 0);
+        strbuf_reset(&from);
+        mbox_from_line(&from, "", 0);
+        assert_int_equal(mbox_write(&mb, from.s, from.len, &err), 0);
+        assert_int_equal(mbox_write_line(&mb, "Subject: s", 10, &err), 0);
+        assert_int_equal(mbox_write_line(&mb, "", 0, &err), 0);
+        assert_int_equal(mbox_write_line(&mb, "From me", 7, &err), 0);
+        assert_int_equal(mbox_commit(&mb, &err), 0);
+        mbox_end(&mb);
+    }
+    size_t len;
+    char *got = read_file(path, &len);
+    assert_non_null(strstr(got, "From MAILER-DAEMON  "));
+    assert_non_null(strstr(got, "\n>From me\n\nFrom MAILER-DAEMON"));
+    assert_int_equal(got[len - 1], '\n');
+    assert_int_equal(got[len - 2], '\n');
+    free(got);
+    char lock[160];
+    snprintf(lock, sizeof(lock), "%s.lock", path);
+    assert_int_equal(access(lock, F_OK), -1);
+    assert_int_equal(mbox_lock_methods_parse("fcntl, bogus", &methods, &err), -1);
+    strbuf_release(&err);
+    strbuf_release(&from);
+}
+
+static void mbox_uncommitted_is_truncated(void **state)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/mbox2", tmpdir);
+    FILE *fp = fopen(path, "w");
+    fputs("From x  Thu Jan  1 00:00:00 1970\nold\n\n", fp);
+    fclose(fp);
+    struct stat before, after;
+    stat(path, &before);
+    strbuf err = STRBUF_INIT;
+    struct mbox_delivery mb;
+    assert_int_equal(mbox_begin(&mb, path, MBOX_LOCK_FCNTL, &err), 0);
+    for (int i = 0; i < 20000; i++)
+        assert_int_equal(mbox_write_line(&mb, "some partial line", 17, &err), 0);
+    mbox_end(&mb);
+    stat(path, &after);
+    assert_int_equal(before.st_size, after.st_size);
+    strbuf_release(&err);
+}
+
+static void mbox_refuses_symlink(void **state)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/link", tmpdir);
+    assert_int_equal(symlink("/etc/passwd", path), 0);
+    strbuf err = STRBUF_INIT;
+    struct mbox_delivery mb;
+    assert_int_equal(mbox_begin(&mb, path, MBOX_LOCK_FCNTL, &err), -1);
+    mbox_end(&mb);
+    strbuf_release(&err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(maildir_delivers_into_new),
+        cmocka_unit_test(maildir_abandoned_leaves_nothing),
+        cmocka_unit_test(maildir_unwritable_fails),
+        cmocka_unit_test(maildir_disk_full_fails_cleanly),
+        cmocka_unit_test(mbox_appends_escapes_and_separates),
+        cmocka_unit_test(mbox_uncommitted_is_truncated),
+        cmocka_unit_test(mbox_refuses_symlink),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
