@@ -118,7 +118,7 @@ static void show_main(const struct show *sh, char **names, int nnames)
     if (nnames > 0) {
         for (int i = 0; i < nnames; i++) {
             bool known =
-                sh->defaults ? config_default_find(names[i]) != NULL : config_is_known(names[i]);
+                sh->defaults ? config_default_value(names[i]) != NULL : config_is_known(names[i]);
             if (!known) {
                 msg_warn("%s: unknown parameter", names[i]);
                 continue;
@@ -145,6 +145,7 @@ static void show_main(const struct show *sh, char **names, int nnames)
         const struct config_default *table = config_defaults(&count);
         for (size_t i = 0; i < count; i++)
             strlist_push(&list, table[i].name);
+        config_service_param_names(&list);
         if (!sh->defaults) {
             const char **set;
             size_t n = config_set_names(&set);
@@ -251,8 +252,11 @@ int main(int argc, char **argv)
         if (sh.defaults || sh.nondefault)
             msg_fatal_status(EX_USAGE, "-%c cannot be combined with -d or -n", master);
         config_load_or_die(sh.dir);
-        return postconf_show_master(sh.dir, master, sh.flags, sh.expand,
-                                    master == 'M' ? false : sh.no_names, names, nnames);
+        postconf_mark_master_used(sh.dir, true);
+        if (master == 'M' && (sh.no_names || sh.no_values))
+            msg_fatal_status(EX_USAGE, "-M cannot be combined with -h or -H");
+        return postconf_show_master(sh.dir, master, sh.flags, sh.expand, sh.no_names, sh.no_values,
+                                    names, nnames);
     }
     if (edit) {
         if (nnames == 0)
@@ -282,10 +286,9 @@ int main(int argc, char **argv)
         free(name);
         free(value);
     }
-    if (!sh.defaults) {
-        postconf_mark_master_used(sh.dir);
+    postconf_mark_master_used(sh.dir, !sh.defaults);
+    if (!sh.defaults)
         config_warn_unused();
-    }
     show_main(&sh, names, nnames);
     if (fflush(stdout) != 0 || ferror(stdout))
         msg_fatal_status(EX_IOERR, "write error on standard output: %m");

@@ -35,10 +35,11 @@ const char *postconf_split_nameval(const char *text, char **name, char **value);
  * service[/type] (-M) or service/type/field|param (-F, -P). Returns the
  * exit status. */
 int postconf_show_master(const char *dir, int mode, int flags, bool expand, bool no_names,
-                         char **names, int nnames);
+                         bool no_values, char **names, int nnames);
 
-/* Mark parameters referenced from master.cf as used (for the unused-
- * parameter warnings). Silently does nothing when master.cf is missing. */
-void postconf_mark_master_used(const char *dir);
+/* Register master.cf's service-defined parameters and mark parameters
+ * that master.cf references as used; with `warn`, warn about unused -o
+ * parameters and a missing master.cf. */
+void postconf_mark_master_used(const char *dir, bool warn);
 
 #endif

@@ -48,11 +48,12 @@ struct param {
     int file_line;
     char *override;
     char *override_origin;
-    char *computed; /* run-time default, cached */
-    char *expanded; /* expansion cache */
-    char *origin;   /* "path, line N", built on demand */
-    bool used;      /* referenced as $name or marked used */
-    bool warned;    /* unused-parameter warning given */
+    char *computed;        /* run-time default, cached */
+    char *service_default; /* config_add_service() default */
+    char *expanded;        /* expansion cache */
+    char *origin;          /* "path, line N", built on demand */
+    bool used;             /* referenced as $name or marked used */
+    bool warned;           /* unused-parameter warning given */
 };
 
 struct store {
@@ -124,6 +125,7 @@ static void store_free(struct store *st)
             free(p->override);
             free(p->override_origin);
             free(p->computed);
+            free(p->service_default);
             free(p->expanded);
             free(p->origin);
             free(p);
@@ -287,8 +289,11 @@ static int raw_value(struct xctx *x, const char *name, const char **raw)
         return 0;
     }
     const struct config_default *d = config_default_find(name);
-    if (!d)
+    if (!d) {
+        if (p && p->service_default)
+            *raw = p->service_default;
         return 0;
+    }
     if (d->value) {
         *raw = d->value;
         return 0;
@@ -1225,11 +1230,40 @@ int config_expand(const char *text, strbuf *out, strbuf *err)
     return expand_text(&x, text, strlen(text), out);
 }
 
+int config_expand_with(const char *text, const strlist *overrides, strbuf *out, strbuf *err)
+{
+    size_t n = overrides ? overrides->n : 0;
+    char **saved = xcalloc(n + 1, sizeof(*saved));
+    struct param **params = xcalloc(n + 1, sizeof(*params));
+    for (size_t i = 0; i < n; i++) {
+        const char *o = overrides->v[i];
+        size_t nl = strcspn(o, "=");
+        char *name = xstrndup(o, nl);
+        params[i] = param_get(&cfg, name);
+        free(name);
+        saved[i] = params[i]->override;
+        params[i]->override = xstrdup(o[nl] ? o + nl + 1 : "");
+    }
+    store_invalidate(&cfg);
+    int rc = config_expand(text, out, err);
+    /* Restore in reverse so a name given twice gets its original back. */
+    for (size_t i = n; i-- > 0;) {
+        strlist_push_owned(&cfg.graveyard, params[i]->override);
+        params[i]->override = saved[i];
+    }
+    store_invalidate(&cfg);
+    free(saved);
+    free(params);
+    return rc;
+}
+
 const char *config_default_value(const char *name)
 {
     const struct config_default *d = config_default_find(name);
-    if (!d)
-        return NULL;
+    if (!d) {
+        struct param *sp = param_find(&cfg, name);
+        return sp ? sp->service_default : NULL;
+    }
     if (d->value)
         return d->value;
     struct param *p = param_find(&cfg, name);
@@ -1392,7 +1426,15 @@ bool config_is_known(const char *name)
     if (config_default_find(name))
         return true;
     struct param *p = param_find(&cfg, name);
-    return p && p->used && (p->file_value || p->override);
+    return p && (p->service_default || (p->used && (p->file_value || p->override)));
+}
+
+bool config_is_used(const char *name)
+{
+    if (config_default_find(name))
+        return true;
+    struct param *p = param_find(&cfg, name);
+    return p && (p->used || p->service_default);
 }
 
 void config_mark_used(const char *name)
@@ -1405,35 +1447,68 @@ void config_mark_references(const char *text)
     mark_references(&cfg, text);
 }
 
-/* Per-transport parameters that Postfix derives from master.cf service
- * names (postconf(5): "transport_destination_concurrency_limit" etc.). */
-void config_mark_service(const char *service)
+/* Postfix's per-transport parameter suffixes and the defaults it gives
+ * them (postconf_service.c: "$default<suffix>", one exception). */
+static const struct {
+    const char *suffix;
+    const char *value;
+} service_params[] = {
+    {"_delivery_slot_cost", "$default_delivery_slot_cost"},
+    {"_delivery_slot_discount", "$default_delivery_slot_discount"},
+    {"_delivery_slot_loan", "$default_delivery_slot_loan"},
+    {"_destination_concurrency_failed_cohort_limit",
+     "$default_destination_concurrency_failed_cohort_limit"},
+    {"_destination_concurrency_limit", "$default_destination_concurrency_limit"},
+    {"_destination_concurrency_negative_feedback",
+     "$default_destination_concurrency_negative_feedback"},
+    {"_destination_concurrency_positive_feedback",
+     "$default_destination_concurrency_positive_feedback"},
+    {"_destination_rate_delay", "$default_destination_rate_delay"},
+    {"_destination_recipient_limit", "$default_destination_recipient_limit"},
+    {"_extra_recipient_limit", "$default_extra_recipient_limit"},
+    {"_initial_destination_concurrency", "$initial_destination_concurrency"},
+    {"_minimum_delivery_slots", "$default_minimum_delivery_slots"},
+    {"_recipient_limit", "$default_recipient_limit"},
+    {"_recipient_refill_delay", "$default_recipient_refill_delay"},
+    {"_recipient_refill_limit", "$default_recipient_refill_limit"},
+    {"_transport_rate_delay", "$default_transport_rate_delay"},
+};
+
+static void add_service_param(const char *service, const char *suffix, const char *value)
 {
-    static const char *const suffixes[] = {
-        "_delivery_slot_cost",
-        "_delivery_slot_discount",
-        "_delivery_slot_loan",
-        "_destination_concurrency_failed_cohort_limit",
-        "_destination_concurrency_limit",
-        "_destination_concurrency_negative_feedback",
-        "_destination_concurrency_positive_feedback",
-        "_destination_rate_delay",
-        "_destination_recipient_limit",
-        "_extra_recipient_limit",
-        "_initial_destination_concurrency",
-        "_minimum_delivery_slots",
-        "_recipient_limit",
-        "_recipient_refill_delay",
-        "_recipient_refill_limit",
-        "_transport_rate_delay",
-    };
     strbuf name = STRBUF_INIT;
-    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-        strbuf_reset(&name);
-        strbuf_printf(&name, "%s%s", service, suffixes[i]);
-        config_mark_used(strbuf_str(&name));
+    strbuf_printf(&name, "%s%s", service, suffix);
+    if (!config_default_find(strbuf_str(&name))) {
+        struct param *p = param_get(&cfg, strbuf_str(&name));
+        if (!p->service_default) {
+            p->service_default = xstrdup(value);
+            store_invalidate(&cfg);
+        }
     }
     strbuf_release(&name);
+}
+
+void config_add_service(const char *service, const char *type, const char *command)
+{
+    static const char *const agents[] = {"smtp", "lmtp", "local", "virtual", "pipe", "error"};
+    if (strcmp(type, "unix") != 0)
+        return;
+    bool agent = false;
+    for (size_t i = 0; i < sizeof(agents) / sizeof(agents[0]); i++)
+        agent |= strcmp(command, agents[i]) == 0;
+    if (agent)
+        for (size_t i = 0; i < sizeof(service_params) / sizeof(service_params[0]); i++)
+            add_service_param(service, service_params[i].suffix, service_params[i].value);
+    if (strcmp(command, "pipe") == 0 || strcmp(command, "spawn") == 0)
+        add_service_param(service, "_time_limit", "$command_time_limit");
+}
+
+void config_service_param_names(strlist *out)
+{
+    for (size_t b = 0; b < cfg.nbuckets; b++)
+        for (struct param *p = cfg.buckets[b]; p; p = p->next)
+            if (p->service_default)
+                strlist_push(out, p->name);
 }
 
 size_t config_warn_unused(void)
@@ -1441,7 +1516,7 @@ size_t config_warn_unused(void)
     size_t count = 0;
     for (size_t i = 0; i < cfg.norder; i++) {
         struct param *p = cfg.order[i];
-        if (p->used || p->warned || config_default_find(p->name))
+        if (p->used || p->warned || p->service_default || config_default_find(p->name))
             continue;
         p->warned = true;
         msg_warn("%s, line %d: unused parameter: %s=%s", cfg.path, p->file_line, p->name,
@@ -1465,7 +1540,6 @@ static bool same_dir(const char *a, const char *b)
 
 const char *config_choose_dir_from(const char *opt_c, bool restricted, const char *default_dir)
 {
-    static char *chosen;
     const char *dir = opt_c && *opt_c ? opt_c : getenv("MAIL_CONFIG");
     if (!dir || !*dir)
         dir = default_dir;
@@ -1496,10 +1570,10 @@ const char *config_choose_dir_from(const char *opt_c, bool restricted, const cha
                              "\"alternate_config_directories = %s\" in %s/%s",
                              dir, dir, default_dir, MAIN_CF);
     }
-    char *copy = xstrdup(dir);
-    free(chosen);
-    chosen = copy;
-    return chosen;
+    /* Callers keep the pointer (master keeps it for reloads): never free. */
+    static strlist chosen;
+    strlist_push(&chosen, dir);
+    return chosen.v[chosen.n - 1];
 }
 
 const char *config_choose_dir(const char *opt_c, bool restricted)
