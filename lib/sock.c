@@ -295,8 +295,10 @@ int sock_parse_hostport(const char *spec, strbuf *host, unsigned *port, strbuf *
         }
         strbuf_append(host, spec + 1, (size_t)(close - spec - 1));
         struct in6_addr a6;
-        if (host->len == 0 || inet_pton(AF_INET6, strbuf_str(host), &a6) != 1) {
-            set_err(err, "service \"%s\": bad IPv6 address", spec);
+        struct in_addr a4;
+        if (host->len == 0 || (inet_pton(AF_INET6, strbuf_str(host), &a6) != 1 &&
+                               inet_pton(AF_INET, strbuf_str(host), &a4) != 1)) {
+            set_err(err, "service \"%s\": bad address in brackets", spec);
             strbuf_reset(host);
             return -1;
         }
