@@ -1,4 +1,5 @@
 #include "map_command.h"
+#include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -16,75 +17,21 @@
 #include "paths.h"
 #include "strlist.h"
 
-int map_command_conf_value(const char *dir, const char *name, strbuf *value, strbuf *err)
+/* Load main.cf from -c dir / $MAIL_CONFIG / the default, when it exists:
+ * without one every parameter keeps its built-in default. */
+static void load_config(const char *opt_c)
 {
-    strbuf path = STRBUF_INIT, line = STRBUF_INIT, why = STRBUF_INIT;
+    const char *dir = config_choose_dir(opt_c, false);
+    strbuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/main.cf", dir);
-    int found = 0;
-    map_source *src = NULL;
-    if (access(path.s, F_OK) != 0 && errno == ENOENT)
-        goto out; /* no main.cf: every parameter has its default */
-    src = map_source_open(path.s, MAP_SOURCE_POSTMAP, &why);
-    if (!src) {
-        strbuf_printf(err, "%s", strbuf_str(&why));
-        found = -1;
-        goto out;
-    }
-    size_t nlen = strlen(name), lineno = 0;
-    int r;
-    while ((r = map_source_logical_line(src, &line, &why)) == 1) {
-        if (strncmp(line.s, name, nlen) != 0)
-            continue;
-        const char *p = line.s + nlen;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p != '=')
-            continue;
-        p++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        strbuf_set(value, p);
-        lineno = map_source_lineno(src);
-        found = 1;
-    }
-    if (r < 0) {
-        strbuf_printf(err, "%s", strbuf_str(&why));
-        found = -1;
-    } else if (found && strchr(value->s, '$')) {
-        strbuf_printf(err,
-                      "%s, line %zu: %s uses $ expansion, which this build of %s does not "
-                      "support yet; name the table on the command line",
-                      path.s, lineno, name, "the map commands");
-        found = -1;
-    }
-    map_source_close(&src);
-out:
+    if (access(path.s, F_OK) == 0)
+        config_load_or_die(dir);
     strbuf_release(&path);
-    strbuf_release(&line);
-    strbuf_release(&why);
-    return found;
 }
 
-static const char *config_dir(const char *opt_c)
+static char *conf_value(const char *name)
 {
-    if (opt_c)
-        return opt_c;
-    const char *env = getenv("MAIL_CONFIG");
-    return env && *env ? env : MTA_DEF_CONFIG_DIR;
-}
-
-static char *conf_or_default(const char *dir, const char *name, const char *def)
-{
-    strbuf value = STRBUF_INIT, err = STRBUF_INIT;
-    int r = map_command_conf_value(dir, name, &value, &err);
-    if (r < 0)
-        msg_fatal("%s", strbuf_str(&err));
-    strbuf_release(&err);
-    if (r == 0 || value.len == 0) {
-        strbuf_release(&value);
-        return xstrdup(def);
-    }
-    return strbuf_detach(&value);
+    return xstrdup(config_get(name));
 }
 
 struct target {
@@ -279,8 +226,8 @@ int map_command_main(int argc, char **argv, enum map_source_format fmt)
         msg_fatal_status(EX_USAGE, "options -q, -d, -s and -i are mutually exclusive");
     if (optind >= argc)
         usage(prog);
-    const char *dir = config_dir(opt_c);
-    char *default_type = conf_or_default(dir, "default_database_type", "hash");
+    load_config(opt_c);
+    char *default_type = conf_value("default_database_type");
 
     size_t n = (size_t)(argc - optind);
     struct target *tg = xcalloc(n, sizeof(*tg));
@@ -336,9 +283,9 @@ int map_command_newaliases(int argc, char **argv)
     }
     if (optind < argc)
         msg_fatal_status(EX_USAGE, "usage: newaliases [-v] [-c config_dir]");
-    const char *dir = config_dir(opt_c);
-    char *default_type = conf_or_default(dir, "default_database_type", "hash");
-    char *db = conf_or_default(dir, "alias_database", "hash:/etc/aliases");
+    load_config(opt_c);
+    char *default_type = conf_value("default_database_type");
+    char *db = conf_value("alias_database");
     strlist items = STRLIST_INIT;
     strbuf err = STRBUF_INIT;
     if (maps_split(&items, db, &err) < 0)

@@ -16,10 +16,9 @@
  * owner's uid; the output is chowned instead). -b, -h, -m, -F, -u, -U, -x
  * are not supported and say so.
  *
- * Configuration: until the config module is merged, main.cf in -c dir,
- * $MAIL_CONFIG or the compiled-in directory is read only for
- * default_database_type and alias_database, without $name expansion (a
- * value using $ is a clear error). Exit codes: 0, 1 (not found / failure,
+ * Configuration: main.cf from -c dir, $MAIL_CONFIG or the compiled-in
+ * directory (when it exists) supplies default_database_type and
+ * alias_database, expanded like every parameter. Exit codes: 0, 1 (not found / failure,
  * like Postfix), EX_USAGE, EX_TEMPFAIL (a table lookup failed temporarily).
  */
 #ifndef MTA_MAP_COMMAND_H
@@ -29,9 +28,5 @@
 
 int map_command_main(int argc, char **argv, enum map_source_format fmt);
 int map_command_newaliases(int argc, char **argv);
-
-/* Value of `name` in DIR/main.cf: 1 found, 0 not set (or no main.cf),
- * -1 error (*err: file, line, reason). Last definition wins. */
-int map_command_conf_value(const char *dir, const char *name, strbuf *value, strbuf *err);
 
 #endif

@@ -263,9 +263,16 @@ def test_default_database_type_and_newaliases(tmp_path):
     # build wins the file name, so the btree table is what's there now.
     r = run_ours("postalias", "-q", "postmaster", f"btree:{aliases}", conf=tmp_path)
     assert r.stdout == "root\n", r.stderr
+    # main.cf values are expanded like everywhere else ($config_directory).
+    (aliases.parent / "aliases.db").unlink()
     (tmp_path / "main.cf").write_text("alias_database = hash:$config_directory/aliases\n")
     r = run_ours("newaliases", conf=tmp_path)
-    assert r.returncode != 0 and "main.cf, line 1" in r.stderr
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "aliases.db").exists()
+    # A broken main.cf is reported with file and line.
+    (tmp_path / "main.cf").write_text("alias_database = ${oops\n")
+    r = run_ours("newaliases", conf=tmp_path)
+    assert r.returncode != 0 and "main.cf" in r.stderr, r.stderr
 
 
 def test_db_mode_follows_source(tmp_path):
