@@ -452,6 +452,7 @@ class PostfixPeer(_Server):
         self.data_dir = self.workdir / "lib"
         self.meta_dir = self.workdir / "meta"
         self.log_path = self.workdir / "maillog"
+        self.bin_dir = self.workdir / "bin"
         self.start_timeout = start_timeout
         self.daemon: Daemon | None = None
 
@@ -465,7 +466,7 @@ class PostfixPeer(_Server):
             "data_directory": str(self.data_dir),
             "daemon_directory": str(POSTFIX_DAEMONDIR),
             "shlib_directory": str(POSTFIX_LIBDIR),
-            "command_directory": str(POSTFIX_SBIN),
+            "command_directory": str(self.bin_dir),
             "meta_directory": str(self.meta_dir),
             "mail_owner": "postfix",
             "setgid_group": "postdrop",
@@ -532,6 +533,13 @@ class PostfixPeer(_Server):
             "pcre\tpostfix-pcre.so\tdict_pcre_open\n")
         for f in ("main.cf.dist", "master.cf.dist", "makedefs.out"):
             shutil.copy(share / f, self.meta_dir / f.replace(".dist", ".proto"))
+        # sendmail scrubs its environment before it execs postdrop, so the
+        # commands get wrappers that set LD_LIBRARY_PATH themselves.
+        self.bin_dir.mkdir(exist_ok=True)
+        for real in POSTFIX_SBIN.iterdir():
+            w = self.bin_dir / real.name
+            w.write_text(f"#!/bin/sh\nLD_LIBRARY_PATH={POSTFIX_LIBDIR} exec {real} \"$@\"\n")
+            w.chmod(0o755)
         main = "".join(f"{k} = {v}\n" for k, v in self.main_cf().items())
         (self.config_dir / "main.cf").write_text(main)
         smtpd = f"{LOOPBACK}:{self.port} inet n - n - - smtpd"
@@ -589,6 +597,17 @@ class PostfixPeer(_Server):
         return run([POSTFIX_SBIN / "postqueue", "-c", self.config_dir, *args],
                    env=postfix_env()).stdout.decode()
 
+    def sendmail_env(self) -> dict:
+        """Environment for this instance's sendmail (MAIL_CONFIG).  As root,
+        postdrop needs no setgid bit to write maildrop/."""
+        return {**postfix_env(), "MAIL_CONFIG": str(self.config_dir)}
+
+    @property
+    def sendmail_path(self) -> Path:
+        """A wrapper for Postfix's sendmail (sets LD_LIBRARY_PATH); use it
+        with sendmail_env()."""
+        return self.bin_dir / "sendmail"
+
     def queue_empty(self) -> bool:
         return "Mail queue is empty" in self.postqueue("-p")
 
@@ -605,8 +624,11 @@ class PostfixPeer(_Server):
         def found():
             hits = [l for l in self.log().splitlines() if rx.search(l)]
             return hits if len(hits) >= count else None
-        return wait_until(found, timeout, f"{count}x /{pattern}/ in {self.log_path}",
-                          alive=self._alive)
+        try:
+            return wait_until(found, timeout, f"{count}x /{pattern}/ in {self.log_path}",
+                              alive=self._alive)
+        except PeerError as e:
+            raise PeerError(f"{e}\nmaillog:\n{tail(self.log_path)}") from None
 
     def send(self, sender: str, rcpts: list[str] | str, msg: bytes | str | None = None,
              **kw) -> dict:
@@ -632,6 +654,30 @@ def send_mail(host: str, port: int, sender: str, rcpts: list[str] | str,
         if login:
             s.login(*login)
         return s.sendmail(sender, rcpts, msg)
+
+
+# --------------------------------------------------------------------------
+# s-nail, the lab's `mail`
+
+
+def snail_send(mta: Path | str, to: list[str] | str, subject: str, body: str, *,
+               sender: str | None = None, env: dict | None = None) -> None:
+    """Send a message with s-nail through a sendmail-compatible program
+    (`mta`, e.g. PostfixPeer.sendmail_path or our sendmail), as a user on
+    the lab types `mail -s subject user`.  No user config files are read."""
+    if isinstance(to, str):
+        to = [to]
+    cmd = ["s-nail", "-:/", "-S", "nosave", "-S", f"mta={mta}", "-s", subject]  # nosave: no ~/dead.letter
+    if sender:
+        cmd += ["-r", sender]
+    run([*cmd, "-.", *to], input=body.encode(), env=env)  # -. ends options
+
+
+def snail_headers(maildir: Path) -> list[str]:
+    """The header summary s-nail prints for a Maildir (`mail -H -f ~/Maildir`),
+    one line per message."""
+    cp = run(["s-nail", "-:/", "-N", "-H", "-R", "-f", str(maildir)], input=b"")
+    return [l for l in cp.stdout.decode(errors="replace").splitlines() if l.strip()]
 
 
 # --------------------------------------------------------------------------
@@ -796,6 +842,9 @@ class Dovecot(_Server):
       be local users) first, then shadow: any local user whose Linux password
       was set with chpasswd (see ensure_user/temp_user) logs in.
     * userdb: the system's passwd; mail_location = maildir:~/Maildir.
+    * LMTP strips the domain from recipients (auth_username_format = %Ln),
+      so Postfix's `mailbox_transport = lmtp:inet:127.0.0.1:<lmtp_port>`
+      delivers user@localhost to the local user, as on the lab servers.
     * IMAP on 127.0.0.1:imap_port, LMTP on 127.0.0.1:lmtp_port and at
       <workdir>/lmtp (unix).  ssl = no unless ssl=True (self-signed cert).
     """
@@ -888,6 +937,8 @@ service auth {{
 }}
 protocol lmtp {{
   postmaster_address = postmaster@localhost
+  # RCPT TO:<user@localhost> (Postfix's mailbox_transport) -> system user
+  auth_username_format = %Ln
 }}
 """
 
