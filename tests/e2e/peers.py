@@ -546,6 +546,11 @@ class PostfixPeer(_Server):
         for arg in self.smtpd_args:
             smtpd += f"\n        {arg}"
         (self.config_dir / "master.cf").write_text(_MASTER_CF.format(smtpd=smtpd))
+        # Postfix re-reads a config file whose mtime is not in the past (it
+        # may be half written), sleeping up to ~2s; backdate ours.
+        past = time.time() - 10
+        for f in ("main.cf", "master.cf"):
+            os.utime(self.config_dir / f, (past, past))
         self.log_path.touch()
         self.log_path.chmod(0o644)
 
