@@ -841,8 +841,9 @@ class Dovecot(_Server):
       <workdir>/auth-client; for our MTA pass "$queue_directory/private/auth"),
       mode 0660, owned by auth_socket_owner (postfix:postfix), mechanisms
       PLAIN and LOGIN.
-    * auth_failure_delay defaults to 0 (Dovecot's default is 2s) to keep
-      tests fast; pass "2s" to test a client's patience.
+    * auth_failure_delay defaults to 0 (Dovecot's default is 2s) and the
+      per-IP auth penalty is off, to keep tests fast; pass "2s" and
+      auth_penalty=True to test a client's patience as in production.
     * passdb: a passwd-file (`passwd_users` {name: password}; the names must
       be local users) first, then shadow: any local user whose Linux password
       was set with chpasswd (see ensure_user/temp_user) logs in.
@@ -859,8 +860,9 @@ class Dovecot(_Server):
                  passwd_users: dict[str, str] | None = None,
                  imap_port: int | None = None, lmtp_port: int | None = None,
                  ssl: bool = False, auth_failure_delay: str = "0",
-                 workdir: Path | None = None):
+                 auth_penalty: bool = False, workdir: Path | None = None):
         self.auth_failure_delay = auth_failure_delay
+        self.auth_penalty = auth_penalty
         self._own_workdir = workdir is None
         self.workdir = workdir or make_workdir("mta-dovecot-")
         self.auth_socket = Path(auth_socket) if auth_socket else self.workdir / "auth-client"
@@ -882,6 +884,10 @@ class Dovecot(_Server):
         if self.ssl:
             ssl = (f"ssl = yes\nssl_cert = <{self.workdir}/cert.pem\n"
                    f"ssl_key = <{self.workdir}/key.pem\n")
+        # Dovecot delays repeated failures from one IP (anvil auth penalty);
+        # mode 0 on its socket is the documented way to turn that off.
+        penalty = "" if self.auth_penalty else (
+            "service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}\n")
         return f"""\
 # Written by tests/e2e/peers.py; loopback only, everything under {self.workdir}
 protocols = imap lmtp
@@ -940,7 +946,7 @@ service auth {{
     group = {group}
   }}
 }}
-protocol lmtp {{
+{penalty}protocol lmtp {{
   postmaster_address = postmaster@localhost
   # RCPT TO:<user@localhost> (Postfix's mailbox_transport) -> system user
   auth_username_format = %Ln
