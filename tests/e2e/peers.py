@@ -46,7 +46,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -154,8 +154,11 @@ def assert_loopback(host: str) -> None:
 class Daemon:
     """A server process we started in its own session (= process group).
 
-    Keeps the PID; stop() is idempotent: SIGTERM to the PID, bounded wait,
-    then SIGKILL to the process group we created (children included).
+    Keeps the PID.  The leader is never reaped before stop() has killed its
+    group: an unreaped (zombie) leader keeps its PID, hence the group ID,
+    from being reused, so killpg() can only ever hit processes we started.
+    stop() is idempotent: SIGTERM to the leader, bounded wait, SIGKILL to the
+    whole group (children that outlived the leader), then reap.
     """
 
     def __init__(self, name: str, cmd: list, *, env: dict | None = None,
@@ -167,26 +170,38 @@ class Daemon:
                                      stdout=self._log, stderr=subprocess.STDOUT,
                                      env=env, cwd=cwd, start_new_session=True)
         self.pid = self.proc.pid
+        self._stopped = False
+
+    def exit_status(self) -> int | None:
+        """The leader's exit status (or -signal) once it has exited, else
+        None; does not reap it (WNOWAIT)."""
+        if self._stopped:
+            return self.proc.returncode
+        info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if info is None:
+            return None
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
 
     def check_alive(self) -> None:
         """Raise (with the tail of its output) if the process has exited."""
-        if self.proc.poll() is not None:
-            raise PeerError(f"{self.name} exited with {self.proc.returncode}:\n"
-                            f"{tail(self.log_path)}")
+        status = self.exit_status()
+        if status is not None:
+            raise PeerError(f"{self.name} exited with {status}:\n{tail(self.log_path)}")
 
     def stop(self, timeout: float = 10) -> None:
-        if self.proc.poll() is None:
+        if self._stopped:
+            return
+        if self.exit_status() is None:
             with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        # Children may outlive the leader (or the leader ignored SIGTERM).
+                os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while self.exit_status() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+        # Still ours: the leader is alive or an unreaped zombie.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(5)
+        self.proc.wait(10)
+        self._stopped = True
         self._log.close()
 
 
@@ -588,7 +603,45 @@ class PostfixPeer(_Server):
         try:
             self.daemon.check_alive()
         except PeerError as e:
-            raise PeerError(f"{e}\nmaillog:\n{tail(self.log_path)}") from None
+            raise PeerError(f"{e}\nmaillog:\n{tail(self.log_path)}\n"
+                            f"postfix check:\n{self._diagnose()}") from None
+
+    def _diagnose(self, timeout: float = 20) -> str:
+        """Why master died.  It logs only to syslog and postlogd, and neither
+        is there when it dies at startup; `postfix check` finds the same
+        configuration errors and, like every Postfix command, also logs to
+        stderr when that is a terminal.  So run it once on a pty."""
+        import pty
+        import select
+        mfd, sfd = pty.openpty()
+        try:
+            d = subprocess.Popen([str(self.bin_dir / "postfix"), "-c", str(self.config_dir),
+                                  "check"], stdin=subprocess.DEVNULL, stdout=sfd,
+                                 stderr=sfd, env=postfix_env(), start_new_session=True)
+        finally:
+            os.close(sfd)
+        out = b""
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([mfd], [], [], 0.1)
+                if ready:
+                    try:
+                        chunk = os.read(mfd, 4096)
+                    except OSError:  # EIO: every writer closed the pty
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+                elif d.poll() is not None:
+                    break
+        finally:
+            os.close(mfd)
+            if d.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(d.pid, signal.SIGKILL)
+            d.wait(10)
+        return out.decode(errors="replace").strip() or "(no output)"
 
     def stop(self) -> None:
         if self.daemon:

@@ -247,6 +247,15 @@ def test_stop_ends_every_process(peers_root):
     assert not pf.workdir.exists() or os.environ.get("MTA_KEEP_TMP")
 
 
+def test_broken_postfix_fails_fast_with_its_log(peers_root):
+    t0 = time.monotonic()
+    with pytest.raises(peers.PeerError) as e:
+        with peers.PostfixPeer(main_cf={"mail_owner": "no-such-user-xyz"}):
+            pass
+    assert time.monotonic() - t0 < 10
+    assert "no-such-user-xyz" in str(e.value)
+
+
 def test_free_ports_are_distinct():
     ports = {peers.free_port() for _ in range(50)}
     assert len(ports) == 50
