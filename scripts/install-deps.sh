@@ -68,7 +68,9 @@ fetch_postfix() {
     local root="$cache/postfix-root"
     [ -x "$root/usr/lib/postfix/sbin/master" ] && [ -x "$root/usr/sbin/smtp-source" ] && return 0
     mkdir -p "$cache/debs"
-    (cd "$cache/debs" && apt-get download -qq -o APT::Sandbox::User=root postfix postfix-pcre)
+    # Package lists may be missing or stale when nothing else was installed.
+    (cd "$cache/debs" && { apt-get download -qq -o APT::Sandbox::User=root postfix postfix-pcre ||
+        { apt-get update -qq && apt-get download -qq -o APT::Sandbox::User=root postfix postfix-pcre; }; })
     rm -rf "$root.tmp"
     mkdir -p "$root.tmp"
     for deb in "$cache"/debs/postfix_*.deb "$cache"/debs/postfix-pcre_*.deb; do

@@ -388,8 +388,10 @@ def ensure_postfix_tree() -> Path:
         return POSTFIX_ROOT
     debs = CACHE_DIR / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    run(["sh", "-c", f"cd '{debs}' && apt-get download -qq "
-         "-o APT::Sandbox::User=root postfix postfix-pcre"], timeout=300)
+    download = ("apt-get download -qq -o APT::Sandbox::User=root postfix postfix-pcre")
+    # Package lists may be missing or stale: update once if the first try fails.
+    run(["sh", "-c", f"cd '{debs}' && {{ {download} || {{ apt-get update -qq && {download}; }}; }}"],
+        timeout=600)
     tmp = CACHE_DIR / "postfix-root.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
