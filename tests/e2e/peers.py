@@ -21,7 +21,8 @@ Rules these helpers keep, so tests can rely on them:
     bound, then SIGKILLs only the process group it created.
   * Every wait is a bounded poll; a dead server fails fast with its log.
   * Network: 127.0.0.1 only.  Outbound relaying is only allowed to
-    [127.0.0.1]:port; anything else bounces via the error transport.
+    [127.0.0.1]:port; any other recipient gets the error transport, which
+    smtpd already refuses at RCPT (550 ... outbound mail disabled in tests).
   * Every subprocess is checked (run() raises with the output).
 
 Must run as root (Postfix's master and Dovecot need it, as in production).
@@ -452,8 +453,10 @@ class PostfixPeer(_Server):
     Delivers mail for `mydestination` (default: localhost and its hostname)
     to ~user/Maildir/ via local(8).  Outbound mail goes only where the test
     says: relayhost=port sends everything to [127.0.0.1]:port, transport=
-    {"domain": port} routes single domains; all else bounces (error
-    transport), so no test ever touches the network.
+    {"domain": port} routes single domains; any other recipient resolves to
+    the error transport (smtpd refuses it at RCPT; mail already queued, e.g.
+    from sendmail, bounces), so no test ever touches the network.  DNS is
+    off (smtp_dns_support_level = disabled).
 
     The master runs in the foreground (`master -d`) as a child we own, in its
     own session: its PID is master_pid and every Postfix process is in its
