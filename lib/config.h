@@ -1,3 +1,6 @@
+/* NOTE FROM THE LEAD - delete this comment block before committing:
+ * before you start, read /tmp/common.md (team working rules, machine rules,
+ * time budget of about 100 minutes, and what your final report must contain). */
 /* config - main.cf: parsing, parameter lookup with lazy expansion, defaults.
  *
  * Syntax (postconf(5)): "name = value" lines; blank lines and lines whose
@@ -49,9 +52,12 @@ struct config_default {
 /* Which configuration directory to use: -c dir, else $MAIL_CONFIG, else the
  * compiled-in default. When `restricted` (setgid programs, and any program
  * run by a non-root user with a non-default directory), a non-default
- * directory must be listed in alternate_config_directories of the default
- * main.cf; otherwise this exits with EX_USAGE and a clear message. */
+ * directory must be listed in alternate_config_directories (or
+ * multi_instance_directories) of the default main.cf; otherwise this exits
+ * with EX_USAGE and a clear message. */
 const char *config_choose_dir(const char *opt_c, bool restricted);
+/* The same with the default directory given (unit tests). */
+const char *config_choose_dir_from(const char *opt_c, bool restricted, const char *default_dir);
 
 /* Read <dir>/main.cf (replacing anything loaded before). A missing main.cf
  * is fatal for daemons, so callers decide: returns -1 and sets *err to a
@@ -66,6 +72,9 @@ const char *config_directory(void);
 
 /* Set a value above main.cf (master.cf -o name=value). */
 void config_override(const char *name, const char *value);
+/* The same, remembering where it came from for error messages
+ * ("/etc/postfix/master.cf, line 12"); origin may be NULL. */
+void config_override_at(const char *name, const char *value, const char *origin);
 
 /* Expanded value; "" for an unknown name. Expansion errors are fatal
  * (msg_fatal naming file, line, parameter). */
@@ -74,6 +83,15 @@ long long config_get_int(const char *name);
 bool config_get_bool(const char *name);
 long long config_get_time(const char *name); /* in seconds */
 long long config_get_size(const char *name);
+
+/* The parsers behind the typed getters: 0 on success, -1 on a malformed or
+ * out-of-range value (nothing is logged). Ints take an optional sign; sizes
+ * and times are non-negative; a time is digits plus an optional unit
+ * s m h d w (default_unit when absent), converted to seconds. */
+int config_parse_int(const char *text, long long *out);
+int config_parse_bool(const char *text, bool *out);
+int config_parse_time(const char *text, char default_unit, long long *seconds);
+int config_parse_size(const char *text, long long *out);
 
 /* Raw value (unexpanded): override, else main.cf, else default; NULL if none. */
 const char *config_get_raw(const char *name);
@@ -95,5 +113,23 @@ const char *config_default_value(const char *name);
 
 /* Names set in main.cf, in file order (for postconf -n). */
 size_t config_set_names(const char ***names);
+
+/* Unused-parameter warnings. A main.cf name is "used" when it is in the
+ * defaults table, when some main.cf value or master.cf text references it
+ * as $name/${name...}/$(name...), or when master.cf makes it a per-service
+ * name. Feed master.cf in before warning: config_mark_used() for every
+ * -o name, config_mark_references() for every -o value, and
+ * config_mark_service() for every service name (it covers the
+ * <transport>_destination_concurrency_limit style names). Then
+ * config_warn_unused() warns once per remaining main.cf name:
+ *   warning: /etc/postfix/main.cf, line 7: unused parameter: foo=bar
+ * and returns how many it warned about (later calls warn about nothing new). */
+void config_mark_used(const char *name);
+void config_mark_references(const char *text);
+void config_mark_service(const char *service);
+size_t config_warn_unused(void);
+
+/* Is `name` a syntactically valid parameter name ([A-Za-z0-9_]+)? */
+bool config_valid_name(const char *name);
 
 #endif

@@ -1,0 +1,73 @@
+/* service - the skeleton every daemon started by master runs in.
+ *
+ * service_main() parses master's argv (see master_proto.h), loads main.cf
+ * from $MAIL_CONFIG, applies "-o name=value" overrides (after setting
+ * service_name and process_name), configures logging, calls ops->pre_init
+ * (still root: open privileged files here), changes to queue_directory,
+ * chroots there with -c, drops to mail_owner with -u (supplementary groups
+ * cleared; checked that root cannot be regained), calls ops->post_init, and
+ * then serves:
+ *
+ *   SERVICE_SINGLE   one client at a time: accept on any listen fd, tell
+ *                    master "taken", call ops->serve(fd, ...), close fd, tell
+ *                    master "available" (smtpd, cleanup, local, showq).
+ *   SERVICE_TRIGGER  wake-up bytes: a connection on a listening socket is
+ *                    read to EOF (at most SERVICE_TRIGGER_MAX bytes), a FIFO
+ *                    or datagram socket read once, and ops->trigger() called
+ *                    with the bytes (pickup, qmgr).
+ *   SERVICE_RESIDENT ops->run() owns the process after initialisation and
+ *                    may call service_wait_trigger() (qmgr-like schedulers).
+ *
+ * The process exits (status 0) after $max_use clients (-m), after $max_idle
+ * seconds without a client (-i), or when master closes the status channel
+ * (reload, stop) -- never in the middle of a client. ops->unlimited ignores
+ * max_use and max_idle (resident services). $daemon_timeout bounds one
+ * client (SIGALRM kills a stuck process; master logs it).
+ *
+ * "-S" serves one client on stdin (fd 0) and exits: postqueue runs showq that
+ * way when master is down. Options master never passes (-D, -V, -r) are
+ * refused with a clear message.
+ */
+#ifndef MTA_SERVICE_H
+#define MTA_SERVICE_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "strbuf.h"
+
+#define SERVICE_TRIGGER_MAX 1024
+
+enum service_mode {
+    SERVICE_SINGLE,
+    SERVICE_TRIGGER,
+    SERVICE_RESIDENT,
+};
+
+/* `service` is the master.cf service name (-n, else the program name);
+ * `args` the NULL-terminated arguments after the options (pipe's
+ * "flags=... argv=..."). */
+struct service_ops {
+    enum service_mode mode;
+    bool unlimited;
+    void (*pre_init)(const char *service, char **args);  /* optional, as root */
+    void (*post_init)(const char *service, char **args); /* optional, unprivileged */
+    void (*serve)(int fd, const char *service, char **args);                      /* SINGLE */
+    void (*trigger)(const char *buf, size_t len, const char *service, char **args); /* TRIGGER */
+    void (*run)(const char *service, char **args); /* RESIDENT; returning exits 0 */
+};
+
+/* Never returns. `progname` names the program for logging ("smtpd"). */
+_Noreturn void service_main(const char *progname, int argc, char **argv,
+                            const struct service_ops *ops);
+
+/* RESIDENT helpers. Wait up to timeout_ms (-1: forever) for a wake-up on the
+ * listen fds. Returns the number of trigger bytes stored in *out (at least 1;
+ * a connection that sent nothing counts as "W"), or 0 on timeout. Exits the
+ * process when master went away. */
+size_t service_wait_trigger(int timeout_ms, strbuf *out);
+
+/* The service name, transport type (-t) and whether -v was given. */
+const char *service_name(void);
+const char *service_transport(void);
+
+#endif
