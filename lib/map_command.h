@@ -1,0 +1,37 @@
+/* map_command - the command-line front ends postmap(1), postalias(1) and
+ * newaliases(1), shared here because each commands/<name>.c is its own
+ * executable.
+ *
+ *   postmap   [-Nfinoprsvw] [-c dir] [-d key] [-q key] [type:]file...
+ *   postalias [-Nfinoprsvw] [-c dir] [-d key] [-q key] [type:]file...
+ *   newaliases [-v] [-c dir]
+ *
+ * Without a type, files are "$default_database_type" (hash). -q prints the
+ * first value found (exit 0) or exits 1; "-q -" reads keys from stdin and
+ * prints "key<TAB>value" lines. -d deletes (exit 0 if something was
+ * removed, else 1), -s dumps, -i adds records from stdin in place. -N/-n:
+ * store keys without/with the trailing NUL (default with), -f: no case
+ * folding, -r: duplicates replace, -w: duplicates ignored silently, -p:
+ * new files get mode 0644, -o: accepted (we never drop to the source
+ * owner's uid; the output is chowned instead). -b, -h, -m, -F, -u, -U, -x
+ * are not supported and say so.
+ *
+ * Configuration: until the config module is merged, main.cf in -c dir,
+ * $MAIL_CONFIG or the compiled-in directory is read only for
+ * default_database_type and alias_database, without $name expansion (a
+ * value using $ is a clear error). Exit codes: 0, 1 (not found / failure,
+ * like Postfix), EX_USAGE, EX_TEMPFAIL (a table lookup failed temporarily).
+ */
+#ifndef MTA_MAP_COMMAND_H
+#define MTA_MAP_COMMAND_H
+#include "map_source.h"
+#include "strbuf.h"
+
+int map_command_main(int argc, char **argv, enum map_source_format fmt);
+int map_command_newaliases(int argc, char **argv);
+
+/* Value of `name` in DIR/main.cf: 1 found, 0 not set (or no main.cf),
+ * -1 error (*err: file, line, reason). Last definition wins. */
+int map_command_conf_value(const char *dir, const char *name, strbuf *value, strbuf *err);
+
+#endif

@@ -1,0 +1,61 @@
+/* unix:passwd.byname and unix:group.byname - the system user and group
+ * databases through getpwnam(3)/getgrnam(3). Values are the passwd(5) and
+ * group(5) lines, like Postfix. A lookup error other than "no such entry"
+ * is a temporary failure (an LDAP/NIS backend may be down). */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+
+#include "maps_impl.h"
+
+static bool notfound_errno(int e)
+{
+    return e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM;
+}
+
+static enum map_result passwd_lookup(map *m, const char *key, strbuf *value, strbuf *err)
+{
+    errno = 0;
+    struct passwd *pw = getpwnam(key);
+    if (!pw) {
+        if (notfound_errno(errno))
+            return MAP_NOTFOUND;
+        strbuf_printf(err, "%s: getpwnam(\"%s\"): %m", m->spec, key);
+        return MAP_TEMPFAIL;
+    }
+    strbuf_printf(value, "%s:%s:%ld:%ld:%s:%s:%s", pw->pw_name, pw->pw_passwd, (long)pw->pw_uid,
+                  (long)pw->pw_gid, pw->pw_gecos, pw->pw_dir, pw->pw_shell);
+    return MAP_FOUND;
+}
+
+static enum map_result group_lookup(map *m, const char *key, strbuf *value, strbuf *err)
+{
+    errno = 0;
+    struct group *gr = getgrnam(key);
+    if (!gr) {
+        if (notfound_errno(errno))
+            return MAP_NOTFOUND;
+        strbuf_printf(err, "%s: getgrnam(\"%s\"): %m", m->spec, key);
+        return MAP_TEMPFAIL;
+    }
+    strbuf_printf(value, "%s:%s:%ld:", gr->gr_name, gr->gr_passwd, (long)gr->gr_gid);
+    for (char **mem = gr->gr_mem; mem && *mem; mem++)
+        strbuf_printf(value, "%s%s", mem == gr->gr_mem ? "" : ",", *mem);
+    return MAP_FOUND;
+}
+
+int map_open_unix(map *m, strbuf *err)
+{
+    if (strcmp(m->name, "passwd.byname") == 0)
+        m->lookup = passwd_lookup;
+    else if (strcmp(m->name, "group.byname") == 0)
+        m->lookup = group_lookup;
+    else {
+        strbuf_printf(err, "%s: unknown unix table \"%s\" (passwd.byname or group.byname)", m->spec,
+                      m->name);
+        return -1;
+    }
+    m->kind = MAP_KIND_FIXED;
+    return 0;
+}
