@@ -1,0 +1,264 @@
+/* smtp_data - DATA/BDAT content state machines (see smtp_data.h). */
+#include "smtp_data.h"
+
+#include <string.h>
+
+#include "msg.h"
+
+/* Parser states. Pending bytes (a '.' at the start of a line, a '\r') live
+ * only in the state, never in the line buffer, so the buffer bound is exact. */
+enum {
+    S_BOL = 0, /* start of a line */
+    S_DOT,     /* DATA: "." at the start of a line */
+    S_DOT_CR,  /* DATA: ".\r" at the start of a line */
+    S_TEXT,    /* inside a line */
+    S_CR,      /* "\r" seen inside (or at the start of) a line */
+};
+
+void smtp_data_begin(smtp_data *d, const smtp_data_opts *opts, enum smtp_data_mode mode,
+                     smtp_data_line_fn fn, void *ctx)
+{
+    if (!opts || opts->line_length_limit == 0 || !fn)
+        msg_panic("smtp_data_begin: bad arguments");
+    strbuf keep = d->line;
+    memset(d, 0, sizeof(*d));
+    d->line = keep;
+    strbuf_set(&d->line, "");
+    d->opts = *opts;
+    d->mode = mode;
+    d->fn = fn;
+    d->ctx = ctx;
+    d->state = S_BOL;
+    d->after_crlf = true; /* DATA's 354 counts as the CRLF before ".\r\n" */
+    d->emitting = true;
+    d->result = SMTP_DATA_OK;
+}
+
+void smtp_data_release(smtp_data *d)
+{
+    strbuf_release(&d->line);
+    memset(d, 0, sizeof(*d));
+}
+
+static void stop(smtp_data *d, enum smtp_data_result why)
+{
+    if (d->result == SMTP_DATA_OK)
+        d->result = why;
+    d->emitting = false;
+    strbuf_reset(&d->line);
+}
+
+static void count(smtp_data *d, uint64_t n)
+{
+    d->size = d->size > UINT64_MAX - n ? UINT64_MAX : d->size + n;
+    if (d->opts.message_size_limit > 0 && d->size > d->opts.message_size_limit && d->emitting)
+        stop(d, SMTP_DATA_TOO_BIG);
+}
+
+static void emit(smtp_data *d, bool complete)
+{
+    if (d->emitting && d->fn(d->ctx, d->line.s ? d->line.s : "", d->line.len, complete) != 0)
+        stop(d, SMTP_DATA_CALLBACK);
+    strbuf_reset(&d->line);
+}
+
+static void put(smtp_data *d, unsigned char c)
+{
+    if (c == 0)
+        d->saw_nul = true;
+    else if (c >= 0x80)
+        d->saw_8bit = true;
+    count(d, 1);
+    if (!d->emitting)
+        return;
+    if (d->line.len >= d->opts.line_length_limit)
+        emit(d, false);
+    if (d->emitting)
+        strbuf_putc(&d->line, (char)c);
+}
+
+/* A line ends; crlf says whether it ended with a real <CR><LF>. */
+static void end_line(smtp_data *d, bool crlf)
+{
+    count(d, 2);
+    emit(d, true);
+    d->lines++;
+    d->after_crlf = crlf;
+    d->state = S_BOL;
+}
+
+static void bare(smtp_data *d, enum smtp_data_result which)
+{
+    if (d->mode == SMTP_DATA_MODE_DATA && d->opts.forbid_bare_newline)
+        stop(d, which);
+}
+
+/* One DATA byte. Returns false when the byte must be looked at again in
+ * the new state (it was not consumed). */
+static bool data_byte(smtp_data *d, unsigned char c)
+{
+    switch (d->state) {
+    case S_BOL:
+        if (c == '.')
+            d->state = S_DOT;
+        else if (c == '\r')
+            d->state = S_CR;
+        else if (c == '\n') {
+            bare(d, SMTP_DATA_BARE_LF);
+            end_line(d, false);
+        } else {
+            put(d, c);
+            d->state = S_TEXT;
+        }
+        return true;
+    case S_DOT:
+        if (c == '\r') {
+            d->state = S_DOT_CR;
+            return true;
+        }
+        if (c == '\n') {
+            /* "." then bare LF: content, never end-of-data. */
+            bare(d, SMTP_DATA_BARE_LF);
+            put(d, '.');
+            end_line(d, false);
+            return true;
+        }
+        /* The leading dot was stuffing; drop it (RFC 5321 4.5.2). */
+        d->state = S_TEXT;
+        return false;
+    case S_DOT_CR:
+        if (c == '\n') {
+            if (d->after_crlf) {
+                d->done = true;
+                return true;
+            }
+            /* <bare newline>.<CR><LF>: a "." line of content. */
+            put(d, '.');
+            end_line(d, true);
+            return true;
+        }
+        bare(d, SMTP_DATA_BARE_CR);
+        put(d, '.');
+        end_line(d, false);
+        return false;
+    case S_TEXT:
+        if (c == '\r')
+            d->state = S_CR;
+        else if (c == '\n') {
+            bare(d, SMTP_DATA_BARE_LF);
+            end_line(d, false);
+        } else
+            put(d, c);
+        return true;
+    case S_CR:
+        if (c == '\n') {
+            end_line(d, true);
+            return true;
+        }
+        /* Bare CR: normalized to a line break (or rejected), so it can never
+         * be passed on to a next hop that might treat it as one. */
+        bare(d, SMTP_DATA_BARE_CR);
+        end_line(d, false);
+        return false;
+    }
+    msg_panic("smtp_data: bad state %d", d->state);
+}
+
+/* One BDAT byte: binary content, lines split at LF only. */
+static bool bdat_byte(smtp_data *d, unsigned char c)
+{
+    if (d->state == S_CR) {
+        if (c == '\n') {
+            end_line(d, true);
+            return true;
+        }
+        put(d, '\r');
+        d->state = S_TEXT;
+        return false;
+    }
+    if (c == '\r')
+        d->state = S_CR;
+    else if (c == '\n')
+        end_line(d, true);
+    else {
+        put(d, c);
+        d->state = S_TEXT;
+    }
+    return true;
+}
+
+size_t smtp_data_feed(smtp_data *d, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    size_t i = 0;
+    if (d->done)
+        return 0;
+    if (d->mode == SMTP_DATA_MODE_BDAT) {
+        while (i < len)
+            if (bdat_byte(d, p[i]))
+                i++;
+        return len;
+    }
+    while (i < len && !d->done) {
+        /* Fast path: plain text inside a line. */
+        if (d->state == S_TEXT) {
+            size_t j = i;
+            while (j < len && p[j] != '\r' && p[j] != '\n')
+                j++;
+            for (; i < j; i++)
+                put(d, p[i]);
+            if (i == len)
+                break;
+        }
+        if (data_byte(d, p[i]))
+            i++;
+    }
+    return i;
+}
+
+void smtp_data_finish(smtp_data *d)
+{
+    if (d->mode != SMTP_DATA_MODE_BDAT || d->done)
+        return;
+    if (d->state == S_CR)
+        put(d, '\r');
+    if (d->state != S_BOL) {
+        emit(d, true);
+        d->lines++;
+    }
+    d->state = S_BOL;
+    d->done = true;
+}
+
+bool smtp_data_done(const smtp_data *d)
+{
+    return d->done;
+}
+
+enum smtp_data_result smtp_data_result(const smtp_data *d)
+{
+    return d->result;
+}
+
+void smtp_data_reply(enum smtp_data_result r, int bare_code, int *code, const char **dsn,
+                     const char **text)
+{
+    switch (r) {
+    case SMTP_DATA_OK:
+        *code = 250, *dsn = "2.0.0", *text = "Ok";
+        return;
+    case SMTP_DATA_BARE_LF:
+        *code = bare_code ? bare_code : 550, *dsn = "5.5.2", *text = "Error: bare <LF> received";
+        return;
+    case SMTP_DATA_BARE_CR:
+        *code = bare_code ? bare_code : 550, *dsn = "5.5.2", *text = "Error: bare <CR> received";
+        return;
+    case SMTP_DATA_TOO_BIG:
+        *code = 552, *dsn = "5.3.4", *text = "Error: message file too big";
+        return;
+    case SMTP_DATA_CALLBACK:
+        *code = 451, *dsn = "4.3.0", *text = "Error: queue file write error";
+        return;
+    }
+    msg_panic("smtp_data_reply: bad result %d", (int)r);
+}
