@@ -368,9 +368,10 @@ _Noreturn void service_main(const char *progname, int argc, char **argv,
         case 'r':
             msg_fatal_status(64, "option -%c is not supported by this implementation", c);
         default:
-            msg_fatal_status(64, "invalid option -%c (usage: %s [-cdlSuvz] [-i max_idle] "
-                                 "[-m max_use] [-n service] [-o name=value] [-s nfds] "
-                                 "[-t transport] [args...])",
+            msg_fatal_status(64,
+                             "invalid option -%c (usage: %s [-cdlSuvz] [-i max_idle] "
+                             "[-m max_use] [-n service] [-o name=value] [-s nfds] "
+                             "[-t transport] [args...])",
                              optopt, progname);
         }
     }

@@ -49,9 +49,9 @@ enum service_mode {
 struct service_ops {
     enum service_mode mode;
     bool unlimited;
-    void (*pre_init)(const char *service, char **args);  /* optional, as root */
-    void (*post_init)(const char *service, char **args); /* optional, unprivileged */
-    void (*serve)(int fd, const char *service, char **args);                      /* SINGLE */
+    void (*pre_init)(const char *service, char **args);      /* optional, as root */
+    void (*post_init)(const char *service, char **args);     /* optional, unprivileged */
+    void (*serve)(int fd, const char *service, char **args); /* SINGLE */
     void (*trigger)(const char *buf, size_t len, const char *service, char **args); /* TRIGGER */
     void (*run)(const char *service, char **args); /* RESIDENT; returning exits 0 */
 };

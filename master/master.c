@@ -140,6 +140,10 @@ static _Noreturn void usage(void)
 
 int main(int argc, char **argv)
 {
+    /* Whatever our invoker left open must not leak into every daemon. */
+    if (close_range(3, ~0U, 0) < 0)
+        for (int fd = 3; fd < 1024; fd++)
+            (void)close(fd);
     msg_init("master", true);
     const char *opt_c = NULL;
     bool foreground = false, test = false, wait_ready = false;

@@ -26,8 +26,8 @@ struct mservice {
     time_t next_wakeup;
     int status_fd[2]; /* [0] master reads, [1] children write */
     unsigned gen;
-    int total; /* current-generation children */
-    int avail; /* of those, idle */
+    int total;             /* current-generation children */
+    int avail;             /* of those, idle */
     time_t throttle_until; /* 0 = not throttled */
     time_t busy_warn_time;
     bool dead; /* removed from master.cf; freed when nproc == 0 */

@@ -78,7 +78,8 @@ static int parse_protocols(bool *v4, bool *v6, strbuf *err)
         } else if (strcasecmp(items.v[i], "ipv6") == 0) {
             *v6 = true;
         } else {
-            strbuf_printf(err, "inet_protocols: unknown protocol \"%s\" (expected all, ipv4 or ipv6)",
+            strbuf_printf(err,
+                          "inet_protocols: unknown protocol \"%s\" (expected all, ipv4 or ipv6)",
                           items.v[i]);
             strlist_release(&items);
             return -1;
@@ -111,7 +112,7 @@ static int add_host(struct addr_list *al, const char *host, bool v4, bool v6, st
 {
     size_t hl = strlen(host);
     char *h = hl >= 2 && host[0] == '[' && host[hl - 1] == ']' ? xstrndup(host + 1, hl - 2)
-                                                                : xstrdup(host);
+                                                               : xstrdup(host);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(h, NULL, &hints, &res);
@@ -158,8 +159,8 @@ static int resolve_port(const char *name, int *port, strbuf *err)
             strlist names = STRLIST_INIT;
             const char *w2 = NULL;
             if (strlist_split(&names, items.v[i], "=", &w2) == 0 &&
-                strlist_contains(&names, name) && strspn(last + 1, "0123456789") == strlen(last + 1) &&
-                last[1]) {
+                strlist_contains(&names, name) &&
+                strspn(last + 1, "0123456789") == strlen(last + 1) && last[1]) {
                 long v = strtol(last + 1, NULL, 10);
                 strlist_release(&names);
                 strlist_release(&items);
@@ -413,7 +414,7 @@ void master_listen_close(struct mservice *s, bool unlink_path)
             msg_warn("close listener of %s: %m", s->key);
     XFREE(s->fds);
     s->nfds = 0;
-    if (unlink_path && s->type != MASTER_CF_INET && s->listen_desc &&
-        unlink(s->listen_desc) < 0 && errno != ENOENT)
+    if (unlink_path && s->type != MASTER_CF_INET && s->listen_desc && unlink(s->listen_desc) < 0 &&
+        errno != ENOENT)
         msg_warn("unlink %s: %m", s->listen_desc);
 }

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <stdarg.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,7 +29,7 @@
 #include "mem.h"
 #include "msg.h"
 
-static struct mservice *services;     /* current configuration */
+static struct mservice *services;      /* current configuration */
 static struct mservice *dead_services; /* removed or replaced, children still running */
 static struct mproc *procs;
 static strlist logged_once; /* "skip" messages already logged */
@@ -35,8 +37,8 @@ static unsigned next_generation = 1;
 
 /* Programs whose job the library does in-process, or that we do not need. */
 static const char *const absorbed[] = {
-    "trivial-rewrite", "tlsmgr", "anvil", "scache",  "proxymap", "verify",
-    "flush",           "postlogd", "discard", "error", "oqmgr",
+    "trivial-rewrite", "tlsmgr",   "anvil",   "scache", "proxymap", "verify",
+    "flush",           "postlogd", "discard", "error",  "oqmgr",
 };
 
 static time_t now_mono(void)
@@ -47,18 +49,24 @@ static time_t now_mono(void)
     return ts.tv_sec;
 }
 
-static void log_once(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void log_once(const char *key, const char *fmt, ...)
+static void log_once(bool warning, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void log_once(bool warning, const char *key, const char *fmt, ...)
 {
+    int saved_errno = errno;
     if (strlist_contains(&logged_once, key))
         return;
     strlist_push(&logged_once, key);
+    errno = saved_errno;
     strbuf text = STRBUF_INIT;
     va_list ap;
     va_start(ap, fmt);
     strbuf_vprintf(&text, fmt, ap);
     va_end(ap);
-    msg_warn("%s", text.s);
+    if (warning)
+        msg_warn("%s", text.s);
+    else
+        msg_info("%s", text.s);
     strbuf_release(&text);
 }
 
@@ -140,13 +148,13 @@ static struct mservice *service_build(const struct master_cf_entry *e)
     struct mservice *s = NULL;
 
     if (is_absorbed(base)) {
-        log_once(once.s,
+        log_once(false, once.s,
                  "service %s (command %s): handled inside the library or not needed -- not started",
                  key.s, cmd);
         goto out;
     }
     if (e->type == MASTER_CF_PASS) {
-        log_once(once.s, "service %s: type \"pass\" is not supported -- skipped", key.s);
+        log_once(true, once.s, "service %s: type \"pass\" is not supported -- skipped", key.s);
         goto out;
     }
     strbuf path = STRBUF_INIT;
@@ -155,7 +163,7 @@ static struct mservice *service_build(const struct master_cf_entry *e)
     else
         strbuf_printf(&path, "%s/%s", config_get("daemon_directory"), cmd);
     if (access(path.s, X_OK) < 0) {
-        log_once(once.s, "service %s: command %s: %m -- skipped", key.s, path.s);
+        log_once(true, once.s, "service %s: command %s: %m -- skipped", key.s, path.s);
         strbuf_release(&path);
         goto out;
     }

@@ -1,0 +1,353 @@
+/* cleanup - the only writer of new queue files.
+ *
+ * Serves the protocol of lib/cleanup_client.h on public/cleanup, one message
+ * per connection: creates incoming/<ID> through queue_file_create (0600,
+ * incomplete), writes envelope records as they arrive and content through
+ * cleanup_message.c, and on "end" commits (fchmod 0700, fsync file and
+ * directory) before replying status 0. Any failure removes the file and
+ * replies 4xx/5xx; a client that goes away gets its file removed.
+ *
+ * Envelope attributes are written as 'A' records with Postfix's names:
+ * client_name, client_address, helo_name, protocol_name, rewrite_context,
+ * sasl_username, envelope_id (DSN ENVID), ret_flags (FULL/HDRS),
+ * encoding (7BIT/8BITMIME), smtputf8 (1), uid (local submissions).
+ * Bare envelope addresses ("user") get "@$myorigin" (resolve_canonical).
+ *
+ * Seam: canonical_maps / virtual_alias_maps would rewrite recipients in
+ * envelope_rcpt(); header_checks sit in cleanup_message.c.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "cleanup_client.h"
+#include "config.h"
+#include "mem.h"
+#include "msg.h"
+#include "resolve.h"
+#include "service.h"
+#include "sock.h"
+#include "stream.h"
+
+static struct cleanup_state *current; /* for msg_fatal cleanup */
+
+static void remove_current(void)
+{
+    if (current && current->qf)
+        queue_file_abort(&current->qf);
+}
+
+void cleanup_write_failed(struct cleanup_state *s)
+{
+    if (s->error == CLEANUP_OK) {
+        msg_warn("%s: write queue file: %m", strbuf_str(&s->queue_id));
+        s->error = errno == EFBIG ? CLEANUP_SIZE : CLEANUP_WRITE;
+    }
+}
+
+static const char *error_reply(enum cleanup_error e)
+{
+    switch (e) {
+    case CLEANUP_OK:
+        return "250 2.0.0 Ok";
+    case CLEANUP_WRITE:
+        return QUEUE_NOSPACE_REPLY;
+    case CLEANUP_SIZE:
+        return "552 5.3.4 Message size exceeds fixed limit";
+    case CLEANUP_PROTO:
+        return "451 4.3.0 Error: internal protocol error";
+    case CLEANUP_NORCPT:
+        return "554 5.5.1 Error: no recipients specified";
+    }
+    return "451 4.3.0 Error: internal error";
+}
+
+static int reply(stream *st, int status, const char *text, const char *id)
+{
+    attr_list al = ATTR_LIST_INIT;
+    strbuf err = STRBUF_INIT;
+    attr_add_int(&al, "status", status);
+    if (id)
+        attr_add_str(&al, "queue_id", id);
+    if (text)
+        attr_add_str(&al, "reason", text);
+    int rc = attr_send(st, &al, &err);
+    if (rc != ATTR_OK)
+        msg_warn("send reply to cleanup client: %s", strbuf_str(&err));
+    attr_list_release(&al);
+    strbuf_release(&err);
+    return rc;
+}
+
+static const char *opt(const attr_list *al, const char *name)
+{
+    const attr *a = attr_find(al, name);
+    /* Strings never carry NUL; a value that does is refused. */
+    if (!a || memchr(a->value, 0, a->value_len))
+        return NULL;
+    return a->value;
+}
+
+static void put_attr(struct cleanup_state *s, const char *name, const char *value)
+{
+    if (value && s->error == CLEANUP_OK && queue_file_put_attr_str(s->qf, name, value) < 0)
+        cleanup_write_failed(s);
+}
+
+static void envelope(struct cleanup_state *s, const attr_list *al)
+{
+    int64_t t = 0, us = 0, uid = -1;
+    const char *sender = opt(al, "sender");
+    if (s->have_envelope || !sender || attr_get_int(al, "time", &t, NULL) < 0 ||
+        attr_get_int(al, "time_usec", &us, NULL) < 0 || us < 0 || us > 999999 || t < 0) {
+        s->error = s->error ? s->error : CLEANUP_PROTO;
+        return;
+    }
+    s->have_envelope = true;
+    if (t > 0) {
+        s->arrival.tv_sec = (time_t)t;
+        s->arrival.tv_usec = (suseconds_t)us;
+    }
+    strbuf_set(&s->sender, sender);
+    resolve_canonical(&s->sender);
+    const char *ctx = opt(al, "rewrite_context");
+    s->add_missing =
+        (ctx && strcmp(ctx, "local") == 0) || config_get_bool("always_add_missing_headers");
+    if (s->error != CLEANUP_OK)
+        return;
+    if (queue_file_put_time(s->qf, &s->arrival) < 0 ||
+        queue_file_put_sender(s->qf, strbuf_str(&s->sender)) < 0) {
+        cleanup_write_failed(s);
+        return;
+    }
+    const char *fullname = opt(al, "fullname");
+    if (fullname) {
+        strbuf_set(&s->fullname, fullname);
+        if (queue_file_put_fullname(s->qf, fullname) < 0)
+            cleanup_write_failed(s);
+    }
+    put_attr(s, "client_name", opt(al, "client_name"));
+    put_attr(s, "client_address", opt(al, "client_addr"));
+    put_attr(s, "helo_name", opt(al, "client_helo"));
+    put_attr(s, "protocol_name", opt(al, "protocol"));
+    put_attr(s, "rewrite_context", ctx);
+    put_attr(s, "sasl_username", opt(al, "sasl_username"));
+    put_attr(s, "envelope_id", opt(al, "envid"));
+    put_attr(s, "ret_flags", opt(al, "ret"));
+    put_attr(s, "encoding", opt(al, "body"));
+    if (attr_find(al, "smtputf8")) {
+        put_attr(s, "smtputf8", "1");
+        queue_file_set_flags(s->qf, 1);
+    }
+    if (attr_get_int(al, "uid", &uid, NULL) == 0) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%lld", (long long)uid);
+        put_attr(s, "uid", buf);
+    }
+}
+
+static void envelope_rcpt(struct cleanup_state *s, const attr_list *al)
+{
+    const char *address = opt(al, "address");
+    int64_t notify = 0;
+    if (!s->have_envelope || s->content_started || !address || !address[0]) {
+        s->error = s->error ? s->error : CLEANUP_PROTO;
+        return;
+    }
+    if (attr_find(al, "notify") &&
+        (attr_get_int(al, "notify", &notify, NULL) < 0 || notify < 0 || notify > QF_NOTIFY_MASK)) {
+        s->error = s->error ? s->error : CLEANUP_PROTO;
+        return;
+    }
+    strbuf addr = STRBUF_INIT;
+    strbuf_set(&addr, address);
+    resolve_canonical(&addr);
+    /* Seam: canonical and virtual alias rewriting go here. */
+    const char *orig = opt(al, "orig_rcpt");
+    struct queue_file_rcpt_in r = {
+        .address = strbuf_str(&addr),
+        .orig_rcpt = orig ? orig : address,
+        .orcpt = opt(al, "orcpt"),
+        .notify = (int)notify,
+    };
+    s->rcpt_count++;
+    if (s->error == CLEANUP_OK && queue_file_put_rcpt(s->qf, &r, NULL) < 0)
+        cleanup_write_failed(s);
+    strbuf_release(&addr);
+}
+
+static void content(struct cleanup_state *s, const attr_list *al)
+{
+    if (!s->have_envelope) {
+        s->error = s->error ? s->error : CLEANUP_PROTO;
+        return;
+    }
+    if (!s->content_started)
+        cleanup_message_begin(s);
+    for (size_t i = 0; i < attr_list_count(al); i++) {
+        const attr *a = attr_list_at(al, i);
+        if (strcmp(a->name, "N") == 0)
+            cleanup_message_piece(s, a->value, a->value_len, true);
+        else if (strcmp(a->name, "L") == 0)
+            cleanup_message_piece(s, a->value, a->value_len, false);
+    }
+}
+
+static void wake_qmgr(const char *qdir)
+{
+    strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    /* Best effort: no qmgr listening must neither block nor fail the mail;
+     * qmgr's periodic scan finds the file anyway. */
+    if (sock_unix_path(qdir, "public/qmgr", &path, &err) == 0 &&
+        sock_trigger(strbuf_str(&path), "W", 1, 100, &err) < 0)
+        msg_debug("wake up qmgr: %s", strbuf_str(&err));
+    strbuf_release(&path);
+    strbuf_release(&err);
+}
+
+static void finish(struct cleanup_state *s, stream *st, const char *qdir)
+{
+    const char *id = strbuf_str(&s->queue_id);
+    if (!s->have_envelope)
+        s->error = s->error ? s->error : CLEANUP_PROTO;
+    if (s->error == CLEANUP_OK && s->rcpt_count == 0)
+        s->error = CLEANUP_NORCPT;
+    if (s->error == CLEANUP_OK)
+        cleanup_message_end(s);
+    if (s->error != CLEANUP_OK) {
+        if (s->error == CLEANUP_SIZE)
+            msg_info("%s: reject: message size exceeds fixed limit", id);
+        queue_file_abort(&s->qf);
+        (void)reply(st, 1, error_reply(s->error), NULL);
+        return;
+    }
+    strbuf err = STRBUF_INIT;
+    if (queue_file_commit(&s->qf, &err) < 0) {
+        int e = errno;
+        msg_warn("%s: commit queue file: %s", id, strbuf_str(&err));
+        (void)reply(st, 1, error_reply(e == EFBIG ? CLEANUP_SIZE : CLEANUP_WRITE), NULL);
+    } else {
+        strbuf text = STRBUF_INIT;
+        strbuf_printf(&text, "250 2.0.0 Ok: queued as %s", id);
+        (void)reply(st, 0, strbuf_str(&text), id);
+        strbuf_release(&text);
+        wake_qmgr(qdir);
+    }
+    strbuf_release(&err);
+}
+
+static bool open_file(struct cleanup_state *s, stream *st, const attr_list *al, const char *qdir)
+{
+    const char *req = opt(al, "request");
+    int64_t flags = 0;
+    strbuf err = STRBUF_INIT;
+    if (!req || strcmp(req, "open") != 0 || attr_get_int(al, "flags", &flags, NULL) < 0 ||
+        (flags & ~(int64_t)CLEANUP_FLAG_MASK)) {
+        msg_warn("cleanup client: bad open request");
+        (void)reply(st, 1, error_reply(CLEANUP_PROTO), NULL);
+        return false;
+    }
+    long long minfree = config_get_size("queue_minfree");
+    if (queue_space_check(qdir, (uint64_t)minfree, 0, &err) < 0) {
+        msg_warn("%s", strbuf_str(&err));
+        (void)reply(st, 1, QUEUE_NOSPACE_REPLY, NULL);
+        strbuf_release(&err);
+        return false;
+    }
+    long long lll = config_get_int("line_length_limit");
+    size_t record_limit = lll > 8192 ? (size_t)lll : 8192;
+    s->qf = queue_file_create(qdir, "incoming", 0, config_get_bool("enable_long_queue_ids"),
+                              record_limit, &err);
+    if (!s->qf) {
+        msg_warn("create queue file: %s", strbuf_str(&err));
+        (void)reply(st, 1, QUEUE_NOSPACE_REPLY, NULL);
+        strbuf_release(&err);
+        return false;
+    }
+    strbuf_set(&s->queue_id, queue_file_id(s->qf));
+    s->arrival = *queue_file_ctime(s->qf);
+    strbuf_release(&err);
+    return reply(st, 0, NULL, strbuf_str(&s->queue_id)) == ATTR_OK;
+}
+
+static void cleanup_serve(int fd, const char *service, char **args)
+{
+    /* The skeleton has changed (and maybe chrooted) to queue_directory. */
+    const char *qdir = ".";
+    stream *st = stream_open(fd);
+    long long ipc_timeout = config_get_time("ipc_timeout");
+    stream_set_timeout(st, ipc_timeout > 0 && ipc_timeout < 86400 ? (int)ipc_timeout * 1000 : -1);
+
+    struct cleanup_state s;
+    memset(&s, 0, sizeof(s));
+    long long hsl = config_get_size("header_size_limit");
+    s.header_limit = hsl > 0 ? (size_t)hsl : 102400;
+    long long msl = config_get_size("message_size_limit");
+    s.size_limit = msl > 0 ? (uint64_t)msl : 0;
+    current = &s;
+
+    attr_list al = ATTR_LIST_INIT;
+    strbuf err = STRBUF_INIT;
+    int rc = attr_recv(st, &cleanup_attr_limits, &al, &err);
+    if (rc != ATTR_OK) {
+        if (rc != ATTR_EOF)
+            msg_warn("cleanup client: %s", strbuf_str(&err));
+        goto done;
+    }
+    if (!open_file(&s, st, &al, qdir))
+        goto done;
+    for (;;) {
+        rc = attr_recv(st, &cleanup_attr_limits, &al, &err);
+        if (rc != ATTR_OK) {
+            /* The client went away (or spoke nonsense): nothing is queued. */
+            if (rc != ATTR_EOF)
+                msg_warn("%s: cleanup client: %s", strbuf_str(&s.queue_id), strbuf_str(&err));
+            queue_file_abort(&s.qf);
+            break;
+        }
+        const char *req = opt(&al, "request");
+        if (!req) {
+            s.error = s.error ? s.error : CLEANUP_PROTO;
+        } else if (strcmp(req, "envelope") == 0) {
+            envelope(&s, &al);
+        } else if (strcmp(req, "rcpt") == 0) {
+            envelope_rcpt(&s, &al);
+        } else if (strcmp(req, "content") == 0) {
+            content(&s, &al);
+        } else if (strcmp(req, "end") == 0) {
+            finish(&s, st, qdir);
+            break;
+        } else if (strcmp(req, "abort") == 0) {
+            queue_file_abort(&s.qf);
+            break;
+        } else {
+            msg_warn("%s: cleanup client: unknown request \"%.50s\"", strbuf_str(&s.queue_id), req);
+            s.error = s.error ? s.error : CLEANUP_PROTO;
+        }
+    }
+done:
+    if (s.qf)
+        queue_file_abort(&s.qf);
+    current = NULL;
+    (void)stream_flush(st);
+    (void)stream_release(&st); /* the skeleton closes fd */
+    attr_list_release(&al);
+    strbuf_release(&err);
+    strbuf_release(&s.queue_id);
+    strbuf_release(&s.sender);
+    strbuf_release(&s.fullname);
+    cleanup_message_release(&s);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct service_ops ops = {
+        .mode = SERVICE_SINGLE,
+        .serve = cleanup_serve,
+    };
+    signal(SIGPIPE, SIG_IGN);
+    msg_set_cleanup(remove_current);
+    service_main("cleanup", argc, argv, &ops);
+}

@@ -1,0 +1,62 @@
+/* cleanup - internal interface between the cleanup daemon's files.
+ *
+ * One cleanup_state per client connection (one message). cleanup.c owns the
+ * protocol (lib/cleanup_client.h) and the queue file; cleanup_message.c owns
+ * the content: header section through lib/header with header_size_limit,
+ * the missing-header rules, message size accounting.
+ */
+#ifndef CLEANUP_CLEANUP_H
+#define CLEANUP_CLEANUP_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include "header.h"
+#include "queue_file.h"
+#include "strbuf.h"
+
+/* First problem wins; reported at "end". */
+enum cleanup_error {
+    CLEANUP_OK = 0,
+    CLEANUP_WRITE,  /* 452 4.3.1 Insufficient system storage */
+    CLEANUP_SIZE,   /* 552 5.3.4 Message size exceeds fixed limit */
+    CLEANUP_PROTO,  /* 451 4.3.0 Error: internal protocol error */
+    CLEANUP_NORCPT, /* 554 5.5.1 Error: no recipients specified */
+};
+
+struct cleanup_state {
+    queue_file *qf;
+    strbuf queue_id;
+    struct timeval arrival;
+    strbuf sender;
+    strbuf fullname;
+    bool add_missing; /* local rewrite context or always_add_missing_headers */
+    bool have_envelope;
+    long rcpt_count;
+    enum cleanup_error error;
+
+    /* content */
+    bool content_started;
+    bool in_headers;
+    struct header_collector hc;
+    strbuf line;        /* a header-section line being assembled */
+    bool line_trunc;    /* it passed header_size_limit */
+    unsigned long seen; /* 1 << header_id of every header seen */
+    uint64_t size;      /* content bytes + 1 per line */
+    uint64_t size_limit;
+    size_t header_limit;
+    strbuf tmp;
+};
+
+/* cleanup_message.c */
+void cleanup_message_begin(struct cleanup_state *s);
+/* One piece of content; line_end ends the line. */
+void cleanup_message_piece(struct cleanup_state *s, const char *data, size_t len, bool line_end);
+/* End of content: flush the header section if it never ended. */
+void cleanup_message_end(struct cleanup_state *s);
+void cleanup_message_release(struct cleanup_state *s);
+
+/* cleanup.c: note a queue-file write failure (first one is logged). */
+void cleanup_write_failed(struct cleanup_state *s);
+
+#endif

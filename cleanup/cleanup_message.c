@@ -1,0 +1,228 @@
+/* cleanup_message - header section and content of one message.
+ *
+ * Missing headers, as Postfix 3.7 does it (cleanup_message.c): Message-ID,
+ * Date and From are added at the end of the header section only when the
+ * mail is in the "local" rewrite context (local submission, or an SMTP
+ * client matching local_header_rewrite_clients, by default
+ * permit_inet_interfaces) or always_add_missing_headers = yes. Mail from
+ * remote SMTP clients is left alone. The message-id is logged either way
+ * ("message-id=<>" when there is none and none was added).
+ *
+ * Seam: header_checks, canonical and virtual alias rewriting of headers
+ * would hook in at header_emit() (one logical header at a time).
+ */
+#include <string.h>
+#include <time.h>
+
+#include "address.h"
+#include "cleanup.h"
+#include "config.h"
+#include "mail_date.h"
+#include "msg.h"
+
+static void put_line(struct cleanup_state *s, const char *data, size_t len, bool line_end)
+{
+    if (s->error != CLEANUP_OK)
+        return;
+    if (queue_file_put_text(s->qf, data, len, line_end) < 0)
+        cleanup_write_failed(s);
+}
+
+/* A logical header is "Name: v\n\tmore": one queue-file line per line. */
+static void put_header(struct cleanup_state *s, const char *h, size_t len)
+{
+    while (len > 0) {
+        const char *nl = memchr(h, '\n', len);
+        size_t n = nl ? (size_t)(nl - h) : len;
+        put_line(s, h, n, true);
+        if (!nl)
+            break;
+        h += n + 1;
+        len -= n + 1;
+    }
+}
+
+static void log_message_id(struct cleanup_state *s, const char *value, size_t len)
+{
+    strbuf_reset(&s->tmp);
+    /* Unfold, then make it safe for the log. */
+    strbuf clean = STRBUF_INIT;
+    for (size_t i = 0; i < len; i++)
+        if (value[i] != '\n')
+            strbuf_putc(&clean, value[i] == '\t' ? ' ' : value[i]);
+    strbuf_trim(&clean);
+    addr_sanitize(&s->tmp, clean.s ? clean.s : "", clean.len, 200, true);
+    strbuf_release(&clean);
+    msg_info("%s: message-id=%s", strbuf_str(&s->queue_id), strbuf_str(&s->tmp));
+}
+
+static void header_emit(void *ctx, const char *header, size_t len, enum header_id id,
+                        bool truncated)
+{
+    struct cleanup_state *s = ctx;
+    if (id == HDR_MESSAGE_ID && !(s->seen & (1UL << HDR_MESSAGE_ID))) {
+        size_t vlen = 0;
+        const char *v = header_value(header, len, &vlen);
+        log_message_id(s, v, vlen);
+    }
+    if (truncated)
+        msg_info("%s: header exceeds header_size_limit %zu: truncated", strbuf_str(&s->queue_id),
+                 s->header_limit);
+    s->seen |= 1UL << id;
+    put_header(s, header, len);
+}
+
+static void format_from(struct cleanup_state *s, strbuf *out)
+{
+    strbuf addr = STRBUF_INIT;
+    if (s->sender.len == 0) {
+        strbuf_puts(&addr, "MAILER-DAEMON");
+    } else {
+        addr_externalize(&addr, s->sender.s, s->sender.len);
+    }
+    strbuf_puts(out, "From: ");
+    if (s->fullname.len > 0) {
+        /* A display name: quote it unless it is plain words. */
+        bool plain = true;
+        for (size_t i = 0; i < s->fullname.len; i++) {
+            unsigned char c = (unsigned char)s->fullname.s[i];
+            if (!(c == ' ' || c >= 0x80 || (c > 0x20 && c < 0x7f && !strchr("()<>[]:;@\\,.\"", c))))
+                plain = false;
+        }
+        strbuf name = STRBUF_INIT;
+        addr_sanitize(&name, s->fullname.s, s->fullname.len, 200, true);
+        if (plain) {
+            strbuf_append(out, name.s, name.len);
+        } else {
+            strbuf_putc(out, '"');
+            for (size_t i = 0; i < name.len; i++) {
+                if (name.s[i] == '"' || name.s[i] == '\\')
+                    strbuf_putc(out, '\\');
+                strbuf_putc(out, name.s[i]);
+            }
+            strbuf_putc(out, '"');
+        }
+        strbuf_release(&name);
+        strbuf_printf(out, " <%s>", strbuf_str(&addr));
+    } else {
+        strbuf_append(out, addr.s ? addr.s : "", addr.len);
+    }
+    strbuf_release(&addr);
+}
+
+/* End of the header section: add what is missing. */
+static void headers_done(struct cleanup_state *s)
+{
+    const char *id = strbuf_str(&s->queue_id);
+    s->in_headers = false;
+    if (!(s->seen & (1UL << HDR_MESSAGE_ID))) {
+        if (s->add_missing) {
+            strbuf_reset(&s->tmp);
+            if (config_get_bool("enable_long_queue_ids")) {
+                strbuf_printf(&s->tmp, "<%s@%s>", id, config_get("myhostname"));
+            } else {
+                struct tm tm;
+                time_t t = s->arrival.tv_sec;
+                char stamp[32];
+                if (!gmtime_r(&t, &tm) || strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm) == 0)
+                    msg_panic("gmtime/strftime failed for %lld", (long long)t);
+                strbuf_printf(&s->tmp, "<%s.%s@%s>", stamp, id, config_get("myhostname"));
+            }
+            strbuf h = STRBUF_INIT;
+            strbuf_printf(&h, "Message-Id: %s", strbuf_str(&s->tmp));
+            put_line(s, h.s, h.len, true);
+            msg_info("%s: message-id=%s", id, strbuf_str(&s->tmp));
+            strbuf_release(&h);
+        } else {
+            msg_info("%s: message-id=<>", id);
+        }
+    }
+    if (s->add_missing && !(s->seen & (1UL << HDR_DATE))) {
+        strbuf h = STRBUF_INIT;
+        strbuf_puts(&h, "Date: ");
+        mail_date_append(&h, s->arrival.tv_sec);
+        put_line(s, h.s, h.len, true);
+        strbuf_release(&h);
+    }
+    if (s->add_missing && !(s->seen & (1UL << HDR_FROM))) {
+        strbuf h = STRBUF_INIT;
+        format_from(s, &h);
+        put_line(s, h.s, h.len, true);
+        strbuf_release(&h);
+    }
+}
+
+void cleanup_message_begin(struct cleanup_state *s)
+{
+    s->content_started = true;
+    s->in_headers = true;
+    s->size = 0;
+    header_collector_init(&s->hc, s->header_limit, header_emit, s);
+    if (queue_file_begin_content(s->qf) < 0)
+        cleanup_write_failed(s);
+}
+
+static void header_line(struct cleanup_state *s)
+{
+    switch (header_collector_feed(&s->hc, s->line.s ? s->line.s : "", s->line.len)) {
+    case HEADER_CONSUMED:
+        break;
+    case HEADER_END_BLANK:
+        headers_done(s);
+        put_line(s, "", 0, true);
+        break;
+    case HEADER_END_BODY:
+    case HEADER_NOT_HEADERS:
+        headers_done(s);
+        put_line(s, s->line.s ? s->line.s : "", s->line.len, true);
+        break;
+    }
+    strbuf_reset(&s->line);
+    s->line_trunc = false;
+}
+
+void cleanup_message_piece(struct cleanup_state *s, const char *data, size_t len, bool line_end)
+{
+    /* Count first, overflow-safe: past the limit nothing more is stored. */
+    uint64_t add = (uint64_t)len + (line_end ? 1 : 0);
+    s->size = s->size > UINT64_MAX - add ? UINT64_MAX : s->size + add;
+    if (s->size_limit > 0 && s->size > s->size_limit && s->error == CLEANUP_OK)
+        s->error = CLEANUP_SIZE;
+    if (s->error != CLEANUP_OK)
+        return;
+    if (!s->in_headers) {
+        put_line(s, data, len, line_end);
+        return;
+    }
+    /* Header section: whole lines, bounded by header_size_limit (the
+     * collector truncates the logical header at the same limit). */
+    size_t room = s->header_limit + 1 > s->line.len ? s->header_limit + 1 - s->line.len : 0;
+    if (len > room) {
+        len = room;
+        s->line_trunc = true;
+    }
+    strbuf_append(&s->line, data, len);
+    if (line_end)
+        header_line(s);
+}
+
+void cleanup_message_end(struct cleanup_state *s)
+{
+    if (!s->content_started)
+        cleanup_message_begin(s);
+    if (s->in_headers) {
+        if (s->line.len > 0)
+            header_line(s);
+        if (s->in_headers) {
+            header_collector_finish(&s->hc);
+            headers_done(s);
+        }
+    }
+}
+
+void cleanup_message_release(struct cleanup_state *s)
+{
+    header_collector_release(&s->hc);
+    strbuf_release(&s->line);
+    strbuf_release(&s->tmp);
+}

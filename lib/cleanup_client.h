@@ -1,0 +1,109 @@
+/* cleanup_client - hand one message to the cleanup service.
+ *
+ * Every program that injects mail (smtpd, pickup, bounce, local forwarding)
+ * uses this client; cleanup is the only writer of new queue files.
+ *
+ * PROTOCOL. A UNIX stream connection to $queue_directory/public/cleanup
+ * (master.cf "cleanup unix n - y - 0 cleanup": private = n). Every message
+ * on it is an attribute list (attr.h). "request" names the kind; replies
+ * come only for "open" and "end", so the client streams envelope, recipients
+ * and content without round trips.
+ *
+ *   C: request=open flags=<int>
+ *   S: status=0 queue_id=<ID>                 the file exists in incoming/
+ *   S: status=<code> reason=<full SMTP reply>  e.g. "452 4.3.1 Insufficient
+ *                                             system storage"; connection ends
+ *   C: request=envelope time=<sec> time_usec=<usec> sender=<addr>
+ *      [fullname=] [client_name=] [client_addr=] [client_helo=]
+ *      [protocol=] [rewrite_context=local|remote] [sasl_username=]
+ *      [envid=] [ret=FULL|HDRS] [body=7BIT|8BITMIME] [smtputf8=1] [uid=<int>]
+ *                                             exactly once, before recipients
+ *   C: request=rcpt address= [orig_rcpt=] [orcpt=] [notify=<QF_NOTIFY_* bits>]
+ *                                             one per recipient, >= 1 in total
+ *   C: request=content (N=<line> | L=<piece>)...
+ *                                             content in order: N ends a line,
+ *                                             L is a piece of a line that goes
+ *                                             on in the next N/L. Lines carry
+ *                                             no terminator. One message holds
+ *                                             at most CLEANUP_CHUNK bytes.
+ *   C: request=end
+ *   S: status=0 queue_id=<ID> reason=<"250 2.0.0 Ok: queued as ID">
+ *   S: status=<4xx|5xx> reason=<full SMTP reply>
+ *   C: request=abort (or simply closing the connection): cleanup removes the
+ *      file; nothing is queued.
+ *
+ * status=0 after "end" means: queue file complete, fsynced, directory entry
+ * fsynced (queue_file_commit). Any other outcome leaves no queue file.
+ * Errors while streaming are sticky on both sides: cleanup keeps reading to
+ * "end" and then reports the first problem; the client remembers a broken
+ * connection and cleanup_client_finish() turns it into a 451.
+ *
+ * Memory: neither side ever holds more than CLEANUP_CHUNK bytes of content
+ * (plus one logical header of at most header_size_limit in cleanup).
+ */
+#ifndef MTA_CLEANUP_CLIENT_H
+#define MTA_CLEANUP_CLIENT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/time.h>
+
+#include "attr.h"
+#include "strbuf.h"
+
+#define CLEANUP_SERVICE "public/cleanup"
+/* Most content bytes per "content" message. */
+#define CLEANUP_CHUNK 65536
+
+/* open flags */
+#define CLEANUP_FLAG_NONE 0x00
+#define CLEANUP_FLAG_MASK 0x00 /* no flags defined yet; unknown bits are refused */
+
+/* Limits the server applies to every message it reads. */
+extern const attr_limits cleanup_attr_limits;
+
+/* The envelope. NULL strings are "not present". */
+struct cleanup_envelope {
+    struct timeval arrival; /* tv_sec 0: the queue file's creation time */
+    const char *sender;     /* internal form; "" for <> */
+    const char *fullname;
+    const char *client_name;
+    const char *client_addr;
+    const char *client_helo;
+    const char *protocol;        /* "ESMTP", "SMTP", "UTF8SMTP", ... */
+    const char *rewrite_context; /* "local" or "remote" (local_header_rewrite_clients) */
+    const char *sasl_username;
+    const char *envid; /* DSN ENVID */
+    const char *ret;   /* "FULL", "HDRS" */
+    const char *body;  /* "7BIT", "8BITMIME" */
+    bool smtputf8;
+    long uid; /* submitting uid for local submissions; -1 = none */
+};
+
+typedef struct cleanup_client cleanup_client;
+
+/* Connect and open a queue file. Returns the client and the queue ID in
+ * queue_id, or NULL with a full SMTP reply in reply ("451 4.3.0 Error:
+ * queue file write error" when cleanup cannot be reached, or cleanup's own
+ * reason). timeout_ms bounds each I/O operation (ipc_timeout). */
+cleanup_client *cleanup_client_open(const char *queue_dir, int flags, int timeout_ms,
+                                    strbuf *queue_id, strbuf *reply);
+
+/* Streaming. Return 0, or -1 once the connection broke (sticky; the caller
+ * may keep calling and learn the outcome from finish). */
+int cleanup_client_envelope(cleanup_client *cc, const struct cleanup_envelope *env);
+int cleanup_client_rcpt(cleanup_client *cc, const char *address, const char *orig_rcpt,
+                        const char *orcpt, int notify);
+/* `len` bytes of the current content line; line_end ends the line. */
+int cleanup_client_content(cleanup_client *cc, const void *data, size_t len, bool line_end);
+/* A whole line given as a C string. */
+int cleanup_client_line(cleanup_client *cc, const char *line);
+
+/* End the message and wait for the verdict. Returns the SMTP code (250 when
+ * the message is safely queued, else 4xx/5xx) with the full reply text in
+ * reply, e.g. "250 2.0.0 Ok: queued as 4F5A21C0A2D". Frees *ccp. */
+int cleanup_client_finish(cleanup_client **ccp, strbuf *reply);
+
+/* Give up: the file is removed. Frees *ccp. */
+void cleanup_client_abort(cleanup_client **ccp);
+
+#endif

@@ -1,0 +1,131 @@
+/* smtpd - internal interface between the SMTP server's files.
+ *
+ * smtpd.c: session, command loop, replies, limits, counters, log lines.
+ * smtpd_data.c: DATA and BDAT content to cleanup (lib/smtp_data state
+ * machine), Received: header.
+ * smtpd_check.c: restrictions (smtpd_*_restrictions), mynetworks,
+ * local_recipient_maps, address classes through lib/resolve.
+ */
+#ifndef SMTPD_SMTPD_H
+#define SMTPD_SMTPD_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include "cleanup_client.h"
+#include "smtp_cmd.h"
+#include "smtp_data.h"
+#include "stream.h"
+#include "strbuf.h"
+
+/* Per-command counters for the "disconnect from" line, Postfix's order. */
+enum smtpd_counter {
+    CNT_HELO,
+    CNT_EHLO,
+    CNT_STARTTLS,
+    CNT_AUTH,
+    CNT_MAIL,
+    CNT_RCPT,
+    CNT_DATA,
+    CNT_BDAT,
+    CNT_RSET,
+    CNT_NOOP,
+    CNT_VRFY,
+    CNT_ETRN,
+    CNT_QUIT,
+    CNT_HELP,
+    CNT_UNKNOWN,
+    CNT_COUNT
+};
+
+struct smtpd_state {
+    stream *st;
+    /* client */
+    strbuf name;          /* verified name or "unknown" */
+    strbuf addr;          /* numeric */
+    strbuf namaddr;       /* name[addr] */
+    strbuf rfc_addr;      /* addr, or IPv6:addr */
+    strbuf helo;          /* sanitized; empty until HELO/EHLO */
+    const char *protocol; /* "SMTP", "ESMTP" */
+    bool extended;        /* EHLO: PIPELINING etc. were offered */
+    const char *where;    /* last command, for "timeout after X" */
+
+    /* transaction */
+    bool have_mail;
+    strbuf sender; /* internal form */
+    uint64_t mail_size;
+    enum smtp_body body;
+    enum smtp_ret ret;
+    strbuf envid;
+    bool smtputf8;
+    struct timeval arrival;
+    cleanup_client *cc;
+    strbuf queue_id; /* empty: NOQUEUE */
+    long rcpt_count;
+    long rcpt_overshoot;
+    strbuf last_rcpt; /* for "for <x>" in Received: */
+    bool bdat_active;
+    smtp_data data;
+    uint64_t bdat_total;
+    uint64_t data_bytes; /* for "lost connection after DATA (N bytes)" */
+
+    /* session */
+    int error_count;
+    int junk_count;
+    unsigned cnt_ok[CNT_COUNT], cnt_all[CNT_COUNT];
+    bool quit; /* close after the current reply */
+    strbuf reply;
+};
+
+/* configuration read once per process (smtpd.c) */
+struct smtpd_params {
+    const char *myhostname;
+    size_t line_limit;
+    uint64_t message_size_limit;
+    long recipient_limit;
+    long overshoot_limit;
+    int soft_error_limit;
+    int hard_error_limit;
+    int junk_limit;
+    long long error_sleep;
+    long long timeout_s;
+    bool per_request_deadline;
+    unsigned min_data_rate;
+    bool forbid_bare_reject; /* smtpd_forbid_bare_newline = reject */
+    int bare_code;
+    bool forbid_unauth_pipelining;
+    bool disable_vrfy;
+    bool helo_required;
+    bool smtputf8_enable;
+    bool strict_rfc821;
+    uint64_t queue_minfree;
+    const char *queue_dir;
+    int ipc_timeout_ms;
+};
+extern struct smtpd_params smtpd_params;
+
+/* smtpd.c */
+void smtpd_reply(struct smtpd_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int smtpd_flush(struct smtpd_state *s);
+bool smtpd_open_queue(struct smtpd_state *s);
+void smtpd_reset(struct smtpd_state *s);
+
+/* smtpd_data.c: both return after the final reply was queued. */
+void smtpd_data(struct smtpd_state *s);
+void smtpd_bdat(struct smtpd_state *s, const smtp_cmd *cmd);
+
+/* smtpd_check.c */
+void smtpd_check_init(void);
+/* Recipient policy at RCPT (delayed client/helo/sender restrictions
+ * included). Returns 0 to accept, or the reply code with the reply text in
+ * reply ("554 5.7.1 <x>: Relay access denied"); logs the NOQUEUE line. */
+int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply);
+/* VRFY policy: 0 known, else reply. */
+int smtpd_check_vrfy(struct smtpd_state *s, const char *rcpt, strbuf *reply);
+/* local_header_rewrite_clients */
+bool smtpd_check_rewrite_local(struct smtpd_state *s);
+/* The reject log line, Postfix's format. */
+void smtpd_log_reject(struct smtpd_state *s, const char *stage, const char *reply_text,
+                      const char *to);
+
+#endif
