@@ -481,6 +481,10 @@ _Noreturn void service_main(const char *progname, int argc, char **argv,
         exit(0);
     }
     if (ops->mode == SERVICE_RESIDENT) {
+        /* Initialised: from now on the process is in service for good, so a
+         * later crash is not a "bad command startup" for master to throttle
+         * (qmgr killed under load must come back at the next trigger). */
+        send_status(MASTER_STAT_TAKEN);
         ops->run(svc.service, args);
         exit(0);
     }
