@@ -324,3 +324,25 @@ def test_corrupt_queue_file_goes_to_corrupt(instance):
                   what="file in corrupt/")
     assert re.search(r"%s: .*corrupt" % qid, inst.log())
     assert queue_files(inst, "incoming") == [] and queue_files(inst, "active") == []
+
+
+def test_pflogsumm_counts_our_log(instance):
+    from pathlib import Path
+
+    from peers import pflogsumm
+    inst, _ = alias_instance(instance, extra="transport_maps = inline:{{ remote.example=smtp: }}\n"
+                             "relay_domains = remote.example\nminimal_backoff_time = 60s\n"
+                             "maximal_backoff_time = 60s\nqueue_run_delay = 60s\n")
+    q1 = smtp_send(inst, "user@yahoo.com", "tester@mta-test.example")
+    q2 = smtp_send(inst, "tester2@mta-test.example", "ghost@mta-test.example")
+    q3 = smtp_send(inst, "user@yahoo.com", "someone@remote.example")
+    inst.wait_log(r"%s: removed" % q1)
+    notice = inst.wait_log(r"%s: sender non-delivery notification: (\w+)" % q2).group(1)
+    inst.wait_log(r"%s: removed" % notice)
+    inst.wait_log(r"%s: to=<someone@remote\.example>, .*status=deferred" % q3)
+    counts = pflogsumm(Path(inst.maillog))
+    got = {k: counts.get(k) for k in ("received", "delivered", "deferred", "bounced", "rejected")}
+    # received: the three SMTP messages (the notice comes from qmgr, not a
+    # client); delivered: the first message and the notice to tester2.
+    assert got == {"received": 3, "delivered": 2, "deferred": 1, "bounced": 1, "rejected": 0}, \
+        counts["_output"][:3000]
