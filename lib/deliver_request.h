@@ -1,0 +1,88 @@
+/* deliver_request - the protocol between qmgr and delivery agents.
+ *
+ * qmgr connects to $queue_directory/private/<transport> (local, smtp, ...)
+ * and sends ONE request as an attr message; the agent delivers and answers
+ * with ONE reply; the connection then closes. The agent opens the queue
+ * file itself (queue_name/queue_id) and reads the content from it.
+ *
+ * Request attributes:
+ *   queue_name, queue_id, nexthop, sender, envid (may be empty), ret
+ *   ("", "FULL" or "HDRS"), arrival_us (arrival time, epoch microseconds),
+ *   active_us (when qmgr took it into the active queue), flags, rcpt_count;
+ *   then for each recipient i = 0..rcpt_count-1:
+ *   r<i>.addr, r<i>.orig, r<i>.orcpt, r<i>.notify (QF_NOTIFY_* bits),
+ *   r<i>.offset (its 'R' record in the queue file).
+ * Reply attributes: for each recipient i: r<i>.status ("sent", "deferred",
+ *   "bounced"), r<i>.dsn (enhanced status code), r<i>.reason (text for
+ *   logs, mailq and DSNs).
+ *
+ * Division of labour (DESIGN.md §3): the agent marks a recipient DELIVERED
+ * in the queue file as soon as that delivery is final (before it replies),
+ * so a crash after delivery repeats nothing; qmgr records everything else:
+ * defer reasons, and bounces (it queues the DSN first and only then marks
+ * the recipient BOUNCED). The agent also writes the delivery log line.
+ */
+#ifndef MTA_DELIVER_REQUEST_H
+#define MTA_DELIVER_REQUEST_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "attr.h"
+#include "strbuf.h"
+
+/* Limits for decoding requests and replies. */
+extern const attr_limits deliver_request_limits;
+
+enum deliver_status { DELIVER_PENDING = 0, DELIVER_SENT, DELIVER_DEFERRED, DELIVER_BOUNCED };
+
+struct deliver_rcpt {
+    char *address;
+    char *orig_rcpt;
+    char *orcpt;
+    int notify;
+    off_t offset;
+    /* outcome */
+    enum deliver_status status;
+    char *dsn;
+    strbuf reason;
+};
+
+struct deliver_request {
+    char *queue_name;
+    char *queue_id;
+    char *nexthop;
+    char *sender;
+    char *envid;
+    char *ret;
+    int64_t arrival_us;
+    int64_t active_us;
+    int64_t flags;
+    struct deliver_rcpt *rcpts;
+    size_t nrcpt;
+};
+
+/* Encode / decode a request. decode returns -1 with err set on a missing
+ * or malformed attribute. */
+void deliver_request_encode(const struct deliver_request *req, attr_list *out);
+int deliver_request_decode(const attr_list *in, struct deliver_request *req, strbuf *err);
+void deliver_request_release(struct deliver_request *req);
+
+/* Add a recipient to a request being built (strings are copied). */
+struct deliver_rcpt *deliver_request_add_rcpt(struct deliver_request *req, const char *address,
+                                              const char *orig_rcpt, const char *orcpt,
+                                              int notify, off_t offset);
+
+/* Record an outcome for recipient i (agent side). */
+void deliver_rcpt_set(struct deliver_rcpt *rc, enum deliver_status status, const char *dsn,
+                      const char *reason_fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Encode the outcomes (agent) / apply a reply to the request (qmgr).
+ * apply returns -1 on a malformed reply; recipients the reply does not
+ * mention stay DELIVER_PENDING (qmgr treats them as deferred). */
+void deliver_reply_encode(const struct deliver_request *req, attr_list *out);
+int deliver_reply_apply(const attr_list *in, struct deliver_request *req, strbuf *err);
+
+const char *deliver_status_name(enum deliver_status s);
+
+#endif

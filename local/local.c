@@ -1,0 +1,212 @@
+/* local - the local delivery agent.
+ *
+ * Runs as root (master.cf unpriv = n) and serves one qmgr delivery request
+ * per connection on private/local (lib/deliver_request.h). Each recipient is
+ * resolved through aliases, .forward and :include: and delivered with the
+ * privileges of the user concerned (local_deliver.c). A recipient finally
+ * delivered is marked in the queue file before the reply, so a crash after
+ * this point never repeats the delivery; every other outcome goes back to
+ * qmgr, which records it.
+ */
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "config.h"
+#include "delivery_log.h"
+#include "local.h"
+#include "mbox.h"
+#include "msg.h"
+#include "queue_file.h"
+#include "service.h"
+#include "stream.h"
+
+struct local_config local_cfg;
+
+static int64_t now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+void local_outcome(struct local_attempt *at, const char *recipient, enum deliver_status status,
+                   const char *dsn, const char *fmt, ...)
+{
+    strbuf text = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_vprintf(&text, fmt, ap);
+    va_end(ap);
+
+    const struct deliver_request *req = at->msg->req;
+    int64_t done = now_us();
+    struct delivery_record rec = {
+        .queue_id = req->queue_id,
+        .recipient = recipient,
+        .orig_recipient = *at->rcpt->orig_rcpt ? at->rcpt->orig_rcpt : at->rcpt->address,
+        .relay = "local",
+        .times = {req->arrival_us / 1e6, req->active_us / 1e6, at->msg->start_us / 1e6,
+                  at->msg->start_us / 1e6, done / 1e6},
+        .dsn = dsn,
+        .status = deliver_status_name(status),
+        .text = text.s,
+    };
+    delivery_log(&rec);
+
+    switch (status) {
+    case DELIVER_SENT:
+        at->sent++;
+        break;
+    case DELIVER_DEFERRED:
+        if (at->deferred++ == 0) {
+            strbuf_set(&at->first_defer, text.s);
+            at->defer_dsn = dsn;
+        }
+        break;
+    default:
+        if (at->bounced++ == 0) {
+            strbuf_set(&at->first_bounce, text.s);
+            at->bounce_dsn = dsn;
+        }
+        break;
+    }
+    strbuf_release(&text);
+}
+
+/* Deliver one queue recipient and fold the expansion's outcomes into one:
+ * anything deferred defers the recipient (it is retried as a whole, like
+ * Postfix); otherwise a bounce bounces it; otherwise it was delivered. */
+static void deliver_one(struct local_message *msg, struct deliver_rcpt *rcpt)
+{
+    struct local_attempt at = {.msg = msg, .rcpt = rcpt};
+    local_expand_recipient(&at, rcpt->address, 0);
+    if (at.deferred)
+        deliver_rcpt_set(rcpt, DELIVER_DEFERRED, at.defer_dsn, "%s", at.first_defer.s);
+    else if (at.bounced)
+        deliver_rcpt_set(rcpt, DELIVER_BOUNCED, at.bounce_dsn, "%s", at.first_bounce.s);
+    else
+        deliver_rcpt_set(rcpt, DELIVER_SENT, "2.0.0", "delivered");
+    strlist_release(&at.path);
+    strlist_release(&at.done);
+    strbuf_release(&at.first_defer);
+    strbuf_release(&at.first_bounce);
+}
+
+static void defer_all(struct deliver_request *req, const char *what, const char *detail)
+{
+    for (size_t i = 0; i < req->nrcpt; i++)
+        deliver_rcpt_set(&req->rcpts[i], DELIVER_DEFERRED, "4.3.0", "%s: %s", what, detail);
+}
+
+static void process_request(struct deliver_request *req)
+{
+    strbuf err = STRBUF_INIT;
+    struct local_message msg = {.req = req, .start_us = now_us()};
+    msg.fd = queue_file_open(local_cfg.queue_directory, req->queue_name, 0, req->queue_id, true,
+                             &err);
+    if (msg.fd < 0) {
+        msg_warn("%s: cannot open queue file: %s", req->queue_id, err.s);
+        defer_all(req, "cannot open queue file", err.s);
+    } else if (local_scan_headers(&msg, &err) < 0) {
+        msg_warn("%s: corrupt queue file: %s", req->queue_id, err.s);
+        defer_all(req, "cannot read queue file", err.s);
+    } else {
+        for (size_t i = 0; i < req->nrcpt; i++) {
+            deliver_one(&msg, &req->rcpts[i]);
+            if (req->rcpts[i].status == DELIVER_SENT) {
+                strbuf_reset(&err);
+                if (queue_file_mark_recipient(msg.fd, req->rcpts[i].offset, QF_RCPT_DELIVERED,
+                                              &err) < 0)
+                    msg_warn("%s: cannot mark recipient done: %s", req->queue_id, err.s);
+            }
+        }
+    }
+    if (msg.fd >= 0)
+        close(msg.fd);
+    strlist_release(&msg.delivered_to);
+    strbuf_release(&err);
+}
+
+static void local_serve(int fd, const char *service, char **args)
+{
+    stream *st = stream_open(fd);
+    stream_set_timeout(st, (int)config_get_time("ipc_timeout") * 1000);
+    attr_list in = ATTR_LIST_INIT, out = ATTR_LIST_INIT;
+    strbuf err = STRBUF_INIT;
+    struct deliver_request req;
+    if (attr_recv(st, &deliver_request_limits, &in, &err) != ATTR_OK) {
+        msg_warn("bad delivery request: %s", err.s);
+    } else if (deliver_request_decode(&in, &req, &err) < 0) {
+        msg_warn("bad delivery request: %s", err.s);
+        deliver_request_release(&req);
+    } else {
+        process_request(&req);
+        deliver_reply_encode(&req, &out);
+        if (attr_send(st, &out, &err) != ATTR_OK)
+            msg_warn("%s: cannot send reply to qmgr: %s", req.queue_id, err.s);
+        deliver_request_release(&req);
+    }
+    attr_list_release(&in);
+    attr_list_release(&out);
+    strbuf_release(&err);
+    stream_release(&st); /* the skeleton closes fd */
+}
+
+static void split_param(const char *name, strlist *out)
+{
+    strlist_split(out, config_get(name), ", \t\r\n", NULL);
+}
+
+static void local_init(const char *service, char **args)
+{
+    /* Effective ids are switched per delivery; start from no extra groups. */
+    if (setgroups(0, NULL) < 0)
+        msg_fatal("setgroups: %m");
+    signal(SIGXFSZ, SIG_IGN);
+    strbuf err = STRBUF_INIT;
+    local_cfg.queue_directory = config_get("queue_directory");
+    local_cfg.myhostname = config_get("myhostname");
+    local_cfg.home_mailbox = config_get("home_mailbox");
+    local_cfg.mail_spool_directory = config_get("mail_spool_directory");
+    local_cfg.mailbox_command = config_get("mailbox_command");
+    local_cfg.recipient_delimiter = config_get("recipient_delimiter");
+    local_cfg.forward_path = config_get_raw("forward_path");
+    local_cfg.default_privs = config_get("default_privs");
+    local_cfg.command_time_limit = (unsigned)config_get_time("command_time_limit");
+    local_cfg.mailbox_size_limit = config_get_size("mailbox_size_limit");
+    local_cfg.enable_original_recipient = config_get_bool("enable_original_recipient");
+    local_cfg.record_limit = (size_t)config_get_int("line_length_limit");
+    if (local_cfg.record_limit < QF_MIN_RECORD_LIMIT)
+        local_cfg.record_limit = QF_MIN_RECORD_LIMIT;
+    /* Readers must accept every record a writer may produce. */
+    local_cfg.record_limit = 1024 * 1024;
+    split_param("allow_mail_to_commands", &local_cfg.allow_commands);
+    split_param("allow_mail_to_files", &local_cfg.allow_files);
+    if (*config_get("mailbox_transport"))
+        msg_fatal("mailbox_transport is not supported yet by this local(8)");
+    if (mbox_lock_methods_parse(config_get("mailbox_delivery_lock"), &local_cfg.lock_methods,
+                                &err) < 0)
+        msg_fatal("mailbox_delivery_lock: %s", err.s);
+    local_cfg.alias_maps = maps_open("alias_maps", config_get("alias_maps"), MAP_SURROGATE, &err);
+    if (local_cfg.alias_maps == NULL)
+        msg_fatal("%s", err.s);
+    local_cfg.mydestination = match_list_compile("mydestination", config_get("mydestination"), 0,
+                                                 &err);
+    if (local_cfg.mydestination == NULL)
+        msg_fatal("%s", err.s);
+    strbuf_release(&err);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct service_ops ops = {
+        .mode = SERVICE_SINGLE,
+        .post_init = local_init,
+        .serve = local_serve,
+    };
+    service_main("local", argc, argv, &ops);
+}

@@ -1,0 +1,111 @@
+/* local.h - shared state of the local(8) delivery agent's modules.
+ *
+ * One request from qmgr names a queue file and the recipients to deliver
+ * (local_destination_recipient_limit is 1 by default). For each recipient
+ * local_expand.c resolves aliases, .forward and :include: files
+ * recursively; local_deliver.c writes to Maildir, mbox, files and commands;
+ * local_content.c renders the message (with the headers local prepends)
+ * from the queue file for each of them.
+ */
+#ifndef MTA_LOCAL_H
+#define MTA_LOCAL_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "deliver_request.h"
+#include "maps.h"
+#include "match_list.h"
+#include "strbuf.h"
+#include "strlist.h"
+
+/* Settings read once per process. */
+struct local_config {
+    const char *queue_directory;
+    const char *myhostname;
+    const char *home_mailbox;
+    const char *mail_spool_directory;
+    const char *mailbox_command;
+    const char *recipient_delimiter;
+    const char *forward_path;
+    const char *default_privs;
+    strlist allow_commands; /* allow_mail_to_commands: alias, forward, include */
+    strlist allow_files;
+    int lock_methods;
+    unsigned command_time_limit;
+    long long mailbox_size_limit;
+    bool enable_original_recipient;
+    maps *alias_maps;
+    match_list *mydestination;
+    size_t record_limit;
+};
+
+extern struct local_config local_cfg;
+
+/* Where a destination came from: decides privileges and what is allowed. */
+enum local_origin { ORIGIN_DIRECT, ORIGIN_ALIAS, ORIGIN_FORWARD, ORIGIN_INCLUDE };
+
+/* The message being delivered. */
+struct local_message {
+    const struct deliver_request *req;
+    int fd;               /* queue file, read-write (to mark recipients) */
+    strlist delivered_to; /* Delivered-To: values already in the message */
+    int64_t start_us;     /* when this agent took the request */
+};
+
+/* One delivery attempt for one original recipient; expansions share it. */
+struct local_attempt {
+    struct local_message *msg;
+    struct deliver_rcpt *rcpt; /* the queue's recipient */
+    strlist path;              /* addresses on the current expansion path */
+    strlist done;              /* destinations already delivered (duplicates) */
+    int deferred, bounced, sent;
+    strbuf first_defer, first_bounce; /* reasons for the reply */
+    const char *defer_dsn, *bounce_dsn;
+};
+
+/* Privileges for a delivery. */
+struct local_privs {
+    uid_t uid;
+    gid_t gid;
+    const char *user; /* login name, for the environment */
+    const char *home;
+    const char *shell;
+};
+
+/* local_content.c: render the message for one destination. */
+enum local_format {
+    FORMAT_MAILDIR, /* prepended headers + content */
+    FORMAT_MBOX,    /* From_ line, prepended headers, >From quoting, blank line */
+    FORMAT_COMMAND, /* From_ line, prepended headers, content as is */
+};
+struct local_render;
+struct local_render *local_render_open(struct local_message *msg, enum local_format fmt,
+                                       const char *recipient, const char *orig_rcpt,
+                                       strbuf *err);
+/* Next chunk (> 0 bytes), 0 at the end, -1 on a queue-file error (err). */
+ssize_t local_render_next(struct local_render *r, const char **data, strbuf *err);
+void local_render_close(struct local_render **r);
+/* Scan the header section once for Delivered-To: values. */
+int local_scan_headers(struct local_message *msg, strbuf *err);
+
+/* local_expand.c: deliver one recipient address, recursively. */
+void local_expand_recipient(struct local_attempt *at, const char *address, int depth);
+
+/* local_deliver.c: the mailbox, file and command writers. Each logs the
+ * delivery line and counts the outcome in the attempt. */
+void local_deliver_mailbox(struct local_attempt *at, const char *recipient,
+                           const struct local_privs *pw, const char *extension);
+void local_deliver_file(struct local_attempt *at, const char *recipient, const char *path,
+                        const struct local_privs *privs);
+void local_deliver_command(struct local_attempt *at, const char *recipient, const char *command,
+                           const struct local_privs *privs, const char *extension);
+
+/* local_forward.c: queue a copy for an address that is not ours. */
+void local_forward(struct local_attempt *at, const char *recipient, const char *address);
+
+/* Outcome bookkeeping and the log line (local.c). */
+void local_outcome(struct local_attempt *at, const char *recipient, enum deliver_status status,
+                   const char *dsn, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#endif

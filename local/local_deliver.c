@@ -1,0 +1,316 @@
+/* local_deliver - write one message to a Maildir, an mbox, a file or a
+ * command, with the recipient's privileges. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "command_run.h"
+#include "local.h"
+#include "maildir.h"
+#include "mbox.h"
+#include "msg.h"
+
+/* Switch effective ids (real ids stay root so we can switch back). */
+static int privs_enter(const struct local_privs *p)
+{
+    if (setgroups(1, &p->gid) < 0 || setegid(p->gid) < 0 || seteuid(p->uid) < 0) {
+        int saved = errno;
+        if (seteuid(0) < 0 || setegid(0) < 0)
+            msg_fatal("cannot restore root privileges: %m");
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+static void privs_leave(void)
+{
+    if (seteuid(0) < 0 || setegid(0) < 0 || setgroups(0, NULL) < 0)
+        msg_fatal("cannot restore root privileges: %m");
+}
+
+/* mailbox_size_limit as the file size limit while writing; SIGXFSZ is
+ * ignored at start-up so an oversized write fails with EFBIG. */
+static struct rlimit size_limit_enter(void)
+{
+    struct rlimit old = {RLIM_INFINITY, RLIM_INFINITY};
+    getrlimit(RLIMIT_FSIZE, &old);
+    if (local_cfg.mailbox_size_limit > 0) {
+        struct rlimit lim = old;
+        lim.rlim_cur = (rlim_t)local_cfg.mailbox_size_limit;
+        if (lim.rlim_max != RLIM_INFINITY && lim.rlim_cur > lim.rlim_max)
+            lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_FSIZE, &lim);
+    }
+    return old;
+}
+
+static void size_limit_leave(struct rlimit old)
+{
+    setrlimit(RLIMIT_FSIZE, &old);
+}
+
+/* Map a write failure to an outcome: too big bounces, the rest defers. */
+static void mailbox_failure(struct local_attempt *at, const char *recipient, int err_no,
+                            const char *what, const strbuf *reason)
+{
+    if (err_no == EFBIG)
+        local_outcome(at, recipient, DELIVER_BOUNCED, "5.2.2", "cannot update %s: %s", what,
+                      strbuf_str(reason));
+    else
+        local_outcome(at, recipient, DELIVER_DEFERRED, err_no == ENOSPC ? "4.3.0" : "4.2.0",
+                      "cannot update %s: %s", what, strbuf_str(reason));
+}
+
+static void deliver_maildir(struct local_attempt *at, const char *recipient, const char *dir,
+                            const struct local_privs *pw)
+{
+    strbuf err = STRBUF_INIT;
+    struct maildir_delivery md;
+    struct local_render *r = NULL;
+    int ret = -1, err_no = 0;
+    if (privs_enter(pw) < 0) {
+        local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot switch to uid %ld: %s",
+                      (long)pw->uid, strerror(errno));
+        return;
+    }
+    struct rlimit old = size_limit_enter();
+    if (maildir_begin(&md, dir, local_cfg.myhostname, &err) == 0) {
+        r = local_render_open(at->msg, FORMAT_MAILDIR, recipient, at->rcpt->orig_rcpt, &err);
+        const char *data;
+        ssize_t n = r ? 0 : -1;
+        while (r && (n = local_render_next(r, &data, &err)) > 0)
+            if (maildir_write(&md, data, (size_t)n, &err) < 0)
+                break;
+        if (n == 0)
+            ret = maildir_commit(&md, &err);
+        err_no = errno;
+    } else {
+        err_no = errno;
+    }
+    local_render_close(&r);
+    maildir_end(&md);
+    size_limit_leave(old);
+    privs_leave();
+    if (ret == 0)
+        local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to maildir");
+    else
+        mailbox_failure(at, recipient, err_no, "maildir", &err);
+    strbuf_release(&err);
+}
+
+/* Append in mbox format; the caller has set privileges. */
+static int append_mbox(struct local_attempt *at, const char *recipient, const char *path,
+                       strbuf *err)
+{
+    struct mbox_delivery mb;
+    int ret = -1;
+    struct rlimit old = size_limit_enter();
+    if (mbox_begin(&mb, path, local_cfg.lock_methods, err) == 0) {
+        struct local_render *r =
+            local_render_open(at->msg, FORMAT_MBOX, recipient, at->rcpt->orig_rcpt, err);
+        const char *data;
+        ssize_t n = r ? 0 : -1;
+        while (r && (n = local_render_next(r, &data, err)) > 0)
+            if (mbox_write(&mb, data, (size_t)n, err) < 0)
+                break;
+        if (n == 0)
+            ret = mbox_commit(&mb, err);
+        local_render_close(&r);
+    }
+    int saved = errno;
+    mbox_end(&mb);
+    size_limit_leave(old);
+    errno = saved;
+    return ret;
+}
+
+/* The spool directory (/var/mail) is not writable by users: create the
+ * mailbox as root, owned by the user, and refuse one that isn't theirs. */
+static int spool_mailbox_ready(const char *path, const struct local_privs *pw, strbuf *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        int ret = fchown(fd, pw->uid, pw->gid);
+        int saved = errno;
+        close(fd);
+        if (ret < 0) {
+            unlink(path);
+            errno = saved;
+            strbuf_printf(err, "chown %s: %s", path, strerror(saved));
+            return -1;
+        }
+        return 0;
+    }
+    if (errno != EEXIST) {
+        strbuf_printf(err, "create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat(path, &st) < 0) {
+        strbuf_printf(err, "lstat %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != pw->uid) {
+        errno = EPERM;
+        strbuf_printf(err, "mailbox %s is not a regular file owned by %s", path, pw->user);
+        return -1;
+    }
+    return 0;
+}
+
+void local_deliver_mailbox(struct local_attempt *at, const char *recipient,
+                           const struct local_privs *pw, const char *extension)
+{
+    if (*local_cfg.mailbox_command) {
+        local_deliver_command(at, recipient, local_cfg.mailbox_command, pw, extension);
+        return;
+    }
+    strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    const char *hm = local_cfg.home_mailbox;
+    if (*hm) {
+        strbuf_printf(&path, "%s/%s", pw->home, hm);
+        if (hm[strlen(hm) - 1] == '/') {
+            deliver_maildir(at, recipient, path.s, pw);
+        } else if (privs_enter(pw) < 0) {
+            local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot switch to uid %ld",
+                          (long)pw->uid);
+        } else {
+            int ret = append_mbox(at, recipient, path.s, &err);
+            int err_no = errno;
+            privs_leave();
+            if (ret == 0)
+                local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to mailbox");
+            else
+                mailbox_failure(at, recipient, err_no, "mailbox", &err);
+        }
+    } else {
+        strbuf_printf(&path, "%s/%s", local_cfg.mail_spool_directory, pw->user);
+        int ret = spool_mailbox_ready(path.s, pw, &err);
+        if (ret == 0)
+            ret = append_mbox(at, recipient, path.s, &err);
+        if (ret == 0)
+            local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to mailbox");
+        else
+            mailbox_failure(at, recipient, errno, "mailbox", &err);
+    }
+    strbuf_release(&path);
+    strbuf_release(&err);
+}
+
+void local_deliver_file(struct local_attempt *at, const char *recipient, const char *path,
+                        const struct local_privs *privs)
+{
+    strbuf err = STRBUF_INIT;
+    if (privs_enter(privs) < 0) {
+        local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot switch to uid %ld",
+                      (long)privs->uid);
+        return;
+    }
+    int ret = append_mbox(at, recipient, path, &err);
+    int err_no = errno;
+    privs_leave();
+    if (ret == 0)
+        local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to file: %s", path);
+    else if (err_no == EFBIG)
+        local_outcome(at, recipient, DELIVER_BOUNCED, "5.2.2", "cannot append message to file %s: %s",
+                      path, strbuf_str(&err));
+    else
+        local_outcome(at, recipient, err_no == EACCES || err_no == EPERM ? DELIVER_BOUNCED
+                                                                          : DELIVER_DEFERRED,
+                      err_no == EACCES || err_no == EPERM ? "5.2.0" : "4.2.0",
+                      "cannot append message to file %s: %s", path, strbuf_str(&err));
+    strbuf_release(&err);
+}
+
+struct command_input {
+    struct local_render *render;
+    strbuf *err;
+};
+
+static ssize_t command_input(void *ctx, const char **data)
+{
+    struct command_input *in = ctx;
+    return local_render_next(in->render, data, in->err);
+}
+
+static void env_add(strlist *env, const char *name, const char *value)
+{
+    strbuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s=%s", name, value ? value : "");
+    strlist_push_owned(env, strbuf_detach(&sb));
+}
+
+void local_deliver_command(struct local_attempt *at, const char *recipient, const char *command,
+                           const struct local_privs *privs, const char *extension)
+{
+    const struct deliver_request *req = at->msg->req;
+    strlist env = STRLIST_INIT;
+    env_add(&env, "PATH", "/usr/bin:/bin");
+    env_add(&env, "HOME", privs->home);
+    env_add(&env, "LOGNAME", privs->user);
+    env_add(&env, "USER", privs->user);
+    env_add(&env, "SHELL", privs->shell);
+    const char *tz = getenv("TZ");
+    if (tz)
+        env_add(&env, "TZ", tz);
+    const char *at_sign = strrchr(recipient, '@');
+    strbuf local_part = STRBUF_INIT;
+    strbuf_append(&local_part, recipient, at_sign ? (size_t)(at_sign - recipient) : strlen(recipient));
+    env_add(&env, "LOCAL", local_part.s);
+    env_add(&env, "DOMAIN", at_sign ? at_sign + 1 : "");
+    env_add(&env, "EXTENSION", extension);
+    env_add(&env, "RECIPIENT", recipient);
+    env_add(&env, "ORIGINAL_RECIPIENT", at->rcpt->orig_rcpt);
+    env_add(&env, "SENDER", req->sender);
+    env_add(&env, "ENVID", req->envid);
+    strbuf_release(&local_part);
+
+    strbuf err = STRBUF_INIT;
+    struct local_render *render =
+        local_render_open(at->msg, FORMAT_COMMAND, recipient, at->rcpt->orig_rcpt, &err);
+    if (render == NULL) {
+        local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot read queue file: %s",
+                      err.s);
+        strlist_release(&env);
+        strbuf_release(&err);
+        return;
+    }
+    struct command_input in = {render, &err};
+    struct stat st;
+    struct command_request creq = {
+        .shell_command = command,
+        .env = env.v,
+        .cwd = stat(privs->home, &st) == 0 && S_ISDIR(st.st_mode) ? privs->home : "/",
+        .set_ids = true,
+        .uid = privs->uid,
+        .gid = privs->gid,
+        .time_limit = local_cfg.command_time_limit,
+        .output_limit = 1024,
+        .input = command_input,
+        .input_ctx = &in,
+    };
+    struct command_result res;
+    if (command_run(&creq, &res, &err) < 0) {
+        local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot run command: %s", err.s);
+    } else if (res.input_error) {
+        local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot read queue file: %s",
+                      err.s);
+    } else if (res.outcome == COMMAND_OK) {
+        local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to command: %s", command);
+    } else {
+        local_outcome(at, recipient,
+                      res.outcome == COMMAND_DEFER ? DELIVER_DEFERRED : DELIVER_BOUNCED, res.dsn,
+                      "%s", res.reason.s);
+    }
+    command_result_release(&res);
+    local_render_close(&render);
+    strlist_release(&env);
+    strbuf_release(&err);
+}

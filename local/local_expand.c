@@ -1,0 +1,318 @@
+/* local_expand - resolve one local recipient: aliases, .forward files and
+ * :include: lists, recursively, down to mailboxes, files, commands and
+ * forwarded addresses. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "local.h"
+#include "mem.h"
+#include "msg.h"
+
+/* Deeper than this is a loop even if no address repeats (Postfix's
+ * hopcount idea, applied to in-process expansion). */
+#define MAX_EXPANSION_DEPTH 20
+/* Bound on one :include: or .forward file. */
+#define MAX_LIST_FILE_SIZE (1024 * 1024)
+
+/* Split a destination list ("a, \"|cmd, with comma\", /file") at top-level
+ * commas and newlines; double quotes group and are removed. */
+static void split_destinations(const char *text, strlist *out)
+{
+    strbuf item = STRBUF_INIT;
+    bool quoted = false;
+    for (const char *p = text;; p++) {
+        if (*p == '"') {
+            quoted = !quoted;
+            continue;
+        }
+        if (*p == '\\' && quoted && p[1]) {
+            strbuf_putc(&item, *++p);
+            continue;
+        }
+        if (*p == '\0' || (!quoted && (*p == ',' || *p == '\n'))) {
+            strbuf_trim(&item);
+            if (item.len > 0)
+                strlist_pushn(out, item.s, item.len);
+            strbuf_reset(&item);
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        strbuf_putc(&item, *p);
+    }
+    strbuf_release(&item);
+}
+
+static bool allowed(const strlist *list, enum local_origin origin)
+{
+    static const char *const names[] = {"direct", "alias", "forward", "include"};
+    return origin == ORIGIN_DIRECT || strlist_contains(list, names[origin]);
+}
+
+static void default_privs(struct local_privs *p)
+{
+    struct passwd *pw = getpwnam(local_cfg.default_privs);
+    p->uid = pw ? pw->pw_uid : 65534;
+    p->gid = pw ? pw->pw_gid : 65534;
+    p->user = local_cfg.default_privs;
+    p->home = "/";
+    p->shell = "/bin/sh";
+}
+
+/* The domain part decides: no domain or one in mydestination is ours. */
+static bool is_local_address(const char *address)
+{
+    const char *at = strrchr(address, '@');
+    if (at == NULL)
+        return true;
+    strbuf err = STRBUF_INIT;
+    int match = match_list_domain(local_cfg.mydestination, at + 1, &err);
+    if (match < 0)
+        msg_warn("mydestination lookup for %s: %s", at + 1, err.s);
+    strbuf_release(&err);
+    return match > 0;
+}
+
+/* Read a .forward or :include: file as the given user. NULL on error. */
+static char *read_list_file(const char *path, const struct local_privs *privs, strbuf *err)
+{
+    if (setegid(privs->gid) < 0 || seteuid(privs->uid) < 0) {
+        strbuf_printf(err, "cannot switch to uid %ld", (long)privs->uid);
+        if (seteuid(0) < 0 || setegid(0) < 0)
+            msg_fatal("cannot restore root privileges: %m");
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int open_errno = errno;
+    if (seteuid(0) < 0 || setegid(0) < 0)
+        msg_fatal("cannot restore root privileges: %m");
+    if (fd < 0) {
+        errno = open_errno;
+        strbuf_printf(err, "open %s: %s", path, strerror(open_errno));
+        return NULL;
+    }
+    strbuf text = STRBUF_INIT;
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0 && text.len < MAX_LIST_FILE_SIZE)
+        strbuf_append(&text, buf, (size_t)n);
+    close(fd);
+    if (n < 0) {
+        strbuf_printf(err, "read %s: %s", path, strerror(errno));
+        strbuf_release(&text);
+        return NULL;
+    }
+    /* Comments: lines whose first non-blank is '#'. */
+    strbuf clean = STRBUF_INIT;
+    for (char *line = text.s ? text.s : (char *)""; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        const char *p = line;
+        while (p < line + len && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p < line + len && *p != '#') {
+            strbuf_append(&clean, line, len);
+            strbuf_putc(&clean, '\n');
+        }
+        line += len + (nl != NULL);
+    }
+    strbuf_release(&text);
+    return strbuf_detach(&clean);
+}
+
+static void expand_destination(struct local_attempt *at, const char *recipient, const char *dest,
+                               enum local_origin origin, const struct local_privs *privs,
+                               int depth);
+
+/* "tester" or "Tester@host" names the recipient "tester@host". */
+static bool same_user(const char *dest, const char *recipient)
+{
+    const char *d_at = strrchr(dest, '@'), *r_at = strrchr(recipient, '@');
+    size_t d_len = d_at ? (size_t)(d_at - dest) : strlen(dest);
+    size_t r_len = r_at ? (size_t)(r_at - recipient) : strlen(recipient);
+    return d_len == r_len && strncasecmp(dest, recipient, d_len) == 0;
+}
+
+static void expand_list(struct local_attempt *at, const char *recipient, const char *text,
+                        enum local_origin origin, const struct local_privs *privs, int depth)
+{
+    strlist items = STRLIST_INIT;
+    split_destinations(text, &items);
+    for (size_t i = 0; i < items.n; i++)
+        expand_destination(at, recipient, items.v[i], origin, privs, depth);
+    strlist_release(&items);
+}
+
+static void expand_destination(struct local_attempt *at, const char *recipient, const char *dest,
+                               enum local_origin origin, const struct local_privs *privs, int depth)
+{
+    /* The same destination reached twice is delivered once. */
+    if (strlist_contains(&at->done, dest))
+        return;
+    strlist_push(&at->done, dest);
+    if (dest[0] == '|') {
+        if (!allowed(&local_cfg.allow_commands, origin))
+            local_outcome(at, recipient, DELIVER_BOUNCED, "5.7.1", "mail to command is restricted");
+        else
+            local_deliver_command(at, recipient, dest + 1, privs, "");
+    } else if (dest[0] == '/') {
+        if (!allowed(&local_cfg.allow_files, origin))
+            local_outcome(at, recipient, DELIVER_BOUNCED, "5.7.1", "mail to file is restricted");
+        else
+            local_deliver_file(at, recipient, dest, privs);
+    } else if (strncasecmp(dest, ":include:", 9) == 0) {
+        strbuf err = STRBUF_INIT;
+        char *text = read_list_file(dest + 9, privs, &err);
+        if (text == NULL)
+            local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot open include file: %s",
+                          err.s);
+        else
+            expand_list(at, recipient, text, ORIGIN_INCLUDE, privs, depth + 1);
+        free(text);
+        strbuf_release(&err);
+    } else if (dest[0] == '\\') {
+        /* "\user": straight to the mailbox, no alias or .forward. */
+        local_expand_recipient(at, dest, depth + 1);
+    } else if (is_local_address(dest)) {
+        if (origin == ORIGIN_FORWARD && same_user(dest, recipient)) {
+            /* A user's .forward naming the user: keep a copy in the
+             * mailbox instead of looping. */
+            strbuf direct = STRBUF_INIT;
+            strbuf_printf(&direct, "\\%s", dest);
+            local_expand_recipient(at, direct.s, depth + 1);
+            strbuf_release(&direct);
+        } else {
+            local_expand_recipient(at, dest, depth + 1);
+        }
+    } else {
+        local_forward(at, recipient, dest);
+    }
+}
+
+/* Look for a .forward file along forward_path; returns its text or NULL. */
+static char *find_forward(const struct local_privs *pw, const char *extension)
+{
+    if (*local_cfg.forward_path == '\0')
+        return NULL;
+    /* forward_path uses $home, $user, ${extension}, $recipient_delimiter. */
+    config_override("home", pw->home);
+    config_override("user", pw->user);
+    config_override("extension", extension ? extension : "");
+    strbuf expanded = STRBUF_INIT, err = STRBUF_INIT;
+    char *text = NULL;
+    if (config_expand(local_cfg.forward_path, &expanded, &err) < 0) {
+        msg_warn("forward_path: %s", err.s);
+    } else {
+        strlist paths = STRLIST_INIT;
+        strlist_split(&paths, expanded.s, ", \t\r\n", NULL);
+        for (size_t i = 0; i < paths.n && text == NULL; i++) {
+            struct stat st;
+            if (lstat(paths.v[i], &st) < 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (st.st_uid != pw->uid && st.st_uid != 0) {
+                msg_warn("ignoring %s: not owned by %s", paths.v[i], pw->user);
+                continue;
+            }
+            strbuf_reset(&err);
+            text = read_list_file(paths.v[i], pw, &err);
+            if (text == NULL)
+                msg_warn("%s", err.s);
+        }
+        strlist_release(&paths);
+    }
+    strbuf_release(&expanded);
+    strbuf_release(&err);
+    return text;
+}
+
+void local_expand_recipient(struct local_attempt *at, const char *address, int depth)
+{
+    bool no_alias = address[0] == '\\';
+    if (no_alias)
+        address++;
+    /* Canonical form for comparisons: local part lowercased, as Postfix
+     * looks it up. */
+    strbuf local = STRBUF_INIT, full = STRBUF_INIT, ext = STRBUF_INIT;
+    const char *at_sign = strrchr(address, '@');
+    size_t local_len = at_sign ? (size_t)(at_sign - address) : strlen(address);
+    for (size_t i = 0; i < local_len; i++)
+        strbuf_putc(&local, (char)tolower((unsigned char)address[i]));
+    strbuf_printf(&full, "%s@%s", local.s, at_sign ? at_sign + 1 : local_cfg.myhostname);
+
+    for (size_t i = 0; i < at->msg->delivered_to.n; i++) {
+        if (strcasecmp(at->msg->delivered_to.v[i], full.s) == 0) {
+            local_outcome(at, full.s, DELIVER_BOUNCED, "5.4.6", "mail forwarding loop for %s",
+                          full.s);
+            goto out;
+        }
+    }
+    if (depth > MAX_EXPANSION_DEPTH || (!no_alias && strlist_contains(&at->path, full.s))) {
+        local_outcome(at, full.s, DELIVER_BOUNCED, "5.4.6", "mail forwarding loop for %s", full.s);
+        goto out;
+    }
+    strlist_push(&at->path, full.s);
+
+    /* user+ext: look up the whole name first, then without the extension. */
+    const char *delims = local_cfg.recipient_delimiter;
+    strbuf base = STRBUF_INIT;
+    strbuf_puts(&base, local.s);
+    size_t cut = *delims ? strcspn(local.s, delims) : local.len;
+    if (cut < local.len) {
+        strbuf_puts(&ext, local.s + cut + 1);
+        strbuf_truncate(&base, cut);
+    }
+
+    if (!no_alias) {
+        strbuf value = STRBUF_INIT, err = STRBUF_INIT;
+        enum map_result r = maps_find(local_cfg.alias_maps, local.s, 0, &value, &err);
+        if (r == MAP_NOTFOUND && ext.len > 0)
+            r = maps_find(local_cfg.alias_maps, base.s, 0, &value, &err);
+        if (r == MAP_TEMPFAIL) {
+            local_outcome(at, full.s, DELIVER_DEFERRED, "4.3.0", "alias database unavailable: %s",
+                          err.s);
+        } else if (r == MAP_FOUND) {
+            struct local_privs privs;
+            default_privs(&privs);
+            expand_list(at, full.s, value.s, ORIGIN_ALIAS, &privs, depth);
+        }
+        strbuf_release(&value);
+        strbuf_release(&err);
+        if (r != MAP_NOTFOUND)
+            goto pop;
+    }
+
+    struct passwd *pwd = getpwnam(base.s);
+    if (pwd == NULL) {
+        local_outcome(at, full.s, DELIVER_BOUNCED, "5.1.1", "unknown user: \"%s\"", base.s);
+        goto pop;
+    }
+    /* getpwnam's storage is overwritten by the next call: copy. */
+    char *home = xstrdup(pwd->pw_dir), *shell = xstrdup(pwd->pw_shell);
+    char *user = xstrdup(pwd->pw_name);
+    struct local_privs pw = {pwd->pw_uid, pwd->pw_gid, user, home, shell};
+    char *forward = no_alias ? NULL : find_forward(&pw, ext.s);
+    if (forward) {
+        expand_list(at, full.s, forward, ORIGIN_FORWARD, &pw, depth);
+        free(forward);
+    } else {
+        local_deliver_mailbox(at, full.s, &pw, ext.s);
+    }
+    free(home);
+    free(shell);
+    free(user);
+pop:
+    strbuf_release(&base);
+    free(at->path.v[--at->path.n]);
+    at->path.v[at->path.n] = NULL;
+out:
+    strbuf_release(&local);
+    strbuf_release(&full);
+    strbuf_release(&ext);
+}
