@@ -815,13 +815,50 @@ static bool list_has(const strlist *l, const char *word)
     return strlist_contains_nocase(l, word);
 }
 
+/* The addresses named by inet_interfaces words ("192.0.2.1", "[::1]",
+ * "localhost"), in inet_ntop form; names are resolved like Postfix does. */
+static void interface_addresses(const strlist *words, strlist *out)
+{
+    for (size_t k = 0; k < words->n; k++) {
+        char *w = xstrdup(words->v[k]);
+        size_t wl = strlen(w);
+        if (wl > 2 && w[0] == '[' && w[wl - 1] == ']') {
+            memmove(w, w + 1, wl - 2);
+            w[wl - 2] = '\0';
+        }
+        unsigned char bin[16];
+        char text[INET6_ADDRSTRLEN];
+        if (inet_pton(AF_INET, w, bin) == 1 || inet_pton(AF_INET6, w, bin) == 1) {
+            int fam = strchr(w, ':') ? AF_INET6 : AF_INET;
+            if (inet_ntop(fam, bin, text, sizeof(text)))
+                strlist_push(out, text);
+        } else if (strcasecmp(w, "loopback-only") != 0) {
+            struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+            if (getaddrinfo(w, NULL, &hints, &res) == 0) {
+                for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+                    const void *a =
+                        ai->ai_family == AF_INET
+                            ? (const void *)&((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr
+                            : (const void *)&((struct sockaddr_in6 *)(void *)ai->ai_addr)
+                                  ->sin6_addr;
+                    if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+                        inet_ntop(ai->ai_family, a, text, sizeof(text)))
+                        strlist_push(out, text);
+                }
+                freeaddrinfo(res);
+            }
+        }
+        free(w);
+    }
+}
+
 /* mynetworks from mynetworks_style over the addresses in inet_interfaces
  * (all interfaces for "all", loopback ones for "loopback-only"), limited
  * to inet_protocols: IPv4 first, then IPv6, in interface order. */
 static int compute_mynetworks(struct xctx *x, strbuf *out)
 {
     strbuf style_s = STRBUF_INIT, proto_s = STRBUF_INIT, ifs_s = STRBUF_INIT;
-    strlist protos = STRLIST_INIT, ifs = STRLIST_INIT;
+    strlist protos = STRLIST_INIT, ifs = STRLIST_INIT, wanted = STRLIST_INIT;
     struct ifaddrs *ifa_list = NULL;
     int rc = -1;
     if (expanded_in(x, "mynetworks_style", &style_s) < 0 ||
@@ -846,6 +883,8 @@ static int compute_mynetworks(struct xctx *x, strbuf *out)
     bool want6 = list_has(&protos, "all") || list_has(&protos, "ipv6");
     bool all = list_has(&ifs, "all");
     bool loopback_only = list_has(&ifs, "loopback-only");
+    if (!all)
+        interface_addresses(&ifs, &wanted);
     if (getifaddrs(&ifa_list) < 0) {
         xerror(x, "cannot list network interfaces: %s", strerror(errno));
         goto out;
@@ -870,16 +909,8 @@ static int compute_mynetworks(struct xctx *x, strbuf *out)
                 if (loopback_only)
                     keep = (ifa->ifa_flags & IFF_LOOPBACK) != 0;
                 char text[INET6_ADDRSTRLEN];
-                if (!keep && inet_ntop(family, na.addr, text, sizeof(text))) {
-                    for (size_t k = 0; k < ifs.n && !keep; k++) {
-                        const char *w = ifs.v[k];
-                        size_t wl = strlen(w);
-                        if (wl > 2 && w[0] == '[' && w[wl - 1] == ']')
-                            keep = strlen(text) == wl - 2 && strncasecmp(w + 1, text, wl - 2) == 0;
-                        else
-                            keep = strcasecmp(w, text) == 0;
-                    }
-                }
+                if (!keep && inet_ntop(family, na.addr, text, sizeof(text)))
+                    keep = strlist_contains(&wanted, text);
                 if (!keep)
                     continue;
             }
@@ -895,6 +926,7 @@ out:
     strbuf_release(&ifs_s);
     strlist_release(&protos);
     strlist_release(&ifs);
+    strlist_release(&wanted);
     return rc;
 }
 

@@ -1,6 +1,3 @@
-/* NOTE FROM THE LEAD - delete this comment block before committing:
- * before you start, read /tmp/common.md (team working rules, machine rules,
- * time budget of about 100 minutes, and what your final report must contain). */
 /* config - main.cf: parsing, parameter lookup with lazy expansion, defaults.
  *
  * Syntax (postconf(5)): "name = value" lines; blank lines and lines whose
@@ -24,8 +21,13 @@
  *   fatal: /etc/postfix/main.cf, line 12: bad numerical configuration: message_size_limit = 1x
  *
  * Overrides (master.cf -o, postconf -o, command line) sit above main.cf.
- * Strings returned by config_get stay valid until the next config_load or
- * config_override.
+ * Strings returned by config_get stay valid until the next config_load
+ * (an override invalidates the caches but keeps old strings alive).
+ *
+ * Diagnostics follow Postfix: a duplicate name warns at load time
+ *   warning: /etc/postfix/main.cf, line 9: overriding earlier entry: myorigin=old
+ * and unused names warn when the caller asks (config_warn_unused), once the
+ * master.cf references are known. NUL bytes in main.cf are an error.
  */
 #ifndef MTA_CONFIG_H
 #define MTA_CONFIG_H
