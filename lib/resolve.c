@@ -11,6 +11,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "maps.h"
 #include "match_list.h"
 #include "mem.h"
 #include "msg.h"
@@ -22,6 +23,7 @@ struct resolve {
     match_list *virtual_alias;
     match_list *virtual_mailbox;
     match_list *relay;
+    maps *transport_maps;
     strlist ifaddrs; /* numeric addresses of our interfaces */
 };
 
@@ -97,7 +99,9 @@ resolve *resolve_open(strbuf *err)
     if (!(r->mydestination = compile("mydestination", err)) ||
         !(r->virtual_alias = compile("virtual_alias_domains", err)) ||
         !(r->virtual_mailbox = compile("virtual_mailbox_domains", err)) ||
-        !(r->relay = compile("relay_domains", err))) {
+        !(r->relay = compile("relay_domains", err)) ||
+        !(r->transport_maps =
+              maps_open("transport_maps", config_get("transport_maps"), MAP_SURROGATE, err))) {
         resolve_free(&r);
         return NULL;
     }
@@ -114,6 +118,7 @@ void resolve_free(resolve **rp)
     match_list_free(&r->virtual_alias);
     match_list_free(&r->virtual_mailbox);
     match_list_free(&r->relay);
+    maps_free(&r->transport_maps);
     strlist_release(&r->ifaddrs);
     XFREE(*rp);
 }
@@ -250,4 +255,94 @@ void resolve_canonical(strbuf *addr)
         return;
     strbuf_putc(addr, '@');
     strbuf_puts(addr, resolve_myorigin());
+}
+
+/* Split "transport:nexthop" into the route; empty parts keep what is there. */
+static void apply_transport_value(resolve_route_t *out, const char *value)
+{
+    const char *colon = strchr(value, ':');
+    size_t tlen = colon ? (size_t)(colon - value) : strlen(value);
+    if (tlen > 0) {
+        strbuf_reset(&out->transport);
+        strbuf_append(&out->transport, value, tlen);
+        strbuf_trim(&out->transport);
+    }
+    if (colon && colon[1]) {
+        strbuf_set(&out->nexthop, colon + 1);
+        strbuf_trim(&out->nexthop);
+    }
+}
+
+/* transport_maps: full address, domain, parent ".domain"s, then "*".
+ * Partial keys go to fixed-string tables only, as in Postfix. Returns 1
+ * found (applied), 0 not found, -1 temporary error. */
+static int transport_lookup(resolve *r, const char *addr, const char *domain, resolve_route_t *out,
+                            strbuf *err)
+{
+    if (maps_count(r->transport_maps) == 0)
+        return 0;
+    strbuf value = STRBUF_INIT;
+    enum map_result m = maps_find(r->transport_maps, addr, 0, &value, err);
+    if (m == MAP_NOTFOUND && *domain) {
+        m = maps_find(r->transport_maps, domain, MAP_KIND_FIXED, &value, err);
+        for (const char *d = strchr(domain, '.'); m == MAP_NOTFOUND && d; d = strchr(d + 1, '.'))
+            m = maps_find(r->transport_maps, d, MAP_KIND_FIXED, &value, err);
+    }
+    if (m == MAP_NOTFOUND)
+        m = maps_find(r->transport_maps, "*", MAP_KIND_FIXED, &value, err);
+    if (m == MAP_FOUND)
+        apply_transport_value(out, strbuf_str(&value));
+    strbuf_release(&value);
+    return m == MAP_TEMPFAIL ? -1 : m == MAP_FOUND;
+}
+
+int resolve_route(resolve *r, const char *addr, resolve_route_t *out, strbuf *err)
+{
+    resolve_result res;
+    strbuf_reset(&out->transport);
+    strbuf_reset(&out->nexthop);
+    if (resolve_address(r, addr, &res, err) < 0)
+        return -1;
+    out->cls = res.cls;
+    out->routed = res.routed;
+
+    size_t at = 0;
+    strbuf domain = STRBUF_INIT;
+    if (addr_split(addr, strlen(addr), &at))
+        strbuf_set(&domain, addr + at + 1);
+    else
+        strbuf_set(&domain, resolve_myorigin());
+    while (domain.len > 0 && domain.s[domain.len - 1] == '.')
+        strbuf_truncate(&domain, domain.len - 1);
+    for (size_t i = 0; i < domain.len; i++)
+        if (domain.s[i] >= 'A' && domain.s[i] <= 'Z')
+            domain.s[i] = (char)(domain.s[i] - 'A' + 'a');
+
+    switch (res.cls) {
+    case RESOLVE_LOCAL:
+        strbuf_set(&out->nexthop, config_get("myhostname"));
+        apply_transport_value(out, config_get("local_transport"));
+        break;
+    case RESOLVE_VIRTUAL_ALIAS:
+        strbuf_set(&out->transport, "error");
+        strbuf_set(&out->nexthop, "5.1.1 User unknown in virtual alias table");
+        break;
+    case RESOLVE_VIRTUAL_MAILBOX:
+        strbuf_set(&out->nexthop, strbuf_str(&domain));
+        apply_transport_value(out, config_get("virtual_transport"));
+        break;
+    case RESOLVE_RELAY:
+    case RESOLVE_DEFAULT: {
+        const char *relayhost = config_get("relayhost");
+        strbuf_set(&out->nexthop, *relayhost ? relayhost : strbuf_str(&domain));
+        apply_transport_value(
+            out, config_get(res.cls == RESOLVE_RELAY ? "relay_transport" : "default_transport"));
+        break;
+    }
+    }
+    int rc = transport_lookup(r, addr, strbuf_str(&domain), out, err) < 0 ? -1 : 0;
+    if (out->transport.len == 0) /* misconfiguration: an empty *_transport */
+        strbuf_set(&out->transport, "error");
+    strbuf_release(&domain);
+    return rc;
 }

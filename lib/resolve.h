@@ -19,8 +19,18 @@
  * - resolve_canonical() is the "rewrite" half: append @$myorigin to a bare
  *   local part. $myorigin may name a file (Debian: /etc/mailname) whose first
  *   line is used.
- * - The qmgr will extend this with transport and nexthop (transport_maps,
- *   relayhost); that is not here yet.
+ * - resolve_route() adds Postfix's transport:nexthop (qmgr): LOCAL →
+ *   $local_transport (nexthop default $myhostname), VIRTUAL_ALIAS →
+ *   "error:5.1.1 User unknown in virtual alias table" (cleanup rewrites every
+ *   real virtual alias, so what is left is unknown), VIRTUAL_MAILBOX →
+ *   $virtual_transport, RELAY → $relay_transport, DEFAULT →
+ *   $default_transport; for RELAY and DEFAULT the nexthop is $relayhost when
+ *   set, else the recipient domain (as Postfix's trivial-rewrite does for all
+ *   off-host delivery). A "transport:nexthop" value names its own nexthop.
+ *   Then $transport_maps override: the full address, then the domain, then
+ *   each parent ".domain", then "*". An empty transport or nexthop in a
+ *   table value keeps the one computed so far. "[host]" and "[host]:port"
+ *   nexthops are passed through unchanged.
  */
 #ifndef MTA_RESOLVE_H
 #define MTA_RESOLVE_H
@@ -41,6 +51,15 @@ typedef struct resolve_result {
     bool routed; /* local part holds '@', '%' or '!' */
 } resolve_result;
 
+/* Where a recipient goes: transport (a master.cf service under private/)
+ * and nexthop (what that transport delivers to). */
+typedef struct resolve_route {
+    enum resolve_class cls;
+    bool routed;
+    strbuf transport;
+    strbuf nexthop;
+} resolve_route_t;
+
 typedef struct resolve resolve;
 
 /* NULL with err set when a list cannot be compiled (bad syntax). */
@@ -49,6 +68,11 @@ void resolve_free(resolve **rp);
 
 /* 0 with *res filled, or -1 (temporary: a table failed) with err set. */
 int resolve_address(resolve *r, const char *addr, resolve_result *res, strbuf *err);
+
+/* Route an internal-form recipient: 0 with *out filled (its strbufs are
+ * reset first; the caller releases them), or -1 (temporary: a table failed)
+ * with err set. */
+int resolve_route(resolve *r, const char *addr, resolve_route_t *out, strbuf *err);
 
 /* Is the domain (no brackets: "example.com" or an address literal with
  * them) one of ours (class LOCAL)? 1 yes, 0 no, -1 temporary error. */

@@ -212,6 +212,29 @@ size_t service_wait_trigger(int timeout_ms, strbuf *out)
     }
 }
 
+size_t service_watch_fds(int *fds, size_t max)
+{
+    size_t n = 0;
+    for (int i = 0; i < svc.nfds; i++)
+        if (n < max)
+            fds[n++] = svc.fds[i];
+    if (svc.status_fd >= 0 && n < max)
+        fds[n++] = svc.status_fd;
+    return (size_t)svc.nfds + (svc.status_fd >= 0);
+}
+
+size_t service_take_ready(int fd, strbuf *out)
+{
+    if (svc.status_fd >= 0 && fd == svc.status_fd) {
+        svc.master_gone = true;
+        exit_if_done();
+    }
+    for (int i = 0; i < svc.nfds; i++)
+        if (svc.fds[i] == fd)
+            return take_trigger(i, out) ? out->len : 0;
+    msg_panic("service_take_ready: fd %d is not a service fd", fd);
+}
+
 static int idle_timeout_ms(void)
 {
     if (svc.unlimited || svc.max_idle <= 0)
@@ -458,6 +481,10 @@ _Noreturn void service_main(const char *progname, int argc, char **argv,
         exit(0);
     }
     if (ops->mode == SERVICE_RESIDENT) {
+        /* Initialised: from now on the process is in service for good, so a
+         * later crash is not a "bad command startup" for master to throttle
+         * (qmgr killed under load must come back at the next trigger). */
+        send_status(MASTER_STAT_TAKEN);
         ops->run(svc.service, args);
         exit(0);
     }

@@ -66,6 +66,15 @@ _Noreturn void service_main(const char *progname, int argc, char **argv,
  * process when master went away. */
 size_t service_wait_trigger(int timeout_ms, strbuf *out);
 
+/* RESIDENT services with their own event loop (qmgr): the descriptors to
+ * watch for readability -- the listen fds and master's status channel.
+ * Stores up to `max` fds, returns how many there are. */
+size_t service_watch_fds(int *fds, size_t max);
+/* Call when a watched fd is readable. For a listen fd: the trigger bytes go
+ * to *out and their count (>= 1) is returned, or 0 when a sibling took the
+ * client. For master's status channel (master went away): exits. */
+size_t service_take_ready(int fd, strbuf *out);
+
 /* The service name, transport type (-t) and whether -v was given. */
 const char *service_name(void);
 const char *service_transport(void);

@@ -151,8 +151,7 @@ static void expand_list(struct local_attempt *at, const char *recipient, const c
 }
 
 static void expand_destination(struct local_attempt *at, const char *recipient, const char *dest,
-                               enum local_origin origin, const struct local_privs *privs,
-                               int depth)
+                               enum local_origin origin, const struct local_privs *privs, int depth)
 {
     /* The same destination reached twice is delivered once. */
     if (strlist_contains(&at->done, dest))
@@ -160,8 +159,7 @@ static void expand_destination(struct local_attempt *at, const char *recipient, 
     strlist_push(&at->done, dest);
     if (dest[0] == '|') {
         if (!allowed(&local_cfg.allow_commands, origin))
-            local_outcome(at, recipient, DELIVER_BOUNCED, "5.7.1",
-                          "mail to command is restricted");
+            local_outcome(at, recipient, DELIVER_BOUNCED, "5.7.1", "mail to command is restricted");
         else
             local_deliver_command(at, recipient, dest + 1, privs, "");
     } else if (dest[0] == '/') {
@@ -206,7 +204,7 @@ static char *find_forward(const struct local_privs *pw, const char *extension)
     /* forward_path uses $home, $user, ${extension}, $recipient_delimiter. */
     config_override("home", pw->home);
     config_override("user", pw->user);
-    config_override("extension", extension);
+    config_override("extension", extension ? extension : "");
     strbuf expanded = STRBUF_INIT, err = STRBUF_INIT;
     char *text = NULL;
     if (config_expand(local_cfg.forward_path, &expanded, &err) < 0) {
@@ -246,8 +244,7 @@ void local_expand_recipient(struct local_attempt *at, const char *address, int d
     size_t local_len = at_sign ? (size_t)(at_sign - address) : strlen(address);
     for (size_t i = 0; i < local_len; i++)
         strbuf_putc(&local, (char)tolower((unsigned char)address[i]));
-    strbuf_printf(&full, "%s@%s", local.s,
-                  at_sign ? at_sign + 1 : local_cfg.myhostname);
+    strbuf_printf(&full, "%s@%s", local.s, at_sign ? at_sign + 1 : local_cfg.myhostname);
 
     for (size_t i = 0; i < at->msg->delivered_to.n; i++) {
         if (strcasecmp(at->msg->delivered_to.v[i], full.s) == 0) {
@@ -257,8 +254,7 @@ void local_expand_recipient(struct local_attempt *at, const char *address, int d
         }
     }
     if (depth > MAX_EXPANSION_DEPTH || (!no_alias && strlist_contains(&at->path, full.s))) {
-        local_outcome(at, full.s, DELIVER_BOUNCED, "5.4.6", "mail forwarding loop for %s",
-                      full.s);
+        local_outcome(at, full.s, DELIVER_BOUNCED, "5.4.6", "mail forwarding loop for %s", full.s);
         goto out;
     }
     strlist_push(&at->path, full.s);

@@ -87,6 +87,8 @@ def test_postfix_relayhost_defers_on_sink_4xx(start_peer):
     pf.wait_log(r"to=<bob@far\.test>, relay=.*dsn=4\.3\.0, status=deferred")
     assert not pf.queue_empty()
     assert sink.count() == 0
+    counts = peers.pflogsumm(pf.log_path)
+    assert (counts["deferred"], counts["delivered"]) == (1, 0), counts["_output"]
 
 
 def test_postfix_bounces_on_sink_5xx(start_peer, mail_user):
@@ -98,6 +100,10 @@ def test_postfix_bounces_on_sink_5xx(start_peer, mail_user):
     mail_user.maildir.wait_for(1, timeout=20)
     [dsn] = mail_user.maildir.messages()
     assert "Undelivered Mail Returned to Sender" in dsn["Subject"]
+    pf.wait_log(r"status=sent \(delivered to maildir\)")
+    counts = peers.pflogsumm(pf.log_path)
+    # received 1 + the bounce (cleanup), bounced 1, the DSN delivered locally
+    assert (counts["bounced"], counts["delivered"]) == (1, 1), counts["_output"]
 
 
 # --- smtp-source as the load generator ---------------------------------------
@@ -149,6 +155,18 @@ def test_dovecot_imap_lists_maildir_message(dovecot, mail_user):
     assert msg["Subject"] == "placed by hand"
     with pytest.raises(peers.imaplib.IMAP4.error):
         dovecot.imap(mail_user.name, "wrong-password")
+
+
+def test_dovecot_imap_starttls_self_signed(start_peer, mail_user):
+    import imaplib
+    import ssl
+    dc = start_peer(peers.Dovecot(ssl=True))
+    conn = imaplib.IMAP4(dc.host, dc.imap_port, timeout=15)
+    try:
+        conn.starttls(ssl_context=ssl._create_unverified_context())
+        assert conn.login(mail_user.name, mail_user.password)[0] == "OK"
+    finally:
+        conn.logout()
 
 
 def test_dovecot_lmtp_delivers_to_maildir(dovecot, mail_user):
@@ -229,8 +247,34 @@ def test_stop_ends_every_process(peers_root):
     assert not pf.workdir.exists() or os.environ.get("MTA_KEEP_TMP")
 
 
+def test_broken_postfix_fails_fast_with_its_log(peers_root):
+    t0 = time.monotonic()
+    with pytest.raises(peers.PeerError) as e:
+        with peers.PostfixPeer(main_cf={"mail_owner": "no-such-user-xyz"}):
+            pass
+    assert time.monotonic() - t0 < 10
+    assert "no-such-user-xyz" in str(e.value)
+
+
 def test_free_ports_are_distinct():
     ports = {peers.free_port() for _ in range(50)}
     assert len(ports) == 50
     with pytest.raises(peers.PeerError):
         peers.assert_loopback("192.0.2.1")
+
+
+def test_benchmark_quick_mode(peers_root, tmp_path, capsys):
+    """bench/postfix_baseline.py --quick runs end to end and writes JSON."""
+    import importlib.util
+    import json
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "bench" / "postfix_baseline.py"
+    spec = importlib.util.spec_from_file_location("postfix_baseline", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    assert bench.main(["--quick", "--json", str(out)]) == 0
+    [res] = json.loads(out.read_text())["results"]
+    assert res["mta"] == "postfix" and res["runs"][0]["delivered"] == 50
+    assert res["msg_per_s"] > 0 and res["cpu_s"] > 0 and res["peak_rss_kb"] > 0
+    assert "msg/s" in capsys.readouterr().out

@@ -1,0 +1,346 @@
+/* qmgr - the queue manager (master.cf: qmgr unix n - n 300 1 qmgr).
+ *
+ * A resident process with one event loop. At start it moves whatever a dead
+ * qmgr left in active/ back to incoming/ (crash recovery, as Postfix). Then
+ * it waits for triggers on public/qmgr -- 'I' and 'W' scan incoming/, 'D'
+ * scans deferred/, 'A' ignores deferred time stamps on the next deferred
+ * scan, 'F' forgets dead transports -- and scans deferred/ (and incoming/)
+ * every $queue_run_delay by itself.
+ *
+ * A scan only lists candidate IDs (one readdir pass, one fstatat per file);
+ * messages are taken into active/ from those lists, alternating incoming
+ * and deferred, while fewer than $qmgr_message_active_limit are active. A
+ * new scan of a queue starts only when its list is used up, so a flood of
+ * wake-ups costs one directory pass per batch, never one per message.
+ *
+ * fsync: qmgr never fsyncs. Moves between queues are atomic renames whose
+ * loss in a crash only means a message is tried again from its old queue
+ * (queue_file.h, DIRECTORY FSYNC POLICY); BOUNCED marks follow a notice
+ * that cleanup made durable; the defer log is for people.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mem.h"
+#include "msg.h"
+#include "qmgr.h"
+#include "queue_file.h"
+#include "queue_id.h"
+#include "service.h"
+#include "strlist.h"
+
+struct qmgr_config qmgr_cfg;
+event_loop *qmgr_loop;
+resolve *qmgr_resolve;
+
+/* Candidate IDs from the last scan of a queue, used front to back. */
+struct scan_list {
+    const char *queue;
+    strlist ids;
+    size_t next;
+    bool rescan; /* a scan was asked for while the list was in use */
+};
+
+static struct scan_list incoming_list = {.queue = "incoming"};
+static struct scan_list deferred_list = {.queue = "deferred"};
+static size_t active_count;
+static bool ignore_deferred_time; /* 'A' */
+static bool feed_pending;
+static bool take_deferred_next; /* alternate incoming and deferred */
+static uint64_t deferred_timer;
+
+int64_t qmgr_now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* Hash depth of a queue per hash_queue_names / hash_queue_depth. */
+int qmgr_queue_depth(const char *queue)
+{
+    strlist names = STRLIST_INIT;
+    strlist_split(&names, config_get("hash_queue_names"), ", \t\r\n", NULL);
+    int depth = strlist_contains(&names, queue) ? (int)config_get_int("hash_queue_depth") : 0;
+    strlist_release(&names);
+    if (depth < 0 || depth > QUEUE_ID_MAX_DEPTH)
+        msg_fatal("hash_queue_depth = %d: must be between 0 and %d", depth, QUEUE_ID_MAX_DEPTH);
+    return depth;
+}
+
+/* ---- scanning ---------------------------------------------------------- */
+
+/* Walk <dir> down `depth` levels of one-character hash directories and
+ * collect complete queue files (deferred: only those due unless `all`). */
+static void walk(int dirfd, const char *path, int depth, bool deferred, bool all, time_t now,
+                 strlist *out)
+{
+    int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            msg_warn("open directory %s: %m", path);
+        return;
+    }
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        msg_warn("fdopendir %s: %m", path);
+        close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (name[0] == '.')
+            continue;
+        if (depth > 0) {
+            if (strlen(name) == 1)
+                walk(fd, name, depth - 1, deferred, all, now, out);
+            continue;
+        }
+        if (!queue_id_valid(name))
+            continue; /* temporary names of writers, strays */
+        struct stat st;
+        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue; /* gone meanwhile */
+        if (!queue_file_mode_complete(&st))
+            continue;
+        if (deferred && !all && st.st_mtime > now)
+            continue;
+        strlist_push(out, name);
+    }
+    closedir(d);
+}
+
+static int depth_of(const struct scan_list *l)
+{
+    return l == &deferred_list ? qmgr_cfg.deferred_depth : qmgr_cfg.incoming_depth;
+}
+
+static void scan(struct scan_list *l)
+{
+    if (l->next < l->ids.n) {
+        l->rescan = true;
+        return;
+    }
+    strlist_release(&l->ids);
+    l->next = 0;
+    l->rescan = false;
+    bool deferred = l == &deferred_list;
+    walk(AT_FDCWD, l->queue, depth_of(l), deferred, ignore_deferred_time, time(NULL), &l->ids);
+    if (deferred)
+        ignore_deferred_time = false;
+    if (l->ids.n)
+        msg_debug("%s scan: %zu messages", l->queue, l->ids.n);
+}
+
+static const char *list_take(struct scan_list *l)
+{
+    if (l->next >= l->ids.n) {
+        if (!l->rescan)
+            return NULL;
+        scan(l);
+        if (l->next >= l->ids.n)
+            return NULL;
+    }
+    return l->ids.v[l->next++];
+}
+
+static void feed(event_loop *loop, void *ctx);
+
+static void schedule_feed(void)
+{
+    if (!feed_pending) {
+        feed_pending = true;
+        event_timer_add(qmgr_loop, 0, feed, NULL);
+    }
+}
+
+/* Take messages into active/ while there is room: a bounded batch per
+ * round so deliveries start (and replies are read) while a big queue is
+ * still being taken in. */
+static void feed(event_loop *loop, void *ctx)
+{
+    feed_pending = false;
+    int batch = 0;
+    while ((long long)active_count < qmgr_cfg.active_limit && batch < 200) {
+        struct scan_list *first = take_deferred_next ? &deferred_list : &incoming_list;
+        struct scan_list *second = take_deferred_next ? &incoming_list : &deferred_list;
+        take_deferred_next = !take_deferred_next;
+        struct scan_list *l = first;
+        const char *id = list_take(first);
+        if (!id) {
+            l = second;
+            id = list_take(second);
+        }
+        if (!id)
+            break;
+        batch++;
+        active_count++;
+        if (qmgr_message_activate(id, l->queue, depth_of(l)) < 0)
+            active_count--;
+    }
+    qmgr_deliver_kick();
+    if (batch == 200)
+        schedule_feed();
+}
+
+void qmgr_message_finished(struct qmgr_message *m)
+{
+    if (m->fd >= 0 || m->next || m->prev)
+        msg_panic("qmgr_message_finished: message %s still in use", m->id);
+    qmgr_message_free(&m);
+    if (active_count == 0)
+        msg_panic("qmgr_message_finished: active count underflow");
+    active_count--;
+    schedule_feed();
+}
+
+/* ---- triggers and timers ----------------------------------------------- */
+
+static void deferred_tick(event_loop *loop, void *ctx)
+{
+    deferred_timer =
+        event_timer_add(qmgr_loop, qmgr_cfg.queue_run_delay * 1000, deferred_tick, NULL);
+    scan(&deferred_list);
+    scan(&incoming_list);
+    schedule_feed();
+}
+
+static void handle_trigger(const char *buf, size_t len)
+{
+    bool want_incoming = false, want_deferred = false;
+    /* Duplicates collapse; A and F act before D and I (as Postfix). */
+    for (size_t i = 0; i < len; i++) {
+        switch (buf[i]) {
+        case 'A':
+            ignore_deferred_time = true;
+            break;
+        case 'F':
+            qmgr_deliver_flush_dead();
+            break;
+        case 'D':
+            want_deferred = true;
+            break;
+        case 'I':
+        case 'W':
+            want_incoming = true;
+            break;
+        default:
+            msg_warn("ignoring unknown trigger byte 0x%02x", (unsigned char)buf[i]);
+            break;
+        }
+    }
+    if (want_deferred)
+        scan(&deferred_list);
+    if (want_incoming)
+        scan(&incoming_list);
+    if (want_deferred || want_incoming)
+        schedule_feed();
+}
+
+static void on_service_fd(event_loop *loop, int fd, unsigned events, void *ctx)
+{
+    strbuf buf = STRBUF_INIT;
+    if (service_take_ready(fd, &buf) > 0)
+        handle_trigger(buf.s, buf.len);
+    strbuf_release(&buf);
+}
+
+/* ---- start ------------------------------------------------------------- */
+
+/* Crash recovery: a file in active/ was in the memory of a dead qmgr. */
+static void recover_active(void)
+{
+    strlist ids = STRLIST_INIT;
+    walk(AT_FDCWD, "active", qmgr_cfg.active_depth, false, true, 0, &ids);
+    strbuf err = STRBUF_INIT;
+    for (size_t i = 0; i < ids.n; i++)
+        if (queue_file_move(qmgr_cfg.queue_directory, ids.v[i], "active", qmgr_cfg.active_depth,
+                            "incoming", qmgr_cfg.incoming_depth, false, &err) < 0)
+            msg_warn("%s: cannot move from active to incoming: %s", ids.v[i], err.s);
+    if (ids.n)
+        msg_info("recovered %zu messages from the active queue", ids.n);
+    strlist_release(&ids);
+    strbuf_release(&err);
+}
+
+static int positive(const char *name)
+{
+    long long v = config_get_int(name);
+    if (v <= 0)
+        msg_fatal("%s = %lld: must be greater than zero", name, v);
+    return v > 1000000 ? 1000000 : (int)v;
+}
+
+static void qmgr_init(const char *service, char **args)
+{
+    signal(SIGPIPE, SIG_IGN);
+    qmgr_cfg.queue_directory = config_get("queue_directory");
+    qmgr_cfg.myhostname = config_get("myhostname");
+    qmgr_cfg.mail_name = config_get("mail_name");
+    qmgr_cfg.incoming_depth = qmgr_queue_depth("incoming");
+    qmgr_cfg.active_depth = qmgr_queue_depth("active");
+    if (qmgr_cfg.active_depth != 0)
+        msg_fatal("hash_queue_names: hashing the active queue is not supported");
+    qmgr_cfg.deferred_depth = qmgr_queue_depth("deferred");
+    qmgr_cfg.defer_depth = qmgr_queue_depth("defer");
+    qmgr_cfg.long_ids = config_get_bool("enable_long_queue_ids");
+    qmgr_cfg.active_limit = positive("qmgr_message_active_limit");
+    qmgr_cfg.min_backoff = config_get_time("minimal_backoff_time");
+    qmgr_cfg.max_backoff = config_get_time("maximal_backoff_time");
+    if (qmgr_cfg.max_backoff < qmgr_cfg.min_backoff)
+        qmgr_cfg.max_backoff = qmgr_cfg.min_backoff;
+    qmgr_cfg.queue_run_delay = config_get_time("queue_run_delay");
+    if (qmgr_cfg.queue_run_delay <= 0)
+        qmgr_cfg.queue_run_delay = 1;
+    qmgr_cfg.max_queue_lifetime = config_get_time("maximal_queue_lifetime");
+    qmgr_cfg.bounce_queue_lifetime = config_get_time("bounce_queue_lifetime");
+    qmgr_cfg.delay_warning_time = config_get_time("delay_warning_time");
+    qmgr_cfg.transport_retry_time = config_get_time("transport_retry_time");
+    qmgr_cfg.ipc_timeout = config_get_time("ipc_timeout");
+    qmgr_cfg.agent_timeout = config_get_time("daemon_timeout") + 60;
+    qmgr_cfg.default_process_limit = positive("default_process_limit");
+    qmgr_cfg.record_limit = 1024 * 1024; /* accept every record a writer may produce */
+
+    strbuf err = STRBUF_INIT;
+    if (!(qmgr_resolve = resolve_open(&err)))
+        msg_fatal("%s", err.s);
+    strbuf_release(&err);
+    qmgr_loop = event_loop_new();
+    qmgr_deliver_init();
+}
+
+static void qmgr_run(const char *service, char **args)
+{
+    recover_active();
+    int fds[16];
+    size_t n = service_watch_fds(fds, 16);
+    if (n > 16)
+        msg_fatal("too many listen descriptors: %zu", n);
+    for (size_t i = 0; i < n; i++)
+        event_watch(qmgr_loop, fds[i], EVENT_READ, on_service_fd, NULL);
+    scan(&incoming_list);
+    deferred_tick(qmgr_loop, NULL);
+    if (event_loop_run(qmgr_loop) < 0)
+        msg_fatal("event loop: %m");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct service_ops ops = {
+        .mode = SERVICE_RESIDENT,
+        .unlimited = true,
+        .post_init = qmgr_init,
+        .run = qmgr_run,
+    };
+    service_main("qmgr", argc, argv, &ops);
+}

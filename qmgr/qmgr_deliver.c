@@ -1,0 +1,516 @@
+/* qmgr_deliver - scheduling recipients onto delivery agents.
+ *
+ * Recipients are queued per transport and destination. A destination is the
+ * nexthop, or the recipient itself when the transport takes one recipient
+ * per request (<transport>_destination_recipient_limit = 1, e.g. local), so
+ * that local_destination_concurrency_limit is per user as in Postfix.
+ * Consecutive recipients of one message for one destination share a request
+ * up to the recipient limit.
+ *
+ * Limits: a transport runs at most its master.cf maxproc requests at once
+ * ($default_process_limit for "-" or 0), a destination at most
+ * <transport>_destination_concurrency_limit (default
+ * $default_destination_concurrency_limit). Destinations with work take turns
+ * (round robin) for the transport's free slots.
+ *
+ * One delivery = one connection to private/<transport>, driven without
+ * blocking on the event loop: non-blocking connect, request written as the
+ * socket accepts it, reply read as it arrives and decoded when complete, all
+ * under one deadline. A transport whose socket is missing or refuses
+ * connections is "dead" for $transport_retry_time (or until an 'F' trigger):
+ * its recipients are deferred at once ("mail transport unavailable") and
+ * nothing else waits for it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "attr.h"
+#include "config.h"
+#include "master_cf.h"
+#include "mem.h"
+#include "msg.h"
+#include "qmgr.h"
+#include "sock.h"
+#include "stream.h"
+
+#define DEST_HASH_SIZE 1024
+#define BUSY_RETRY_MS 20 /* a full listen backlog: try again soon */
+
+struct entry {
+    struct qmgr_message *m;
+    struct qmgr_rcpt **rcpts;
+    size_t n, cap;
+    struct entry *next;
+};
+
+struct transport;
+
+struct dest {
+    char *key;
+    char *nexthop;
+    struct transport *t;
+    struct entry *head, *tail; /* waiting requests */
+    int in_flight;
+    bool ready; /* on the transport's round-robin list */
+    struct dest *rnext, *hnext;
+};
+
+struct transport {
+    char *name;
+    int proc_limit, dest_limit, rcpt_limit;
+    int in_flight;
+    int64_t dead_until_ms;
+    struct dest *rhead, *rtail;
+    struct dest *hash[DEST_HASH_SIZE];
+    struct transport *next;
+};
+
+struct delivery {
+    int fd;
+    struct transport *t;
+    struct dest *d;
+    struct entry *e;
+    strbuf wbuf, rbuf;
+    size_t woff;
+    uint64_t timer;
+};
+
+static struct transport *transports;
+static master_cf *mcf;
+static size_t in_flight_total;
+static bool busy_timer_pending;
+
+size_t qmgr_deliver_in_flight(void)
+{
+    return in_flight_total;
+}
+
+void qmgr_deliver_init(void)
+{
+    strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&path, "%s/master.cf", config_directory());
+    if (master_cf_load(path.s, &mcf, &err) < 0) {
+        msg_warn("%s; using $default_process_limit for every transport", err.s);
+        mcf = NULL;
+    }
+    strbuf_release(&path);
+    strbuf_release(&err);
+}
+
+static int int_param(const char *transport, const char *suffix, const char *fallback)
+{
+    strbuf name = STRBUF_INIT;
+    strbuf_printf(&name, "%s_%s", transport, suffix);
+    long long v = 0;
+    const char *text = config_get(name.s);
+    if (!*text || config_parse_int(text, &v) < 0)
+        v = config_get_int(fallback);
+    strbuf_release(&name);
+    if (v < 1)
+        v = 1;
+    return v > 100000 ? 100000 : (int)v;
+}
+
+static struct transport *transport_find(const char *name)
+{
+    for (struct transport *t = transports; t; t = t->next)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    struct transport *t = xcalloc(1, sizeof(*t));
+    t->name = xstrdup(name);
+    t->proc_limit = qmgr_cfg.default_process_limit;
+    const struct master_cf_entry *me = mcf ? master_cf_find(mcf, name, MASTER_CF_UNIX) : NULL;
+    if (me && me->maxproc > 0)
+        t->proc_limit = me->maxproc;
+    t->dest_limit =
+        int_param(name, "destination_concurrency_limit", "default_destination_concurrency_limit");
+    t->rcpt_limit =
+        int_param(name, "destination_recipient_limit", "default_destination_recipient_limit");
+    t->next = transports;
+    transports = t;
+    return t;
+}
+
+static unsigned hash_key(const char *s)
+{
+    unsigned h = 5381;
+    for (; *s; s++)
+        h = h * 33 + (unsigned char)*s;
+    return h % DEST_HASH_SIZE;
+}
+
+static struct dest *dest_find(struct transport *t, const char *key, const char *nexthop)
+{
+    unsigned h = hash_key(key);
+    for (struct dest *d = t->hash[h]; d; d = d->hnext)
+        if (strcmp(d->key, key) == 0)
+            return d;
+    struct dest *d = xcalloc(1, sizeof(*d));
+    d->key = xstrdup(key);
+    d->nexthop = xstrdup(nexthop);
+    d->t = t;
+    d->hnext = t->hash[h];
+    t->hash[h] = d;
+    return d;
+}
+
+/* Free a destination with nothing waiting and nothing in flight. */
+static void dest_maybe_free(struct dest *d)
+{
+    if (d->head || d->in_flight || d->ready)
+        return;
+    struct dest **pp = &d->t->hash[hash_key(d->key)];
+    while (*pp != d)
+        pp = &(*pp)->hnext;
+    *pp = d->hnext;
+    free(d->key);
+    free(d->nexthop);
+    free(d);
+}
+
+static void ready_push(struct dest *d)
+{
+    struct transport *t = d->t;
+    if (d->ready || !d->head || d->in_flight >= t->dest_limit)
+        return;
+    d->ready = true;
+    d->rnext = NULL;
+    if (t->rtail)
+        t->rtail->rnext = d;
+    else
+        t->rhead = d;
+    t->rtail = d;
+}
+
+static struct dest *ready_pop(struct transport *t)
+{
+    struct dest *d = t->rhead;
+    if (d) {
+        t->rhead = d->rnext;
+        if (!t->rhead)
+            t->rtail = NULL;
+        d->ready = false;
+        d->rnext = NULL;
+    }
+    return d;
+}
+
+static void lower(strbuf *b)
+{
+    for (size_t i = 0; i < b->len; i++)
+        if (b->s[i] >= 'A' && b->s[i] <= 'Z')
+            b->s[i] = (char)(b->s[i] - 'A' + 'a');
+}
+
+void qmgr_deliver_enqueue(struct qmgr_message *m, struct qmgr_rcpt *r, const char *transport,
+                          const char *nexthop)
+{
+    struct transport *t = transport_find(transport);
+    strbuf key = STRBUF_INIT;
+    strbuf_set(&key, t->rcpt_limit == 1 ? r->address : nexthop);
+    lower(&key);
+    struct dest *d = dest_find(t, key.s, nexthop);
+    strbuf_release(&key);
+    struct entry *e = d->tail;
+    if (!e || e->m != m || e->n >= (size_t)t->rcpt_limit) {
+        e = xcalloc(1, sizeof(*e));
+        e->m = m;
+        if (d->tail)
+            d->tail->next = e;
+        else
+            d->head = e;
+        d->tail = e;
+    }
+    if (e->n == e->cap) {
+        e->cap = e->cap ? 2 * e->cap : 1;
+        e->rcpts = xreallocarray(e->rcpts, e->cap, sizeof(*e->rcpts));
+    }
+    e->rcpts[e->n++] = r;
+    ready_push(d);
+}
+
+static struct entry *dest_take(struct dest *d)
+{
+    struct entry *e = d->head;
+    d->head = e->next;
+    if (!d->head)
+        d->tail = NULL;
+    e->next = NULL;
+    return e;
+}
+
+static void entry_free(struct entry **ep)
+{
+    free((*ep)->rcpts);
+    XFREE(*ep);
+}
+
+/* Every recipient of the entry gets the same qmgr-made outcome. The entry
+ * is freed first: the last outcome may finish and free the message. */
+static void entry_defer(struct entry *e, const char *dsn, const char *reason)
+{
+    struct qmgr_message *m = e->m;
+    size_t n = e->n;
+    struct qmgr_rcpt **rcpts = e->rcpts;
+    e->rcpts = NULL;
+    entry_free(&e);
+    for (size_t i = 0; i < n; i++) {
+        qmgr_log_outcome(m, rcpts[i], "deferred", dsn, reason);
+        qmgr_message_outcome(m, rcpts[i], QR_DEFERRED, dsn, reason);
+    }
+    free(rcpts);
+}
+
+/* A dead transport: defer everything waiting for it. */
+static void transport_defer_all(struct transport *t)
+{
+    struct dest *d;
+    while ((d = ready_pop(t)) != NULL) {
+        while (d->head) {
+            struct entry *e = dest_take(d);
+            entry_defer(e, "4.3.0", "mail transport unavailable");
+        }
+        dest_maybe_free(d);
+    }
+}
+
+/* ---- one delivery ------------------------------------------------------ */
+
+static void dispatch(struct transport *t);
+
+static void delivery_end(struct delivery *dv, const attr_list *reply, const char *failure)
+{
+    struct transport *t = dv->t;
+    struct dest *d = dv->d;
+    struct entry *e = dv->e;
+    event_unwatch(qmgr_loop, dv->fd);
+    close(dv->fd);
+    if (dv->timer)
+        event_timer_cancel(qmgr_loop, dv->timer);
+    strbuf_release(&dv->wbuf);
+    strbuf_release(&dv->rbuf);
+    free(dv);
+    t->in_flight--;
+    d->in_flight--;
+    in_flight_total--;
+    ready_push(d);
+
+    /* Outcomes. The request copy carries the reply; pointers into the
+     * message stay valid until its last recipient's outcome. */
+    struct deliver_request req = {0};
+    strbuf err = STRBUF_INIT;
+    for (size_t i = 0; i < e->n; i++)
+        deliver_request_add_rcpt(&req, "", "", "", 0, 0);
+    if (!failure && deliver_reply_apply(reply, &req, &err) < 0) {
+        msg_warn("malformed reply from transport %s: %s", t->name, err.s);
+        failure = "unknown mail transport error";
+    }
+    struct qmgr_message *m = e->m;
+    size_t n = e->n;
+    struct qmgr_rcpt **rcpts = e->rcpts;
+    e->rcpts = NULL;
+    entry_free(&e);
+    for (size_t i = 0; i < n; i++) {
+        struct deliver_rcpt *rc = &req.rcpts[i];
+        enum qmgr_rcpt_state st = QR_DEFERRED;
+        const char *dsn = rc->dsn ? rc->dsn : "4.3.0";
+        const char *reason = rc->reason.len ? rc->reason.s : "unknown mail transport error";
+        if (failure || rc->status == DELIVER_PENDING) {
+            /* The agent said nothing (it died, or a broken reply): the
+             * recipient may be delivered and marked already; qmgr reads the
+             * mark next time and never repeats it. */
+            reason = failure ? failure : "unknown mail transport error";
+            dsn = "4.3.0";
+            qmgr_log_outcome(m, rcpts[i], "deferred", dsn, reason);
+        } else if (rc->status == DELIVER_SENT) {
+            st = QR_SENT;
+        } else if (rc->status == DELIVER_BOUNCED) {
+            st = QR_BOUNCED;
+        }
+        qmgr_message_outcome(m, rcpts[i], st, dsn, reason);
+    }
+    free(rcpts);
+    deliver_request_release(&req);
+    strbuf_release(&err);
+    dest_maybe_free(d);
+    dispatch(t);
+}
+
+static void on_timeout(event_loop *loop, void *ctx)
+{
+    struct delivery *dv = ctx;
+    dv->timer = 0;
+    msg_warn("delivery agent %s: no reply within %llds", dv->t->name,
+             (long long)qmgr_cfg.agent_timeout);
+    delivery_end(dv, NULL, "delivery agent timed out");
+}
+
+static void on_io(event_loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct delivery *dv = ctx;
+    if (dv->woff < dv->wbuf.len) {
+        ssize_t n = write(fd, dv->wbuf.s + dv->woff, dv->wbuf.len - dv->woff);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n < 0) {
+            msg_warn("write to transport %s: %m", dv->t->name);
+            delivery_end(dv, NULL, "unknown mail transport error");
+            return;
+        }
+        dv->woff += (size_t)n;
+        if (dv->woff == dv->wbuf.len)
+            event_watch(qmgr_loop, fd, EVENT_READ, on_io, dv);
+        return;
+    }
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        if (n < 0)
+            msg_warn("read from transport %s: %m", dv->t->name);
+        delivery_end(dv, NULL, "unknown mail transport error");
+        return;
+    }
+    strbuf_append(&dv->rbuf, buf, (size_t)n);
+    attr_list reply = ATTR_LIST_INIT;
+    strbuf err = STRBUF_INIT;
+    int rc = attr_decode(dv->rbuf.s, dv->rbuf.len, &deliver_request_limits, &reply, NULL, &err);
+    if (rc == ATTR_OK) {
+        delivery_end(dv, &reply, NULL);
+    } else if (rc != ATTR_TRUNCATED) {
+        msg_warn("bad reply from transport %s: %s", dv->t->name, err.s);
+        delivery_end(dv, NULL, "unknown mail transport error");
+    }
+    attr_list_release(&reply);
+    strbuf_release(&err);
+}
+
+static void busy_retry(event_loop *loop, void *ctx)
+{
+    busy_timer_pending = false;
+    qmgr_deliver_kick();
+}
+
+/* Connect without blocking: the fd, -1 for "busy, try again soon", -2 for
+ * "transport unavailable" (reason in err). */
+static int agent_connect(struct transport *t, strbuf *err)
+{
+    strbuf name = STRBUF_INIT, path = STRBUF_INIT;
+    strbuf_printf(&name, "private/%s", t->name);
+    int fd = -2;
+    if (sock_unix_path(qmgr_cfg.queue_directory, name.s, &path, err) < 0)
+        goto out;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path.s, path.len + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        msg_fatal("socket: %m");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS)
+        goto out;
+    int saved = errno;
+    close(fd);
+    if (saved == EAGAIN || saved == EINTR) {
+        fd = -1;
+    } else {
+        strbuf_printf(err, "connect to transport %s: %s", name.s, strerror(saved));
+        fd = -2;
+    }
+out:
+    strbuf_release(&name);
+    strbuf_release(&path);
+    return fd;
+}
+
+static void start(struct transport *t, struct dest *d, struct entry *e, int fd)
+{
+    struct qmgr_message *m = e->m;
+    struct deliver_request req = {
+        .queue_name = "active",
+        .queue_id = m->id,
+        .nexthop = d->nexthop,
+        .sender = m->sender,
+        .envid = m->envid,
+        .ret = m->ret,
+        .arrival_us = (int64_t)m->arrival.tv_sec * 1000000 + m->arrival.tv_usec,
+        .active_us = m->active_us,
+        .flags = (int64_t)m->flags,
+    };
+    struct deliver_request copy = {0};
+    for (size_t i = 0; i < e->n; i++) {
+        struct qmgr_rcpt *r = e->rcpts[i];
+        deliver_request_add_rcpt(&copy, r->address, r->orig_rcpt, r->orcpt, r->notify, r->offset);
+    }
+    req.rcpts = copy.rcpts;
+    req.nrcpt = copy.nrcpt;
+    attr_list al = ATTR_LIST_INIT;
+    deliver_request_encode(&req, &al);
+    deliver_request_release(&copy);
+
+    struct delivery *dv = xcalloc(1, sizeof(*dv));
+    dv->fd = fd;
+    dv->t = t;
+    dv->d = d;
+    dv->e = e;
+    attr_encode(&al, &dv->wbuf);
+    attr_list_release(&al);
+    t->in_flight++;
+    d->in_flight++;
+    in_flight_total++;
+    dv->timer = event_timer_add(qmgr_loop, qmgr_cfg.agent_timeout * 1000, on_timeout, dv);
+    event_watch(qmgr_loop, fd, EVENT_WRITE, on_io, dv);
+}
+
+static void dispatch(struct transport *t)
+{
+    if (t->dead_until_ms && stream_now_ms() < t->dead_until_ms) {
+        transport_defer_all(t);
+        return;
+    }
+    t->dead_until_ms = 0;
+    while (t->in_flight < t->proc_limit) {
+        struct dest *d = ready_pop(t);
+        if (!d)
+            return;
+        strbuf err = STRBUF_INIT;
+        int fd = agent_connect(t, &err);
+        if (fd == -1) {
+            /* Backlog full: master is starting agents. Keep our place. */
+            ready_push(d);
+            if (!busy_timer_pending) {
+                busy_timer_pending = true;
+                event_timer_add(qmgr_loop, BUSY_RETRY_MS, busy_retry, NULL);
+            }
+            strbuf_release(&err);
+            return;
+        }
+        if (fd == -2) {
+            msg_warn("%s", err.s);
+            strbuf_release(&err);
+            t->dead_until_ms = stream_now_ms() + qmgr_cfg.transport_retry_time * 1000;
+            ready_push(d);
+            transport_defer_all(t);
+            return;
+        }
+        strbuf_release(&err);
+        start(t, d, dest_take(d), fd);
+        ready_push(d); /* to the back: the others take their turn */
+    }
+}
+
+void qmgr_deliver_kick(void)
+{
+    for (struct transport *t = transports; t; t = t->next)
+        if (t->rhead)
+            dispatch(t);
+}
+
+void qmgr_deliver_flush_dead(void)
+{
+    for (struct transport *t = transports; t; t = t->next)
+        t->dead_until_ms = 0;
+}

@@ -1,0 +1,417 @@
+/* qmgr_message - one message in the active queue.
+ *
+ * Activation renames <queue>/<id> to active/<id>, opens it ONCE (read-write:
+ * qmgr marks bounced recipients) and reads it through the queue file reader,
+ * which checks the whole file up to its END record; a file that fails goes
+ * to corrupt/ with a log line (invariant 6). Recipients already DELIVERED or
+ * BOUNCED are skipped, so a restart never repeats a finished recipient.
+ *
+ * When the last recipient of this pass has an outcome, the message is
+ * finished:
+ *  - deferred recipients of an expired message (maximal_queue_lifetime, or
+ *    bounce_queue_lifetime for the null sender) become bounced;
+ *  - bounced recipients get a notice queued through cleanup, and only after
+ *    that succeeded are they marked BOUNCED in the file (invariant 3); a
+ *    notice that cannot be queued leaves them to do (deferred);
+ *  - if anything is still to do, defer/<id> is rewritten with this pass's
+ *    reasons (Postfix's bounce-log format, read by mailq), the file's mtime
+ *    is set to the next attempt (back-off) and it moves to deferred/;
+ *  - otherwise the file and defer/<id> are removed: "ID: removed".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "delivery_log.h"
+#include "dsn.h"
+#include "mem.h"
+#include "msg.h"
+#include "qmgr.h"
+#include "queue_file.h"
+#include "queue_id.h"
+
+void qmgr_message_free(struct qmgr_message **mp)
+{
+    struct qmgr_message *m = *mp;
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nrcpt; i++) {
+        struct qmgr_rcpt *r = &m->rcpts[i];
+        free(r->address);
+        free(r->orig_rcpt);
+        free(r->orcpt);
+        free(r->dsn);
+        free(r->reason);
+    }
+    free(m->rcpts);
+    free(m->id);
+    free(m->sender);
+    free(m->envid);
+    free(m->ret);
+    if (m->fd >= 0)
+        close(m->fd);
+    XFREE(*mp);
+}
+
+void qmgr_log_outcome(const struct qmgr_message *m, const struct qmgr_rcpt *r, const char *status,
+                      const char *dsn, const char *reason)
+{
+    double now = qmgr_now_us() / 1e6;
+    double arrival = m->arrival.tv_sec + m->arrival.tv_usec / 1e6;
+    struct delivery_record rec = {
+        .queue_id = m->id,
+        .recipient = r->address,
+        .orig_recipient = r->orig_rcpt,
+        .relay = "none",
+        .times = {arrival, m->active_us / 1e6, now, now, now},
+        .dsn = dsn,
+        .status = status,
+        .text = reason,
+    };
+    delivery_log(&rec);
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static char *dup_buf(const strbuf *b)
+{
+    return xstrdup(b->s ? b->s : "");
+}
+
+/* Read the envelope; 0, or -1 (corrupt) with the reason in err. */
+static int read_message(struct qmgr_message *m, strbuf *err)
+{
+    queue_file_reader *rd = queue_file_reader_open(m->fd, qmgr_cfg.record_limit, err);
+    if (!rd)
+        return -1;
+    queue_file_record rec = QUEUE_FILE_RECORD_INIT;
+    size_t cap = 0;
+    bool have_sender = false, have_time = false;
+    int rc;
+    while ((rc = queue_file_reader_next(rd, &rec, err)) > 0) {
+        switch (rec.type) {
+        case QF_REC_SIZE:
+            m->size = rec.size.content_size;
+            m->flags = rec.size.flags;
+            m->warn_time = rec.size.warn_time;
+            m->rcpt_total = rec.size.rcpt_count;
+            break;
+        case QF_REC_TIME:
+            m->arrival = rec.time;
+            have_time = true;
+            break;
+        case QF_REC_SENDER:
+            free(m->sender);
+            m->sender = dup_buf(&rec.data);
+            have_sender = true;
+            break;
+        case QF_REC_ATTR:
+            if (strcmp(rec.name.s, "envelope_id") == 0) {
+                free(m->envid);
+                m->envid = dup_buf(&rec.value);
+            } else if (strcmp(rec.name.s, "ret_flags") == 0) {
+                free(m->ret);
+                m->ret = dup_buf(&rec.value);
+            }
+            break;
+        case QF_REC_RCPT: {
+            if (m->nrcpt == cap) {
+                cap = cap ? 2 * cap : 4;
+                m->rcpts = xreallocarray(m->rcpts, cap, sizeof(*m->rcpts));
+            }
+            struct qmgr_rcpt *r = &m->rcpts[m->nrcpt++];
+            memset(r, 0, sizeof(*r));
+            r->address = dup_buf(&rec.address);
+            r->orig_rcpt = dup_buf(&rec.orig_rcpt);
+            r->orcpt = dup_buf(&rec.orcpt);
+            r->notify = rec.notify;
+            r->offset = rec.offset;
+            r->state = rec.status == QF_RCPT_TODO ? QR_PENDING : QR_DONE;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    queue_file_record_release(&rec);
+    queue_file_reader_free(&rd);
+    if (rc < 0)
+        return -1;
+    if (!have_sender || !have_time) {
+        strbuf_set(err, "missing sender or arrival time");
+        return -1;
+    }
+    return 0;
+}
+
+/* Route one recipient: queue it for delivery, or decide here (error and
+ * retry transports, table failures). */
+static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *rt)
+{
+    strbuf err = STRBUF_INIT;
+    if (resolve_route(qmgr_resolve, r->address, rt, &err) < 0) {
+        qmgr_log_outcome(m, r, "deferred", "4.3.0", err.s);
+        qmgr_message_outcome(m, r, QR_DEFERRED, "4.3.0", err.s);
+    } else if (strcmp(rt->transport.s, "error") == 0 || strcmp(rt->transport.s, "retry") == 0) {
+        /* Postfix's error(8)/retry: the nexthop is "[d.s.n ]text". */
+        bool bounce = rt->transport.s[0] == 'e';
+        const char *text = rt->nexthop.len ? rt->nexthop.s : "";
+        char dsn[16];
+        snprintf(dsn, sizeof(dsn), "%s", bounce ? "5.0.0" : "4.0.0");
+        if ((text[0] == '4' || text[0] == '5') && text[1] == '.') {
+            size_t n = strcspn(text, " ");
+            if (n < sizeof(dsn)) {
+                memcpy(dsn, text, n);
+                dsn[n] = 0;
+                text += n;
+                text += strspn(text, " ");
+            }
+        }
+        if (!*text)
+            text = bounce ? "mail for this destination is not accepted" : "delivery deferred";
+        bounce = bounce && dsn[0] == '5';
+        qmgr_log_outcome(m, r, bounce ? "bounced" : "deferred", dsn, text);
+        qmgr_message_outcome(m, r, bounce ? QR_BOUNCED : QR_DEFERRED, dsn, text);
+    } else {
+        qmgr_deliver_enqueue(m, r, rt->transport.s, rt->nexthop.s);
+    }
+    strbuf_release(&err);
+}
+
+int qmgr_message_activate(const char *id, const char *from, int from_depth)
+{
+    strbuf err = STRBUF_INIT;
+    const char *qdir = qmgr_cfg.queue_directory;
+    if (queue_file_move(qdir, id, from, from_depth, "active", 0, false, &err) < 0) {
+        if (errno != ENOENT)
+            msg_warn("%s: cannot move from %s to active: %s", id, from, err.s);
+        strbuf_release(&err);
+        return -1;
+    }
+    int fd = queue_file_open(qdir, "active", 0, id, true, &err);
+    if (fd < 0) {
+        /* Not ours to judge (incomplete, or an open failure): put it back. */
+        msg_warn("%s: cannot open active queue file: %s", id, err.s);
+        strbuf_reset(&err);
+        if (queue_file_move(qdir, id, "active", 0, from, from_depth, false, &err) < 0)
+            msg_warn("%s: cannot move back to %s: %s", id, from, err.s);
+        strbuf_release(&err);
+        return -1;
+    }
+    struct qmgr_message *m = xcalloc(1, sizeof(*m));
+    m->id = xstrdup(id);
+    m->fd = fd;
+    m->active_us = qmgr_now_us();
+    if (read_message(m, &err) < 0) {
+        qmgr_message_free(&m);
+        queue_file_move_corrupt(qdir, "active", 0, id, err.s);
+        strbuf_release(&err);
+        return -1;
+    }
+    if (!m->envid)
+        m->envid = xstrdup("");
+    if (!m->ret)
+        m->ret = xstrdup("");
+    msg_info("%s: from=<%s>, size=%llu, nrcpt=%llu (queue active)", m->id, m->sender,
+             (unsigned long long)m->size, (unsigned long long)m->rcpt_total);
+
+    for (size_t i = 0; i < m->nrcpt; i++)
+        if (m->rcpts[i].state == QR_PENDING)
+            m->outstanding++;
+    /* Hold one extra reference while routing so the message cannot finish
+     * (and be freed) under our feet when every recipient is decided here. */
+    m->outstanding++;
+    resolve_route_t rt = {.transport = STRBUF_INIT, .nexthop = STRBUF_INIT};
+    for (size_t i = 0; i < m->nrcpt; i++)
+        if (m->rcpts[i].state == QR_PENDING)
+            route(m, &m->rcpts[i], &rt);
+    strbuf_release(&rt.transport);
+    strbuf_release(&rt.nexthop);
+    strbuf_release(&err);
+    m->outstanding--;
+    if (m->outstanding == 0) {
+        qmgr_message_outcome(m, NULL, QR_DONE, NULL, NULL);
+        return 0; /* finished and freed; qmgr_message_finished made room */
+    }
+    return 1;
+}
+
+/* ---- finishing --------------------------------------------------------- */
+
+static void put_field(FILE *fp, const char *name, const char *value)
+{
+    /* One line per field: never let a newline from a reason split it. */
+    fprintf(fp, "%s=", name);
+    for (const char *p = value; *p; p++)
+        fputc((*p == '\n' || *p == '\r') ? ' ' : *p, fp);
+    fputc('\n', fp);
+}
+
+/* defer/<id>: this pass's deferred recipients, in the bounce-log format. */
+static void write_defer_log(struct qmgr_message *m)
+{
+    strbuf path = STRBUF_INIT, dir = STRBUF_INIT;
+    strbuf_printf(&dir, "%s/defer/", qmgr_cfg.queue_directory);
+    if (queue_id_hash_dir(&dir, m->id, qmgr_cfg.defer_depth) < 0)
+        msg_panic("bad queue id %s", m->id);
+    strbuf_printf(&path, "%s%s", dir.s, m->id);
+    FILE *fp = fopen(path.s, "we");
+    if (!fp && errno == ENOENT) {
+        /* Create the hash directories (and defer/ itself) on demand. */
+        for (size_t i = strlen(qmgr_cfg.queue_directory) + 1; i < dir.len; i++)
+            if (dir.s[i] == '/') {
+                dir.s[i] = 0;
+                if (mkdir(dir.s, 0700) < 0 && errno != EEXIST)
+                    msg_warn("mkdir %s: %m", dir.s);
+                dir.s[i] = '/';
+            }
+        fp = fopen(path.s, "we");
+    }
+    if (!fp) {
+        msg_warn("%s: cannot write defer log %s: %m", m->id, path.s);
+    } else {
+        for (size_t i = 0; i < m->nrcpt; i++) {
+            struct qmgr_rcpt *r = &m->rcpts[i];
+            if (r->state != QR_DEFERRED)
+                continue;
+            char num[32];
+            put_field(fp, "recipient", r->address);
+            if (*r->orig_rcpt)
+                put_field(fp, "original_recipient", r->orig_rcpt);
+            snprintf(num, sizeof(num), "%lld", (long long)r->offset);
+            put_field(fp, "offset", num);
+            if (*r->orcpt)
+                put_field(fp, "dsn_orig_rcpt", r->orcpt);
+            if (r->notify) {
+                snprintf(num, sizeof(num), "%d", r->notify);
+                put_field(fp, "dsn_notify", num);
+            }
+            put_field(fp, "status", r->dsn ? r->dsn : "4.0.0");
+            put_field(fp, "action", "delayed");
+            put_field(fp, "reason", r->reason ? r->reason : "unknown");
+            fputc('\n', fp);
+        }
+        if (fclose(fp) != 0)
+            msg_warn("%s: write defer log %s: %m", m->id, path.s);
+    }
+    strbuf_release(&path);
+    strbuf_release(&dir);
+}
+
+static void remove_defer_log(const char *id)
+{
+    strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/defer/", qmgr_cfg.queue_directory);
+    queue_id_hash_dir(&path, id, qmgr_cfg.defer_depth);
+    strbuf_puts(&path, id);
+    if (unlink(path.s) < 0 && errno != ENOENT)
+        msg_warn("%s: remove defer log: %m", id);
+    strbuf_release(&path);
+}
+
+static void finish(struct qmgr_message *m)
+{
+    const char *qdir = qmgr_cfg.queue_directory;
+    time_t now = time(NULL);
+    size_t deferred = 0, bounced = 0;
+    for (size_t i = 0; i < m->nrcpt; i++) {
+        deferred += m->rcpts[i].state == QR_DEFERRED;
+        bounced += m->rcpts[i].state == QR_BOUNCED;
+    }
+
+    long long lifetime = *m->sender ? qmgr_cfg.max_queue_lifetime : qmgr_cfg.bounce_queue_lifetime;
+    if (deferred && now >= m->arrival.tv_sec + lifetime) {
+        msg_info("%s: from=<%s>, status=expired, returned to sender", m->id, m->sender);
+        for (size_t i = 0; i < m->nrcpt; i++)
+            if (m->rcpts[i].state == QR_DEFERRED) {
+                m->rcpts[i].state = QR_BOUNCED;
+                bounced++;
+                deferred--;
+            }
+    }
+
+    if (bounced) {
+        if (qmgr_bounce_notify(m, DSN_FAILURE) == 0) {
+            strbuf err = STRBUF_INIT;
+            for (size_t i = 0; i < m->nrcpt; i++)
+                if (m->rcpts[i].state == QR_BOUNCED &&
+                    queue_file_mark_recipient(m->fd, m->rcpts[i].offset, QF_RCPT_BOUNCED, &err) < 0)
+                    msg_warn("%s: cannot mark recipient bounced: %s", m->id, err.s);
+            strbuf_release(&err);
+        } else {
+            /* The notice is not safe yet: keep them to do, try again later. */
+            for (size_t i = 0; i < m->nrcpt; i++)
+                if (m->rcpts[i].state == QR_BOUNCED) {
+                    struct qmgr_rcpt *r = &m->rcpts[i];
+                    free(r->reason);
+                    r->reason = xstrdup("cannot queue the non-delivery notification");
+                    free(r->dsn);
+                    r->dsn = xstrdup("4.3.0");
+                    r->state = QR_DEFERRED;
+                    deferred++;
+                }
+        }
+    }
+
+    strbuf err = STRBUF_INIT;
+    if (deferred) {
+        if (qmgr_cfg.delay_warning_time > 0 && m->warn_time == 0 &&
+            now >= m->arrival.tv_sec + qmgr_cfg.delay_warning_time) {
+            /* One delay notice per message; the warn time records it. */
+            if (qmgr_bounce_notify(m, DSN_DELAY) == 0 &&
+                queue_file_set_warn_time(m->fd, (uint64_t)now, &err) < 0)
+                msg_warn("%s: cannot record the delay warning: %s", m->id, err.s);
+        }
+        write_defer_log(m);
+        long long delay = now - m->arrival.tv_sec;
+        if (delay < qmgr_cfg.min_backoff)
+            delay = qmgr_cfg.min_backoff;
+        if (delay > qmgr_cfg.max_backoff)
+            delay = qmgr_cfg.max_backoff;
+        struct timespec ts[2] = {{.tv_sec = now + delay}, {.tv_sec = now + delay}};
+        if (futimens(m->fd, ts) < 0)
+            msg_warn("%s: cannot set the next attempt time: %m", m->id);
+        close(m->fd);
+        m->fd = -1;
+        if (queue_file_move(qdir, m->id, "active", 0, "deferred", qmgr_cfg.deferred_depth, false,
+                            &err) < 0)
+            msg_warn("%s: cannot move to deferred: %s", m->id, err.s);
+    } else {
+        close(m->fd);
+        m->fd = -1;
+        strbuf path = STRBUF_INIT;
+        strbuf_printf(&path, "%s/active/%s", qdir, m->id);
+        if (unlink(path.s) < 0)
+            msg_warn("%s: remove %s: %m", m->id, path.s);
+        else
+            msg_info("%s: removed", m->id);
+        strbuf_release(&path);
+        remove_defer_log(m->id);
+    }
+    strbuf_release(&err);
+    qmgr_message_finished(m);
+}
+
+void qmgr_message_outcome(struct qmgr_message *m, struct qmgr_rcpt *r, enum qmgr_rcpt_state st,
+                          const char *dsn, const char *reason)
+{
+    if (r) {
+        if (r->state != QR_PENDING)
+            msg_panic("%s: outcome for a recipient that is not pending", m->id);
+        r->state = st;
+        free(r->dsn);
+        free(r->reason);
+        r->dsn = dsn ? xstrdup(dsn) : NULL;
+        r->reason = reason ? xstrdup(reason) : NULL;
+        if (m->outstanding == 0)
+            msg_panic("%s: outstanding count underflow", m->id);
+        m->outstanding--;
+    }
+    if (m->outstanding == 0)
+        finish(m);
+}
