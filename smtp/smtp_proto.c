@@ -344,7 +344,6 @@ send_rcpts:
         if (!pipe) {
             if (!mail_ok)
                 goto quit;
-            pipe = false;
             goto send_rcpts;
         }
         for (size_t k = 0; k < nsent; k++) {
