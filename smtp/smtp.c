@@ -1,0 +1,368 @@
+/* smtp - the SMTP and LMTP delivery agent.
+ *
+ * Serves one qmgr delivery request per connection on private/<service>
+ * (lib/deliver_request.h): all recipients of one message for one next hop.
+ * The next hop is resolved into hosts (MX order, then addresses), which are
+ * tried in turn until every recipient has an outcome; what is left when the
+ * hosts run out is deferred with the last host's trouble as the reason.
+ * Delivered recipients are marked in the queue file before the reply.
+ *
+ * The same program is LMTP when built as `lmtp` (SMTP_LMTP_MODE) or started
+ * with -t lmtp / under the service name "lmtp": LHLO, no MX lookups, and a
+ * reply per recipient after the message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "delivery_log.h"
+#include "msg.h"
+#include "queue_file.h"
+#include "service.h"
+#include "smtp.h"
+#include "sock.h"
+#include "strlist.h"
+
+struct smtp_config smtp_cfg;
+
+int64_t smtp_now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+void smtp_rcpt_done(struct smtp_state *s, size_t i, enum deliver_status status, const char *dsn,
+                    const char *fmt, ...)
+{
+    struct deliver_rcpt *rc = &s->req->rcpts[i];
+    strbuf text = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_vprintf(&text, fmt, ap);
+    va_end(ap);
+    deliver_rcpt_set(rc, status, dsn, "%s", text.s);
+
+    int64_t done = smtp_now_us();
+    int64_t conn = s->conn_us ? s->conn_us : done;
+    struct delivery_record rec = {
+        .queue_id = s->req->queue_id,
+        .recipient = rc->address,
+        .orig_recipient = rc->orig_rcpt && *rc->orig_rcpt ? rc->orig_rcpt : rc->address,
+        .relay = s->relay.len ? s->relay.s : "none",
+        .times = {s->req->arrival_us / 1e6, s->req->active_us / 1e6, s->start_us / 1e6, conn / 1e6,
+                  done / 1e6},
+        .dsn = dsn,
+        .status = deliver_status_name(status),
+        .text = text.s,
+    };
+    delivery_log(&rec);
+    if (status == DELIVER_SENT) {
+        strbuf err = STRBUF_INIT;
+        if (queue_file_mark_recipient(s->msg->fd, rc->offset, QF_RCPT_DELIVERED, &err) < 0)
+            msg_warn("%s: cannot mark recipient done: %s", s->req->queue_id, err.s);
+        strbuf_release(&err);
+    }
+    strbuf_release(&text);
+}
+
+/* Non-blocking connect bounded by smtp_connect_timeout. */
+static int connect_target(const struct smtp_target *t, strbuf *err)
+{
+    int fd = socket(t->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        strbuf_printf(err, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (connect(fd, (const struct sockaddr *)&t->sa, t->salen) == 0)
+        return fd;
+    if (errno != EINPROGRESS && errno != EAGAIN) {
+        strbuf_puts(err, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    int64_t deadline =
+        smtp_cfg.connect_timeout_ms >= 0 ? stream_now_ms() + smtp_cfg.connect_timeout_ms : -1;
+    for (;;) {
+        int wait = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - stream_now_ms();
+            if (left <= 0) {
+                strbuf_puts(err, strerror(ETIMEDOUT));
+                close(fd);
+                return -1;
+            }
+            wait = left > 1000000 ? 1000000 : (int)left;
+        }
+        int n = poll(&pfd, 1, wait);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            strbuf_printf(err, "poll: %s", strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (n > 0)
+            break;
+    }
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        soerr = errno;
+    if (soerr != 0) {
+        strbuf_puts(err, strerror(soerr));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void describe_target(struct smtp_state *s, const struct smtp_target *t)
+{
+    strbuf_reset(&s->host_addr);
+    strbuf_printf(&s->host_addr, "%s[%s]", t->host, t->addr);
+    strbuf_reset(&s->relay);
+    if (t->path)
+        strbuf_puts(&s->relay, s->host_addr.s);
+    else
+        strbuf_printf(&s->relay, "%s:%u", s->host_addr.s, t->port);
+}
+
+static void finish_pending(struct smtp_state *s, enum deliver_status status, const char *dsn,
+                           const char *reason)
+{
+    for (size_t i = 0; i < s->req->nrcpt; i++)
+        if (s->req->rcpts[i].status == DELIVER_PENDING)
+            smtp_rcpt_done(s, i, status, dsn, "%s", reason);
+}
+
+static bool any_pending(const struct deliver_request *req)
+{
+    for (size_t i = 0; i < req->nrcpt; i++)
+        if (req->rcpts[i].status == DELIVER_PENDING)
+            return true;
+    return false;
+}
+
+static void process_request(struct deliver_request *req)
+{
+    struct smtp_message msg = {.fd = -1};
+    struct smtp_state s = {.req = req, .msg = &msg, .start_us = smtp_now_us()};
+    struct smtp_targets targets = {0};
+    strbuf err = STRBUF_INIT;
+
+    msg.fd =
+        queue_file_open(smtp_cfg.queue_directory, req->queue_name, 0, req->queue_id, true, &err);
+    if (msg.fd < 0) {
+        msg_warn("%s: cannot open queue file: %s", req->queue_id, err.s);
+        for (size_t i = 0; i < req->nrcpt; i++)
+            deliver_rcpt_set(&req->rcpts[i], DELIVER_DEFERRED, "4.3.0",
+                             "cannot open queue file: %s", err.s);
+        goto out;
+    }
+    if (smtp_message_scan(&msg, &err) < 0) {
+        msg_warn("%s: corrupt queue file: %s", req->queue_id, err.s);
+        finish_pending(&s, DELIVER_DEFERRED, "4.3.0", "cannot read queue file");
+        goto out;
+    }
+    const char *dsn = "4.4.3";
+    int rr = smtp_resolve_nexthop(req->nexthop, &targets, &err, &dsn);
+    if (rr < 0) {
+        finish_pending(&s, rr == SMTP_RESOLVE_PERM ? DELIVER_BOUNCED : DELIVER_DEFERRED, dsn,
+                       err.s);
+        goto out;
+    }
+    strbuf_set(&s.last_reason, "no mail server could be reached");
+    s.last_dsn = "4.4.1";
+    for (size_t k = 0; k < targets.n && any_pending(req); k++) {
+        const struct smtp_target *t = &targets.v[k];
+        describe_target(&s, t);
+        s.no_tls = false;
+        for (int attempt = 0; attempt < 2; attempt++) {
+            strbuf_reset(&err);
+            s.conn_us = 0;
+            int fd = connect_target(t, &err);
+            if (fd < 0) {
+                strbuf_reset(&s.last_reason);
+                strbuf_printf(&s.last_reason, "connect to %s: %s", s.relay.s, err.s);
+                s.last_dsn = "4.4.1";
+                s.last_permanent = false;
+                msg_info("%s", s.last_reason.s);
+                break;
+            }
+            int r = smtp_session(&s, fd); /* closes fd */
+            if (r == SMTP_SESSION_TLS_RETRY && !s.no_tls) {
+                s.no_tls = true; /* opportunistic TLS: plaintext beats no delivery */
+                continue;
+            }
+            if (r == SMTP_SESSION_TRY_NEXT)
+                msg_info("%s: %s", req->queue_id, s.last_reason.s);
+            break;
+        }
+    }
+    if (any_pending(req)) {
+        /* Postfix bounces only when the last server refused permanently. */
+        if (!s.last_permanent)
+            strbuf_reset(&s.relay);
+        finish_pending(&s, s.last_permanent ? DELIVER_BOUNCED : DELIVER_DEFERRED,
+                       s.last_dsn ? s.last_dsn : "4.4.1", s.last_reason.s);
+    }
+out:
+    if (msg.fd >= 0)
+        close(msg.fd);
+    smtp_targets_free(&targets);
+    strbuf_release(&s.relay);
+    strbuf_release(&s.host_addr);
+    strbuf_release(&s.last_reason);
+    strbuf_release(&err);
+}
+
+static void smtp_serve(int fd, const char *service, char **args)
+{
+    (void)service;
+    (void)args;
+    stream *st = stream_open(fd);
+    stream_set_timeout(st, (int)config_get_time("ipc_timeout") * 1000);
+    attr_list in = ATTR_LIST_INIT, out = ATTR_LIST_INIT;
+    strbuf err = STRBUF_INIT;
+    struct deliver_request req;
+    if (attr_recv(st, &deliver_request_limits, &in, &err) != ATTR_OK) {
+        msg_warn("bad delivery request: %s", err.s);
+    } else if (deliver_request_decode(&in, &req, &err) < 0) {
+        msg_warn("bad delivery request: %s", err.s);
+        deliver_request_release(&req);
+    } else {
+        process_request(&req);
+        deliver_reply_encode(&req, &out);
+        if (attr_send(st, &out, &err) != ATTR_OK)
+            msg_warn("%s: cannot send reply to qmgr: %s", req.queue_id, err.s);
+        deliver_request_release(&req);
+    }
+    attr_list_release(&in);
+    attr_list_release(&out);
+    strbuf_release(&err);
+    stream_release(&st);
+}
+
+/* <prefix><name>: smtp_* or lmtp_* */
+static const char *param(const char *name)
+{
+    static strbuf buf;
+    strbuf_set(&buf, smtp_cfg.lmtp ? "lmtp_" : "smtp_");
+    strbuf_puts(&buf, name);
+    return config_get(buf.s);
+}
+
+static long long param_time(const char *name)
+{
+    strbuf full = STRBUF_INIT;
+    strbuf_set(&full, smtp_cfg.lmtp ? "lmtp_" : "smtp_");
+    strbuf_puts(&full, name);
+    long long v = config_get_time(full.s);
+    strbuf_release(&full);
+    return v;
+}
+
+static int timeout_ms(const char *name)
+{
+    long long sec = param_time(name);
+    if (sec <= 0)
+        return -1; /* Postfix: 0 means no time limit */
+    if (sec > 86400)
+        sec = 86400;
+    return (int)(sec * 1000);
+}
+
+static void smtp_init(const char *service, char **args)
+{
+    (void)args;
+#ifdef SMTP_LMTP_MODE
+    smtp_cfg.lmtp = true;
+#else
+    smtp_cfg.lmtp = strcmp(service, "lmtp") == 0 || strcmp(service_transport(), "lmtp") == 0;
+#endif
+    signal(SIGPIPE, SIG_IGN);
+    srandom((unsigned)(time(NULL) ^ (getpid() << 16)));
+    smtp_cfg.queue_directory = config_get("queue_directory");
+    smtp_cfg.myhostname = config_get("myhostname");
+    smtp_cfg.helo_name = param(smtp_cfg.lmtp ? "lhlo_name" : "helo_name");
+    smtp_cfg.connect_timeout_ms = timeout_ms("connect_timeout");
+    smtp_cfg.helo_timeout_ms = timeout_ms(smtp_cfg.lmtp ? "lhlo_timeout" : "helo_timeout");
+    smtp_cfg.mail_timeout_ms = timeout_ms("mail_timeout");
+    smtp_cfg.rcpt_timeout_ms = timeout_ms("rcpt_timeout");
+    smtp_cfg.data_init_timeout_ms = timeout_ms("data_init_timeout");
+    smtp_cfg.data_xfer_timeout_ms = timeout_ms("data_xfer_timeout");
+    smtp_cfg.data_done_timeout_ms = timeout_ms("data_done_timeout");
+    smtp_cfg.quit_timeout_ms = timeout_ms("quit_timeout");
+    smtp_cfg.starttls_timeout_ms = timeout_ms("starttls_timeout");
+    smtp_cfg.line_limit = 4096;
+    smtp_cfg.mx_address_limit =
+        (int)config_get_int(smtp_cfg.lmtp ? "lmtp_mx_address_limit" : "smtp_mx_address_limit");
+    smtp_cfg.fallback_relay = param("fallback_relay");
+    smtp_cfg.tls_servername = param("tls_servername");
+    if (strcmp(smtp_cfg.tls_servername, "hostname") == 0 ||
+        strcmp(smtp_cfg.tls_servername, "nexthop") == 0)
+        msg_fatal("%stls_servername = %s is not supported; use a literal name or leave it empty",
+                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", smtp_cfg.tls_servername);
+
+    /* smtp_host_lookup: dns and/or native; disable_dns_lookups overrides. */
+    strlist methods = STRLIST_INIT;
+    strlist_split(&methods, param("host_lookup"), ", \t\r\n", NULL);
+    smtp_cfg.dns = false;
+    for (size_t i = 0; i < methods.n; i++) {
+        if (strcasecmp(methods.v[i], "dns") == 0)
+            smtp_cfg.dns = true;
+        else if (strcasecmp(methods.v[i], "native") != 0)
+            msg_fatal("%shost_lookup: unknown method \"%s\" (use dns, native)",
+                      smtp_cfg.lmtp ? "lmtp_" : "smtp_", methods.v[i]);
+    }
+    strlist_release(&methods);
+    if (config_get_bool("disable_dns_lookups"))
+        smtp_cfg.dns = false;
+
+    const char *level = param("tls_security_level");
+    if (*level == 0) {
+        bool use = config_get_bool(smtp_cfg.lmtp ? "lmtp_use_tls" : "smtp_use_tls");
+        bool enforce = config_get_bool(smtp_cfg.lmtp ? "lmtp_enforce_tls" : "smtp_enforce_tls");
+        level = enforce ? "encrypt" : use ? "may" : "none";
+    }
+    if (strcasecmp(level, "none") == 0)
+        smtp_cfg.tls_level = SMTP_TLS_NONE;
+    else if (strcasecmp(level, "may") == 0)
+        smtp_cfg.tls_level = SMTP_TLS_MAY;
+    else if (strcasecmp(level, "encrypt") == 0)
+        smtp_cfg.tls_level = SMTP_TLS_ENCRYPT;
+    else
+        msg_fatal("%stls_security_level = %s is not supported (none, may, encrypt)",
+                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", level);
+
+    const char *protos = config_get("inet_protocols");
+    bool v4 = strstr(protos, "ipv4") || strstr(protos, "all");
+    bool v6 = strstr(protos, "ipv6") || strstr(protos, "all");
+    smtp_cfg.family = v4 && !v6 ? AF_INET : v6 && !v4 ? AF_INET6 : AF_UNSPEC;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct service_ops ops = {
+        .mode = SERVICE_SINGLE,
+        .post_init = smtp_init,
+        .serve = smtp_serve,
+    };
+#ifdef SMTP_LMTP_MODE
+    service_main("lmtp", argc, argv, &ops);
+#else
+    service_main("smtp", argc, argv, &ops);
+#endif
+}

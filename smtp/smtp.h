@@ -1,0 +1,145 @@
+/* smtp - the SMTP/LMTP delivery agent: shared declarations.
+ *
+ * smtp.c          service glue: request in, per-recipient results out, logs
+ * smtp_dns.c      next hop -> ordered list of (host, address, port)
+ * smtp_content.c  queue file content -> SMTP DATA (CRLF, dot-stuffing)
+ * smtp_tls.c      OpenSSL client for STARTTLS through the stream TLS seam
+ * smtp_proto.c    one session with one server: greeting .. QUIT
+ */
+#ifndef MTA_SMTP_SMTP_H
+#define MTA_SMTP_SMTP_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "deliver_request.h"
+#include "smtp_resp.h"
+#include "stream.h"
+#include "strbuf.h"
+
+/* ---- configuration (smtp_* or lmtp_* parameters) ------------------------ */
+
+enum smtp_tls_level { SMTP_TLS_NONE, SMTP_TLS_MAY, SMTP_TLS_ENCRYPT };
+
+struct smtp_config {
+    bool lmtp;
+    const char *queue_directory;
+    const char *myhostname;
+    const char *helo_name;
+    bool dns; /* MX lookups allowed (smtp_host_lookup has dns) */
+    const char *fallback_relay;
+    int mx_address_limit;   /* 0: unlimited */
+    int connect_timeout_ms; /* < 0: none */
+    int helo_timeout_ms, mail_timeout_ms, rcpt_timeout_ms, data_init_timeout_ms,
+        data_xfer_timeout_ms, data_done_timeout_ms, quit_timeout_ms, starttls_timeout_ms;
+    size_t line_limit; /* reply lines */
+    enum smtp_tls_level tls_level;
+    const char *tls_servername;
+    int family; /* AF_UNSPEC, AF_INET or AF_INET6 (inet_protocols) */
+};
+extern struct smtp_config smtp_cfg;
+
+/* ---- next hop resolution (smtp_dns.c) ---------------------------------- */
+
+struct smtp_mx {
+    char *host;
+    unsigned pref;
+};
+
+/* Sort by preference; hosts with equal preference are shuffled with
+ * rnd(n) returning 0..n-1 (RFC 5321 5.1). */
+void smtp_mx_sort(struct smtp_mx *mx, size_t n, size_t (*rnd)(size_t n));
+void smtp_mx_free(struct smtp_mx *mx, size_t n);
+
+/* A place to connect to. For LMTP over UNIX sockets `path` is set. */
+struct smtp_target {
+    char *host; /* name for logs: MX host, relay host, or $myhostname */
+    char *addr; /* numeric address, or the socket path */
+    char *path; /* AF_UNIX path or NULL */
+    unsigned port;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+};
+
+struct smtp_targets {
+    struct smtp_target *v;
+    size_t n;
+};
+void smtp_targets_free(struct smtp_targets *t);
+
+/* Outcome of resolving a next hop. */
+enum smtp_resolve_status {
+    SMTP_RESOLVE_OK = 0,
+    SMTP_RESOLVE_TEMP = -1, /* defer: DNS trouble */
+    SMTP_RESOLVE_PERM = -2, /* bounce: no such domain, null MX */
+};
+
+/* Parse a next hop ("domain", "[host]", "[host]:port", "host:port",
+ * "inet:host:port", "unix:/path" for LMTP) and resolve it into targets,
+ * followed by smtp_fallback_relay's. On failure the reason (Postfix
+ * wording) and DSN code are set. */
+int smtp_resolve_nexthop(const char *nexthop, struct smtp_targets *out, strbuf *reason,
+                         const char **dsn);
+
+/* ---- content (smtp_content.c) ------------------------------------------ */
+
+/* Convert one piece of a content line to the wire: a '.' at the start of a
+ * line is doubled, a line end becomes CRLF. *at_bol tracks whether the next
+ * piece starts a line. */
+void smtp_wire_piece(strbuf *out, const char *data, size_t len, bool line_end, bool *at_bol);
+
+/* What the agent needs from the queue file before talking to anyone. */
+struct smtp_message {
+    int fd;
+    uint64_t content_size;
+    bool eight_bit; /* content has bytes >= 0x80, or BODY=8BITMIME */
+    bool smtputf8;  /* SMTPUTF8 requested at submission */
+};
+int smtp_message_scan(struct smtp_message *m, strbuf *err);
+/* Write the content as DATA (with the final "."); 0 or a negative stream
+ * result (reason in err), or -4 for a queue file error (reason in err). */
+#define SMTP_CONTENT_FILE_ERROR (-4)
+int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err);
+
+/* ---- TLS (smtp_tls.c) -------------------------------------------------- */
+
+struct smtp_tls;
+/* Handshake on st's fd and switch st to TLS. NULL with reason on failure. */
+struct smtp_tls *smtp_tls_start(stream *st, const char *servername, int timeout_ms, strbuf *reason);
+/* "Untrusted TLS connection established to <peer>: TLSv1.3 with cipher
+ * TLS_AES_256_GCM_SHA384 (256/256 bits)", Postfix's log line. */
+void smtp_tls_describe(const struct smtp_tls *t, const char *peer, strbuf *out);
+void smtp_tls_free(struct smtp_tls **tp);
+
+/* ---- session (smtp_proto.c) --------------------------------------------- */
+
+enum smtp_session_result {
+    SMTP_SESSION_DONE,     /* every recipient has an outcome */
+    SMTP_SESSION_TRY_NEXT, /* this host failed as a whole; try the next */
+    SMTP_SESSION_TLS_RETRY /* opportunistic TLS failed: retry in plaintext */
+};
+
+struct smtp_state {
+    struct deliver_request *req;
+    struct smtp_message *msg;
+    const struct smtp_target *target;
+    strbuf relay;       /* "host[addr]:port" for the log */
+    strbuf host_addr;   /* "host[addr]" for reasons */
+    int64_t start_us;   /* request taken */
+    int64_t conn_us;    /* connection set up (greeting, EHLO, TLS done) */
+    strbuf last_reason; /* why the last host failed (session-level) */
+    const char *last_dsn;
+    bool last_permanent; /* the session failure would bounce if it is the last host */
+    bool no_tls;         /* plaintext retry after a failed opportunistic handshake */
+};
+
+int smtp_session(struct smtp_state *s, int fd);
+
+/* Record recipient i's outcome and log it (smtp.c). */
+void smtp_rcpt_done(struct smtp_state *s, size_t i, enum deliver_status status, const char *dsn,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+int64_t smtp_now_us(void);
+
+#endif

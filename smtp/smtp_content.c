@@ -1,0 +1,132 @@
+/* smtp_content - the queued message as SMTP DATA.
+ *
+ * Queue files hold content lines without terminators, a long line split
+ * into 'L' pieces ended by an 'N' record. On the wire every line ends in
+ * CRLF and a line starting with '.' gets another '.' (RFC 5321 4.5.2), so
+ * no content can end DATA early (the SMTP smuggling class needs a bare
+ * "<LF>.<LF>" to survive; it cannot, because LF only ever comes out of here
+ * as part of CRLF).
+ */
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "queue_file.h"
+#include "smtp.h"
+
+#define WIRE_CHUNK 65536
+#define SMTP_RECORD_LIMIT (1024 * 1024)
+
+void smtp_wire_piece(strbuf *out, const char *data, size_t len, bool line_end, bool *at_bol)
+{
+    if (*at_bol && len > 0 && data[0] == '.')
+        strbuf_putc(out, '.');
+    if (*at_bol && len == 0 && !line_end)
+        return; /* an empty piece changes nothing */
+    strbuf_append(out, data, len);
+    if (line_end)
+        strbuf_append(out, "\r\n", 2);
+    *at_bol = line_end;
+}
+
+static bool has_8bit(const strbuf *sb)
+{
+    for (size_t i = 0; i < sb->len; i++)
+        if ((unsigned char)sb->s[i] >= 0x80)
+            return true;
+    return false;
+}
+
+int smtp_message_scan(struct smtp_message *m, strbuf *err)
+{
+    queue_file_reader *r = queue_file_reader_open(m->fd, SMTP_RECORD_LIMIT, err);
+    if (r == NULL)
+        return -1;
+    queue_file_record rec = QUEUE_FILE_RECORD_INIT;
+    bool in_content = false;
+    int ret;
+    while ((ret = queue_file_reader_next(r, &rec, err)) > 0) {
+        switch (rec.type) {
+        case QF_REC_SIZE:
+            m->content_size = rec.size.content_size;
+            break;
+        case QF_REC_ATTR:
+            if (strbuf_eq(&rec.name, "encoding") && strbuf_eq(&rec.value, "8BITMIME"))
+                m->eight_bit = true;
+            else if (strbuf_eq(&rec.name, "smtputf8") && strbuf_eq(&rec.value, "1"))
+                m->smtputf8 = true;
+            break;
+        case QF_REC_CONTENT:
+            in_content = true;
+            break;
+        case QF_REC_EXTRACT:
+            in_content = false;
+            break;
+        case QF_REC_LINE:
+        case QF_REC_PART:
+            if (in_content && !m->eight_bit && has_8bit(&rec.data))
+                m->eight_bit = true;
+            break;
+        default:
+            break;
+        }
+    }
+    queue_file_record_release(&rec);
+    queue_file_reader_free(&r);
+    return ret < 0 ? -1 : 0;
+}
+
+int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err)
+{
+    queue_file_reader *r = queue_file_reader_open(m->fd, SMTP_RECORD_LIMIT, err);
+    if (r == NULL)
+        return SMTP_CONTENT_FILE_ERROR;
+    queue_file_record rec = QUEUE_FILE_RECORD_INIT;
+    strbuf out = STRBUF_INIT;
+    bool in_content = false, at_bol = true, done = false;
+    int ret = 0;
+    while (!done) {
+        int n = queue_file_reader_next(r, &rec, err);
+        if (n < 0) {
+            ret = SMTP_CONTENT_FILE_ERROR;
+            break;
+        }
+        if (n == 0)
+            break;
+        switch (rec.type) {
+        case QF_REC_CONTENT:
+            in_content = true;
+            break;
+        case QF_REC_EXTRACT:
+            done = true;
+            break;
+        case QF_REC_LINE:
+        case QF_REC_PART:
+            if (in_content)
+                smtp_wire_piece(&out, rec.data.s ? rec.data.s : "", rec.data.len,
+                                rec.type == QF_REC_LINE, &at_bol);
+            break;
+        default:
+            break;
+        }
+        if (out.len >= WIRE_CHUNK) {
+            if ((ret = stream_write(st, out.s, out.len)) < 0)
+                break;
+            strbuf_reset(&out);
+        }
+    }
+    if (ret == 0) {
+        if (!at_bol)
+            strbuf_append(&out, "\r\n", 2);
+        strbuf_append(&out, ".\r\n", 3);
+        ret = stream_write(st, out.s, out.len);
+        if (ret == 0)
+            ret = stream_flush(st);
+    }
+    if (ret < 0 && ret != SMTP_CONTENT_FILE_ERROR)
+        strbuf_set(err, stream_strerror(st, ret));
+    strbuf_release(&out);
+    queue_file_record_release(&rec);
+    queue_file_reader_free(&r);
+    return ret;
+}

@@ -1,0 +1,352 @@
+/* smtp_dns - next hop -> ordered connection targets.
+ *
+ * MX records come from the system resolver (res_query, so /etc/resolv.conf
+ * decides where queries go); host addresses from getaddrinfo (so
+ * /etc/hosts works as for every other program). Bracketed next hops and
+ * LMTP destinations never see an MX lookup.
+ */
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "address.h"
+#include "mem.h"
+#include "sock.h"
+#include "smtp.h"
+#include "strlist.h"
+
+#define DNS_ANSWER_MAX 65536
+
+static int cmp_pref(const void *a, const void *b)
+{
+    const struct smtp_mx *x = a, *y = b;
+    return x->pref < y->pref ? -1 : x->pref > y->pref;
+}
+
+void smtp_mx_sort(struct smtp_mx *mx, size_t n, size_t (*rnd)(size_t n))
+{
+    if (n < 2)
+        return;
+    qsort(mx, n, sizeof(*mx), cmp_pref);
+    /* Shuffle each run of equal preference so load spreads (RFC 5321 5.1). */
+    for (size_t start = 0; start < n;) {
+        size_t end = start + 1;
+        while (end < n && mx[end].pref == mx[start].pref)
+            end++;
+        for (size_t i = end - start; i > 1; i--) {
+            size_t j = rnd(i);
+            if (j >= i)
+                j = i - 1;
+            struct smtp_mx t = mx[start + i - 1];
+            mx[start + i - 1] = mx[start + j];
+            mx[start + j] = t;
+        }
+        start = end;
+    }
+}
+
+void smtp_mx_free(struct smtp_mx *mx, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(mx[i].host);
+    free(mx);
+}
+
+void smtp_targets_free(struct smtp_targets *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->v[i].host);
+        free(t->v[i].addr);
+        free(t->v[i].path);
+    }
+    free(t->v);
+    t->v = NULL;
+    t->n = 0;
+}
+
+static struct smtp_target *target_add(struct smtp_targets *t, const char *host, const char *addr)
+{
+    t->v = xreallocarray(t->v, t->n + 1, sizeof(*t->v));
+    struct smtp_target *tg = &t->v[t->n++];
+    memset(tg, 0, sizeof(*tg));
+    tg->host = xstrdup(host);
+    tg->addr = xstrdup(addr);
+    return tg;
+}
+
+static size_t rnd_random(size_t n)
+{
+    return (size_t)random() % n;
+}
+
+/* MX records for domain. Returns the count (0: the domain exists but has
+ * no MX), or a negative smtp_resolve_status with the reason set. */
+static int mx_lookup(const char *domain, struct smtp_mx **out, strbuf *reason, const char **dsn)
+{
+    unsigned char *answer = xmalloc(DNS_ANSWER_MAX);
+    int len = res_query(domain, ns_c_in, ns_t_mx, answer, DNS_ANSWER_MAX);
+    int ret = 0;
+    *out = NULL;
+    if (len < 0) {
+        switch (h_errno) {
+        case HOST_NOT_FOUND:
+            strbuf_printf(reason,
+                          "Host or domain name not found. Name service error for name=%s "
+                          "type=MX: Host not found",
+                          domain);
+            *dsn = "5.4.4";
+            ret = SMTP_RESOLVE_PERM;
+            break;
+        case NO_DATA:
+            ret = 0;
+            break;
+        default:
+            strbuf_printf(reason,
+                          "Host or domain name not found. Name service error for name=%s "
+                          "type=MX: Host not found, try again",
+                          domain);
+            *dsn = "4.4.3";
+            ret = SMTP_RESOLVE_TEMP;
+            break;
+        }
+        free(answer);
+        return ret;
+    }
+    if (len > DNS_ANSWER_MAX)
+        len = DNS_ANSWER_MAX; /* truncated answer: parse what we have */
+    ns_msg msg;
+    if (ns_initparse(answer, len, &msg) < 0) {
+        strbuf_printf(reason, "malformed DNS reply for name=%s type=MX", domain);
+        *dsn = "4.4.3";
+        free(answer);
+        return SMTP_RESOLVE_TEMP;
+    }
+    size_t n = 0;
+    struct smtp_mx *mx = NULL;
+    bool null_mx = false;
+    int count = ns_msg_count(msg, ns_s_an);
+    for (int i = 0; i < count; i++) {
+        ns_rr rr;
+        if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
+            break;
+        if (ns_rr_type(rr) != ns_t_mx || ns_rr_rdlen(rr) < 3)
+            continue;
+        char name[NS_MAXDNAME];
+        unsigned pref = ns_get16(ns_rr_rdata(rr));
+        if (dn_expand(ns_msg_base(msg), ns_msg_end(msg), ns_rr_rdata(rr) + 2, name, sizeof(name)) <
+            0)
+            continue;
+        if (name[0] == 0) { /* "." : RFC 7505 null MX */
+            null_mx = true;
+            continue;
+        }
+        if (!addr_valid_hostname(name, strlen(name)))
+            continue; /* never hand a hostile name to the next lookup */
+        mx = xreallocarray(mx, n + 1, sizeof(*mx));
+        mx[n].host = xstrdup(name);
+        mx[n].pref = pref;
+        n++;
+    }
+    free(answer);
+    if (null_mx && n == 0) {
+        strbuf_printf(reason, "Domain %s does not accept mail (nullMX)", domain);
+        *dsn = "5.1.10";
+        return SMTP_RESOLVE_PERM;
+    }
+    if (n == 0) {
+        /* An answer with only unusable records counts as no MX. */
+        return 0;
+    }
+    smtp_mx_sort(mx, n, rnd_random);
+    *out = mx;
+    return (int)n;
+}
+
+/* Add the addresses of host. 0 ok (maybe nothing added), or a negative
+ * smtp_resolve_status with the reason. */
+static int host_addrs(const char *host, unsigned port, struct smtp_targets *out, size_t limit,
+                      strbuf *reason, const char **dsn)
+{
+    struct addrinfo hints = {.ai_family = smtp_cfg.family, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0) {
+        bool perm = rc == EAI_NONAME
+#ifdef EAI_NODATA
+                    || rc == EAI_NODATA
+#endif
+            ;
+        strbuf_reset(reason);
+        strbuf_printf(reason,
+                      "Host or domain name not found. Name service error for name=%s type=A: "
+                      "Host not found%s",
+                      host, perm ? "" : ", try again");
+        *dsn = perm ? "5.4.4" : "4.4.3";
+        return perm ? SMTP_RESOLVE_PERM : SMTP_RESOLVE_TEMP;
+    }
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (limit && out->n >= limit)
+            break;
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+            continue;
+        if (ai->ai_addrlen > sizeof(struct sockaddr_storage))
+            continue;
+        strbuf a = STRBUF_INIT;
+        sock_addr_str(ai->ai_addr, ai->ai_addrlen, &a);
+        bool dup = false;
+        for (size_t i = 0; i < out->n; i++)
+            if (out->v[i].port == port && strcmp(out->v[i].addr, a.s) == 0)
+                dup = true;
+        if (!dup) {
+            struct smtp_target *tg = target_add(out, host, a.s);
+            tg->port = port;
+            memcpy(&tg->sa, ai->ai_addr, ai->ai_addrlen);
+            tg->salen = ai->ai_addrlen;
+            if (tg->sa.ss_family == AF_INET)
+                ((struct sockaddr_in *)&tg->sa)->sin_port = htons((uint16_t)port);
+            else
+                ((struct sockaddr_in6 *)&tg->sa)->sin6_port = htons((uint16_t)port);
+        }
+        strbuf_release(&a);
+    }
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* One hop spec: "[host]", "[host]:port", "host:port", "host". */
+static int add_hop(const char *spec, unsigned default_port, struct smtp_targets *out,
+                   strbuf *reason, const char **dsn)
+{
+    strbuf host = STRBUF_INIT;
+    unsigned port = default_port;
+    bool bracketed = spec[0] == '[';
+    int ret = 0;
+    const char *colon;
+    if (bracketed) {
+        const char *close = strchr(spec, ']');
+        if (close == NULL || (close[1] != 0 && close[1] != ':')) {
+            strbuf_printf(reason, "malformed next hop \"%s\"", spec);
+            *dsn = "4.3.5";
+            return SMTP_RESOLVE_TEMP;
+        }
+        strbuf_append(&host, spec + 1, (size_t)(close - spec - 1));
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = strrchr(spec, ':');
+        strbuf_append(&host, spec, colon ? (size_t)(colon - spec) : strlen(spec));
+    }
+    if (colon) {
+        strbuf err = STRBUF_INIT;
+        if (sock_parse_port(colon + 1, &port, &err) < 0) {
+            strbuf_printf(reason, "malformed next hop \"%s\": %s", spec, err.s);
+            *dsn = "4.3.5";
+            strbuf_release(&err);
+            strbuf_release(&host);
+            return SMTP_RESOLVE_TEMP;
+        }
+        strbuf_release(&err);
+    }
+    if (bracketed && host.len > 5 && strncasecmp(host.s, "ipv6:", 5) == 0) {
+        memmove(host.s, host.s + 5, host.len - 5 + 1);
+        host.len -= 5;
+    }
+    const char *h = host.s ? host.s : "";
+    unsigned char ipbuf[sizeof(struct in6_addr)];
+    bool is_ip = inet_pton(AF_INET, h, ipbuf) == 1 || inet_pton(AF_INET6, h, ipbuf) == 1;
+    if (h[0] == 0 || !(addr_valid_hostname(h, host.len) || is_ip)) {
+        strbuf_printf(reason, "malformed next hop \"%s\"", spec);
+        *dsn = "4.3.5";
+        strbuf_release(&host);
+        return SMTP_RESOLVE_TEMP;
+    }
+    size_t limit = smtp_cfg.mx_address_limit > 0 ? out->n + (size_t)smtp_cfg.mx_address_limit : 0;
+    struct smtp_mx *mx = NULL;
+    int nmx = 0;
+    if (!bracketed && smtp_cfg.dns && !smtp_cfg.lmtp)
+        nmx = mx_lookup(h, &mx, reason, dsn);
+    if (nmx < 0) {
+        ret = nmx;
+    } else if (nmx == 0) {
+        ret = host_addrs(h, port, out, limit, reason, dsn);
+    } else {
+        size_t before = out->n;
+        int worst = 0;
+        for (int i = 0; i < nmx; i++) {
+            int r = host_addrs(mx[i].host, port, out, limit, reason, dsn);
+            if (r == SMTP_RESOLVE_TEMP || (r < 0 && worst == 0))
+                worst = r;
+        }
+        ret = out->n > before ? 0 : worst;
+        smtp_mx_free(mx, (size_t)nmx);
+    }
+    strbuf_release(&host);
+    return ret;
+}
+
+static int add_unix(const char *path, struct smtp_targets *out, strbuf *reason, const char **dsn)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (path[0] == 0 || strlen(path) >= sizeof(sun.sun_path)) {
+        strbuf_printf(reason, "malformed LMTP socket path \"%s\"", path);
+        *dsn = "4.3.5";
+        return SMTP_RESOLVE_TEMP;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    struct smtp_target *tg = target_add(out, smtp_cfg.myhostname, path);
+    tg->path = xstrdup(path);
+    memcpy(&tg->sa, &sun, sizeof(sun));
+    tg->salen = sizeof(sun);
+    return 0;
+}
+
+int smtp_resolve_nexthop(const char *nexthop, struct smtp_targets *out, strbuf *reason,
+                         const char **dsn)
+{
+    unsigned default_port = smtp_cfg.lmtp ? 24 : 25;
+    int ret;
+    out->v = NULL;
+    out->n = 0;
+    strbuf_reset(reason);
+    if (strncmp(nexthop, "unix:", 5) == 0) {
+        if (!smtp_cfg.lmtp) {
+            strbuf_printf(reason, "unix: next hop \"%s\" is for LMTP only", nexthop);
+            *dsn = "4.3.5";
+            return SMTP_RESOLVE_TEMP;
+        }
+        return add_unix(nexthop + 5, out, reason, dsn);
+    }
+    if (strncmp(nexthop, "inet:", 5) == 0)
+        nexthop += 5;
+    ret = add_hop(nexthop, default_port, out, reason, dsn);
+    /* Fallback relays help when the destination's own hosts don't answer
+     * (or can't be found, temporarily). */
+    if (ret != SMTP_RESOLVE_PERM && !smtp_cfg.lmtp && smtp_cfg.fallback_relay[0]) {
+        strlist relays = STRLIST_INIT;
+        strlist_split(&relays, smtp_cfg.fallback_relay, ", \t\r\n", NULL);
+        for (size_t i = 0; i < relays.n; i++) {
+            strbuf r2 = STRBUF_INIT;
+            const char *d2 = NULL;
+            (void)add_hop(relays.v[i], default_port, out, &r2, &d2);
+            strbuf_release(&r2);
+        }
+        strlist_release(&relays);
+        if (out->n > 0)
+            ret = 0;
+    }
+    if (ret == 0 && out->n == 0) {
+        strbuf_printf(reason,
+                      "Host or domain name not found. Name service error for name=%s type=A: "
+                      "Host not found",
+                      nexthop);
+        *dsn = "5.4.4";
+        ret = SMTP_RESOLVE_PERM;
+    }
+    return ret;
+}

@@ -1,0 +1,471 @@
+/* smtp_proto - one SMTP or LMTP session with one server.
+ *
+ * Outcomes follow Postfix: a reply to a recipient's command decides that
+ * recipient (2xx accepted, 4xx deferred, 5xx bounced); trouble with the
+ * server as a whole (greeting, EHLO, TLS, lost connection, timeouts, 421)
+ * leaves the undecided recipients for the next host (the caller defers them
+ * with our reason when no host is left).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "address.h"
+#include "mem.h"
+#include "msg.h"
+#include "queue_file.h"
+#include "smtp.h"
+#include "smtp_cmd.h"
+
+struct session {
+    struct smtp_state *s;
+    stream *st;
+    struct smtp_tls *tls;
+    smtp_resp resp;
+    strbuf err;
+    unsigned features;
+    unsigned long long size_limit;
+    bool *accepted; /* per request recipient */
+    size_t naccepted;
+};
+
+/* A session-level failure: remember why, for the next host or the defer. */
+static int session_fail(struct session *ss, const char *dsn, bool permanent, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int session_fail(struct session *ss, const char *dsn, bool permanent, const char *fmt, ...)
+{
+    va_list ap;
+    strbuf_reset(&ss->s->last_reason);
+    va_start(ap, fmt);
+    strbuf_vprintf(&ss->s->last_reason, fmt, ap);
+    va_end(ap);
+    ss->s->last_dsn = dsn;
+    ss->s->last_permanent = permanent;
+    return SMTP_SESSION_TRY_NEXT;
+}
+
+/* An I/O failure while `doing` something. */
+static int io_fail(struct session *ss, int result, const char *doing)
+{
+    const char *peer = ss->s->host_addr.s;
+    if (result == STREAM_TIMEOUT)
+        return session_fail(ss, "4.4.2", false, "conversation with %s timed out while %s", peer,
+                            doing);
+    if (result == SMTP_RESP_BAD)
+        return session_fail(ss, "4.4.2", false, "%s while %s from %s", ss->err.s, doing, peer);
+    return session_fail(ss, "4.4.2", false, "lost connection with %s while %s", peer, doing);
+}
+
+static int read_reply(struct session *ss, int timeout_ms)
+{
+    stream_set_timeout(ss->st, timeout_ms);
+    strbuf_reset(&ss->err);
+    return smtp_resp_read(ss->st, &ss->resp, smtp_cfg.line_limit, &ss->err);
+}
+
+static int send_cmd(struct session *ss, bool flush, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int send_cmd(struct session *ss, bool flush, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = stream_vprintf(ss->st, fmt, ap);
+    va_end(ap);
+    if (r == 0)
+        r = stream_write(ss->st, "\r\n", 2);
+    if (r == 0 && flush)
+        r = stream_flush(ss->st);
+    return r;
+}
+
+/* Decide recipient i from a reply to `command`. */
+static void rcpt_from_reply(struct session *ss, size_t i, const char *command)
+{
+    int cls = smtp_resp_class(&ss->resp);
+    enum deliver_status st = cls == 2   ? DELIVER_SENT
+                             : cls == 5 ? DELIVER_BOUNCED
+                                        : DELIVER_DEFERRED;
+    if (st == DELIVER_SENT)
+        smtp_rcpt_done(ss->s, i, st, ss->resp.dsn, "%s", ss->resp.text.s);
+    else
+        smtp_rcpt_done(ss->s, i, st, ss->resp.dsn, "host %s said: %s (in reply to %s command)",
+                       ss->s->host_addr.s, ss->resp.text.s, command);
+}
+
+static bool pending(const struct session *ss, size_t i)
+{
+    return ss->s->req->rcpts[i].status == DELIVER_PENDING;
+}
+
+static bool is_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return false;
+    return true;
+}
+
+/* EHLO (or LHLO), falling back to HELO for SMTP. */
+static int hello(struct session *ss)
+{
+    const char *verb = smtp_cfg.lmtp ? "LHLO" : "EHLO";
+    int r = send_cmd(ss, true, "%s %s", verb, smtp_cfg.helo_name);
+    if (r == 0)
+        r = read_reply(ss, smtp_cfg.helo_timeout_ms);
+    if (r < 0)
+        return io_fail(ss, r, "performing the EHLO handshake");
+    if (smtp_resp_class(&ss->resp) == 2) {
+        ss->features = smtp_ehlo_features(&ss->resp, &ss->size_limit);
+        return 0;
+    }
+    if (smtp_cfg.lmtp || ss->resp.code == 421)
+        return session_fail(ss, ss->resp.dsn, smtp_resp_class(&ss->resp) == 5,
+                            "host %s refused to talk to me: %s", ss->s->host_addr.s,
+                            ss->resp.text.s);
+    r = send_cmd(ss, true, "HELO %s", smtp_cfg.helo_name);
+    if (r == 0)
+        r = read_reply(ss, smtp_cfg.helo_timeout_ms);
+    if (r < 0)
+        return io_fail(ss, r, "performing the HELO handshake");
+    if (smtp_resp_class(&ss->resp) != 2)
+        return session_fail(ss, ss->resp.dsn, smtp_resp_class(&ss->resp) == 5,
+                            "host %s said: %s (in reply to HELO command)", ss->s->host_addr.s,
+                            ss->resp.text.s);
+    ss->features = 0;
+    ss->size_limit = 0;
+    return 0;
+}
+
+static int starttls(struct session *ss)
+{
+    struct smtp_state *s = ss->s;
+    bool required = smtp_cfg.tls_level == SMTP_TLS_ENCRYPT;
+    if (smtp_cfg.tls_level == SMTP_TLS_NONE || s->no_tls)
+        return 0;
+    if (!(ss->features & SMTP_EXT_STARTTLS)) {
+        if (required)
+            return session_fail(ss, "4.7.4", false,
+                                "TLS is required, but was not offered by host %s", s->host_addr.s);
+        return 0;
+    }
+    int r = send_cmd(ss, true, "STARTTLS");
+    if (r == 0)
+        r = read_reply(ss, smtp_cfg.starttls_timeout_ms);
+    if (r < 0)
+        return io_fail(ss, r, "sending STARTTLS");
+    if (smtp_resp_class(&ss->resp) != 2) {
+        if (required)
+            return session_fail(ss, "4.7.4", false,
+                                "TLS is required, but host %s refused to start TLS: %s",
+                                s->host_addr.s, ss->resp.text.s);
+        msg_info("%s: host %s refused to start TLS: %s", s->req->queue_id, s->host_addr.s,
+                 ss->resp.text.s);
+        return 0;
+    }
+    strbuf reason = STRBUF_INIT;
+    ss->tls =
+        smtp_tls_start(ss->st, smtp_cfg.tls_servername, smtp_cfg.starttls_timeout_ms, &reason);
+    if (ss->tls == NULL) {
+        msg_info("%s: %s: %s", s->req->queue_id, s->relay.s, reason.s);
+        int ret = required ? session_fail(ss, "4.7.5", false, "Cannot start TLS: %s with %s",
+                                          reason.s, s->host_addr.s)
+                           : SMTP_SESSION_TLS_RETRY;
+        if (ret == SMTP_SESSION_TLS_RETRY)
+            session_fail(ss, "4.7.5", false, "Cannot start TLS: %s with %s", reason.s,
+                         s->host_addr.s);
+        strbuf_release(&reason);
+        return ret;
+    }
+    strbuf_reset(&reason);
+    smtp_tls_describe(ss->tls, s->relay.s, &reason);
+    msg_info("%s", reason.s);
+    strbuf_release(&reason);
+    /* RFC 3207: forget everything learned before the handshake. */
+    return hello(ss);
+}
+
+/* ESMTP parameters of MAIL FROM. */
+static void mail_params(struct session *ss, strbuf *out)
+{
+    struct smtp_message *m = ss->s->msg;
+    struct deliver_request *req = ss->s->req;
+    if (ss->features & SMTP_EXT_SIZE)
+        strbuf_printf(out, " SIZE=%llu", (unsigned long long)m->content_size);
+    if (m->eight_bit && (ss->features & SMTP_EXT_8BITMIME))
+        strbuf_puts(out, " BODY=8BITMIME");
+    if (m->smtputf8 && (ss->features & SMTP_EXT_SMTPUTF8))
+        strbuf_puts(out, " SMTPUTF8");
+    if (ss->features & SMTP_EXT_DSN) {
+        if (req->ret && *req->ret)
+            strbuf_printf(out, " RET=%s", req->ret);
+        if (req->envid && *req->envid) {
+            strbuf_puts(out, " ENVID=");
+            smtp_xtext_encode(out, req->envid, strlen(req->envid));
+        }
+    }
+}
+
+static void rcpt_params(struct session *ss, const struct deliver_rcpt *rc, strbuf *out)
+{
+    if (!(ss->features & SMTP_EXT_DSN))
+        return;
+    if (rc->notify & QF_NOTIFY_NEVER) {
+        strbuf_puts(out, " NOTIFY=NEVER");
+    } else if (rc->notify) {
+        const char *sep = " NOTIFY=";
+        if (rc->notify & QF_NOTIFY_SUCCESS) {
+            strbuf_printf(out, "%sSUCCESS", sep);
+            sep = ",";
+        }
+        if (rc->notify & QF_NOTIFY_FAILURE) {
+            strbuf_printf(out, "%sFAILURE", sep);
+            sep = ",";
+        }
+        if (rc->notify & QF_NOTIFY_DELAY)
+            strbuf_printf(out, "%sDELAY", sep);
+    }
+    if (rc->orcpt && *rc->orcpt) {
+        const char *semi = strchr(rc->orcpt, ';');
+        if (semi) {
+            strbuf_printf(out, " ORCPT=%.*s;", (int)(semi - rc->orcpt), rc->orcpt);
+            smtp_xtext_encode(out, semi + 1, strlen(semi + 1));
+        }
+    }
+}
+
+/* Checks before MAIL FROM that would make any transaction pointless. */
+static bool precheck(struct session *ss)
+{
+    struct smtp_state *s = ss->s;
+    struct deliver_request *req = s->req;
+    if ((ss->features & SMTP_EXT_SIZE) && ss->size_limit > 0 &&
+        s->msg->content_size > ss->size_limit) {
+        for (size_t i = 0; i < req->nrcpt; i++)
+            if (pending(ss, i))
+                smtp_rcpt_done(s, i, DELIVER_BOUNCED, "5.3.4",
+                               "message size %llu exceeds size limit %llu of server %s",
+                               (unsigned long long)s->msg->content_size, ss->size_limit,
+                               s->host_addr.s);
+        return false;
+    }
+    if (s->msg->smtputf8 && !(ss->features & SMTP_EXT_SMTPUTF8)) {
+        /* Only a UTF-8 envelope really needs it; headers we leave alone. */
+        bool needed = !is_ascii(req->sender);
+        for (size_t i = 0; i < req->nrcpt; i++)
+            if (pending(ss, i) && !is_ascii(req->rcpts[i].address))
+                needed = true;
+        if (needed) {
+            for (size_t i = 0; i < req->nrcpt; i++)
+                if (pending(ss, i))
+                    smtp_rcpt_done(s, i, DELIVER_BOUNCED, "5.6.7",
+                                   "SMTPUTF8 is required, but was not offered by host %s",
+                                   s->host_addr.s);
+            return false;
+        }
+    }
+    if (s->msg->eight_bit && !(ss->features & SMTP_EXT_8BITMIME) && !smtp_cfg.lmtp)
+        /* No MIME downgrade: the content goes as is, like Postfix with
+         * disable_mime_output_conversion = yes. Say so. */
+        msg_info("%s: host %s does not announce 8BITMIME; sending 8-bit content unconverted",
+                 req->queue_id, s->host_addr.s);
+    return true;
+}
+
+static int transaction(struct session *ss)
+{
+    struct smtp_state *s = ss->s;
+    struct deliver_request *req = s->req;
+    bool pipe = (ss->features & SMTP_EXT_PIPELINING) != 0;
+    strbuf line = STRBUF_INIT;
+    int r = 0, ret = SMTP_SESSION_DONE;
+    bool mail_ok = true, data_sent = false;
+    size_t *sent_rcpts = xcalloc(req->nrcpt ? req->nrcpt : 1, sizeof(size_t));
+    size_t nsent = 0;
+
+    /* MAIL FROM */
+    strbuf_puts(&line, "MAIL FROM:<");
+    addr_externalize(&line, req->sender, strlen(req->sender));
+    strbuf_putc(&line, '>');
+    mail_params(ss, &line);
+    if ((r = send_cmd(ss, !pipe, "%s", line.s)) < 0)
+        goto io_error_mail;
+    if (!pipe) {
+        if ((r = read_reply(ss, smtp_cfg.mail_timeout_ms)) < 0)
+            goto io_error_mail;
+        goto mail_reply;
+    }
+send_rcpts:
+    for (size_t i = 0; i < req->nrcpt && mail_ok; i++) {
+        if (!pending(ss, i))
+            continue;
+        strbuf_set(&line, "RCPT TO:<");
+        addr_externalize(&line, req->rcpts[i].address, strlen(req->rcpts[i].address));
+        strbuf_putc(&line, '>');
+        rcpt_params(ss, &req->rcpts[i], &line);
+        if ((r = send_cmd(ss, !pipe, "%s", line.s)) < 0)
+            goto io_error_rcpt;
+        sent_rcpts[nsent++] = i;
+        if (!pipe) {
+            if ((r = read_reply(ss, smtp_cfg.rcpt_timeout_ms)) < 0)
+                goto io_error_rcpt;
+            if (ss->resp.code == 421)
+                goto server_gone_rcpt;
+            if (smtp_resp_class(&ss->resp) == 2) {
+                ss->accepted[i] = true;
+                ss->naccepted++;
+            } else {
+                rcpt_from_reply(ss, i, "RCPT TO");
+            }
+        }
+    }
+    if (pipe || (mail_ok && ss->naccepted > 0)) {
+        if ((r = send_cmd(ss, true, "DATA")) < 0)
+            goto io_error_rcpt;
+        data_sent = true;
+    }
+    if (pipe) {
+        if ((r = read_reply(ss, smtp_cfg.mail_timeout_ms)) < 0)
+            goto io_error_mail;
+    mail_reply:
+        if (smtp_resp_class(&ss->resp) != 2) {
+            mail_ok = false;
+            bool gone = ss->resp.code == 421;
+            for (size_t i = 0; i < req->nrcpt; i++)
+                if (pending(ss, i) && !gone)
+                    rcpt_from_reply(ss, i, "MAIL FROM");
+            if (gone) {
+                ret = session_fail(ss, ss->resp.dsn, false,
+                                   "host %s said: %s (in reply to MAIL FROM command)",
+                                   s->host_addr.s, ss->resp.text.s);
+                goto out;
+            }
+        }
+        if (!pipe) {
+            if (!mail_ok)
+                goto quit;
+            goto send_rcpts;
+        }
+        for (size_t k = 0; k < nsent; k++) {
+            size_t i = sent_rcpts[k];
+            if ((r = read_reply(ss, smtp_cfg.rcpt_timeout_ms)) < 0)
+                goto io_error_rcpt;
+            if (!mail_ok)
+                continue;
+            if (ss->resp.code == 421)
+                goto server_gone_rcpt;
+            if (smtp_resp_class(&ss->resp) == 2) {
+                ss->accepted[i] = true;
+                ss->naccepted++;
+            } else {
+                rcpt_from_reply(ss, i, "RCPT TO");
+            }
+        }
+    }
+    if (!data_sent)
+        goto quit;
+    if ((r = read_reply(ss, smtp_cfg.data_init_timeout_ms)) < 0)
+        return io_fail(ss, r, "sending DATA command");
+    if (!mail_ok || ss->naccepted == 0) {
+        /* A server that says 354 with nobody to deliver to gets an empty
+         * message it must refuse; then we leave. */
+        if (ss->resp.code == 354 && send_cmd(ss, true, ".") == 0)
+            (void)read_reply(ss, smtp_cfg.data_done_timeout_ms);
+        goto quit;
+    }
+    if (ss->resp.code != 354) {
+        for (size_t i = 0; i < req->nrcpt; i++)
+            if (ss->accepted[i] && pending(ss, i))
+                rcpt_from_reply(ss, i, "DATA");
+        goto quit;
+    }
+    stream_set_timeout(ss->st, smtp_cfg.data_xfer_timeout_ms);
+    strbuf_reset(&ss->err);
+    r = smtp_content_send(ss->st, s->msg, &ss->err);
+    if (r == SMTP_CONTENT_FILE_ERROR) {
+        msg_warn("%s: error reading queue file: %s", req->queue_id, ss->err.s);
+        for (size_t i = 0; i < req->nrcpt; i++)
+            if (pending(ss, i))
+                smtp_rcpt_done(s, i, DELIVER_DEFERRED, "4.3.0", "error reading queue file: %s",
+                               ss->err.s);
+        ret = SMTP_SESSION_DONE; /* the connection is mid-DATA: just drop it */
+        goto out;
+    }
+    if (r < 0) {
+        ret = io_fail(ss, r, "sending message body");
+        goto out;
+    }
+    /* SMTP: one reply for the message. LMTP: one per accepted recipient. */
+    for (size_t i = 0; i < req->nrcpt; i++) {
+        if (!ss->accepted[i] || !pending(ss, i))
+            continue;
+        if ((r = read_reply(ss, smtp_cfg.data_done_timeout_ms)) < 0) {
+            ret = io_fail(ss, r, "sending end of data -- message may be sent more than once");
+            goto out;
+        }
+        if (smtp_cfg.lmtp) {
+            rcpt_from_reply(ss, i, "end of DATA");
+            continue;
+        }
+        for (size_t j = i; j < req->nrcpt; j++)
+            if (ss->accepted[j] && pending(ss, j))
+                rcpt_from_reply(ss, j, "end of DATA");
+        break;
+    }
+quit:
+    if (send_cmd(ss, true, "QUIT") == 0)
+        (void)read_reply(ss, smtp_cfg.quit_timeout_ms);
+    goto out;
+
+server_gone_rcpt:
+    ret = session_fail(ss, ss->resp.dsn, false, "host %s said: %s (in reply to RCPT TO command)",
+                       s->host_addr.s, ss->resp.text.s);
+    goto out;
+io_error_mail:
+    ret = io_fail(ss, r, "sending MAIL FROM");
+    goto out;
+io_error_rcpt:
+    ret = io_fail(ss, r, "sending RCPT TO");
+out:
+    free(sent_rcpts);
+    strbuf_release(&line);
+    return ret;
+}
+
+int smtp_session(struct smtp_state *s, int fd)
+{
+    struct session ss = {.s = s, .resp = SMTP_RESP_INIT};
+    ss.st = stream_open(fd);
+    ss.accepted = xcalloc(s->req->nrcpt ? s->req->nrcpt : 1, sizeof(bool));
+    int ret;
+
+    int r = read_reply(&ss, smtp_cfg.helo_timeout_ms);
+    if (r < 0) {
+        ret = io_fail(&ss, r, "receiving the initial server greeting");
+        goto out;
+    }
+    if (smtp_resp_class(&ss.resp) != 2) {
+        ret = session_fail(&ss, ss.resp.dsn, smtp_resp_class(&ss.resp) == 5,
+                           "host %s refused to talk to me: %s", s->host_addr.s, ss.resp.text.s);
+        goto out;
+    }
+    if ((ret = hello(&ss)) != 0)
+        goto out;
+    if ((ret = starttls(&ss)) != 0)
+        goto out;
+    s->conn_us = smtp_now_us();
+    if (!precheck(&ss)) {
+        if (send_cmd(&ss, true, "QUIT") == 0)
+            (void)read_reply(&ss, smtp_cfg.quit_timeout_ms);
+        ret = SMTP_SESSION_DONE;
+        goto out;
+    }
+    ret = transaction(&ss);
+out:
+    stream_close(&ss.st);
+    smtp_tls_free(&ss.tls);
+    smtp_resp_release(&ss.resp);
+    strbuf_release(&ss.err);
+    free(ss.accepted);
+    return ret;
+}
