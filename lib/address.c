@@ -283,6 +283,12 @@ static int parse_mailbox(strbuf *out, const char *s, size_t len, unsigned flags,
         set_err(err, "local part too long");
         return -1;
     }
+    if (i == len && memchr(out->s + start, '@', local_len)) {
+        /* Internal form "a@b" would read as local part a, domain b: a quoted
+         * '@' without a domain is ambiguous, so refuse it. */
+        set_err(err, "quoted @ without a domain");
+        return -1;
+    }
     if (i < len) {
         /* s[i] == '@' */
         if (check_domain(s + i + 1, len - i - 1, flags, lim, err) < 0)

@@ -390,6 +390,27 @@ static int stream_fail(stream *st, int r, const char *what, strbuf *err)
     return r == STREAM_TIMEOUT ? ATTR_TIMEOUT : ATTR_IOERR;
 }
 
+/* A message is made of many stream operations; make the whole of it one
+ * operation, bounded by the per-operation timeout, so a peer trickling one
+ * field per timeout cannot stretch a message to count * timeout. */
+static int64_t whole_message_begin(stream *st)
+{
+    int64_t saved = stream_deadline(st);
+    int tmo = stream_timeout(st);
+    if (tmo >= 0) {
+        int64_t dl = stream_now_ms() + tmo;
+        if (saved < 0 || dl < saved)
+            stream_set_deadline(st, dl);
+    }
+    return saved;
+}
+
+static void whole_message_end(stream *st, int64_t saved)
+{
+    if (stream_deadline(st) != saved)
+        stream_set_deadline(st, saved);
+}
+
 int attr_write(stream *st, const attr_list *al, strbuf *err)
 {
     strbuf enc = STRBUF_INIT;
@@ -404,14 +425,19 @@ int attr_send(stream *st, const attr_list *al, strbuf *err)
     int r = attr_write(st, al, err);
     if (r < 0)
         return r;
+    int64_t saved = whole_message_begin(st);
     r = stream_flush(st);
+    whole_message_end(st, saved);
     return r < 0 ? stream_fail(st, r, "write", err) : ATTR_OK;
 }
 
 int attr_recv(stream *st, const attr_limits *lim, attr_list *out, strbuf *err)
 {
     attr_source src = {.get = st_get, .append = st_append, .st = st};
-    return decode(&src, lim, out, err);
+    int64_t saved = whole_message_begin(st);
+    int r = decode(&src, lim, out, err);
+    whole_message_end(st, saved);
+    return r;
 }
 
 /* ---- client helpers ---- */

@@ -106,7 +106,9 @@ void attr_encode(const attr_list *al, strbuf *out);
 int attr_decode(const void *buf, size_t len, const attr_limits *lim, attr_list *out, size_t *used,
                 strbuf *err);
 
-/* ---- on a stream (deadlines are the stream's) ---- */
+/* ---- on a stream ----
+ * Deadlines are the stream's: the request deadline, if any, and the
+ * per-operation timeout, which bounds each whole message (not each field). */
 
 /* Buffer the encoding (attr_write) or buffer and flush (attr_send).
  * ATTR_OK, ATTR_TIMEOUT or ATTR_IOERR. */

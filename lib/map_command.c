@@ -20,13 +20,14 @@ int map_command_conf_value(const char *dir, const char *name, strbuf *value, str
 {
     strbuf path = STRBUF_INIT, line = STRBUF_INIT, why = STRBUF_INIT;
     strbuf_printf(&path, "%s/main.cf", dir);
-    map_source *src = map_source_open(path.s, MAP_SOURCE_POSTMAP, &why);
     int found = 0;
+    map_source *src = NULL;
+    if (access(path.s, F_OK) != 0 && errno == ENOENT)
+        goto out; /* no main.cf: every parameter has its default */
+    src = map_source_open(path.s, MAP_SOURCE_POSTMAP, &why);
     if (!src) {
-        if (errno != ENOENT) {
-            strbuf_printf(err, "%s", strbuf_str(&why));
-            found = -1;
-        }
+        strbuf_printf(err, "%s", strbuf_str(&why));
+        found = -1;
         goto out;
     }
     size_t nlen = strlen(name), lineno = 0;
@@ -339,10 +340,9 @@ int map_command_newaliases(int argc, char **argv)
     char *default_type = conf_or_default(dir, "default_database_type", "hash");
     char *db = conf_or_default(dir, "alias_database", "hash:/etc/aliases");
     strlist items = STRLIST_INIT;
-    const char *why = NULL;
-    if (strlist_split(&items, db, ", \t\r\n", &why) < 0)
-        msg_fatal("alias_database: %s in \"%s\"", why, db);
     strbuf err = STRBUF_INIT;
+    if (maps_split(&items, db, &err) < 0)
+        msg_fatal("alias_database: %s", strbuf_str(&err));
     for (size_t i = 0; i < items.n; i++) {
         struct target t = parse_target(items.v[i], default_type);
         if (!map_build_type_ok(t.type))

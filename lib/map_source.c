@@ -199,6 +199,111 @@ static bool parse_quoted(const char **pp, strbuf *out)
     return true;
 }
 
+/* RFC 822 specials, as Postfix's address tokenizer sees them. */
+static bool is_special(char c)
+{
+    return c != '\0' && strchr("()<>@,;:\\\".[]", c) != NULL;
+}
+
+/* Copy a comment (nested parentheses) or a [domain literal] verbatim;
+ * backslash escapes are kept. An unterminated one runs to the end. */
+static const char *copy_delimited(const char *p, strbuf *out)
+{
+    char open = *p, close = open == '(' ? ')' : ']';
+    int depth = 0;
+    do {
+        if (*p == '\\' && p[1]) {
+            strbuf_append(out, p, 2);
+            p += 2;
+            continue;
+        }
+        if (*p == open)
+            depth++;
+        else if (*p == close)
+            depth--;
+        strbuf_putc(out, *p++);
+    } while (*p && depth > 0);
+    return p;
+}
+
+/* Rewrite an alias value the way Postfix's postalias stores it: RFC 822
+ * tokens, whitespace collapsed, no blanks around specials, ", " after
+ * each comma, backslash escapes outside quotes resolved (an atom that then
+ * holds a special character or blank is quoted). */
+static void normalize_alias_value(const char *p, strbuf *out)
+{
+    enum { NONE, WORD, SPECIAL } prev = NONE;
+    char prev_ch = 0;
+    strbuf atom = STRBUF_INIT;
+    while (*p) {
+        if (is_ws(*p)) {
+            p++;
+            continue;
+        }
+        bool word = *p == '"' || *p == '(' || *p == '[' || !is_special(*p) || *p == '\\';
+        /* blank between tokens, decided by what came before */
+        if (prev == SPECIAL && prev_ch == ',')
+            strbuf_putc(out, ' ');
+        else if (prev == WORD && (word || *p == '<'))
+            strbuf_putc(out, ' ');
+        else if (prev == SPECIAL && prev_ch == '>' && word)
+            strbuf_putc(out, ' ');
+        if (*p == '"' || *p == '(' || *p == '[') {
+            if (*p == '"') {
+                /* quoted string: from quote to unescaped quote */
+                strbuf_putc(out, *p++);
+                while (*p && *p != '"') {
+                    if (*p == '\\' && p[1])
+                        strbuf_putc(out, *p++);
+                    strbuf_putc(out, *p++);
+                }
+                strbuf_putc(out, '"');
+                if (*p)
+                    p++;
+            } else {
+                p = copy_delimited(p, out);
+            }
+            prev = WORD;
+            continue;
+        }
+        if (word) {
+            bool quote = false;
+            strbuf_reset(&atom);
+            while (*p && !is_ws(*p) && (*p == '\\' || !is_special(*p))) {
+                if (*p == '\\') {
+                    if (!p[1]) {
+                        p++;
+                        break;
+                    }
+                    p++;
+                    if (is_special(*p) || is_ws(*p))
+                        quote = true;
+                }
+                strbuf_putc(&atom, *p++);
+            }
+            if (quote) {
+                strbuf_putc(out, '"');
+                for (size_t i = 0; i < atom.len; i++) {
+                    if (atom.s[i] == '"' || atom.s[i] == '\\')
+                        strbuf_putc(out, '\\');
+                    strbuf_putc(out, atom.s[i]);
+                }
+                strbuf_putc(out, '"');
+            } else {
+                strbuf_append(out, atom.s ? atom.s : "", atom.len);
+            }
+            prev = WORD;
+            continue;
+        }
+        prev_ch = *p;
+        strbuf_putc(out, *p++);
+        prev = SPECIAL;
+    }
+    if (prev == SPECIAL && prev_ch == ',')
+        strbuf_putc(out, ' '); /* Postfix keeps it too */
+    strbuf_release(&atom);
+}
+
 static int parse_alias(map_source *src, const strbuf *line, strbuf *key, strbuf *value)
 {
     const char *p = line->s;
@@ -231,6 +336,10 @@ static int parse_alias(map_source *src, const strbuf *line, strbuf *key, strbuf 
             }
         }
         strbuf_append(key, p, (size_t)(end - p));
+        if (memchr(p, '@', (size_t)(end - p))) {
+            warnf(src, src->rec_lineno, "name must be local");
+            return 0;
+        }
         p = colon;
     }
     p++; /* ':' */
@@ -244,7 +353,7 @@ static int parse_alias(map_source *src, const strbuf *line, strbuf *key, strbuf 
         warnf(src, src->rec_lineno, "need name:value pair");
         return 0;
     }
-    strbuf_puts(value, p);
+    normalize_alias_value(p, value);
     return 1;
 }
 

@@ -190,6 +190,57 @@ void map_free(map **mp)
     XFREE(*mp);
 }
 
+static bool is_sep(char c)
+{
+    return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int maps_split(strlist *out, const char *text, strbuf *err)
+{
+    const char *p = text;
+    for (;;) {
+        while (is_sep(*p))
+            p++;
+        if (*p == '\0')
+            return 0;
+        const char *start = p;
+        int depth = 0;
+        for (; *p && (depth > 0 || !is_sep(*p)); p++) {
+            if (*p == '{')
+                depth++;
+            else if (*p == '}' && --depth < 0) {
+                strbuf_printf(err, "unexpected '}' in \"%s\"", text);
+                return -1;
+            }
+        }
+        if (depth > 0) {
+            strbuf_printf(err, "missing '}' in \"%s\"", text);
+            return -1;
+        }
+        const char *end = p;
+        if (*start == '{' && end[-1] == '}') {
+            /* whole item braced: {a b} -> "a b", but not "{a}x{b}" */
+            int d = 0;
+            const char *q = start;
+            for (; q < end; q++) {
+                if (*q == '{')
+                    d++;
+                else if (*q == '}' && --d == 0)
+                    break;
+            }
+            if (q == end - 1) {
+                start++;
+                end--;
+                while (start < end && isspace((unsigned char)*start))
+                    start++;
+                while (end > start && isspace((unsigned char)end[-1]))
+                    end--;
+            }
+        }
+        strlist_pushn(out, start, (size_t)(end - start));
+    }
+}
+
 struct maps {
     char *param;
     map **v;
@@ -199,9 +250,10 @@ struct maps {
 maps *maps_open(const char *param, const char *list, unsigned flags, strbuf *err)
 {
     strlist items = STRLIST_INIT;
-    const char *why = NULL;
-    if (strlist_split(&items, list, ", \t\r\n", &why) < 0) {
-        strbuf_printf(err, "%s: %s in \"%s\"", param, why, list);
+    strbuf why = STRBUF_INIT;
+    if (maps_split(&items, list, &why) < 0) {
+        strbuf_printf(err, "%s: %s", param, strbuf_str(&why));
+        strbuf_release(&why);
         strlist_release(&items);
         return NULL;
     }

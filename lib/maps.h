@@ -33,6 +33,7 @@
 #include <stdbool.h>
 
 #include "strbuf.h"
+#include "strlist.h"
 
 enum map_result { MAP_TEMPFAIL = -1, MAP_NOTFOUND = 0, MAP_FOUND = 1 };
 
@@ -65,6 +66,13 @@ bool map_type_known(const char *type);
 /* Split "type:name" (after an optional "proxy:"); false if there is no ':'
  * or the type is empty. *type is allocated; *name points into spec. */
 bool map_spec_split(const char *spec, char **type, const char **name);
+
+/* Split a parameter value into items like Postfix: separators are commas
+ * and whitespace outside {braces}; braces may appear inside an item
+ * ("inline:{ a=b, c=d }" and "static:{two words}" stay whole); an item
+ * that is entirely "{ ... }" loses the outer braces and the blanks inside
+ * them. -1 with *err ("missing '}'", ...) when braces do not balance. */
+int maps_split(strlist *out, const char *text, strbuf *err);
 
 /* A list of tables from the value of parameter `param` (names it in
  * errors). An empty list is valid and never finds anything. */

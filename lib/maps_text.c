@@ -186,13 +186,14 @@ int map_open_inline(map *m, strbuf *err)
     }
     char *body = xstrndup(s + 1, (size_t)(e - s - 2));
     strlist items = STRLIST_INIT;
-    const char *why = NULL;
+    strbuf why = STRBUF_INIT;
     int ret = 0;
     struct kv_table *t = xcalloc(1, sizeof(*t));
-    if (strlist_split(&items, body, ", \t\r\n", &why) < 0) {
-        strbuf_printf(err, "%s: %s", m->spec, why);
+    if (maps_split(&items, body, &why) < 0) {
+        strbuf_printf(err, "%s: %s", m->spec, strbuf_str(&why));
         ret = -1;
     }
+    strbuf_release(&why);
     for (size_t i = 0; ret == 0 && i < items.n; i++) {
         const char *eq = strchr(items.v[i], '=');
         const char *ks = items.v[i], *ke = eq ? eq : ks;

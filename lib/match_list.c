@@ -129,12 +129,13 @@ static int parse_item(match_list *ml, const char *item, bool negate, int depth, 
 static int parse_text(match_list *ml, const char *text, bool negate, int depth, strbuf *err)
 {
     strlist items = STRLIST_INIT;
-    const char *why = NULL;
+    strbuf why = STRBUF_INIT;
     int ret = 0;
-    if (strlist_split(&items, text, ", \t\r\n", &why) < 0) {
-        strbuf_printf(err, "%s: %s in \"%s\"", ml->param, why, text);
+    if (maps_split(&items, text, &why) < 0) {
+        strbuf_printf(err, "%s: %s", ml->param, strbuf_str(&why));
         ret = -1;
     }
+    strbuf_release(&why);
     for (size_t i = 0; ret == 0 && i < items.n; i++)
         ret = parse_item(ml, items.v[i], negate, depth, err);
     strlist_release(&items);

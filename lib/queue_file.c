@@ -117,17 +117,27 @@ static int rename_noreplace(int olddir, const char *oldname, int newdir, const c
     return 0;
 }
 
-static int open_dir_at(int dirfd, const char *path)
+/* A directory handle for the *at() calls only. O_PATH needs no read
+ * permission: postdrop (setgid, not the owner) may write into maildrop/
+ * (mode 0730) but not read it. */
+static int open_dir_handle(const char *path)
 {
-    return openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
-/* fsync a directory by path relative to dirfd ("." for dirfd itself). */
-static int fsync_dir_at(int dirfd, const char *path)
+/* fsync the directory `rel` below dirfd ("." for dirfd itself). Whoever may
+ * not open it for reading (postdrop in maildrop/) cannot fsync it; then
+ * syncfs() on the file just written (`file_fd`, if >= 0) makes the whole
+ * file system, directory entry included, durable instead: slower, but
+ * local submissions are rare and the promise is the same. */
+static int fsync_dir_at(int dirfd, const char *rel, int file_fd)
 {
-    int fd = open_dir_at(dirfd, path);
-    if (fd < 0)
+    int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EACCES && file_fd >= 0)
+            return syncfs(file_fd);
         return -1;
+    }
     if (fsync(fd) < 0) {
         int saved = errno;
         (void)close(fd);
@@ -159,13 +169,13 @@ static int make_hash_dirs(int dirfd, const char *rel, int *created)
 }
 
 /* fsync the hash levels of `rel` from the leaf up, then dirfd itself. */
-static int fsync_hash_levels(int dirfd, const char *rel)
+static int fsync_hash_levels(int dirfd, const char *rel, int file_fd)
 {
     strbuf prefix = STRBUF_INIT;
     strbuf_puts(&prefix, rel);
     int ret = 0;
     while (prefix.len > 0) {
-        if (fsync_dir_at(dirfd, strbuf_str(&prefix)) < 0) {
+        if (fsync_dir_at(dirfd, strbuf_str(&prefix), file_fd) < 0) {
             ret = -1;
             break;
         }
@@ -175,7 +185,7 @@ static int fsync_hash_levels(int dirfd, const char *rel)
         strbuf_truncate(&prefix, slash ? (size_t)(slash - prefix.s) + 1 : 0);
     }
     strbuf_release(&prefix);
-    if (ret == 0 && fsync(dirfd) < 0)
+    if (ret == 0 && fsync_dir_at(dirfd, ".", file_fd) < 0)
         ret = -1;
     return ret;
 }
@@ -262,7 +272,7 @@ static int qf_record(queue_file *qf, int type, const void *p1, size_t n1, const 
     bool overflow = n1 > SIZE_MAX - n2 || n1 + n2 > SIZE_MAX - n3;
     size_t len = overflow ? SIZE_MAX : n1 + n2 + n3;
     if (len > qf->limit) {
-        char what[64];
+        char what[128];
         snprintf(what, sizeof(what), "record '%c' of %zu bytes over limit %zu in", type, len,
                  qf->limit);
         return qf_fail(qf, EMSGSIZE, what);
@@ -313,7 +323,7 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, int hash
     strbuf_printf(&dir, "%s/%s", queue_dir, queue);
     strbuf_set(&qf->path, strbuf_str(&dir));
 
-    qf->dirfd = open_dir_at(AT_FDCWD, strbuf_str(&dir));
+    qf->dirfd = open_dir_handle(strbuf_str(&dir));
     if (qf->dirfd < 0) {
         qf_fail(qf, errno, "open queue directory");
         goto fail;
@@ -624,7 +634,7 @@ int queue_file_commit(queue_file **qfp, strbuf *err)
         qf_fail(qf, errno, "fsync");
     /* The directory entry (made by the rename at create time) must be on
      * disk too before anyone says "queued". */
-    if (qf->error == 0 && fsync_hash_levels(qf->dirfd, strbuf_str(&qf->hash)) < 0)
+    if (qf->error == 0 && fsync_hash_levels(qf->dirfd, strbuf_str(&qf->hash), qf->fd) < 0)
         qf_fail(qf, errno, "fsync directory of");
     if (qf->error == 0) {
         int fd = qf->fd;
@@ -1146,8 +1156,8 @@ int queue_file_move(const char *queue_dir, const char *id, const char *from, int
     strbuf_printf(&from_rel, "%s%s", strbuf_str(&from_hash), id);
     strbuf_printf(&to_rel, "%s%s", strbuf_str(&to_hash), id);
     what = "open queue directory";
-    if ((from_fd = open_dir_at(AT_FDCWD, strbuf_str(&from_dir))) < 0 ||
-        (to_fd = open_dir_at(AT_FDCWD, strbuf_str(&to_dir))) < 0)
+    if ((from_fd = open_dir_handle(strbuf_str(&from_dir))) < 0 ||
+        (to_fd = open_dir_handle(strbuf_str(&to_dir))) < 0)
         goto fail;
 
     int created = 0;
@@ -1167,10 +1177,10 @@ int queue_file_move(const char *queue_dir, const char *id, const char *from, int
     if (sync || created) {
         what = "fsync queue directory";
         /* New entry first, then the removal of the old one. */
-        if (created ? fsync_hash_levels(to_fd, strbuf_str(&to_hash)) < 0
-                    : fsync_dir_at(to_fd, to_hash.len ? strbuf_str(&to_hash) : ".") < 0)
+        if (created ? fsync_hash_levels(to_fd, strbuf_str(&to_hash), -1) < 0
+                    : fsync_dir_at(to_fd, to_hash.len ? strbuf_str(&to_hash) : ".", -1) < 0)
             goto fail;
-        if (sync && fsync_dir_at(from_fd, from_hash.len ? strbuf_str(&from_hash) : ".") < 0)
+        if (sync && fsync_dir_at(from_fd, from_hash.len ? strbuf_str(&from_hash) : ".", -1) < 0)
             goto fail;
     }
     ret = 0;

@@ -76,10 +76,12 @@
  * sync = false). Use sync = true where someone is told the move happened:
  * postsuper -h/-H (an administrator's hold must not silently revert).
  *
- * COST: one committed message = 2 fsyncs (file, queue directory); 3 when the
- * target queue is hashed (the leaf and the top queue directory, because the
- * temporary name lived in the top one), plus one per hash directory that had
- * to be created.
+ * COST: one committed message = 2 fsyncs (the file, its queue directory).
+ * In a hashed queue of depth d: d + 2 (the file, each hash level from the
+ * leaf up, the queue directory that held the temporary name). A writer
+ * that may not read the directory (postdrop: maildrop/ is 0730) cannot
+ * fsync it; it gets syncfs() on the file system instead (1 fsync + 1
+ * syncfs): slower, same promise.
  */
 #ifndef MTA_QUEUE_FILE_H
 #define MTA_QUEUE_FILE_H
@@ -149,7 +151,8 @@ typedef struct queue_file queue_file;
 
 /* Create <queue_dir>/<queue>/[hash/]<id> (mode 0600, incomplete) and return
  * the writer, or NULL with errno set and the reason in `err`. `queue` must be
- * a plain name ("incoming", "maildrop"); hash_depth is 0 for flat queues.
+ * a plain name ("incoming", "maildrop"); hash_depth is 0 for flat queues
+ * and at most QUEUE_ID_MAX_DEPTH (config must check; out of range panics).
  * record_limit bounds every record the writer will produce (long content
  * lines are split at it) and must be <= the limit readers will use. */
 queue_file *queue_file_create(const char *queue_dir, const char *queue, int hash_depth,

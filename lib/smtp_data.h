@@ -78,8 +78,9 @@ typedef struct smtp_data {
     strbuf line;    /* never longer than line_length_limit */
 } smtp_data;
 
-/* Start a message. `d` may be reused after smtp_data_release or a previous
- * message (its buffer memory is kept). */
+/* Start a message. `d` must be zero-initialised (smtp_data d = {0}) before
+ * its first use; after that it may be reused for any number of messages
+ * (its buffer memory is kept) until smtp_data_release. */
 void smtp_data_begin(smtp_data *d, const smtp_data_opts *opts, enum smtp_data_mode mode,
                      smtp_data_line_fn fn, void *ctx);
 

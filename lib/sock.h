@@ -11,7 +11,9 @@
  *   Connected sockets are returned in blocking mode (stream.h never relies on
  *   the flag).
  * - Timeouts are in milliseconds; < 0 means wait forever. A connect never
- *   waits longer than its timeout in total, over all addresses tried.
+ *   waits longer than its timeout in total, over all addresses tried. Name
+ *   resolution (getaddrinfo) is outside the timeout: the system resolver's
+ *   own limits apply, so pass numeric addresses where that matters.
  * - Service specs: "port", "host:port", "[v6addr]:port", "[v4addr]:port",
  *   ":port" (host empty = all addresses); port is a number 0..65535 or a service name
  *   looked up with getservbyname(name, "tcp") ("smtp" = 25). Hosts and

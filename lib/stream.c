@@ -151,6 +151,11 @@ void stream_set_timeout(stream *st, int timeout_ms)
     st->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
 }
 
+int stream_timeout(const stream *st)
+{
+    return st->timeout_ms;
+}
+
 void stream_set_deadline(stream *st, int64_t abs_ms)
 {
     st->deadline = abs_ms < 0 ? -1 : abs_ms;

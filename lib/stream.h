@@ -95,6 +95,7 @@ void stream_set_io(stream *st, const stream_io *io, void *ctx);
 
 /* Per-operation timeout in ms (< 0: none). */
 void stream_set_timeout(stream *st, int timeout_ms);
+int stream_timeout(const stream *st);
 /* Request deadline: absolute stream_now_ms() time, or relative from now.
  * stream_clear_deadline turns it off (and resets min-rate credit). */
 void stream_set_deadline(stream *st, int64_t abs_ms);

@@ -50,6 +50,8 @@ static const struct path_case path_cases[] = {
     {L("<a@[IPv6:1.2.3.4]>"), 0, -1, NULL, 0, false, false, false},
     {L("<a@[1.2.3.4>"), 0, -1, NULL, 0, false, false, false},
     {L("<postmaster>"), 0, 0, "postmaster", -1, false, false, false},
+    {L("<\"a@b\">"), 0, -1, NULL, 0, false, false, false},
+    {L("<\"@[IPv6:::1Pv\">"), ADDR_F_UTF8, -1, NULL, 0, false, false, false},
     {L("<Postmaster>"), ADDR_F_NO_EMPTY, 0, "Postmaster", -1, false, false, false},
     {L("<a@>"), 0, -1, NULL, 0, false, false, false},
     {L("<@>"), 0, -1, NULL, 0, false, false, false},

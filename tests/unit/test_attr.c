@@ -342,6 +342,40 @@ static void over_a_stream(void **state)
     strbuf_release(&line);
 }
 
+static void trickled_message_times_out_as_a_whole(void **state)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* 50 attributes, one every 100 ms: each field is quick, the whole
+         * message takes 5 s. */
+        close(sv[0]);
+        for (int i = 0; i < 50; i++) {
+            static const char one[] = "\0\0\0\1a\0\0\0\1b";
+            if (write(sv[1], one, sizeof(one) - 1) < 0)
+                _exit(0);
+            usleep(100000);
+        }
+        _exit(0);
+    }
+    close(sv[1]);
+    stream *st = stream_open(sv[0]);
+    stream_set_timeout(st, 300);
+    attr_list out = ATTR_LIST_INIT;
+    strbuf err = STRBUF_INIT;
+    int64_t t0 = stream_now_ms();
+    assert_int_equal(attr_recv(st, &lim, &out, &err), ATTR_TIMEOUT);
+    assert_true(stream_now_ms() - t0 < 4000);
+    assert_int_equal(stream_deadline(st), -1); /* restored */
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    stream_close(&st);
+    attr_list_release(&out);
+    strbuf_release(&err);
+}
+
 /* A one-shot service: accept one client, read a request, answer
  * {status=0, echo=<queue_id>}. */
 static pid_t spawn_server(int lfd)
@@ -431,6 +465,7 @@ int main(void)
         cmocka_unit_test(integers_are_strict),
         cmocka_unit_test(lookups_report_missing),
         cmocka_unit_test(over_a_stream),
+        cmocka_unit_test(trickled_message_times_out_as_a_whole),
         cmocka_unit_test(request_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,7 +20,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mem.h"
@@ -651,6 +653,15 @@ static void open_refuses_path_tricks(void **state)
     assert_int_equal(symlink("/etc/passwd", strbuf_str(&p)), 0);
     assert_int_equal(queue_file_open(qdir, "incoming", 0, "1E240ABCDEF", false, &err), -1);
     assert_int_equal(unlink(strbuf_str(&p)), 0);
+    /* A writer in a missing queue fails with a reason, nothing created. */
+    strbuf_reset(&err);
+    assert_null(queue_file_create(qdir, "nosuch", 0, false, LIMIT, &err));
+    assert_int_equal(errno, ENOENT);
+    assert_non_null(strstr(err.s, "nosuch"));
+    strbuf_reset(&err);
+    assert_int_equal(queue_space_check("/nonexistent/queue", 0, 0, &err), -1);
+    assert_non_null(strstr(err.s, "statvfs"));
+    assert_int_equal(queue_space_check(qdir, 0, 1000, &err), 0);
     strbuf_release(&err);
     strbuf_release(&id);
     strbuf_release(&p);
@@ -834,6 +845,63 @@ static void disk_full_on_tmpfs(void **state)
     strbuf_release(&err);
 }
 
+/* postdrop's situation: setgid, not the owner, maildrop/ is 0730 (write
+ * and search, no read). Commit must still succeed durably. */
+static void unreadable_queue_directory(void **state)
+{
+    if (geteuid() != 0)
+        skip();
+    char md[300];
+    snprintf(md, sizeof(md), "%s/maildrop", qdir);
+    assert_int_equal(chmod(qdir, 0711), 0);
+    assert_int_equal(chown(md, 0, 65534), 0);
+    assert_int_equal(chmod(md, 0730), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(2);
+        strbuf err = STRBUF_INIT;
+        queue_file *qf = queue_file_create(qdir, "maildrop", 0, false, LIMIT, &err);
+        if (qf == NULL) {
+            fprintf(stderr, "create: %s\n", strbuf_str(&err));
+            _exit(3);
+        }
+        queue_file_put_time(qf, queue_file_ctime(qf));
+        queue_file_put_sender(qf, "user");
+        queue_file_begin_content(qf);
+        queue_file_put_text(qf, "hello", 5, true);
+        if (queue_file_commit(&qf, &err) < 0) {
+            fprintf(stderr, "commit: %s\n", strbuf_str(&err));
+            _exit(4);
+        }
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(qcount("maildrop"), 1);
+    DIR *d = opendir(md);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        assert_true(queue_id_valid(e->d_name));
+        strbuf err = STRBUF_INIT;
+        int fd = queue_file_open(qdir, "maildrop", 0, e->d_name, false, &err);
+        assert_true(fd >= 0);
+        struct stat st;
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(st.st_uid, 65534); /* pickup trusts the owner */
+        assert_int_equal(queue_file_validate(fd, LIMIT, &err), 0);
+        close(fd);
+        strbuf_release(&err);
+    }
+    closedir(d);
+}
+
 int main(void)
 {
     msg_init("test_queue_file", true);
@@ -849,6 +917,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(injected_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(over_limit_fields_fail_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(disk_full_on_tmpfs, setup, teardown),
+        cmocka_unit_test_setup_teardown(unreadable_queue_directory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

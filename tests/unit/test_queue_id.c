@@ -86,17 +86,17 @@ static void rejects_hostile_strings(void **state)
         "1E240ABCDEF ",
         " 1E240ABCDEF",
         "1E240ABCDEF\n",
-        "1e240abcdef",           /* lower-case hex */
-        "1E240",                 /* no inode part */
-        "F4240A",                /* 1000000 microseconds */
-        "1E24GABC",              /* not hex */
+        "1e240abcdef",            /* lower-case hex */
+        "1E240",                  /* no inode part */
+        "F4240A",                 /* 1000000 microseconds */
+        "1E24GABC",               /* not hex */
         "1E2401ABCDEF0123456789", /* inode wider than 64 bits */
-        "123.4567",              /* a temporary file name */
-        "4SVLCh0sf8z",           /* long: empty inode */
-        "4SVLCh0sf8z9HdA",       /* vowel in the inode */
-        "4SVLCh0sf8z9Hdz",       /* 'z' as separator but nothing valid after last z */
-        "4SVLCzzzzz9HdB",        /* last z too early for a long ID, not hex either */
-        "SVLCh0sf8z9HdB",        /* 5 seconds chars: then it is short-form garbage */
+        "123.4567",               /* a temporary file name */
+        "4SVLCh0sf8z",            /* long: empty inode */
+        "4SVLCh0sf8z9HdA",        /* vowel in the inode */
+        "4SVLCh0sf8z9Hdz",        /* 'z' as separator but nothing valid after last z */
+        "4SVLCzzzzz9HdB",         /* last z too early for a long ID, not hex either */
+        "SVLCh0sf8z9HdB",         /* 5 seconds chars: then it is short-form garbage */
         "4SVLCh0sf8z9H-B",
         "4SVLCh0sf8z9H/B",
         "ZZZZZZZZZZZZZ0000z1",                    /* seconds overflow 64 bits */

@@ -1,0 +1,624 @@
+/* Unit tests: lookup tables (maps), the source-file reader and map_build. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "map_build.h"
+#include "map_source.h"
+#include "maps.h"
+#include "mem.h"
+#include "msg.h"
+
+static char tmpdir[] = "/tmp/test_maps.XXXXXX";
+
+static char *path_of(const char *name)
+{
+    strbuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s/%s", tmpdir, name);
+    return strbuf_detach(&sb);
+}
+
+static char *write_file(const char *name, const void *data, size_t len)
+{
+    char *path = path_of(name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+    return path;
+}
+
+static char *write_text(const char *name, const char *text)
+{
+    return write_file(name, text, strlen(text));
+}
+
+static map *open_ok(const char *type, const char *path)
+{
+    strbuf spec = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&spec, "%s:%s", type, path);
+    map *m = map_open(spec.s, 0, &err);
+    if (!m)
+        fail_msg("open %s: %s", spec.s, strbuf_str(&err));
+    strbuf_release(&spec);
+    strbuf_release(&err);
+    return m;
+}
+
+/* Open must fail; returns the error text (caller frees). */
+static char *open_err(const char *spec)
+{
+    strbuf err = STRBUF_INIT;
+    map *m = map_open(spec, 0, &err);
+    if (m)
+        fail_msg("open %s unexpectedly succeeded", spec);
+    assert_true(err.len > 0);
+    return strbuf_detach(&err);
+}
+
+static char *open_err_type(const char *type, const char *path)
+{
+    strbuf spec = STRBUF_INIT;
+    strbuf_printf(&spec, "%s:%s", type, path);
+    char *e = open_err(spec.s);
+    strbuf_release(&spec);
+    return e;
+}
+
+static void expect(map *m, const char *key, const char *value)
+{
+    strbuf v = STRBUF_INIT, err = STRBUF_INIT;
+    enum map_result r = map_lookup(m, key, &v, &err);
+    if (value) {
+        if (r != MAP_FOUND)
+            fail_msg("%s: key \"%s\" not found (%d: %s)", map_spec(m), key, r, strbuf_str(&err));
+        assert_string_equal(strbuf_str(&v), value);
+    } else if (r != MAP_NOTFOUND) {
+        fail_msg("%s: key \"%s\" unexpectedly gave %d \"%s\"", map_spec(m), key, r, strbuf_str(&v));
+    }
+    strbuf_release(&v);
+    strbuf_release(&err);
+}
+
+static const char *source_text = "# comment\n"
+                                 "Foo bar\n"
+                                 "baz   qux quux  \n"
+                                 "  continued here\n"
+                                 "\n"
+                                 "   # indented comment\n"
+                                 "user@Example.COM  local\r\n"
+                                 "novalue\n"
+                                 "dup first\n"
+                                 "dup second\n";
+
+static void db_round_trip(const char *type, unsigned flags)
+{
+    char *src = write_text(type, source_text);
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(map_build(type, src, MAP_SOURCE_POSTMAP, flags, &err), 0);
+    map *m = open_ok(type, src);
+    expect(m, "foo", "bar");
+    expect(m, "FOO", "bar");
+    expect(m, "baz", "qux quux    continued here");
+    expect(m, "user@example.com", "local");
+    expect(m, "novalue", NULL);
+    expect(m, "missing", NULL);
+    expect(m, "dup", (flags & MAP_BUILD_REPLACE) ? "second" : "first");
+    assert_int_equal(map_kind(m), MAP_KIND_FIXED);
+    assert_false(map_changed(m));
+    /* Rebuild replaces the file atomically: an open table notices. */
+    free(write_text(type, "foo changed\n"));
+    assert_int_equal(map_build(type, src, MAP_SOURCE_POSTMAP, flags, &err), 0);
+    assert_true(map_changed(m));
+    map_free(&m);
+    assert_null(m);
+    m = open_ok(type, src);
+    expect(m, "foo", "changed");
+    expect(m, "baz", NULL);
+    map_free(&m);
+    strbuf_release(&err);
+    free(src);
+}
+
+static void hash_round_trip(void **state)
+{
+    db_round_trip("hash", 0);
+}
+
+static void btree_round_trip(void **state)
+{
+    db_round_trip("btree", 0);
+}
+
+static void hash_without_nul_and_replace(void **state)
+{
+    db_round_trip("hash", MAP_BUILD_NONUL | MAP_BUILD_REPLACE);
+}
+
+static void hash_mode_follows_source(void **state)
+{
+    char *src = write_text("modes", "a b\n");
+    assert_int_equal(chmod(src, 0640), 0);
+    strbuf err = STRBUF_INIT, db = STRBUF_INIT;
+    assert_int_equal(map_build("hash", src, MAP_SOURCE_POSTMAP, 0, &err), 0);
+    strbuf_printf(&db, "%s.db", src);
+    struct stat st;
+    assert_int_equal(stat(db.s, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    /* An existing table keeps its mode across rebuilds. */
+    assert_int_equal(chmod(db.s, 0600), 0);
+    assert_int_equal(map_build("hash", src, MAP_SOURCE_POSTMAP, 0, &err), 0);
+    assert_int_equal(stat(db.s, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    strbuf_release(&err);
+    strbuf_release(&db);
+    free(src);
+}
+
+static void hash_update_and_delete(void **state)
+{
+    char *src = write_text("upd", "a 1\n");
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(map_build("hash", src, MAP_SOURCE_POSTMAP, 0, &err), 0);
+    FILE *in = fmemopen((void *)"B 2\nc 3\n", 8, "r");
+    assert_non_null(in);
+    assert_int_equal(map_build_update("hash", src, in, "stdin", MAP_SOURCE_POSTMAP, 0, &err), 0);
+    fclose(in);
+    assert_int_equal(map_build_delete("hash", src, "A", 0, &err), 1);
+    assert_int_equal(map_build_delete("hash", src, "a", 0, &err), 0);
+    map *m = open_ok("hash", src);
+    expect(m, "a", NULL);
+    expect(m, "b", "2");
+    expect(m, "c", "3");
+    map_free(&m);
+    assert_int_equal(map_build("cidr", src, MAP_SOURCE_POSTMAP, 0, &err), -1);
+    assert_non_null(strstr(err.s, "cidr"));
+    strbuf_release(&err);
+    free(src);
+}
+
+static void alias_build(void **state)
+{
+    char *src = write_text("aliases", "# aliases\n"
+                                      "Postmaster: root\n"
+                                      "root: admin, \"|/usr/bin/procmail -a x\",\n"
+                                      "   /var/log/mail.copy, :include:/etc/list\n"
+                                      "\"two words\": someone\n"
+                                      "no colon here\n");
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(map_build("hash", src, MAP_SOURCE_ALIAS, 0, &err), 0);
+    map *m = open_ok("hash", src);
+    expect(m, "postmaster", "root");
+    expect(m, "root", "admin, \"|/usr/bin/procmail -a x\", /var/log/mail.copy, :include:/etc/list");
+    expect(m, "two words", "someone");
+    expect(m, "@", "@");
+    expect(m, "no colon here", NULL);
+    map_free(&m);
+    strbuf_release(&err);
+    free(src);
+}
+
+static void texthash_lookup(void **state)
+{
+    char *src = write_text("text", source_text);
+    map *m = open_ok("texthash", src);
+    expect(m, "foo", "bar");
+    expect(m, "Foo", "bar");
+    expect(m, "baz", "qux quux    continued here");
+    expect(m, "dup", "first");
+    expect(m, "novalue", NULL);
+    map_free(&m);
+    /* Without folding, keys keep their case. */
+    strbuf spec = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&spec, "texthash:%s", src);
+    m = map_open(spec.s, MAP_NOFOLD, &err);
+    assert_non_null(m);
+    expect(m, "Foo", "bar");
+    expect(m, "foo", NULL);
+    map_free(&m);
+    strbuf_release(&spec);
+    strbuf_release(&err);
+    free(src);
+}
+
+static void inline_and_static(void **state)
+{
+    strbuf err = STRBUF_INIT;
+    map *m = map_open("inline:{ key1=value1, { key2 = value with spaces }, K3=v3 }", 0, &err);
+    assert_non_null(m);
+    expect(m, "key1", "value1");
+    expect(m, "key2", "value with spaces");
+    expect(m, "k3", "v3");
+    expect(m, "key4", NULL);
+    map_free(&m);
+    m = map_open("static:relay.example.com", 0, &err);
+    assert_non_null(m);
+    expect(m, "anything", "relay.example.com");
+    map_free(&m);
+    m = map_open("static:{ value with spaces }", 0, &err);
+    assert_non_null(m);
+    expect(m, "x", "value with spaces");
+    map_free(&m);
+    free(open_err("inline:{ novalue }"));
+    free(open_err("inline:key=value"));
+    free(open_err("inline:{ a=b"));
+    free(open_err("static:{ unterminated"));
+    strbuf_release(&err);
+}
+
+static void cidr_lookup(void **state)
+{
+    char *src = write_text("cidr", "# networks\n"
+                                   "10.0.0.1        exact\n"
+                                   "10.0.0.0/8      ten\n"
+                                   "192.168.0.0/16  private costs $5\n"
+                                   "[2001:db8::]/32 doc6\n"
+                                   "::1             loop6\n"
+                                   "0.0.0.0/0       any4\n");
+    map *m = open_ok("cidr", src);
+    expect(m, "10.0.0.1", "exact");
+    expect(m, "10.200.1.1", "ten");
+    expect(m, "192.168.3.4", "private costs $5");
+    expect(m, "8.8.8.8", "any4");
+    expect(m, "2001:db8:1::5", "doc6");
+    expect(m, "::1", "loop6");
+    expect(m, "2001:db9::1", NULL);
+    expect(m, "not-an-address", NULL);
+    assert_int_equal(map_kind(m), MAP_KIND_PATTERN);
+    map_free(&m);
+    free(src);
+}
+
+static void cidr_bad_lines(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        {"1.2.3.0/24 ok\n10.0.0.0/33 bad\n", ", line 2: prefix length out of range"},
+        {"10.1.1.1/24 x\n", ", line 1: non-zero host bits"},
+        {"# c\n\n1.2.3.4.5 x\n", ", line 3: bad address"},
+        {"1.2.3.4/ x\n", ", line 1: missing prefix"},
+        {"1.2.3.4/2x x\n", ", line 1: bad prefix"},
+        {"1.2.3.4\n", ", line 1: missing result"},
+        {"if 1.2.3.0/24\n1.2.3.4 x\n", ", line 1: \"if\" without \"endif\""},
+        {"endif\n", ", line 1: \"endif\" without \"if\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *src = write_text("badcidr", cases[i].text);
+        char *e = open_err_type("cidr", src);
+        if (!strstr(e, cases[i].want) || !strstr(e, src))
+            fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, e, cases[i].want);
+        free(e);
+        free(src);
+    }
+}
+
+static void pattern_table(const char *type)
+{
+    char *src = write_text(type, "# rules\n"
+                                 "/^(.*)@example\\.com$/   local:$1\n"
+                                 "/^CASE$/i                  sensitive\n"
+                                 "/^(a)(b)?c$/               [$1][$2]\n"
+                                 "!/\\./                     no dot $$\n"
+                                 "if /^admin/\n"
+                                 "/^admin-(.+)$/             admin group ${1}\n"
+                                 "endif\n"
+                                 "/(.*)/                     any $1\n");
+    map *m = open_ok(type, src);
+    expect(m, "joe@EXAMPLE.com", "local:joe");
+    expect(m, "CASE.x", "any CASE.x");
+    expect(m, "case", "no dot $");
+    expect(m, "CASE", "sensitive");
+    expect(m, "admin-ops.x", "admin group ops.x");
+    expect(m, "ac", "[a][]");
+    expect(m, "abc", "[a][b]");
+    map_free(&m);
+    free(src);
+}
+
+static void regexp_lookup(void **state)
+{
+    pattern_table("regexp");
+}
+
+static void pcre_lookup(void **state)
+{
+    pattern_table("pcre");
+    char *src = write_text("pcre2", "/^(a)(b)?c$/ [$1][$2]\n"
+                                    "/^(?<user>[^@]+)@x$/ user=$1\n"
+                                    "/^Cs$/ case-insensitive\n"
+                                    "/^cs2$/i toggled-sensitive\n"
+                                    "/^(x) \n"
+                                    "  (y)$/x  extended $1$2\n");
+    map *m = open_ok("pcre", src);
+    expect(m, "ac", "[a][]");
+    expect(m, "abc", "[a][b]");
+    expect(m, "bob@x", "user=bob");
+    expect(m, "CS", "case-insensitive");
+    expect(m, "cs2", "toggled-sensitive");
+    expect(m, "CS2", NULL);
+    expect(m, "xy", "extended xy");
+    map_free(&m);
+    free(src);
+}
+
+static void regexp_bad_lines(const char *type)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        {"/ok/ x\n/(unclosed/ y\n", ", line 2: bad regular expression"},
+        {"/abc x\n", ", line 1: missing closing delimiter"},
+        {"abc x\n", ", line 1: pattern must be enclosed"},
+        {"/abc/q x\n", ", line 1: unknown"},
+        {"/a(b)c/ $2\n", ", line 1: $2 in result is out of range"},
+        {"!/a(b)c/ $1\n", ", line 1: $number in the result of a negated pattern"},
+        {"/abc/\n", ", line 1: missing result"},
+        {"/a/ x $y\n", ", line 1: bad '$'"},
+        {"if /a/ x\nendif\n", ", line 1: text after \"if\""},
+        {"/a/ x\nendif\n", ", line 2: \"endif\" without \"if\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *src = write_text("badre", cases[i].text);
+        char *e = open_err_type(type, src);
+        if (!strstr(e, cases[i].want) || !strstr(e, src))
+            fail_msg("%s case %zu: error \"%s\" lacks \"%s\"", type, i, e, cases[i].want);
+        free(e);
+        free(src);
+    }
+}
+
+static void regexp_bad(void **state)
+{
+    regexp_bad_lines("regexp");
+    regexp_bad_lines("pcre");
+}
+
+static void unix_tables(void **state)
+{
+    strbuf err = STRBUF_INIT;
+    map *m = map_open("unix:passwd.byname", 0, &err);
+    assert_non_null(m);
+    strbuf v = STRBUF_INIT;
+    assert_int_equal(map_lookup(m, "ROOT", &v, &err), MAP_FOUND);
+    assert_true(strncmp(v.s, "root:", 5) == 0);
+    assert_non_null(strstr(v.s, ":0:0:"));
+    assert_int_equal(map_lookup(m, "no-such-user-xyzzy", &v, &err), MAP_NOTFOUND);
+    map_free(&m);
+    m = map_open("proxy:unix:group.byname", 0, &err);
+    assert_non_null(m);
+    assert_string_equal(map_spec(m), "unix:group.byname");
+    assert_int_equal(map_lookup(m, "root", &v, &err), MAP_FOUND);
+    assert_true(strncmp(v.s, "root:", 5) == 0);
+    map_free(&m);
+    free(open_err("unix:shadow.byname"));
+    strbuf_release(&v);
+    strbuf_release(&err);
+}
+
+static void open_errors_name_the_spec(void **state)
+{
+    char *e = open_err("hash:/nonexistent/aliases");
+    assert_non_null(strstr(e, "hash:/nonexistent/aliases"));
+    assert_non_null(strstr(e, "/nonexistent/aliases.db"));
+    free(e);
+    e = open_err("ldap:/etc/postfix/ldap.cf");
+    assert_non_null(strstr(e, "unsupported table type \"ldap\""));
+    free(e);
+    free(open_err("noColon"));
+    free(open_err(":name"));
+    free(open_err("texthash:/nonexistent/file"));
+    free(open_err("regexp:/nonexistent/file"));
+
+    /* A surrogate defers instead. */
+    strbuf err = STRBUF_INIT, v = STRBUF_INIT;
+    map *m = map_open("hash:/nonexistent/aliases", MAP_SURROGATE, &err);
+    assert_non_null(m);
+    assert_int_equal(map_lookup(m, "x", &v, &err), MAP_TEMPFAIL);
+    assert_non_null(strstr(err.s, "hash:/nonexistent/aliases"));
+    map_free(&m);
+    strbuf_release(&err);
+    strbuf_release(&v);
+}
+
+static void maps_list(void **state)
+{
+    strbuf err = STRBUF_INIT, v = STRBUF_INIT;
+    char *src = write_text("list", "a from-texthash\n");
+    strbuf list = STRBUF_INIT;
+    strbuf_printf(&list, "inline:{b=from-inline}, texthash:%s\tstatic:{fallback value}", src);
+    maps *ms = maps_open("virtual_alias_maps", list.s, 0, &err);
+    assert_non_null(ms);
+    assert_int_equal(maps_count(ms), 3);
+    assert_int_equal(maps_find(ms, "A", 0, &v, &err), MAP_FOUND);
+    assert_string_equal(v.s, "from-texthash");
+    assert_int_equal(maps_find(ms, "b", 0, &v, &err), MAP_FOUND);
+    assert_string_equal(v.s, "from-inline");
+    assert_int_equal(maps_find(ms, "zzz", 0, &v, &err), MAP_FOUND);
+    assert_string_equal(v.s, "fallback value");
+    assert_int_equal(maps_find(ms, "zzz", MAP_KIND_FIXED, &v, &err), MAP_NOTFOUND);
+    maps_free(&ms);
+
+    /* A temporary error stops the search. */
+    ms = maps_open("x_maps", "inline:{a=1}, fail:down, static:s", 0, &err);
+    if (!ms)
+        fail_msg("%s", err.s);
+    assert_int_equal(maps_find(ms, "a", 0, &v, &err), MAP_FOUND);
+    assert_int_equal(maps_find(ms, "b", 0, &v, &err), MAP_TEMPFAIL);
+    maps_free(&ms);
+
+    ms = maps_open("empty_maps", "", 0, &err);
+    assert_non_null(ms);
+    assert_int_equal(maps_find(ms, "a", 0, &v, &err), MAP_NOTFOUND);
+    maps_free(&ms);
+
+    strbuf_reset(&err);
+    ms = maps_open("alias_maps", "hash:/nonexistent/x", 0, &err);
+    assert_null(ms);
+    assert_non_null(strstr(err.s, "alias_maps: hash:/nonexistent/x"));
+    strbuf_release(&err);
+    strbuf_release(&v);
+    strbuf_release(&list);
+    free(src);
+}
+
+/* Hostile source files. */
+
+static void count_warn(void *ctx, const char *text)
+{
+    (*(int *)ctx)++;
+}
+
+static void huge_lines(void **state)
+{
+    size_t n = MAP_SOURCE_LINE_MAX + 10;
+    char *big = xmalloc(n + 64);
+    memcpy(big, "ok value\nk ", 11);
+    memset(big + 11, 'x', n);
+    memcpy(big + 11 + n, "\n", 1);
+    char *src = write_file("huge", big, 12 + n);
+    char *e = open_err_type("texthash", src);
+    assert_non_null(strstr(e, ", line 2: line too long"));
+    free(e);
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(map_build("hash", src, MAP_SOURCE_POSTMAP, 0, &err), -1);
+    assert_non_null(strstr(err.s, ", line 2: line too long"));
+    strbuf db = STRBUF_INIT;
+    strbuf_printf(&db, "%s.db", src);
+    assert_int_equal(access(db.s, F_OK), -1); /* nothing half-written left */
+    free(src);
+
+    /* Many continuation lines that add up to more than the limit. */
+    size_t lines = MAP_SOURCE_LINE_MAX / 1000 + 2;
+    strbuf text = STRBUF_INIT;
+    strbuf_puts(&text, "key start\n");
+    for (size_t i = 0; i < lines; i++) {
+        strbuf_putc(&text, ' ');
+        for (int j = 0; j < 999; j++)
+            strbuf_putc(&text, 'y');
+        strbuf_putc(&text, '\n');
+    }
+    src = write_file("longlogical", text.s, text.len);
+    e = open_err_type("texthash", src);
+    assert_non_null(strstr(e, ", line 1: logical line too long"));
+    free(e);
+    free(src);
+
+    /* Just under the limit is fine. */
+    memset(big, 'k', 1000);
+    big[1000] = ' ';
+    memset(big + 1001, 'v', 500000);
+    big[501001] = '\n';
+    src = write_file("bigok", big, 501002);
+    map *m = open_ok("texthash", src);
+    map_free(&m);
+    free(src);
+    free(big);
+    strbuf_release(&text);
+    strbuf_release(&db);
+    strbuf_release(&err);
+}
+
+static void nul_bytes(void **state)
+{
+    static const char data[] = "a b\nkey val\0ue\n";
+    char *src = write_file("nul", data, sizeof(data) - 1);
+    char *e = open_err_type("texthash", src);
+    assert_non_null(strstr(e, ", line 2: NUL byte"));
+    free(e);
+    e = open_err_type("regexp", src);
+    assert_non_null(strstr(e, ", line 2: NUL byte"));
+    free(e);
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(map_build("hash", src, MAP_SOURCE_POSTMAP, 0, &err), -1);
+    assert_non_null(strstr(err.s, ", line 2: NUL byte"));
+    strbuf_release(&err);
+    free(src);
+}
+
+static void missing_values_warn(void **state)
+{
+    static const char text[] = "a\nb  \n  \nc d\n\"e\": f\nnocolon\n";
+    FILE *fp = fmemopen((void *)text, sizeof(text) - 1, "r");
+    assert_non_null(fp);
+    map_source *src = map_source_stream(fp, "src", MAP_SOURCE_POSTMAP);
+    int warnings = 0;
+    map_source_set_warn(src, count_warn, &warnings);
+    strbuf k = STRBUF_INIT, v = STRBUF_INIT, err = STRBUF_INIT;
+    assert_int_equal(map_source_next(src, &k, &v, &err), 1);
+    assert_string_equal(k.s, "c");
+    assert_string_equal(v.s, "d");
+    assert_int_equal(map_source_lineno(src), 4);
+    assert_int_equal(map_source_next(src, &k, &v, &err), 1);
+    assert_string_equal(k.s, "\"e\":");
+    assert_int_equal(map_source_next(src, &k, &v, &err), 0);
+    assert_int_equal(warnings, 3);
+    map_source_close(&src);
+    fclose(fp);
+
+    fp = fmemopen((void *)text, sizeof(text) - 1, "r");
+    src = map_source_stream(fp, "src", MAP_SOURCE_ALIAS);
+    warnings = 0;
+    map_source_set_warn(src, count_warn, &warnings);
+    assert_int_equal(map_source_next(src, &k, &v, &err), 1);
+    assert_string_equal(k.s, "e");
+    assert_string_equal(v.s, "f");
+    assert_int_equal(map_source_next(src, &k, &v, &err), 0);
+    assert_int_equal(warnings, 4);
+    map_source_close(&src);
+    fclose(fp);
+    strbuf_release(&k);
+    strbuf_release(&v);
+    strbuf_release(&err);
+}
+
+static int setup(void **state)
+{
+    msg_init("test_maps", true);
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    strbuf cmd = STRBUF_INIT;
+    strbuf_printf(&cmd, "rm -rf '%s'", tmpdir);
+    int r = system(cmd.s);
+    strbuf_release(&cmd);
+    return r == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(hash_round_trip),
+        cmocka_unit_test(btree_round_trip),
+        cmocka_unit_test(hash_without_nul_and_replace),
+        cmocka_unit_test(hash_mode_follows_source),
+        cmocka_unit_test(hash_update_and_delete),
+        cmocka_unit_test(alias_build),
+        cmocka_unit_test(texthash_lookup),
+        cmocka_unit_test(inline_and_static),
+        cmocka_unit_test(cidr_lookup),
+        cmocka_unit_test(cidr_bad_lines),
+        cmocka_unit_test(regexp_lookup),
+        cmocka_unit_test(pcre_lookup),
+        cmocka_unit_test(regexp_bad),
+        cmocka_unit_test(unix_tables),
+        cmocka_unit_test(open_errors_name_the_spec),
+        cmocka_unit_test(maps_list),
+        cmocka_unit_test(huge_lines),
+        cmocka_unit_test(nul_bytes),
+        cmocka_unit_test(missing_values_warn),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
