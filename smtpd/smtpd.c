@@ -607,6 +607,25 @@ static void describe_client(struct smtpd_state *s, int fd)
     strbuf_release(&err);
 }
 
+/* A client that is still sending when we hang up would get a reset, and a
+ * reset can destroy our last reply (421 ...) before the client reads it.
+ * So stop writing, then swallow input for a short, bounded while. */
+static void linger_close(struct smtpd_state *s, int fd)
+{
+    char buf[4096];
+    size_t total = 0;
+    if (shutdown(fd, SHUT_WR) < 0)
+        return;
+    stream_set_deadline_in(s->st, 1000);
+    while (total < (1u << 20)) {
+        ssize_t n = stream_read(s->st, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
+    stream_clear_deadline(s->st);
+}
+
 static void smtpd_serve(int fd, const char *service, char **args)
 {
     struct smtpd_state s;
@@ -655,6 +674,7 @@ static void smtpd_serve(int fd, const char *service, char **args)
     strbuf_release(&line);
 done:
     (void)smtpd_flush(&s);
+    linger_close(&s, fd);
     smtpd_reset(&s);
     log_disconnect(&s);
     (void)stream_release(&s.st);
