@@ -117,7 +117,7 @@ void pq_text_message(struct pq_text *t, const struct pq_message *m, strbuf *out)
         put_columns(t, out, "-Queue ID-", "--Size--", "----Arrival Time----",
                     "-Sender/Recipient-------");
 
-    char mark = m->forced_expire                      ? '#'
+    char mark = m->forced_expire                       ? '#'
                 : strcmp(m->queue_name, "active") == 0 ? '*'
                 : strcmp(m->queue_name, "hold") == 0   ? '!'
                                                        : ' ';
