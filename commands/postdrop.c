@@ -23,6 +23,7 @@
 #include "config.h"
 #include "maildrop.h"
 #include "msg.h"
+#include "setgid_sanitizer.h"
 #include "queue_file.h"
 #include "sock.h"
 #include "stream.h"

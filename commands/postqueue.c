@@ -21,6 +21,7 @@
 #include "config.h"
 #include "mem.h"
 #include "msg.h"
+#include "setgid_sanitizer.h"
 #include "postqueue_format.h"
 #include "queue_id.h"
 #include "showq_proto.h"
