@@ -36,10 +36,10 @@ extern const struct config_default config_default_table[];
 extern const size_t config_default_count;
 
 #define MAIN_CF "main.cf"
-#define CONFIG_MAX_FILE (64u << 20)      /* a bigger main.cf is refused */
-#define CONFIG_MAX_EXPANSION (4u << 20)  /* longest expanded value */
-#define CONFIG_MAX_NESTING 100           /* $name chains and {} nesting */
-#define CONFIG_WHITESPACE " \t\n\v\f\r"  /* Postfix's ISSPACE set */
+#define CONFIG_MAX_FILE (64u << 20)     /* a bigger main.cf is refused */
+#define CONFIG_MAX_EXPANSION (4u << 20) /* longest expanded value */
+#define CONFIG_MAX_NESTING 100          /* $name chains and {} nesting */
+#define CONFIG_WHITESPACE " \t\n\v\f\r" /* Postfix's ISSPACE set */
 
 struct param {
     char *name;
@@ -48,11 +48,12 @@ struct param {
     int file_line;
     char *override;
     char *override_origin;
-    char *computed; /* run-time default, cached */
-    char *expanded; /* expansion cache */
-    char *origin;   /* "path, line N", built on demand */
-    bool used;      /* referenced as $name or marked used */
-    bool warned;    /* unused-parameter warning given */
+    char *computed;        /* run-time default, cached */
+    char *service_default; /* config_add_service() default */
+    char *expanded;        /* expansion cache */
+    char *origin;          /* "path, line N", built on demand */
+    bool used;             /* referenced as $name or marked used */
+    bool warned;           /* unused-parameter warning given */
 };
 
 struct store {
@@ -61,8 +62,8 @@ struct store {
     struct param **order; /* names set in main.cf, file order */
     size_t norder, caporder;
     const char **order_names;
-    char *path; /* main.cf path (or text origin) */
-    char *dir;  /* config_directory, NULL when only text was loaded */
+    char *path;        /* main.cf path (or text origin) */
+    char *dir;         /* config_directory, NULL when only text was loaded */
     strlist graveyard; /* strings handed out before the last invalidation */
 };
 
@@ -124,6 +125,7 @@ static void store_free(struct store *st)
             free(p->override);
             free(p->override_origin);
             free(p->computed);
+            free(p->service_default);
             free(p->expanded);
             free(p->origin);
             free(p);
@@ -287,8 +289,11 @@ static int raw_value(struct xctx *x, const char *name, const char **raw)
         return 0;
     }
     const struct config_default *d = config_default_find(name);
-    if (!d)
+    if (!d) {
+        if (p && p->service_default)
+            *raw = p->service_default;
         return 0;
+    }
     if (d->value) {
         *raw = d->value;
         return 0;
@@ -331,8 +336,8 @@ static int push_name(struct xctx *x, const char *name)
         return -1;
     }
     if (x->nstack >= CONFIG_MAX_NESTING)
-        return xerror(x, "parameter references nested more than %d deep at $%s",
-                      CONFIG_MAX_NESTING, name);
+        return xerror(x, "parameter references nested more than %d deep at $%s", CONFIG_MAX_NESTING,
+                      name);
     x->stack[x->nstack++] = name;
     return 0;
 }
@@ -357,7 +362,10 @@ static int expand_name(struct xctx *x, const char *name, strbuf *out)
     const char *raw;
     strbuf val = STRBUF_INIT;
     int rc = raw_value(x, name, &raw);
-    if (rc == 0 && raw)
+    const struct config_default *d = raw ? config_default_find(name) : NULL;
+    if (rc == 0 && raw && d && d->raw)
+        strbuf_puts(&val, raw);
+    else if (rc == 0 && raw)
         rc = expand_text(x, raw, strlen(raw), &val);
     x->nstack--;
     if (rc == 0 && raw) {
@@ -369,6 +377,9 @@ static int expand_name(struct xctx *x, const char *name, strbuf *out)
     strbuf_release(&val);
     return rc;
 }
+
+/* printf arguments for at most 20 bytes of s[i..n) (Postfix's "%.20s"). */
+#define TAIL(s, n, i) (int)((n) - (i) > 20 ? 20 : (n) - (i)), (s) + (i)
 
 static size_t skip_space(const char *s, size_t n, size_t i)
 {
@@ -474,15 +485,17 @@ static int eval_relational(struct xctx *x, const char *s, size_t n, size_t *i, b
     static const struct {
         const char *text;
         enum relop op;
-    } ops[] = {{"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT}, {"<=", OP_LE}, {">=", OP_GE}, {">", OP_GT}};
+    } ops[] = {{"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT},
+               {"<=", OP_LE}, {">=", OP_GE}, {">", OP_GT}};
     int found = -1;
     for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
         if (strlen(ops[k].text) == op_len && memcmp(ops[k].text, s + op_start, op_len) == 0)
             found = (int)k;
     if (found < 0)
-        return xerror(x, "\"==\" or \"!=\" or \"<\" or \"<=\" or \">=\" or \">\" expected at: "
-                         "\"...%.*s}>>>%.20s\"",
-                      (int)ll, s + ls, s + op_start);
+        return xerror(x,
+                      "\"==\" or \"!=\" or \"<\" or \"<=\" or \">=\" or \">\" expected at: "
+                      "\"...%.*s}>>>%.*s\"",
+                      (int)ll, s + ls, TAIL(s, n, op_start));
     *i = op_start + op_len;
     bool level = false;
     if (*i < n && is_name_char(s[*i]) && s[*i] != '_') {
@@ -497,8 +510,8 @@ static int eval_relational(struct xctx *x, const char *s, size_t n, size_t *i, b
     }
     *i = skip_space(s, n, *i);
     if (*i >= n || s[*i] != '{')
-        return xerror(x, "\"{expression}\" expected at: \"...{%.*s} %.*s>>>%.20s\"", (int)ll,
-                      s + ls, (int)op_len, s + op_start, s + *i);
+        return xerror(x, "\"{expression}\" expected at: \"...{%.*s} %.*s>>>%.*s\"", (int)ll, s + ls,
+                      (int)op_len, s + op_start, TAIL(s, n, *i));
     if (curly_payload(x, s, n, i, &rs, &rl) < 0)
         return -1;
     strbuf left = STRBUF_INIT, right = STRBUF_INIT;
@@ -551,7 +564,7 @@ static int expand_expr(struct xctx *x, const char *s, size_t n, strbuf *out)
         if (i < n) {
             ch = s[i];
             if (ch != '?' && ch != ':')
-                return xerror(x, "\"?\" or \":\" expected at: \"...}>>>%.20s\"", s + i);
+                return xerror(x, "\"?\" or \":\" expected at: \"...}>>>%.*s\"", TAIL(s, n, i));
             i++;
         }
     } else {
@@ -567,8 +580,8 @@ static int expand_expr(struct xctx *x, const char *s, size_t n, strbuf *out)
                 break;
             }
             if (!is_name_char(s[i]))
-                return xerror(x, "parameter name syntax error at: \"...%.*s>>>%.20s\"",
-                              (int)(i - start), s + start, s + i);
+                return xerror(x, "parameter name syntax error at: \"...%.*s>>>%.*s\"",
+                              (int)(i - start), s + start, TAIL(s, n, i));
         }
         if (i == start)
             return xerror(x, "empty parameter name in \"${%.*s}\"", (int)(n > 60 ? 60 : n), s);
@@ -606,7 +619,8 @@ static int expand_expr(struct xctx *x, const char *s, size_t n, strbuf *out)
         if (i >= n)
             break;
         if (s[i] != ':') {
-            rc = xerror(x, "\":\" expected at: \"...%.*s}>>>%.20s\"", (int)tl, s + ts, s + i);
+            rc =
+                xerror(x, "\":\" expected at: \"...%.*s}>>>%.*s\"", (int)tl, s + ts, TAIL(s, n, i));
             goto done;
         }
         i++;
@@ -624,7 +638,8 @@ static int expand_expr(struct xctx *x, const char *s, size_t n, strbuf *out)
         if (!truth && (rc = expand_text(x, s + fs, fl, out)) < 0)
             goto done;
         if (i < n) {
-            rc = xerror(x, "unexpected input at: \"...%.*s}>>>%.20s\"", (int)fl, s + fs, s + i);
+            rc = xerror(x, "unexpected input at: \"...%.*s}>>>%.*s\"", (int)fl, s + fs,
+                        TAIL(s, n, i));
             goto done;
         }
         break;
@@ -683,8 +698,9 @@ static int expand_text(struct xctx *x, const char *s, size_t n, strbuf *out)
             while (j < n && is_name_char(s[j]))
                 j++;
             if (j == i + 1) {
-                rc = xerror(x, "\"$\" not followed by a parameter name (use \"$$\" for a "
-                               "literal \"$\") in \"%.*s\"",
+                rc = xerror(x,
+                            "\"$\" not followed by a parameter name (use \"$$\" for a "
+                            "literal \"$\") in \"%.*s\"",
                             (int)(n > 60 ? 60 : n), s);
                 break;
             }
@@ -847,8 +863,7 @@ static int compute_mynetworks(struct xctx *x, strbuf *out)
                 memcpy(na.mask, &((struct sockaddr_in *)(void *)ifa->ifa_netmask)->sin_addr, 4);
             } else {
                 memcpy(na.addr, &((struct sockaddr_in6 *)(void *)ifa->ifa_addr)->sin6_addr, 16);
-                memcpy(na.mask, &((struct sockaddr_in6 *)(void *)ifa->ifa_netmask)->sin6_addr,
-                       16);
+                memcpy(na.mask, &((struct sockaddr_in6 *)(void *)ifa->ifa_netmask)->sin6_addr, 16);
             }
             if (!all) {
                 bool keep = false;
@@ -945,8 +960,8 @@ static int parse_logical(struct store *st, strbuf *logical, int line, strbuf *er
     while (i < n && is_space(s[i]))
         i++;
     if (i >= n || s[i] != '=') {
-        strbuf_printf(err, "%s, line %d: missing '=' after attribute name: \"%s\"", st->path,
-                      line, s);
+        strbuf_printf(err, "%s, line %d: missing '=' after attribute name: \"%s\"", st->path, line,
+                      s);
         return -1;
     }
     i++;
@@ -978,8 +993,7 @@ static int store_parse(struct store *st, const char *text, size_t len, strbuf *e
         line++;
         pos = nl ? end + 1 : len;
         if (memchr(s, '\0', n)) {
-            strbuf_printf(err, "%s, line %d: NUL character in configuration file", st->path,
-                          line);
+            strbuf_printf(err, "%s, line %d: NUL character in configuration file", st->path, line);
             rc = -1;
             break;
         }
@@ -993,8 +1007,8 @@ static int store_parse(struct store *st, const char *text, size_t len, strbuf *e
                 strbuf_append(&logical, s, n);
             else if (!skipping) {
                 msg_warn("%s, line %d: logical line must not start with whitespace: "
-                         "\"%.30s%s\"",
-                         st->path, line, s + 0, n > 30 ? "..." : "");
+                         "\"%.*s%s\"",
+                         st->path, line, (int)(n > 30 ? 30 : n), s, n > 30 ? "..." : "");
                 skipping = true;
             }
             continue;
@@ -1169,6 +1183,12 @@ const char *config_get(const char *name)
     return v;
 }
 
+int config_lookup(const char *name, const char **value, strbuf *err)
+{
+    *value = store_get(&cfg, name, err);
+    return *value ? 0 : -1;
+}
+
 static const char *store_raw(struct store *st, const char *name, strbuf *err)
 {
     struct xctx x = {.st = st, .err = err};
@@ -1210,11 +1230,40 @@ int config_expand(const char *text, strbuf *out, strbuf *err)
     return expand_text(&x, text, strlen(text), out);
 }
 
+int config_expand_with(const char *text, const strlist *overrides, strbuf *out, strbuf *err)
+{
+    size_t n = overrides ? overrides->n : 0;
+    char **saved = xcalloc(n + 1, sizeof(*saved));
+    struct param **params = xcalloc(n + 1, sizeof(*params));
+    for (size_t i = 0; i < n; i++) {
+        const char *o = overrides->v[i];
+        size_t nl = strcspn(o, "=");
+        char *name = xstrndup(o, nl);
+        params[i] = param_get(&cfg, name);
+        free(name);
+        saved[i] = params[i]->override;
+        params[i]->override = xstrdup(o[nl] ? o + nl + 1 : "");
+    }
+    store_invalidate(&cfg);
+    int rc = config_expand(text, out, err);
+    /* Restore in reverse so a name given twice gets its original back. */
+    for (size_t i = n; i-- > 0;) {
+        strlist_push_owned(&cfg.graveyard, params[i]->override);
+        params[i]->override = saved[i];
+    }
+    store_invalidate(&cfg);
+    free(saved);
+    free(params);
+    return rc;
+}
+
 const char *config_default_value(const char *name)
 {
     const struct config_default *d = config_default_find(name);
-    if (!d)
-        return NULL;
+    if (!d) {
+        struct param *sp = param_find(&cfg, name);
+        return sp ? sp->service_default : NULL;
+    }
     if (d->value)
         return d->value;
     struct param *p = param_find(&cfg, name);
@@ -1257,8 +1306,8 @@ int config_parse_int(const char *text, long long *out)
             return -1;
         v = v * 10 + d;
     }
-    *out = neg ? (v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v)
-               : (long long)v;
+    *out =
+        neg ? (v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v) : (long long)v;
     return 0;
 }
 
@@ -1372,6 +1421,22 @@ long long config_get_size(const char *name)
 
 /* -------------------------------------------------------- unused names */
 
+bool config_is_known(const char *name)
+{
+    if (config_default_find(name))
+        return true;
+    struct param *p = param_find(&cfg, name);
+    return p && (p->service_default || (p->used && (p->file_value || p->override)));
+}
+
+bool config_is_used(const char *name)
+{
+    if (config_default_find(name))
+        return true;
+    struct param *p = param_find(&cfg, name);
+    return p && (p->used || p->service_default);
+}
+
 void config_mark_used(const char *name)
 {
     param_get(&cfg, name)->used = true;
@@ -1382,35 +1447,68 @@ void config_mark_references(const char *text)
     mark_references(&cfg, text);
 }
 
-/* Per-transport parameters that Postfix derives from master.cf service
- * names (postconf(5): "transport_destination_concurrency_limit" etc.). */
-void config_mark_service(const char *service)
+/* Postfix's per-transport parameter suffixes and the defaults it gives
+ * them (postconf_service.c: "$default<suffix>", one exception). */
+static const struct {
+    const char *suffix;
+    const char *value;
+} service_params[] = {
+    {"_delivery_slot_cost", "$default_delivery_slot_cost"},
+    {"_delivery_slot_discount", "$default_delivery_slot_discount"},
+    {"_delivery_slot_loan", "$default_delivery_slot_loan"},
+    {"_destination_concurrency_failed_cohort_limit",
+     "$default_destination_concurrency_failed_cohort_limit"},
+    {"_destination_concurrency_limit", "$default_destination_concurrency_limit"},
+    {"_destination_concurrency_negative_feedback",
+     "$default_destination_concurrency_negative_feedback"},
+    {"_destination_concurrency_positive_feedback",
+     "$default_destination_concurrency_positive_feedback"},
+    {"_destination_rate_delay", "$default_destination_rate_delay"},
+    {"_destination_recipient_limit", "$default_destination_recipient_limit"},
+    {"_extra_recipient_limit", "$default_extra_recipient_limit"},
+    {"_initial_destination_concurrency", "$initial_destination_concurrency"},
+    {"_minimum_delivery_slots", "$default_minimum_delivery_slots"},
+    {"_recipient_limit", "$default_recipient_limit"},
+    {"_recipient_refill_delay", "$default_recipient_refill_delay"},
+    {"_recipient_refill_limit", "$default_recipient_refill_limit"},
+    {"_transport_rate_delay", "$default_transport_rate_delay"},
+};
+
+static void add_service_param(const char *service, const char *suffix, const char *value)
 {
-    static const char *const suffixes[] = {
-        "_delivery_slot_cost",
-        "_delivery_slot_discount",
-        "_delivery_slot_loan",
-        "_destination_concurrency_failed_cohort_limit",
-        "_destination_concurrency_limit",
-        "_destination_concurrency_negative_feedback",
-        "_destination_concurrency_positive_feedback",
-        "_destination_rate_delay",
-        "_destination_recipient_limit",
-        "_extra_recipient_limit",
-        "_initial_destination_concurrency",
-        "_minimum_delivery_slots",
-        "_recipient_limit",
-        "_recipient_refill_delay",
-        "_recipient_refill_limit",
-        "_transport_rate_delay",
-    };
     strbuf name = STRBUF_INIT;
-    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-        strbuf_reset(&name);
-        strbuf_printf(&name, "%s%s", service, suffixes[i]);
-        config_mark_used(strbuf_str(&name));
+    strbuf_printf(&name, "%s%s", service, suffix);
+    if (!config_default_find(strbuf_str(&name))) {
+        struct param *p = param_get(&cfg, strbuf_str(&name));
+        if (!p->service_default) {
+            p->service_default = xstrdup(value);
+            store_invalidate(&cfg);
+        }
     }
     strbuf_release(&name);
+}
+
+void config_add_service(const char *service, const char *type, const char *command)
+{
+    static const char *const agents[] = {"smtp", "lmtp", "local", "virtual", "pipe", "error"};
+    if (strcmp(type, "unix") != 0)
+        return;
+    bool agent = false;
+    for (size_t i = 0; i < sizeof(agents) / sizeof(agents[0]); i++)
+        agent |= strcmp(command, agents[i]) == 0;
+    if (agent)
+        for (size_t i = 0; i < sizeof(service_params) / sizeof(service_params[0]); i++)
+            add_service_param(service, service_params[i].suffix, service_params[i].value);
+    if (strcmp(command, "pipe") == 0 || strcmp(command, "spawn") == 0)
+        add_service_param(service, "_time_limit", "$command_time_limit");
+}
+
+void config_service_param_names(strlist *out)
+{
+    for (size_t b = 0; b < cfg.nbuckets; b++)
+        for (struct param *p = cfg.buckets[b]; p; p = p->next)
+            if (p->service_default)
+                strlist_push(out, p->name);
 }
 
 size_t config_warn_unused(void)
@@ -1418,7 +1516,7 @@ size_t config_warn_unused(void)
     size_t count = 0;
     for (size_t i = 0; i < cfg.norder; i++) {
         struct param *p = cfg.order[i];
-        if (p->used || p->warned || config_default_find(p->name))
+        if (p->used || p->warned || p->service_default || config_default_find(p->name))
             continue;
         p->warned = true;
         msg_warn("%s, line %d: unused parameter: %s=%s", cfg.path, p->file_line, p->name,
@@ -1442,7 +1540,6 @@ static bool same_dir(const char *a, const char *b)
 
 const char *config_choose_dir_from(const char *opt_c, bool restricted, const char *default_dir)
 {
-    static char *chosen;
     const char *dir = opt_c && *opt_c ? opt_c : getenv("MAIL_CONFIG");
     if (!dir || !*dir)
         dir = default_dir;
@@ -1473,10 +1570,10 @@ const char *config_choose_dir_from(const char *opt_c, bool restricted, const cha
                              "\"alternate_config_directories = %s\" in %s/%s",
                              dir, dir, default_dir, MAIN_CF);
     }
-    char *copy = xstrdup(dir);
-    free(chosen);
-    chosen = copy;
-    return chosen;
+    /* Callers keep the pointer (master keeps it for reloads): never free. */
+    static strlist chosen;
+    strlist_push(&chosen, dir);
+    return chosen.v[chosen.n - 1];
 }
 
 const char *config_choose_dir(const char *opt_c, bool restricted)

@@ -33,6 +33,7 @@
 #include <stddef.h>
 
 #include "strbuf.h"
+#include "strlist.h"
 
 enum config_type {
     CONFIG_STR,
@@ -47,6 +48,8 @@ struct config_default {
     const char *value; /* raw, as `postconf -d` prints it; NULL = computed at run time */
     enum config_type type;
     char time_unit; /* CONFIG_TIME only: 's', 'm', 'h', 'd' or 'w' */
+    bool raw;       /* never expanded here: the program using it expands $names
+                     * of its own later (forward_path, mailbox_command, ...) */
 };
 
 /* Which configuration directory to use: -c dir, else $MAIL_CONFIG, else the
@@ -77,8 +80,11 @@ void config_override(const char *name, const char *value);
 void config_override_at(const char *name, const char *value, const char *origin);
 
 /* Expanded value; "" for an unknown name. Expansion errors are fatal
- * (msg_fatal naming file, line, parameter). */
+ * (msg_fatal naming file, line, parameter). A raw parameter (see
+ * struct config_default) comes back unexpanded, as Postfix does. */
 const char *config_get(const char *name);
+/* config_get without dying: 0 and *value, or -1 with *err set. */
+int config_lookup(const char *name, const char **value, strbuf *err);
 long long config_get_int(const char *name);
 bool config_get_bool(const char *name);
 long long config_get_time(const char *name); /* in seconds */
@@ -104,6 +110,11 @@ const char *config_origin(const char *name);
  * Returns -1 with *err set on a syntax error or loop. */
 int config_expand(const char *text, strbuf *out, strbuf *err);
 
+/* config_expand with temporary overrides ("name=value" strings, e.g. a
+ * master.cf entry's -o settings plus service_name) in force for this call
+ * only (postconf -M -x). */
+int config_expand_with(const char *text, const strlist *overrides, strbuf *out, strbuf *err);
+
 /* The built-in defaults table (sorted by name) and its length. */
 const struct config_default *config_defaults(size_t *count);
 const struct config_default *config_default_find(const char *name);
@@ -114,20 +125,41 @@ const char *config_default_value(const char *name);
 /* Names set in main.cf, in file order (for postconf -n). */
 size_t config_set_names(const char ***names);
 
+/* Service-defined parameters (postconf(5) "transport_destination_
+ * concurrency_limit" and friends). For a master.cf entry of type unix whose
+ * command is a delivery agent (smtp, lmtp, local, virtual, pipe, error),
+ * <service>_delivery_slot_cost, ..._destination_concurrency_limit,
+ * ..._destination_recipient_limit, ..._initial_destination_concurrency,
+ * ... get defaults "$default_delivery_slot_cost", ... (as Postfix's
+ * `postconf -d` shows them), and pipe/spawn services get <service>_time_limit
+ * = $command_time_limit. Call once per master.cf entry after each
+ * config_load (the load forgets them); qmgr can then read
+ * config_get_int("relay_destination_concurrency_limit"). Entries that do
+ * not qualify are ignored. */
+void config_add_service(const char *service, const char *type, const char *command);
+/* Names registered by config_add_service and not in the table, appended to
+ * *out (postconf lists them with the built-in ones). */
+void config_service_param_names(strlist *out);
+
 /* Unused-parameter warnings. A main.cf name is "used" when it is in the
- * defaults table, when some main.cf value or master.cf text references it
- * as $name/${name...}/$(name...), or when master.cf makes it a per-service
- * name. Feed master.cf in before warning: config_mark_used() for every
- * -o name, config_mark_references() for every -o value, and
- * config_mark_service() for every service name (it covers the
- * <transport>_destination_concurrency_limit style names). Then
- * config_warn_unused() warns once per remaining main.cf name:
+ * defaults table, a service-defined parameter, referenced as
+ * $name/${name...}/$(name...) in main.cf or master.cf, or marked used.
+ * Feed master.cf in before warning: config_add_service() for every entry,
+ * config_mark_references() for every argument and config_mark_used() for
+ * every -o name. Then config_warn_unused() warns once per remaining main.cf
+ * name:
  *   warning: /etc/postfix/main.cf, line 7: unused parameter: foo=bar
  * and returns how many it warned about (later calls warn about nothing new). */
 void config_mark_used(const char *name);
 void config_mark_references(const char *text);
-void config_mark_service(const char *service);
 size_t config_warn_unused(void);
+
+/* A name Postfix would accept: in the defaults table, or referenced as
+ * $name (or marked used) so that it is a user-defined parameter. */
+bool config_is_known(const char *name);
+
+/* In the defaults table, referenced as $name somewhere, or marked used. */
+bool config_is_used(const char *name);
 
 /* Is `name` a syntactically valid parameter name ([A-Za-z0-9_]+)? */
 bool config_valid_name(const char *name);

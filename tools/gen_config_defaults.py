@@ -34,6 +34,22 @@ PATH_MACROS = {
     "data_directory": "MTA_DEF_DATA_DIR",
 }
 
+# Postfix's "raw" parameters: never expanded at configuration time, because
+# the program that uses them expands per-message $names ($home, $rbl_code).
+# Found by setting every parameter to $mail_name and seeing which ones
+# `postconf -x` leaves alone.
+RAW = {
+    "command_execution_directory",
+    "default_rbl_reply",
+    "forward_path",
+    "luser_relay",
+    "mailbox_command",
+    "postscreen_expansion_filter",
+    "postscreen_reject_footer",
+    "smtpd_expansion_filter",
+    "smtpd_reject_footer",
+}
+
 SIZE_NAME = re.compile(r"(size_limit|_buffer_size|_map_size|^queue_minfree|^tcp_windowsize)$")
 
 
@@ -104,7 +120,8 @@ def main():
             ctype, unit = infer(name, value)
             cval = PATH_MACROS.get(name) or c_string(value)
         cunit = f"'{unit}'" if unit else "0"
-        out.append(f"    {{{c_string(name)}, {cval}, {ctype}, {cunit}}},")
+        craw = "true" if name in RAW else "false"
+        out.append(f"    {{{c_string(name)}, {cval}, {ctype}, {cunit}, {craw}}},")
     out.append("};")
     out.append("const size_t config_default_count = sizeof(config_default_table) / sizeof(config_default_table[0]);")
     with open(OUTPUT, "w", encoding="ascii") as f:

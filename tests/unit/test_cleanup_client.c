@@ -1,0 +1,201 @@
+/* Unit tests: cleanup_client (the client half of the cleanup protocol),
+ * against a scripted fake cleanup server in a child process. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "attr.h"
+#include "cleanup_client.h"
+#include "sock.h"
+#include "stream.h"
+#include "strbuf.h"
+
+static char dir[] = "/tmp/cc-test-XXXXXX";
+
+/* Fake server: answers open with ID "ABC123", reads everything up to end,
+ * checks what it got and answers end with `final` (NULL: close without a
+ * reply). Exit status 0 when the stream was as expected. */
+static pid_t fake_server(const char *final, int open_status)
+{
+    strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    char pub[64];
+    snprintf(pub, sizeof(pub), "%s/public", dir);
+    mkdir(pub, 0755);
+    sock_unix_path(dir, CLEANUP_SERVICE, &path, &err);
+    int lfd = sock_unix_listen(strbuf_str(&path), 0666, 5, &err);
+    assert_true(lfd >= 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid > 0) {
+        close(lfd);
+        strbuf_release(&path);
+        strbuf_release(&err);
+        return pid;
+    }
+    sock_set_nonblock(lfd, false);
+    int fd = accept(lfd, NULL, NULL);
+    stream *st = stream_open(fd);
+    stream_set_timeout(st, 5000);
+    attr_list al = ATTR_LIST_INIT, out = ATTR_LIST_INIT;
+    int bad = 0;
+    size_t content = 0, max_piece = 0, lines = 0, rcpts = 0;
+    if (attr_recv(st, &cleanup_attr_limits, &al, &err) != ATTR_OK)
+        _exit(10);
+    if (open_status) {
+        attr_add_int(&out, "status", open_status);
+        attr_add_str(&out, "reason", "452 4.3.1 Insufficient system storage");
+        attr_send(st, &out, &err);
+        _exit(0);
+    }
+    attr_add_int(&out, "status", 0);
+    attr_add_str(&out, "queue_id", "ABC123");
+    attr_send(st, &out, &err);
+    for (;;) {
+        if (attr_recv(st, &cleanup_attr_limits, &al, &err) != ATTR_OK)
+            _exit(final ? 11 : 0);
+        const attr *req = attr_find(&al, "request");
+        if (!req)
+            _exit(12);
+        if (strcmp(req->value, "envelope") == 0) {
+            const attr *s = attr_find(&al, "sender");
+            bad |= !s || strcmp(s->value, "a@example.org") != 0;
+        } else if (strcmp(req->value, "rcpt") == 0) {
+            rcpts++;
+        } else if (strcmp(req->value, "content") == 0) {
+            for (size_t i = 1; i < attr_list_count(&al); i++) {
+                const attr *a = attr_list_at(&al, i);
+                content += a->value_len;
+                if (a->value_len > max_piece)
+                    max_piece = a->value_len;
+                if (a->name[0] == 'N')
+                    lines++;
+            }
+        } else if (strcmp(req->value, "end") == 0) {
+            break;
+        }
+    }
+    /* 2 lines + one 300000-byte line, split but never bigger than a chunk */
+    bad |= rcpts != 2 || lines != 3 || content != 300000 + 10 || max_piece > CLEANUP_CHUNK;
+    if (!final)
+        _exit(bad);
+    attr_list_reset(&out);
+    attr_add_int(&out, "status", strncmp(final, "250", 3) == 0 ? 0 : 1);
+    attr_add_str(&out, "reason", final);
+    attr_send(st, &out, &err);
+    _exit(bad);
+}
+
+static int wait_child(pid_t pid)
+{
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+static void send_message(cleanup_client *cc)
+{
+    struct cleanup_envelope env = {.sender = "a@example.org", .uid = -1};
+    assert_int_equal(cleanup_client_envelope(cc, &env), 0);
+    cleanup_client_rcpt(cc, "b@example.org", NULL, "rfc822;b@example.org", 2);
+    cleanup_client_rcpt(cc, "c@example.org", NULL, NULL, 0);
+    cleanup_client_line(cc, "Subject: x");
+    cleanup_client_line(cc, "");
+    char *big = malloc(300000);
+    memset(big, 'y', 300000);
+    cleanup_client_content(cc, big, 100000, false);
+    cleanup_client_content(cc, big, 200000, true);
+    free(big);
+}
+
+static void queued(void **state)
+{
+    pid_t pid = fake_server("250 2.0.0 Ok: queued as ABC123", 0);
+    strbuf id = STRBUF_INIT, reply = STRBUF_INIT;
+    cleanup_client *cc = cleanup_client_open(dir, 0, 5000, &id, &reply);
+    assert_non_null(cc);
+    assert_string_equal(strbuf_str(&id), "ABC123");
+    send_message(cc);
+    assert_int_equal(cleanup_client_finish(&cc, &reply), 250);
+    assert_null(cc);
+    assert_string_equal(strbuf_str(&reply), "250 2.0.0 Ok: queued as ABC123");
+    assert_int_equal(wait_child(pid), 0);
+    strbuf_release(&id);
+    strbuf_release(&reply);
+}
+
+static void storage_error_at_end(void **state)
+{
+    pid_t pid = fake_server("452 4.3.1 Insufficient system storage", 0);
+    strbuf id = STRBUF_INIT, reply = STRBUF_INIT;
+    cleanup_client *cc = cleanup_client_open(dir, 0, 5000, &id, &reply);
+    assert_non_null(cc);
+    send_message(cc);
+    assert_int_equal(cleanup_client_finish(&cc, &reply), 452);
+    assert_string_equal(strbuf_str(&reply), "452 4.3.1 Insufficient system storage");
+    assert_int_equal(wait_child(pid), 0);
+    strbuf_release(&id);
+    strbuf_release(&reply);
+}
+
+static void server_vanishes(void **state)
+{
+    pid_t pid = fake_server(NULL, 0);
+    strbuf id = STRBUF_INIT, reply = STRBUF_INIT;
+    cleanup_client *cc = cleanup_client_open(dir, 0, 5000, &id, &reply);
+    assert_non_null(cc);
+    send_message(cc);
+    /* no reply, connection closed: never 250 */
+    assert_int_equal(cleanup_client_finish(&cc, &reply), 451);
+    assert_string_equal(strbuf_str(&reply), "451 4.3.0 Error: queue file write error");
+    wait_child(pid);
+    strbuf_release(&id);
+    strbuf_release(&reply);
+}
+
+static void open_refused(void **state)
+{
+    pid_t pid = fake_server(NULL, 1);
+    strbuf id = STRBUF_INIT, reply = STRBUF_INIT;
+    assert_null(cleanup_client_open(dir, 0, 5000, &id, &reply));
+    assert_string_equal(strbuf_str(&reply), "452 4.3.1 Insufficient system storage");
+    assert_int_equal(wait_child(pid), 0);
+    strbuf_release(&id);
+    strbuf_release(&reply);
+}
+
+static void no_server(void **state)
+{
+    strbuf id = STRBUF_INIT, reply = STRBUF_INIT;
+    assert_null(cleanup_client_open("/nonexistent-dir", 0, 1000, &id, &reply));
+    assert_string_equal(strbuf_str(&reply), "451 4.3.0 Error: queue file write error");
+    strbuf_release(&id);
+    strbuf_release(&reply);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (!mkdtemp(dir))
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(queued),          cmocka_unit_test(storage_error_at_end),
+        cmocka_unit_test(server_vanishes), cmocka_unit_test(open_refused),
+        cmocka_unit_test(no_server),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return rc;
+}
