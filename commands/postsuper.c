@@ -21,6 +21,8 @@
  * Hold and release moves fsync both directories (queue_file_move sync).
  */
 #include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -499,6 +501,15 @@ int main(int argc, char **argv)
     if (chdir(qdir) < 0)
         msg_fatal_status(EX_UNAVAILABLE, "chdir %s: %m", qdir);
     umask(077);
+    /* Like Postfix's postsuper: work as mail_owner, so that whatever we
+     * create (hash directories, hold/ moves, maildrop/ files for -r) belongs
+     * to the account the daemons run as. */
+    const char *owner = config_get("mail_owner");
+    struct passwd *pw = getpwnam(owner);
+    if (!pw)
+        msg_fatal_status(EX_CONFIG, "mail_owner \"%s\": no such user", owner);
+    if (setgroups(0, NULL) < 0 || setegid(pw->pw_gid) < 0 || seteuid(pw->pw_uid) < 0)
+        msg_fatal_status(EX_OSERR, "switch to mail_owner %s: %m", owner);
 
     if (structure) {
         unsigned long n = 0;

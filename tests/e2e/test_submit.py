@@ -357,8 +357,10 @@ def make_deferred(inst, qid, reasons):
     the defer service would."""
     src = [f for f in queue_files(inst, "incoming") if os.path.basename(f) == qid][0]
     h = qid[0]
+    pf = pwd.getpwnam("postfix")
     for d in ("deferred", "defer"):
-        os.makedirs(os.path.join(inst.queue_dir, d, h), exist_ok=True)
+        os.makedirs(os.path.join(inst.queue_dir, d, h), mode=0o700, exist_ok=True)
+        os.chown(os.path.join(inst.queue_dir, d, h), pf.pw_uid, pf.pw_gid)
     dst = os.path.join(inst.queue_dir, "deferred", h, qid)
     os.rename(src, dst)
     with open(os.path.join(inst.queue_dir, "defer", h, qid), "w") as f:
@@ -472,7 +474,8 @@ def test_postsuper_requeue_and_refusals(mta, alt_config):
     mark = mta.log_mark()
     run(mta, "postsuper", "-r", "ALL")
     mta.wait_log(r"%s: requeued" % old, since=mark)
-    mta.wait_log(r"pickup\[\d+\]: \w+: uid=0 from=<s@example.org>", since=mark)
+    mta.wait_log(r"pickup\[\d+\]: \w+: uid=%d from=<s@example.org>"
+                 % pwd.getpwnam("postfix").pw_uid, since=mark)
     wait_queued(mta, 1)
     new = queue_files(mta, "incoming")
     assert len(new) == 1 and os.path.basename(new[0]) != old
