@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 build_pkgs=(build-essential cmake pkg-config libssl-dev libdb-dev libpcre2-dev libsasl2-dev)
-test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks iproute2 procps tzdata)
+test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks iproute2 procps tzdata s-nail util-linux)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then
