@@ -223,6 +223,7 @@ struct queue_file {
     struct queue_file_size size;
     int error; /* errno of the first failure; 0 = none */
     strbuf reason;
+    mode_t extra_mode; /* read bits added at commit (maildrop files) */
 };
 
 static int qf_fail(queue_file *qf, int err, const char *what)
@@ -628,7 +629,7 @@ int queue_file_commit(queue_file **qfp, strbuf *err)
     encode_size(size, QUEUE_FILE_MAGIC, &qf->size);
     if (qf->error == 0 && pwrite_all(qf->fd, size, sizeof(size), QF_HDR_LEN) < 0)
         qf_fail(qf, errno, "update size record of");
-    if (qf->error == 0 && fchmod(qf->fd, 0700) < 0)
+    if (qf->error == 0 && fchmod(qf->fd, 0700 | qf->extra_mode) < 0)
         qf_fail(qf, errno, "fchmod");
     if (qf->error == 0 && fsync(qf->fd) < 0)
         qf_fail(qf, errno, "fsync");
@@ -1247,4 +1248,11 @@ int queue_space_check(const char *queue_dir, uint64_t minfree, uint64_t msg_size
         return -1;
     }
     return 0;
+}
+
+void queue_file_set_read_bits(queue_file *qf, mode_t bits)
+{
+    if (bits & ~(mode_t)(S_IRGRP | S_IROTH))
+        msg_panic("queue_file_set_read_bits: only group/other read bits allowed");
+    qf->extra_mode = bits;
 }

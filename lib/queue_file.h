@@ -191,6 +191,12 @@ int queue_file_begin_extract(queue_file *qf);
 
 void queue_file_set_flags(queue_file *qf, uint64_t flags);
 
+/* Group/other read bits (S_IRGRP|S_IROTH only) that commit adds to 0700.
+ * postdrop uses 0044 so pickup (mail_owner) can read maildrop files written
+ * under the submitter's uid, as Postfix's 0744 maildrop files; maildrop/
+ * itself (0730) keeps other users out. */
+void queue_file_set_read_bits(queue_file *qf, mode_t bits);
+
 /* Finish and make durable (see CONTRACT). Frees *qfp and clears it either
  * way. Returns 0 when the message is safely queued; -1 with errno set (EFBIG
  * means "too big", anything else a temporary local error) and the reason in

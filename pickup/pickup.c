@@ -1,0 +1,169 @@
+/* pickup - move locally submitted mail from maildrop/ into cleanup.
+ *
+ * A trigger service (master.cf "pickup unix n - n 60 1 pickup"): every
+ * wake-up (postdrop's, or master's timer) scans maildrop/. Each complete
+ * file is checked with maildrop_load() before anything in it is believed;
+ * a forged or corrupt file goes to corrupt/ with a log line. The file
+ * owner's uid is the submitter (postdrop writes under the caller's uid),
+ * logged as "ID: uid=N from=<sender>" with cleanup's queue ID. The maildrop
+ * file is removed only after cleanup answered 250 (the message is then
+ * durable in incoming/); a crash in between queues it twice, never zero
+ * times. Cleanup down: the file stays and the next wake-up retries.
+ *
+ * Runs as root (unpriv n) or mail_owner: postdrop makes maildrop files
+ * readable by both.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "cleanup_client.h"
+#include "config.h"
+#include "maildrop.h"
+#include "msg.h"
+#include "queue_file.h"
+#include "queue_id.h"
+#include "service.h"
+
+#define MAX_RECIPIENTS 100000
+
+static size_t record_limit(void)
+{
+    /* The writer (postdrop) splits content at this limit. */
+    long long lll = config_get_int("line_length_limit");
+    return lll > 8192 ? (size_t)lll : 8192;
+}
+
+static int ipc_timeout_ms(void)
+{
+    long long t = config_get_time("ipc_timeout");
+    return t > 0 && t < 86400 ? (int)t * 1000 : 3600 * 1000;
+}
+
+static int send_content(void *ctx, const char *data, size_t len, bool line_end)
+{
+    return cleanup_client_content(ctx, data, len, line_end) < 0 ? 1 : 0;
+}
+
+enum outcome { DONE, RETRY_LATER, CLEANUP_DOWN };
+
+static enum outcome pickup_file(const char *id)
+{
+    strbuf err = STRBUF_INIT, reply = STRBUF_INIT, new_id = STRBUF_INIT, shown = STRBUF_INIT;
+    struct maildrop_msg m = {0};
+    enum outcome out = DONE;
+    int fd = queue_file_open(".", "maildrop", 0, id, false, &err);
+    if (fd == QUEUE_FILE_INCOMPLETE || (fd < 0 && errno == ENOENT)) {
+        out = RETRY_LATER; /* still being written, or gone meanwhile */
+        goto done;
+    }
+    if (fd < 0) {
+        msg_warn("maildrop/%s: %s", id, strbuf_str(&err));
+        out = RETRY_LATER;
+        goto done;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        msg_fatal("fstat maildrop/%s: %m", id);
+    /* A second link would be a file someone placed here by other means. */
+    if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        queue_file_move_corrupt(".", "maildrop", 0, id, "not a regular file with one link");
+        goto done;
+    }
+    if (maildrop_load(fd, record_limit(), MAX_RECIPIENTS, &m, &err) < 0) {
+        queue_file_move_corrupt(".", "maildrop", 0, id, strbuf_str(&err));
+        goto done;
+    }
+    cleanup_client *cc =
+        cleanup_client_open(".", CLEANUP_FLAG_NONE, ipc_timeout_ms(), &new_id, &reply);
+    if (!cc) {
+        msg_warn("maildrop/%s: cleanup service unavailable: %s", id, strbuf_str(&reply));
+        out = CLEANUP_DOWN;
+        goto done;
+    }
+    addr_sanitize(&shown, m.sender.s ? m.sender.s : "", m.sender.len, 1000, true);
+    msg_info("%s: uid=%ld from=<%s>", strbuf_str(&new_id), (long)st.st_uid, strbuf_str(&shown));
+    struct cleanup_envelope env = {
+        .arrival = m.arrival,
+        .sender = strbuf_str(&m.sender),
+        .fullname = m.have_fullname ? strbuf_str(&m.fullname) : NULL,
+        .rewrite_context = "local",
+        .envid = m.envid.len ? strbuf_str(&m.envid) : NULL,
+        .ret = m.ret.len ? strbuf_str(&m.ret) : NULL,
+        .body = m.body.len ? strbuf_str(&m.body) : NULL,
+        .uid = (long)st.st_uid,
+    };
+    (void)cleanup_client_envelope(cc, &env);
+    for (size_t i = 0; i < m.nrcpt; i++)
+        (void)cleanup_client_rcpt(cc, m.rcpt[i].address, m.rcpt[i].address, m.rcpt[i].orcpt,
+                                  m.rcpt[i].notify);
+    if (maildrop_content(fd, record_limit(), send_content, cc, &err) < 0) {
+        /* The file validated a moment ago: it changed under us. */
+        cleanup_client_abort(&cc);
+        queue_file_move_corrupt(".", "maildrop", 0, id, strbuf_str(&err));
+        goto done;
+    }
+    int code = cleanup_client_finish(&cc, &reply);
+    if (code == 250) {
+        strbuf_reset(&err);
+        strbuf_printf(&err, "maildrop/%s", id);
+        if (unlink(strbuf_str(&err)) < 0 && errno != ENOENT)
+            msg_fatal("remove %s: %m", strbuf_str(&err)); /* else we would queue it twice */
+    } else if (code >= 500) {
+        /* Never silently dropped: an administrator finds it in corrupt/. */
+        strbuf_reset(&err);
+        strbuf_printf(&err, "rejected by cleanup: %s", strbuf_str(&reply));
+        queue_file_move_corrupt(".", "maildrop", 0, id, strbuf_str(&err));
+    } else {
+        msg_warn("maildrop/%s: %s", id, strbuf_str(&reply));
+        out = CLEANUP_DOWN;
+    }
+done:
+    if (fd >= 0 && close(fd) < 0)
+        msg_warn("close maildrop/%s: %m", id);
+    maildrop_msg_release(&m);
+    strbuf_release(&err);
+    strbuf_release(&reply);
+    strbuf_release(&new_id);
+    strbuf_release(&shown);
+    return out;
+}
+
+static void pickup_scan(void)
+{
+    DIR *d = opendir("maildrop");
+    if (!d)
+        msg_fatal("open directory %s/maildrop: %m", config_get("queue_directory"));
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        /* Temporary names of files postdrop is still creating are not IDs. */
+        if (!queue_id_valid(de->d_name))
+            continue;
+        if (pickup_file(de->d_name) == CLEANUP_DOWN)
+            break;
+        errno = 0;
+    }
+    if (errno != 0)
+        msg_warn("read directory maildrop: %m");
+    closedir(d);
+}
+
+static void pickup_trigger(const char *buf, size_t len, const char *service, char **args)
+{
+    pickup_scan();
+}
+
+int main(int argc, char **argv)
+{
+    static const struct service_ops ops = {
+        .mode = SERVICE_TRIGGER,
+        .trigger = pickup_trigger,
+    };
+    service_main("pickup", argc, argv, &ops);
+}
