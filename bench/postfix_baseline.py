@@ -32,15 +32,19 @@ Must run as root (it starts the MTA's master and creates a user).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import shutil
+import signal
 import statistics
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import peers  # noqa: E402
 
 
@@ -77,13 +81,18 @@ class MTA:
 
 class PostfixMTA(MTA):
     """Debian's Postfix 3.7 (unpacked, peers.PostfixPeer): Debian's defaults,
-    local(8) delivery to ~/Maildir/."""
+    local(8) delivery to ~/Maildir/.  relay_port: send every non-local
+    recipient to [127.0.0.1]:relay_port (the outbound run)."""
 
     name = "postfix"
 
-    def __init__(self):
-        self.peer = peers.PostfixPeer(myhostname="bench.test")
+    def __init__(self, relay_port: int | None = None):
+        self.peer = peers.PostfixPeer(myhostname="bench.test", relayhost=relay_port)
         self.port = self.peer.port
+
+    def sendmail(self) -> tuple[str, dict]:
+        """(path of sendmail, environment) for local submission."""
+        return str(self.peer.sendmail_path), self.peer.sendmail_env()
 
     def start(self) -> None:
         self.peer.__enter__()
@@ -98,9 +107,126 @@ class PostfixMTA(MTA):
         return self.peer.postconf("-h", "mail_version").strip()
 
 
-# Register more MTAs here, e.g. "ours": OursMTA (start our master from
-# $MTA_BUILD_DIR with a config in a temp dir, as tests/e2e does).
-MTAS: dict[str, type[MTA]] = {"postfix": PostfixMTA}
+# Our master.cf: the services the runs use, with Postfix's columns and
+# process limits (Debian's master.cf), no chroot.
+_OURS_MASTER_CF = """\
+127.0.0.1:{port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+        -o syslog_name=postfix/$service_name
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+local     unix  -       n       n       -       -       local
+"""
+
+
+class OursMTA(MTA):
+    """Our MTA from $MTA_BUILD_DIR (default <repo>/build-release, see
+    bench/bench.py), in a temp dir, configured like PostfixMTA: the same
+    main.cf parameters that matter (mydestination, home_mailbox = Maildir/,
+    no aliases, mynetworks, compatibility_level 3.6) and the same master.cf
+    rows, so both do the same work with the same durability.  Started with
+    `postfix start` as an administrator would; the master's pid file names
+    the process tree."""
+
+    name = "ours"
+
+    def __init__(self, relay_port: int | None = None):
+        build = Path(os.environ.get("MTA_BUILD_DIR") or REPO / "build-release")
+        self.bin = build / "bin"
+        if not (self.bin / "master").exists():
+            raise SystemExit(f"no build of ours in {build} (set MTA_BUILD_DIR)")
+        self.port = peers.free_port()
+        self.relay_port = relay_port
+        self.workdir = peers.make_workdir("mta-ours-")
+        self.config_dir = self.workdir / "etc"
+        self.queue_dir = self.workdir / "queue"
+        self.master_pid: int | None = None
+
+    def main_cf(self) -> dict[str, str]:
+        p = {
+            "compatibility_level": "3.6",
+            "queue_directory": str(self.queue_dir),
+            "data_directory": str(self.workdir / "data"),
+            "daemon_directory": str(self.bin),
+            "command_directory": str(self.bin),
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "maillog_file": str(self.workdir / "maillog"),
+            "myhostname": "bench.test",
+            "mydomain": "bench.test",
+            "myorigin": "$myhostname",
+            "mydestination": "$myhostname, localhost",
+            "inet_interfaces": peers.LOOPBACK,
+            "inet_protocols": "ipv4",
+            "mynetworks": "127.0.0.0/8",
+            "smtp_bind_address": peers.LOOPBACK,
+            "smtp_dns_support_level": "disabled",
+            "alias_maps": "",
+            "alias_database": "",
+            "home_mailbox": "Maildir/",
+            "biff": "no",
+            "append_dot_mydomain": "no",
+            "mailbox_size_limit": "0",
+            "queue_run_delay": "1s",
+            "minimal_backoff_time": "1s",
+            "maximal_backoff_time": "5s",
+            "import_environment": "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C",
+        }
+        if self.relay_port:
+            p["relayhost"] = f"[{peers.LOOPBACK}]:{self.relay_port}"
+        else:
+            p["default_transport"] = "error:outbound mail disabled in tests"
+            p["relay_transport"] = "error:outbound mail disabled in tests"
+        return p
+
+    def start(self) -> None:
+        peers.ensure_mail_accounts()
+        self.config_dir.mkdir(parents=True)
+        (self.config_dir / "main.cf").write_text(
+            "".join(f"{k} = {v}\n" for k, v in self.main_cf().items()))
+        (self.config_dir / "master.cf").write_text(_OURS_MASTER_CF.format(port=self.port))
+        peers.run([self.bin / "postfix", "-c", self.config_dir, "start"], timeout=30)
+        self.master_pid = int((self.queue_dir / "pid" / "master.pid").read_text().strip())
+        peers.wait_until(lambda: peers.port_listening(self.port), 30,
+                         f"our smtpd on port {self.port}")
+
+    def stop(self) -> None:
+        if (self.queue_dir / "pid").is_dir():
+            peers.run([self.bin / "postfix", "-c", self.config_dir, "stop"], timeout=30,
+                      check=False)
+        if self.master_pid:
+            # Whatever survived `postfix stop`: members of our master's
+            # process group only (its pid came from its own pid file).
+            for pid in peers.process_tree(self.master_pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            self.master_pid = None
+        if not os.environ.get("MTA_KEEP_TMP"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def root_pids(self) -> list[int]:
+        assert self.master_pid, "not started"
+        return [self.master_pid]
+
+    def sendmail(self) -> tuple[str, dict]:
+        return str(self.bin / "sendmail"), {**os.environ, "MAIL_CONFIG": str(self.config_dir)}
+
+    def version(self) -> str:
+        cp = peers.run([self.bin / "postconf", "-c", self.config_dir, "-h", "mail_version"],
+                       check=False)
+        return cp.stdout.decode().strip()
+
+
+MTAS: dict[str, type[MTA]] = {"postfix": PostfixMTA, "ours": OursMTA}
 
 
 def tree_cpu(pids: list[int]) -> float:
