@@ -10,7 +10,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 build_pkgs=(build-essential cmake pkg-config libssl-dev libdb-dev libpcre2-dev libsasl2-dev)
-test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks iproute2 procps tzdata)
+test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks iproute2 procps tzdata
+    # Peers for end-to-end tests (tests/e2e/peers.py). Dovecot is installed
+    # with service starts forbidden: the tests run it with their own config.
+    dovecot-core dovecot-imapd dovecot-lmtpd pflogsumm s-nail openssl
+    # Runtime libraries of Debian's postfix, which the tests only unpack
+    # (apt-get download + dpkg -x) because our MTA owns Postfix's paths.
+    libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase)
+# Not installed: bsd-mailx (Depends: default-mta | mail-transport-agent would
+# pull in exim4 and start it); postfix itself (see fetch_postfix below).
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then
@@ -21,8 +29,20 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# policy-rc.d exiting 101 makes invoke-rc.d refuse every service start, so a
+# package such as dovecot-core does not leave a system daemon listening on
+# all interfaces. Removed again on exit unless it was there before us.
+policy=/usr/sbin/policy-rc.d
+forbid_service_starts() {
+    [ -e "$policy" ] && return 0
+    printf '#!/bin/sh\n# installed by install-deps.sh during package installs\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+}
+
 if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
+    forbid_service_starts
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
@@ -33,3 +53,32 @@ getent group postfix >/dev/null || groupadd --system postfix
 getent passwd postfix >/dev/null ||
     useradd --system --gid postfix --home-dir /var/spool/postfix --no-create-home \
         --shell /usr/sbin/nologin postfix
+
+# Test users the end-to-end tests deliver to (Maildir in their home).
+if [ "${1:-}" = "--test" ]; then
+    for u in tester tester2; do
+        getent passwd "$u" >/dev/null || useradd --create-home --shell /bin/bash "$u"
+    done
+fi
+
+# Debian's Postfix, unpacked (never installed) into a cache for the tests'
+# outbound peer and the benchmark baseline. See tests/e2e/peers.py.
+fetch_postfix() {
+    local cache=${MTA_TEST_CACHE:-/var/cache/mta-tests}
+    local root="$cache/postfix-root"
+    [ -x "$root/usr/lib/postfix/sbin/master" ] && [ -x "$root/usr/sbin/smtp-source" ] && return 0
+    mkdir -p "$cache/debs"
+    # Package lists may be missing or stale when nothing else was installed.
+    (cd "$cache/debs" && { apt-get download -qq -o APT::Sandbox::User=root postfix postfix-pcre ||
+        { apt-get update -qq && apt-get download -qq -o APT::Sandbox::User=root postfix postfix-pcre; }; })
+    rm -rf "$root.tmp"
+    mkdir -p "$root.tmp"
+    for deb in "$cache"/debs/postfix_*.deb "$cache"/debs/postfix-pcre_*.deb; do
+        dpkg -x "$deb" "$root.tmp"
+    done
+    rm -rf "$root"
+    mv "$root.tmp" "$root"
+}
+if [ "${1:-}" = "--test" ]; then
+    fetch_postfix
+fi
