@@ -56,7 +56,8 @@ static int decode(strbuf *out, const char *text, size_t len)
             if ((v[k] = value_of(c)) < 0)
                 return -1;
         }
-        unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+        unsigned w =
+            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
         if (out) {
             strbuf_putc(out, (char)(w >> 16));
             if (pad < 2)

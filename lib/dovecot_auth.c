@@ -380,7 +380,8 @@ static enum dovecot_auth_result await_reply(dovecot_auth *da, strbuf *out, strbu
             strbuf_set(reason, "Invalid reply from authentication server");
             goto out;
         }
-        if ((l.cmd != DOVECOT_LINE_OK && l.cmd != DOVECOT_LINE_CONT && l.cmd != DOVECOT_LINE_FAIL) ||
+        if ((l.cmd != DOVECOT_LINE_OK && l.cmd != DOVECOT_LINE_CONT &&
+             l.cmd != DOVECOT_LINE_FAIL) ||
             l.id != da->cur_id)
             continue;
         break;

@@ -93,15 +93,20 @@ bool dovecot_auth_alive(const dovecot_auth *da);
 size_t dovecot_auth_mech_count(const dovecot_auth *da);
 const struct dovecot_mech *dovecot_auth_mech(const dovecot_auth *da, size_t i);
 
-enum dovecot_auth_result { DOVECOT_AUTH_OK, DOVECOT_AUTH_CONT, DOVECOT_AUTH_FAIL, DOVECOT_AUTH_TEMP };
+enum dovecot_auth_result {
+    DOVECOT_AUTH_OK,
+    DOVECOT_AUTH_CONT,
+    DOVECOT_AUTH_FAIL,
+    DOVECOT_AUTH_TEMP
+};
 
 struct dovecot_auth_request {
     const char *mech;
-    const char *service;       /* "smtp" */
-    const char *local_ip;      /* lip=, may be NULL */
-    const char *remote_ip;     /* rip=, may be NULL */
-    bool secured;              /* TLS is active */
-    const char *initial_resp;  /* base64 or NULL; "" = empty initial response */
+    const char *service;      /* "smtp" */
+    const char *local_ip;     /* lip=, may be NULL */
+    const char *remote_ip;    /* rip=, may be NULL */
+    bool secured;             /* TLS is active */
+    const char *initial_resp; /* base64 or NULL; "" = empty initial response */
 };
 
 enum dovecot_auth_result dovecot_auth_start(dovecot_auth *da, const struct dovecot_auth_request *r,

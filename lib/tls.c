@@ -141,8 +141,8 @@ int tls_cipherlist(const char *grade, const char *exclude, strbuf *out, strbuf *
         if (strcasecmp(grade, grades[i]) == 0)
             ok = true;
     if (!ok) {
-        strbuf_printf(err, "unknown TLS cipher grade \"%s\" (use high, medium, low, export or null)",
-                      grade);
+        strbuf_printf(
+            err, "unknown TLS cipher grade \"%s\" (use high, medium, low, export or null)", grade);
         return -1;
     }
     strbuf name = STRBUF_INIT;
@@ -168,8 +168,8 @@ int tls_cipherlist(const char *grade, const char *exclude, strbuf *out, strbuf *
 static int common_setup(SSL_CTX *c, const char *proto_spec, const char *cipherlist, strbuf *err)
 {
     int minv = 0, maxv = 0;
-    if (tls_parse_protocols(proto_spec && *proto_spec ? proto_spec : ">=TLSv1", &minv, &maxv,
-                            err) < 0)
+    if (tls_parse_protocols(proto_spec && *proto_spec ? proto_spec : ">=TLSv1", &minv, &maxv, err) <
+        0)
         return -1;
     if (!SSL_CTX_set_min_proto_version(c, minv) || !SSL_CTX_set_max_proto_version(c, maxv)) {
         strbuf_printf(err, "cannot set TLS protocol range from \"%s\"", proto_spec);
@@ -426,7 +426,8 @@ static BIO *sock_bio(int fd)
     if (!sock_method) {
         sock_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mta-socket");
         if (!sock_method || !BIO_meth_set_write(sock_method, bio_write) ||
-            !BIO_meth_set_read(sock_method, bio_read) || !BIO_meth_set_ctrl(sock_method, bio_ctrl) ||
+            !BIO_meth_set_read(sock_method, bio_read) ||
+            !BIO_meth_set_ctrl(sock_method, bio_ctrl) ||
             !BIO_meth_set_create(sock_method, bio_create))
             msg_fatal("cannot create the OpenSSL socket BIO method");
     }
@@ -526,8 +527,7 @@ static int handshake(tls_conn *c, int fd, int timeout_ms, const char *what, strb
         else {
             int saved = errno;
             strbuf_printf(err, "%s error: %s", what,
-                          e == SSL_ERROR_SYSCALL
-                              ? (saved ? strerror(saved) : "lost connection")
+                          e == SSL_ERROR_SYSCALL ? (saved ? strerror(saved) : "lost connection")
                           : e == SSL_ERROR_ZERO_RETURN ? "lost connection"
                                                        : "TLS protocol error");
             append_ssl_errors(err);
@@ -653,8 +653,8 @@ bool tls_conn_peer_cn(const tls_conn *c, strbuf *out)
     if (!peer)
         return false;
     char buf[256];
-    int n = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, buf,
-                                      sizeof(buf));
+    int n =
+        X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, buf, sizeof(buf));
     X509_free(peer);
     if (n < 0)
         return false;

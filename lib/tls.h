@@ -45,14 +45,14 @@ int tls_parse_protocols(const char *spec, int *min_version, int *max_version, st
 int tls_cipherlist(const char *grade, const char *exclude, strbuf *out, strbuf *err);
 
 struct tls_server_settings {
-    const char *cert_file;   /* PEM: certificate then its chain; may be "" */
-    const char *key_file;    /* PEM private key for cert_file */
-    const char *chain_files; /* Postfix's smtpd_tls_chain_files: files with key + chain */
-    const char *protocols;   /* Postfix syntax */
-    const char *cipherlist;  /* OpenSSL syntax (see tls_cipherlist) */
-    long session_timeout_s;  /* ticket lifetime */
+    const char *cert_file;       /* PEM: certificate then its chain; may be "" */
+    const char *key_file;        /* PEM private key for cert_file */
+    const char *chain_files;     /* Postfix's smtpd_tls_chain_files: files with key + chain */
+    const char *protocols;       /* Postfix syntax */
+    const char *cipherlist;      /* OpenSSL syntax (see tls_cipherlist) */
+    long session_timeout_s;      /* ticket lifetime */
     const char *ticket_key_file; /* NULL/"": per-process ticket keys */
-    bool server_preference;  /* tls_preempt_cipherlist */
+    bool server_preference;      /* tls_preempt_cipherlist */
 };
 
 struct tls_client_settings {

@@ -29,9 +29,9 @@ int xsasl_parse_security_options(const char *text, unsigned *flags, strbuf *err)
         const char *word;
         unsigned flag;
     } words[] = {
-        {"noanonymous", XSASL_SEC_NOANONYMOUS},         {"noplaintext", XSASL_SEC_NOPLAINTEXT},
-        {"nodictionary", XSASL_SEC_NODICTIONARY},       {"noactive", XSASL_SEC_NOACTIVE},
-        {"mutual_auth", XSASL_SEC_MUTUAL_AUTH},         {"forward_secrecy", XSASL_SEC_FORWARD_SECRECY},
+        {"noanonymous", XSASL_SEC_NOANONYMOUS},   {"noplaintext", XSASL_SEC_NOPLAINTEXT},
+        {"nodictionary", XSASL_SEC_NODICTIONARY}, {"noactive", XSASL_SEC_NOACTIVE},
+        {"mutual_auth", XSASL_SEC_MUTUAL_AUTH},   {"forward_secrecy", XSASL_SEC_FORWARD_SECRECY},
     };
     strlist items = STRLIST_INIT;
     const char *e = NULL;
@@ -232,8 +232,7 @@ enum xsasl_result xsasl_server_first(xsasl_server *s, const char *mech, const ch
     return from_dovecot(dr);
 }
 
-enum xsasl_result xsasl_server_next(xsasl_server *s, const char *resp, strbuf *reply,
-                                    strbuf *user)
+enum xsasl_result xsasl_server_next(xsasl_server *s, const char *resp, strbuf *reply, strbuf *user)
 {
     strbuf_reset(reply);
     strbuf_reset(user);

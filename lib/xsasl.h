@@ -63,8 +63,7 @@ void xsasl_server_free(xsasl_server **sp);
 const char *xsasl_server_mechs(const xsasl_server *s);
 enum xsasl_result xsasl_server_first(xsasl_server *s, const char *mech, const char *init,
                                      strbuf *reply, strbuf *user);
-enum xsasl_result xsasl_server_next(xsasl_server *s, const char *resp, strbuf *reply,
-                                    strbuf *user);
+enum xsasl_result xsasl_server_next(xsasl_server *s, const char *resp, strbuf *reply, strbuf *user);
 
 /* Backends (xsasl_cyrus.c); used by xsasl.c only. */
 int xsasl_cyrus_init(const char *app, strbuf *err);

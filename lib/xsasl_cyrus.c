@@ -76,7 +76,8 @@ int xsasl_cyrus_init(const char *app, strbuf *err)
     conf_path = strbuf_detach(&p);
     int rc = sasl_server_init(callbacks, app && *app ? app : "smtpd");
     if (rc != SASL_OK) {
-        strbuf_printf(err, "SASL per-process initialization failed: %s", sasl_errstring(rc, NULL, NULL));
+        strbuf_printf(err, "SASL per-process initialization failed: %s",
+                      sasl_errstring(rc, NULL, NULL));
         return -1;
     }
     done = true;
@@ -87,13 +88,11 @@ void *xsasl_cyrus_new(const struct xsasl_server_params *p, strbuf *mechs, strbuf
 {
     char local[128], remote[128];
     snprintf(local, sizeof(local), "%s;%u", p->local_addr ? p->local_addr : "", p->local_port);
-    snprintf(remote, sizeof(remote), "%s;%u", p->remote_addr ? p->remote_addr : "",
-             p->remote_port);
+    snprintf(remote, sizeof(remote), "%s;%u", p->remote_addr ? p->remote_addr : "", p->remote_port);
     struct cyrus_ctx *c = xcalloc(1, sizeof(*c));
-    int rc = sasl_server_new(p->service, p->server_fqdn,
-                             p->user_realm && *p->user_realm ? p->user_realm : NULL,
-                             p->local_addr ? local : NULL, p->remote_addr ? remote : NULL, NULL,
-                             0, &c->conn);
+    int rc = sasl_server_new(
+        p->service, p->server_fqdn, p->user_realm && *p->user_realm ? p->user_realm : NULL,
+        p->local_addr ? local : NULL, p->remote_addr ? remote : NULL, NULL, 0, &c->conn);
     if (rc != SASL_OK) {
         strbuf_printf(err, "SASL per-connection server initialization: %s",
                       sasl_errstring(rc, NULL, NULL));

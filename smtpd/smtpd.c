@@ -635,9 +635,8 @@ static void describe_client(struct smtpd_state *s, int fd)
         socklen_t llen = sizeof(ls);
         if (getsockname(fd, (struct sockaddr *)&ls, &llen) == 0 && ls.ss_family != AF_UNIX) {
             sock_addr_str((struct sockaddr *)&ls, llen, &s->local_addr);
-            s->local_port =
-                ntohs(ls.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ls)->sin6_port
-                                               : ((struct sockaddr_in *)&ls)->sin_port);
+            s->local_port = ntohs(ls.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ls)->sin6_port
+                                                           : ((struct sockaddr_in *)&ls)->sin_port);
         }
         strbuf desc = STRBUF_INIT;
         if (config_get_bool("smtpd_peername_lookup") &&

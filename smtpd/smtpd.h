@@ -77,10 +77,10 @@ struct smtpd_state {
     strbuf local_addr;
 
     /* SASL (smtpd_sasl.c) */
-    xsasl_server *sasl;      /* this session's authenticator, made at EHLO */
-    bool sasl_tried;         /* xsasl_server_new was attempted for this TLS state */
-    strbuf sasl_mechs;       /* offered in EHLO, after smtpd_sasl_mechanism_filter */
-    strbuf sasl_method;      /* non-empty once authenticated */
+    xsasl_server *sasl; /* this session's authenticator, made at EHLO */
+    bool sasl_tried;    /* xsasl_server_new was attempted for this TLS state */
+    strbuf sasl_mechs;  /* offered in EHLO, after smtpd_sasl_mechanism_filter */
+    strbuf sasl_method; /* non-empty once authenticated */
     strbuf sasl_username;
 
     /* session */
@@ -117,9 +117,9 @@ struct smtpd_params {
     int ipc_timeout_ms;
 
     /* TLS */
-    int tls_level;     /* TLS_LEVEL_* */
-    tls_ctx *tls_ctx;  /* NULL: no usable certificate (STARTTLS gets 454) */
-    bool tls_wrapper;  /* smtpd_tls_wrappermode */
+    int tls_level;    /* TLS_LEVEL_* */
+    tls_ctx *tls_ctx; /* NULL: no usable certificate (STARTTLS gets 454) */
+    bool tls_wrapper; /* smtpd_tls_wrappermode */
     bool tls_auth_only;
     int tls_loglevel;
     bool tls_received_header;
@@ -148,12 +148,12 @@ void smtpd_reset(struct smtpd_state *s);
 void smtpd_set_protocol(struct smtpd_state *s);
 
 /* smtpd_tls.c */
-void smtpd_tls_pre_init(void); /* as root: certificates, keys, ticket keys */
-bool smtpd_tls_offer(const struct smtpd_state *s);       /* STARTTLS in EHLO */
-bool smtpd_tls_required(const struct smtpd_state *s);    /* encrypt and not yet TLS */
+void smtpd_tls_pre_init(void);                        /* as root: certificates, keys, ticket keys */
+bool smtpd_tls_offer(const struct smtpd_state *s);    /* STARTTLS in EHLO */
+bool smtpd_tls_required(const struct smtpd_state *s); /* encrypt and not yet TLS */
 void smtpd_starttls(struct smtpd_state *s, const smtp_cmd *cmd); /* may set s->quit */
-bool smtpd_tls_wrapper_start(struct smtpd_state *s);     /* port 465: false = hang up */
-void smtpd_tls_received(struct smtpd_state *s, strbuf *h); /* "(using ...)" lines */
+bool smtpd_tls_wrapper_start(struct smtpd_state *s);             /* port 465: false = hang up */
+void smtpd_tls_received(struct smtpd_state *s, strbuf *h);       /* "(using ...)" lines */
 void smtpd_tls_close(struct smtpd_state *s);
 
 /* smtpd_sasl.c */

@@ -290,15 +290,14 @@ static enum verdict login_mismatch(struct ctx *c, char which)
     enum verdict v = V_DUNNO;
     bool authed = smtpd_sasl_authenticated(s);
     if (found < 0) {
-        v = say(c, 451, "4.3.0", "<%s>: Sender address rejected: temporary lookup failure",
-                sender);
+        v = say(c, 451, "4.3.0", "<%s>: Sender address rejected: temporary lookup failure", sender);
     } else if (authed && which != 'u') {
         /* known: only a sender someone owns can mismatch */
         bool mismatch = found ? !owner_listed(strbuf_str(&owners), strbuf_str(&s->sasl_username))
                               : which != 'k';
         if (mismatch)
-            v = say(c, 553, "5.7.1", "<%s>: Sender address rejected: not owned by user %s",
-                    sender, strbuf_str(&s->sasl_username));
+            v = say(c, 553, "5.7.1", "<%s>: Sender address rejected: not owned by user %s", sender,
+                    strbuf_str(&s->sasl_username));
     } else if (!authed && which != 'a' && found) {
         v = say(c, 553, "5.7.1", "<%s>: Sender address rejected: not logged in", sender);
     }

@@ -31,8 +31,8 @@ void smtpd_sasl_pre_init(void)
     if (!p->sasl_enable)
         return;
     strbuf err = STRBUF_INIT;
-    if (xsasl_parse_security_options(config_get("smtpd_sasl_security_options"),
-                                     &p->sasl_sec_flags, &err) < 0)
+    if (xsasl_parse_security_options(config_get("smtpd_sasl_security_options"), &p->sasl_sec_flags,
+                                     &err) < 0)
         msg_fatal("smtpd_sasl_security_options: %s", strbuf_str(&err));
     if (xsasl_parse_security_options(config_get("smtpd_sasl_tls_security_options"),
                                      &p->sasl_tls_sec_flags, &err) < 0)
@@ -245,8 +245,7 @@ void smtpd_sasl_auth(struct smtpd_state *s, const smtp_cmd *cmd)
         int rc = stream_read_line(s->st, &line, smtpd_params.sasl_response_limit);
         stream_clear_deadline(s->st);
         if (rc < 0 || rc == STREAM_LINE_PARTIAL) {
-            msg_info("%s after AUTH from %s",
-                     rc == STREAM_TIMEOUT ? "timeout" : "lost connection",
+            msg_info("%s after AUTH from %s", rc == STREAM_TIMEOUT ? "timeout" : "lost connection",
                      strbuf_str(&s->namaddr));
             s->quit = true;
             goto out;

@@ -125,8 +125,7 @@ static bool handshake(struct smtpd_state *s)
         /* err: "SSL_accept error: <reason>[; openssl error queue]" */
         const char *why = strbuf_str(&err);
         const char *colon = strchr(why, ':');
-        msg_info("SSL_accept error from %s: %s", strbuf_str(&s->namaddr),
-                 colon ? colon + 2 : why);
+        msg_info("SSL_accept error from %s: %s", strbuf_str(&s->namaddr), colon ? colon + 2 : why);
         strbuf_release(&err);
         return false;
     }
