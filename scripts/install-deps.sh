@@ -11,6 +11,9 @@ fi
 
 build_pkgs=(build-essential cmake pkg-config libssl-dev libdb-dev libpcre2-dev libsasl2-dev)
 test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks iproute2 procps tzdata
+    # Cyrus SASL tests: saslpasswd2 (sasl2-bin; its saslauthd stays stopped),
+    # the sasldb auxprop and PLAIN/LOGIN plugins.
+    sasl2-bin libsasl2-modules libsasl2-modules-db
     # Peers for end-to-end tests (tests/e2e/peers.py). Dovecot is installed
     # with service starts forbidden: the tests run it with their own config.
     dovecot-core dovecot-imapd dovecot-lmtpd pflogsumm s-nail openssl dnsmasq-base

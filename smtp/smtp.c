@@ -311,6 +311,11 @@ static void smtp_init(const char *service, char **args)
         (int)config_get_int(smtp_cfg.lmtp ? "lmtp_mx_address_limit" : "smtp_mx_address_limit");
     smtp_cfg.fallback_relay = param("fallback_relay");
     smtp_cfg.tls_servername = param("tls_servername");
+    smtp_cfg.tls_protocols = param("tls_protocols");
+    smtp_cfg.tls_ciphers = param("tls_ciphers");
+    smtp_cfg.tls_exclude_ciphers = param("tls_exclude_ciphers");
+    smtp_cfg.tls_CAfile = param("tls_CAfile");
+    smtp_cfg.tls_CApath = param("tls_CApath");
     if (strcmp(smtp_cfg.tls_servername, "hostname") == 0 ||
         strcmp(smtp_cfg.tls_servername, "nexthop") == 0)
         msg_fatal("%stls_servername = %s is not supported; use a literal name or leave it empty",

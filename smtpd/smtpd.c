@@ -14,8 +14,7 @@
  * <CR><LF>.<CR><LF> the only end of data (the smtp_data state machine); only
  * "reject" also refuses messages with a bare newline.
  *
- * TLS (STARTTLS) and SASL (AUTH) arrive with issue 7: the EHLO reply and
- * the command switch have marked places for them; neither is offered yet.
+ * TLS (STARTTLS, wrapper mode) is smtpd_tls.c, SASL (AUTH) smtpd_sasl.c.
  *
  * Not done: smtpd_client_connection_count_limit needs state shared between
  * smtpd processes (Postfix's anvil); it is not enforced yet.
@@ -26,6 +25,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,6 +51,26 @@ static const char *const counter_names[CNT_COUNT] = {"helo", "ehlo", "starttls",
 static bool param_bool_default(const char *name, bool fallback)
 {
     return config_is_set(name) ? config_get_bool(name) : fallback;
+}
+
+static void smtpd_pre_init(const char *service, char **args)
+{
+    (void)service;
+    (void)args;
+    /* Keys and certificates are often readable by root only; Cyrus loads
+     * its plugins from outside any chroot. */
+    smtpd_tls_pre_init();
+    smtpd_sasl_pre_init();
+}
+
+void smtpd_set_protocol(struct smtpd_state *s)
+{
+    if (!s->extended) {
+        s->protocol = "SMTP";
+        return;
+    }
+    bool a = smtpd_sasl_authenticated(s);
+    s->protocol = s->tls ? (a ? "ESMTPSA" : "ESMTPS") : (a ? "ESMTPA" : "ESMTP");
 }
 
 static void smtpd_init(const char *service, char **args)
@@ -181,7 +202,12 @@ bool smtpd_open_queue(struct smtpd_state *s)
         return false;
     }
     strbuf_release(&reply);
-    msg_info("%s: client=%s", strbuf_str(&s->queue_id), strbuf_str(&s->namaddr));
+    if (smtpd_sasl_authenticated(s))
+        msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s", strbuf_str(&s->queue_id),
+                 strbuf_str(&s->namaddr), strbuf_str(&s->sasl_method),
+                 strbuf_str(&s->sasl_username));
+    else
+        msg_info("%s: client=%s", strbuf_str(&s->queue_id), strbuf_str(&s->namaddr));
     gettimeofday(&s->arrival, NULL);
     static const char *const bodies[] = {NULL, "7BIT", "8BITMIME", "BINARYMIME"};
     struct cleanup_envelope env = {
@@ -198,6 +224,7 @@ bool smtpd_open_queue(struct smtpd_state *s)
                                          : NULL,
         .body = bodies[s->body],
         .smtputf8 = s->smtputf8,
+        .sasl_username = smtpd_sasl_authenticated(s) ? strbuf_str(&s->sasl_username) : NULL,
         .uid = -1,
     };
     (void)cleanup_client_envelope(s->cc, &env);
@@ -215,8 +242,8 @@ static void do_helo(struct smtpd_state *s, const smtp_cmd *cmd, bool ehlo)
     /* A new HELO/EHLO resets the transaction (RFC 5321 4.1.4). */
     smtpd_reset(s);
     addr_sanitize(&s->helo, cmd->arg.s, cmd->arg.len, 255, false);
-    s->protocol = ehlo ? "ESMTP" : "SMTP";
     s->extended = ehlo;
+    smtpd_set_protocol(s);
     s->cnt_ok[ehlo ? CNT_EHLO : CNT_HELO]++;
     if (!ehlo) {
         smtpd_reply(s, "250 %s", smtpd_params.myhostname);
@@ -234,8 +261,14 @@ static void do_helo(struct smtpd_state *s, const smtp_cmd *cmd, bool ehlo)
     }
     if (!smtpd_params.disable_vrfy)
         reply_line(s, false, "VRFY");
-    /* Issue 7 seam: "STARTTLS" (when a certificate is configured) and
-     * "AUTH <mechanisms>" (when smtpd_sasl_auth_enable) are offered here. */
+    if (smtpd_tls_offer(s))
+        reply_line(s, false, "STARTTLS");
+    const char *mechs = smtpd_sasl_ehlo(s);
+    if (*mechs) {
+        (void)stream_printf(s->st, "250-AUTH %s\r\n", mechs);
+        if (smtpd_params.broken_auth_clients)
+            (void)stream_printf(s->st, "250-AUTH=%s\r\n", mechs);
+    }
     reply_line(s, false, "ENHANCEDSTATUSCODES");
     reply_line(s, false, "8BITMIME");
     reply_line(s, false, "DSN");
@@ -249,6 +282,10 @@ static void do_mail(struct smtpd_state *s, const smtp_cmd *cmd)
     strbuf err = STRBUF_INIT;
     if (smtpd_params.helo_required && s->helo.len == 0) {
         smtpd_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+        return;
+    }
+    if (smtpd_tls_required(s)) {
+        smtpd_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
         return;
     }
     if (s->have_mail) {
@@ -344,6 +381,10 @@ static void do_vrfy(struct smtpd_state *s, const smtp_cmd *cmd)
 {
     if (smtpd_params.disable_vrfy) {
         smtpd_reply(s, "502 5.5.1 VRFY command is disabled");
+        return;
+    }
+    if (smtpd_tls_required(s)) {
+        smtpd_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
         return;
     }
     if (cmd->arg.len == 0) {
@@ -552,9 +593,10 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
         do_vrfy(s, cmd);
         break;
     case SMTP_VERB_STARTTLS:
+        smtpd_starttls(s, cmd);
+        break;
     case SMTP_VERB_AUTH:
-        /* Issue 7: TLS and SASL. Not offered in EHLO, so refuse plainly. */
-        smtpd_reply(s, "502 5.5.1 Error: command not implemented");
+        smtpd_sasl_auth(s, cmd);
         break;
     case SMTP_VERB_ETRN:
     case SMTP_VERB_EXPN:
@@ -587,6 +629,15 @@ static void describe_client(struct smtpd_state *s, int fd)
         strbuf_set(&s->addr, "127.0.0.1");
     } else {
         sock_addr_str((struct sockaddr *)&ss, len, &s->addr);
+        s->remote_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                        : ((struct sockaddr_in *)&ss)->sin_port);
+        struct sockaddr_storage ls;
+        socklen_t llen = sizeof(ls);
+        if (getsockname(fd, (struct sockaddr *)&ls, &llen) == 0 && ls.ss_family != AF_UNIX) {
+            sock_addr_str((struct sockaddr *)&ls, llen, &s->local_addr);
+            s->local_port = ntohs(ls.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ls)->sin6_port
+                                                           : ((struct sockaddr_in *)&ls)->sin_port);
+        }
         strbuf desc = STRBUF_INIT;
         if (config_get_bool("smtpd_peername_lookup") &&
             sock_peer_describe(fd, true, &desc, &err) == 0) {
@@ -636,6 +687,9 @@ static void smtpd_serve(int fd, const char *service, char **args)
     stream_set_timeout(s.st, (int)smtpd_params.timeout_s * 1000);
     describe_client(&s, fd);
     msg_info("connect from %s", strbuf_str(&s.namaddr));
+    /* smtps: TLS from the first byte (the client speaks first). */
+    if (smtpd_params.tls_wrapper && !smtpd_tls_wrapper_start(&s))
+        goto done;
 
     /* Pre-greeting pipelining: a real SMTP client waits for the banner. */
     if (stream_input_ready(s.st, 100)) {
@@ -674,6 +728,7 @@ static void smtpd_serve(int fd, const char *service, char **args)
     strbuf_release(&line);
 done:
     (void)smtpd_flush(&s);
+    smtpd_tls_close(&s);
     linger_close(&s, fd);
     smtpd_reset(&s);
     log_disconnect(&s);
@@ -689,12 +744,18 @@ done:
     strbuf_release(&s.queue_id);
     strbuf_release(&s.last_rcpt);
     strbuf_release(&s.reply);
+    smtpd_sasl_reset(&s);
+    strbuf_release(&s.sasl_mechs);
+    strbuf_release(&s.sasl_method);
+    strbuf_release(&s.sasl_username);
+    strbuf_release(&s.local_addr);
 }
 
 int main(int argc, char **argv)
 {
     static const struct service_ops ops = {
         .mode = SERVICE_SINGLE,
+        .pre_init = smtpd_pre_init,
         .post_init = smtpd_init,
         .serve = smtpd_serve,
     };

@@ -17,6 +17,8 @@
 #include "smtp_data.h"
 #include "stream.h"
 #include "strbuf.h"
+#include "tls.h"
+#include "xsasl.h"
 
 /* Per-command counters for the "disconnect from" line, Postfix's order. */
 enum smtpd_counter {
@@ -69,6 +71,18 @@ struct smtpd_state {
     uint64_t bdat_total;
     uint64_t data_bytes; /* for "lost connection after DATA (N bytes)" */
 
+    /* TLS (smtpd_tls.c) */
+    tls_conn *tls; /* non-NULL once the handshake succeeded */
+    unsigned local_port, remote_port;
+    strbuf local_addr;
+
+    /* SASL (smtpd_sasl.c) */
+    xsasl_server *sasl; /* this session's authenticator, made at EHLO */
+    bool sasl_tried;    /* xsasl_server_new was attempted for this TLS state */
+    strbuf sasl_mechs;  /* offered in EHLO, after smtpd_sasl_mechanism_filter */
+    strbuf sasl_method; /* non-empty once authenticated */
+    strbuf sasl_username;
+
     /* session */
     int error_count;
     int junk_count;
@@ -101,7 +115,27 @@ struct smtpd_params {
     uint64_t queue_minfree;
     const char *queue_dir;
     int ipc_timeout_ms;
+
+    /* TLS */
+    int tls_level;    /* TLS_LEVEL_* */
+    tls_ctx *tls_ctx; /* NULL: no usable certificate (STARTTLS gets 454) */
+    bool tls_wrapper; /* smtpd_tls_wrappermode */
+    bool tls_auth_only;
+    int tls_loglevel;
+    bool tls_received_header;
+    int starttls_timeout_ms;
+
+    /* SASL */
+    bool sasl_enable;
+    bool sasl_ready; /* xsasl_init succeeded */
+    unsigned sasl_sec_flags, sasl_tls_sec_flags;
+    bool broken_auth_clients;
+    size_t sasl_response_limit;
+    bool sasl_authenticated_header;
 };
+#define TLS_LEVEL_NONE 0
+#define TLS_LEVEL_MAY 1
+#define TLS_LEVEL_ENCRYPT 2
 extern struct smtpd_params smtpd_params;
 
 /* smtpd.c */
@@ -109,6 +143,26 @@ void smtpd_reply(struct smtpd_state *s, const char *fmt, ...) __attribute__((for
 int smtpd_flush(struct smtpd_state *s);
 bool smtpd_open_queue(struct smtpd_state *s);
 void smtpd_reset(struct smtpd_state *s);
+
+/* Recompute s->protocol from EHLO/TLS/AUTH state (ESMTP, ESMTPS, ESMTPSA). */
+void smtpd_set_protocol(struct smtpd_state *s);
+
+/* smtpd_tls.c */
+void smtpd_tls_pre_init(void);                        /* as root: certificates, keys, ticket keys */
+bool smtpd_tls_offer(const struct smtpd_state *s);    /* STARTTLS in EHLO */
+bool smtpd_tls_required(const struct smtpd_state *s); /* encrypt and not yet TLS */
+void smtpd_starttls(struct smtpd_state *s, const smtp_cmd *cmd); /* may set s->quit */
+bool smtpd_tls_wrapper_start(struct smtpd_state *s);             /* port 465: false = hang up */
+void smtpd_tls_received(struct smtpd_state *s, strbuf *h);       /* "(using ...)" lines */
+void smtpd_tls_close(struct smtpd_state *s);
+
+/* smtpd_sasl.c */
+void smtpd_sasl_pre_init(void); /* as root (Cyrus loads plugins) */
+/* The mechanisms to offer in EHLO now ("" = no AUTH line). */
+const char *smtpd_sasl_ehlo(struct smtpd_state *s);
+void smtpd_sasl_auth(struct smtpd_state *s, const smtp_cmd *cmd);
+void smtpd_sasl_reset(struct smtpd_state *s); /* forget authentication (STARTTLS, end) */
+bool smtpd_sasl_authenticated(const struct smtpd_state *s);
 
 /* smtpd_data.c: both return after the final reply was queued. */
 void smtpd_data(struct smtpd_state *s);

@@ -8,8 +8,11 @@
  * moves on to the next list, as in Postfix.
  *
  * Supported: permit, reject, defer, dunno, permit_mynetworks,
- * permit_inet_interfaces, permit_sasl_authenticated (no SASL yet: never
- * matches), permit_auth_destination, reject_unauth_destination,
+ * permit_inet_interfaces, permit_sasl_authenticated,
+ * reject_sender_login_mismatch and its reject_authenticated_,
+ * reject_known_ and reject_unauthenticated_ variants
+ * (smtpd_sender_login_maps: the sender address, then @domain, maps to a
+ * list of SASL login names that own it), permit_auth_destination, reject_unauth_destination,
  * defer_unauth_destination, reject_non_fqdn_recipient,
  * reject_non_fqdn_sender, reject_non_fqdn_helo_hostname,
  * reject_unknown_recipient_domain / reject_unknown_sender_domain (no DNS:
@@ -40,6 +43,7 @@ static match_list *mynetworks;
 static maps *local_rcpt_maps; /* NULL: no local recipient check */
 static strlist lists[5];      /* client helo sender relay recipient */
 static strlist rewrite_clients;
+static maps *sender_login_maps; /* NULL: not configured */
 static const char *list_names[5] = {"smtpd_client_restrictions", "smtpd_helo_restrictions",
                                     "smtpd_sender_restrictions", "smtpd_relay_restrictions",
                                     "smtpd_recipient_restrictions"};
@@ -66,6 +70,12 @@ void smtpd_check_init(void)
     for (int i = 0; i < 5; i++)
         split_or_die(&lists[i], list_names[i]);
     split_or_die(&rewrite_clients, "local_header_rewrite_clients");
+    if (*config_get("smtpd_sender_login_maps")) {
+        sender_login_maps = maps_open("smtpd_sender_login_maps",
+                                      config_get("smtpd_sender_login_maps"), MAP_SURROGATE, &err);
+        if (!sender_login_maps)
+            msg_fatal("%s", strbuf_str(&err));
+    }
 
     /* Postfix refuses to run as an open relay by accident. */
     static const char *const working[] = {"reject_unauth_destination", "defer_unauth_destination",
@@ -230,6 +240,71 @@ static void warn_once_dns(const char *what)
     warned = true;
 }
 
+/* The owners of the sender address: 1 found (list in owners), 0 none, -1
+ * lookup failure. Keys: the address, then "@domain". */
+static int sender_owners(const char *sender, strbuf *owners)
+{
+    strbuf err = STRBUF_INIT, key = STRBUF_INIT;
+    int result = 0;
+    const char *at = strrchr(sender, '@');
+    for (int pass = 0; pass < 2 && result == 0; pass++) {
+        if (pass == 1 && !at)
+            break;
+        strbuf_set(&key, pass == 0 ? sender : at);
+        enum map_result r = maps_find(sender_login_maps, strbuf_str(&key), 0, owners, &err);
+        if (r == MAP_FOUND)
+            result = 1;
+        else if (r == MAP_TEMPFAIL) {
+            msg_warn("smtpd_sender_login_maps: %s", strbuf_str(&err));
+            result = -1;
+        }
+    }
+    strbuf_release(&err);
+    strbuf_release(&key);
+    return result;
+}
+
+static bool owner_listed(const char *owners, const char *login)
+{
+    strlist l = STRLIST_INIT;
+    const char *e = NULL;
+    bool yes = strlist_split(&l, owners, ", \t", &e) == 0 && strlist_contains_nocase(&l, login);
+    strlist_release(&l);
+    return yes;
+}
+
+/* reject_*sender_login_mismatch. `which`: 'a'uthenticated, 'u'nauthenticated,
+ * 'k'nown, 'b'oth (plain reject_sender_login_mismatch). */
+static enum verdict login_mismatch(struct ctx *c, char which)
+{
+    struct smtpd_state *s = c->s;
+    if (!s->have_mail || s->sender.len == 0)
+        return V_DUNNO;
+    if (!sender_login_maps) {
+        msg_warn("reject_sender_login_mismatch requires smtpd_sender_login_maps");
+        return say(c, 451, "4.3.5", "Server configuration error");
+    }
+    const char *sender = strbuf_str(&s->sender);
+    strbuf owners = STRBUF_INIT;
+    int found = sender_owners(sender, &owners);
+    enum verdict v = V_DUNNO;
+    bool authed = smtpd_sasl_authenticated(s);
+    if (found < 0) {
+        v = say(c, 451, "4.3.0", "<%s>: Sender address rejected: temporary lookup failure", sender);
+    } else if (authed && which != 'u') {
+        /* known: only a sender someone owns can mismatch */
+        bool mismatch = found ? !owner_listed(strbuf_str(&owners), strbuf_str(&s->sasl_username))
+                              : which != 'k';
+        if (mismatch)
+            v = say(c, 553, "5.7.1", "<%s>: Sender address rejected: not owned by user %s", sender,
+                    strbuf_str(&s->sasl_username));
+    } else if (!authed && which != 'a' && found) {
+        v = say(c, 553, "5.7.1", "<%s>: Sender address rejected: not logged in", sender);
+    }
+    strbuf_release(&owners);
+    return v;
+}
+
 /* Evaluate one list. */
 static enum verdict run_list(struct ctx *c, int which)
 {
@@ -276,7 +351,16 @@ static enum verdict run_list(struct ctx *c, int which)
             if (resolve_is_interface_addr(rs, strbuf_str(&s->addr)))
                 v = V_PERMIT;
         } else if (strcmp(r, "permit_sasl_authenticated") == 0) {
-            continue; /* SASL arrives with issue 7 */
+            if (smtpd_sasl_authenticated(s))
+                v = V_PERMIT;
+        } else if (strcmp(r, "reject_sender_login_mismatch") == 0) {
+            v = login_mismatch(c, 'b');
+        } else if (strcmp(r, "reject_authenticated_sender_login_mismatch") == 0) {
+            v = login_mismatch(c, 'a');
+        } else if (strcmp(r, "reject_known_sender_login_mismatch") == 0) {
+            v = login_mismatch(c, 'k');
+        } else if (strcmp(r, "reject_unauthenticated_sender_login_mismatch") == 0) {
+            v = login_mismatch(c, 'u');
         } else if (strcmp(r, "permit_auth_destination") == 0 ||
                    strcmp(r, "reject_unauth_destination") == 0 ||
                    strcmp(r, "defer_unauth_destination") == 0) {

@@ -37,6 +37,22 @@ static void received_header(struct smtpd_state *s)
                   s->helo.len ? strbuf_str(&s->helo) : strbuf_str(&s->name), strbuf_str(&s->name),
                   strbuf_str(&s->rfc_addr));
     cleanup_client_content(s->cc, h.s, h.len, true);
+    /* Optional comment lines (TLS details, authenticated sender), each
+     * sent as its own header line. */
+    strbuf extra = STRBUF_INIT;
+    smtpd_tls_received(s, &extra);
+    if (smtpd_params.sasl_authenticated_header && smtpd_sasl_authenticated(s)) {
+        if (extra.len)
+            strbuf_putc(&extra, '\n');
+        strbuf_printf(&extra, "\t(Authenticated sender: %s)", strbuf_str(&s->sasl_username));
+    }
+    for (const char *p = extra.s; p && *p;) {
+        size_t l = strcspn(p, "\n");
+        cleanup_client_content(s->cc, p, l, true);
+        p += l;
+        p += *p == '\n';
+    }
+    strbuf_release(&extra);
     strbuf_reset(&h);
     strbuf_printf(&h, "\tby %s (%s) with %s id %s", smtpd_params.myhostname,
                   config_get("mail_name"), s->protocol, strbuf_str(&s->queue_id));

@@ -1,0 +1,99 @@
+/* tls - OpenSSL contexts and TLS under a stream, for smtpd and smtp.
+ *
+ * Contract:
+ * - tls_ctx wraps one SSL_CTX built from Postfix-style settings: a protocol
+ *   spec in Postfix syntax (">=TLSv1.2", "!SSLv2, !SSLv3", "TLSv1.2 TLSv1.3"),
+ *   an OpenSSL cipher list for TLS <= 1.2 (tls_cipherlist() turns a Postfix
+ *   grade into one), certificates and keys. Building fails with -1/NULL and
+ *   the reason in err (OpenSSL's error queue text included); never a
+ *   half-configured context.
+ * - tls_server_start / tls_client_start run the handshake on the stream's fd
+ *   within timeout_ms, without changing the fd's O_NONBLOCK flag (the socket
+ *   BIO uses MSG_DONTWAIT), then slot the connection under the stream
+ *   (stream_set_io): from then on stream reads and writes are TLS records.
+ *   The caller must stream_discard_input() and flush output BEFORE starting
+ *   (CVE-2011-0411); tls_server_start refuses a stream with buffered input.
+ * - tls_conn_close sends close_notify (no wait for the peer's, like Postfix
+ *   with tls_fast_shutdown_enable), restores plain I/O on the stream and
+ *   frees the connection; the stream and its fd stay open.
+ * - Session resumption on the server: RFC 5077 session tickets. With a
+ *   ticket key file (tls_ticket_key_load) every process that loads the same
+ *   file accepts the others' tickets; without one, tickets work within one
+ *   process (OpenSSL's per-context random keys). No server-side cache.
+ * - Private keys and session secrets never reach the log.
+ */
+#ifndef MTA_TLS_H
+#define MTA_TLS_H
+#include <stdbool.h>
+
+#include "stream.h"
+#include "strbuf.h"
+
+typedef struct tls_ctx tls_ctx;
+typedef struct tls_conn tls_conn;
+
+/* Protocol versions (OpenSSL's TLS1_x_VERSION numbers) allowed by a Postfix
+ * protocol spec. Holes ("!TLSv1.1" alone while TLSv1 stays) cannot be
+ * expressed as a min/max range: the range then spans the lowest to the
+ * highest allowed version. Unknown names are an error. */
+int tls_parse_protocols(const char *spec, int *min_version, int *max_version, strbuf *err);
+
+/* OpenSSL cipher list for a Postfix grade (high, medium, low, export,
+ * null: the tls_<grade>_cipherlist parameter) minus the names in
+ * `exclude` (Postfix's *_exclude_ciphers, each appended as ":!name").
+ * -1 for an unknown grade. */
+int tls_cipherlist(const char *grade, const char *exclude, strbuf *out, strbuf *err);
+
+struct tls_server_settings {
+    const char *cert_file;       /* PEM: certificate then its chain; may be "" */
+    const char *key_file;        /* PEM private key for cert_file */
+    const char *chain_files;     /* Postfix's smtpd_tls_chain_files: files with key + chain */
+    const char *protocols;       /* Postfix syntax */
+    const char *cipherlist;      /* OpenSSL syntax (see tls_cipherlist) */
+    long session_timeout_s;      /* ticket lifetime */
+    const char *ticket_key_file; /* NULL/"": per-process ticket keys */
+    bool server_preference;      /* tls_preempt_cipherlist */
+};
+
+struct tls_client_settings {
+    const char *protocols;
+    const char *cipherlist;
+    const char *cert_file, *key_file; /* optional client certificate */
+    const char *CAfile, *CApath;      /* trust anchors; "" for none */
+};
+
+tls_ctx *tls_server_ctx_new(const struct tls_server_settings *set, strbuf *err);
+tls_ctx *tls_client_ctx_new(const struct tls_client_settings *set, strbuf *err);
+void tls_ctx_free(tls_ctx **ctxp);
+
+/* Make sure `path` holds fresh ticket keys (created or replaced when older
+ * than max_age_s, mode 0600, atomically by rename). Run as the user that
+ * may write it (smtpd's pre_init, as root). */
+int tls_ticket_key_refresh(const char *path, long max_age_s, strbuf *err);
+
+/* Handshakes. On failure: NULL, err says why ("SSL_accept error: ..."), the
+ * stream keeps plain I/O but its connection is unusable for SMTP. */
+tls_conn *tls_server_start(tls_ctx *ctx, stream *st, int timeout_ms, strbuf *err);
+tls_conn *tls_client_start(tls_ctx *ctx, stream *st, const char *servername, int timeout_ms,
+                           strbuf *err);
+void tls_conn_close(tls_conn **connp, stream *st);
+
+/* What was negotiated. */
+const char *tls_conn_protocol(const tls_conn *conn); /* "TLSv1.3" */
+const char *tls_conn_cipher(const tls_conn *conn);   /* "TLS_AES_256_GCM_SHA384" */
+int tls_conn_cipher_bits(const tls_conn *conn, int *alg_bits);
+bool tls_conn_reused(const tls_conn *conn);
+/* Client side: did the server's certificate verify against the trust
+ * anchors (chain only; the caller matches names)? Subject CN into out. */
+bool tls_conn_peer_verified(const tls_conn *conn);
+bool tls_conn_peer_cn(const tls_conn *conn, strbuf *out);
+
+/* Postfix's description, appended to out:
+ *   "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
+ * followed, when `details`, by " key-exchange X25519 server-signature
+ * RSA-PSS (2048 bits) server-digest SHA256" as far as OpenSSL knows them.
+ * `line_break` is put before "key-exchange" (the Received: header folds
+ * there; logs pass " "). */
+void tls_conn_describe(const tls_conn *conn, bool details, const char *line_break, strbuf *out);
+
+#endif
