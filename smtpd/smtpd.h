@@ -108,6 +108,7 @@ struct smtpd_params {
     bool forbid_bare_reject; /* smtpd_forbid_bare_newline = reject */
     int bare_code;
     bool forbid_unauth_pipelining;
+    int pregreet_wait_ms; /* smtpd_pregreet_wait: see smtpd_serve() */
     bool disable_vrfy;
     bool helo_required;
     bool smtputf8_enable;
