@@ -4,7 +4,7 @@
  * creates <maildir>/{tmp,new,cur} when missing (mode 0700) and a uniquely
  * named file in tmp/; the caller writes the message with maildir_write (bytes
  * exactly as they should appear, LF line ends); maildir_commit flushes,
- * fsyncs the file, links it into new/ under its final unique name
+ * fsyncs the file, renames it into new/ (never replacing) under its final unique name
  * (<sec>.V<dev>I<ino>M<usec>.<host>, the form Postfix uses and Dovecot
  * accepts), removes the tmp name and fsyncs new/. Only a 0 return from
  * maildir_commit means delivered (DESIGN.md §3 invariant 2). On any error
