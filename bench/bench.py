@@ -206,6 +206,7 @@ METRICS = pb.METRICS + [("accept_msg_per_s", "accepted msg/s", False),
 
 def summarize(runs: list[dict]) -> dict:
     out = {k: runs[0][k] for k in ("mta", "version", "scenario", "messages", "sessions", "size")}
+    out["delivered"] = min(r["delivered"] for r in runs)
     for key, _, _ in METRICS:
         out[key] = statistics.median(r[key] for r in runs)
     out["runs"] = runs
