@@ -260,8 +260,8 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=5 * 1024, help="body bytes (default 5 KiB)")
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--settle", type=float, default=3.0,
-                    help="seconds to pause after sync before each run (default 3)")
+    ap.add_argument("--settle", type=float, default=5.0,
+                    help="seconds to pause after sync before each run (default 5)")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--scenario", action="append", choices=SCENARIOS,
                     help="run only these (repeatable; default all)")
@@ -298,13 +298,14 @@ def main(argv=None) -> int:
         "disk_limit_per_s": limit, "scenarios": {}, "ratios": {}, "targets": [],
     }
     failed = False
-    for sc in scenarios:
+    for k, sc in enumerate(scenarios):
         n = args.sendmail_n if sc == "sendmail" else args.messages
         runs: dict[str, list[dict]] = {m: [] for m in mtas}
         for rep in range(args.repeat):
-            # Alternate who goes first: the filesystem slows down after
-            # heavy create/delete churn, which would favour the first.
-            for name in (mtas if rep % 2 == 0 else list(reversed(mtas))):
+            # Alternate who goes first (from scenario to scenario and from
+            # repeat to repeat): the filesystem slows down after heavy
+            # create/delete churn, which favours whoever runs first.
+            for name in (mtas if (k + rep) % 2 == 0 else list(reversed(mtas))):
                 subprocess.run(["sync"], check=True)
                 time.sleep(args.settle)
                 r = run_scenario(name, sc, n, args.size, args.warmup, args.timeout)
