@@ -138,9 +138,10 @@ class OursMTA(MTA):
     the process tree."""
 
     name = "ours"
+    build_env = "MTA_BUILD_DIR"
 
     def __init__(self, relay_port: int | None = None):
-        build = Path(os.environ.get("MTA_BUILD_DIR") or REPO / "build-release")
+        build = Path(os.environ.get(self.build_env) or REPO / "build-release")
         self.bin = build / "bin"
         if not (self.bin / "master").exists():
             raise SystemExit(f"no build of ours in {build} (set MTA_BUILD_DIR)")
@@ -226,7 +227,20 @@ class OursMTA(MTA):
         return cp.stdout.decode().strip()
 
 
-MTAS: dict[str, type[MTA]] = {"postfix": PostfixMTA, "ours": OursMTA}
+class OursBaseMTA(OursMTA):
+    """Another build of ours, from $MTA_BASE_BUILD_DIR (e.g. the commit before
+    an optimisation): before and after measured in the same run."""
+
+    name = "ours-base"
+    build_env = "MTA_BASE_BUILD_DIR"
+
+    def __init__(self, relay_port: int | None = None):
+        if not os.environ.get(self.build_env):
+            raise SystemExit("ours-base needs MTA_BASE_BUILD_DIR (a build of the baseline commit)")
+        super().__init__(relay_port)
+
+
+MTAS: dict[str, type[MTA]] = {"postfix": PostfixMTA, "ours": OursMTA, "ours-base": OursBaseMTA}
 
 
 def tree_cpu(pids: list[int]) -> float:
