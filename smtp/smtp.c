@@ -67,7 +67,7 @@ void smtp_rcpt_done(struct smtp_state *s, size_t i, enum deliver_status status, 
         .text = text.s,
     };
     delivery_log(&rec);
-    if (status == DELIVER_SENT) {
+    if (status == DELIVER_SENT && rc->offset > 0) {
         strbuf err = STRBUF_INIT;
         if (queue_file_mark_recipient(s->msg->fd, rc->offset, QF_RCPT_DELIVERED, &err) < 0)
             msg_warn("%s: cannot mark recipient done: %s", s->req->queue_id, err.s);

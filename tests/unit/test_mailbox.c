@@ -63,6 +63,33 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* The whole host name ends the file name (dots and all); '/' and ':' are
+ * escaped as Dovecot expects. */
+static void maildir_name_carries_the_whole_hostname(void **state)
+{
+    (void)state;
+    char maildir[128];
+    snprintf(maildir, sizeof(maildir), "%s/Maildir-host", tmpdir);
+    struct maildir_delivery md;
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(maildir_begin(&md, maildir, "lt01.am", &err), 0);
+    assert_int_equal(maildir_write(&md, "x\n", 2, &err), 0);
+    assert_int_equal(maildir_commit(&md, &err), 0);
+    const char *base = strrchr(md.final_path.s, '/') + 1;
+    size_t n = strlen(base);
+    assert_true(n > 8 && strcmp(base + n - 8, ".lt01.am") == 0);
+    assert_non_null(strstr(base, ".V"));
+    maildir_end(&md);
+    assert_int_equal(maildir_begin(&md, maildir, "a/b:c", &err), 0);
+    assert_int_equal(maildir_commit(&md, &err), 0);
+    base = strrchr(md.final_path.s, '/') + 1;
+    n = strlen(base);
+    assert_true(n > 12 && strcmp(base + n - 12, ".a\\057b\\072c") == 0);
+    maildir_end(&md);
+    assert_true(strlen(maildir_local_hostname()) > 0);
+    strbuf_release(&err);
+}
+
 static void maildir_delivers_into_new(void **state)
 {
     char maildir[128], sub[160];
@@ -235,6 +262,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(maildir_delivers_into_new),
+        cmocka_unit_test(maildir_name_carries_the_whole_hostname),
         cmocka_unit_test(maildir_abandoned_leaves_nothing),
         cmocka_unit_test(maildir_unwritable_fails),
         cmocka_unit_test(maildir_disk_full_fails_cleanly),
