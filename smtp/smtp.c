@@ -330,6 +330,7 @@ static void smtp_init(const char *service, char **args)
     strlist_release(&methods);
     if (config_get_bool("disable_dns_lookups"))
         smtp_cfg.dns = false;
+    smtp_cfg.mime_conversion = !config_get_bool("disable_mime_output_conversion");
 
     const char *level = param("tls_security_level");
     if (*level == 0) {
