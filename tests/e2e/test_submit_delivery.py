@@ -111,7 +111,7 @@ def test_postqueue_f_and_i_deliver_once_relay_is_back(instance, start_peer):
                           r"\(connect to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: Connection refused\)"
                           % (n, port), timeout=30)
         ids.append(m.group(1))
-    inst.wait_for(lambda: len(queue_files(inst, "deferred")) == 2, what="2 deferred")
+    inst.wait_for(lambda: len(queue_files(inst, "deferred")) == 2, timeout=30, what="2 deferred")
     out = postqueue(inst, "-p")
     assert "(connect to 127.0.0.1[127.0.0.1]:%d: Connection refused)" % port in out
     sink = start_peer(peers.SmtpSink(port=port))
@@ -120,7 +120,7 @@ def test_postqueue_f_and_i_deliver_once_relay_is_back(instance, start_peer):
     postqueue(inst, "-i", ids[0])
     inst.wait_log(r"%s: to=<far1@remote\.example>, relay=127\.0\.0\.1.*status=sent" % ids[0],
                   since=mark, timeout=30)
-    inst.wait_log(r"%s: removed" % ids[0], since=mark)
+    inst.wait_log(r"%s: removed" % ids[0], since=mark, timeout=30)
     sink.wait_for(1)
     time.sleep(0.5)  # not a pass condition: a wrongly flushed second message would show here
     assert queue_files(inst, "deferred") == [ids[1]]
@@ -128,6 +128,6 @@ def test_postqueue_f_and_i_deliver_once_relay_is_back(instance, start_peer):
     postqueue(inst, "-f")
     inst.wait_log(r"%s: to=<far2@remote\.example>, relay=127\.0\.0\.1.*status=sent" % ids[1],
                   since=mark, timeout=30)
-    inst.wait_log(r"%s: removed" % ids[1], since=mark)
+    inst.wait_log(r"%s: removed" % ids[1], since=mark, timeout=30)
     sink.wait_for(2)
     assert postqueue(inst, "-p") == "Mail queue is empty\n"
