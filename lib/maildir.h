@@ -26,6 +26,7 @@ struct maildir_delivery {
     strbuf tmp_path; /* tmp/ file being written */
     strbuf buffer;   /* pending output, flushed in large writes */
     strbuf final_path;
+    strbuf host; /* host name part of file names, '/' and ':' escaped */
 };
 
 int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *hostname,

@@ -97,6 +97,23 @@ static void maildir_delivers_into_new(void **state)
     strbuf_release(&err);
 }
 
+static void maildir_names_carry_the_whole_host_name(void **state)
+{
+    char maildir[128];
+    snprintf(maildir, sizeof(maildir), "%s/M3", tmpdir);
+    struct maildir_delivery md;
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(maildir_begin(&md, maildir, "mx.lt01.am:2/x", &err), 0);
+    assert_int_equal(maildir_write(&md, "x\n", 2, &err), 0);
+    assert_int_equal(maildir_commit(&md, &err), 0);
+    const char *name = strrchr(md.final_path.s, '/') + 1;
+    const char *suffix = ".mx.lt01.am\\0722\\057x";
+    assert_true(strlen(name) > strlen(suffix));
+    assert_string_equal(name + strlen(name) - strlen(suffix), suffix);
+    maildir_end(&md);
+    strbuf_release(&err);
+}
+
 static void maildir_abandoned_leaves_nothing(void **state)
 {
     char maildir[128], sub[160];
@@ -235,6 +252,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(maildir_delivers_into_new),
+        cmocka_unit_test(maildir_names_carry_the_whole_host_name),
         cmocka_unit_test(maildir_abandoned_leaves_nothing),
         cmocka_unit_test(maildir_unwritable_fails),
         cmocka_unit_test(maildir_disk_full_fails_cleanly),
