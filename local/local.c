@@ -22,7 +22,6 @@
 #include "msg.h"
 #include "queue_file.h"
 #include "service.h"
-#include "stream.h"
 
 struct local_config local_cfg;
 
