@@ -87,4 +87,10 @@ int deliver_reply_apply(const attr_list *in, struct deliver_request *req, strbuf
 
 const char *deliver_status_name(enum deliver_status s);
 
+/* Agent side of one connection: read a request from fd (within
+ * ipc_timeout), let `process` fill in every recipient's outcome, send the
+ * reply. Malformed requests are logged and dropped (qmgr then defers). The
+ * caller keeps ownership of fd. */
+void deliver_request_serve(int fd, void (*process)(struct deliver_request *req));
+
 #endif

@@ -48,14 +48,8 @@ int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *
     memset(md, 0, sizeof(*md));
     md->fd = -1;
     strbuf_puts(&md->dir, maildir);
-    while (md->dir.len > 1 && md->dir.s[md->dir.len - 1] == '/')
-        strbuf_truncate(&md->dir, md->dir.len - 1);
-    if (ensure_subdirs(md, err) < 0) {
-        int saved = errno;
-        maildir_end(md);
-        errno = saved;
-        return -1;
-    }
+    /* Maildir names may not contain '/' or ':' (the info separator);
+     * Dovecot and Courier escape them as \057 and \072. */
     for (const char *h = hostname; *h; h++) {
         if (*h == '/')
             strbuf_puts(&md->host, "\\057");
@@ -64,13 +58,21 @@ int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *
         else
             strbuf_putc(&md->host, *h);
     }
+    while (md->dir.len > 1 && md->dir.s[md->dir.len - 1] == '/')
+        strbuf_truncate(&md->dir, md->dir.len - 1);
+    if (ensure_subdirs(md, err) < 0) {
+        int saved = errno;
+        maildir_end(md);
+        errno = saved;
+        return -1;
+    }
     static unsigned counter;
     for (int attempt = 0; attempt < 100; attempt++) {
         struct timeval tv;
         gettimeofday(&tv, NULL);
         strbuf_reset(&md->tmp_path);
         strbuf_printf(&md->tmp_path, "%s/tmp/%lld.P%ldQ%u.%s", md->dir.s, (long long)tv.tv_sec,
-                      (long)getpid(), counter++, md->host.s ? md->host.s : "");
+                      (long)getpid(), counter++, md->host.s);
         md->fd = open(md->tmp_path.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (md->fd >= 0)
             return 0;
@@ -119,8 +121,7 @@ int maildir_commit(struct maildir_delivery *md, strbuf *err)
         strbuf_reset(&md->final_path);
         strbuf_printf(&md->final_path, "%s/new/%lld.V%llxI%llxM%ld.%s", md->dir.s,
                       (long long)tv.tv_sec, (unsigned long long)st.st_dev,
-                      (unsigned long long)st.st_ino, (long)tv.tv_usec,
-                      md->host.s ? md->host.s : "");
+                      (unsigned long long)st.st_ino, (long)tv.tv_usec, md->host.s);
         /* link(), not rename(): rename would silently replace an existing
          * message that happened to have the same name. */
         if (link(md->tmp_path.s, md->final_path.s) == 0)

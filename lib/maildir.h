@@ -6,10 +6,7 @@
  * exactly as they should appear, LF line ends); maildir_commit flushes,
  * fsyncs the file, links it into new/ under its final unique name
  * (<sec>.V<dev>I<ino>M<usec>.<host>, the form Postfix uses and Dovecot
- * accepts), removes the tmp name and fsyncs new/. <host> is the `hostname`
- * argument whole (Postfix passes the machine's name, not $myhostname), with
- * '/' and ':' written as \057 and \072 as the Maildir convention requires
- * (':' starts the info part, '/' would be a directory). Only a 0 return from
+ * accepts), removes the tmp name and fsyncs new/. Only a 0 return from
  * maildir_commit means delivered (DESIGN.md §3 invariant 2). On any error
  * the tmp file is removed, -1 is returned with the reason in *err, and
  * errno is left describing the failure (ENOSPC/EDQUOT: mailbox full) so the
@@ -29,11 +26,12 @@ struct maildir_delivery {
     strbuf tmp_path; /* tmp/ file being written */
     strbuf buffer;   /* pending output, flushed in large writes */
     strbuf final_path;
-    strbuf host; /* hostname, made safe for a file name */
+    strbuf host; /* host name part of file names, '/' and ':' escaped */
 };
 
 /* The name of this machine (gethostname), for maildir_begin's hostname:
- * what Postfix's local(8) puts into Maildir file names. Cached. */
+ * what Postfix's local(8) puts into Maildir file names (its get_hostname(),
+ * not $myhostname). Cached. */
 const char *maildir_local_hostname(void);
 
 int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *hostname,

@@ -23,7 +23,6 @@
 #include "msg.h"
 #include "queue_file.h"
 #include "service.h"
-#include "stream.h"
 
 struct local_config local_cfg;
 
@@ -139,27 +138,9 @@ static void process_request(struct deliver_request *req)
 
 static void local_serve(int fd, const char *service, char **args)
 {
-    stream *st = stream_open(fd);
-    stream_set_timeout(st, (int)config_get_time("ipc_timeout") * 1000);
-    attr_list in = ATTR_LIST_INIT, out = ATTR_LIST_INIT;
-    strbuf err = STRBUF_INIT;
-    struct deliver_request req;
-    if (attr_recv(st, &deliver_request_limits, &in, &err) != ATTR_OK) {
-        msg_warn("bad delivery request: %s", err.s);
-    } else if (deliver_request_decode(&in, &req, &err) < 0) {
-        msg_warn("bad delivery request: %s", err.s);
-        deliver_request_release(&req);
-    } else {
-        process_request(&req);
-        deliver_reply_encode(&req, &out);
-        if (attr_send(st, &out, &err) != ATTR_OK)
-            msg_warn("%s: cannot send reply to qmgr: %s", req.queue_id, err.s);
-        deliver_request_release(&req);
-    }
-    attr_list_release(&in);
-    attr_list_release(&out);
-    strbuf_release(&err);
-    stream_release(&st); /* the skeleton closes fd */
+    (void)service;
+    (void)args;
+    deliver_request_serve(fd, process_request);
 }
 
 static void split_param(const char *name, strlist *out)
