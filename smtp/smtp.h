@@ -38,7 +38,8 @@ struct smtp_config {
     enum smtp_tls_level tls_level;
     const char *tls_servername;
     const char *tls_protocols, *tls_ciphers, *tls_exclude_ciphers, *tls_CAfile, *tls_CApath;
-    int family; /* AF_UNSPEC, AF_INET or AF_INET6 (inet_protocols) */
+    int family;           /* AF_UNSPEC, AF_INET or AF_INET6 (inet_protocols) */
+    bool mime_conversion; /* !disable_mime_output_conversion */
 };
 extern struct smtp_config smtp_cfg;
 
@@ -95,11 +96,14 @@ void smtp_wire_piece(strbuf *out, const char *data, size_t len, bool line_end, b
 struct smtp_message {
     int fd;
     uint64_t content_size;
-    bool eight_bit; /* content has bytes >= 0x80, or BODY=8BITMIME */
-    bool smtputf8;  /* SMTPUTF8 requested at submission */
+    bool eight_bit;    /* content has bytes >= 0x80, or BODY=8BITMIME */
+    bool content_8bit; /* content has bytes >= 0x80 */
+    bool smtputf8;     /* SMTPUTF8 requested at submission */
+    bool downgrade;    /* this session: convert 8-bit MIME to 7-bit (lib/mime_downgrade.h) */
 };
 int smtp_message_scan(struct smtp_message *m, strbuf *err);
-/* Write the content as DATA (with the final "."); 0 or a negative stream
+/* Write the content as DATA (with the final "."), converted to 7-bit when
+ * m->downgrade is set; 0 or a negative stream
  * result (reason in err), or -4 for a queue file error (reason in err). */
 #define SMTP_CONTENT_FILE_ERROR (-4)
 int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err);

@@ -269,10 +269,14 @@ static bool precheck(struct session *ss)
             return false;
         }
     }
-    if (s->msg->eight_bit && !(ss->features & SMTP_EXT_8BITMIME) && !smtp_cfg.lmtp)
-        /* No MIME downgrade: the content goes as is, like Postfix with
-         * disable_mime_output_conversion = yes. Say so. */
-        msg_info("%s: host %s does not announce 8BITMIME; sending 8-bit content unconverted",
+    /* A peer without 8BITMIME gets 7-bit MIME (quoted-printable), as
+     * Postfix does unless disable_mime_output_conversion = yes. Decided per
+     * session: the next host may announce it. */
+    s->msg->downgrade =
+        s->msg->eight_bit && !(ss->features & SMTP_EXT_8BITMIME) && smtp_cfg.mime_conversion;
+    if (s->msg->eight_bit && !(ss->features & SMTP_EXT_8BITMIME) && !smtp_cfg.mime_conversion)
+        msg_info("%s: host %s does not announce 8BITMIME; sending 8-bit content unconverted "
+                 "(disable_mime_output_conversion = yes)",
                  req->queue_id, s->host_addr.s);
     return true;
 }
