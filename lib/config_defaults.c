@@ -643,6 +643,7 @@ const struct config_default config_default_table[] = {
     {"smtpd_policy_service_retry_delay", "1s", CONFIG_TIME, 's', false},
     {"smtpd_policy_service_timeout", "100s", CONFIG_TIME, 's', false},
     {"smtpd_policy_service_try_limit", "2", CONFIG_INT, 0, false},
+    {"smtpd_pregreet_wait", "0", CONFIG_STR, 0, false},
     {"smtpd_proxy_ehlo", "$myhostname", CONFIG_STR, 0, false},
     {"smtpd_proxy_filter", "", CONFIG_STR, 0, false},
     {"smtpd_proxy_options", "", CONFIG_STR, 0, false},
