@@ -210,6 +210,9 @@ int main(int argc, char **argv)
         }
         if (ready_pipe[0] >= 0)
             close(ready_pipe[0]);
+        /* Until stderr goes to /dev/null, `postfix start` shows only what
+         * went wrong; informational lines belong in the log. */
+        msg_stderr_warnings(true);
         if (setsid() < 0)
             msg_fatal("setsid: %m");
     } else if (getpgrp() != getpid() && setsid() < 0 && setpgid(0, 0) < 0) {

@@ -35,10 +35,13 @@ static struct mproc *procs;
 static strlist logged_once; /* "skip" messages already logged */
 static unsigned next_generation = 1;
 
-/* Programs whose job the library does in-process, or that we do not need. */
+/* Programs whose job the library does in-process, or that we do not need.
+ * bounce (the stock bounce, defer and trace entries): qmgr builds
+ * delivery status notifications itself and sends them through cleanup.
+ * anvil: smtpd's connection limits use lib/client_registry. */
 static const char *const absorbed[] = {
     "trivial-rewrite", "tlsmgr",   "anvil",   "scache", "proxymap", "verify",
-    "flush",           "postlogd", "discard", "error",  "oqmgr",
+    "flush",           "postlogd", "discard", "error",  "oqmgr",    "bounce",
 };
 
 static time_t now_mono(void)
@@ -238,6 +241,10 @@ void master_services_load(bool reload)
         msg_error("%s -- keeping the previous master.cf services", err.s);
         goto done;
     }
+    /* Per-service parameters and the unused-parameter check need the whole
+     * of master.cf (config_load, first or on reload, forgot them). */
+    master_cf_register_config(cf);
+    (void)config_warn_unused();
     struct mservice *fresh = NULL, **tail = &fresh;
     const struct master_cf_entry **entries = xcalloc(cf->n + 1, sizeof(*entries));
     size_t nent = 0;
