@@ -6,8 +6,12 @@
  *   set-permissions  like check, and also fix owners and modes
  *   start            check, then start master and wait until it runs
  *   start-fg         check, then run master in the foreground (exec)
- *   stop             SIGTERM to master, wait for it and its children
+ *   stop             SIGTERM to master, wait for it and its children, then
+ *                    SIGKILL what is left ("stopping ... with force")
  *   abort            SIGTERM to master without waiting
+ * As in Postfix's postfix-script, stop and abort send master the same
+ * SIGTERM (master passes it on to its children, master(8)); they differ
+ * only in waiting and forcing.
  *   reload           SIGHUP to master
  *   status           "the Postfix mail system is running: PID: N" (exit 0)
  *                    or "... is not running" (exit 1)

@@ -356,6 +356,12 @@ static _Noreturn void child_exec(struct mservice *s, strlist *env)
         signal(sigs[i], SIG_DFL);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
         msg_error("sigprocmask: %m");
+    /* Standard fds first: the stderr file may sit where a listener goes. */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(master_stderr_fd, 2) < 0) {
+        msg_error("open /dev/null: %m");
+        _exit(1);
+    }
     /* Move our fds out of the way, then into their documented places. */
     int n = 1 + s->nfds;
     int *tmp = xcalloc((size_t)n, sizeof(*tmp));
@@ -373,11 +379,6 @@ static _Noreturn void child_exec(struct mservice *s, strlist *env)
             msg_error("dup2: %m");
             _exit(1);
         }
-    }
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) {
-        msg_error("open /dev/null: %m");
-        _exit(1);
     }
     /* Postfix's flow-control fds 3 and 4 are not used here: keep them closed. */
     (void)close(3);

@@ -111,3 +111,27 @@ def test_qmgr_per_transport_parameters(instance):
     files = wait_maildir(inst, "tester", timeout=30)
     assert len(files) == 1
     inst.wait_log(r"to=<tester@mta-test\.example>, relay=\S+, .*status=sent")
+
+
+def test_daemon_stderr_reaches_the_instance_file(instance):
+    """MTA_DAEMON_STDERR (set by the fixture): a daemon's stderr, where
+    ASan/UBSan print, lands in <instance>/daemon.stderr, and the fixture
+    recognises a sanitizer report there."""
+    inst = instance(ECHO_CF)
+    import socket
+    s = socket.create_connection(("127.0.0.1", inst.port("echo")), timeout=5)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"hello ")
+    s.sendall(b"stderr plain diagnostic\n")
+    assert f.readline() == b"echo: stderr plain diagnostic\n"
+    inst.wait_for(lambda: "plain diagnostic" in open(inst.daemon_stderr).read(),
+                  what="the daemon's stderr in daemon.stderr")
+    assert inst.sanitizer_reports() == ""
+    s.sendall(b"stderr ==1==ERROR: AddressSanitizer: heap-use-after-free (a test)\n")
+    assert f.readline().startswith(b"echo: ")
+    s.close()
+    inst.wait_for(inst.sanitizer_reports, what="a report recognised")
+    st = os.stat(inst.daemon_stderr)
+    assert st.st_uid == 0 and (st.st_mode & 0o777) == 0o600
+    # Not a real report: keep the fixture from failing this test.
+    open(inst.daemon_stderr, "w").close()
