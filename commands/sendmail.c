@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@
 #include "mem.h"
 #include "msg.h"
 #include "queue_file.h"
+#include "smtp_cmd.h"
 #include "stream.h"
 #include "strlist.h"
 
@@ -598,16 +600,218 @@ static int deliver(const struct options *o, char **rcpt_args)
     return status;
 }
 
+/* ---- -bs for ordinary users: the SMTP dialog here, postdrop behind it ------- */
+
+/* Postfix runs smtpd -S, which submits through postdrop when it is not
+ * privileged. Ours has no such path (smtpd speaks to cleanup), so for a
+ * non-root caller sendmail runs the SMTP dialog itself and submits each
+ * message exactly as delivery mode does: through postdrop, whose exit
+ * status is the verdict. No relay decisions are needed: as with sendmail's
+ * command line, whatever the user may submit locally is accepted.
+ * Commands are bounded by line_length_limit; the content goes to postdrop
+ * in pieces, never whole in memory. */
+
+#define BS_COMMAND_MAX 2048
+
+static void bs_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void bs_reply(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fputs("\r\n", stdout);
+    if (fflush(stdout) == EOF)
+        msg_fatal_status(EX_IOERR, "write to standard output: %m");
+}
+
+/* One message from DATA to postdrop. Returns postdrop's exit status, or -1
+ * when the input ended before the final "." (nothing is queued then). */
+static int bs_data(const struct options *o, struct line_reader *lr, const char *sender,
+                   const char *body, const strlist *rcpt)
+{
+    int fd;
+    pid_t pid = spawn_postdrop(o, &fd);
+    struct submit s = {.out = stream_open(fd)};
+    attr_list al = ATTR_LIST_INIT;
+    attr_add_str(&al, "request", "envelope");
+    attr_add_str(&al, "sender", sender);
+    if (*body)
+        attr_add_str(&al, "body", body);
+    send_msg(&s, &al);
+    for (size_t i = 0; i < rcpt->n; i++) {
+        attr_list_reset(&al);
+        attr_add_str(&al, "request", "rcpt");
+        attr_add_str(&al, "address", rcpt->v[i]);
+        send_msg(&s, &al);
+    }
+    attr_add_str(&s.content, "request", "content");
+    bool line_end = true, at_line_start = true, complete = false;
+    while (read_piece(lr, &line_end) > 0) {
+        const char *p = lr->piece.s ? lr->piece.s : "";
+        size_t len = lr->piece.len;
+        if (at_line_start && line_end && len == 1 && p[0] == '.') {
+            complete = true;
+            break;
+        }
+        if (at_line_start && len > 0 && p[0] == '.') { /* RFC 5321 4.5.2 */
+            p++;
+            len--;
+        }
+        put_piece(&s, p, len, line_end);
+        at_line_start = line_end;
+    }
+    flush_content(&s);
+    attr_list_reset(&al);
+    /* Without the final dot the client went away: no "end", so postdrop
+     * removes its file ("premature end of input: message not queued"). */
+    if (complete) {
+        attr_add_str(&al, "request", "end");
+        send_msg(&s, &al);
+    }
+    if (!s.broken && stream_flush(s.out) < 0)
+        s.broken = true;
+    stream_close(&s.out);
+    int status = wait_postdrop(pid);
+    if (status == 0 && s.broken)
+        status = EX_TEMPFAIL;
+    attr_list_release(&al);
+    attr_list_release(&s.content);
+    strbuf_release(&s.err);
+    return complete ? status : -1;
+}
+
+static int smtp_submit_mode(const struct options *o)
+{
+    struct line_reader lr = {.in = stdin};
+    const char *host = config_get("myhostname");
+    smtp_cmd_opts opts = {.utf8_addresses = true};
+    smtp_cmd cmd;
+    smtp_cmd_init(&cmd);
+    strbuf line = STRBUF_INIT, sender = STRBUF_INIT, reply = STRBUF_INIT;
+    const char *body = "";
+    strlist rcpt = STRLIST_INIT;
+    bool have_sender = false;
+    int exit_status = 0;
+    signal(SIGPIPE, SIG_IGN);
+    bs_reply("220 %s ESMTP %s", host, config_get("mail_name"));
+    for (;;) {
+        bool line_end = true;
+        strbuf_reset(&line);
+        bool too_long = false;
+        int r;
+        while ((r = read_piece(&lr, &line_end)) > 0) {
+            if (line.len + lr.piece.len > BS_COMMAND_MAX)
+                too_long = true;
+            else
+                strbuf_append(&line, lr.piece.s, lr.piece.len);
+            if (line_end)
+                break;
+        }
+        if (r == 0 && line.len == 0)
+            break; /* end of input: like a dropped connection */
+        if (too_long) {
+            bs_reply("500 5.5.2 Error: line too long");
+            continue;
+        }
+        if (smtp_cmd_parse(&cmd, line.s ? line.s : "", line.len, &opts) < 0) {
+            smtp_reply_format(&cmd.reply, &reply);
+            bs_reply("%s", reply.s);
+            continue;
+        }
+        switch (cmd.verb) {
+        case SMTP_VERB_HELO:
+        case SMTP_VERB_EHLO:
+            have_sender = false;
+            strlist_release(&rcpt);
+            if (cmd.verb == SMTP_VERB_HELO) {
+                bs_reply("250 %s", host);
+            } else {
+                printf("250-%s\r\n250-PIPELINING\r\n250-8BITMIME\r\n", host);
+                bs_reply("250 ENHANCEDSTATUSCODES");
+            }
+            break;
+        case SMTP_VERB_MAIL:
+            if (have_sender) {
+                bs_reply("503 5.5.1 Error: nested MAIL command");
+                break;
+            }
+            strbuf_set(&sender, cmd.path.addr.s ? cmd.path.addr.s : "");
+            body = cmd.body == SMTP_BODY_8BITMIME ? "8BITMIME"
+                   : cmd.body == SMTP_BODY_7BIT   ? "7BIT"
+                                                  : "";
+            have_sender = true;
+            bs_reply("250 2.1.0 Ok");
+            break;
+        case SMTP_VERB_RCPT:
+            if (!have_sender)
+                bs_reply("503 5.5.1 Error: need MAIL command");
+            else if (rcpt.n >= MAX_RECIPIENTS)
+                bs_reply("452 4.5.3 Error: too many recipients");
+            else if (cmd.path.null || !cmd.path.addr.len)
+                bs_reply("501 5.1.3 Bad recipient address syntax");
+            else {
+                strlist_push(&rcpt, cmd.path.addr.s);
+                bs_reply("250 2.1.5 Ok");
+            }
+            break;
+        case SMTP_VERB_DATA:
+            if (!have_sender) {
+                bs_reply("503 5.5.1 Error: need MAIL command");
+            } else if (rcpt.n == 0) {
+                bs_reply("554 5.5.1 Error: no valid recipients");
+            } else {
+                bs_reply("354 End data with <CR><LF>.<CR><LF>");
+                int st = bs_data(o, &lr, sender.s ? sender.s : "", body, &rcpt);
+                if (st < 0)
+                    goto done;
+                if (st == 0)
+                    bs_reply("250 2.0.0 Ok: queued");
+                else
+                    bs_reply("451 4.3.0 Error: queue file write error");
+                if (st != 0)
+                    exit_status = st;
+                have_sender = false;
+                strlist_release(&rcpt);
+            }
+            break;
+        case SMTP_VERB_RSET:
+            have_sender = false;
+            strlist_release(&rcpt);
+            bs_reply("250 2.0.0 Ok");
+            break;
+        case SMTP_VERB_NOOP:
+            bs_reply("250 2.0.0 Ok");
+            break;
+        case SMTP_VERB_VRFY:
+            bs_reply("252 2.0.0 %s", cmd.arg.s ? cmd.arg.s : "");
+            break;
+        case SMTP_VERB_QUIT:
+            bs_reply("221 2.0.0 Bye");
+            goto done;
+        default:
+            bs_reply("502 5.5.2 Error: command not recognized");
+            break;
+        }
+    }
+done:
+    smtp_cmd_release(&cmd);
+    strbuf_release(&line);
+    strbuf_release(&sender);
+    strbuf_release(&reply);
+    strbuf_release(&lr.piece);
+    strlist_release(&rcpt);
+    return exit_status;
+}
+
 /* ---- -bs: smtpd on stdin/stdout -------------------------------------------- */
 
 /* smtpd -S talks on one bidirectional fd; stdin and stdout may be two
  * pipes, so we relay between them and a socketpair. */
-static int smtp_mode(void)
+static int smtp_mode(const struct options *o)
 {
     if (getuid() != 0)
-        msg_fatal_status(EX_UNAVAILABLE,
-                         "-bs is supported for root only: an unprivileged smtpd -S cannot yet "
-                         "submit through postdrop");
+        return smtp_submit_mode(o);
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
         msg_fatal_status(EX_OSERR, "socketpair: %m");
@@ -688,7 +892,7 @@ int main(int argc, char **argv)
     case MODE_DELIVER:
         return deliver(&o, argv + optind);
     case MODE_SMTP:
-        return smtp_mode();
+        return smtp_mode(&o);
     case MODE_PRINT: {
         char *args[] = {"postqueue", "-p", NULL};
         exec_helper("command_directory", "postqueue", args);

@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "mem.h"
+#include "msg.h"
+#include "stream.h"
 
 const attr_limits deliver_request_limits = {
     .max_count = 16 + 5 * 1000 * 2,
@@ -184,4 +187,29 @@ void deliver_request_release(struct deliver_request *req)
     }
     free(req->rcpts);
     memset(req, 0, sizeof(*req));
+}
+
+void deliver_request_serve(int fd, void (*process)(struct deliver_request *req))
+{
+    stream *st = stream_open(fd);
+    stream_set_timeout(st, (int)config_get_time("ipc_timeout") * 1000);
+    attr_list in = ATTR_LIST_INIT, out = ATTR_LIST_INIT;
+    strbuf err = STRBUF_INIT;
+    struct deliver_request req;
+    if (attr_recv(st, &deliver_request_limits, &in, &err) != ATTR_OK) {
+        msg_warn("bad delivery request: %s", err.s);
+    } else if (deliver_request_decode(&in, &req, &err) < 0) {
+        msg_warn("bad delivery request: %s", err.s);
+        deliver_request_release(&req);
+    } else {
+        process(&req);
+        deliver_reply_encode(&req, &out);
+        if (attr_send(st, &out, &err) != ATTR_OK)
+            msg_warn("%s: cannot send reply to qmgr: %s", req.queue_id, err.s);
+        deliver_request_release(&req);
+    }
+    attr_list_release(&in);
+    attr_list_release(&out);
+    strbuf_release(&err);
+    stream_release(&st);
 }

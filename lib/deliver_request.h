@@ -11,7 +11,9 @@
  *   active_us (when qmgr took it into the active queue), flags, rcpt_count;
  *   then for each recipient i = 0..rcpt_count-1:
  *   r<i>.addr, r<i>.orig, r<i>.orcpt, r<i>.notify (QF_NOTIFY_* bits),
- *   r<i>.offset (its 'R' record in the queue file).
+ *   r<i>.offset (its 'R' record in the queue file; 0 when another agent
+ *   passes the recipient on, as local(8) does for mailbox_transport: then
+ *   the receiving agent must not mark the queue file, the caller does).
  * Reply attributes: for each recipient i: r<i>.status ("sent", "deferred",
  *   "bounced"), r<i>.dsn (enhanced status code), r<i>.reason (text for
  *   logs, mailq and DSNs).
@@ -84,5 +86,11 @@ void deliver_reply_encode(const struct deliver_request *req, attr_list *out);
 int deliver_reply_apply(const attr_list *in, struct deliver_request *req, strbuf *err);
 
 const char *deliver_status_name(enum deliver_status s);
+
+/* Agent side of one connection: read a request from fd (within
+ * ipc_timeout), let `process` fill in every recipient's outcome, send the
+ * reply. Malformed requests are logged and dropped (qmgr then defers). The
+ * caller keeps ownership of fd. */
+void deliver_request_serve(int fd, void (*process)(struct deliver_request *req));
 
 #endif

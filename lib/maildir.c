@@ -48,6 +48,16 @@ int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *
     memset(md, 0, sizeof(*md));
     md->fd = -1;
     strbuf_puts(&md->dir, maildir);
+    /* Maildir names may not contain '/' or ':' (the info separator);
+     * Dovecot and Courier escape them as \057 and \072. */
+    for (const char *h = hostname; *h; h++) {
+        if (*h == '/')
+            strbuf_puts(&md->host, "\\057");
+        else if (*h == ':')
+            strbuf_puts(&md->host, "\\072");
+        else
+            strbuf_putc(&md->host, *h);
+    }
     while (md->dir.len > 1 && md->dir.s[md->dir.len - 1] == '/')
         strbuf_truncate(&md->dir, md->dir.len - 1);
     if (ensure_subdirs(md, err) < 0) {
@@ -62,7 +72,7 @@ int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *
         gettimeofday(&tv, NULL);
         strbuf_reset(&md->tmp_path);
         strbuf_printf(&md->tmp_path, "%s/tmp/%lld.P%ldQ%u.%s", md->dir.s, (long long)tv.tv_sec,
-                      (long)getpid(), counter++, hostname);
+                      (long)getpid(), counter++, md->host.s);
         md->fd = open(md->tmp_path.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (md->fd >= 0)
             return 0;
@@ -105,14 +115,13 @@ int maildir_commit(struct maildir_delivery *md, strbuf *err)
     if (close(fd) < 0)
         return fail(md, err, "close maildir file", md->tmp_path.s);
 
-    const char *base = strrchr(md->tmp_path.s, '.') + 1; /* the host part */
     for (int attempt = 0; attempt < 100; attempt++) {
         struct timeval tv;
         gettimeofday(&tv, NULL);
         strbuf_reset(&md->final_path);
         strbuf_printf(&md->final_path, "%s/new/%lld.V%llxI%llxM%ld.%s", md->dir.s,
                       (long long)tv.tv_sec, (unsigned long long)st.st_dev,
-                      (unsigned long long)st.st_ino, (long)tv.tv_usec, base);
+                      (unsigned long long)st.st_ino, (long)tv.tv_usec, md->host.s);
         /* link(), not rename(): rename would silently replace an existing
          * message that happened to have the same name. */
         if (link(md->tmp_path.s, md->final_path.s) == 0)
@@ -148,4 +157,18 @@ void maildir_end(struct maildir_delivery *md)
     strbuf_release(&md->buffer);
     strbuf_release(&md->dir);
     strbuf_release(&md->final_path);
+    strbuf_release(&md->host);
+}
+
+const char *maildir_local_hostname(void)
+{
+    static char name[256];
+    if (name[0] == 0) {
+        /* Truncation leaves a usable (unique enough) name; an error falls
+         * back to a fixed word rather than an empty component. */
+        if (gethostname(name, sizeof(name) - 1) < 0 || name[0] == 0)
+            snprintf(name, sizeof(name), "localhost");
+        name[sizeof(name) - 1] = 0;
+    }
+    return name;
 }

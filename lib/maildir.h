@@ -26,7 +26,13 @@ struct maildir_delivery {
     strbuf tmp_path; /* tmp/ file being written */
     strbuf buffer;   /* pending output, flushed in large writes */
     strbuf final_path;
+    strbuf host; /* host name part of file names, '/' and ':' escaped */
 };
+
+/* The name of this machine (gethostname), for maildir_begin's hostname:
+ * what Postfix's local(8) puts into Maildir file names (its get_hostname(),
+ * not $myhostname). Cached. */
+const char *maildir_local_hostname(void);
 
 int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *hostname,
                   strbuf *err);

@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -22,7 +23,6 @@
 #include "msg.h"
 #include "queue_file.h"
 #include "service.h"
-#include "stream.h"
 
 struct local_config local_cfg;
 
@@ -56,25 +56,30 @@ void local_outcome(struct local_attempt *at, const char *recipient, enum deliver
         .text = text.s,
     };
     delivery_log(&rec);
+    local_count_outcome(at, status, dsn, text.s);
+    strbuf_release(&text);
+}
 
+void local_count_outcome(struct local_attempt *at, enum deliver_status status, const char *dsn,
+                         const char *text)
+{
     switch (status) {
     case DELIVER_SENT:
         at->sent++;
         break;
     case DELIVER_DEFERRED:
         if (at->deferred++ == 0) {
-            strbuf_set(&at->first_defer, text.s);
-            at->defer_dsn = dsn;
+            strbuf_set(&at->first_defer, text);
+            snprintf(at->defer_dsn, sizeof(at->defer_dsn), "%s", dsn);
         }
         break;
     default:
         if (at->bounced++ == 0) {
-            strbuf_set(&at->first_bounce, text.s);
-            at->bounce_dsn = dsn;
+            strbuf_set(&at->first_bounce, text);
+            snprintf(at->bounce_dsn, sizeof(at->bounce_dsn), "%s", dsn);
         }
         break;
     }
-    strbuf_release(&text);
 }
 
 /* Deliver one queue recipient and fold the expansion's outcomes into one:
@@ -106,8 +111,8 @@ static void process_request(struct deliver_request *req)
 {
     strbuf err = STRBUF_INIT;
     struct local_message msg = {.req = req, .start_us = now_us()};
-    msg.fd = queue_file_open(local_cfg.queue_directory, req->queue_name, 0, req->queue_id, true,
-                             &err);
+    msg.fd =
+        queue_file_open(local_cfg.queue_directory, req->queue_name, 0, req->queue_id, true, &err);
     if (msg.fd < 0) {
         msg_warn("%s: cannot open queue file: %s", req->queue_id, err.s);
         defer_all(req, "cannot open queue file", err.s);
@@ -133,27 +138,9 @@ static void process_request(struct deliver_request *req)
 
 static void local_serve(int fd, const char *service, char **args)
 {
-    stream *st = stream_open(fd);
-    stream_set_timeout(st, (int)config_get_time("ipc_timeout") * 1000);
-    attr_list in = ATTR_LIST_INIT, out = ATTR_LIST_INIT;
-    strbuf err = STRBUF_INIT;
-    struct deliver_request req;
-    if (attr_recv(st, &deliver_request_limits, &in, &err) != ATTR_OK) {
-        msg_warn("bad delivery request: %s", err.s);
-    } else if (deliver_request_decode(&in, &req, &err) < 0) {
-        msg_warn("bad delivery request: %s", err.s);
-        deliver_request_release(&req);
-    } else {
-        process_request(&req);
-        deliver_reply_encode(&req, &out);
-        if (attr_send(st, &out, &err) != ATTR_OK)
-            msg_warn("%s: cannot send reply to qmgr: %s", req.queue_id, err.s);
-        deliver_request_release(&req);
-    }
-    attr_list_release(&in);
-    attr_list_release(&out);
-    strbuf_release(&err);
-    stream_release(&st); /* the skeleton closes fd */
+    (void)service;
+    (void)args;
+    deliver_request_serve(fd, process_request);
 }
 
 static void split_param(const char *name, strlist *out)
@@ -186,16 +173,18 @@ static void local_init(const char *service, char **args)
     local_cfg.record_limit = 1024 * 1024;
     split_param("allow_mail_to_commands", &local_cfg.allow_commands);
     split_param("allow_mail_to_files", &local_cfg.allow_files);
-    if (*config_get("mailbox_transport"))
-        msg_fatal("mailbox_transport is not supported yet by this local(8)");
+    local_cfg.mailbox_transport = config_get("mailbox_transport");
+    if (*config_get("mailbox_transport_maps"))
+        msg_fatal("mailbox_transport_maps is not supported by this local(8); "
+                  "use mailbox_transport");
     if (mbox_lock_methods_parse(config_get("mailbox_delivery_lock"), &local_cfg.lock_methods,
                                 &err) < 0)
         msg_fatal("mailbox_delivery_lock: %s", err.s);
     local_cfg.alias_maps = maps_open("alias_maps", config_get("alias_maps"), MAP_SURROGATE, &err);
     if (local_cfg.alias_maps == NULL)
         msg_fatal("%s", err.s);
-    local_cfg.mydestination = match_list_compile("mydestination", config_get("mydestination"), 0,
-                                                 &err);
+    local_cfg.mydestination =
+        match_list_compile("mydestination", config_get("mydestination"), 0, &err);
     if (local_cfg.mydestination == NULL)
         msg_fatal("%s", err.s);
     strbuf_release(&err);

@@ -26,6 +26,7 @@ struct local_config {
     const char *home_mailbox;
     const char *mail_spool_directory;
     const char *mailbox_command;
+    const char *mailbox_transport; /* "transport[:nexthop]" or empty */
     const char *recipient_delimiter;
     const char *forward_path;
     const char *default_privs;
@@ -60,8 +61,8 @@ struct local_attempt {
     strlist path;              /* addresses on the current expansion path */
     strlist done;              /* destinations already delivered (duplicates) */
     int deferred, bounced, sent;
-    strbuf first_defer, first_bounce; /* reasons for the reply */
-    const char *defer_dsn, *bounce_dsn;
+    strbuf first_defer, first_bounce;   /* reasons for the reply */
+    char defer_dsn[16], bounce_dsn[16]; /* copies: agents' replies are freed */
 };
 
 /* Privileges for a delivery. */
@@ -81,8 +82,7 @@ enum local_format {
 };
 struct local_render;
 struct local_render *local_render_open(struct local_message *msg, enum local_format fmt,
-                                       const char *recipient, const char *orig_rcpt,
-                                       strbuf *err);
+                                       const char *recipient, const char *orig_rcpt, strbuf *err);
 /* Next chunk (> 0 bytes), 0 at the end, -1 on a queue-file error (err). */
 ssize_t local_render_next(struct local_render *r, const char **data, strbuf *err);
 void local_render_close(struct local_render **r);
@@ -101,11 +101,18 @@ void local_deliver_file(struct local_attempt *at, const char *recipient, const c
 void local_deliver_command(struct local_attempt *at, const char *recipient, const char *command,
                            const struct local_privs *privs, const char *extension);
 
+/* local_pass.c: mailbox delivery through $mailbox_transport (another
+ * delivery agent, e.g. lmtp into Dovecot); that agent logs the line. */
+void local_deliver_pass(struct local_attempt *at, const char *recipient, const char *spec);
+
 /* local_forward.c: queue a copy for an address that is not ours. */
 void local_forward(struct local_attempt *at, const char *recipient, const char *address);
 
 /* Outcome bookkeeping and the log line (local.c). */
 void local_outcome(struct local_attempt *at, const char *recipient, enum deliver_status status,
                    const char *dsn, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same without the log line (someone else wrote it). */
+void local_count_outcome(struct local_attempt *at, enum deliver_status status, const char *dsn,
+                         const char *text);
 
 #endif

@@ -81,7 +81,7 @@ static void deliver_maildir(struct local_attempt *at, const char *recipient, con
         return;
     }
     struct rlimit old = size_limit_enter();
-    if (maildir_begin(&md, dir, local_cfg.myhostname, &err) == 0) {
+    if (maildir_begin(&md, dir, maildir_local_hostname(), &err) == 0) {
         r = local_render_open(at->msg, FORMAT_MAILDIR, recipient, at->rcpt->orig_rcpt, &err);
         const char *data;
         ssize_t n = r ? 0 : -1;
@@ -168,6 +168,12 @@ static int spool_mailbox_ready(const char *path, const struct local_privs *pw, s
 void local_deliver_mailbox(struct local_attempt *at, const char *recipient,
                            const struct local_privs *pw, const char *extension)
 {
+    /* Postfix's precedence: mailbox_transport, then mailbox_command, then
+     * home_mailbox, then the spool. */
+    if (*local_cfg.mailbox_transport) {
+        local_deliver_pass(at, recipient, local_cfg.mailbox_transport);
+        return;
+    }
     if (*local_cfg.mailbox_command) {
         local_deliver_command(at, recipient, local_cfg.mailbox_command, pw, extension);
         return;
@@ -219,11 +225,11 @@ void local_deliver_file(struct local_attempt *at, const char *recipient, const c
     if (ret == 0)
         local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to file: %s", path);
     else if (err_no == EFBIG)
-        local_outcome(at, recipient, DELIVER_BOUNCED, "5.2.2", "cannot append message to file %s: %s",
-                      path, strbuf_str(&err));
+        local_outcome(at, recipient, DELIVER_BOUNCED, "5.2.2",
+                      "cannot append message to file %s: %s", path, strbuf_str(&err));
     else
-        local_outcome(at, recipient, err_no == EACCES || err_no == EPERM ? DELIVER_BOUNCED
-                                                                          : DELIVER_DEFERRED,
+        local_outcome(at, recipient,
+                      err_no == EACCES || err_no == EPERM ? DELIVER_BOUNCED : DELIVER_DEFERRED,
                       err_no == EACCES || err_no == EPERM ? "5.2.0" : "4.2.0",
                       "cannot append message to file %s: %s", path, strbuf_str(&err));
     strbuf_release(&err);
@@ -262,7 +268,8 @@ void local_deliver_command(struct local_attempt *at, const char *recipient, cons
         env_add(&env, "TZ", tz);
     const char *at_sign = strrchr(recipient, '@');
     strbuf local_part = STRBUF_INIT;
-    strbuf_append(&local_part, recipient, at_sign ? (size_t)(at_sign - recipient) : strlen(recipient));
+    strbuf_append(&local_part, recipient,
+                  at_sign ? (size_t)(at_sign - recipient) : strlen(recipient));
     env_add(&env, "LOCAL", local_part.s);
     env_add(&env, "DOMAIN", at_sign ? at_sign + 1 : "");
     env_add(&env, "EXTENSION", extension);

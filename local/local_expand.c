@@ -289,6 +289,12 @@ void local_expand_recipient(struct local_attempt *at, const char *address, int d
     }
 
     struct passwd *pwd = getpwnam(base.s);
+    if (pwd == NULL && *local_cfg.mailbox_transport) {
+        /* mailbox_transport serves all local recipients, whether or not
+         * they are in passwd (Dovecot may know virtual users). */
+        local_deliver_pass(at, full.s, local_cfg.mailbox_transport);
+        goto pop;
+    }
     if (pwd == NULL) {
         local_outcome(at, full.s, DELIVER_BOUNCED, "5.1.1", "unknown user: \"%s\"", base.s);
         goto pop;

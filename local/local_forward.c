@@ -36,9 +36,8 @@ void local_forward(struct local_attempt *at, const char *recipient, const char *
     const struct deliver_request *req = at->msg->req;
     strbuf queue_id = STRBUF_INIT, reply = STRBUF_INIT, err = STRBUF_INIT;
     int timeout_ms = (int)config_get_time("ipc_timeout") * 1000;
-    cleanup_client *cc =
-        cleanup_client_open(local_cfg.queue_directory, CLEANUP_FLAG_NONE, timeout_ms, &queue_id,
-                            &reply);
+    cleanup_client *cc = cleanup_client_open(local_cfg.queue_directory, CLEANUP_FLAG_NONE,
+                                             timeout_ms, &queue_id, &reply);
     if (cc == NULL) {
         local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot forward: %s", reply.s);
         goto out;

@@ -149,8 +149,49 @@ static int read_message(struct qmgr_message *m, strbuf *err)
     return 0;
 }
 
-/* Route one recipient: queue it for delivery, or decide here (error and
- * retry transports, table failures). */
+/* Split "[d.s.n ]text" (the nexthop of error:, retry: and discard:) into a
+ * status code of class `cls` and the text; fallback_dsn when none is given
+ * or its class does not fit. */
+static const char *split_dsn(const char *text, char *dsn, size_t size, const char *fallback_dsn)
+{
+    snprintf(dsn, size, "%s", fallback_dsn);
+    if ((text[0] == '2' || text[0] == '4' || text[0] == '5') && text[1] == '.') {
+        size_t n = strcspn(text, " ");
+        if (n < size) {
+            memcpy(dsn, text, n);
+            dsn[n] = 0;
+            text += n;
+            text += strspn(text, " ");
+        }
+    }
+    return text;
+}
+
+/* Postfix's discard(8), done here: the recipient counts as delivered, the
+ * nexthop is the reason logged ("status=sent (reason)"), and the recipient
+ * is marked done in the queue file before anything else happens, as an
+ * agent would (invariant 3). */
+static void discard(struct qmgr_message *m, struct qmgr_rcpt *r, const char *nexthop)
+{
+    char dsn[16];
+    const char *text = split_dsn(nexthop, dsn, sizeof(dsn), "2.0.0");
+    if (dsn[0] != '2')
+        snprintf(dsn, sizeof(dsn), "2.0.0");
+    strbuf err = STRBUF_INIT;
+    if (queue_file_mark_recipient(m->fd, r->offset, QF_RCPT_DELIVERED, &err) < 0) {
+        /* Not recorded: better to try again than to lose track. */
+        msg_warn("%s: cannot mark recipient done: %s", m->id, err.s);
+        qmgr_log_outcome(m, r, "deferred", "4.3.0", "cannot update the queue file");
+        qmgr_message_outcome(m, r, QR_DEFERRED, "4.3.0", "cannot update the queue file");
+    } else {
+        qmgr_log_outcome(m, r, "sent", dsn, text);
+        qmgr_message_outcome(m, r, QR_SENT, dsn, text);
+    }
+    strbuf_release(&err);
+}
+
+/* Route one recipient: queue it for delivery, or decide here (error, retry
+ * and discard transports, table failures). */
 static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *rt)
 {
     strbuf err = STRBUF_INIT;
@@ -160,23 +201,18 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
     } else if (strcmp(rt->transport.s, "error") == 0 || strcmp(rt->transport.s, "retry") == 0) {
         /* Postfix's error(8)/retry: the nexthop is "[d.s.n ]text". */
         bool bounce = rt->transport.s[0] == 'e';
-        const char *text = rt->nexthop.len ? rt->nexthop.s : "";
         char dsn[16];
-        snprintf(dsn, sizeof(dsn), "%s", bounce ? "5.0.0" : "4.0.0");
-        if ((text[0] == '4' || text[0] == '5') && text[1] == '.') {
-            size_t n = strcspn(text, " ");
-            if (n < sizeof(dsn)) {
-                memcpy(dsn, text, n);
-                dsn[n] = 0;
-                text += n;
-                text += strspn(text, " ");
-            }
-        }
+        const char *text = split_dsn(rt->nexthop.len ? rt->nexthop.s : "", dsn, sizeof(dsn),
+                                     bounce ? "5.0.0" : "4.0.0");
+        if (dsn[0] == '2')
+            snprintf(dsn, sizeof(dsn), "%s", bounce ? "5.0.0" : "4.0.0");
         if (!*text)
             text = bounce ? "mail for this destination is not accepted" : "delivery deferred";
         bounce = bounce && dsn[0] == '5';
         qmgr_log_outcome(m, r, bounce ? "bounced" : "deferred", dsn, text);
         qmgr_message_outcome(m, r, bounce ? QR_BOUNCED : QR_DEFERRED, dsn, text);
+    } else if (strcmp(rt->transport.s, "discard") == 0) {
+        discard(m, r, rt->nexthop.s);
     } else {
         qmgr_deliver_enqueue(m, r, rt->transport.s, rt->nexthop.s);
     }

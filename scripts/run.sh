@@ -22,6 +22,7 @@ for f in main.cf master.cf; do
     [ -e "/etc/postfix/$f" ] || install -m 0644 "conf/$f" "/etc/postfix/$f"
 done
 [ -e /etc/aliases ] || printf 'postmaster: root\n' >/etc/aliases
+/usr/sbin/newaliases
 
 /usr/sbin/postfix check
 if /usr/sbin/postfix status >/dev/null 2>&1; then

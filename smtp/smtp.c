@@ -67,7 +67,7 @@ void smtp_rcpt_done(struct smtp_state *s, size_t i, enum deliver_status status, 
         .text = text.s,
     };
     delivery_log(&rec);
-    if (status == DELIVER_SENT) {
+    if (status == DELIVER_SENT && rc->offset > 0) {
         strbuf err = STRBUF_INIT;
         if (queue_file_mark_recipient(s->msg->fd, rc->offset, QF_RCPT_DELIVERED, &err) < 0)
             msg_warn("%s: cannot mark recipient done: %s", s->req->queue_id, err.s);
@@ -232,27 +232,7 @@ static void smtp_serve(int fd, const char *service, char **args)
 {
     (void)service;
     (void)args;
-    stream *st = stream_open(fd);
-    stream_set_timeout(st, (int)config_get_time("ipc_timeout") * 1000);
-    attr_list in = ATTR_LIST_INIT, out = ATTR_LIST_INIT;
-    strbuf err = STRBUF_INIT;
-    struct deliver_request req;
-    if (attr_recv(st, &deliver_request_limits, &in, &err) != ATTR_OK) {
-        msg_warn("bad delivery request: %s", err.s);
-    } else if (deliver_request_decode(&in, &req, &err) < 0) {
-        msg_warn("bad delivery request: %s", err.s);
-        deliver_request_release(&req);
-    } else {
-        process_request(&req);
-        deliver_reply_encode(&req, &out);
-        if (attr_send(st, &out, &err) != ATTR_OK)
-            msg_warn("%s: cannot send reply to qmgr: %s", req.queue_id, err.s);
-        deliver_request_release(&req);
-    }
-    attr_list_release(&in);
-    attr_list_release(&out);
-    strbuf_release(&err);
-    stream_release(&st);
+    deliver_request_serve(fd, process_request);
 }
 
 /* <prefix><name>: smtp_* or lmtp_* */
@@ -311,6 +291,11 @@ static void smtp_init(const char *service, char **args)
         (int)config_get_int(smtp_cfg.lmtp ? "lmtp_mx_address_limit" : "smtp_mx_address_limit");
     smtp_cfg.fallback_relay = param("fallback_relay");
     smtp_cfg.tls_servername = param("tls_servername");
+    smtp_cfg.tls_protocols = param("tls_protocols");
+    smtp_cfg.tls_ciphers = param("tls_ciphers");
+    smtp_cfg.tls_exclude_ciphers = param("tls_exclude_ciphers");
+    smtp_cfg.tls_CAfile = param("tls_CAfile");
+    smtp_cfg.tls_CApath = param("tls_CApath");
     if (strcmp(smtp_cfg.tls_servername, "hostname") == 0 ||
         strcmp(smtp_cfg.tls_servername, "nexthop") == 0)
         msg_fatal("%stls_servername = %s is not supported; use a literal name or leave it empty",
@@ -330,6 +315,7 @@ static void smtp_init(const char *service, char **args)
     strlist_release(&methods);
     if (config_get_bool("disable_dns_lookups"))
         smtp_cfg.dns = false;
+    smtp_cfg.mime_conversion = !config_get_bool("disable_mime_output_conversion");
 
     const char *level = param("tls_security_level");
     if (*level == 0) {

@@ -3,7 +3,7 @@
  * smtp.c          service glue: request in, per-recipient results out, logs
  * smtp_dns.c      next hop -> ordered list of (host, address, port)
  * smtp_content.c  queue file content -> SMTP DATA (CRLF, dot-stuffing)
- * smtp_tls.c      OpenSSL client for STARTTLS through the stream TLS seam
+ * smtp_tls.c      STARTTLS settings and log line, on the shared lib/tls
  * smtp_proto.c    one session with one server: greeting .. QUIT
  */
 #ifndef MTA_SMTP_SMTP_H
@@ -16,6 +16,7 @@
 #include "deliver_request.h"
 #include "smtp_resp.h"
 #include "stream.h"
+#include "tls.h"
 #include "strbuf.h"
 
 /* ---- configuration (smtp_* or lmtp_* parameters) ------------------------ */
@@ -36,7 +37,9 @@ struct smtp_config {
     size_t line_limit; /* reply lines */
     enum smtp_tls_level tls_level;
     const char *tls_servername;
-    int family; /* AF_UNSPEC, AF_INET or AF_INET6 (inet_protocols) */
+    const char *tls_protocols, *tls_ciphers, *tls_exclude_ciphers, *tls_CAfile, *tls_CApath;
+    int family;           /* AF_UNSPEC, AF_INET or AF_INET6 (inet_protocols) */
+    bool mime_conversion; /* !disable_mime_output_conversion */
 };
 extern struct smtp_config smtp_cfg;
 
@@ -93,24 +96,26 @@ void smtp_wire_piece(strbuf *out, const char *data, size_t len, bool line_end, b
 struct smtp_message {
     int fd;
     uint64_t content_size;
-    bool eight_bit; /* content has bytes >= 0x80, or BODY=8BITMIME */
-    bool smtputf8;  /* SMTPUTF8 requested at submission */
+    bool eight_bit;    /* content has bytes >= 0x80, or BODY=8BITMIME */
+    bool content_8bit; /* content has bytes >= 0x80 */
+    bool smtputf8;     /* SMTPUTF8 requested at submission */
+    bool downgrade;    /* this session: convert 8-bit MIME to 7-bit (lib/mime_downgrade.h) */
 };
 int smtp_message_scan(struct smtp_message *m, strbuf *err);
-/* Write the content as DATA (with the final "."); 0 or a negative stream
+/* Write the content as DATA (with the final "."), converted to 7-bit when
+ * m->downgrade is set; 0 or a negative stream
  * result (reason in err), or -4 for a queue file error (reason in err). */
 #define SMTP_CONTENT_FILE_ERROR (-4)
 int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err);
 
-/* ---- TLS (smtp_tls.c) -------------------------------------------------- */
+/* ---- TLS (smtp_tls.c, on the shared lib/tls) --------------------------- */
 
-struct smtp_tls;
-/* Handshake on st's fd and switch st to TLS. NULL with reason on failure. */
-struct smtp_tls *smtp_tls_start(stream *st, const char *servername, int timeout_ms, strbuf *reason);
+/* The process-wide client context from the smtp_tls_* (lmtp_tls_*)
+ * settings, made on first use. NULL with the reason on a bad setting. */
+tls_ctx *smtp_tls_context(strbuf *reason);
 /* "Untrusted TLS connection established to <peer>: TLSv1.3 with cipher
  * TLS_AES_256_GCM_SHA384 (256/256 bits)", Postfix's log line. */
-void smtp_tls_describe(const struct smtp_tls *t, const char *peer, strbuf *out);
-void smtp_tls_free(struct smtp_tls **tp);
+void smtp_tls_describe(const tls_conn *conn, const char *peer, strbuf *out);
 
 /* ---- session (smtp_proto.c) --------------------------------------------- */
 

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "mime_downgrade.h"
 #include "queue_file.h"
 #include "smtp.h"
 
@@ -64,8 +65,8 @@ int smtp_message_scan(struct smtp_message *m, strbuf *err)
             break;
         case QF_REC_LINE:
         case QF_REC_PART:
-            if (in_content && !m->eight_bit && has_8bit(&rec.data))
-                m->eight_bit = true;
+            if (in_content && !m->content_8bit && has_8bit(&rec.data))
+                m->eight_bit = m->content_8bit = true;
             break;
         default:
             break;
@@ -74,6 +75,17 @@ int smtp_message_scan(struct smtp_message *m, strbuf *err)
     queue_file_record_release(&rec);
     queue_file_reader_free(&r);
     return ret < 0 ? -1 : 0;
+}
+
+struct wire {
+    strbuf *out;
+    bool *at_bol;
+};
+
+static void wire_line(void *ctx, const char *line, size_t len)
+{
+    struct wire *w = ctx;
+    smtp_wire_piece(w->out, line, len, true, w->at_bol);
 }
 
 int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err)
@@ -85,6 +97,14 @@ int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err)
     strbuf out = STRBUF_INIT;
     bool in_content = false, at_bol = true, done = false;
     int ret = 0;
+    /* Downgrading works on whole lines: pieces of a long line gather in
+     * `line` (bounded by the queue file's record limit per piece). */
+    struct wire w = {&out, &at_bol};
+    mime_downgrade *md =
+        m->downgrade
+            ? mime_downgrade_new(m->content_8bit ? MIME_DOWNGRADE_UNDECLARED : 0, wire_line, &w)
+            : NULL;
+    strbuf line = STRBUF_INIT;
     while (!done) {
         int n = queue_file_reader_next(r, &rec, err);
         if (n < 0) {
@@ -102,9 +122,16 @@ int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err)
             break;
         case QF_REC_LINE:
         case QF_REC_PART:
-            if (in_content)
+            if (in_content && md) {
+                strbuf_append(&line, rec.data.s ? rec.data.s : "", rec.data.len);
+                if (rec.type == QF_REC_LINE) {
+                    mime_downgrade_line(md, line.s ? line.s : "", line.len);
+                    strbuf_reset(&line);
+                }
+            } else if (in_content) {
                 smtp_wire_piece(&out, rec.data.s ? rec.data.s : "", rec.data.len,
                                 rec.type == QF_REC_LINE, &at_bol);
+            }
             break;
         default:
             break;
@@ -115,6 +142,13 @@ int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err)
             strbuf_reset(&out);
         }
     }
+    if (md) {
+        if (ret == 0 && line.len > 0)
+            mime_downgrade_line(md, line.s, line.len);
+        mime_downgrade_finish(md);
+        mime_downgrade_free(&md);
+    }
+    strbuf_release(&line);
     if (ret == 0) {
         if (!at_bol)
             strbuf_append(&out, "\r\n", 2);

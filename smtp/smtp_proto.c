@@ -21,7 +21,7 @@
 struct session {
     struct smtp_state *s;
     stream *st;
-    struct smtp_tls *tls;
+    tls_conn *tls;
     smtp_resp resp;
     strbuf err;
     unsigned features;
@@ -164,8 +164,13 @@ static int starttls(struct session *ss)
         return 0;
     }
     strbuf reason = STRBUF_INIT;
-    ss->tls =
-        smtp_tls_start(ss->st, smtp_cfg.tls_servername, smtp_cfg.starttls_timeout_ms, &reason);
+    tls_ctx *ctx = smtp_tls_context(&reason);
+    /* Plaintext a server sent after its STARTTLS reply must never be read
+     * as if it came over TLS (CVE-2011-0411, client side). */
+    stream_discard_input(ss->st);
+    if (ctx)
+        ss->tls = tls_client_start(ctx, ss->st, smtp_cfg.tls_servername,
+                                   smtp_cfg.starttls_timeout_ms, &reason);
     if (ss->tls == NULL) {
         msg_info("%s: %s: %s", s->req->queue_id, s->relay.s, reason.s);
         int ret = required ? session_fail(ss, "4.7.5", false, "Cannot start TLS: %s with %s",
@@ -264,10 +269,14 @@ static bool precheck(struct session *ss)
             return false;
         }
     }
-    if (s->msg->eight_bit && !(ss->features & SMTP_EXT_8BITMIME) && !smtp_cfg.lmtp)
-        /* No MIME downgrade: the content goes as is, like Postfix with
-         * disable_mime_output_conversion = yes. Say so. */
-        msg_info("%s: host %s does not announce 8BITMIME; sending 8-bit content unconverted",
+    /* A peer without 8BITMIME gets 7-bit MIME (quoted-printable), as
+     * Postfix does unless disable_mime_output_conversion = yes. Decided per
+     * session: the next host may announce it. */
+    s->msg->downgrade =
+        s->msg->eight_bit && !(ss->features & SMTP_EXT_8BITMIME) && smtp_cfg.mime_conversion;
+    if (s->msg->eight_bit && !(ss->features & SMTP_EXT_8BITMIME) && !smtp_cfg.mime_conversion)
+        msg_info("%s: host %s does not announce 8BITMIME; sending 8-bit content unconverted "
+                 "(disable_mime_output_conversion = yes)",
                  req->queue_id, s->host_addr.s);
     return true;
 }
@@ -462,8 +471,9 @@ int smtp_session(struct smtp_state *s, int fd)
     }
     ret = transaction(&ss);
 out:
+    if (ss.tls)
+        tls_conn_close(&ss.tls, ss.st);
     stream_close(&ss.st);
-    smtp_tls_free(&ss.tls);
     smtp_resp_release(&ss.resp);
     strbuf_release(&ss.err);
     free(ss.accepted);

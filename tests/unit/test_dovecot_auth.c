@@ -124,6 +124,10 @@ struct step {
 
 static void serve(int lfd, const char *greeting, const struct step *script, const char *logpath)
 {
+    /* Listening sockets are non-blocking: wait for the client, or accept
+     * fails with EAGAIN when the child runs before the client connects. */
+    if (sock_set_nonblock(lfd, false) < 0)
+        _exit(2);
     int fd = accept(lfd, NULL, NULL);
     if (fd < 0)
         _exit(2);

@@ -97,6 +97,32 @@ static void maildir_delivers_into_new(void **state)
     strbuf_release(&err);
 }
 
+/* local(8) names files after the machine, as Postfix's get_hostname(). */
+static void maildir_local_hostname_is_the_machine(void **state)
+{
+    (void)state;
+    char name[256] = "";
+    assert_int_equal(gethostname(name, sizeof(name) - 1), 0);
+    assert_string_equal(maildir_local_hostname(), name);
+}
+
+static void maildir_names_carry_the_whole_host_name(void **state)
+{
+    char maildir[128];
+    snprintf(maildir, sizeof(maildir), "%s/M3", tmpdir);
+    struct maildir_delivery md;
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(maildir_begin(&md, maildir, "mx.lt01.am:2/x", &err), 0);
+    assert_int_equal(maildir_write(&md, "x\n", 2, &err), 0);
+    assert_int_equal(maildir_commit(&md, &err), 0);
+    const char *name = strrchr(md.final_path.s, '/') + 1;
+    const char *suffix = ".mx.lt01.am\\0722\\057x";
+    assert_true(strlen(name) > strlen(suffix));
+    assert_string_equal(name + strlen(name) - strlen(suffix), suffix);
+    maildir_end(&md);
+    strbuf_release(&err);
+}
+
 static void maildir_abandoned_leaves_nothing(void **state)
 {
     char maildir[128], sub[160];
@@ -235,6 +261,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(maildir_delivers_into_new),
+        cmocka_unit_test(maildir_names_carry_the_whole_host_name),
+        cmocka_unit_test(maildir_local_hostname_is_the_machine),
         cmocka_unit_test(maildir_abandoned_leaves_nothing),
         cmocka_unit_test(maildir_unwritable_fails),
         cmocka_unit_test(maildir_disk_full_fails_cleanly),

@@ -1,0 +1,25 @@
+"""The discard: transport (Postfix's discard(8), decided inside qmgr): the
+recipient counts as delivered, the next hop is the logged reason."""
+from delivery_helpers import maildir_new, smtp_send, start_pipeline, wait_maildir, wait_queue_empty
+
+
+def test_transport_maps_and_default_transport_discard(instance):
+    inst = start_pipeline(
+        instance,
+        extra="transport_maps = inline:{{discard.example=discard:silently}}\n"
+              "default_transport = discard\n")
+    qid = smtp_send(inst, "user@yahoo.com",
+                    ["a@discard.example", "b@elsewhere.example", "tester@mta-test.example"],
+                    "Subject: d\r\n\r\nbody\r\n")
+    # Postfix 3.7 discard(8): relay=none, dsn=2.0.0, the nexthop as the text
+    inst.wait_log(r"%s: to=<a@discard\.example>, relay=none, delay=[\d.]+, "
+                  r"delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, dsn=2\.0\.0, status=sent \(silently\)"
+                  % qid, timeout=20)
+    # default_transport = discard (no nexthop): the recipient domain
+    inst.wait_log(r"%s: to=<b@elsewhere\.example>, relay=none, .*dsn=2\.0\.0, "
+                  r"status=sent \(elsewhere\.example\)" % qid, timeout=20)
+    wait_maildir(inst, "tester")
+    inst.wait_log(r"%s: removed" % qid, timeout=20)
+    wait_queue_empty(inst)
+    assert len(maildir_new("tester")) == 1
+    assert "status=bounced" not in inst.log() and "status=deferred" not in inst.log()
