@@ -56,7 +56,15 @@ def reset_user(name):
     for p in ("Maildir", ".forward", "mbox"):
         path = os.path.join(pw.pw_dir, p)
         if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
+            # A delivery still finishing (a previous instance's local being
+            # torn down) may add or remove files while we walk the tree:
+            # retry a few times instead of failing on a vanished file.
+            for _ in range(10):
+                shutil.rmtree(path, ignore_errors=True)
+                if not os.path.lexists(path):
+                    break
+                time.sleep(0.1)
+            assert not os.path.lexists(path), "cannot remove " + path
         elif os.path.lexists(path):
             os.unlink(path)
     return pw
