@@ -188,6 +188,7 @@ static void process_request(struct deliver_request *req)
     for (size_t k = 0; k < targets.n && any_pending(req); k++) {
         const struct smtp_target *t = &targets.v[k];
         describe_target(&s, t);
+        s.target = t;
         s.no_tls = false;
         for (int attempt = 0; attempt < 2; attempt++) {
             strbuf_reset(&err);
@@ -264,14 +265,27 @@ static int timeout_ms(const char *name)
     return (int)(sec * 1000);
 }
 
+static bool is_lmtp(const char *service)
+{
+#ifdef SMTP_LMTP_MODE
+    (void)service;
+    return true;
+#else
+    return strcmp(service, "lmtp") == 0 || strcmp(service_transport(), "lmtp") == 0;
+#endif
+}
+
+/* As root: the SASL password table is normally readable by root only. */
+static void smtp_pre_init(const char *service, char **args)
+{
+    (void)args;
+    smtp_sasl_init(is_lmtp(service));
+}
+
 static void smtp_init(const char *service, char **args)
 {
     (void)args;
-#ifdef SMTP_LMTP_MODE
-    smtp_cfg.lmtp = true;
-#else
-    smtp_cfg.lmtp = strcmp(service, "lmtp") == 0 || strcmp(service_transport(), "lmtp") == 0;
-#endif
+    smtp_cfg.lmtp = is_lmtp(service);
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)(time(NULL) ^ (getpid() << 16)));
     smtp_cfg.queue_directory = config_get("queue_directory");
@@ -343,6 +357,7 @@ int main(int argc, char **argv)
 {
     static const struct service_ops ops = {
         .mode = SERVICE_SINGLE,
+        .pre_init = smtp_pre_init,
         .post_init = smtp_init,
         .serve = smtp_serve,
     };
