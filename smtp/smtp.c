@@ -236,6 +236,22 @@ static void smtp_serve(int fd, const char *service, char **args)
     deliver_request_serve(fd, process_request);
 }
 
+/* A rebuilt password table is seen by a fresh process (Postfix does the
+ * same): the open Berkeley DB handle keeps the old contents, and reopening
+ * needs root. */
+static void smtp_pre_accept(const char *service, char **args)
+{
+    (void)service;
+    (void)args;
+    maps *pw = smtp_cfg.sasl.passwd;
+    for (size_t i = 0; pw && i < maps_count(pw); i++) {
+        if (map_changed(maps_get(pw, i))) {
+            msg_info("table %s has changed -- restarting", map_spec(maps_get(pw, i)));
+            exit(0);
+        }
+    }
+}
+
 /* <prefix><name>: smtp_* or lmtp_* */
 static const char *param(const char *name)
 {
@@ -360,6 +376,7 @@ int main(int argc, char **argv)
         .pre_init = smtp_pre_init,
         .post_init = smtp_init,
         .serve = smtp_serve,
+        .pre_accept = smtp_pre_accept,
     };
 #ifdef SMTP_LMTP_MODE
     service_main("lmtp", argc, argv, &ops);
