@@ -58,7 +58,8 @@ def our_relay(instance, pf, user, password, extra=""):
         "smtp_sasl_password_maps = hash:{tmp}/etc/sasl_passwd\n"
         # Postfix's default (noplaintext) rules out PLAIN and LOGIN even over
         # TLS; a relayhost with PLAIN/LOGIN needs this, as in Postfix.
-        "smtp_sasl_tls_security_options = noanonymous\n" % pf.port) + extra, master_cf=CF)
+        "smtp_sasl_tls_security_options = noanonymous\n" % pf.port) + extra, master_cf=CF,
+        users=())  # the shared test users are not ours to reset
     write_passwd(inst, "[127.0.0.1]:%d %s:%s\n" % (pf.port, user, password))
     return inst
 
