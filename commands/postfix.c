@@ -6,8 +6,12 @@
  *   set-permissions  like check, and also fix owners and modes
  *   start            check, then start master and wait until it runs
  *   start-fg         check, then run master in the foreground (exec)
- *   stop             SIGTERM to master, wait for it and its children
+ *   stop             SIGTERM to master, wait for it and its children, then
+ *                    SIGKILL what is left ("stopping ... with force")
  *   abort            SIGTERM to master without waiting
+ * As in Postfix's postfix-script, stop and abort send master the same
+ * SIGTERM (master passes it on to its children, master(8)); they differ
+ * only in waiting and forcing.
  *   reload           SIGHUP to master
  *   status           "the Postfix mail system is running: PID: N" (exit 0)
  *                    or "... is not running" (exit 1)
@@ -165,7 +169,9 @@ static void ensure_dir(const char *path, uid_t uid, gid_t gid, bool check_gid, m
         fail(EX_UNAVAILABLE, "chmod %s: %m", path);
 }
 
-static void check(bool fix)
+/* warn_unused: report main.cf parameters nothing uses (check and
+ * set-permissions; on start, master reports them, once, in the log). */
+static void check(bool fix, bool warn_unused)
 {
     resolve_users();
     strbuf path = STRBUF_INIT, err = STRBUF_INIT;
@@ -173,6 +179,12 @@ static void check(bool fix)
     master_cf *cf = NULL;
     if (master_cf_load(path.s, &cf, &err) < 0)
         fail(EX_CONFIG, "%s", err.s);
+    if (warn_unused) {
+        master_cf_register_config(cf);
+        msg_stderr_warnings(true);
+        (void)config_warn_unused();
+        msg_stderr_warnings(false);
+    }
     master_cf_free(&cf);
     strbuf_set(&path, config_get("daemon_directory"));
     strbuf_puts(&path, "/master");
@@ -284,7 +296,7 @@ static char *master_path(void)
 
 static void start(void)
 {
-    check(false);
+    check(false, false);
     if (running_pid())
         fail(1, "the Postfix mail system is already running");
     info("starting the Postfix mail system");
@@ -399,11 +411,11 @@ int main(int argc, char **argv)
                 config_get("maillog_file"));
 
     if (strcmp(cmd, "check") == 0 || strcmp(cmd, "set-permissions") == 0) {
-        check(strcmp(cmd, "set-permissions") == 0);
+        check(strcmp(cmd, "set-permissions") == 0, true);
     } else if (strcmp(cmd, "start") == 0) {
         start();
     } else if (strcmp(cmd, "start-fg") == 0) {
-        check(false);
+        check(false, false);
         if (running_pid())
             fail(1, "the Postfix mail system is already running");
         char *path = master_path();

@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "mem.h"
 
 /* Upper bound for a whole master.cf read from disk. */
@@ -454,4 +456,20 @@ fail:
         close(fd);
     strbuf_release(&data);
     return -1;
+}
+
+void master_cf_register_config(const master_cf *cf)
+{
+    for (size_t k = 0; k < cf->n; k++) {
+        const struct master_cf_entry *e = cf->entries[k];
+        config_add_service(e->service, e->raw[MASTER_CF_COL_TYPE], e->argv.v[0]);
+        for (size_t i = 0; i < e->argv.n; i++)
+            config_mark_references(e->argv.v[i]);
+        for (size_t i = 0; i < e->overrides.n; i++) {
+            const char *o = e->overrides.v[i];
+            char *name = xstrndup(o, strcspn(o, "="));
+            config_mark_used(name);
+            free(name);
+        }
+    }
 }

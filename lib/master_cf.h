@@ -89,6 +89,14 @@ void master_cf_free(master_cf **cf);
 const struct master_cf_entry *master_cf_find(const master_cf *cf, const char *service,
                                              enum master_cf_type type);
 
+/* Tell the config module what master.cf uses (config.h, "Unused-parameter
+ * warnings" and "Service-defined parameters"): config_add_service for every
+ * entry, config_mark_references for every argument, config_mark_used for
+ * every -o name. Call after each config_load and before reading
+ * per-service parameters (relay_destination_concurrency_limit) or calling
+ * config_warn_unused. */
+void master_cf_register_config(const master_cf *cf);
+
 const char *master_cf_type_name(enum master_cf_type type);
 /* Returns 0 and sets *type for "inet", "unix", "unix-dgram", "fifo", "pass"; else -1. */
 int master_cf_type_parse(const char *name, enum master_cf_type *type);

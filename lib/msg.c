@@ -22,10 +22,12 @@ static struct {
     int facility;
     int log_fd; /* maillog_file, or -1 for syslog */
     bool to_stderr;
+    bool stderr_warnings_only; /* msg_stderr_warnings(): no info on stderr */
     bool syslog_open;
     void (*cleanup)(void);
     int depth; /* guards against recursion from allocation failures */
-} msg_state = {"unknown", "postfix/unknown", "localhost", LOG_MAIL, -1, true, false, NULL, 0};
+} msg_state = {"unknown", "postfix/unknown", "localhost", LOG_MAIL, -1, true, false, false, NULL,
+               0};
 
 static void copy_bounded(char *dst, size_t size, const char *src)
 {
@@ -41,11 +43,18 @@ static void set_ident(const char *syslog_name)
     }
 }
 
+void msg_stderr_warnings(bool on)
+{
+    msg_state.to_stderr = on;
+    msg_state.stderr_warnings_only = on;
+}
+
 void msg_init(const char *service, bool to_stderr)
 {
     const char *slash = strrchr(service, '/');
     copy_bounded(msg_state.service, sizeof(msg_state.service), slash ? slash + 1 : service);
     msg_state.to_stderr = to_stderr;
+    msg_state.stderr_warnings_only = false;
     char host[256];
     if (gethostname(host, sizeof(host)) == 0) {
         host[sizeof(host) - 1] = '\0';
@@ -189,7 +198,7 @@ static void msg_vlog(enum msg_level level, const char *fmt, va_list ap)
         }
         syslog(level_priority(level), "%s%s", level_prefix(level), strbuf_str(&text));
     }
-    if (msg_state.to_stderr) {
+    if (msg_state.to_stderr && !(msg_state.stderr_warnings_only && level == LVL_INFO)) {
         strbuf_reset(&line);
         strbuf_printf(&line, "%s: %s%s\n", msg_state.service, level_prefix(level),
                       strbuf_str(&text));

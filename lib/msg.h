@@ -21,6 +21,11 @@
  * with ident "postfix/<service>" until msg_configure is called. */
 void msg_init(const char *service, bool to_stderr);
 
+/* With `on`, warnings and worse also go to stderr, informational lines
+ * only to the log (a daemon before it detaches, a command that reports
+ * library warnings); with `off`, nothing goes to stderr. */
+void msg_stderr_warnings(bool on);
+
 /* Apply logging parameters once the configuration is known. service_name may
  * be NULL to keep the current one (master.cf's service name can differ from
  * the program name: "submission/smtpd" comes from syslog_name). maillog_file

@@ -5,6 +5,11 @@
  *   runs for this configuration, 1 when one does; -w  detach, but exit only
  *   once the daemon is initialised (0) or failed (1): `postfix start`.
  *
+ * MTA_DAEMON_STDERR=file in the environment: every daemon's stderr, and
+ * master's own once it detaches, is appended to that file instead of
+ * /dev/null, so sanitizer reports (ASan/UBSan print there and nowhere
+ * else) survive; the e2e tests fail on any report found in it.
+ *
  * Runs as root: chdir to queue_directory, pid file pid/master.pid locked for
  * the whole life of the daemon (a second master refuses to start), signals
  * through a self-pipe (SIGHUP reload, SIGTERM/SIGINT terminate, SIGCHLD).
@@ -28,6 +33,7 @@
 
 const char *master_config_dir;
 bool master_terminating;
+int master_stderr_fd = -1;
 
 static int sig_pipe[2] = {-1, -1};
 static int pid_fd = -1;
@@ -189,6 +195,14 @@ int main(int argc, char **argv)
     if (test)
         exit(test_running());
     umask(022);
+    const char *stderr_file = getenv("MTA_DAEMON_STDERR");
+    if (stderr_file && *stderr_file)
+        master_stderr_fd =
+            open(stderr_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    else
+        master_stderr_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (master_stderr_fd < 0)
+        msg_fatal("open %s: %m", stderr_file && *stderr_file ? stderr_file : "/dev/null");
 
     int ready_pipe[2] = {-1, -1};
     if (!foreground) {
@@ -210,6 +224,9 @@ int main(int argc, char **argv)
         }
         if (ready_pipe[0] >= 0)
             close(ready_pipe[0]);
+        /* Until stderr goes to /dev/null, `postfix start` shows only what
+         * went wrong; informational lines belong in the log. */
+        msg_stderr_warnings(true);
         if (setsid() < 0)
             msg_fatal("setsid: %m");
     } else if (getpgrp() != getpid() && setsid() < 0 && setpgid(0, 0) < 0) {
@@ -227,7 +244,7 @@ int main(int argc, char **argv)
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0)
             msg_fatal("open /dev/null: %m");
-        if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+        if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(master_stderr_fd, 2) < 0)
             msg_fatal("dup2 /dev/null: %m");
         close(null);
         msg_init("master", false);

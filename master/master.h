@@ -48,6 +48,10 @@ struct mproc {
 /* master.c */
 extern const char *master_config_dir;
 extern bool master_terminating;
+/* Where daemons' (and, once detached, master's own) stderr goes: a file
+ * named by $MTA_DAEMON_STDERR (sanitizer reports in test builds), else
+ * /dev/null. Opened once at startup. */
+extern int master_stderr_fd;
 
 /* master_listen.c: create the listeners of an entry. Returns 0 with *fds and
  * *nfds set, or -1 with *err set; *desc names the endpoint for messages.

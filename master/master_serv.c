@@ -35,10 +35,13 @@ static struct mproc *procs;
 static strlist logged_once; /* "skip" messages already logged */
 static unsigned next_generation = 1;
 
-/* Programs whose job the library does in-process, or that we do not need. */
+/* Programs whose job the library does in-process, or that we do not need.
+ * bounce (the stock bounce, defer and trace entries): qmgr builds
+ * delivery status notifications itself and sends them through cleanup.
+ * anvil: smtpd's connection limits use lib/client_registry. */
 static const char *const absorbed[] = {
     "trivial-rewrite", "tlsmgr",   "anvil",   "scache", "proxymap", "verify",
-    "flush",           "postlogd", "discard", "error",  "oqmgr",
+    "flush",           "postlogd", "discard", "error",  "oqmgr",    "bounce",
 };
 
 static time_t now_mono(void)
@@ -238,6 +241,10 @@ void master_services_load(bool reload)
         msg_error("%s -- keeping the previous master.cf services", err.s);
         goto done;
     }
+    /* Per-service parameters and the unused-parameter check need the whole
+     * of master.cf (config_load, first or on reload, forgot them). */
+    master_cf_register_config(cf);
+    (void)config_warn_unused();
     struct mservice *fresh = NULL, **tail = &fresh;
     const struct master_cf_entry **entries = xcalloc(cf->n + 1, sizeof(*entries));
     size_t nent = 0;
@@ -349,6 +356,12 @@ static _Noreturn void child_exec(struct mservice *s, strlist *env)
         signal(sigs[i], SIG_DFL);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
         msg_error("sigprocmask: %m");
+    /* Standard fds first: the stderr file may sit where a listener goes. */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(master_stderr_fd, 2) < 0) {
+        msg_error("open /dev/null: %m");
+        _exit(1);
+    }
     /* Move our fds out of the way, then into their documented places. */
     int n = 1 + s->nfds;
     int *tmp = xcalloc((size_t)n, sizeof(*tmp));
@@ -366,11 +379,6 @@ static _Noreturn void child_exec(struct mservice *s, strlist *env)
             msg_error("dup2: %m");
             _exit(1);
         }
-    }
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) {
-        msg_error("open /dev/null: %m");
-        _exit(1);
     }
     /* Postfix's flow-control fds 3 and 4 are not used here: keep them closed. */
     (void)close(3);

@@ -96,6 +96,10 @@ void qmgr_deliver_init(void)
     if (master_cf_load(path.s, &mcf, &err) < 0) {
         msg_warn("%s; using $default_process_limit for every transport", err.s);
         mcf = NULL;
+    } else {
+        /* <transport>_destination_concurrency_limit and friends get their
+         * per-service defaults ($default_destination_concurrency_limit). */
+        master_cf_register_config(mcf);
     }
     strbuf_release(&path);
     strbuf_release(&err);
@@ -105,10 +109,9 @@ static int int_param(const char *transport, const char *suffix, const char *fall
 {
     strbuf name = STRBUF_INIT;
     strbuf_printf(&name, "%s_%s", transport, suffix);
-    long long v = 0;
-    const char *text = config_get(name.s);
-    if (!*text || config_parse_int(text, &v) < 0)
-        v = config_get_int(fallback);
+    /* A transport not in master.cf has no such parameter: use the
+     * default_ one. A malformed value is fatal, naming file and line. */
+    long long v = *config_get(name.s) ? config_get_int(name.s) : config_get_int(fallback);
     strbuf_release(&name);
     if (v < 1)
         v = 1;

@@ -21,7 +21,9 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks i
     # (apt-get download + dpkg -x) because our MTA owns Postfix's paths.
     libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase
     # runuser for tests that act as an unprivileged user.
-    util-linux)
+    util-linux
+    # strace: the durability test checks the fsync order at commit.
+    strace)
 # Not installed: bsd-mailx (Depends: default-mta | mail-transport-agent would
 # pull in exim4 and start it); postfix itself (see fetch_postfix below).
 

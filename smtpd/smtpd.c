@@ -16,8 +16,7 @@
  *
  * TLS (STARTTLS, wrapper mode) is smtpd_tls.c, SASL (AUTH) smtpd_sasl.c.
  *
- * Not done: smtpd_client_connection_count_limit needs state shared between
- * smtpd processes (Postfix's anvil); it is not enforced yet.
+ * Per-client connection count and rate limits are smtpd_limit.c.
  */
 #include <errno.h>
 #include <signal.h>
@@ -84,6 +83,7 @@ static void smtpd_pre_init(const char *service, char **args)
      * its plugins from outside any chroot. */
     smtpd_tls_pre_init();
     smtpd_sasl_pre_init();
+    smtpd_limit_pre_init(); /* its file lives in the root-owned pid/ */
 }
 
 void smtpd_set_protocol(struct smtpd_state *s)
@@ -157,6 +157,7 @@ static void smtpd_init(const char *service, char **args)
     }
     strlist_release(&items);
     smtpd_check_init();
+    smtpd_limit_init();
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -714,6 +715,9 @@ static void smtpd_serve(int fd, const char *service, char **args)
     /* smtps: TLS from the first byte (the client speaks first). */
     if (smtpd_params.tls_wrapper && !smtpd_tls_wrapper_start(&s))
         goto done;
+    /* Before the banner, as Postfix: an over-limit client gets 421 instead. */
+    if (!smtpd_limit_connect(&s, service))
+        goto done;
 
     /* Pre-greeting pipelining: a real SMTP client waits for the banner, so
      * input before it means a bot or a smuggling attempt. We look for input
@@ -761,6 +765,7 @@ done:
     (void)smtpd_flush(&s);
     smtpd_tls_close(&s);
     linger_close(&s, fd);
+    smtpd_limit_disconnect();
     smtpd_reset(&s);
     log_disconnect(&s);
     (void)stream_release(&s.st);

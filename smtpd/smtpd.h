@@ -5,6 +5,7 @@
  * machine), Received: header.
  * smtpd_check.c: restrictions (smtpd_*_restrictions), mynetworks,
  * local_recipient_maps, address classes through lib/resolve.
+ * smtpd_limit.c: per-client connection count and rate limits.
  */
 #ifndef SMTPD_SMTPD_H
 #define SMTPD_SMTPD_H
@@ -168,6 +169,14 @@ bool smtpd_sasl_authenticated(const struct smtpd_state *s);
 /* smtpd_data.c: both return after the final reply was queued. */
 void smtpd_data(struct smtpd_state *s);
 void smtpd_bdat(struct smtpd_state *s, const smtp_cmd *cmd);
+
+/* smtpd_limit.c: smtpd_client_connection_count_limit and ..._rate_limit.
+ * connect: false when over a limit (421 queued, hang up); disconnect at
+ * the end of every session. */
+void smtpd_limit_pre_init(void); /* as root, outside the chroot */
+void smtpd_limit_init(void);
+bool smtpd_limit_connect(struct smtpd_state *s, const char *service);
+void smtpd_limit_disconnect(void);
 
 /* smtpd_check.c */
 void smtpd_check_init(void);

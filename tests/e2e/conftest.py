@@ -17,6 +17,10 @@ Every instance is torn down even when the test fails: `postfix stop`, then
 SIGKILL to whatever is left of the master's process group (found through its
 own pid file, never by process name).
 
+Daemons' stderr (where ASan/UBSan print their reports) goes to
+<instance>/daemon.stderr (master's MTA_DAEMON_STDERR); a sanitizer report
+found there at teardown fails the test.
+
 Environment: MTA_BUILD_DIR (default <repo>/build) holds bin/ with master,
 postfix and the daemons. Tests run as root; the users and groups Postfix
 needs (postfix, postdrop) are created when missing.
@@ -38,6 +42,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("MTA_BUILD_DIR", os.path.join(REPO, "build"))
 BIN = os.path.join(BUILD, "bin")
 DATA = os.path.join(REPO, "tests", "data")
+SANITIZER_REPORT = re.compile(r"ERROR: \w+Sanitizer|runtime error:|SUMMARY: \w+Sanitizer|"
+                              r"\w+Sanitizer:DEADLYSIGNAL")
 
 
 def ensure_users():
@@ -104,6 +110,7 @@ class Instance:
         self.queue_dir = os.path.join(tmp, "queue")
         self.data_dir = os.path.join(tmp, "data")
         self.maillog = os.path.join(tmp, "maillog")
+        self.daemon_stderr = os.path.join(tmp, "daemon.stderr")
         self.bin = BIN
         self.ports = _Ports()
         self._log_pos = 0
@@ -137,8 +144,9 @@ class Instance:
 
     # -- control -------------------------------------------------------
     def postfix(self, *args, check=True, timeout=30):
+        env = dict(os.environ, MTA_DAEMON_STDERR=self.daemon_stderr)
         r = subprocess.run([os.path.join(self.bin, "postfix"), "-c", self.config_dir] + list(args),
-                           capture_output=True, text=True, timeout=timeout)
+                           capture_output=True, text=True, timeout=timeout, env=env)
         if check and r.returncode != 0:
             raise AssertionError("postfix %s failed (%d): %s%s" % (
                 " ".join(args), r.returncode, r.stdout, r.stderr))
@@ -220,6 +228,15 @@ class Instance:
                 except ProcessLookupError:
                     pass
 
+    def sanitizer_reports(self):
+        """The daemons' stderr when it holds an ASan/UBSan report, else ''."""
+        try:
+            with open(self.daemon_stderr, errors="replace") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return ""
+        return text if SANITIZER_REPORT.search(text) else ""
+
     # -- log -----------------------------------------------------------
     def log(self):
         try:
@@ -277,6 +294,11 @@ def instance():
     yield make
     for inst in made:
         inst.teardown()
+    reports = [(inst.tmp, inst.sanitizer_reports()) for inst in made]
+    reports = [(tmp, text) for tmp, text in reports if text]
     for inst in made:
         if not os.environ.get("MTA_KEEP_E2E"):
             shutil.rmtree(inst.tmp, ignore_errors=True)
+    if reports:
+        pytest.fail("sanitizer report in the daemons' stderr (%s/daemon.stderr):\n%s" % (
+            reports[0][0], reports[0][1][-6000:]), pytrace=False)

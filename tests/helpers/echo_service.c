@@ -7,6 +7,7 @@
  * "trigger <service>: <bytes>". "-o echo_greeting=..." is not needed: the
  * greeting includes $service_name as seen through config, proving -o works
  * when main.cf sets echo_extra or an override does ("extra=<value>").
+ * A line "stderr TEXT" also writes TEXT to the daemon's stderr.
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +31,11 @@ static void serve(int fd, const char *service, char **args)
     while (line_read(fp, &line, 4096, true) == LINE_OK) {
         if (strbuf_eq(&line, "quit"))
             break;
+        /* "stderr TEXT": where does a daemon's stderr go (sanitizer reports)? */
+        if (strncmp(strbuf_str(&line), "stderr ", 7) == 0) {
+            fprintf(stderr, "%s\n", strbuf_str(&line) + 7);
+            fflush(stderr);
+        }
         fprintf(fp, "echo: %s\n", strbuf_str(&line));
         fflush(fp);
     }
