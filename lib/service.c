@@ -259,6 +259,8 @@ static _Noreturn void serve_loop(const struct service_ops *ops, const char *serv
                 msg_fatal("service %s: a connection-oriented service cannot use a FIFO or "
                           "datagram socket",
                           service);
+            if (ops->pre_accept)
+                ops->pre_accept(service, args);
             int fd = accept_client(svc.fds[i]);
             if (fd < 0)
                 continue;

@@ -52,6 +52,10 @@ struct service_ops {
     void (*pre_init)(const char *service, char **args);      /* optional, as root */
     void (*post_init)(const char *service, char **args);     /* optional, unprivileged */
     void (*serve)(int fd, const char *service, char **args); /* SINGLE */
+    /* SINGLE, optional: a client is waiting and not yet accepted; a process
+     * that must restart (a lookup table changed) exits here and leaves the
+     * client to a fresh sibling (Postfix's pre_accept). */
+    void (*pre_accept)(const char *service, char **args);
     void (*trigger)(const char *buf, size_t len, const char *service, char **args); /* TRIGGER */
     void (*run)(const char *service, char **args); /* RESIDENT; returning exits 0 */
 };

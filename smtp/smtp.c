@@ -188,6 +188,7 @@ static void process_request(struct deliver_request *req)
     for (size_t k = 0; k < targets.n && any_pending(req); k++) {
         const struct smtp_target *t = &targets.v[k];
         describe_target(&s, t);
+        s.target = t;
         s.no_tls = false;
         for (int attempt = 0; attempt < 2; attempt++) {
             strbuf_reset(&err);
@@ -235,6 +236,22 @@ static void smtp_serve(int fd, const char *service, char **args)
     deliver_request_serve(fd, process_request);
 }
 
+/* A rebuilt password table is seen by a fresh process (Postfix does the
+ * same): the open Berkeley DB handle keeps the old contents, and reopening
+ * needs root. */
+static void smtp_pre_accept(const char *service, char **args)
+{
+    (void)service;
+    (void)args;
+    maps *pw = smtp_cfg.sasl.passwd;
+    for (size_t i = 0; pw && i < maps_count(pw); i++) {
+        if (map_changed(maps_get(pw, i))) {
+            msg_info("table %s has changed -- restarting", map_spec(maps_get(pw, i)));
+            exit(0);
+        }
+    }
+}
+
 /* <prefix><name>: smtp_* or lmtp_* */
 static const char *param(const char *name)
 {
@@ -264,14 +281,27 @@ static int timeout_ms(const char *name)
     return (int)(sec * 1000);
 }
 
+static bool is_lmtp(const char *service)
+{
+#ifdef SMTP_LMTP_MODE
+    (void)service;
+    return true;
+#else
+    return strcmp(service, "lmtp") == 0 || strcmp(service_transport(), "lmtp") == 0;
+#endif
+}
+
+/* As root: the SASL password table is normally readable by root only. */
+static void smtp_pre_init(const char *service, char **args)
+{
+    (void)args;
+    smtp_sasl_init(is_lmtp(service));
+}
+
 static void smtp_init(const char *service, char **args)
 {
     (void)args;
-#ifdef SMTP_LMTP_MODE
-    smtp_cfg.lmtp = true;
-#else
-    smtp_cfg.lmtp = strcmp(service, "lmtp") == 0 || strcmp(service_transport(), "lmtp") == 0;
-#endif
+    smtp_cfg.lmtp = is_lmtp(service);
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)(time(NULL) ^ (getpid() << 16)));
     smtp_cfg.queue_directory = config_get("queue_directory");
@@ -343,8 +373,10 @@ int main(int argc, char **argv)
 {
     static const struct service_ops ops = {
         .mode = SERVICE_SINGLE,
+        .pre_init = smtp_pre_init,
         .post_init = smtp_init,
         .serve = smtp_serve,
+        .pre_accept = smtp_pre_accept,
     };
 #ifdef SMTP_LMTP_MODE
     service_main("lmtp", argc, argv, &ops);

@@ -4,6 +4,8 @@
  * smtp_dns.c      next hop -> ordered list of (host, address, port)
  * smtp_content.c  queue file content -> SMTP DATA (CRLF, dot-stuffing)
  * smtp_tls.c      STARTTLS settings and log line, on the shared lib/tls
+ * smtp_sasl.c     SMTP AUTH settings and the password table (lib/sasl_client
+ *                 does the mechanisms, smtp_proto.c the exchange)
  * smtp_proto.c    one session with one server: greeting .. QUIT
  */
 #ifndef MTA_SMTP_SMTP_H
@@ -14,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "deliver_request.h"
+#include "maps.h"
 #include "smtp_resp.h"
 #include "stream.h"
 #include "tls.h"
@@ -40,6 +43,17 @@ struct smtp_config {
     const char *tls_protocols, *tls_ciphers, *tls_exclude_ciphers, *tls_CAfile, *tls_CApath;
     int family;           /* AF_UNSPEC, AF_INET or AF_INET6 (inet_protocols) */
     bool mime_conversion; /* !disable_mime_output_conversion */
+    struct {
+        bool enable;          /* smtp_sasl_auth_enable */
+        maps *passwd;         /* smtp_sasl_password_maps */
+        strlist filter;       /* smtp_sasl_mechanism_filter */
+        unsigned sec_flags;   /* smtp_sasl_security_options (XSASL_SEC_*) */
+        unsigned tls_flags;   /* ... once TLS is active */
+        unsigned tlsv_flags;  /* ... once TLS is active and the peer verified */
+        bool soft_bounce;     /* smtp_sasl_auth_soft_bounce */
+        bool dummy_mail_auth; /* smtp_send_dummy_mail_auth */
+        bool sender_auth;     /* smtp_sender_dependent_authentication */
+    } sasl;
 };
 extern struct smtp_config smtp_cfg;
 
@@ -60,6 +74,7 @@ struct smtp_target {
     char *host; /* name for logs: MX host, relay host, or $myhostname */
     char *addr; /* numeric address, or the socket path */
     char *path; /* AF_UNIX path or NULL */
+    char *dest; /* the next hop this came from, as written ("[relay]:587") */
     unsigned port;
     struct sockaddr_storage sa;
     socklen_t salen;
@@ -116,6 +131,25 @@ tls_ctx *smtp_tls_context(strbuf *reason);
 /* "Untrusted TLS connection established to <peer>: TLSv1.3 with cipher
  * TLS_AES_256_GCM_SHA384 (256/256 bits)", Postfix's log line. */
 void smtp_tls_describe(const tls_conn *conn, const char *peer, strbuf *out);
+
+/* ---- SASL (smtp_sasl.c) ------------------------------------------------ */
+
+/* Read the smtp_sasl_* (lmtp_sasl_*) settings and open the password table;
+ * as root, before the privilege drop (the table is usually root-only).
+ * Fatal on a bad setting, like Postfix. */
+void smtp_sasl_init(bool lmtp);
+
+/* Password table keys in Postfix's order: with sender-dependent
+ * authentication the sender address and then "@domain" (sender may be
+ * NULL or empty: skipped), then the server's host name, then the next hop
+ * as written in the configuration ("[relay.example]:587"). */
+void smtp_sasl_passwd_keys(const char *sender, const char *host, const char *dest, strlist *keys);
+
+/* Find the credentials for a server: MAP_FOUND with user and password
+ * (the value "user:password", split at the first ':'), MAP_NOTFOUND (do
+ * not authenticate), MAP_TEMPFAIL with the reason in err. */
+enum map_result smtp_sasl_passwd_lookup(const char *sender, const char *host, const char *dest,
+                                        strbuf *user, strbuf *password, strbuf *err);
 
 /* ---- session (smtp_proto.c) --------------------------------------------- */
 

@@ -65,6 +65,7 @@ void smtp_targets_free(struct smtp_targets *t)
         free(t->v[i].host);
         free(t->v[i].addr);
         free(t->v[i].path);
+        free(t->v[i].dest);
     }
     free(t->v);
     t->v = NULL;
@@ -290,6 +291,14 @@ static int add_hop(const char *spec, unsigned default_port, struct smtp_targets 
     return ret;
 }
 
+/* Targets [from, n) came from the next hop `spec` as written. */
+static void set_dest(struct smtp_targets *t, size_t from, const char *spec)
+{
+    for (size_t i = from; i < t->n; i++)
+        if (t->v[i].dest == NULL)
+            t->v[i].dest = xstrdup(spec);
+}
+
 static int add_unix(const char *path, struct smtp_targets *out, strbuf *reason, const char **dsn)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -320,11 +329,14 @@ int smtp_resolve_nexthop(const char *nexthop, struct smtp_targets *out, strbuf *
             *dsn = "4.3.5";
             return SMTP_RESOLVE_TEMP;
         }
-        return add_unix(nexthop + 5, out, reason, dsn);
+        ret = add_unix(nexthop + 5, out, reason, dsn);
+        set_dest(out, 0, nexthop);
+        return ret;
     }
     if (strncmp(nexthop, "inet:", 5) == 0)
         nexthop += 5;
     ret = add_hop(nexthop, default_port, out, reason, dsn);
+    set_dest(out, 0, nexthop);
     /* Fallback relays help when the destination's own hosts don't answer
      * (or can't be found, temporarily). */
     if (ret != SMTP_RESOLVE_PERM && !smtp_cfg.lmtp && smtp_cfg.fallback_relay[0]) {
@@ -333,7 +345,9 @@ int smtp_resolve_nexthop(const char *nexthop, struct smtp_targets *out, strbuf *
         for (size_t i = 0; i < relays.n; i++) {
             strbuf r2 = STRBUF_INIT;
             const char *d2 = NULL;
+            size_t before = out->n;
             (void)add_hop(relays.v[i], default_port, out, &r2, &d2);
+            set_dest(out, before, relays.v[i]);
             strbuf_release(&r2);
         }
         strlist_release(&relays);

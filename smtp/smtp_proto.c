@@ -6,15 +6,18 @@
  * leaves the undecided recipients for the next host (the caller defers them
  * with our reason when no host is left).
  */
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "address.h"
 #include "mem.h"
 #include "msg.h"
 #include "queue_file.h"
+#include "sasl_client.h"
 #include "smtp.h"
 #include "smtp_cmd.h"
 
@@ -26,7 +29,8 @@ struct session {
     strbuf err;
     unsigned features;
     unsigned long long size_limit;
-    bool *accepted; /* per request recipient */
+    strbuf auth_mechs; /* AUTH mechanisms offered and passing the filter */
+    bool *accepted;    /* per request recipient */
     size_t naccepted;
 };
 
@@ -106,6 +110,38 @@ static bool is_ascii(const char *s)
     return true;
 }
 
+/* The AUTH keyword of the EHLO reply ("AUTH PLAIN LOGIN", or the old
+ * "AUTH=PLAIN LOGIN"), through smtp_sasl_mechanism_filter. Warnings as in
+ * Postfix, where an unusable list means "no AUTH". */
+static void ehlo_auth(struct session *ss)
+{
+    strbuf_reset(&ss->auth_mechs);
+    if (!smtp_cfg.sasl.enable)
+        return;
+    const char *words = NULL;
+    for (size_t i = 1; i < ss->resp.lines.n; i++) {
+        const char *l = ss->resp.lines.v[i];
+        if (strncasecmp(l, "AUTH", 4) != 0 || (l[4] != ' ' && l[4] != '=' && l[4] != 0))
+            continue;
+        const char *w = l[4] ? l + 5 : l + 4;
+        if (words == NULL) {
+            words = w;
+        } else if (strcasecmp(words, w) != 0) {
+            msg_warn("%s offered AUTH option multiple times", ss->s->host_addr.s);
+            return;
+        }
+    }
+    if (words == NULL)
+        return;
+    if (*words == 0) {
+        msg_warn("%s offered null AUTH mechanism list", ss->s->host_addr.s);
+        return;
+    }
+    sasl_client_filter(words, &smtp_cfg.sasl.filter, &ss->auth_mechs);
+    if (ss->auth_mechs.len == 0)
+        msg_warn("%s offered no supported AUTH mechanisms: '%s'", ss->s->host_addr.s, words);
+}
+
 /* EHLO (or LHLO), falling back to HELO for SMTP. */
 static int hello(struct session *ss)
 {
@@ -117,6 +153,7 @@ static int hello(struct session *ss)
         return io_fail(ss, r, "performing the EHLO handshake");
     if (smtp_resp_class(&ss->resp) == 2) {
         ss->features = smtp_ehlo_features(&ss->resp, &ss->size_limit);
+        ehlo_auth(ss);
         return 0;
     }
     if (smtp_cfg.lmtp || ss->resp.code == 421)
@@ -134,7 +171,109 @@ static int hello(struct session *ss)
                             ss->resp.text.s);
     ss->features = 0;
     ss->size_limit = 0;
+    strbuf_reset(&ss->auth_mechs);
     return 0;
+}
+
+static void quit(struct session *ss)
+{
+    if (send_cmd(ss, true, "QUIT") == 0)
+        (void)read_reply(ss, smtp_cfg.quit_timeout_ms);
+}
+
+/* SMTP AUTH after the (last) EHLO, when the server offers it and the
+ * password table has credentials for it. Failures are session failures:
+ * the next host is tried, and a 5xx is deferred, not bounced, unless
+ * smtp_sasl_auth_soft_bounce = no (Postfix). Nothing here logs what was
+ * sent: the AUTH lines carry the password. */
+static int authenticate(struct session *ss)
+{
+    static char dsn[SMTP_RESP_DSN_MAX]; /* outlives the QUIT reply */
+    struct smtp_state *s = ss->s;
+    if (!smtp_cfg.sasl.enable || ss->auth_mechs.len == 0)
+        return 0;
+    const char *doing = "performing the EHLO handshake";
+    strbuf user = STRBUF_INIT, pass = STRBUF_INIT, err = STRBUF_INIT, out = STRBUF_INIT;
+    sasl_client *c = NULL;
+    int ret = 0, r;
+    enum map_result mr = smtp_sasl_passwd_lookup(s->req->sender, s->target->host, s->target->dest,
+                                                 &user, &pass, &err);
+    if (mr == MAP_NOTFOUND) {
+        strbuf_reset(&ss->auth_mechs); /* no AUTH=<> either */
+        goto out;
+    }
+    if (mr == MAP_TEMPFAIL) {
+        msg_warn("%s: %ssasl_password_maps lookup error: %s", s->req->queue_id,
+                 smtp_cfg.lmtp ? "lmtp_" : "smtp_", err.s);
+        ret = session_fail(ss, "4.3.0", false, "local data error while %s", doing);
+        quit(ss);
+        goto out;
+    }
+    unsigned flags = ss->tls == NULL                   ? smtp_cfg.sasl.sec_flags
+                     : tls_conn_peer_verified(ss->tls) ? smtp_cfg.sasl.tlsv_flags
+                                                       : smtp_cfg.sasl.tls_flags;
+    c = sasl_client_new(ss->auth_mechs.s, flags, user.s, pass.s, &err);
+    if (c == NULL) {
+        ret = session_fail(ss, "4.7.0", false,
+                           "SASL authentication failed; cannot authenticate to server %s: %s",
+                           s->host_addr.s, err.s);
+        quit(ss);
+        goto out;
+    }
+    sasl_client_first(c, &out);
+    r = out.len ? send_cmd(ss, true, "AUTH %s %s", sasl_client_mech(c), out.s)
+                : send_cmd(ss, true, "AUTH %s", sasl_client_mech(c));
+    for (unsigned steps = 0;; steps++) {
+        if (r == 0)
+            r = read_reply(ss, smtp_cfg.helo_timeout_ms);
+        if (r < 0) {
+            ret = io_fail(ss, r, doing);
+            goto out;
+        }
+        if (smtp_resp_class(&ss->resp) != 3)
+            break;
+        if (steps >= 100) {
+            ret = session_fail(ss, "4.3.0", false,
+                               "SASL authentication failed; authentication protocol loop "
+                               "with server %s",
+                               s->host_addr.s);
+            quit(ss);
+            goto out;
+        }
+        const char *chal = ss->resp.lines.n ? ss->resp.lines.v[0] : "";
+        strbuf_reset(&err);
+        if (sasl_client_next(c, chal, strlen(chal), &out, &err) < 0) {
+            ret = session_fail(ss, "4.7.0", false,
+                               "SASL authentication failed; cannot authenticate to server %s: %s",
+                               s->host_addr.s, err.s);
+            /* RFC 4954: "*" cancels the exchange; the server answers 501. */
+            if (send_cmd(ss, true, "*") == 0 && read_reply(ss, smtp_cfg.helo_timeout_ms) == 0)
+                quit(ss);
+            goto out;
+        }
+        r = send_cmd(ss, true, "%s", out.s);
+    }
+    if (smtp_resp_class(&ss->resp) != 2) {
+        bool hard = smtp_resp_class(&ss->resp) == 5;
+        snprintf(dsn, sizeof(dsn), "%s", ss->resp.dsn);
+        if (hard && smtp_cfg.sasl.soft_bounce)
+            dsn[0] = '4';
+        ret = session_fail(ss, dsn, hard && !smtp_cfg.sasl.soft_bounce,
+                           "SASL authentication failed; server %s said: %s", s->host_addr.s,
+                           ss->resp.text.s);
+        quit(ss);
+    }
+out:
+    sasl_client_free(&c);
+    if (pass.s)
+        OPENSSL_cleanse(pass.s, pass.len);
+    if (out.s)
+        OPENSSL_cleanse(out.s, out.len);
+    strbuf_release(&user);
+    strbuf_release(&pass);
+    strbuf_release(&err);
+    strbuf_release(&out);
+    return ret;
 }
 
 static int starttls(struct session *ss)
@@ -201,6 +340,9 @@ static void mail_params(struct session *ss, strbuf *out)
         strbuf_puts(out, " BODY=8BITMIME");
     if (m->smtputf8 && (ss->features & SMTP_EXT_SMTPUTF8))
         strbuf_puts(out, " SMTPUTF8");
+    /* We authenticate the MTA, not the sender: AUTH=<> only on request. */
+    if (smtp_cfg.sasl.enable && smtp_cfg.sasl.dummy_mail_auth && ss->auth_mechs.len > 0)
+        strbuf_puts(out, " AUTH=<>");
     if (ss->features & SMTP_EXT_DSN) {
         if (req->ret && *req->ret)
             strbuf_printf(out, " RET=%s", req->ret);
@@ -462,6 +604,8 @@ int smtp_session(struct smtp_state *s, int fd)
         goto out;
     if ((ret = starttls(&ss)) != 0)
         goto out;
+    if ((ret = authenticate(&ss)) != 0)
+        goto out;
     s->conn_us = smtp_now_us();
     if (!precheck(&ss)) {
         if (send_cmd(&ss, true, "QUIT") == 0)
@@ -476,6 +620,7 @@ out:
     stream_close(&ss.st);
     smtp_resp_release(&ss.resp);
     strbuf_release(&ss.err);
+    strbuf_release(&ss.auth_mechs);
     free(ss.accepted);
     return ret;
 }
