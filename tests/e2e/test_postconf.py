@@ -7,6 +7,8 @@ purpose the test says so. No MTA instance is needed: only build/bin/postconf.
 """
 import os
 import shutil
+import tempfile
+import pathlib
 import stat
 import subprocess
 import threading
@@ -26,10 +28,15 @@ EXTENSIONS = {"smtpd_pregreet_wait"}
 
 
 @pytest.fixture
-def confdir(tmp_path):
-    shutil.copy(os.path.join(GOLD, "main.cf"), tmp_path / "main.cf")
-    shutil.copy(os.path.join(GOLD, "master.cf"), tmp_path / "master.cf")
-    return tmp_path
+def confdir():
+    # A path of fixed length: the directory name appears in the output, and
+    # `postconf -f` folds lines by length, so pytest's growing tmp_path
+    # names (pytest-9 -> pytest-10) would change the folding.
+    path = pathlib.Path(tempfile.mkdtemp(prefix="pcf", dir="/tmp"))
+    shutil.copy(os.path.join(GOLD, "main.cf"), path / "main.cf")
+    shutil.copy(os.path.join(GOLD, "master.cf"), path / "master.cf")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def run(confdir, *args, env=None):
