@@ -283,17 +283,6 @@ def test_sendmail_bs_dialog(mta):
     assert rcpts == ["r@example.org"] and b"via -bs" in lines
 
 
-def test_thousand_messages_shell_loop(mta):
-    script = ('for i in $(seq 1 1000); do echo "message $i" | %s/sendmail -i loop@example.org'
-              ' || exit 1; done' % BIN)
-    r = subprocess.run(["sh", "-c", script], env=dict(os.environ, MAIL_CONFIG=mta.config_dir),
-                       capture_output=True, timeout=400)
-    assert r.returncode == 0, r.stderr
-    wait_queued(mta, 1000, timeout=120)
-    assert len(queue_files(mta, "incoming")) == 1000
-    assert not queue_files(mta, "corrupt")
-
-
 # ---- maildrop security ------------------------------------------------------
 
 def test_users_cannot_read_or_delete_each_others_maildrop(mta, alt_config):
