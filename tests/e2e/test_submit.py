@@ -243,7 +243,7 @@ def test_sendmail_options(mta):
     for needle in (b"envelope_id=env-id-1", b"ret_flags=HDRS", b"encoding=8BITMIME",
                    b"Full Name"):
         assert needle in data, needle
-    for bad, code in ((["-bv", "x@y"], 69), (["-qS", "site"], 64), (["-bz"], 64),
+    for bad, code in ((["-bv", "-t"], 64), (["-qS", "site"], 64), (["-bz"], 64),
                       (["-N", "bogus", "x@y"], 64), (["-R", "x", "x@y"], 64),
                       (["-bs", "-t"], 64)):
         r = run(mta, "sendmail", *bad, check=False)
@@ -416,7 +416,7 @@ def test_mailq_layout_json_and_postsuper(mta, alt_config):
         e = []
         for j in sorted(jobs.values(), key=lambda j: ["maildrop", "hold", "incoming", "active",
                                                       "deferred"].index(j["queue_name"])):
-            mark = {"active": "*", "hold": "!"}.get(j["queue_name"], " ")
+            mark = {"active": "*", "hold": "!"}.get(j["queue_name"], "")
             e.append((j["queue_id"], mark, j["message_size"], j["arrival_time"], j["sender"],
                       [(r["address"], r.get("delay_reason", "")) for r in j["recipients"]]))
         return expected_mailq(e)
