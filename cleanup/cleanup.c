@@ -139,7 +139,8 @@ static void envelope(struct cleanup_state *s, const attr_list *al)
     put_attr(s, "encoding", opt(al, "body"));
     if (attr_find(al, "smtputf8")) {
         put_attr(s, "smtputf8", "1");
-        queue_file_set_flags(s->qf, 1);
+        s->qf_flags |= QF_FLAG_SMTPUTF8;
+        queue_file_set_flags(s->qf, s->qf_flags);
     }
     if (attr_get_int(al, "uid", &uid, NULL) == 0) {
         char buf[32];
@@ -265,6 +266,10 @@ static bool open_file(struct cleanup_state *s, stream *st, const attr_list *al, 
         (void)reply(st, 1, QUEUE_NOSPACE_REPLY, NULL);
         strbuf_release(&err);
         return false;
+    }
+    if (flags & CLEANUP_FLAG_VERIFY) {
+        s->qf_flags |= QF_FLAG_VERIFY;
+        queue_file_set_flags(s->qf, s->qf_flags);
     }
     strbuf_set(&s->queue_id, queue_file_id(s->qf));
     s->arrival = *queue_file_ctime(s->qf);

@@ -32,6 +32,7 @@ struct cleanup_state {
     strbuf fullname;
     bool add_missing; /* local rewrite context or always_add_missing_headers */
     bool have_envelope;
+    uint64_t qf_flags; /* QF_FLAG_* for the SIZE record */
     long rcpt_count;
     enum cleanup_error error;
 

@@ -71,6 +71,11 @@ static void put_envelope(queue_file *qf, const attr_list *al)
         write_failed();
     if (fullname && queue_file_put_fullname(qf, fullname) < 0)
         write_failed();
+    int64_t flags = 0;
+    if (attr_find(al, "flags") &&
+        (attr_get_int(al, "flags", &flags, NULL) < 0 || (flags & ~(int64_t)MAILDROP_FLAGS) != 0))
+        msg_fatal_status(EX_DATAERR, "malformed input: bad flags");
+    queue_file_set_flags(qf, (uint64_t)flags);
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         const char *v = str_attr(al, map[i][0], false);
         if (v && *v && queue_file_put_attr_str(qf, map[i][1], v) < 0)

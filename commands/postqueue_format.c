@@ -117,13 +117,17 @@ void pq_text_message(struct pq_text *t, const struct pq_message *m, strbuf *out)
         put_columns(t, out, "-Queue ID-", "--Size--", "----Arrival Time----",
                     "-Sender/Recipient-------");
 
-    char mark = m->forced_expire                       ? '#'
-                : strcmp(m->queue_name, "active") == 0 ? '*'
-                : strcmp(m->queue_name, "hold") == 0   ? '!'
-                                                       : ' ';
+    /* Postfix (showq_compat.c) appends "*" (active) or "!" (hold), then "#"
+     * (forced expire), and nothing otherwise: a deferred ID is not
+     * followed by a blank, so an 11-character ID ends in column 11. */
     strbuf id = STRBUF_INIT;
     put_printable(&id, m->queue_id);
-    strbuf_putc(&id, mark);
+    if (strcmp(m->queue_name, "active") == 0)
+        strbuf_putc(&id, '*');
+    else if (strcmp(m->queue_name, "hold") == 0)
+        strbuf_putc(&id, '!');
+    if (m->forced_expire)
+        strbuf_putc(&id, '#');
     time_t when = (time_t)m->arrival_time;
     struct tm tm;
     char date[64] = "";

@@ -61,6 +61,7 @@ struct options {
     int notify;
     bool dot_ends;    /* no -i */
     bool extract;     /* -t */
+    bool verify;      /* -bv: verify the recipients, mail a report, deliver nothing */
     const char *qarg; /* -q argument after "I"/"R" */
     char qkind;       /* 0, 'I' or 'R' */
 };
@@ -155,10 +156,10 @@ static void parse_b(struct options *o, const char *arg)
         o->mode = MODE_DAEMON;
     else if (strcmp(arg, "h") == 0 || strcmp(arg, "H") == 0)
         ; /* Sendmail's host-status commands: Postfix ignores them */
-    else if (strcmp(arg, "v") == 0)
-        msg_fatal_status(EX_UNAVAILABLE, "-bv is not supported: this MTA has no address "
-                                         "verification (trace) service yet");
-    else
+    else if (strcmp(arg, "v") == 0) {
+        o->mode = MODE_DELIVER; /* Postfix: a submission with a verify flag */
+        o->verify = true;
+    } else
         msg_fatal_status(EX_USAGE, "unsupported -b option: -b%s", arg);
 }
 
@@ -549,6 +550,8 @@ static int deliver(const struct options *o, char **rcpt_args)
         attr_add_str(&al, "ret", o->ret);
     if (o->body)
         attr_add_str(&al, "body", o->body);
+    if (o->verify)
+        attr_add_int(&al, "flags", QF_FLAG_VERIFY);
     send_msg(&s, &al);
     for (size_t i = 0; i < rcpt.n; i++) {
         attr_list_reset(&al);
@@ -585,6 +588,8 @@ static int deliver(const struct options *o, char **rcpt_args)
     int status = wait_postdrop(pid);
     if (status == 0 && s.broken)
         status = EX_TEMPFAIL;
+    if (status == 0 && o->verify) /* Postfix's words: scripts expect them */
+        printf("Mail Delivery Status Report will be mailed to <%s>.\n", strbuf_str(&sender));
     attr_list_release(&al);
     attr_list_release(&s.content);
     strbuf_release(&s.err);
@@ -878,6 +883,8 @@ int main(int argc, char **argv)
     parse_options(&o, argc, argv);
     if (o.extract && o.mode != MODE_DELIVER)
         msg_fatal_status(EX_USAGE, "-t can be used only in delivery mode");
+    if (o.extract && o.verify)
+        msg_fatal_status(EX_USAGE, "-t option cannot be used with -bv");
 
     const char *dir = config_choose_dir(o.config_dir, false);
     config_load_or_die(dir);

@@ -9,7 +9,7 @@
  * come only for "open" and "end", so the client streams envelope, recipients
  * and content without round trips.
  *
- *   C: request=open flags=<int>
+ *   C: request=open flags=<int>                CLEANUP_FLAG_* bits
  *   S: status=0 queue_id=<ID>                 the file exists in incoming/
  *   S: status=<code> reason=<full SMTP reply>  e.g. "452 4.3.1 Insufficient
  *                                             system storage"; connection ends
@@ -56,7 +56,10 @@
 
 /* open flags */
 #define CLEANUP_FLAG_NONE 0x00
-#define CLEANUP_FLAG_MASK 0x00 /* no flags defined yet; unknown bits are refused */
+/* sendmail -bv: the queue file gets QF_FLAG_VERIFY (verify, report, deliver
+ * nothing). Only pickup sets it, from a maildrop file that carries it. */
+#define CLEANUP_FLAG_VERIFY 0x01
+#define CLEANUP_FLAG_MASK 0x01 /* unknown bits are refused */
 
 /* Limits the server applies to every message it reads. */
 extern const attr_limits cleanup_attr_limits;

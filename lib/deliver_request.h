@@ -8,7 +8,8 @@
  * Request attributes:
  *   queue_name, queue_id, nexthop, sender, envid (may be empty), ret
  *   ("", "FULL" or "HDRS"), arrival_us (arrival time, epoch microseconds),
- *   active_us (when qmgr took it into the active queue), flags, rcpt_count;
+ *   active_us (when qmgr took it into the active queue), flags (the queue
+ *   file's QF_FLAG_* bits, queue_file.h), rcpt_count;
  *   then for each recipient i = 0..rcpt_count-1:
  *   r<i>.addr, r<i>.orig, r<i>.orcpt, r<i>.notify (QF_NOTIFY_* bits),
  *   r<i>.offset (its 'R' record in the queue file; 0 when another agent
@@ -17,6 +18,17 @@
  * Reply attributes: for each recipient i: r<i>.status ("sent", "deferred",
  *   "bounced"), r<i>.dsn (enhanced status code), r<i>.reason (text for
  *   logs, mailq and DSNs).
+ *
+ * VERIFY MODE (flags & DELIVER_FLAG_VERIFY, from sendmail -bv): the agent
+ * resolves each recipient as for a delivery (aliases, .forward, user
+ * lookup) but writes no mailbox, runs no command, forwards nothing and
+ * marks nothing in the queue file. For every final destination it logs
+ * "status=deliverable (what would happen)" or "status=undeliverable
+ * (why)" and appends a record to trace/<queue_id> (trace_log.h), from which
+ * qmgr builds the report to the sender; the reply still carries one
+ * outcome per request recipient (sent = deliverable). qmgr only sends
+ * verify requests to agents that implement this (local); for every other
+ * transport it reports the route itself (trace_log.h).
  *
  * Division of labour (DESIGN.md §3): the agent marks a recipient DELIVERED
  * in the queue file as soon as that delivery is final (before it replies),
@@ -31,10 +43,14 @@
 #include <sys/types.h>
 
 #include "attr.h"
+#include "queue_file.h"
 #include "strbuf.h"
 
 /* Limits for decoding requests and replies. */
 extern const attr_limits deliver_request_limits;
+
+/* Request flag bits (the queue file's, queue_file.h). */
+#define DELIVER_FLAG_VERIFY QF_FLAG_VERIFY
 
 enum deliver_status { DELIVER_PENDING = 0, DELIVER_SENT, DELIVER_DEFERRED, DELIVER_BOUNCED };
 
@@ -72,8 +88,8 @@ void deliver_request_release(struct deliver_request *req);
 
 /* Add a recipient to a request being built (strings are copied). */
 struct deliver_rcpt *deliver_request_add_rcpt(struct deliver_request *req, const char *address,
-                                              const char *orig_rcpt, const char *orcpt,
-                                              int notify, off_t offset);
+                                              const char *orig_rcpt, const char *orcpt, int notify,
+                                              off_t offset);
 
 /* Record an outcome for recipient i (agent side). */
 void deliver_rcpt_set(struct deliver_rcpt *rc, enum deliver_status status, const char *dsn,

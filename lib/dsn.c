@@ -24,6 +24,8 @@ static const char *subject_for(enum dsn_kind kind)
         return "Delayed Mail (still being retried)";
     case DSN_SUCCESS:
         return "Successful Mail Delivery Report";
+    case DSN_VERIFY:
+        return "Mail Delivery Status Report";
     default:
         return "Undelivered Mail Returned to Sender";
     }
@@ -74,13 +76,25 @@ static void put_human_part(const struct dsn_report *r, strbuf *out, const char *
         strbuf_puts(out, "Your message was delivered to the recipients listed below,\n"
                          "as you asked with a delivery status notification request.\n");
         break;
+    case DSN_VERIFY:
+        /* Postfix's wording: scripts grep for it. */
+        strbuf_puts(out, "Enclosed is the mail delivery report that you requested.\n\n"
+                         "                   The mail system\n");
+        break;
     }
     strbuf_putc(out, '\n');
     for (size_t i = 0; i < r->nrcpt; i++) {
         const struct dsn_recipient *rc = &r->rcpts[i];
         strbuf_putc(out, '<');
         put_sanitised(out, rc->address);
-        strbuf_puts(out, ">: ");
+        strbuf_putc(out, '>');
+        if (rc->expanded_from) {
+            strbuf_puts(out, " (expanded from <");
+            put_sanitised(out, rc->expanded_from);
+            strbuf_putc(out, '>');
+            strbuf_putc(out, ')');
+        }
+        strbuf_puts(out, ": ");
         put_sanitised(out, rc->diagnostic ? rc->diagnostic : rc->status);
         strbuf_puts(out, "\n\n");
     }
@@ -145,7 +159,9 @@ void dsn_begin(struct dsn_writer *w, const struct dsn_report *r, strbuf *out)
     put_human_part(r, out, w->boundary.s);
     put_status_part(r, out, w->boundary.s);
     strbuf_printf(out, "--%s\nContent-Description: %s\nContent-Type: %s\n\n", w->boundary.s,
-                  r->full_message ? "Undelivered Message" : "Undelivered Message Headers",
+                  r->kind == DSN_VERIFY
+                      ? (r->full_message ? "Message" : "Message Headers")
+                      : (r->full_message ? "Undelivered Message" : "Undelivered Message Headers"),
                   r->full_message ? "message/rfc822" : "text/rfc822-headers");
 }
 

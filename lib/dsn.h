@@ -21,16 +21,20 @@
 
 #include "strbuf.h"
 
-enum dsn_kind { DSN_FAILURE, DSN_DELAY, DSN_SUCCESS };
+/* DSN_VERIFY is the "Mail Delivery Status Report" of sendmail -bv: one
+ * entry per final destination with action "deliverable" or
+ * "undeliverable", and the original's headers attached. */
+enum dsn_kind { DSN_FAILURE, DSN_DELAY, DSN_SUCCESS, DSN_VERIFY };
 
 struct dsn_recipient {
-    const char *address;    /* final recipient */
-    const char *orcpt;      /* DSN ORCPT "rfc822;addr", or NULL */
-    const char *action;     /* failed, delayed, delivered, relayed, expanded */
-    const char *status;     /* enhanced status code, e.g. 5.1.1 */
-    const char *diag_type;  /* "smtp" for a remote reply, else "x-unix" */
-    const char *diagnostic; /* reply text or local reason */
-    const char *remote_mta; /* host name, or NULL */
+    const char *address;       /* final recipient */
+    const char *orcpt;         /* DSN ORCPT "rfc822;addr", or NULL */
+    const char *action;        /* failed, delayed, delivered, relayed, expanded */
+    const char *status;        /* enhanced status code, e.g. 5.1.1 */
+    const char *diag_type;     /* "smtp" for a remote reply, else "x-unix" */
+    const char *diagnostic;    /* reply text or local reason */
+    const char *remote_mta;    /* host name, or NULL */
+    const char *expanded_from; /* alias/.forward it came from, or NULL */
 };
 
 struct dsn_report {

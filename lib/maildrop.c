@@ -42,6 +42,10 @@ static int check_record(struct maildrop_msg *m, const queue_file_record *rec, bo
 {
     switch (rec->type) {
     case QF_REC_SIZE:
+        if (rec->size.flags & ~(uint64_t)MAILDROP_FLAGS)
+            return fail(err, "unexpected queue file flags");
+        m->flags = rec->size.flags;
+        return 0;
     case QF_REC_CONTENT:
     case QF_REC_LINE:
     case QF_REC_PART:

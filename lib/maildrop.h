@@ -6,6 +6,7 @@
  *    message to postdrop's stdin as attribute lists (attr.h), the same
  *    requests as the cleanup protocol (cleanup_client.h) minus "open":
  *        request=envelope sender= [fullname=] [envid=] [ret=] [body=]
+ *                         [flags=]  (MAILDROP_FLAGS bits only: sendmail -bv)
  *        request=rcpt address= [orcpt=] [notify=]     (>= 1)
  *        request=content (N=<line> | L=<piece>)...
  *        request=end
@@ -28,8 +29,10 @@
 #define MTA_MAILDROP_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/time.h>
 
+#include "queue_file.h"
 #include "strbuf.h"
 
 /* Attribute records a maildrop file may carry (queue-file names, as cleanup
@@ -37,6 +40,10 @@
 #define MAILDROP_ATTR_ENVID "envelope_id"
 #define MAILDROP_ATTR_RET "ret_flags"
 #define MAILDROP_ATTR_BODY "encoding"
+
+/* Queue-file flags a maildrop file may carry (in its SIZE record); they
+ * concern only the submitter's own message. */
+#define MAILDROP_FLAGS QF_FLAG_VERIFY
 
 /* Longest sender, recipient, full name or attribute value accepted. */
 #define MAILDROP_FIELD_MAX 4096
@@ -53,6 +60,7 @@ struct maildrop_msg {
     strbuf fullname;
     bool have_fullname;
     strbuf envid, ret, body; /* empty when absent */
+    uint64_t flags;          /* MAILDROP_FLAGS bits */
     struct maildrop_rcpt *rcpt;
     size_t nrcpt;
 };

@@ -127,6 +127,15 @@ enum { QF_RCPT_TODO = 'T', QF_RCPT_DELIVERED = 'D', QF_RCPT_BOUNCED = 'B' };
 enum { QF_NOTIFY_NEVER = 1, QF_NOTIFY_SUCCESS = 2, QF_NOTIFY_FAILURE = 4, QF_NOTIFY_DELAY = 8 };
 #define QF_NOTIFY_MASK 0x0f
 
+/* Bits of the SIZE record's flags field, shared by every queue (maildrop
+ * files too) and passed unchanged to delivery agents as the request flags
+ * (deliver_request.h). */
+#define QF_FLAG_SMTPUTF8 0x01 /* the message needs SMTPUTF8 */
+#define QF_FLAG_VERIFY                                                                             \
+    0x02 /* sendmail -bv: verify the recipients and mail a                                         \
+          * report to the sender; deliver nothing */
+#define QF_FLAG_MASK 0x03
+
 /* The SIZE record. */
 struct queue_file_size {
     uint64_t content_size;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include "config.h"
@@ -23,6 +24,7 @@
 #include "msg.h"
 #include "queue_file.h"
 #include "service.h"
+#include "trace_log.h"
 
 struct local_config local_cfg;
 
@@ -43,6 +45,7 @@ void local_outcome(struct local_attempt *at, const char *recipient, enum deliver
     va_end(ap);
 
     const struct deliver_request *req = at->msg->req;
+    bool verify = (req->flags & DELIVER_FLAG_VERIFY) != 0;
     int64_t done = now_us();
     struct delivery_record rec = {
         .queue_id = req->queue_id,
@@ -52,10 +55,26 @@ void local_outcome(struct local_attempt *at, const char *recipient, enum deliver
         .times = {req->arrival_us / 1e6, req->active_us / 1e6, at->msg->start_us / 1e6,
                   at->msg->start_us / 1e6, done / 1e6},
         .dsn = dsn,
-        .status = deliver_status_name(status),
+        .status = verify ? (status == DELIVER_SENT ? "deliverable" : "undeliverable")
+                         : deliver_status_name(status),
         .text = text.s,
     };
     delivery_log(&rec);
+    if (verify) {
+        /* The report names what each final destination would get. */
+        const char *queued = at->rcpt->address;
+        struct trace_entry te = {
+            .recipient = recipient,
+            .orig_recipient = strcasecmp(recipient, queued) != 0 ? queued : at->rcpt->orig_rcpt,
+            .status = dsn,
+            .action = rec.status,
+            .reason = text.s,
+        };
+        strbuf err = STRBUF_INIT;
+        if (trace_log_append(local_cfg.queue_directory, req->queue_id, &te, &err) < 0)
+            msg_warn("%s: cannot record verification result: %s", req->queue_id, err.s);
+        strbuf_release(&err);
+    }
     local_count_outcome(at, status, dsn, text.s);
     strbuf_release(&text);
 }
@@ -122,7 +141,7 @@ static void process_request(struct deliver_request *req)
     } else {
         for (size_t i = 0; i < req->nrcpt; i++) {
             deliver_one(&msg, &req->rcpts[i]);
-            if (req->rcpts[i].status == DELIVER_SENT) {
+            if (req->rcpts[i].status == DELIVER_SENT && !(req->flags & DELIVER_FLAG_VERIFY)) {
                 strbuf_reset(&err);
                 if (queue_file_mark_recipient(msg.fd, req->rcpts[i].offset, QF_RCPT_DELIVERED,
                                               &err) < 0)

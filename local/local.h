@@ -108,6 +108,16 @@ void local_deliver_pass(struct local_attempt *at, const char *recipient, const c
 /* local_forward.c: queue a copy for an address that is not ours. */
 void local_forward(struct local_attempt *at, const char *recipient, const char *address);
 
+/* Verify mode (sendmail -bv, DELIVER_FLAG_VERIFY): every writer, command,
+ * forward and mailbox_transport hand-off calls this first and, when it is
+ * true, reports local_outcome(DELIVER_SENT, "delivers to ...") instead of
+ * acting; local_outcome then logs "deliverable"/"undeliverable" and appends
+ * to trace/<id> (trace_log.h) for qmgr's report. */
+static inline bool local_verifying(const struct local_attempt *at)
+{
+    return (at->msg->req->flags & DELIVER_FLAG_VERIFY) != 0;
+}
+
 /* Outcome bookkeeping and the log line (local.c). */
 void local_outcome(struct local_attempt *at, const char *recipient, enum deliver_status status,
                    const char *dsn, const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -14,6 +14,7 @@
  * memory as a whole): its header section, or everything with RET=FULL.
  */
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cleanup_client.h"
@@ -24,6 +25,7 @@
 #include "qmgr.h"
 #include "queue_file.h"
 #include "resolve.h"
+#include "trace_log.h"
 
 /* One logical line of the original longer than this is cut in the notice. */
 #define ORIGINAL_LINE_MAX 65536
@@ -87,6 +89,53 @@ static int copy_original(struct qmgr_message *m, struct dsn_writer *w, cleanup_c
     queue_file_reader_free(&rd);
     strbuf_release(&line);
     return 0;
+}
+
+/* Queue one notice built from `report` (to report->recipient, from
+ * `sender`), with the original's headers or content attached. 0 when it is
+ * safely queued, else -1 (logged). `who` and `what` are for the log line. */
+static int queue_notice(struct qmgr_message *m, const struct dsn_report *report, const char *sender,
+                        const char *who, const char *what)
+{
+    strbuf qid = STRBUF_INIT, reply = STRBUF_INIT, out = STRBUF_INIT, err = STRBUF_INIT;
+    int rc = -1;
+    cleanup_client *cc = cleanup_client_open(qmgr_cfg.queue_directory, CLEANUP_FLAG_NONE,
+                                             (int)qmgr_cfg.ipc_timeout * 1000, &qid, &reply);
+    if (!cc) {
+        msg_warn("%s: cannot queue %s notification: %s", m->id, what, reply.s);
+        goto out;
+    }
+    struct cleanup_envelope env = {
+        .sender = sender,
+        .rewrite_context = "local",
+        .uid = -1,
+    };
+    cleanup_client_envelope(cc, &env);
+    cleanup_client_rcpt(cc, report->recipient, NULL, NULL, 0);
+    struct dsn_writer w;
+    dsn_begin(&w, report, &out);
+    flush_lines(cc, &out);
+    if (copy_original(m, &w, cc, &out, report->full_message, &err) < 0) {
+        msg_warn("%s: cannot read the message for the %s notification: %s", m->id, what, err.s);
+        dsn_end(&w, &out);
+        cleanup_client_abort(&cc);
+        goto out;
+    }
+    dsn_end(&w, &out);
+    flush_lines(cc, &out);
+    int code = cleanup_client_finish(&cc, &reply);
+    if (code != 250) {
+        msg_warn("%s: cannot queue %s notification: %s", m->id, what, reply.s);
+        goto out;
+    }
+    msg_info("%s: %s %s notification: %s", m->id, who, what, qid.s);
+    rc = 0;
+out:
+    strbuf_release(&qid);
+    strbuf_release(&reply);
+    strbuf_release(&out);
+    strbuf_release(&err);
+    return rc;
 }
 
 static bool same_address(const char *a, const char *bare)
@@ -158,46 +207,83 @@ int qmgr_bounce_notify(struct qmgr_message *m, int kind)
         .nrcpt = n,
     };
 
-    strbuf qid = STRBUF_INIT, reply = STRBUF_INIT, out = STRBUF_INIT, err = STRBUF_INIT;
-    int rc = -1;
-    cleanup_client *cc = cleanup_client_open(qmgr_cfg.queue_directory, CLEANUP_FLAG_NONE,
-                                             (int)qmgr_cfg.ipc_timeout * 1000, &qid, &reply);
-    if (!cc) {
-        msg_warn("%s: cannot queue %s notification: %s", m->id, what, reply.s);
-        goto out;
-    }
-    struct cleanup_envelope env = {
-        .sender = strbuf_str(&notice_sender),
-        .rewrite_context = "local",
-        .uid = -1,
-    };
-    cleanup_client_envelope(cc, &env);
-    cleanup_client_rcpt(cc, to, NULL, NULL, 0);
-    struct dsn_writer w;
-    dsn_begin(&w, &report, &out);
-    flush_lines(cc, &out);
-    if (copy_original(m, &w, cc, &out, report.full_message, &err) < 0) {
-        msg_warn("%s: cannot read the message for the %s notification: %s", m->id, what, err.s);
-        dsn_end(&w, &out);
-        cleanup_client_abort(&cc);
-        goto out;
-    }
-    dsn_end(&w, &out);
-    flush_lines(cc, &out);
-    int code = cleanup_client_finish(&cc, &reply);
-    if (code != 250) {
-        msg_warn("%s: cannot queue %s notification: %s", m->id, what, reply.s);
-        goto out;
-    }
-    msg_info("%s: %s %s notification: %s", m->id, to_postmaster ? "postmaster" : "sender", what,
-             qid.s);
-    rc = 0;
-out:
+    int rc = queue_notice(m, &report, strbuf_str(&notice_sender),
+                          to_postmaster ? "postmaster" : "sender", what);
     free(list);
     strbuf_release(&notice_sender);
-    strbuf_release(&qid);
-    strbuf_release(&reply);
-    strbuf_release(&out);
+    return rc;
+}
+
+/* ---- sendmail -bv ------------------------------------------------------- */
+
+struct verify_list {
+    struct dsn_recipient *v;
+    size_t n, cap;
+};
+
+static void verify_add(struct verify_list *l, const char *address, const char *orig,
+                       const char *action, const char *status, const char *reason)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 8;
+        l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+    }
+    bool expanded = orig && *orig && strcasecmp(orig, address) != 0;
+    l->v[l->n++] = (struct dsn_recipient){
+        .address = xstrdup(address),
+        .action = xstrdup(action),
+        .status = xstrdup(status && *status ? status : "5.0.0"),
+        .diagnostic = xstrdup(reason ? reason : ""),
+        .expanded_from = expanded ? xstrdup(orig) : NULL,
+    };
+}
+
+static void verify_add_entry(void *ctx, const struct trace_entry *e)
+{
+    verify_add(ctx, e->recipient, e->orig_recipient, e->action, e->status, e->reason);
+}
+
+int qmgr_verify_report(struct qmgr_message *m)
+{
+    struct verify_list l = {0};
+    strbuf err = STRBUF_INIT;
+    if (trace_log_read(qmgr_cfg.queue_directory, m->id, verify_add_entry, &l, &err) < 0)
+        msg_warn("%s: cannot read verification results: %s", m->id, err.s);
+    if (l.n == 0) {
+        /* No records (a writer could not append): report what the replies
+         * said, so the sender still learns something true. */
+        for (size_t i = 0; i < m->nrcpt; i++) {
+            const struct qmgr_rcpt *r = &m->rcpts[i];
+            if (r->state == QR_DONE)
+                continue;
+            verify_add(&l, r->address, NULL, r->state == QR_SENT ? "deliverable" : "undeliverable",
+                       r->dsn ? r->dsn : (r->state == QR_SENT ? "2.0.0" : "5.0.0"),
+                       r->reason ? r->reason : "no verification result");
+        }
+    }
+    const char *to = *m->sender ? m->sender : config_get("bounce_notice_recipient");
+    struct dsn_report report = {
+        .kind = DSN_VERIFY,
+        .queue_id = m->id,
+        .sender = m->sender,
+        .recipient = to,
+        .myhostname = qmgr_cfg.myhostname,
+        .mail_name = qmgr_cfg.mail_name,
+        .envid = *m->envid ? m->envid : NULL,
+        .arrival = m->arrival.tv_sec,
+        .now = time(NULL),
+        .rcpts = l.v,
+        .nrcpt = l.n,
+    };
+    int rc = queue_notice(m, &report, "", *m->sender ? "sender" : "postmaster", "delivery status");
+    for (size_t i = 0; i < l.n; i++) {
+        free((char *)l.v[i].address);
+        free((char *)l.v[i].action);
+        free((char *)l.v[i].status);
+        free((char *)l.v[i].diagnostic);
+        free((char *)l.v[i].expanded_from);
+    }
+    free(l.v);
     strbuf_release(&err);
     return rc;
 }

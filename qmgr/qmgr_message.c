@@ -34,6 +34,7 @@
 #include "qmgr.h"
 #include "queue_file.h"
 #include "queue_id.h"
+#include "trace_log.h"
 
 void qmgr_message_free(struct qmgr_message **mp)
 {
@@ -73,6 +74,19 @@ void qmgr_log_outcome(const struct qmgr_message *m, const struct qmgr_rcpt *r, c
         .status = status,
         .text = reason,
     };
+    if (m->flags & QF_FLAG_VERIFY) {
+        /* sendmail -bv: a verdict, not a delivery; it goes into the report. */
+        rec.status = strcmp(status, "sent") == 0 ? "deliverable" : "undeliverable";
+        struct trace_entry te = {.recipient = r->address,
+                                 .orig_recipient = r->orig_rcpt,
+                                 .status = dsn,
+                                 .action = rec.status,
+                                 .reason = reason};
+        strbuf err = STRBUF_INIT;
+        if (trace_log_append(qmgr_cfg.queue_directory, m->id, &te, &err) < 0)
+            msg_warn("%s: cannot record verification result: %s", m->id, err.s);
+        strbuf_release(&err);
+    }
     delivery_log(&rec);
 }
 
@@ -211,6 +225,16 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
         bounce = bounce && dsn[0] == '5';
         qmgr_log_outcome(m, r, bounce ? "bounced" : "deferred", dsn, text);
         qmgr_message_outcome(m, r, bounce ? QR_BOUNCED : QR_DEFERRED, dsn, text);
+    } else if ((m->flags & QF_FLAG_VERIFY) && strcmp(rt->transport.s, "local") != 0) {
+        /* sendmail -bv: only local(8) implements verify requests (an agent
+         * that does not would deliver). For other transports we report the
+         * route, as far as it is known here, without contacting anyone. */
+        strbuf text = STRBUF_INIT;
+        strbuf_printf(&text, "delivers via %s to %s", rt->transport.s,
+                      rt->nexthop.len ? rt->nexthop.s : "(default)");
+        qmgr_log_outcome(m, r, "sent", "2.0.0", text.s);
+        qmgr_message_outcome(m, r, QR_SENT, "2.0.0", text.s);
+        strbuf_release(&text);
     } else if (strcmp(rt->transport.s, "discard") == 0) {
         discard(m, r, rt->nexthop.s);
     } else {
@@ -253,6 +277,10 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
         m->envid = xstrdup("");
     if (!m->ret)
         m->ret = xstrdup("");
+    /* A verify pass always starts from scratch (an earlier one may have
+     * been cut short by a crash): no stale results in the report. */
+    if ((m->flags & QF_FLAG_VERIFY) && trace_log_remove(qdir, id) < 0)
+        msg_warn("%s: remove trace log: %m", id);
     msg_info("%s: from=<%s>, size=%llu, nrcpt=%llu (queue active)", m->id, m->sender,
              (unsigned long long)m->size, (unsigned long long)m->rcpt_total);
 
@@ -350,9 +378,47 @@ static void remove_defer_log(const char *id)
     strbuf_release(&path);
 }
 
+/* sendmail -bv: every recipient has a verdict in this one pass (Postfix
+ * reports deferrals as undeliverable too); mail the report, then the probe
+ * is gone. Only when the report cannot be queued does it wait in deferred/
+ * and run again from the start (nothing was marked). */
+static void finish_verify(struct qmgr_message *m)
+{
+    const char *qdir = qmgr_cfg.queue_directory;
+    strbuf err = STRBUF_INIT;
+    bool sent = qmgr_verify_report(m) == 0;
+    if (trace_log_remove(qdir, m->id) < 0)
+        msg_warn("%s: remove trace log: %m", m->id);
+    if (sent) {
+        strbuf_printf(&err, "%s/active/%s", qdir, m->id);
+        if (unlink(err.s) < 0)
+            msg_warn("%s: remove %s: %m", m->id, err.s);
+        else
+            msg_info("%s: removed", m->id);
+        close(m->fd);
+        m->fd = -1;
+    } else {
+        time_t next = time(NULL) + qmgr_cfg.min_backoff;
+        struct timespec ts[2] = {{.tv_sec = next}, {.tv_sec = next}};
+        if (futimens(m->fd, ts) < 0)
+            msg_warn("%s: cannot set the next attempt time: %m", m->id);
+        close(m->fd);
+        m->fd = -1;
+        if (queue_file_move(qdir, m->id, "active", 0, "deferred", qmgr_cfg.deferred_depth, false,
+                            &err) < 0)
+            msg_warn("%s: cannot move to deferred: %s", m->id, err.s);
+    }
+    strbuf_release(&err);
+    qmgr_message_finished(m);
+}
+
 static void finish(struct qmgr_message *m)
 {
     const char *qdir = qmgr_cfg.queue_directory;
+    if (m->flags & QF_FLAG_VERIFY) {
+        finish_verify(m);
+        return;
+    }
     time_t now = time(NULL);
     size_t deferred = 0, bounced = 0;
     for (size_t i = 0; i < m->nrcpt; i++) {

@@ -23,9 +23,12 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks i
     # runuser for tests that act as an unprivileged user.
     util-linux
     # strace: the durability test checks the fsync order at commit.
-    strace)
+    strace
+    # The libraries of bsd-mailx (fetch_bsd_mailx below); no MTA among them.
+    libbsd0 liblockfile1)
 # Not installed: bsd-mailx (Depends: default-mta | mail-transport-agent would
-# pull in exim4 and start it); postfix itself (see fetch_postfix below).
+# pull in exim4 and start it) and postfix itself: both are only unpacked
+# (fetch_postfix, fetch_bsd_mailx below).
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then
@@ -86,6 +89,23 @@ fetch_postfix() {
     rm -rf "$root"
     mv "$root.tmp" "$root"
 }
+# Debian's bsd-mailx, unpacked the same way: the tests run the extracted
+# binary with "set sendmail=<our build>" in a private MAILRC, so no MTA
+# package and nothing in /usr/sbin is needed (tests/e2e/test_submit_mailx.py).
+fetch_bsd_mailx() {
+    local cache=${MTA_TEST_CACHE:-/var/cache/mta-tests}
+    local root="$cache/bsd-mailx-root"
+    [ -x "$root/usr/bin/bsd-mailx" ] && return 0
+    mkdir -p "$cache/debs"
+    (cd "$cache/debs" && { apt-get download -qq -o APT::Sandbox::User=root bsd-mailx ||
+        { apt-get update -qq && apt-get download -qq -o APT::Sandbox::User=root bsd-mailx; }; })
+    rm -rf "$root.tmp"
+    mkdir -p "$root.tmp"
+    dpkg -x "$cache"/debs/bsd-mailx_*.deb "$root.tmp"
+    rm -rf "$root"
+    mv "$root.tmp" "$root"
+}
 if [ "${1:-}" = "--test" ]; then
     fetch_postfix
+    fetch_bsd_mailx
 fi

@@ -15,8 +15,8 @@ static void failure_notice_structure(void **state)
     setenv("TZ", "UTC", 1);
     struct dsn_recipient rc[] = {
         {"nobody@lt01.am", "rfc822;nobody@lt01.am", "failed", "5.1.1", "x-unix",
-         "unknown user: \"nobody\"", NULL},
-        {"x@remote.am", NULL, "failed", "5.7.1", "smtp", "550 5.7.1 denied", "mx.remote.am"},
+         "unknown user: \"nobody\"", NULL, NULL},
+        {"x@remote.am", NULL, "failed", "5.7.1", "smtp", "550 5.7.1 denied", "mx.remote.am", NULL},
     };
     struct dsn_report r = {
         .kind = DSN_FAILURE,
@@ -59,7 +59,7 @@ static void failure_notice_structure(void **state)
 static void hostile_envelope_values_are_sanitised(void **state)
 {
     struct dsn_recipient rc[] = {
-        {"evil\r\nBcc: victim@x", NULL, "failed", "5.0.0", NULL, "bad\nline", NULL},
+        {"evil\r\nBcc: victim@x", NULL, "failed", "5.0.0", NULL, "bad\nline", NULL, NULL},
     };
     struct dsn_report r = {
         .kind = DSN_DELAY,
@@ -87,11 +87,52 @@ static void hostile_envelope_values_are_sanitised(void **state)
     strbuf_release(&out);
 }
 
+static void verify_report(void **state)
+{
+    (void)state;
+    setenv("TZ", "UTC", 1);
+    struct dsn_recipient rc[] = {
+        {.address = "alice@lt01.am",
+         .action = "deliverable",
+         .status = "2.0.0",
+         .diagnostic = "delivers to maildir",
+         .expanded_from = "team@lt01.am"},
+        {.address = "nobody@lt01.am",
+         .action = "undeliverable",
+         .status = "5.1.1",
+         .diagnostic = "unknown user: \"nobody\""},
+    };
+    struct dsn_report r = {.kind = DSN_VERIFY,
+                           .queue_id = "Q1",
+                           .sender = "t@lt01.am",
+                           .recipient = "t@lt01.am",
+                           .myhostname = "lt01.am",
+                           .mail_name = "Postfix",
+                           .now = 1583402460,
+                           .rcpts = rc,
+                           .nrcpt = 2};
+    strbuf out = STRBUF_INIT;
+    struct dsn_writer w;
+    dsn_begin(&w, &r, &out);
+    dsn_end(&w, &out);
+    const char *s = out.s;
+    assert_non_null(strstr(s, "Subject: Mail Delivery Status Report\n"));
+    assert_non_null(strstr(s, "Enclosed is the mail delivery report that you requested.\n"));
+    assert_non_null(
+        strstr(s, "<alice@lt01.am> (expanded from <team@lt01.am>): delivers to maildir\n"));
+    assert_non_null(strstr(s, "Action: deliverable\nStatus: 2.0.0\n"));
+    assert_non_null(strstr(s, "Action: undeliverable\nStatus: 5.1.1\n"));
+    assert_non_null(strstr(s, "Content-Description: Message Headers\n"));
+    assert_null(strstr(s, "Will-Retry-Until"));
+    strbuf_release(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(failure_notice_structure),
         cmocka_unit_test(hostile_envelope_values_are_sanitised),
+        cmocka_unit_test(verify_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
