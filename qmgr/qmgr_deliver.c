@@ -71,7 +71,8 @@ struct dest {
      * pause after a delivery when rate-limited (suspended). */
     uint64_t timer;
     bool suspended;
-    char *dead_dsn;    /* while dead: why, for the deferrals */
+    bool forget;    /* the damaged window's memory timer ran out */
+    char *dead_dsn; /* while dead: why, for the deferrals */
     strbuf dead_reason;
     struct dest *rnext, *hnext;
 };
@@ -181,11 +182,27 @@ static struct dest *dest_find(struct transport *t, const char *key, const char *
     return d;
 }
 
+static void dest_timer(event_loop *loop, void *ctx);
+
+/* Failed deliveries narrowed the window or count toward a dead cohort. */
+static bool dest_damaged(const struct dest *d)
+{
+    return d->w.window < d->t->sp.init || d->w.fail_cohorts > 0;
+}
+
 /* Free a destination with nothing waiting and nothing in flight. */
 static void dest_maybe_free(struct dest *d)
 {
     if (d->head || d->in_flight || d->ready || d->timer)
         return;
+    if (dest_damaged(d) && !d->forget) {
+        /* Postfix forgets an idle destination's window at once, so a down
+         * site that gets one message at a time costs a connection per
+         * message and is never found dead. Remember a damaged window for
+         * $transport_retry_time instead (bounded: then it is freed). */
+        d->timer = event_timer_add(qmgr_loop, qmgr_cfg.transport_retry_time * 1000, dest_timer, d);
+        return;
+    }
     struct dest **pp = &d->t->hash[hash_key(d->key)];
     while (*pp != d)
         pp = &(*pp)->hnext;
@@ -329,14 +346,18 @@ static void dest_timer(event_loop *loop, void *ctx)
     struct dest *d = ctx;
     struct transport *t = d->t;
     d->timer = 0;
-    d->suspended = false;
     if (qmgr_window_dead(&d->w)) {
         msg_info("%s: resuming delivery to %s after %llds", t->name, d->key,
                  (long long)qmgr_cfg.min_backoff);
         qmgr_window_revive(&d->w, &t->sp, d->in_flight, d->key);
+    } else if (!d->suspended) {
+        d->forget = true; /* only an idle destination gets here freed */
     }
+    d->suspended = false;
     ready_push(d);
-    dest_maybe_free(d);
+    if (!d->forget || d->head || d->in_flight || d->ready)
+        d->forget = false; /* in use again: keep the window */
+    dest_maybe_free(d);    /* frees a forgotten one; d is gone then */
     dispatch(t);
 }
 

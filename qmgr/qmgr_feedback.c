@@ -151,8 +151,8 @@ static void log_window(const char *how, const struct qmgr_window *w,
         return;
     /* The same fields as Postfix's QMGR_LOG_WINDOW/QMGR_LOG_FEEDBACK so
      * that existing log analysis reads ours. */
-    msg_info("%s: %s: feedback %g: limit %d window %d success %g failure %g fail_cohorts %g",
-             how, dest, feedback, p->limit, w->window, w->success, w->failure, w->fail_cohorts);
+    msg_info("%s: %s: feedback %g: limit %d window %d success %g failure %g fail_cohorts %g", how,
+             dest, feedback, p->limit, w->window, w->success, w->failure, w->fail_cohorts);
 }
 
 void qmgr_window_revive(struct qmgr_window *w, const struct qmgr_sched_params *p, int busy,
@@ -191,8 +191,7 @@ void qmgr_window_success(struct qmgr_window *w, const struct qmgr_sched_params *
     log_window("qmgr_queue_unthrottle", w, p, dest, fb);
 }
 
-bool qmgr_window_failure(struct qmgr_window *w, const struct qmgr_sched_params *p,
-                         const char *dest)
+bool qmgr_window_failure(struct qmgr_window *w, const struct qmgr_sched_params *p, const char *dest)
 {
     if (w->window == 0)
         return false;

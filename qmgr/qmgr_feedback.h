@@ -41,8 +41,8 @@ double qmgr_feedback_value(const struct qmgr_feedback *fb, int window);
 
 /* One transport's scheduling settings. */
 struct qmgr_sched_params {
-    int init;         /* initial window, <= limit */
-    int limit;        /* <transport>_destination_concurrency_limit (>= 1) */
+    int init;  /* initial window, <= limit */
+    int limit; /* <transport>_destination_concurrency_limit (>= 1) */
     struct qmgr_feedback pos, neg;
     int cohort_limit;      /* failed cohorts before the destination is dead; 0 never */
     int64_t rate_delay_ms; /* > 0: one delivery at a time, this far apart */
