@@ -89,8 +89,8 @@ int deliver_request_decode(const attr_list *in, struct deliver_request *req, str
 }
 
 struct deliver_rcpt *deliver_request_add_rcpt(struct deliver_request *req, const char *address,
-                                              const char *orig_rcpt, const char *orcpt, int notify,
-                                              off_t offset)
+                                              const char *orig_rcpt, const char *orcpt,
+                                              int notify, off_t offset)
 {
     req->rcpts = xreallocarray(req->rcpts, req->nrcpt + 1, sizeof(*req->rcpts));
     struct deliver_rcpt *rc = &req->rcpts[req->nrcpt++];

@@ -78,8 +78,8 @@ void deliver_request_release(struct deliver_request *req);
 
 /* Add a recipient to a request being built (strings are copied). */
 struct deliver_rcpt *deliver_request_add_rcpt(struct deliver_request *req, const char *address,
-                                              const char *orig_rcpt, const char *orcpt, int notify,
-                                              off_t offset);
+                                              const char *orig_rcpt, const char *orcpt,
+                                              int notify, off_t offset);
 
 /* Record an outcome for recipient i (agent side). */
 void deliver_rcpt_set(struct deliver_rcpt *rc, enum deliver_status status, const char *dsn,
