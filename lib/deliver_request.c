@@ -141,6 +141,8 @@ void deliver_reply_encode(const struct deliver_request *req, attr_list *out)
         attr_add_str(out, rname(name, sizeof(name), i, "dsn"), rc->dsn ? rc->dsn : "");
         attr_add_str(out, rname(name, sizeof(name), i, "reason"), strbuf_str(&rc->reason));
     }
+    if (req->site_failure)
+        attr_add_str(out, "site_failure", "1");
 }
 
 int deliver_reply_apply(const attr_list *in, struct deliver_request *req, strbuf *err)
@@ -167,6 +169,8 @@ int deliver_reply_apply(const attr_list *in, struct deliver_request *req, strbuf
             return -1;
         deliver_rcpt_set(&req->rcpts[i], s, dsn, "%s", reason);
     }
+    const attr *site = attr_find(in, "site_failure");
+    req->site_failure = site && strcmp(site->value, "1") == 0;
     return 0;
 }
 

@@ -17,7 +17,11 @@
  *   the receiving agent must not mark the queue file, the caller does).
  * Reply attributes: for each recipient i: r<i>.status ("sent", "deferred",
  *   "bounced"), r<i>.dsn (enhanced status code), r<i>.reason (text for
- *   logs, mailq and DSNs).
+ *   logs, mailq and DSNs); optionally site_failure "1" when the agent could
+ *   not talk to the destination at all (no host accepted a connection or
+ *   completed the handshake), as opposed to per-recipient 4xx replies. qmgr
+ *   feeds it into the destination's concurrency window (qmgr_feedback.h);
+ *   absent means 0, so agents with no such notion (local) say nothing.
  *
  * VERIFY MODE (flags & DELIVER_FLAG_VERIFY, from sendmail -bv): the agent
  * resolves each recipient as for a delivery (aliases, .forward, user
@@ -78,6 +82,8 @@ struct deliver_request {
     int64_t flags;
     struct deliver_rcpt *rcpts;
     size_t nrcpt;
+    /* outcome: the destination itself failed (reply attribute site_failure) */
+    int site_failure;
 };
 
 /* Encode / decode a request. decode returns -1 with err set on a missing

@@ -20,6 +20,15 @@
  * connections is "dead" for $transport_retry_time (or until an 'F' trigger):
  * its recipients are deferred at once ("mail transport unavailable") and
  * nothing else waits for it.
+ *
+ * Within those limits each destination has a concurrency window driven by
+ * delivery feedback (qmgr_feedback.h): it grows with deliveries that reach
+ * the destination and shrinks with those that could not (the agent's
+ * site_failure); after too many failed cohorts the destination is dead for
+ * $minimal_backoff_time (Postfix's choice, qmgr_queue.c): its mail is
+ * deferred at once with "delivery temporarily suspended: <reason>" while
+ * other destinations keep flowing. With <transport>_destination_rate_delay
+ * a destination gets one delivery at a time and a pause after each.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,6 +43,7 @@
 #include "mem.h"
 #include "msg.h"
 #include "qmgr.h"
+#include "qmgr_feedback.h"
 #include "sock.h"
 #include "stream.h"
 
@@ -56,6 +66,14 @@ struct dest {
     struct entry *head, *tail; /* waiting requests */
     int in_flight;
     bool ready; /* on the transport's round-robin list */
+    struct qmgr_window w;
+    /* A timer holds the destination: the end of its dead time, or of the
+     * pause after a delivery when rate-limited (suspended). */
+    uint64_t timer;
+    bool suspended;
+    bool forget;    /* the damaged window's memory timer ran out */
+    char *dead_dsn; /* while dead: why, for the deferrals */
+    strbuf dead_reason;
     struct dest *rnext, *hnext;
 };
 
@@ -64,6 +82,7 @@ struct transport {
     int proc_limit, dest_limit, rcpt_limit;
     int in_flight;
     int64_t dead_until_ms;
+    struct qmgr_sched_params sp;
     struct dest *rhead, *rtail;
     struct dest *hash[DEST_HASH_SIZE];
     struct transport *next;
@@ -133,6 +152,7 @@ static struct transport *transport_find(const char *name)
         int_param(name, "destination_concurrency_limit", "default_destination_concurrency_limit");
     t->rcpt_limit =
         int_param(name, "destination_recipient_limit", "default_destination_recipient_limit");
+    qmgr_sched_params_load(&t->sp, name, t->dest_limit);
     t->next = transports;
     transports = t;
     return t;
@@ -156,29 +176,52 @@ static struct dest *dest_find(struct transport *t, const char *key, const char *
     d->key = xstrdup(key);
     d->nexthop = xstrdup(nexthop);
     d->t = t;
+    qmgr_window_init(&d->w, &t->sp);
     d->hnext = t->hash[h];
     t->hash[h] = d;
     return d;
 }
 
+static void dest_timer(event_loop *loop, void *ctx);
+
+/* Failed deliveries narrowed the window or count toward a dead cohort. */
+static bool dest_damaged(const struct dest *d)
+{
+    return d->w.window < d->t->sp.init || d->w.fail_cohorts > 0;
+}
+
 /* Free a destination with nothing waiting and nothing in flight. */
 static void dest_maybe_free(struct dest *d)
 {
-    if (d->head || d->in_flight || d->ready)
+    if (d->head || d->in_flight || d->ready || d->timer)
         return;
+    if (dest_damaged(d) && !d->forget) {
+        /* Postfix forgets an idle destination's window at once, so a down
+         * site that gets one message at a time costs a connection per
+         * message and is never found dead. Remember a damaged window for
+         * $transport_retry_time instead (bounded: then it is freed). */
+        d->timer = event_timer_add(qmgr_loop, qmgr_cfg.transport_retry_time * 1000, dest_timer, d);
+        return;
+    }
     struct dest **pp = &d->t->hash[hash_key(d->key)];
     while (*pp != d)
         pp = &(*pp)->hnext;
     *pp = d->hnext;
     free(d->key);
     free(d->nexthop);
+    free(d->dead_dsn);
+    strbuf_release(&d->dead_reason);
     free(d);
 }
 
 static void ready_push(struct dest *d)
 {
     struct transport *t = d->t;
-    if (d->ready || !d->head || d->in_flight >= t->dest_limit)
+    if (d->ready || !d->head)
+        return;
+    /* A dead destination is ready whenever it has mail: to defer it. */
+    if (!qmgr_window_dead(&d->w) &&
+        (d->suspended || d->in_flight >= qmgr_window_allowed(&d->w, &t->sp)))
         return;
     d->ready = true;
     d->rnext = NULL;
@@ -281,9 +324,79 @@ static void transport_defer_all(struct transport *t)
     }
 }
 
-/* ---- one delivery ------------------------------------------------------ */
+/* A dead destination: defer what waits for it without connecting, with
+ * Postfix's wording. */
+static void dest_defer_todo(struct dest *d)
+{
+    strbuf reason = STRBUF_INIT;
+    strbuf_printf(&reason, "delivery temporarily suspended: %s", d->dead_reason.s);
+    while (d->head) {
+        struct entry *e = dest_take(d);
+        entry_defer(e, d->dead_dsn, reason.s);
+    }
+    strbuf_release(&reason);
+}
+
+/* ---- per-destination feedback ------------------------------------------ */
 
 static void dispatch(struct transport *t);
+
+static void dest_timer(event_loop *loop, void *ctx)
+{
+    struct dest *d = ctx;
+    struct transport *t = d->t;
+    d->timer = 0;
+    if (qmgr_window_dead(&d->w)) {
+        msg_info("%s: resuming delivery to %s after %llds", t->name, d->key,
+                 (long long)qmgr_cfg.min_backoff);
+        qmgr_window_revive(&d->w, &t->sp, d->in_flight, d->key);
+    } else if (!d->suspended) {
+        d->forget = true; /* only an idle destination gets here freed */
+    }
+    d->suspended = false;
+    ready_push(d);
+    if (!d->forget || d->head || d->in_flight || d->ready)
+        d->forget = false; /* in use again: keep the window */
+    dest_maybe_free(d);    /* frees a forgotten one; d is gone then */
+    dispatch(t);
+}
+
+static void dest_hold(struct dest *d, int64_t ms)
+{
+    if (d->timer)
+        event_timer_cancel(qmgr_loop, d->timer);
+    d->timer = event_timer_add(qmgr_loop, ms, dest_timer, d);
+}
+
+/* Feed one completed delivery into d's window. `site_failure`: the agent
+ * could not reach the destination at all (reason/dsn: what it said). */
+static void dest_feedback(struct dest *d, bool site_failure, const char *dsn, const char *reason)
+{
+    struct transport *t = d->t;
+    if (!site_failure) {
+        qmgr_window_success(&d->w, &t->sp, d->in_flight, d->key);
+    } else if (qmgr_window_failure(&d->w, &t->sp, d->key)) {
+        free(d->dead_dsn);
+        d->dead_dsn = xstrdup(dsn && *dsn == '4' ? dsn : "4.4.1");
+        strbuf_set(&d->dead_reason, reason);
+        if (t->sp.rate_delay_ms <= 0) {
+            msg_info("%s: destination %s is dead for %llds: %s", t->name, d->key,
+                     (long long)qmgr_cfg.min_backoff, reason);
+            dest_hold(d, qmgr_cfg.min_backoff * 1000);
+        }
+        dest_defer_todo(d);
+    }
+    if (t->sp.rate_delay_ms > 0) {
+        /* As Postfix: a rate-limited destination does not stay dead; it
+         * pauses like after any delivery and then tries again. */
+        if (qmgr_window_dead(&d->w))
+            qmgr_window_revive(&d->w, &t->sp, d->in_flight, d->key);
+        d->suspended = true;
+        dest_hold(d, t->sp.rate_delay_ms);
+    }
+}
+
+/* ---- one delivery ------------------------------------------------------ */
 
 static void delivery_end(struct delivery *dv, const attr_list *reply, const char *failure)
 {
@@ -300,7 +413,6 @@ static void delivery_end(struct delivery *dv, const attr_list *reply, const char
     t->in_flight--;
     d->in_flight--;
     in_flight_total--;
-    ready_push(d);
 
     /* Outcomes. The request copy carries the reply; pointers into the
      * message stay valid until its last recipient's outcome. */
@@ -312,6 +424,16 @@ static void delivery_end(struct delivery *dv, const attr_list *reply, const char
         msg_warn("malformed reply from transport %s: %s", t->name, err.s);
         failure = "unknown mail transport error";
     }
+    /* An agent that died or timed out says nothing about the destination
+     * (the transport's trouble); everything else is feedback. Before the
+     * outcomes: a destination declared dead defers its waiting mail now. */
+    if (!failure) {
+        bool site = req.site_failure && req.nrcpt > 0;
+        dest_feedback(d, site, site ? req.rcpts[0].dsn : NULL,
+                      site && req.rcpts[0].reason.len ? req.rcpts[0].reason.s
+                                                      : "unknown mail transport error");
+    }
+    ready_push(d);
     struct qmgr_message *m = e->m;
     size_t n = e->n;
     struct qmgr_rcpt **rcpts = e->rcpts;
@@ -479,6 +601,17 @@ static void dispatch(struct transport *t)
         struct dest *d = ready_pop(t);
         if (!d)
             return;
+        if (qmgr_window_dead(&d->w)) {
+            dest_defer_todo(d);
+            dest_maybe_free(d);
+            continue;
+        }
+        /* Feedback since it was queued may have emptied, paused or
+         * narrowed it; completions and its timer queue it again. */
+        if (!d->head || d->suspended || d->in_flight >= qmgr_window_allowed(&d->w, &t->sp)) {
+            dest_maybe_free(d);
+            continue;
+        }
         strbuf err = STRBUF_INIT;
         int fd = agent_connect(t, &err);
         if (fd == -1) {
@@ -514,6 +647,22 @@ void qmgr_deliver_kick(void)
 
 void qmgr_deliver_flush_dead(void)
 {
-    for (struct transport *t = transports; t; t = t->next)
+    /* As Postfix's flush: dead destinations get another chance too. */
+    for (struct transport *t = transports; t; t = t->next) {
         t->dead_until_ms = 0;
+        for (size_t h = 0; h < DEST_HASH_SIZE; h++) {
+            struct dest *next;
+            for (struct dest *d = t->hash[h]; d; d = next) {
+                next = d->hnext;
+                if (!qmgr_window_dead(&d->w))
+                    continue;
+                if (d->timer)
+                    event_timer_cancel(qmgr_loop, d->timer);
+                d->timer = 0;
+                qmgr_window_revive(&d->w, &t->sp, d->in_flight, d->key);
+                ready_push(d);
+                dest_maybe_free(d);
+            }
+        }
+    }
 }

@@ -213,6 +213,14 @@ static void process_request(struct deliver_request *req)
         }
     }
     if (any_pending(req)) {
+        /* No server gave any recipient an answer: the destination as a
+         * whole is unreachable (refused, timed out, broke the handshake),
+         * which qmgr's concurrency feedback must tell from a 4xx for some
+         * recipients. */
+        bool none_answered = true;
+        for (size_t i = 0; i < req->nrcpt; i++)
+            none_answered &= req->rcpts[i].status == DELIVER_PENDING;
+        req->site_failure = none_answered && !s.last_permanent;
         /* Postfix bounces only when the last server refused permanently. */
         if (!s.last_permanent)
             strbuf_reset(&s.relay);
