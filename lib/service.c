@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdint.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,59 +83,43 @@ static void exit_if_done(void)
     }
 }
 
-/* The listen fds and master's status channel in one epoll set, made on
- * first use. Every idle process of a service waits on the same listen
- * sockets; with poll(2) each connection woke all of them (dozens of smtpd
- * and cleanup processes at 50 sessions) and all but one got EAGAIN from
- * accept(2). EPOLLEXCLUSIVE wakes one waiter per connection, which is what
- * Postfix gets from its accept lock, without a lock file. */
-static int epoll_fd = -1;
-
-static void epoll_setup(void)
-{
-    epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_fd < 0)
-        msg_fatal("epoll_create1: %m");
-    for (int i = 0; i < svc.nfds; i++) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-        if (svc.kinds[i] == FD_STREAM_LISTEN)
-            ev.events |= EPOLLEXCLUSIVE;
-        if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, svc.fds[i], &ev) < 0)
-            msg_fatal("epoll_ctl listen fd %d: %m", svc.fds[i]);
-    }
-    if (svc.status_fd >= 0) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)svc.nfds};
-        if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, svc.status_fd, &ev) < 0)
-            msg_fatal("epoll_ctl status fd: %m");
-    }
-}
-
 /* Wait for a listen fd to become ready. Returns its index, or -1 on timeout.
  * Exits when master closed the status channel. */
 static int wait_ready(int timeout_ms)
 {
-    if (epoll_fd < 0)
-        epoll_setup();
-    struct epoll_event evs[16];
+    struct pollfd *p = xcalloc((size_t)svc.nfds + 1, sizeof(*p));
+    int n = 0;
+    for (int i = 0; i < svc.nfds; i++) {
+        p[n].fd = svc.fds[i];
+        p[n++].events = POLLIN;
+    }
+    if (svc.status_fd >= 0) {
+        p[n].fd = svc.status_fd;
+        p[n++].events = POLLIN;
+    }
     int rc;
     do {
-        rc = epoll_wait(epoll_fd, evs, 16, timeout_ms);
+        rc = poll(p, (nfds_t)n, timeout_ms);
     } while (rc < 0 && errno == EINTR);
     if (rc < 0)
-        msg_fatal("epoll_wait: %m");
+        msg_fatal("poll: %m");
     int ready = -1;
-    for (int k = 0; k < rc; k++) {
-        int i = (int)evs[k].data.u32;
-        if (i == svc.nfds) {
-            /* Readable or hung up: master closed its end. */
+    if (rc > 0) {
+        if (svc.status_fd >= 0 && p[n - 1].revents) {
             svc.master_gone = true;
+            free(p);
             exit_if_done();
         }
-        if (evs[k].events & EPOLLERR)
-            msg_fatal("listen fd %d: poll error", svc.fds[i]);
-        if ((evs[k].events & EPOLLIN) && ready < 0)
-            ready = i;
+        for (int i = 0; i < svc.nfds; i++) {
+            if (p[i].revents & (POLLERR | POLLNVAL))
+                msg_fatal("listen fd %d: poll error", svc.fds[i]);
+            if (p[i].revents & POLLIN) {
+                ready = i;
+                break;
+            }
+        }
     }
+    free(p);
     return ready;
 }
 
