@@ -51,8 +51,8 @@ def test_bv_local_user_and_remote_route(instance):
     inst = start(instance)
     verify(inst, "tester@" + DOMAIN, "someone@remote.example")
     text = report(inst)
-    assert "<tester@%s>: delivers to maildir\n" % DOMAIN in text
-    assert "<someone@remote.example>: delivers via smtp to remote.example\n" in text
+    assert "<tester@%s>: delivers to maildir\n" % DOMAIN in text, text
+    assert "<someone@remote.example>: delivers via smtp to remote.example\n" in text, text
     assert text.count("Action: deliverable\nStatus: 2.0.0\n") == 2
     assert maildir_new("tester") == []
     inst.wait_log(r"to=<tester@mta-test\.example>, relay=local, .*dsn=2\.0\.0, "
