@@ -9,6 +9,7 @@
  * is accepted and changes nothing). */
 #include <ctype.h>
 #include <regex.h>
+#include <stdio.h>
 #include <string.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -204,7 +205,7 @@ static void *pcre_compile_pat(const char *text, const char **rest, strbuf *err)
     if (!code) {
         PCRE2_UCHAR msg[256];
         if (pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0)
-            strcpy((char *)msg, "unknown error");
+            snprintf((char *)msg, sizeof(msg), "unknown error");
         strbuf_printf(err, "bad regular expression /%s/: %s at offset %zu", pattern,
                       (const char *)msg, (size_t)erroff);
         free(pattern);
@@ -244,7 +245,7 @@ static int pcre_match_pat(const void *pat, const char *key, void *state, strbuf 
         return 0;
     PCRE2_UCHAR msg[256];
     if (pcre2_get_error_message(rc, msg, sizeof(msg)) < 0)
-        strcpy((char *)msg, "unknown error");
+        snprintf((char *)msg, sizeof(msg), "unknown error");
     strbuf_printf(err, "pcre match failed: %s", (const char *)msg);
     return -1;
 }

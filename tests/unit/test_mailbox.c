@@ -22,7 +22,7 @@ static char tmpdir[64];
 
 static int setup(void **state)
 {
-    strcpy(tmpdir, "/tmp/mta-test-XXXXXX");
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/mta-test-XXXXXX");
     assert_non_null(mkdtemp(tmpdir));
     return 0;
 }

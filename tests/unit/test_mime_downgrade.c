@@ -52,7 +52,7 @@ static void qp_line_rules(void **state)
           "Content-Transfer-Encoding: quoted-printable\n\na=3Db =C3=A9 x=20\nend=09\n");
     /* soft breaks: no output line longer than 76 */
     char in[400], *p = in;
-    p += sprintf(p, "Content-Transfer-Encoding: 8BIT\n\n");
+    p += snprintf(p, sizeof(in), "Content-Transfer-Encoding: 8BIT\n\n");
     for (int i = 0; i < 200; i++)
         *p++ = i % 3 ? 'x' : (char)0xe4;
     *p++ = '\n';
