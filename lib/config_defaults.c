@@ -285,6 +285,7 @@ const struct config_default config_default_table[] = {
     {"lmtp_xforward_timeout", "300s", CONFIG_TIME, 's', false},
     {"local_command_shell", "", CONFIG_STR, 0, false},
     {"local_delivery_status_filter", "$default_delivery_status_filter", CONFIG_STR, 0, false},
+    {"local_destination_batch_limit", "8", CONFIG_STR, 0, false},
     {"local_destination_concurrency_limit", "2", CONFIG_INT, 0, false},
     {"local_destination_recipient_limit", "1", CONFIG_INT, 0, false},
     {"local_header_rewrite_clients", "permit_inet_interfaces", CONFIG_STR, 0, false},

@@ -16,26 +16,37 @@ const attr_limits deliver_request_limits = {
     .max_total = 16 * 1024 * 1024,
 };
 
-/* Recipient attribute name "r<i>.<field>". */
-static const char *rname(char *buf, size_t size, size_t i, const char *field)
+/* Attribute names of message j of a request: message 0 (the only one of a
+ * single-message request) has the plain names, message j >= 1 of a batch
+ * the same names prefixed with "m<j>.". */
+static const char *mname(char *buf, size_t size, const char *pfx, const char *field)
 {
-    snprintf(buf, size, "r%zu.%s", i, field);
+    snprintf(buf, size, "%s%s", pfx, field);
     return buf;
 }
 
-void deliver_request_encode(const struct deliver_request *req, attr_list *out)
+/* Recipient attribute name "[m<j>.]r<i>.<field>". */
+static const char *rname_p(char *buf, size_t size, const char *pfx, size_t i, const char *field)
 {
-    char name[64];
-    attr_add_str(out, "queue_name", req->queue_name);
-    attr_add_str(out, "queue_id", req->queue_id);
-    attr_add_str(out, "nexthop", req->nexthop ? req->nexthop : "");
-    attr_add_str(out, "sender", req->sender ? req->sender : "");
-    attr_add_str(out, "envid", req->envid ? req->envid : "");
-    attr_add_str(out, "ret", req->ret ? req->ret : "");
-    attr_add_int(out, "arrival_us", req->arrival_us);
-    attr_add_int(out, "active_us", req->active_us);
-    attr_add_int(out, "flags", req->flags);
-    attr_add_int(out, "rcpt_count", (int64_t)req->nrcpt);
+    snprintf(buf, size, "%sr%zu.%s", pfx, i, field);
+    return buf;
+}
+
+#define rname(buf, size, i, field) rname_p(buf, size, pfx, i, field)
+
+static void encode_one(const struct deliver_request *req, const char *pfx, attr_list *out)
+{
+    char name[64], n2[64];
+    attr_add_str(out, mname(n2, sizeof(n2), pfx, "queue_name"), req->queue_name);
+    attr_add_str(out, mname(n2, sizeof(n2), pfx, "queue_id"), req->queue_id);
+    attr_add_str(out, mname(n2, sizeof(n2), pfx, "nexthop"), req->nexthop ? req->nexthop : "");
+    attr_add_str(out, mname(n2, sizeof(n2), pfx, "sender"), req->sender ? req->sender : "");
+    attr_add_str(out, mname(n2, sizeof(n2), pfx, "envid"), req->envid ? req->envid : "");
+    attr_add_str(out, mname(n2, sizeof(n2), pfx, "ret"), req->ret ? req->ret : "");
+    attr_add_int(out, mname(n2, sizeof(n2), pfx, "arrival_us"), req->arrival_us);
+    attr_add_int(out, mname(n2, sizeof(n2), pfx, "active_us"), req->active_us);
+    attr_add_int(out, mname(n2, sizeof(n2), pfx, "flags"), req->flags);
+    attr_add_int(out, mname(n2, sizeof(n2), pfx, "rcpt_count"), (int64_t)req->nrcpt);
     for (size_t i = 0; i < req->nrcpt; i++) {
         const struct deliver_rcpt *rc = &req->rcpts[i];
         attr_add_str(out, rname(name, sizeof(name), i, "addr"), rc->address);
@@ -43,6 +54,19 @@ void deliver_request_encode(const struct deliver_request *req, attr_list *out)
         attr_add_str(out, rname(name, sizeof(name), i, "orcpt"), rc->orcpt ? rc->orcpt : "");
         attr_add_int(out, rname(name, sizeof(name), i, "notify"), rc->notify);
         attr_add_int(out, rname(name, sizeof(name), i, "offset"), (int64_t)rc->offset);
+    }
+}
+
+void deliver_request_encode(const struct deliver_request *req, attr_list *out)
+{
+    encode_one(req, "", out);
+    if (req->nbatch == 0)
+        return; /* no batch_count: what every agent understands */
+    attr_add_int(out, "batch_count", (int64_t)req->nbatch + 1);
+    char pfx[32];
+    for (size_t j = 0; j < req->nbatch; j++) {
+        snprintf(pfx, sizeof(pfx), "m%zu.", j + 1);
+        encode_one(&req->batch[j], pfx, out);
     }
 }
 
@@ -55,19 +79,22 @@ static int get_dup(const attr_list *in, const char *name, char **out, strbuf *er
     return 0;
 }
 
-int deliver_request_decode(const attr_list *in, struct deliver_request *req, strbuf *err)
+static int decode_one(const attr_list *in, const char *pfx, struct deliver_request *req,
+                      strbuf *err)
 {
     memset(req, 0, sizeof(*req));
     int64_t count;
-    if (get_dup(in, "queue_name", &req->queue_name, err) < 0 ||
-        get_dup(in, "queue_id", &req->queue_id, err) < 0 ||
-        get_dup(in, "nexthop", &req->nexthop, err) < 0 ||
-        get_dup(in, "sender", &req->sender, err) < 0 ||
-        get_dup(in, "envid", &req->envid, err) < 0 || get_dup(in, "ret", &req->ret, err) < 0 ||
-        attr_get_int(in, "arrival_us", &req->arrival_us, err) < 0 ||
-        attr_get_int(in, "active_us", &req->active_us, err) < 0 ||
-        attr_get_int(in, "flags", &req->flags, err) < 0 ||
-        attr_get_int(in, "rcpt_count", &count, err) < 0)
+    char n[64];
+    if (get_dup(in, mname(n, sizeof(n), pfx, "queue_name"), &req->queue_name, err) < 0 ||
+        get_dup(in, mname(n, sizeof(n), pfx, "queue_id"), &req->queue_id, err) < 0 ||
+        get_dup(in, mname(n, sizeof(n), pfx, "nexthop"), &req->nexthop, err) < 0 ||
+        get_dup(in, mname(n, sizeof(n), pfx, "sender"), &req->sender, err) < 0 ||
+        get_dup(in, mname(n, sizeof(n), pfx, "envid"), &req->envid, err) < 0 ||
+        get_dup(in, mname(n, sizeof(n), pfx, "ret"), &req->ret, err) < 0 ||
+        attr_get_int(in, mname(n, sizeof(n), pfx, "arrival_us"), &req->arrival_us, err) < 0 ||
+        attr_get_int(in, mname(n, sizeof(n), pfx, "active_us"), &req->active_us, err) < 0 ||
+        attr_get_int(in, mname(n, sizeof(n), pfx, "flags"), &req->flags, err) < 0 ||
+        attr_get_int(in, mname(n, sizeof(n), pfx, "rcpt_count"), &count, err) < 0)
         return -1;
     if (count < 0 || count > 1000) {
         strbuf_printf(err, "bad rcpt_count %lld", (long long)count);
@@ -88,9 +115,34 @@ int deliver_request_decode(const attr_list *in, struct deliver_request *req, str
     return 0;
 }
 
+int deliver_request_decode(const attr_list *in, struct deliver_request *req, strbuf *err)
+{
+    if (decode_one(in, "", req, err) < 0)
+        return -1;
+    if (attr_find(in, "batch_count") == NULL)
+        return 0;
+    int64_t count;
+    if (attr_get_int(in, "batch_count", &count, err) < 0)
+        return -1;
+    if (count < 1 || count > DELIVER_BATCH_MAX) {
+        strbuf_printf(err, "bad batch_count %lld", (long long)count);
+        return -1;
+    }
+    req->batch = xcalloc((size_t)count, sizeof(*req->batch));
+    char pfx[32];
+    for (size_t j = 0; j + 1 < (size_t)count; j++) {
+        snprintf(pfx, sizeof(pfx), "m%zu.", j + 1);
+        /* Counted before decoding so release frees a partial entry. */
+        req->nbatch++;
+        if (decode_one(in, pfx, &req->batch[j], err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 struct deliver_rcpt *deliver_request_add_rcpt(struct deliver_request *req, const char *address,
-                                              const char *orig_rcpt, const char *orcpt,
-                                              int notify, off_t offset)
+                                              const char *orig_rcpt, const char *orcpt, int notify,
+                                              off_t offset)
 {
     req->rcpts = xreallocarray(req->rcpts, req->nrcpt + 1, sizeof(*req->rcpts));
     struct deliver_rcpt *rc = &req->rcpts[req->nrcpt++];
@@ -130,7 +182,7 @@ const char *deliver_status_name(enum deliver_status s)
     }
 }
 
-void deliver_reply_encode(const struct deliver_request *req, attr_list *out)
+static void reply_encode_one(const struct deliver_request *req, const char *pfx, attr_list *out)
 {
     char name[64];
     for (size_t i = 0; i < req->nrcpt; i++) {
@@ -141,11 +193,22 @@ void deliver_reply_encode(const struct deliver_request *req, attr_list *out)
         attr_add_str(out, rname(name, sizeof(name), i, "dsn"), rc->dsn ? rc->dsn : "");
         attr_add_str(out, rname(name, sizeof(name), i, "reason"), strbuf_str(&rc->reason));
     }
+}
+
+void deliver_reply_encode(const struct deliver_request *req, attr_list *out)
+{
+    reply_encode_one(req, "", out);
+    char pfx[32];
+    for (size_t j = 0; j < req->nbatch; j++) {
+        snprintf(pfx, sizeof(pfx), "m%zu.", j + 1);
+        reply_encode_one(&req->batch[j], pfx, out);
+    }
     if (req->site_failure)
         attr_add_str(out, "site_failure", "1");
 }
 
-int deliver_reply_apply(const attr_list *in, struct deliver_request *req, strbuf *err)
+static int reply_apply_one(const attr_list *in, const char *pfx, struct deliver_request *req,
+                           strbuf *err)
 {
     char name[64];
     for (size_t i = 0; i < req->nrcpt; i++) {
@@ -169,6 +232,19 @@ int deliver_reply_apply(const attr_list *in, struct deliver_request *req, strbuf
             return -1;
         deliver_rcpt_set(&req->rcpts[i], s, dsn, "%s", reason);
     }
+    return 0;
+}
+
+int deliver_reply_apply(const attr_list *in, struct deliver_request *req, strbuf *err)
+{
+    if (reply_apply_one(in, "", req, err) < 0)
+        return -1;
+    char pfx[32];
+    for (size_t j = 0; j < req->nbatch; j++) {
+        snprintf(pfx, sizeof(pfx), "m%zu.", j + 1);
+        if (reply_apply_one(in, pfx, &req->batch[j], err) < 0)
+            return -1;
+    }
     const attr *site = attr_find(in, "site_failure");
     req->site_failure = site && strcmp(site->value, "1") == 0;
     return 0;
@@ -190,6 +266,9 @@ void deliver_request_release(struct deliver_request *req)
         strbuf_release(&req->rcpts[i].reason);
     }
     free(req->rcpts);
+    for (size_t j = 0; j < req->nbatch; j++)
+        deliver_request_release(&req->batch[j]);
+    free(req->batch);
     memset(req, 0, sizeof(*req));
 }
 

@@ -23,6 +23,16 @@
  *   feeds it into the destination's concurrency window (qmgr_feedback.h);
  *   absent means 0, so agents with no such notion (local) say nothing.
  *
+ * BATCHES (additive; qmgr sends them only to transports with
+ * <transport>_destination_batch_limit > 1, i.e. local): a request may carry
+ * several messages for the same destination. Message 0 uses the attributes
+ * above; then batch_count N (absent: 1, a single-message request as
+ * before), and messages j = 1..N-1 with the same attributes prefixed
+ * "m<j>." (m1.queue_id, m1.r0.addr, ...). The reply likewise: message 0's
+ * r<i>.* and message j's m<j>.r<i>.*; site_failure is for the whole
+ * request. Each message has its own outcomes, log lines and queue-file
+ * marks; agents that do not batch never see batch_count.
+ *
  * VERIFY MODE (flags & DELIVER_FLAG_VERIFY, from sendmail -bv): the agent
  * resolves each recipient as for a delivery (aliases, .forward, user
  * lookup) but writes no mailbox, runs no command, forwards nothing and
@@ -53,6 +63,9 @@
 /* Limits for decoding requests and replies. */
 extern const attr_limits deliver_request_limits;
 
+/* Most messages in one request (batch_count). */
+#define DELIVER_BATCH_MAX 64
+
 /* Request flag bits (the queue file's, queue_file.h). */
 #define DELIVER_FLAG_VERIFY QF_FLAG_VERIFY
 
@@ -82,6 +95,10 @@ struct deliver_request {
     int64_t flags;
     struct deliver_rcpt *rcpts;
     size_t nrcpt;
+    /* Further messages of a batch (messages 1..nbatch), each with its own
+     * queue file and recipients; nexthop is message 0's. */
+    struct deliver_request *batch;
+    size_t nbatch;
     /* outcome: the destination itself failed (reply attribute site_failure) */
     int site_failure;
 };

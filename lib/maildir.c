@@ -129,7 +129,7 @@ int maildir_write(struct maildir_delivery *md, const void *data, size_t len, str
     return 0;
 }
 
-int maildir_commit(struct maildir_delivery *md, strbuf *err)
+static int commit(struct maildir_delivery *md, bool sync_new, strbuf *err)
 {
     if (flush_buffer(md) < 0)
         return fail(md, err, "write maildir file", md->tmp_path.s);
@@ -168,6 +168,11 @@ int maildir_commit(struct maildir_delivery *md, strbuf *err)
             return fail(md, err, "move maildir file to", md->final_path.s);
     }
     strbuf_reset(&md->tmp_path);
+    if (!sync_new) {
+        /* The caller fsyncs new/ once for several messages (batch). */
+        strbuf_release(&md->buffer);
+        return 0;
+    }
     strbuf new_dir = STRBUF_INIT;
     strbuf_printf(&new_dir, "%s/new", md->dir.s);
     int ret = fsync_dir(new_dir.s);
@@ -179,6 +184,16 @@ int maildir_commit(struct maildir_delivery *md, strbuf *err)
     }
     strbuf_release(&md->buffer);
     return 0;
+}
+
+int maildir_commit(struct maildir_delivery *md, strbuf *err)
+{
+    return commit(md, true, err);
+}
+
+int maildir_commit_nosync(struct maildir_delivery *md, strbuf *err)
+{
+    return commit(md, false, err);
 }
 
 void maildir_end(struct maildir_delivery *md)

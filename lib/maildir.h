@@ -38,6 +38,11 @@ int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *
                   strbuf *err);
 int maildir_write(struct maildir_delivery *md, const void *data, size_t len, strbuf *err);
 int maildir_commit(struct maildir_delivery *md, strbuf *err);
+/* The same without the final fsync of new/: the message is NOT delivered
+ * yet. The caller must fsync_dir("<md->dir>/new") (before maildir_end) and
+ * report success only if that succeeds; local(8) does it once for a batch
+ * of messages to the same Maildir (local_destination_batch_limit). */
+int maildir_commit_nosync(struct maildir_delivery *md, strbuf *err);
 /* Finish: remove an uncommitted tmp file and free everything. */
 void maildir_end(struct maildir_delivery *md);
 

@@ -1,7 +1,8 @@
 /* local.h - shared state of the local(8) delivery agent's modules.
  *
  * One request from qmgr names a queue file and the recipients to deliver
- * (local_destination_recipient_limit is 1 by default). For each recipient
+ * (local_destination_recipient_limit is 1 by default), or a batch of such
+ * messages for one user (local_destination_batch_limit, local.c). For each recipient
  * local_expand.c resolves aliases, .forward and :include: files
  * recursively; local_deliver.c writes to Maildir, mbox, files and commands;
  * local_content.c renders the message (with the headers local prepends)
@@ -46,12 +47,25 @@ extern struct local_config local_cfg;
 /* Where a destination came from: decides privileges and what is allowed. */
 enum local_origin { ORIGIN_DIRECT, ORIGIN_ALIAS, ORIGIN_FORWARD, ORIGIN_INCLUDE };
 
+/* A log line held back until the batch's Maildir directories are synced
+ * (local.c). */
+struct local_pending_log;
+
 /* The message being delivered. */
 struct local_message {
     const struct deliver_request *req;
     int fd;               /* queue file, read-write (to mark recipients) */
     strlist delivered_to; /* Delivered-To: values already in the message */
     int64_t start_us;     /* when this agent took the request */
+    /* Batch mode (a request with several messages): Maildir deliveries
+     * rename into new/ without fsyncing it and add new/ to *sync_dirs;
+     * log lines wait in logs[] and DELIVERED marks wait too, until
+     * process_request has fsynced every directory once. NULL: no batch,
+     * every delivery is final at once. */
+    strlist *sync_dirs;
+    bool pending_sync; /* a Maildir file of this message awaits that fsync */
+    struct local_pending_log *logs;
+    size_t nlogs;
 };
 
 /* One delivery attempt for one original recipient; expansions share it. */

@@ -88,8 +88,20 @@ static void deliver_maildir(struct local_attempt *at, const char *recipient, con
         while (r && (n = local_render_next(r, &data, &err)) > 0)
             if (maildir_write(&md, data, (size_t)n, &err) < 0)
                 break;
-        if (n == 0)
+        if (n == 0 && at->msg->sync_dirs) {
+            /* Batch: new/ is fsynced once for all messages (local.c). */
+            ret = maildir_commit_nosync(&md, &err);
+            if (ret == 0) {
+                strbuf nd = STRBUF_INIT;
+                strbuf_printf(&nd, "%s/new", md.dir.s);
+                if (!strlist_contains(at->msg->sync_dirs, nd.s))
+                    strlist_push(at->msg->sync_dirs, nd.s);
+                strbuf_release(&nd);
+                at->msg->pending_sync = true;
+            }
+        } else if (n == 0) {
             ret = maildir_commit(&md, &err);
+        }
         err_no = errno;
     } else {
         err_no = errno;

@@ -7,6 +7,14 @@
  * Consecutive recipients of one message for one destination share a request
  * up to the recipient limit.
  *
+ * Batches: a transport with <transport>_destination_batch_limit K > 1 (our
+ * extension; local_destination_batch_limit, default 8) and one recipient
+ * per request gets up to K waiting requests of the same destination (for
+ * local: the same user) in one delivery request (deliver_request.h), so
+ * local(8) can fsync the Maildir's new/ once for all of them. The batch is
+ * one delivery for the limits and the feedback below, so the per-user
+ * concurrency limit still holds. Verify requests are never batched.
+ *
  * Limits: a transport runs at most its master.cf maxproc requests at once
  * ($default_process_limit for "-" or 0), a destination at most
  * <transport>_destination_concurrency_limit (default
@@ -80,6 +88,7 @@ struct dest {
 struct transport {
     char *name;
     int proc_limit, dest_limit, rcpt_limit;
+    int batch_limit; /* requests per delivery (1: no batching) */
     int in_flight;
     int64_t dead_until_ms;
     struct qmgr_sched_params sp;
@@ -92,7 +101,7 @@ struct delivery {
     int fd;
     struct transport *t;
     struct dest *d;
-    struct entry *e;
+    struct entry *e; /* the batch: a list through e->next */
     strbuf wbuf, rbuf;
     size_t woff;
     uint64_t timer;
@@ -152,6 +161,15 @@ static struct transport *transport_find(const char *name)
         int_param(name, "destination_concurrency_limit", "default_destination_concurrency_limit");
     t->rcpt_limit =
         int_param(name, "destination_recipient_limit", "default_destination_recipient_limit");
+    /* Only the agents that understand batches have the parameter. */
+    strbuf bname = STRBUF_INIT;
+    strbuf_printf(&bname, "%s_destination_batch_limit", name);
+    t->batch_limit = *config_get(bname.s) && t->rcpt_limit == 1 ? (int)config_get_int(bname.s) : 1;
+    strbuf_release(&bname);
+    if (t->batch_limit < 1)
+        t->batch_limit = 1;
+    if (t->batch_limit > DELIVER_BATCH_MAX)
+        t->batch_limit = DELIVER_BATCH_MAX;
     qmgr_sched_params_load(&t->sp, name, t->dest_limit);
     t->next = transports;
     transports = t;
@@ -289,6 +307,21 @@ static struct entry *dest_take(struct dest *d)
     return e;
 }
 
+/* The next delivery's requests: the first waiting one and, up to the
+ * transport's batch limit, those behind it (none in verify mode). */
+static struct entry *dest_take_batch(struct dest *d)
+{
+    struct entry *first = dest_take(d), *last = first;
+    if (first->m->flags & QF_FLAG_VERIFY)
+        return first;
+    for (int n = 1; n < d->t->batch_limit && d->head && !(d->head->m->flags & QF_FLAG_VERIFY);
+         n++) {
+        last->next = dest_take(d);
+        last = last->next;
+    }
+    return first;
+}
+
 static void entry_free(struct entry **ep)
 {
     free((*ep)->rcpts);
@@ -398,49 +431,17 @@ static void dest_feedback(struct dest *d, bool site_failure, const char *dsn, co
 
 /* ---- one delivery ------------------------------------------------------ */
 
-static void delivery_end(struct delivery *dv, const attr_list *reply, const char *failure)
+/* Outcomes of one request (entry) of a delivery. The entry is freed
+ * first: the last outcome may finish and free the message. */
+static void entry_outcomes(struct entry *e, struct deliver_request *req, const char *failure)
 {
-    struct transport *t = dv->t;
-    struct dest *d = dv->d;
-    struct entry *e = dv->e;
-    event_unwatch(qmgr_loop, dv->fd);
-    close(dv->fd);
-    if (dv->timer)
-        event_timer_cancel(qmgr_loop, dv->timer);
-    strbuf_release(&dv->wbuf);
-    strbuf_release(&dv->rbuf);
-    free(dv);
-    t->in_flight--;
-    d->in_flight--;
-    in_flight_total--;
-
-    /* Outcomes. The request copy carries the reply; pointers into the
-     * message stay valid until its last recipient's outcome. */
-    struct deliver_request req = {0};
-    strbuf err = STRBUF_INIT;
-    for (size_t i = 0; i < e->n; i++)
-        deliver_request_add_rcpt(&req, "", "", "", 0, 0);
-    if (!failure && deliver_reply_apply(reply, &req, &err) < 0) {
-        msg_warn("malformed reply from transport %s: %s", t->name, err.s);
-        failure = "unknown mail transport error";
-    }
-    /* An agent that died or timed out says nothing about the destination
-     * (the transport's trouble); everything else is feedback. Before the
-     * outcomes: a destination declared dead defers its waiting mail now. */
-    if (!failure) {
-        bool site = req.site_failure && req.nrcpt > 0;
-        dest_feedback(d, site, site ? req.rcpts[0].dsn : NULL,
-                      site && req.rcpts[0].reason.len ? req.rcpts[0].reason.s
-                                                      : "unknown mail transport error");
-    }
-    ready_push(d);
     struct qmgr_message *m = e->m;
     size_t n = e->n;
     struct qmgr_rcpt **rcpts = e->rcpts;
     e->rcpts = NULL;
     entry_free(&e);
     for (size_t i = 0; i < n; i++) {
-        struct deliver_rcpt *rc = &req.rcpts[i];
+        struct deliver_rcpt *rc = &req->rcpts[i];
         enum qmgr_rcpt_state st = QR_DEFERRED;
         const char *dsn = rc->dsn ? rc->dsn : "4.3.0";
         const char *reason = rc->reason.len ? rc->reason.s : "unknown mail transport error";
@@ -459,6 +460,61 @@ static void delivery_end(struct delivery *dv, const attr_list *reply, const char
         qmgr_message_outcome(m, rcpts[i], st, dsn, reason);
     }
     free(rcpts);
+}
+
+static void delivery_end(struct delivery *dv, const attr_list *reply, const char *failure)
+{
+    struct transport *t = dv->t;
+    struct dest *d = dv->d;
+    struct entry *e = dv->e;
+    event_unwatch(qmgr_loop, dv->fd);
+    close(dv->fd);
+    if (dv->timer)
+        event_timer_cancel(qmgr_loop, dv->timer);
+    strbuf_release(&dv->wbuf);
+    strbuf_release(&dv->rbuf);
+    free(dv);
+    t->in_flight--;
+    d->in_flight--;
+    in_flight_total--;
+
+    /* Outcomes. The request copy carries the reply (message j of the batch
+     * is the j-th entry); pointers into the messages stay valid until
+     * their last recipient's outcome. */
+    struct deliver_request req = {0};
+    strbuf err = STRBUF_INIT;
+    for (size_t i = 0; i < e->n; i++)
+        deliver_request_add_rcpt(&req, "", "", "", 0, 0);
+    for (struct entry *x = e->next; x; x = x->next)
+        req.nbatch++;
+    if (req.nbatch) {
+        req.batch = xcalloc(req.nbatch, sizeof(*req.batch));
+        size_t j = 0;
+        for (struct entry *x = e->next; x; x = x->next, j++)
+            for (size_t i = 0; i < x->n; i++)
+                deliver_request_add_rcpt(&req.batch[j], "", "", "", 0, 0);
+    }
+    if (!failure && deliver_reply_apply(reply, &req, &err) < 0) {
+        msg_warn("malformed reply from transport %s: %s", t->name, err.s);
+        failure = "unknown mail transport error";
+    }
+    /* An agent that died or timed out says nothing about the destination
+     * (the transport's trouble); everything else is feedback. Before the
+     * outcomes: a destination declared dead defers its waiting mail now. */
+    if (!failure) {
+        bool site = req.site_failure && req.nrcpt > 0;
+        dest_feedback(d, site, site ? req.rcpts[0].dsn : NULL,
+                      site && req.rcpts[0].reason.len ? req.rcpts[0].reason.s
+                                                      : "unknown mail transport error");
+    }
+    ready_push(d);
+    struct entry *next = e->next;
+    entry_outcomes(e, &req, failure);
+    for (size_t j = 0; next; j++) {
+        e = next;
+        next = e->next;
+        entry_outcomes(e, &req.batch[j], failure);
+    }
     deliver_request_release(&req);
     strbuf_release(&err);
     dest_maybe_free(d);
@@ -551,10 +607,11 @@ out:
     return fd;
 }
 
-static void start(struct transport *t, struct dest *d, struct entry *e, int fd)
+/* The request for one entry (the message's strings are borrowed). */
+static void entry_request(const struct dest *d, const struct entry *e, struct deliver_request *req)
 {
     struct qmgr_message *m = e->m;
-    struct deliver_request req = {
+    *req = (struct deliver_request){
         .queue_name = "active",
         .queue_id = m->id,
         .nexthop = d->nexthop,
@@ -570,11 +627,34 @@ static void start(struct transport *t, struct dest *d, struct entry *e, int fd)
         struct qmgr_rcpt *r = e->rcpts[i];
         deliver_request_add_rcpt(&copy, r->address, r->orig_rcpt, r->orcpt, r->notify, r->offset);
     }
-    req.rcpts = copy.rcpts;
-    req.nrcpt = copy.nrcpt;
+    req->rcpts = copy.rcpts;
+    req->nrcpt = copy.nrcpt;
+}
+
+static void entry_request_release(struct deliver_request *req)
+{
+    struct deliver_request copy = {.rcpts = req->rcpts, .nrcpt = req->nrcpt};
+    deliver_request_release(&copy);
+}
+
+static void start(struct transport *t, struct dest *d, struct entry *e, int fd)
+{
+    struct deliver_request req;
+    entry_request(d, e, &req);
+    for (struct entry *x = e->next; x; x = x->next)
+        req.nbatch++;
+    if (req.nbatch) {
+        req.batch = xcalloc(req.nbatch, sizeof(*req.batch));
+        size_t j = 0;
+        for (struct entry *x = e->next; x; x = x->next)
+            entry_request(d, x, &req.batch[j++]);
+    }
     attr_list al = ATTR_LIST_INIT;
     deliver_request_encode(&req, &al);
-    deliver_request_release(&copy);
+    entry_request_release(&req);
+    for (size_t j = 0; j < req.nbatch; j++)
+        entry_request_release(&req.batch[j]);
+    free(req.batch);
 
     struct delivery *dv = xcalloc(1, sizeof(*dv));
     dv->fd = fd;
@@ -633,7 +713,7 @@ static void dispatch(struct transport *t)
             return;
         }
         strbuf_release(&err);
-        start(t, d, dest_take(d), fd);
+        start(t, d, dest_take_batch(d), fd);
         ready_push(d); /* to the back: the others take their turn */
     }
 }

@@ -55,6 +55,9 @@ RAW = {
 EXTENSIONS = {
     # smtpd/smtpd.c: how long to wait for pre-greeting input ("0", "1s", "100ms").
     "smtpd_pregreet_wait": "0",
+    # qmgr/qmgr_deliver.c, local/local.c: messages for one user per local(8)
+    # request (one fsync of the Maildir's new/ per batch; 1 = Postfix's way).
+    "local_destination_batch_limit": "8",
 }
 
 SIZE_NAME = re.compile(r"(size_limit|_buffer_size|_map_size|^queue_minfree|^tcp_windowsize)$")

@@ -24,7 +24,7 @@ GOLD = os.path.join(DATA, "postconf")
 MACHINE = {"myhostname", "mydomain", "mynetworks", "mail_version", "process_id",
            "process_name", "milter_macro_v"}
 # Our own parameters (tools/gen_config_defaults.py EXTENSIONS): not in Postfix.
-EXTENSIONS = {"smtpd_pregreet_wait"}
+EXTENSIONS = {"smtpd_pregreet_wait", "local_destination_batch_limit"}
 
 
 @pytest.fixture

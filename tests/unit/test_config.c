@@ -797,7 +797,8 @@ static void defaults_match_postfix_golden(void **state)
         if (!t[i].value)
             computed++;
     assert_int_equal(computed, 6); /* myhostname mydomain mynetworks mail_version process_* */
-    static const char *const extensions[] = {"smtpd_pregreet_wait"};
+    static const char *const extensions[] = {"smtpd_pregreet_wait",
+                                             "local_destination_batch_limit"};
     size_t n_ext = sizeof(extensions) / sizeof(extensions[0]);
     for (size_t i = 0; i < n_ext; i++)
         assert_non_null(config_default_find(extensions[i]));
