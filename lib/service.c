@@ -37,6 +37,7 @@ static struct {
     long long max_idle;
     unsigned daemon_timeout;
     bool unlimited;
+    bool drain;
     long long use_count;
     bool master_gone;
 } svc = {.service = "", .transport = "", .status_fd = -1};
@@ -223,10 +224,17 @@ size_t service_watch_fds(int *fds, size_t max)
     return (size_t)svc.nfds + (svc.status_fd >= 0);
 }
 
+bool service_master_gone(void)
+{
+    return svc.master_gone;
+}
+
 size_t service_take_ready(int fd, strbuf *out)
 {
     if (svc.status_fd >= 0 && fd == svc.status_fd) {
         svc.master_gone = true;
+        if (svc.drain)
+            return 0;
         exit_if_done();
     }
     for (int i = 0; i < svc.nfds; i++)
@@ -424,6 +432,7 @@ _Noreturn void service_main(const char *progname, int argc, char **argv,
     long long dt = config_get_time("daemon_timeout");
     svc.daemon_timeout = dt > 0 && dt < UINT_MAX ? (unsigned)dt : 0;
     svc.unlimited = ops->unlimited;
+    svc.drain = ops->drain;
     const char *gen = getenv(MASTER_GENERATION_ENV);
     svc.gen = gen ? (unsigned)strtoul(gen, NULL, 8) : 0;
 

@@ -58,6 +58,11 @@ struct service_ops {
     void (*pre_accept)(const char *service, char **args);
     void (*trigger)(const char *buf, size_t len, const char *service, char **args); /* TRIGGER */
     void (*run)(const char *service, char **args); /* RESIDENT; returning exits 0 */
+    /* RESIDENT with its own event loop: when master closes the status
+     * channel, service_take_ready() returns 0 and service_master_gone()
+     * turns true instead of exiting at once, so the service can finish the
+     * work in hand (qmgr's deliveries in flight) and exit by itself. */
+    bool drain;
 };
 
 /* Never returns. `progname` names the program for logging ("smtpd"). */
@@ -76,8 +81,11 @@ size_t service_wait_trigger(int timeout_ms, strbuf *out);
 size_t service_watch_fds(int *fds, size_t max);
 /* Call when a watched fd is readable. For a listen fd: the trigger bytes go
  * to *out and their count (>= 1) is returned, or 0 when a sibling took the
- * client. For master's status channel (master went away): exits. */
+ * client. For master's status channel (master went away): exits, or with
+ * ops->drain returns 0 (see service_master_gone). */
 size_t service_take_ready(int fd, strbuf *out);
+/* True once master has closed the status channel (ops->drain services). */
+bool service_master_gone(void);
 
 /* The service name, transport type (-t) and whether -v was given. */
 const char *service_name(void);

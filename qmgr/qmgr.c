@@ -13,12 +13,23 @@
  * new scan of a queue starts only when its list is used up, so a flood of
  * wake-ups costs one directory pass per batch, never one per message.
  *
+ * One queue manager at a time: qmgr holds an exclusive flock on active/ for
+ * its whole life and takes it before it recovers active/, because that
+ * recovery moves every file there back to incoming/. On a reload master
+ * starts the next qmgr while the previous one still runs; the previous one
+ * stops taking in messages and starting deliveries (drain), exits when its
+ * deliveries in flight have answered or after QMGR_DRAIN_MAX_MS, and only
+ * then may the next one move its files. Without the lock the new qmgr
+ * moved files the old one was delivering (duplicates) and the old one
+ * activated files after that move and exited, stranding them in active/.
+ *
  * fsync: qmgr never fsyncs. Moves between queues are atomic renames whose
  * loss in a crash only means a message is tried again from its old queue
  * (queue_file.h, DIRECTORY FSYNC POLICY); BOUNCED marks follow a notice
  * that cleanup made durable; the defer log is for people.
  */
 #include <dirent.h>
+#include <sys/file.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -57,6 +68,12 @@ static bool ignore_deferred_time; /* 'A' */
 static bool feed_pending;
 static bool take_deferred_next; /* alternate incoming and deferred */
 static uint64_t deferred_timer;
+static bool draining; /* master went away: finish deliveries in flight, then exit */
+
+/* How long a draining qmgr waits for its deliveries in flight. What is
+ * still out then is like a crash: the next qmgr re-reads the files, and a
+ * recipient the agent marks done meanwhile is never repeated. */
+#define QMGR_DRAIN_MAX_MS 10000
 
 int64_t qmgr_now_us(void)
 {
@@ -170,6 +187,8 @@ static void schedule_feed(void)
 static void feed(event_loop *loop, void *ctx)
 {
     feed_pending = false;
+    if (draining)
+        return;
     int batch = 0;
     while ((long long)active_count < qmgr_cfg.active_limit && batch < 200) {
         struct scan_list *first = take_deferred_next ? &deferred_list : &incoming_list;
@@ -247,11 +266,37 @@ static void handle_trigger(const char *buf, size_t len)
         schedule_feed();
 }
 
+bool qmgr_draining(void)
+{
+    return draining;
+}
+
+void qmgr_drain_check(void)
+{
+    if (draining && qmgr_deliver_in_flight() == 0) {
+        msg_debug("deliveries in flight finished -- exiting");
+        exit(0);
+    }
+}
+
+static void drain_timeout(event_loop *loop, void *ctx)
+{
+    msg_info("exiting with %zu deliveries in flight", qmgr_deliver_in_flight());
+    exit(0);
+}
+
 static void on_service_fd(event_loop *loop, int fd, unsigned events, void *ctx)
 {
     strbuf buf = STRBUF_INIT;
-    if (service_take_ready(fd, &buf) > 0)
+    if (service_take_ready(fd, &buf) > 0) {
         handle_trigger(buf.s, buf.len);
+    } else if (service_master_gone() && !draining) {
+        /* fd is master's status channel: it stays readable (EOF). */
+        event_unwatch(loop, fd);
+        draining = true;
+        event_timer_add(loop, QMGR_DRAIN_MAX_MS, drain_timeout, NULL);
+        qmgr_drain_check();
+    }
     strbuf_release(&buf);
 }
 
@@ -319,8 +364,26 @@ static void qmgr_init(const char *service, char **args)
     qmgr_deliver_init();
 }
 
+/* The one-qmgr-at-a-time lock (top of file). Kept open for life; the
+ * kernel releases it however the process ends. */
+static void lock_active_queue(void)
+{
+    int fd = open("active", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        msg_fatal("open %s/active: %m", qmgr_cfg.queue_directory);
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return;
+    if (errno != EWOULDBLOCK)
+        msg_fatal("lock %s/active: %m", qmgr_cfg.queue_directory);
+    msg_info("waiting for the previous queue manager to finish");
+    while (flock(fd, LOCK_EX) < 0)
+        if (errno != EINTR)
+            msg_fatal("lock %s/active: %m", qmgr_cfg.queue_directory);
+}
+
 static void qmgr_run(const char *service, char **args)
 {
+    lock_active_queue();
     recover_active();
     int fds[16];
     size_t n = service_watch_fds(fds, 16);
@@ -339,6 +402,7 @@ int main(int argc, char **argv)
     static const struct service_ops ops = {
         .mode = SERVICE_RESIDENT,
         .unlimited = true,
+        .drain = true,
         .post_init = qmgr_init,
         .run = qmgr_run,
     };

@@ -519,6 +519,7 @@ static void delivery_end(struct delivery *dv, const attr_list *reply, const char
     strbuf_release(&err);
     dest_maybe_free(d);
     dispatch(t);
+    qmgr_drain_check();
 }
 
 static void on_timeout(event_loop *loop, void *ctx)
@@ -672,6 +673,10 @@ static void start(struct transport *t, struct dest *d, struct entry *e, int fd)
 
 static void dispatch(struct transport *t)
 {
+    /* A draining qmgr starts nothing: what waits stays in active/ for the
+     * next qmgr, which moves it back to incoming/ (qmgr.c). */
+    if (qmgr_draining())
+        return;
     if (t->dead_until_ms && stream_now_ms() < t->dead_until_ms) {
         transport_defer_all(t);
         return;
