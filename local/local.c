@@ -322,6 +322,27 @@ static void split_param(const char *name, strlist *out)
     strlist_split(out, config_get(name), ", \t\r\n", NULL);
 }
 
+/* Expanding forward_path per recipient with config overrides re-expanded
+ * every parameter each time; expand it once here instead. */
+static void forward_templates(void)
+{
+    static const char *ext_values[2] = {"extension=", "extension=" LOCAL_MARK_EXTENSION};
+    for (int k = 0; k < 2; k++) {
+        strlist vars = STRLIST_INIT;
+        strlist_push(&vars, "home=" LOCAL_MARK_HOME);
+        strlist_push(&vars, "user=" LOCAL_MARK_USER);
+        strlist_push(&vars, ext_values[k]);
+        strbuf out = STRBUF_INIT, err = STRBUF_INIT;
+        if (config_expand_with(local_cfg.forward_path, &vars, &out, &err) == 0)
+            local_cfg.forward_template[k] = xstrdup(out.s);
+        else if (!local_cfg.forward_path_error)
+            local_cfg.forward_path_error = xstrdup(err.s);
+        strbuf_release(&out);
+        strbuf_release(&err);
+        strlist_release(&vars);
+    }
+}
+
 static void local_init(const char *service, char **args)
 {
     /* Effective ids are switched per delivery; start from no extra groups. */
@@ -336,6 +357,7 @@ static void local_init(const char *service, char **args)
     local_cfg.mailbox_command = config_get("mailbox_command");
     local_cfg.recipient_delimiter = config_get("recipient_delimiter");
     local_cfg.forward_path = config_get_raw("forward_path");
+    forward_templates();
     local_cfg.default_privs = config_get("default_privs");
     local_cfg.command_time_limit = (unsigned)config_get_time("command_time_limit");
     local_cfg.mailbox_size_limit = config_get_size("mailbox_size_limit");

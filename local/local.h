@@ -29,7 +29,14 @@ struct local_config {
     const char *mailbox_command;
     const char *mailbox_transport; /* "transport[:nexthop]" or empty */
     const char *recipient_delimiter;
-    const char *forward_path;
+    const char *forward_path; /* raw (unexpanded) */
+    /* forward_path expanded once at start with $home, $user and
+     * $extension left as markers (local_expand.c fills them in per
+     * recipient): [0] for an empty extension, [1] for a non-empty one,
+     * since ${extension?...} depends on it. NULL: expansion failed, the
+     * reason is in forward_path_error. */
+    char *forward_template[2];
+    char *forward_path_error;
     const char *default_privs;
     strlist allow_commands; /* allow_mail_to_commands: alias, forward, include */
     strlist allow_files;
@@ -43,6 +50,11 @@ struct local_config {
 };
 
 extern struct local_config local_cfg;
+
+/* Markers in local_cfg.forward_template. */
+#define LOCAL_MARK_HOME "\001H\001"
+#define LOCAL_MARK_USER "\001U\001"
+#define LOCAL_MARK_EXTENSION "\001E\001"
 
 /* Where a destination came from: decides privileges and what is allowed. */
 enum local_origin { ORIGIN_DIRECT, ORIGIN_ALIAS, ORIGIN_FORWARD, ORIGIN_INCLUDE };

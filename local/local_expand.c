@@ -196,20 +196,43 @@ static void expand_destination(struct local_attempt *at, const char *recipient, 
     }
 }
 
+/* tpl with the LOCAL_MARK_* markers replaced by the recipient's values. */
+static void fill_markers(strbuf *out, const char *tpl, const struct local_privs *pw,
+                         const char *extension)
+{
+    static const char *marks[3] = {LOCAL_MARK_HOME, LOCAL_MARK_USER, LOCAL_MARK_EXTENSION};
+    const char *values[3] = {pw->home, pw->user, extension};
+    const size_t mark_len = sizeof(LOCAL_MARK_HOME) - 1;
+    for (const char *p = tpl; *p;) {
+        int k = -1;
+        if (*p == '\001')
+            for (int i = 0; i < 3 && k < 0; i++)
+                if (strncmp(p, marks[i], mark_len) == 0)
+                    k = i;
+        if (k >= 0) {
+            strbuf_puts(out, values[k]);
+            p += mark_len;
+        } else {
+            strbuf_putc(out, *p++);
+        }
+    }
+}
+
 /* Look for a .forward file along forward_path; returns its text or NULL. */
 static char *find_forward(const struct local_privs *pw, const char *extension)
 {
     if (*local_cfg.forward_path == '\0')
         return NULL;
-    /* forward_path uses $home, $user, ${extension}, $recipient_delimiter. */
-    config_override("home", pw->home);
-    config_override("user", pw->user);
-    config_override("extension", extension ? extension : "");
+    /* forward_path uses $home, $user, ${extension}, $recipient_delimiter:
+     * the first three are markers in the template made at start. */
+    bool has_ext = extension && *extension;
+    const char *tpl = local_cfg.forward_template[has_ext];
     strbuf expanded = STRBUF_INIT, err = STRBUF_INIT;
     char *text = NULL;
-    if (config_expand(local_cfg.forward_path, &expanded, &err) < 0) {
-        msg_warn("forward_path: %s", err.s);
+    if (!tpl) {
+        msg_warn("forward_path: %s", local_cfg.forward_path_error);
     } else {
+        fill_markers(&expanded, tpl, pw, has_ext ? extension : "");
         strlist paths = STRLIST_INIT;
         strlist_split(&paths, expanded.s, ", \t\r\n", NULL);
         for (size_t i = 0; i < paths.n && text == NULL; i++) {

@@ -508,6 +508,10 @@ static void delivery_end(struct delivery *dv, const attr_list *reply, const char
                                                       : "unknown mail transport error");
     }
     ready_push(d);
+    /* Start the next delivery before the bookkeeping of this one: the
+     * outcomes of a batch mean up to 8 queue-file removals, and the agent
+     * that just answered would wait for them. */
+    dispatch(t);
     struct entry *next = e->next;
     entry_outcomes(e, &req, failure);
     for (size_t j = 0; next; j++) {
