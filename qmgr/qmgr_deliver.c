@@ -328,15 +328,25 @@ static void entry_free(struct entry **ep)
     XFREE(*ep);
 }
 
-/* Every recipient of the entry gets the same qmgr-made outcome. The entry
- * is freed first: the last outcome may finish and free the message. */
-static void entry_defer(struct entry *e, const char *dsn, const char *reason)
+/* Free the entry but keep its recipients (returned, with their message and
+ * count): outcomes come after, because the last one may finish and free
+ * the message. */
+static struct qmgr_rcpt **entry_release(struct entry *e, struct qmgr_message **m, size_t *n)
 {
-    struct qmgr_message *m = e->m;
-    size_t n = e->n;
     struct qmgr_rcpt **rcpts = e->rcpts;
+    *m = e->m;
+    *n = e->n;
     e->rcpts = NULL;
     entry_free(&e);
+    return rcpts;
+}
+
+/* Every recipient of the entry gets the same qmgr-made outcome. */
+static void entry_defer(struct entry *e, const char *dsn, const char *reason)
+{
+    struct qmgr_message *m;
+    size_t n;
+    struct qmgr_rcpt **rcpts = entry_release(e, &m, &n);
     for (size_t i = 0; i < n; i++) {
         qmgr_log_outcome(m, rcpts[i], "deferred", dsn, reason);
         qmgr_message_outcome(m, rcpts[i], QR_DEFERRED, dsn, reason);
@@ -431,15 +441,12 @@ static void dest_feedback(struct dest *d, bool site_failure, const char *dsn, co
 
 /* ---- one delivery ------------------------------------------------------ */
 
-/* Outcomes of one request (entry) of a delivery. The entry is freed
- * first: the last outcome may finish and free the message. */
+/* Outcomes of one request (entry) of a delivery (see entry_release). */
 static void entry_outcomes(struct entry *e, struct deliver_request *req, const char *failure)
 {
-    struct qmgr_message *m = e->m;
-    size_t n = e->n;
-    struct qmgr_rcpt **rcpts = e->rcpts;
-    e->rcpts = NULL;
-    entry_free(&e);
+    struct qmgr_message *m;
+    size_t n;
+    struct qmgr_rcpt **rcpts = entry_release(e, &m, &n);
     for (size_t i = 0; i < n; i++) {
         struct deliver_rcpt *rc = &req->rcpts[i];
         enum qmgr_rcpt_state st = QR_DEFERRED;
