@@ -39,6 +39,7 @@ import platform
 import pwd
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -326,6 +327,11 @@ def main(argv=None) -> int:
         os.environ["MTA_BUILD_DIR"] = str(build_release())
 
     keep_tmp = bool(os.environ.get("MTA_KEEP_TMP"))
+    # SIGTERM (and SIGINT, which a shell ignores in background jobs) end
+    # the bench through the finally clauses: instances stopped, users and
+    # the bench directory removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     keep_until_end()
     try:
         return measure(args, mtas, scenarios)

@@ -129,12 +129,15 @@ int maildir_write(struct maildir_delivery *md, const void *data, size_t len, str
     return 0;
 }
 
-static int commit(struct maildir_delivery *md, bool sync_new, strbuf *err)
+int maildir_finish_write(struct maildir_delivery *md, strbuf *err)
 {
     if (flush_buffer(md) < 0)
         return fail(md, err, "write maildir file", md->tmp_path.s);
-    if (fsync(md->fd) < 0)
-        return fail(md, err, "fsync maildir file", md->tmp_path.s);
+    return 0;
+}
+
+int maildir_publish(struct maildir_delivery *md, strbuf *err)
+{
     struct stat st;
     if (fstat(md->fd, &st) < 0)
         return fail(md, err, "fstat maildir file", md->tmp_path.s);
@@ -168,11 +171,18 @@ static int commit(struct maildir_delivery *md, bool sync_new, strbuf *err)
             return fail(md, err, "move maildir file to", md->final_path.s);
     }
     strbuf_reset(&md->tmp_path);
-    if (!sync_new) {
-        /* The caller fsyncs new/ once for several messages (batch). */
-        strbuf_release(&md->buffer);
-        return 0;
-    }
+    strbuf_release(&md->buffer);
+    return 0;
+}
+
+int maildir_commit(struct maildir_delivery *md, strbuf *err)
+{
+    if (maildir_finish_write(md, err) < 0)
+        return -1;
+    if (fsync(md->fd) < 0)
+        return fail(md, err, "fsync maildir file", md->tmp_path.s);
+    if (maildir_publish(md, err) < 0)
+        return -1;
     strbuf new_dir = STRBUF_INIT;
     strbuf_printf(&new_dir, "%s/new", md->dir.s);
     int ret = fsync_dir(new_dir.s);
@@ -182,18 +192,7 @@ static int commit(struct maildir_delivery *md, bool sync_new, strbuf *err)
          * failure (a retry may duplicate, never lose). */
         return fail(md, err, "fsync maildir directory", md->dir.s);
     }
-    strbuf_release(&md->buffer);
     return 0;
-}
-
-int maildir_commit(struct maildir_delivery *md, strbuf *err)
-{
-    return commit(md, true, err);
-}
-
-int maildir_commit_nosync(struct maildir_delivery *md, strbuf *err)
-{
-    return commit(md, false, err);
 }
 
 void maildir_end(struct maildir_delivery *md)

@@ -38,11 +38,15 @@ int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *
                   strbuf *err);
 int maildir_write(struct maildir_delivery *md, const void *data, size_t len, strbuf *err);
 int maildir_commit(struct maildir_delivery *md, strbuf *err);
-/* The same without the final fsync of new/: the message is NOT delivered
- * yet. The caller must fsync_dir("<md->dir>/new") (before maildir_end) and
- * report success only if that succeeds; local(8) does it once for a batch
- * of messages to the same Maildir (local_destination_batch_limit). */
-int maildir_commit_nosync(struct maildir_delivery *md, strbuf *err);
+/* maildir_commit in three steps, for callers that sync several messages
+ * together (local(8)'s batches, local_destination_batch_limit):
+ * finish_write writes what is buffered and leaves md->fd open; the caller
+ * fsyncs md->fd (fsync_all); publish closes it and renames the file into
+ * new/. The message is NOT delivered until the caller has also fsynced
+ * "<md->dir>/new" and that succeeded. Both return -1 with *err set and
+ * the tmp/ file removed on failure. */
+int maildir_finish_write(struct maildir_delivery *md, strbuf *err);
+int maildir_publish(struct maildir_delivery *md, strbuf *err);
 /* Finish: remove an uncommitted tmp file and free everything. */
 void maildir_end(struct maildir_delivery *md);
 

@@ -75,7 +75,7 @@ void local_outcome(struct local_attempt *at, const char *recipient, enum deliver
                          : deliver_status_name(status),
         .text = text.s,
     };
-    if (at->msg->sync_dirs) {
+    if (at->msg->batch) {
         /* Batch: logged after new/ is synced (flush_logs). */
         struct local_message *msg = at->msg;
         msg->logs = xreallocarray(msg->logs, msg->nlogs + 1, sizeof(*msg->logs));
@@ -244,7 +244,7 @@ static void process_batch(struct deliver_request *req)
     size_t n = 1 + req->nbatch;
     struct deliver_request **reqs = xcalloc(n, sizeof(*reqs));
     struct local_message *msgs = xcalloc(n, sizeof(*msgs));
-    strlist dirs = STRLIST_INIT;
+    struct local_batch batch = {.new_dirs = STRLIST_INIT};
     strbuf err = STRBUF_INIT;
     msg_debug("batch of %zu messages for %s", n, req->nrcpt ? req->rcpts[0].address : "(none)");
     reqs[0] = req;
@@ -252,7 +252,7 @@ static void process_batch(struct deliver_request *req)
         reqs[j] = &req->batch[j - 1];
     for (size_t j = 0; j < n; j++) {
         struct local_message *msg = &msgs[j];
-        *msg = (struct local_message){.req = reqs[j], .start_us = now_us(), .sync_dirs = &dirs};
+        *msg = (struct local_message){.req = reqs[j], .start_us = now_us(), .batch = &batch};
         strbuf_reset(&err);
         msg->fd = queue_file_open(local_cfg.queue_directory, reqs[j]->queue_name, 0,
                                   reqs[j]->queue_id, true, &err);
@@ -275,14 +275,9 @@ static void process_batch(struct deliver_request *req)
             flush_logs(msg, NULL);
         }
     }
-    /* One fsync per new/ directory for the whole batch. */
+    /* The files fsynced together, then one fsync per new/ directory. */
     strbuf failed = STRBUF_INIT;
-    for (size_t k = 0; k < dirs.n; k++) {
-        if (fsync_dir(dirs.v[k]) < 0 && failed.len == 0)
-            strbuf_printf(&failed, "cannot update maildir: fsync maildir directory %s: %s",
-                          dirs.v[k], strerror(errno));
-    }
-    if (failed.len)
+    if (local_batch_commit(&batch, &failed) < 0)
         msg_warn("%s", failed.s);
     for (size_t j = 0; j < n; j++) {
         struct local_message *msg = &msgs[j];
@@ -304,7 +299,7 @@ static void process_batch(struct deliver_request *req)
         strlist_release(&msg->delivered_to);
     }
     strbuf_release(&failed);
-    strlist_release(&dirs);
+    strlist_release(&batch.new_dirs);
     strbuf_release(&err);
     free(msgs);
     free(reqs);

@@ -63,19 +63,30 @@ enum local_origin { ORIGIN_DIRECT, ORIGIN_ALIAS, ORIGIN_FORWARD, ORIGIN_INCLUDE 
  * (local.c). */
 struct local_pending_log;
 
+/* Batch mode (a request with several messages for one user, local.c):
+ * Maildir files are written to tmp/ and wait here unsynced; at the end of
+ * the batch local_batch_commit() fsyncs them all at once, renames each
+ * into new/ and fsyncs each new/ once. */
+struct local_batch {
+    struct local_waiting_file *files;
+    size_t nfiles;
+    strlist new_dirs;
+};
+/* 0, or -1 with the first failure in *failed (every waiting file is then
+ * either in new/ or removed; the caller reports the batch deferred). */
+int local_batch_commit(struct local_batch *b, strbuf *failed);
+
 /* The message being delivered. */
 struct local_message {
     const struct deliver_request *req;
     int fd;               /* queue file, read-write (to mark recipients) */
     strlist delivered_to; /* Delivered-To: values already in the message */
     int64_t start_us;     /* when this agent took the request */
-    /* Batch mode (a request with several messages): Maildir deliveries
-     * rename into new/ without fsyncing it and add new/ to *sync_dirs;
-     * log lines wait in logs[] and DELIVERED marks wait too, until
-     * process_request has fsynced every directory once. NULL: no batch,
-     * every delivery is final at once. */
-    strlist *sync_dirs;
-    bool pending_sync; /* a Maildir file of this message awaits that fsync */
+    /* Batch mode: Maildir deliveries wait in *batch; log lines wait in
+     * logs[] and DELIVERED marks wait too, until local_batch_commit().
+     * NULL: no batch, every delivery is final at once. */
+    struct local_batch *batch;
+    bool pending_sync; /* a Maildir file of this message waits in *batch */
     struct local_pending_log *logs;
     size_t nlogs;
 };

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "command_run.h"
+#include "fsutil.h"
 #include "local.h"
 #include "maildir.h"
+#include "mem.h"
 #include "mbox.h"
 #include "msg.h"
 
@@ -68,6 +70,85 @@ static void mailbox_failure(struct local_attempt *at, const char *recipient, int
                       "cannot update %s: %s", what, strbuf_str(reason));
 }
 
+/* A Maildir file written to tmp/, waiting for the end of its batch. */
+struct local_waiting_file {
+    struct maildir_delivery *md;
+    uid_t uid; /* its owner, who renames it into new/ */
+    gid_t gid;
+};
+
+/* Take over md (left empty, so maildir_end does nothing to the file). */
+static void batch_add(struct local_batch *b, struct maildir_delivery *md,
+                      const struct local_privs *pw)
+{
+    struct maildir_delivery *kept = xmalloc(sizeof(*kept));
+    *kept = *md;
+    memset(md, 0, sizeof(*md));
+    md->fd = -1;
+    b->files = xreallocarray(b->files, b->nfiles + 1, sizeof(*b->files));
+    b->files[b->nfiles++] = (struct local_waiting_file){kept, pw->uid, pw->gid};
+}
+
+int local_batch_commit(struct local_batch *b, strbuf *failed)
+{
+    int *fds = xcalloc(b->nfiles + 1, sizeof(*fds));
+    int *errs = xcalloc(b->nfiles + 1, sizeof(*errs));
+    for (size_t i = 0; i < b->nfiles; i++)
+        fds[i] = b->files[i].md->fd;
+    /* All at once: the disk flushes of the batch's fsyncs can merge. */
+    (void)fsync_all(fds, b->nfiles, errs);
+    strbuf err = STRBUF_INIT;
+    bool entered = false;
+    uid_t cur_uid = 0;
+    gid_t cur_gid = 0;
+    for (size_t i = 0; i < b->nfiles; i++) {
+        struct local_waiting_file *f = &b->files[i];
+        strbuf_reset(&err);
+        if (errs[i]) {
+            strbuf_printf(&err, "fsync maildir file %s: %s", f->md->tmp_path.s, strerror(errs[i]));
+        } else {
+            /* As its owner: a user must not be able to redirect a rename
+             * done as root through symlinks in the Maildir. */
+            if (entered && (f->uid != cur_uid || f->gid != cur_gid)) {
+                privs_leave();
+                entered = false;
+            }
+            struct local_privs pw = {.uid = f->uid, .gid = f->gid};
+            if (!entered && privs_enter(&pw) < 0) {
+                strbuf_printf(&err, "cannot switch to uid %ld: %s", (long)f->uid, strerror(errno));
+            } else {
+                entered = true;
+                cur_uid = f->uid;
+                cur_gid = f->gid;
+                if (maildir_publish(f->md, &err) == 0) {
+                    strbuf nd = STRBUF_INIT;
+                    strbuf_printf(&nd, "%s/new", f->md->dir.s);
+                    if (!strlist_contains(&b->new_dirs, nd.s))
+                        strlist_push(&b->new_dirs, nd.s);
+                    strbuf_release(&nd);
+                }
+            }
+        }
+        if (err.len && failed->len == 0)
+            strbuf_printf(failed, "cannot update maildir: %s", err.s);
+        maildir_end(f->md); /* removes the tmp/ file if it was not moved */
+        free(f->md);
+    }
+    if (entered)
+        privs_leave();
+    /* One fsync per new/ directory for the whole batch. */
+    for (size_t k = 0; k < b->new_dirs.n; k++)
+        if (fsync_dir(b->new_dirs.v[k]) < 0 && failed->len == 0)
+            strbuf_printf(failed, "cannot update maildir: fsync maildir directory %s: %s",
+                          b->new_dirs.v[k], strerror(errno));
+    XFREE(b->files);
+    b->nfiles = 0;
+    strbuf_release(&err);
+    free(fds);
+    free(errs);
+    return failed->len ? -1 : 0;
+}
+
 static void deliver_maildir(struct local_attempt *at, const char *recipient, const char *dir,
                             const struct local_privs *pw)
 {
@@ -88,15 +169,11 @@ static void deliver_maildir(struct local_attempt *at, const char *recipient, con
         while (r && (n = local_render_next(r, &data, &err)) > 0)
             if (maildir_write(&md, data, (size_t)n, &err) < 0)
                 break;
-        if (n == 0 && at->msg->sync_dirs) {
-            /* Batch: new/ is fsynced once for all messages (local.c). */
-            ret = maildir_commit_nosync(&md, &err);
+        if (n == 0 && at->msg->batch) {
+            /* Batch: synced and moved to new/ with the others at its end. */
+            ret = maildir_finish_write(&md, &err);
             if (ret == 0) {
-                strbuf nd = STRBUF_INIT;
-                strbuf_printf(&nd, "%s/new", md.dir.s);
-                if (!strlist_contains(at->msg->sync_dirs, nd.s))
-                    strlist_push(at->msg->sync_dirs, nd.s);
-                strbuf_release(&nd);
+                batch_add(at->msg->batch, &md, pw);
                 at->msg->pending_sync = true;
             }
         } else if (n == 0) {

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "fsutil.h"
 #include "maildir.h"
 #include "mbox.h"
 
@@ -94,6 +95,46 @@ static void maildir_delivers_into_new(void **state)
     maildir_end(&md);
     snprintf(sub, sizeof(sub), "%s/Maildir/new", tmpdir);
     assert_int_equal(count_entries(sub), 2);
+    strbuf_release(&err);
+}
+
+/* local(8)'s batches: several files written, fsynced together
+ * (fsync_all), then each moved into new/; nothing is in new/ before. */
+static void maildir_batch_steps(void **state)
+{
+    char maildir[128], sub[160];
+    snprintf(maildir, sizeof(maildir), "%s/MB", tmpdir);
+    struct maildir_delivery md[3];
+    int fds[4], errs[4];
+    strbuf err = STRBUF_INIT;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(maildir_begin(&md[i], maildir, "host", &err), 0);
+        assert_int_equal(maildir_write(&md[i], "m\n", 2, &err), 0);
+        assert_int_equal(maildir_finish_write(&md[i], &err), 0);
+        fds[i] = md[i].fd;
+    }
+    snprintf(sub, sizeof(sub), "%s/MB/new", tmpdir);
+    assert_int_equal(count_entries(sub), 0);
+    snprintf(sub, sizeof(sub), "%s/MB/tmp", tmpdir);
+    assert_int_equal(count_entries(sub), 3);
+    assert_int_equal(fsync_all(fds, 3, errs), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(errs[i], 0);
+    /* One bad descriptor fails alone; the others are still synced. */
+    fds[3] = fds[2];
+    fds[2] = 9999;
+    assert_int_equal(fsync_all(fds, 4, errs), -1);
+    assert_int_equal(errs[0], 0);
+    assert_int_equal(errs[2], EBADF);
+    assert_int_equal(errs[3], 0);
+    assert_int_equal(fsync_all(fds, 0, errs), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(maildir_publish(&md[i], &err), 0);
+        maildir_end(&md[i]);
+    }
+    assert_int_equal(count_entries(sub), 0);
+    snprintf(sub, sizeof(sub), "%s/MB/new", tmpdir);
+    assert_int_equal(count_entries(sub), 3);
     strbuf_release(&err);
 }
 
@@ -261,6 +302,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(maildir_delivers_into_new),
+        cmocka_unit_test(maildir_batch_steps),
         cmocka_unit_test(maildir_names_carry_the_whole_host_name),
         cmocka_unit_test(maildir_local_hostname_is_the_machine),
         cmocka_unit_test(maildir_abandoned_leaves_nothing),
