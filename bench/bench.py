@@ -10,15 +10,16 @@ build or --no-build), measures the disk's limit, then runs each scenario for
 each MTA, alternating which goes first, each on a fresh instance and a fresh
 user, after `sync` and a settling pause:
 
-  local10   smtp-source, N messages x 5 KiB, 1 recipient, S=10 sessions,
+  local1    smtp-source, N messages x 5 KiB, 1 recipient, S=1 session,
             one connection per message, until all are in ~/Maildir
+  local10   the same with S=10
   local50   the same with S=50
   outbound  the same into the MTA, relayed to Postfix's smtp-sink
             (relayhost = [127.0.0.1]:port), until the sink has all of them
   sendmail  a shell loop running `sendmail -f ... user@localhost < msg`
             --sendmail-n times (default 1,000), until all are delivered
 
-Metrics per run are those of postfix_baseline.py (time to all 250s, to all
+Metrics per run (time to all 250s, to all
 delivered, msg/s, CPU seconds of the MTA's process tree, peak RSS/PSS), the
 table shows ours/postfix ratios, and --json writes everything.  For the
 sendmail run the sendmail/postdrop processes belong to the client (shell
@@ -50,8 +51,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import postfix_baseline as pb  # noqa: E402
-from postfix_baseline import peers  # noqa: E402
+import mtas as pb  # noqa: E402
+from mtas import peers  # noqa: E402
 
 REPO = HERE.parent
 
