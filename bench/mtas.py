@@ -142,31 +142,9 @@ class OursMTA(MTA):
             "mail_owner": "postfix",
             "setgid_group": "postdrop",
             "maillog_file": str(self.workdir / "maillog"),
-            "myhostname": "bench.test",
-            "mydomain": "bench.test",
-            "myorigin": "$myhostname",
-            "mydestination": "$myhostname, localhost",
-            "inet_interfaces": peers.LOOPBACK,
-            "inet_protocols": "ipv4",
-            "mynetworks": "127.0.0.0/8",
-            "smtp_bind_address": peers.LOOPBACK,
-            "smtp_dns_support_level": "disabled",
-            "alias_maps": "",
-            "alias_database": "",
-            "home_mailbox": "Maildir/",
-            "biff": "no",
-            "append_dot_mydomain": "no",
-            "mailbox_size_limit": "0",
-            "queue_run_delay": "1s",
-            "minimal_backoff_time": "1s",
-            "maximal_backoff_time": "5s",
+            **peers.loopback_mail_params("bench.test", self.relay_port),
             "import_environment": "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C",
         }
-        if self.relay_port:
-            p["relayhost"] = f"[{peers.LOOPBACK}]:{self.relay_port}"
-        else:
-            p["default_transport"] = "error:outbound mail disabled in tests"
-            p["relay_transport"] = "error:outbound mail disabled in tests"
         return p
 
     def start(self) -> None:

@@ -447,6 +447,40 @@ _QUEUE_DIRS = [
 ]
 
 
+def loopback_mail_params(myhostname: str, relay_port: int | None) -> dict[str, str]:
+    """main.cf settings every MTA instance of the tests and of bench/ shares
+    (Debian's Postfix and ours alike): loopback only, no DNS, Maildir
+    delivery, fast retries; relay_port sends all non-local mail to
+    [127.0.0.1]:relay_port, otherwise it is refused."""
+    p = {
+        "myhostname": myhostname,
+        "mydomain": myhostname,
+        "myorigin": "$myhostname",
+        "mydestination": "$myhostname, localhost",
+        "inet_interfaces": LOOPBACK,
+        "inet_protocols": "ipv4",
+        "mynetworks": "127.0.0.0/8",
+        "smtp_bind_address": LOOPBACK,
+        "smtp_dns_support_level": "disabled",
+        "alias_maps": "",
+        "alias_database": "",
+        "home_mailbox": "Maildir/",
+        "biff": "no",
+        "append_dot_mydomain": "no",
+        "mailbox_size_limit": "0",
+        # Fast retries for tests that make an instance defer.
+        "queue_run_delay": "1s",
+        "minimal_backoff_time": "1s",
+        "maximal_backoff_time": "5s",
+    }
+    if relay_port:
+        p["relayhost"] = f"[{LOOPBACK}]:{relay_port}"
+    else:
+        p["default_transport"] = "error:outbound mail disabled in tests"
+        p["relay_transport"] = "error:outbound mail disabled in tests"
+    return p
+
+
 class PostfixPeer(_Server):
     """Debian's Postfix 3.7 running from the unpacked cache in a temp dir.
 
@@ -505,33 +539,10 @@ class PostfixPeer(_Server):
                                    f"LD_LIBRARY_PATH={POSTFIX_LIBDIR}"),
             "maillog_file": str(self.log_path),
             "maillog_file_prefixes": str(self.workdir),
-            "myhostname": self.myhostname,
-            "mydomain": self.myhostname,
-            "myorigin": "$myhostname",
-            "mydestination": "$myhostname, localhost",
-            "inet_interfaces": LOOPBACK,
-            "inet_protocols": "ipv4",
-            "mynetworks": "127.0.0.0/8",
-            "smtp_bind_address": LOOPBACK,
-            "smtp_dns_support_level": "disabled",
-            "alias_maps": "",
-            "alias_database": "",
-            "home_mailbox": "Maildir/",
-            "biff": "no",
-            "append_dot_mydomain": "no",
+            **loopback_mail_params(self.myhostname, self.relayhost),
             "readme_directory": "no",
-            "mailbox_size_limit": "0",
             "smtpd_banner": "$myhostname ESMTP Postfix (Debian) test peer",
-            # Fast retries for tests that make a peer defer.
-            "queue_run_delay": "1s",
-            "minimal_backoff_time": "1s",
-            "maximal_backoff_time": "5s",
         }
-        if self.relayhost:
-            p["relayhost"] = f"[{LOOPBACK}]:{self.relayhost}"
-        else:
-            p["default_transport"] = "error:outbound mail disabled in tests"
-            p["relay_transport"] = "error:outbound mail disabled in tests"
         if self.transport:
             rows = " ".join(f"{dom}=smtp:[{LOOPBACK}]:{port}"
                             for dom, port in self.transport.items())
