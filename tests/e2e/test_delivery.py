@@ -156,6 +156,35 @@ def test_dot_forward(instance):
     assert maildir_new("tester3") == []
 
 
+def test_forward_path_with_extension(instance):
+    """forward_path with $home, ${extension} and a ${name?value} test (local
+    expands it once per process with markers, then per recipient): mail to
+    tester3+lists follows ~/.forward+lists, plain tester3 has no .forward
+    and is delivered to itself."""
+    inst = start_pipeline(instance, extra=(
+        "recipient_delimiter = +\n"
+        # (main.cf extras are str.format templates: braces doubled)
+        "forward_path = ${{extension?$home/.forward+${{extension}}}}, $home/.forward\n"))
+    pw = pwd.getpwnam("tester3")
+    fwd = os.path.join(pw.pw_dir, ".forward+lists")
+    with open(fwd, "w") as f:
+        f.write("tester2\n")
+    os.chown(fwd, pw.pw_uid, pw.pw_gid)
+    try:
+        smtp_send(inst, "user@yahoo.com", "tester3+lists@mta-test.example",
+                  "Subject: to the list\r\n\r\nx\r\n")
+        files = wait_maildir(inst, "tester2")
+        assert "Subject: to the list" in read(files[0])
+        smtp_send(inst, "user@yahoo.com", "tester3@mta-test.example",
+                  "Subject: plain\r\n\r\nx\r\n")
+        files = wait_maildir(inst, "tester3")
+        assert "Subject: plain" in read(files[0])
+        wait_queue_empty(inst)
+        assert len(maildir_new("tester2")) == 1 and len(maildir_new("tester3")) == 1
+    finally:
+        os.unlink(fwd)
+
+
 def dsn_parts(text):
     head, _, body = text.partition("\n\n")
     return head.split("\n"), body
