@@ -202,7 +202,7 @@ static void wake_qmgr(const char *qdir)
     /* Best effort: no qmgr listening must neither block nor fail the mail;
      * qmgr's periodic scan finds the file anyway. */
     if (sock_unix_path(qdir, "public/qmgr", &path, &err) == 0 &&
-        sock_trigger(strbuf_str(&path), "W", 1, 100, &err) < 0)
+        sock_wakeup(strbuf_str(&path), &err) < 0)
         msg_debug("wake up qmgr: %s", strbuf_str(&err));
     strbuf_release(&path);
     strbuf_release(&err);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -84,43 +86,59 @@ static void exit_if_done(void)
     }
 }
 
+/* The epoll set a process waits on, built on first use. Every idle process
+ * of a service waits on the same listen fds: EPOLLEXCLUSIVE wakes one of them
+ * per new connection, where poll() woke all (under load, dozens of idle
+ * cleanup processes woke per message for one to win accept(); the wake-ups
+ * also delayed the winners' status reports, so master forked more). The
+ * status channel is not exclusive: every process must see master leave. */
+#define STATUS_EVENT UINT32_MAX
+
+static int ready_set(void)
+{
+    static int epfd = -1;
+    if (epfd >= 0)
+        return epfd;
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0)
+        msg_fatal("epoll_create1: %m");
+    for (int i = 0; i < svc.nfds; i++) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = (uint32_t)i};
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, svc.fds[i], &ev) < 0)
+            msg_fatal("epoll_ctl listen fd %d: %m", svc.fds[i]);
+    }
+    if (svc.status_fd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = STATUS_EVENT};
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, svc.status_fd, &ev) < 0)
+            msg_fatal("epoll_ctl status fd: %m");
+    }
+    return epfd;
+}
+
 /* Wait for a listen fd to become ready. Returns its index, or -1 on timeout.
  * Exits when master closed the status channel. */
 static int wait_ready(int timeout_ms)
 {
-    struct pollfd *p = xcalloc((size_t)svc.nfds + 1, sizeof(*p));
-    int n = 0;
-    for (int i = 0; i < svc.nfds; i++) {
-        p[n].fd = svc.fds[i];
-        p[n++].events = POLLIN;
-    }
-    if (svc.status_fd >= 0) {
-        p[n].fd = svc.status_fd;
-        p[n++].events = POLLIN;
-    }
+    struct epoll_event ev[8];
     int rc;
     do {
-        rc = poll(p, (nfds_t)n, timeout_ms);
+        rc = epoll_wait(ready_set(), ev, (int)(sizeof(ev) / sizeof(ev[0])), timeout_ms);
     } while (rc < 0 && errno == EINTR);
     if (rc < 0)
-        msg_fatal("poll: %m");
+        msg_fatal("epoll_wait: %m");
     int ready = -1;
-    if (rc > 0) {
-        if (svc.status_fd >= 0 && p[n - 1].revents) {
+    for (int k = 0; k < rc; k++) {
+        if (ev[k].data.u32 == STATUS_EVENT) {
             svc.master_gone = true;
-            free(p);
             exit_if_done();
+            continue;
         }
-        for (int i = 0; i < svc.nfds; i++) {
-            if (p[i].revents & (POLLERR | POLLNVAL))
-                msg_fatal("listen fd %d: poll error", svc.fds[i]);
-            if (p[i].revents & POLLIN) {
-                ready = i;
-                break;
-            }
-        }
+        int i = (int)ev[k].data.u32;
+        if (ev[k].events & EPOLLERR)
+            msg_fatal("listen fd %d: poll error", svc.fds[i]);
+        if ((ev[k].events & EPOLLIN) && ready < 0)
+            ready = i;
     }
-    free(p);
     return ready;
 }
 

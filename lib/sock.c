@@ -24,11 +24,13 @@ static void set_err(strbuf *err, const char *fmt, ...)
 {
     if (err == NULL)
         return;
+    int saved_errno = errno; /* callers still test errno after this */
     strbuf_reset(err);
     va_list ap;
     va_start(ap, fmt);
     strbuf_vprintf(err, fmt, ap);
     va_end(ap);
+    errno = saved_errno;
 }
 
 /* close(2) without letting it clobber the errno we are about to report. */
@@ -651,9 +653,13 @@ static int fifo_write(int fd, const void *buf, size_t len, int64_t deadline)
     return r;
 }
 
-int sock_trigger(const char *path, const void *buf, size_t len, int timeout_ms, strbuf *err)
+/* Send buf to the FIFO or UNIX socket at path by the deadline. *busy says
+ * why a failure happened: the server did not take the bytes in time (full
+ * listen backlog or FIFO), as opposed to not being there at all. */
+static int trigger_send(const char *path, const void *buf, size_t len, int64_t deadline, bool *busy,
+                        strbuf *err)
 {
-    int64_t deadline = deadline_from(timeout_ms);
+    *busy = false;
     struct stat sb;
     if (stat(path, &sb) < 0) {
         set_err(err, "trigger %s: %m", path);
@@ -668,8 +674,10 @@ int sock_trigger(const char *path, const void *buf, size_t len, int timeout_ms, 
             return -1;
         }
         int r = fifo_write(fd, buf, len, deadline);
-        if (r < 0)
+        if (r < 0) {
+            *busy = errno == ETIMEDOUT;
             set_err(err, "trigger %s: write: %m", path);
+        }
         if (close(fd) < 0 && r == 0) {
             set_err(err, "trigger %s: close: %m", path);
             r = -1;
@@ -678,8 +686,10 @@ int sock_trigger(const char *path, const void *buf, size_t len, int timeout_ms, 
     }
     if (S_ISSOCK(sb.st_mode)) {
         int fd = unix_connect_deadline(path, deadline, err);
-        if (fd < 0)
+        if (fd < 0) {
+            *busy = errno == ETIMEDOUT;
             return -1;
+        }
         int r = write_deadline(fd, true, buf, len, deadline);
         if (r < 0)
             set_err(err, "trigger %s: write: %m", path);
@@ -690,5 +700,24 @@ int sock_trigger(const char *path, const void *buf, size_t len, int timeout_ms, 
         return r;
     }
     set_err(err, "trigger %s: not a FIFO or socket", path);
+    return -1;
+}
+
+int sock_trigger(const char *path, const void *buf, size_t len, int timeout_ms, strbuf *err)
+{
+    bool busy;
+    return trigger_send(path, buf, len, deadline_from(timeout_ms), &busy, err);
+}
+
+int sock_wakeup(const char *path, strbuf *err)
+{
+    /* One attempt, no wait. A full backlog or FIFO holds wake-ups the server
+     * has yet to read; it scans after reading them, and that scan finds what
+     * the caller committed before this call. Waiting would only hold the
+     * caller (a cleanup process, busy for master) while the server is
+     * slowest. */
+    bool busy;
+    if (trigger_send(path, "W", 1, stream_now_ms(), &busy, err) == 0 || busy)
+        return 0;
     return -1;
 }

@@ -83,4 +83,9 @@ int sock_peer_describe(int fd, bool resolve, strbuf *out, strbuf *err);
  * at path, never waiting more than timeout_ms. */
 int sock_trigger(const char *path, const void *buf, size_t len, int timeout_ms, strbuf *err);
 
+/* Send a "W" (look for new work) wakeup without waiting. A server too busy to
+ * take it (full backlog or FIFO) counts as woken: it has wakeups queued, and
+ * the scan it makes for them comes after this call. */
+int sock_wakeup(const char *path, strbuf *err);
+
 #endif

@@ -74,6 +74,8 @@ static bool draining; /* master went away: finish deliveries in flight, then exi
  * still out then is like a crash: the next qmgr re-reads the files, and a
  * recipient the agent marks done meanwhile is never repeated. */
 #define QMGR_DRAIN_MAX_MS 10000
+/* Trigger connections taken per wake-up of the service fd. */
+#define QMGR_TRIGGERS_PER_ROUND 256
 
 int64_t qmgr_now_us(void)
 {
@@ -287,9 +289,14 @@ static void drain_timeout(event_loop *loop, void *ctx)
 
 static void on_service_fd(event_loop *loop, int fd, unsigned events, void *ctx)
 {
-    strbuf buf = STRBUF_INIT;
-    if (service_take_ready(fd, &buf) > 0) {
-        handle_trigger(buf.s, buf.len);
+    strbuf buf = STRBUF_INIT, all = STRBUF_INIT;
+    /* Take the triggers already waiting, then act once: under load every
+     * message's cleanup sends a wakeup, and one incoming/ scan answers them
+     * all. Bounded, so timers and delivery replies still get their turn. */
+    for (int n = 0; n < QMGR_TRIGGERS_PER_ROUND && service_take_ready(fd, &buf) > 0; n++)
+        strbuf_append(&all, buf.s, buf.len);
+    if (all.len > 0) {
+        handle_trigger(all.s, all.len);
     } else if (service_master_gone() && !draining) {
         /* fd is master's status channel: it stays readable (EOF). */
         event_unwatch(loop, fd);
@@ -298,6 +305,7 @@ static void on_service_fd(event_loop *loop, int fd, unsigned events, void *ctx)
         qmgr_drain_check();
     }
     strbuf_release(&buf);
+    strbuf_release(&all);
 }
 
 /* ---- start ------------------------------------------------------------- */

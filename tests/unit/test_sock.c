@@ -352,6 +352,50 @@ static void trigger_fifo(void **state)
     strbuf_release(&err);
 }
 
+static void wakeup_busy_counts_as_woken(void **state)
+{
+    strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    in_tmp(&path, "qmgr-wake");
+    int lfd = sock_unix_listen(path.s, 0666, 2, &err);
+    assert_true(lfd >= 0);
+    /* Delivered while there is room. */
+    assert_int_equal(sock_wakeup(path.s, &err), 0);
+    int s = accept_wait(lfd);
+    char c = 0;
+    assert_int_equal(read(s, &c, 1), 1);
+    assert_int_equal(c, 'W');
+    close(s);
+    /* A listener that never accepts: once its backlog is full the wakeups
+     * already queued stand for this one, so each call succeeds without
+     * waiting (sock_trigger would sleep until its timeout). */
+    int64_t t0 = stream_now_ms();
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(sock_wakeup(path.s, &err), 0);
+    assert_true(stream_now_ms() - t0 < 2000);
+    close(lfd);
+    /* Nobody listening is a failure, not "busy". */
+    assert_int_equal(sock_wakeup(path.s, &err), -1);
+    in_tmp(&path, "nothing-here");
+    assert_int_equal(sock_wakeup(path.s, &err), -1);
+    assert_non_null(strstr(err.s, "nothing-here"));
+
+    /* A FIFO: full counts as woken, no reader fails. */
+    in_tmp(&path, "pickup-wake");
+    assert_int_equal(mkfifo(path.s, 0622), 0);
+    assert_int_equal(sock_wakeup(path.s, &err), -1);
+    int rfd = open(path.s, O_RDONLY | O_NONBLOCK);
+    int wfd = open(path.s, O_WRONLY | O_NONBLOCK);
+    assert_true(rfd >= 0 && wfd >= 0);
+    char junk[4096] = {0};
+    while (write(wfd, junk, sizeof(junk)) > 0)
+        ;
+    assert_int_equal(sock_wakeup(path.s, &err), 0);
+    close(wfd);
+    close(rfd);
+    strbuf_release(&path);
+    strbuf_release(&err);
+}
+
 static void flags_helpers(void **state)
 {
     int p[2];
@@ -372,10 +416,15 @@ static void flags_helpers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(inet_listen_connect_v4), cmocka_unit_test(inet_listen_v6_and_wildcard),
-        cmocka_unit_test(address_formatting),     cmocka_unit_test(parse_good_specs),
-        cmocka_unit_test(parse_hostile_specs),    cmocka_unit_test(unix_listen_connect),
-        cmocka_unit_test(trigger_unix_socket),    cmocka_unit_test(trigger_fifo),
+        cmocka_unit_test(inet_listen_connect_v4),
+        cmocka_unit_test(inet_listen_v6_and_wildcard),
+        cmocka_unit_test(address_formatting),
+        cmocka_unit_test(parse_good_specs),
+        cmocka_unit_test(parse_hostile_specs),
+        cmocka_unit_test(unix_listen_connect),
+        cmocka_unit_test(trigger_unix_socket),
+        cmocka_unit_test(trigger_fifo),
+        cmocka_unit_test(wakeup_busy_counts_as_woken),
         cmocka_unit_test(flags_helpers),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
