@@ -394,6 +394,8 @@ static void unix_tables(void **state)
     assert_true(strncmp(v.s, "root:", 5) == 0);
     assert_non_null(strstr(v.s, ":0:0:"));
     assert_int_equal(map_lookup(m, "no-such-user-xyzzy", &v, &err), MAP_NOTFOUND);
+    /* A full address (smtpd's first local_recipient_maps key) is no account. */
+    assert_int_equal(map_lookup(m, "root@localhost", &v, &err), MAP_NOTFOUND);
     map_free(&m);
     m = map_open("proxy:unix:group.byname", 0, &err);
     assert_non_null(m);
