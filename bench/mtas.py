@@ -186,16 +186,28 @@ class OursMTA(MTA):
 
 
 class OursBaseMTA(OursMTA):
-    """Another build of ours, from $MTA_BASE_BUILD_DIR (e.g. the commit before
-    an optimisation): before and after measured in the same run."""
+    """Ours as the baseline of a before/after comparison in one run: another
+    build from $MTA_BASE_BUILD_DIR (e.g. the commit before an optimisation),
+    and/or main.cf settings from $MTA_BASE_MAIN_CF ("name = value" lines,
+    ';'-separated: a tuning parameter measured against its default)."""
 
     name = "ours-base"
     build_env = "MTA_BASE_BUILD_DIR"
 
     def __init__(self, relay_port: int | None = None):
+        self.extra = dict(
+            (k.strip(), v.strip()) for k, _, v in
+            (item.partition("=") for item in os.environ.get("MTA_BASE_MAIN_CF", "").split(";"))
+            if k.strip())
         if not os.environ.get(self.build_env):
-            raise SystemExit("ours-base needs MTA_BASE_BUILD_DIR (a build of the baseline commit)")
+            if not self.extra:
+                raise SystemExit("ours-base needs MTA_BASE_BUILD_DIR (a build of the baseline "
+                                 "commit) or MTA_BASE_MAIN_CF (settings to compare)")
+            self.build_env = OursMTA.build_env
         super().__init__(relay_port)
+
+    def main_cf(self) -> dict[str, str]:
+        return {**super().main_cf(), **self.extra}
 
 
 MTAS: dict[str, type[MTA]] = {"postfix": PostfixMTA, "ours": OursMTA, "ours-base": OursBaseMTA}
