@@ -14,6 +14,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -327,48 +328,59 @@ static void as_owner_end(int token)
 static int listen_local(const struct master_cf_entry *e, int **fds, int *nfds, strbuf *desc,
                         strbuf *err)
 {
-    strbuf path = STRBUF_INIT;
-    strbuf_printf(&path, "%s/%s", e->private_ ? "private" : "public", e->service);
+    /* Made under a temporary name and renamed into place once it listens:
+     * a client (a reload's new service, sendmail's postdrop) never finds a
+     * socket that is bound but not yet listening (ECONNREFUSED). */
+    const char *dir = e->private_ ? "private" : "public";
+    strbuf path = STRBUF_INIT, tmp = STRBUF_INIT;
+    strbuf_printf(&path, "%s/%s", dir, e->service);
+    strbuf_printf(&tmp, "%s/.%s.new", dir, e->service);
     strbuf_set(desc, path.s);
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (e->type != MASTER_CF_FIFO && path.len >= sizeof(sun.sun_path)) {
+    if (e->type != MASTER_CF_FIFO && tmp.len >= sizeof(sun.sun_path)) {
         strbuf_printf(err, "socket path %s is too long", path.s);
         strbuf_release(&path);
+        strbuf_release(&tmp);
         return -1;
     }
     int token = as_owner_begin(err);
     if (token < 0) {
         strbuf_release(&path);
+        strbuf_release(&tmp);
         return -1;
     }
     int fd = -1;
     const char *what = NULL;
-    if (unlink(path.s) < 0 && errno != ENOENT) {
+    if (unlink(tmp.s) < 0 && errno != ENOENT) {
         what = "unlink";
     } else if (e->type == MASTER_CF_FIFO) {
-        if (mkfifo(path.s, 0622) < 0)
+        if (mkfifo(tmp.s, 0622) < 0)
             what = "mkfifo";
-        else if (chmod(path.s, 0622) < 0)
+        else if (chmod(tmp.s, 0622) < 0)
             what = "chmod";
-        else if ((fd = open(path.s, O_RDWR | O_NONBLOCK | O_CLOEXEC)) < 0)
+        else if ((fd = open(tmp.s, O_RDWR | O_NONBLOCK | O_CLOEXEC)) < 0)
             what = "open";
     } else {
         int type = e->type == MASTER_CF_UNIX_DGRAM ? SOCK_DGRAM : SOCK_STREAM;
-        memcpy(sun.sun_path, path.s, path.len + 1);
+        memcpy(sun.sun_path, tmp.s, tmp.len + 1);
         if ((fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
             what = "socket";
         else if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
             what = "bind";
         else if (type == SOCK_STREAM && listen(fd, LISTEN_BACKLOG) < 0)
             what = "listen";
-        else if (chmod(path.s, 0666) < 0)
+        else if (chmod(tmp.s, 0666) < 0)
             what = "chmod";
     }
+    if (!what && rename(tmp.s, path.s) < 0)
+        what = "rename";
     if (what) {
         strbuf_printf(err, "%s %s: %m", what, path.s);
         if (fd >= 0)
             close(fd);
+        (void)unlink(tmp.s);
     }
+    strbuf_release(&tmp);
     as_owner_end(token);
     strbuf_release(&path);
     if (what)

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -492,6 +493,18 @@ static void send_wakeup(struct mservice *s)
     if (getsockname(lfd, (struct sockaddr *)&ss, &len) < 0) {
         msg_warn("getsockname %s: %m", s->listen_desc);
         return;
+    }
+    /* A UNIX socket was bound under a temporary name and renamed into
+     * place (master_listen.c): getsockname() reports the old name. */
+    if (ss.ss_family == AF_UNIX) {
+        struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+        size_t n = strlen(s->listen_desc);
+        if (n >= sizeof(sun->sun_path)) {
+            msg_warn("wakeup %s: socket path too long", s->listen_desc);
+            return;
+        }
+        memcpy(sun->sun_path, s->listen_desc, n + 1);
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
     }
     /* A wildcard inet listener is reached through loopback. */
     if (ss.ss_family == AF_INET) {

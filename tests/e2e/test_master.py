@@ -168,8 +168,11 @@ def test_reload_applies_master_cf(instance):
     inst.wait_for(lambda: not inst.children("old"), what="old service to stop")
     assert not os.path.exists(os.path.join(inst.queue_dir, "public", "old"))
     o.close()
-    # New service appears.
-    n, nf, ninfo = hello(os.path.join(inst.queue_dir, "public", "new"), socket.AF_UNIX)
+    # New service appears, listening as soon as its name exists (master
+    # binds under a temporary name and renames).
+    new_path = os.path.join(inst.queue_dir, "public", "new")
+    inst.wait_for(lambda: os.path.exists(new_path), what="public/new")
+    n, nf, ninfo = hello(new_path, socket.AF_UNIX)
     assert ninfo["service"] == "new" and ninfo["extra"] == "after"
     n.close()
     # The established connection survives the reload and is still served.
