@@ -10,7 +10,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 build_pkgs=(build-essential cmake pkg-config libssl-dev libdb-dev libpcre2-dev libsasl2-dev)
-test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks iproute2 procps tzdata
+test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest iproute2 procps tzdata
+    # swaks, and Net::SSLeay for its --tls (only a Recommends of swaks).
+    swaks libnet-ssleay-perl
     # Cyrus SASL tests: saslpasswd2 (sasl2-bin; its saslauthd stays stopped),
     # the sasldb auxprop and PLAIN/LOGIN plugins.
     sasl2-bin libsasl2-modules libsasl2-modules-db

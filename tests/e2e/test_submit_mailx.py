@@ -10,7 +10,9 @@ build under test and the host's /usr/sbin stays untouched.
 """
 import os
 import pwd
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -24,14 +26,20 @@ MAILX = os.path.join(CACHE, "bsd-mailx-root", "usr", "bin", "bsd-mailx")
 
 
 @pytest.fixture
-def mailrc(tmp_path):
+def mailrc():
     if not os.access(MAILX, os.X_OK):
         pytest.skip("bsd-mailx not unpacked: run scripts/install-deps.sh --test")
-    path = tmp_path / "mailrc"
-    path.write_text("set sendmail=%s\n" % os.path.join(BIN, "sendmail"))
-    os.chmod(tmp_path, 0o755)
+    # Not under tmp_path: pytest's /tmp/pytest-of-root is 0700, and the
+    # unprivileged user's mailx must read this file (else it silently
+    # falls back to /usr/sbin/sendmail).
+    d = tempfile.mkdtemp(prefix="mta-mailrc-")
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "mailrc")
+    with open(path, "w") as f:
+        f.write("set sendmail=%s\n" % os.path.join(BIN, "sendmail"))
     os.chmod(path, 0o644)
-    return str(path)
+    yield path
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def test_bsd_mailx_as_root_and_as_user_is_delivered(instance, alt_config, mailrc):
