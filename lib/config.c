@@ -73,6 +73,11 @@ struct xctx {
     size_t nstack;
     int nesting; /* {} and ${} nesting inside one value */
     strbuf *err;
+    /* config_expand_attrs: delivery-time attributes, looked up before
+     * parameters; NULL otherwise. Parameter caches are bypassed while
+     * attributes are in force (a parameter's value may refer to one). */
+    const struct config_attrs *attrs;
+    bool undefined; /* an undefined attribute was substituted */
 };
 
 static struct store cfg;
@@ -266,6 +271,15 @@ static int __attribute__((format(printf, 2, 3))) xerror(struct xctx *x, const ch
     return -1;
 }
 
+static const struct config_attr *find_attr(const struct xctx *x, const char *name)
+{
+    if (x->attrs)
+        for (size_t i = 0; i < x->attrs->n; i++)
+            if (strcmp(x->attrs->v[i].name, name) == 0)
+                return &x->attrs->v[i];
+    return NULL;
+}
+
 static int expand_text(struct xctx *x, const char *s, size_t n, strbuf *out);
 static int expand_name(struct xctx *x, const char *name, strbuf *out);
 static int compute_default(struct xctx *x, const char *name, strbuf *out);
@@ -352,8 +366,16 @@ static int check_length(struct xctx *x, const strbuf *out)
 /* $name / ${name}: the fully expanded value (cached per parameter). */
 static int expand_name(struct xctx *x, const char *name, strbuf *out)
 {
+    const struct config_attr *a = find_attr(x, name);
+    if (a) {
+        if (a->value == NULL)
+            x->undefined = true;
+        else
+            config_filter_append(out, a->value, x->attrs->filter);
+        return check_length(x, out);
+    }
     struct param *p = param_find(x->st, name);
-    if (p && p->expanded) {
+    if (p && p->expanded && !x->attrs) {
         strbuf_puts(out, p->expanded);
         return check_length(x, out);
     }
@@ -369,8 +391,10 @@ static int expand_name(struct xctx *x, const char *name, strbuf *out)
         rc = expand_text(x, raw, strlen(raw), &val);
     x->nstack--;
     if (rc == 0 && raw) {
-        p = param_get(x->st, name);
-        p->expanded = xstrdup(strbuf_str(&val));
+        if (!x->attrs) {
+            p = param_get(x->st, name);
+            p->expanded = xstrdup(strbuf_str(&val));
+        }
         strbuf_append(out, val.s ? val.s : "", val.len);
         rc = check_length(x, out);
     }
@@ -588,7 +612,13 @@ static int expand_expr(struct xctx *x, const char *s, size_t n, strbuf *out)
         name = xstrndup(s + start, i - start);
         if (ch) {
             i = skip_space(s, n, i) + 1;
-            /* ?/: test the raw value, as Postfix does. */
+            /* ?/: test the raw value, as Postfix does; an attribute
+             * is "set" when it is defined and not empty. */
+            const struct config_attr *a = find_attr(x, name);
+            if (a) {
+                truth = a->value && *a->value;
+                goto test_done;
+            }
             const char *raw;
             bool pushed = !on_stack(x, name);
             if (pushed && push_name(x, name) < 0) {
@@ -601,6 +631,7 @@ static int expand_expr(struct xctx *x, const char *s, size_t n, strbuf *out)
             truth = raw && *raw;
         }
     }
+test_done:
     if (rc < 0)
         goto done;
 
@@ -1287,6 +1318,23 @@ int config_expand_with(const char *text, const strlist *overrides, strbuf *out, 
     free(saved);
     free(params);
     return rc;
+}
+
+int config_expand_attrs(const char *text, const struct config_attrs *attrs, strbuf *out,
+                        bool *undefined, strbuf *err)
+{
+    struct xctx x = {.st = &cfg, .err = err, .attrs = attrs};
+    strbuf_reset(out);
+    int rc = expand_text(&x, text, strlen(text), out);
+    if (undefined)
+        *undefined = x.undefined;
+    return rc;
+}
+
+void config_filter_append(strbuf *out, const char *value, const char *allowed)
+{
+    for (const char *p = value; *p; p++)
+        strbuf_putc(out, allowed == NULL || strchr(allowed, *p) ? *p : '_');
 }
 
 const char *config_default_value(const char *name)

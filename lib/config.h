@@ -117,6 +117,38 @@ int config_expand(const char *text, strbuf *out, strbuf *err);
  * only (postconf -M -x). */
 int config_expand_with(const char *text, const strlist *overrides, strbuf *out, strbuf *err);
 
+/* Delivery-time attributes ($user, $home, $extension, ... in local(8)'s
+ * forward_path and command_execution_directory). value NULL: undefined
+ * for this delivery (an address without extension has no $extension). */
+struct config_attr {
+    const char *name;
+    const char *value;
+};
+struct config_attrs {
+    const struct config_attr *v;
+    size_t n;
+    /* Characters allowed in a substituted attribute value; every other
+     * byte becomes '_' (Postfix's *_expansion_filter). NULL: no filter.
+     * Parameters' own values are the administrator's and not filtered. */
+    const char *filter;
+};
+
+/* Expand text with attributes looked up before parameters (an attribute
+ * shadows a parameter of the same name, as $recipient_delimiter does in
+ * local(8)). *undefined (may be NULL) is set when an undefined attribute
+ * was substituted: Postfix then skips the value (a forward_path element
+ * with ${extension} for an address without one). ${name?x}/${name:x}
+ * test whether an attribute is defined and non-empty. -1 with *err on a
+ * syntax error or loop. The caches of parameter values are bypassed, so
+ * this costs a full expansion of every parameter the text refers to. */
+int config_expand_attrs(const char *text, const struct config_attrs *attrs, strbuf *out,
+                        bool *undefined, strbuf *err);
+
+/* Append value with every byte not in `allowed` replaced by '_' (allowed
+ * NULL: append as is). The one implementation of Postfix's expansion
+ * filters (forward_expansion_filter, command_expansion_filter, ...). */
+void config_filter_append(strbuf *out, const char *value, const char *allowed);
+
 /* The built-in defaults table (sorted by name) and its length. */
 const struct config_default *config_defaults(size_t *count);
 const struct config_default *config_default_find(const char *name);

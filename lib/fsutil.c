@@ -59,6 +59,21 @@ int fsync_parent_dir(const char *path)
     return ret;
 }
 
+bool path_is_plain_absolute(const char *path)
+{
+    if (path[0] != '/')
+        return false;
+    for (const char *p = path; *p;) {
+        while (*p == '/')
+            p++;
+        size_t len = strcspn(p, "/");
+        if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
 int mkdir_p(const char *path, mode_t mode)
 {
     strbuf partial = STRBUF_INIT;

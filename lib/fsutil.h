@@ -8,6 +8,7 @@
  */
 #ifndef MTA_FSUTIL_H
 #define MTA_FSUTIL_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -15,6 +16,11 @@ int write_all(int fd, const void *data, size_t len);
 int fsync_dir(const char *dir);
 int fsync_parent_dir(const char *path);
 int mkdir_p(const char *path, mode_t mode);
+
+/* True when path starts with '/' and has no "." or ".." component: the
+ * file it names is where its text says (before symlinks), whatever text
+ * was substituted into it. */
+bool path_is_plain_absolute(const char *path);
 
 /* fsync fds[0..n) with all the fsyncs in flight at once (Linux AIO
  * IOCB_CMD_FSYNC, run by kernel workers), so the block layer can merge

@@ -247,33 +247,38 @@ struct maps {
     size_t n;
 };
 
-maps *maps_open(const char *param, const char *list, unsigned flags, strbuf *err)
+int maps_append(maps *ms, const char *list, unsigned flags, strbuf *err)
 {
     strlist items = STRLIST_INIT;
     strbuf why = STRBUF_INIT;
+    int ret = 0;
     if (maps_split(&items, list, &why) < 0) {
-        strbuf_printf(err, "%s: %s", param, strbuf_str(&why));
-        strbuf_release(&why);
-        strlist_release(&items);
-        return NULL;
+        strbuf_printf(err, "%s: %s", ms->param, strbuf_str(&why));
+        ret = -1;
     }
+    for (size_t i = 0; ret == 0 && i < items.n; i++) {
+        map *m = map_open(items.v[i], flags, &why);
+        if (!m) {
+            strbuf_printf(err, "%s: %s", ms->param, strbuf_str(&why));
+            ret = -1;
+            break;
+        }
+        ms->v = xreallocarray(ms->v, ms->n + 2, sizeof(*ms->v));
+        ms->v[ms->n++] = m;
+        ms->v[ms->n] = NULL;
+    }
+    strbuf_release(&why);
+    strlist_release(&items);
+    return ret;
+}
+
+maps *maps_open(const char *param, const char *list, unsigned flags, strbuf *err)
+{
     maps *ms = xcalloc(1, sizeof(*ms));
     ms->param = xstrdup(param);
-    ms->v = xcalloc(items.n + 1, sizeof(*ms->v));
-    for (size_t i = 0; i < items.n; i++) {
-        strbuf why_open = STRBUF_INIT;
-        map *m = map_open(items.v[i], flags, &why_open);
-        if (!m) {
-            strbuf_printf(err, "%s: %s", param, strbuf_str(&why_open));
-            strbuf_release(&why_open);
-            strlist_release(&items);
-            maps_free(&ms);
-            return NULL;
-        }
-        strbuf_release(&why_open);
-        ms->v[ms->n++] = m;
-    }
-    strlist_release(&items);
+    ms->v = xcalloc(1, sizeof(*ms->v));
+    if (maps_append(ms, list, flags, err) < 0)
+        maps_free(&ms);
     return ms;
 }
 

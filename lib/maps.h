@@ -40,6 +40,10 @@ enum map_result { MAP_TEMPFAIL = -1, MAP_NOTFOUND = 0, MAP_FOUND = 1 };
 /* Open flags. */
 #define MAP_NOFOLD 0x01    /* do not lower-case keys for fixed-string tables */
 #define MAP_SURROGATE 0x02 /* unusable table → tempfail table, not an error */
+/* regexp/pcre rules whose result uses $1..$9 are skipped (warned once, at
+ * open, naming file and line), as Postfix's local(8) does for alias_maps:
+ * the recipient's own text must never reach a |command or /file. */
+#define MAP_NO_REGSUB 0x04
 
 /* Lookup filter for maps_find: which kinds of table to ask (0 = all). */
 #define MAP_KIND_FIXED 0x01   /* exact-string tables: hash, btree, texthash, ... */
@@ -77,6 +81,10 @@ int maps_split(strlist *out, const char *text, strbuf *err);
 /* A list of tables from the value of parameter `param` (names it in
  * errors). An empty list is valid and never finds anything. */
 maps *maps_open(const char *param, const char *list, unsigned flags, strbuf *err);
+/* Open the tables of `list` with `flags` and add them at the end of ms
+ * (tables of one parameter that need different flags). 0, or -1 with
+ * *err; ms keeps what it had. */
+int maps_append(maps *ms, const char *list, unsigned flags, strbuf *err);
 /* First table (of the kinds in `kinds`, 0 = any) that has the key. */
 enum map_result maps_find(maps *ms, const char *key, unsigned kinds, strbuf *value, strbuf *err);
 size_t maps_count(const maps *ms);

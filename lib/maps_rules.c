@@ -103,6 +103,20 @@ static enum map_result rules_lookup(map *m, const char *key, strbuf *value, strb
     return res;
 }
 
+/* Does a result substitute any $n ($$ is a literal dollar)? */
+static bool uses_groups(const char *result)
+{
+    for (const char *p = result; *p; p++) {
+        if (*p != '$')
+            continue;
+        if (p[1] == '$')
+            p++;
+        else
+            return true;
+    }
+    return false;
+}
+
 /* Check $n references in a result: digits 1..9 within the pattern's groups,
  * ${n} form, $$; no references at all in negated rules. */
 static int check_result(const struct rule_ops *ops, const struct rule *r, strbuf *err)
@@ -230,6 +244,15 @@ int map_rules_open(map *m, const struct rule_ops *ops, strbuf *err)
                 strbuf_puts(&why, "missing result after pattern");
             } else {
                 rule->result = xstrdup(rest);
+                if (ops->substitutes && (m->flags & MAP_NO_REGSUB) && uses_groups(rule->result)) {
+                    msg_warn("%s table %s, line %zu: regular expression substitution is not "
+                             "allowed here: skipping this rule",
+                             m->type, m->name, lineno);
+                    ops->free(rule->pat);
+                    free(rule->result);
+                    rs->n--;
+                    continue;
+                }
                 if (!ops->substitutes || check_result(ops, rule, &why) == 0)
                     continue;
             }

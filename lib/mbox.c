@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -97,7 +98,52 @@ static int take_kernel_locks(struct mbox_delivery *mb, int methods, strbuf *err)
     }
 }
 
-int mbox_begin(struct mbox_delivery *mb, const char *path, int lock_methods, strbuf *err)
+/* Open the mailbox for appending without being led elsewhere: what
+ * lstat saw before the open must be what fstat sees after it (same
+ * device and inode: no symlink or rename swapped in between), a regular
+ * file with one link (a hard link to another file would append there)
+ * and, when `owner` is not -1, owned by it. A new file is created with
+ * O_EXCL, so nothing can be in its place. */
+static int open_checked(struct mbox_delivery *mb, const char *path, uid_t owner, strbuf *err)
+{
+    struct stat before, after;
+    bool existed = lstat(path, &before) == 0;
+    if (!existed && errno != ENOENT)
+        return fail(err, "lstat mailbox", path);
+    if (existed && !S_ISREG(before.st_mode)) {
+        errno = EPERM;
+        return fail(err, "not a regular file:", path);
+    }
+    int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+    mb->fd = open(path, existed ? flags : flags | O_CREAT | O_EXCL, 0600);
+    if (mb->fd < 0)
+        return fail(err, "open mailbox", path);
+    if (fstat(mb->fd, &after) < 0)
+        return fail(err, "fstat mailbox", path);
+    if (existed && (after.st_dev != before.st_dev || after.st_ino != before.st_ino)) {
+        errno = EPERM;
+        return fail(err, "mailbox was replaced while opening:", path);
+    }
+    if (!S_ISREG(after.st_mode)) {
+        errno = EPERM;
+        return fail(err, "not a regular file:", path);
+    }
+    if (after.st_nlink != 1) {
+        errno = EPERM;
+        strbuf_printf(err, "mailbox %s has %ju hard links", path, (uintmax_t)after.st_nlink);
+        return -1;
+    }
+    if (owner != (uid_t)-1 && after.st_uid != owner) {
+        errno = EPERM;
+        strbuf_printf(err, "mailbox %s is owned by uid %ld, not %ld", path, (long)after.st_uid,
+                      (long)owner);
+        return -1;
+    }
+    return 0;
+}
+
+int mbox_begin(struct mbox_delivery *mb, const char *path, int lock_methods, uid_t owner,
+               strbuf *err)
 {
     memset(mb, 0, sizeof(*mb));
     mb->fd = -1;
@@ -105,19 +151,12 @@ int mbox_begin(struct mbox_delivery *mb, const char *path, int lock_methods, str
     strbuf_puts(&mb->path, path);
     if ((lock_methods & MBOX_LOCK_DOTLOCK) && take_dotlock(mb, err) < 0)
         return -1;
-    mb->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (mb->fd < 0)
-        return fail(err, "open mailbox", path);
-    struct stat st;
-    if (fstat(mb->fd, &st) < 0)
-        return fail(err, "fstat mailbox", path);
-    if (!S_ISREG(st.st_mode)) {
-        errno = EINVAL;
-        return fail(err, "not a regular file:", path);
-    }
+    if (open_checked(mb, path, owner, err) < 0)
+        return -1;
     if (take_kernel_locks(mb, lock_methods, err) < 0)
         return -1;
     /* Size after locking: another writer may have appended meanwhile. */
+    struct stat st;
     if (fstat(mb->fd, &st) < 0)
         return fail(err, "fstat mailbox", path);
     mb->orig_size = st.st_size;

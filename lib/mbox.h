@@ -42,7 +42,11 @@ struct mbox_delivery {
     strbuf buffer;
 };
 
-int mbox_begin(struct mbox_delivery *mb, const char *path, int lock_methods, strbuf *err);
+/* `owner`: the uid the mailbox must belong to, or (uid_t)-1 for any. The
+ * file must be a regular file with one link, and the one lstat saw before
+ * opening (no symlink, FIFO or device; EPERM otherwise). */
+int mbox_begin(struct mbox_delivery *mb, const char *path, int lock_methods, uid_t owner,
+               strbuf *err);
 /* "From <sender or MAILER-DAEMON> <asctime>\n" */
 void mbox_from_line(strbuf *out, const char *sender, time_t when);
 int mbox_write(struct mbox_delivery *mb, const void *data, size_t len, strbuf *err);

@@ -317,27 +317,6 @@ static void split_param(const char *name, strlist *out)
     strlist_split(out, config_get(name), ", \t\r\n", NULL);
 }
 
-/* Expanding forward_path per recipient with config overrides re-expanded
- * every parameter each time; expand it once here instead. */
-static void forward_templates(void)
-{
-    static const char *ext_values[2] = {"extension=", "extension=" LOCAL_MARK_EXTENSION};
-    for (int k = 0; k < 2; k++) {
-        strlist vars = STRLIST_INIT;
-        strlist_push(&vars, "home=" LOCAL_MARK_HOME);
-        strlist_push(&vars, "user=" LOCAL_MARK_USER);
-        strlist_push(&vars, ext_values[k]);
-        strbuf out = STRBUF_INIT, err = STRBUF_INIT;
-        if (config_expand_with(local_cfg.forward_path, &vars, &out, &err) == 0)
-            local_cfg.forward_template[k] = xstrdup(out.s);
-        else if (!local_cfg.forward_path_error)
-            local_cfg.forward_path_error = xstrdup(err.s);
-        strbuf_release(&out);
-        strbuf_release(&err);
-        strlist_release(&vars);
-    }
-}
-
 static void local_init(const char *service, char **args)
 {
     /* Effective ids are switched per delivery; start from no extra groups. */
@@ -351,8 +330,12 @@ static void local_init(const char *service, char **args)
     local_cfg.mail_spool_directory = config_get("mail_spool_directory");
     local_cfg.mailbox_command = config_get("mailbox_command");
     local_cfg.recipient_delimiter = config_get("recipient_delimiter");
-    local_cfg.forward_path = config_get_raw("forward_path");
-    forward_templates();
+    /* Raw: split first, then each element is expanded per recipient. */
+    strlist_split(&local_cfg.forward_path, config_get_raw("forward_path"), ", \t\r\n", NULL);
+    local_cfg.forward_filter = config_get("forward_expansion_filter");
+    local_cfg.command_filter = config_get("command_expansion_filter");
+    local_cfg.exec_directory = config_get_raw("command_execution_directory");
+    local_cfg.exec_filter = config_get("execution_directory_expansion_filter");
     local_cfg.default_privs = config_get("default_privs");
     local_cfg.command_time_limit = (unsigned)config_get_time("command_time_limit");
     local_cfg.mailbox_size_limit = config_get_size("mailbox_size_limit");
@@ -371,7 +354,8 @@ static void local_init(const char *service, char **args)
     if (mbox_lock_methods_parse(config_get("mailbox_delivery_lock"), &local_cfg.lock_methods,
                                 &err) < 0)
         msg_fatal("mailbox_delivery_lock: %s", err.s);
-    local_cfg.alias_maps = maps_open("alias_maps", config_get("alias_maps"), MAP_SURROGATE, &err);
+    local_cfg.alias_maps =
+        maps_open("alias_maps", config_get("alias_maps"), MAP_SURROGATE | MAP_NO_REGSUB, &err);
     if (local_cfg.alias_maps == NULL)
         msg_fatal("%s", err.s);
     local_cfg.mydestination =

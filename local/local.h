@@ -29,14 +29,14 @@ struct local_config {
     const char *mailbox_command;
     const char *mailbox_transport; /* "transport[:nexthop]" or empty */
     const char *recipient_delimiter;
-    const char *forward_path; /* raw (unexpanded) */
-    /* forward_path expanded once at start with $home, $user and
-     * $extension left as markers (local_expand.c fills them in per
-     * recipient): [0] for an empty extension, [1] for a non-empty one,
-     * since ${extension?...} depends on it. NULL: expansion failed, the
-     * reason is in forward_path_error. */
-    char *forward_template[2];
-    char *forward_path_error;
+    /* forward_path split into its elements BEFORE any expansion, so that
+     * no expanded value can add an element; each is expanded per
+     * recipient by local_forward_expand(). */
+    strlist forward_path;
+    const char *forward_filter; /* forward_expansion_filter */
+    const char *command_filter; /* command_expansion_filter */
+    const char *exec_directory; /* command_execution_directory, raw */
+    const char *exec_filter;    /* execution_directory_expansion_filter */
     const char *default_privs;
     strlist allow_commands; /* allow_mail_to_commands: alias, forward, include */
     strlist allow_files;
@@ -50,11 +50,6 @@ struct local_config {
 };
 
 extern struct local_config local_cfg;
-
-/* Markers in local_cfg.forward_template. */
-#define LOCAL_MARK_HOME "\001H\001"
-#define LOCAL_MARK_USER "\001U\001"
-#define LOCAL_MARK_EXTENSION "\001E\001"
 
 /* Where a destination came from: decides privileges and what is allowed. */
 enum local_origin { ORIGIN_DIRECT, ORIGIN_ALIAS, ORIGIN_FORWARD, ORIGIN_INCLUDE };
@@ -111,6 +106,16 @@ struct local_privs {
     const char *shell;
 };
 
+/* local_expand.c: the default_privs account (nobody when it is missing). */
+void local_default_privs(struct local_privs *p);
+
+/* local_deliver.c: the privileges a |command or /file runs with: root's
+ * become default_privs', as in Postfix (mail to root's .forward or to
+ * mailbox_command for root never runs anything as root). NULL: the
+ * default is root too (refused). */
+const struct local_privs *local_unprivileged(const struct local_privs *privs,
+                                             struct local_privs *storage);
+
 /* local_content.c: render the message for one destination. */
 enum local_format {
     FORMAT_MAILDIR, /* prepended headers + content */
@@ -125,6 +130,34 @@ ssize_t local_render_next(struct local_render *r, const char **data, strbuf *err
 void local_render_close(struct local_render **r);
 /* Scan the header section once for Delivered-To: values. */
 int local_scan_headers(struct local_message *msg, strbuf *err);
+
+/* A local recipient as local(8)'s $name expansions see it (Postfix's
+ * $local, $domain, $extension, ...). Everything here is the sender's text. */
+struct local_recipient {
+    const char *address; /* user+ext@domain, local part lower-cased */
+    const char *local;   /* user+ext */
+    const char *domain;
+    const char *extension; /* NULL: none (or empty) */
+    char delimiter[2];     /* the delimiter that split it off ("+") */
+};
+/* Fill *r from an address and its extension; local_part holds r->local. */
+void local_recipient_parse(struct local_recipient *r, const char *address, const char *extension,
+                           strbuf *local_part);
+
+/* Expand text with the recipient's attributes ($user $home $shell $local
+ * $mailbox $domain $recipient $extension $recipient_delimiter) before
+ * main.cf parameters. Values are filtered by `filter` (bytes outside it
+ * become '_'); those from the address also lose '/', so they never name a
+ * directory. 0 and *out; 1: the text uses an attribute this recipient
+ * lacks (Postfix skips such a value); -1 with *err on a syntax error. */
+int local_expand_attrs(const char *text, const struct local_recipient *r,
+                       const struct local_privs *pw, const char *filter, strbuf *out, strbuf *err);
+
+/* One forward_path element: local_expand_attrs with
+ * forward_expansion_filter, and the result must be an absolute path with
+ * no "." or ".." component (else -1). */
+int local_forward_expand(const char *element, const struct local_recipient *r,
+                         const struct local_privs *pw, strbuf *path, strbuf *err);
 
 /* local_expand.c: deliver one recipient address, recursively. */
 void local_expand_recipient(struct local_attempt *at, const char *address, int depth);

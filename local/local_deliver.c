@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "command_run.h"
+#include "config.h"
 #include "fsutil.h"
 #include "local.h"
 #include "maildir.h"
@@ -196,12 +197,12 @@ static void deliver_maildir(struct local_attempt *at, const char *recipient, con
 
 /* Append in mbox format; the caller has set privileges. */
 static int append_mbox(struct local_attempt *at, const char *recipient, const char *path,
-                       strbuf *err)
+                       uid_t owner, strbuf *err)
 {
     struct mbox_delivery mb;
     int ret = -1;
     struct rlimit old = size_limit_enter();
-    if (mbox_begin(&mb, path, local_cfg.lock_methods, err) == 0) {
+    if (mbox_begin(&mb, path, local_cfg.lock_methods, owner, err) == 0) {
         struct local_render *r =
             local_render_open(at->msg, FORMAT_MBOX, recipient, at->rcpt->orig_rcpt, err);
         const char *data;
@@ -283,7 +284,7 @@ void local_deliver_mailbox(struct local_attempt *at, const char *recipient,
             local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot switch to uid %ld",
                           (long)pw->uid);
         } else {
-            int ret = append_mbox(at, recipient, path.s, &err);
+            int ret = append_mbox(at, recipient, path.s, pw->uid, &err);
             int err_no = errno;
             privs_leave();
             if (ret == 0)
@@ -295,7 +296,7 @@ void local_deliver_mailbox(struct local_attempt *at, const char *recipient,
         strbuf_printf(&path, "%s/%s", local_cfg.mail_spool_directory, pw->user);
         int ret = spool_mailbox_ready(path.s, pw, &err);
         if (ret == 0)
-            ret = append_mbox(at, recipient, path.s, &err);
+            ret = append_mbox(at, recipient, path.s, pw->uid, &err);
         if (ret == 0)
             local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to mailbox");
         else
@@ -305,11 +306,32 @@ void local_deliver_mailbox(struct local_attempt *at, const char *recipient,
     strbuf_release(&err);
 }
 
+const struct local_privs *local_unprivileged(const struct local_privs *privs,
+                                             struct local_privs *storage)
+{
+    if (privs->uid != 0 && privs->gid != 0)
+        return privs;
+    struct local_privs dflt;
+    local_default_privs(&dflt);
+    if (dflt.uid == 0 || dflt.gid == 0)
+        return NULL;
+    *storage = *privs;
+    storage->uid = dflt.uid;
+    storage->gid = dflt.gid;
+    return storage;
+}
+
 void local_deliver_file(struct local_attempt *at, const char *recipient, const char *path,
                         const struct local_privs *privs)
 {
     if (local_verifying(at)) {
         local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivers to file: %s", path);
+        return;
+    }
+    struct local_privs storage;
+    if ((privs = local_unprivileged(privs, &storage)) == NULL) {
+        local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.5",
+                      "mail system configuration error: default_privs is a privileged account");
         return;
     }
     strbuf err = STRBUF_INIT;
@@ -318,7 +340,7 @@ void local_deliver_file(struct local_attempt *at, const char *recipient, const c
                       (long)privs->uid);
         return;
     }
-    int ret = append_mbox(at, recipient, path, &err);
+    int ret = append_mbox(at, recipient, path, (uid_t)-1, &err);
     int err_no = errno;
     privs_leave();
     if (ret == 0)
@@ -345,11 +367,51 @@ static ssize_t command_input(void *ctx, const char **data)
     return local_render_next(in->render, data, in->err);
 }
 
+/* NAME=value with the value censored by command_expansion_filter, as
+ * Postfix does for everything it exports: a command may paste $RECIPIENT
+ * into a shell line, so the sender's bytes outside the filter become '_'. */
 static void env_add(strlist *env, const char *name, const char *value)
 {
     strbuf sb = STRBUF_INIT;
-    strbuf_printf(&sb, "%s=%s", name, value ? value : "");
+    strbuf_printf(&sb, "%s=", name);
+    config_filter_append(&sb, value ? value : "", local_cfg.command_filter);
     strlist_push_owned(env, strbuf_detach(&sb));
+}
+
+/* Our own values (PATH, TZ), not censored. */
+static void env_add_trusted(strlist *env, const char *name, const char *value)
+{
+    strbuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s=%s", name, value);
+    strlist_push_owned(env, strbuf_detach(&sb));
+}
+
+/* The command's working directory: command_execution_directory expanded
+ * for this recipient, else the home directory when it exists, else "/".
+ * -1: the parameter cannot be expanded (a configuration error). */
+static int command_cwd(const char *recipient, const struct local_privs *privs,
+                       const char *extension, strbuf *cwd)
+{
+    strbuf_reset(cwd);
+    if (*local_cfg.exec_directory) {
+        struct local_recipient r;
+        strbuf local_part = STRBUF_INIT, err = STRBUF_INIT;
+        local_recipient_parse(&r, recipient, extension, &local_part);
+        int ret = local_expand_attrs(local_cfg.exec_directory, &r, privs, local_cfg.exec_filter,
+                                     cwd, &err);
+        if (ret < 0)
+            msg_warn("bad parameter value syntax for command_execution_directory: %s", err.s);
+        strbuf_release(&local_part);
+        strbuf_release(&err);
+        if (ret < 0)
+            return -1;
+        if (ret == 0 && cwd->len > 0)
+            return 0;
+        strbuf_reset(cwd);
+    }
+    struct stat st;
+    strbuf_puts(cwd, stat(privs->home, &st) == 0 && S_ISDIR(st.st_mode) ? privs->home : "/");
+    return 0;
 }
 
 void local_deliver_command(struct local_attempt *at, const char *recipient, const char *command,
@@ -359,16 +421,22 @@ void local_deliver_command(struct local_attempt *at, const char *recipient, cons
         local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivers to command: %s", command);
         return;
     }
+    struct local_privs storage;
+    if ((privs = local_unprivileged(privs, &storage)) == NULL) {
+        local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.5",
+                      "mail system configuration error: default_privs is a privileged account");
+        return;
+    }
     const struct deliver_request *req = at->msg->req;
     strlist env = STRLIST_INIT;
-    env_add(&env, "PATH", "/usr/bin:/bin");
+    env_add_trusted(&env, "PATH", "/usr/bin:/bin");
     env_add(&env, "HOME", privs->home);
     env_add(&env, "LOGNAME", privs->user);
     env_add(&env, "USER", privs->user);
     env_add(&env, "SHELL", privs->shell);
     const char *tz = getenv("TZ");
     if (tz)
-        env_add(&env, "TZ", tz);
+        env_add_trusted(&env, "TZ", tz);
     const char *at_sign = strrchr(recipient, '@');
     strbuf local_part = STRBUF_INIT;
     strbuf_append(&local_part, recipient,
@@ -392,12 +460,20 @@ void local_deliver_command(struct local_attempt *at, const char *recipient, cons
         strbuf_release(&err);
         return;
     }
+    strbuf cwd = STRBUF_INIT;
+    if (command_cwd(recipient, privs, extension, &cwd) < 0) {
+        local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.5", "mail system configuration error");
+        local_render_close(&render);
+        strlist_release(&env);
+        strbuf_release(&err);
+        strbuf_release(&cwd);
+        return;
+    }
     struct command_input in = {render, &err};
-    struct stat st;
     struct command_request creq = {
         .shell_command = command,
         .env = env.v,
-        .cwd = stat(privs->home, &st) == 0 && S_ISDIR(st.st_mode) ? privs->home : "/",
+        .cwd = cwd.s,
         .set_ids = true,
         .uid = privs->uid,
         .gid = privs->gid,
@@ -423,4 +499,5 @@ void local_deliver_command(struct local_attempt *at, const char *recipient, cons
     local_render_close(&render);
     strlist_release(&env);
     strbuf_release(&err);
+    strbuf_release(&cwd);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fsutil.h"
 #include "local.h"
 #include "mem.h"
 #include "msg.h"
@@ -56,7 +57,7 @@ static bool allowed(const strlist *list, enum local_origin origin)
     return origin == ORIGIN_DIRECT || strlist_contains(list, names[origin]);
 }
 
-static void default_privs(struct local_privs *p)
+void local_default_privs(struct local_privs *p)
 {
     struct passwd *pw = getpwnam(local_cfg.default_privs);
     p->uid = pw ? pw->pw_uid : 65534;
@@ -80,24 +81,57 @@ static bool is_local_address(const char *address)
     return match > 0;
 }
 
-/* Read a .forward or :include: file as the given user. NULL on error. */
-static char *read_list_file(const char *path, const struct local_privs *privs, strbuf *err)
+/* Outcome of opening a list file. */
+enum list_open { LIST_OPENED, LIST_ABSENT, LIST_REFUSED };
+
+/* Open a .forward or :include: file as the given user: no symlink, no
+ * FIFO or device (O_NONBLOCK, then fstat: a file swapped after a check
+ * cannot make local hang or read something else). A .forward must also
+ * be owned by the user or root and not be world-writable, as Postfix
+ * insists. LIST_ABSENT: nothing there, or the user may not look. */
+static enum list_open open_list_file(const char *path, const struct local_privs *privs,
+                                     bool dot_forward, int *fdp, strbuf *err)
 {
     if (setegid(privs->gid) < 0 || seteuid(privs->uid) < 0) {
         strbuf_printf(err, "cannot switch to uid %ld", (long)privs->uid);
         if (seteuid(0) < 0 || setegid(0) < 0)
             msg_fatal("cannot restore root privileges: %m");
-        return NULL;
+        return LIST_REFUSED;
     }
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     int open_errno = errno;
     if (seteuid(0) < 0 || setegid(0) < 0)
         msg_fatal("cannot restore root privileges: %m");
     if (fd < 0) {
-        errno = open_errno;
-        strbuf_printf(err, "open %s: %s", path, strerror(open_errno));
-        return NULL;
+        if (open_errno == ENOENT || open_errno == ENOTDIR || open_errno == EACCES)
+            return LIST_ABSENT;
+        if (open_errno == ELOOP)
+            strbuf_printf(err, "file %s is a symbolic link", path);
+        else
+            strbuf_printf(err, "cannot open file %s: %s", path, strerror(open_errno));
+        return LIST_REFUSED;
     }
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        strbuf_printf(err, "fstat %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        strbuf_printf(err, "file %s is not a regular file", path);
+    else if (dot_forward && st.st_uid != 0 && st.st_uid != privs->uid)
+        strbuf_printf(err, "file %s has bad owner uid %ld", path, (long)st.st_uid);
+    else if (dot_forward && (st.st_mode & S_IWOTH))
+        strbuf_printf(err, "file %s is world writable", path);
+    else {
+        *fdp = fd;
+        return LIST_OPENED;
+    }
+    close(fd);
+    return LIST_REFUSED;
+}
+
+/* The destinations in an open list file, comments removed; NULL on a read
+ * error. Closes fd. */
+static char *read_list_file(int fd, const char *path, strbuf *err)
+{
     strbuf text = STRBUF_INIT;
     char buf[8192];
     ssize_t n;
@@ -169,7 +203,13 @@ static void expand_destination(struct local_attempt *at, const char *recipient, 
             local_deliver_file(at, recipient, dest, privs);
     } else if (strncasecmp(dest, ":include:", 9) == 0) {
         strbuf err = STRBUF_INIT;
-        char *text = read_list_file(dest + 9, privs, &err);
+        char *text = NULL;
+        int fd = -1;
+        enum list_open how = open_list_file(dest + 9, privs, false, &fd, &err);
+        if (how == LIST_ABSENT)
+            strbuf_printf(&err, "open %s: %s", dest + 9, strerror(ENOENT));
+        else if (how == LIST_OPENED)
+            text = read_list_file(fd, dest + 9, &err);
         if (text == NULL)
             local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot open include file: %s",
                           err.s);
@@ -196,61 +236,99 @@ static void expand_destination(struct local_attempt *at, const char *recipient, 
     }
 }
 
-/* tpl with the LOCAL_MARK_* markers replaced by the recipient's values. */
-static void fill_markers(strbuf *out, const char *tpl, const struct local_privs *pw,
-                         const char *extension)
+/* A value from the recipient address for a file name: a '/' in it becomes
+ * '_', so the sender's text can never add a directory level. */
+static void no_slashes(strbuf *out, const char *value)
 {
-    static const char *marks[3] = {LOCAL_MARK_HOME, LOCAL_MARK_USER, LOCAL_MARK_EXTENSION};
-    const char *values[3] = {pw->home, pw->user, extension};
-    const size_t mark_len = sizeof(LOCAL_MARK_HOME) - 1;
-    for (const char *p = tpl; *p;) {
-        int k = -1;
-        if (*p == '\001')
-            for (int i = 0; i < 3 && k < 0; i++)
-                if (strncmp(p, marks[i], mark_len) == 0)
-                    k = i;
-        if (k >= 0) {
-            strbuf_puts(out, values[k]);
-            p += mark_len;
-        } else {
-            strbuf_putc(out, *p++);
-        }
-    }
+    strbuf_reset(out);
+    for (const char *p = value; *p; p++)
+        strbuf_putc(out, *p == '/' ? '_' : *p);
 }
 
-/* Look for a .forward file along forward_path; returns its text or NULL. */
-static char *find_forward(const struct local_privs *pw, const char *extension)
+int local_expand_attrs(const char *text, const struct local_recipient *r,
+                       const struct local_privs *pw, const char *filter, strbuf *out, strbuf *err)
 {
-    if (*local_cfg.forward_path == '\0')
-        return NULL;
-    /* forward_path uses $home, $user, ${extension}, $recipient_delimiter:
-     * the first three are markers in the template made at start. */
-    bool has_ext = extension && *extension;
-    const char *tpl = local_cfg.forward_template[has_ext];
-    strbuf expanded = STRBUF_INIT, err = STRBUF_INIT;
-    char *text = NULL;
-    if (!tpl) {
-        msg_warn("forward_path: %s", local_cfg.forward_path_error);
-    } else {
-        fill_markers(&expanded, tpl, pw, has_ext ? extension : "");
-        strlist paths = STRLIST_INIT;
-        strlist_split(&paths, expanded.s, ", \t\r\n", NULL);
-        for (size_t i = 0; i < paths.n && text == NULL; i++) {
-            struct stat st;
-            if (lstat(paths.v[i], &st) < 0 || !S_ISREG(st.st_mode))
-                continue;
-            if (st.st_uid != pw->uid && st.st_uid != 0) {
-                msg_warn("ignoring %s: not owned by %s", paths.v[i], pw->user);
-                continue;
-            }
-            strbuf_reset(&err);
-            text = read_list_file(paths.v[i], pw, &err);
-            if (text == NULL)
-                msg_warn("%s", err.s);
-        }
-        strlist_release(&paths);
+    strbuf local = STRBUF_INIT, domain = STRBUF_INIT, rcpt = STRBUF_INIT, ext = STRBUF_INIT;
+    no_slashes(&local, r->local);
+    no_slashes(&domain, r->domain);
+    no_slashes(&rcpt, r->address);
+    no_slashes(&ext, r->extension ? r->extension : "");
+    const struct config_attr attrs[] = {
+        {"user", pw->user},
+        {"home", pw->home},
+        {"shell", pw->shell},
+        {"local", strbuf_str(&local)},
+        {"mailbox", strbuf_str(&local)},
+        {"domain", strbuf_str(&domain)},
+        {"recipient", strbuf_str(&rcpt)},
+        {"extension", r->extension ? strbuf_str(&ext) : NULL},
+        {"recipient_delimiter", r->extension ? r->delimiter : NULL},
+    };
+    const struct config_attrs set = {attrs, sizeof(attrs) / sizeof(attrs[0]), filter};
+    bool undefined = false;
+    int ret = config_expand_attrs(text, &set, out, &undefined, err);
+    strbuf_release(&local);
+    strbuf_release(&domain);
+    strbuf_release(&rcpt);
+    strbuf_release(&ext);
+    return ret < 0 ? -1 : undefined ? 1 : 0;
+}
+
+int local_forward_expand(const char *element, const struct local_recipient *r,
+                         const struct local_privs *pw, strbuf *path, strbuf *err)
+{
+    int ret = local_expand_attrs(element, r, pw, local_cfg.forward_filter, path, err);
+    if (ret == 0 && !path_is_plain_absolute(path->s)) {
+        strbuf_printf(err,
+                      "forward_path element \"%s\" expands to \"%s\": not an absolute path "
+                      "without . or .. components",
+                      element, path->s);
+        ret = -1;
     }
-    strbuf_release(&expanded);
+    return ret;
+}
+
+void local_recipient_parse(struct local_recipient *r, const char *address, const char *extension,
+                           strbuf *local_part)
+{
+    const char *at_sign = strrchr(address, '@');
+    strbuf_reset(local_part);
+    strbuf_append(local_part, address, at_sign ? (size_t)(at_sign - address) : strlen(address));
+    const char *delims = local_cfg.recipient_delimiter;
+    size_t cut = *delims ? strcspn(strbuf_str(local_part), delims) : local_part->len;
+    r->address = address;
+    r->local = strbuf_str(local_part);
+    r->domain = at_sign ? at_sign + 1 : "";
+    r->extension = extension && *extension ? extension : NULL;
+    r->delimiter[0] = cut < local_part->len ? local_part->s[cut] : '\0';
+    r->delimiter[1] = '\0';
+}
+
+/* The first .forward file along forward_path that exists, as text; NULL
+ * when there is none (or the one found is refused: warned, and the
+ * recipient gets its mailbox, as in Postfix). */
+static char *find_forward(const struct local_recipient *r, const struct local_privs *pw)
+{
+    strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    char *text = NULL;
+    for (size_t i = 0; i < local_cfg.forward_path.n; i++) {
+        strbuf_reset(&err);
+        int ret = local_forward_expand(local_cfg.forward_path.v[i], r, pw, &path, &err);
+        if (ret < 0)
+            msg_warn("forward_path: %s", err.s);
+        if (ret != 0)
+            continue;
+        int fd = -1;
+        enum list_open how = open_list_file(path.s, pw, true, &fd, &err);
+        if (how == LIST_ABSENT)
+            continue;
+        if (how == LIST_OPENED)
+            text = read_list_file(fd, path.s, &err);
+        if (text == NULL)
+            msg_warn("%s", err.s);
+        break;
+    }
+    strbuf_release(&path);
     strbuf_release(&err);
     return text;
 }
@@ -302,7 +380,7 @@ void local_expand_recipient(struct local_attempt *at, const char *address, int d
                           err.s);
         } else if (r == MAP_FOUND) {
             struct local_privs privs;
-            default_privs(&privs);
+            local_default_privs(&privs);
             expand_list(at, full.s, value.s, ORIGIN_ALIAS, &privs, depth);
         }
         strbuf_release(&value);
@@ -326,13 +404,17 @@ void local_expand_recipient(struct local_attempt *at, const char *address, int d
     char *home = xstrdup(pwd->pw_dir), *shell = xstrdup(pwd->pw_shell);
     char *user = xstrdup(pwd->pw_name);
     struct local_privs pw = {pwd->pw_uid, pwd->pw_gid, user, home, shell};
-    char *forward = no_alias ? NULL : find_forward(&pw, ext.s);
+    struct local_recipient rparts;
+    strbuf rlocal = STRBUF_INIT;
+    local_recipient_parse(&rparts, full.s, ext.s, &rlocal);
+    char *forward = no_alias ? NULL : find_forward(&rparts, &pw);
     if (forward) {
         expand_list(at, full.s, forward, ORIGIN_FORWARD, &pw, depth);
         free(forward);
     } else {
         local_deliver_mailbox(at, full.s, &pw, ext.s);
     }
+    strbuf_release(&rlocal);
     free(home);
     free(shell);
     free(user);

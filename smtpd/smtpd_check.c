@@ -91,26 +91,26 @@ void smtpd_check_init(void)
 
     /* local_recipient_maps: NIS is not available here; Postfix behaves as
      * if such tables were empty when NIS is not set up. */
-    strlist items = STRLIST_INIT, kept = STRLIST_INIT;
+    strlist items = STRLIST_INIT, aliases = STRLIST_INIT;
     split_or_die(&items, "local_recipient_maps");
-    strbuf list = STRBUF_INIT;
+    split_or_die(&aliases, "alias_maps");
     for (size_t i = 0; i < items.n; i++) {
         if (strncmp(items.v[i], "nis:", 4) == 0 || strncmp(items.v[i], "proxy:nis:", 10) == 0) {
             msg_info("local_recipient_maps: ignoring %s (NIS is not supported)", items.v[i]);
             continue;
         }
-        if (list.len)
-            strbuf_puts(&list, ", ");
-        strbuf_puts(&list, items.v[i]);
-    }
-    if (items.n > 0 && list.len > 0) {
-        local_rcpt_maps = maps_open("local_recipient_maps", strbuf_str(&list), MAP_SURROGATE, &err);
         if (!local_rcpt_maps)
+            local_rcpt_maps = maps_open("local_recipient_maps", "", 0, &err);
+        /* An alias table answers here as local(8) reads it: without the
+         * $n rules it refuses, or smtpd would accept what local bounces. */
+        unsigned flags = MAP_SURROGATE;
+        if (strlist_contains(&aliases, items.v[i]))
+            flags |= MAP_NO_REGSUB;
+        if (maps_append(local_rcpt_maps, items.v[i], flags, &err) < 0)
             msg_fatal("%s", strbuf_str(&err));
     }
     strlist_release(&items);
-    strlist_release(&kept);
-    strbuf_release(&list);
+    strlist_release(&aliases);
     strbuf_release(&err);
 }
 

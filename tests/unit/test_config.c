@@ -376,6 +376,76 @@ static void raw_parameters_stay_raw(void **state)
     assert_false(config_default_find("alias_maps")->raw);
 }
 
+/* Delivery-time attributes (local(8)'s forward_path): they shadow
+ * parameters, are filtered, report "undefined", and never pollute the
+ * parameter caches. */
+static void attribute_expansion(void **state)
+{
+    load("recipient_delimiter = +\n"
+         "fwd_dir = /var/forward\n"
+         "uses_user = $fwd_dir/$user\n");
+    const struct config_attr attrs[] = {
+        {"user", "bob"},
+        {"home", "/home/bob"},
+        {"extension", "a;b|c`d$e f,g\th"},
+        {"recipient_delimiter", "-"},
+        {"domain", NULL},
+    };
+    const char *filter = "abcdefghijklmnopqrstuvwxyz/.-+_,";
+    const struct config_attrs set = {attrs, 5, filter};
+    strbuf out = STRBUF_INIT, err = STRBUF_INIT;
+    bool undefined = true;
+    assert_int_equal(config_expand_attrs("$home/.forward${recipient_delimiter}${extension}", &set,
+                                         &out, &undefined, &err),
+                     0);
+    /* The attribute's delimiter, not main.cf's; every byte outside the
+     * filter is '_', and the comma stays (splitting happened before). */
+    assert_string_equal(out.s, "/home/bob/.forward-a_b_c_d_e_f,g_h");
+    assert_false(undefined);
+    /* A parameter referring to an attribute sees it... */
+    assert_int_equal(config_expand_attrs("$uses_user", &set, &out, &undefined, &err), 0);
+    assert_string_equal(out.s, "/var/forward/bob");
+    /* ...and its cached value outside attribute expansion does not. */
+    assert_string_equal(config_get("uses_user"), "/var/forward/");
+    assert_int_equal(config_expand_attrs("$uses_user", &set, &out, &undefined, &err), 0);
+    assert_string_equal(out.s, "/var/forward/bob");
+    /* Parameters are the administrator's text: not filtered. */
+    load("odd = /x;y\n");
+    assert_int_equal(config_expand_attrs("$odd/$user", &set, &out, &undefined, &err), 0);
+    assert_string_equal(out.s, "/x;y/bob");
+    /* Undefined attribute: reported; ?/: test defined-and-non-empty. */
+    assert_int_equal(config_expand_attrs("/d/$domain", &set, &out, &undefined, &err), 0);
+    assert_true(undefined);
+    assert_int_equal(config_expand_attrs("${domain?yes}${domain:no}${user?{u=$user}}", &set, &out,
+                                         &undefined, &err),
+                     0);
+    assert_string_equal(out.s, "nou=bob");
+    assert_false(undefined);
+    /* No filter: values as they are. */
+    const struct config_attrs raw = {attrs, 5, NULL};
+    assert_int_equal(config_expand_attrs("${extension}", &raw, &out, NULL, &err), 0);
+    assert_string_equal(out.s, "a;b|c`d$e f,g\th");
+    /* The value is data: a "$name" inside it is not expanded again. */
+    const struct config_attr sneaky[] = {{"extension", "$home"}};
+    const struct config_attrs sn = {sneaky, 1, NULL};
+    assert_int_equal(config_expand_attrs("x${extension}", &sn, &out, NULL, &err), 0);
+    assert_string_equal(out.s, "x$home");
+    /* Syntax errors are errors. */
+    assert_int_equal(config_expand_attrs("${user", &set, &out, &undefined, &err), -1);
+    strbuf_release(&out);
+    strbuf_release(&err);
+}
+
+static void filter_append(void **state)
+{
+    strbuf out = STRBUF_INIT;
+    config_filter_append(&out, "a/b c\001\377", "abc/");
+    assert_string_equal(out.s, "a/b_c__");
+    config_filter_append(&out, "+x", NULL);
+    assert_string_equal(out.s, "a/b_c__+x");
+    strbuf_release(&out);
+}
+
 /* ------------------------------------------------------- typed values */
 
 static void typed_int(void **state)
@@ -1018,6 +1088,8 @@ int main(void)
         cmocka_unit_test(computed_defaults),
         cmocka_unit_test(unused_parameters),
         cmocka_unit_test(choose_dir_rules),
+        cmocka_unit_test(attribute_expansion),
+        cmocka_unit_test(filter_append),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

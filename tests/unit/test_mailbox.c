@@ -241,7 +241,7 @@ static void mbox_appends_escapes_and_separates(void **state)
     assert_int_equal(methods, MBOX_LOCK_FCNTL | MBOX_LOCK_DOTLOCK);
     for (int round = 0; round < 2; round++) {
         struct mbox_delivery mb;
-        assert_int_equal(mbox_begin(&mb, path, methods, &err), 0);
+        assert_int_equal(mbox_begin(&mb, path, methods, (uid_t)-1, &err), 0);
         strbuf_reset(&from);
         mbox_from_line(&from, "", 0);
         assert_int_equal(mbox_write(&mb, from.s, from.len, &err), 0);
@@ -277,7 +277,7 @@ static void mbox_uncommitted_is_truncated(void **state)
     stat(path, &before);
     strbuf err = STRBUF_INIT;
     struct mbox_delivery mb;
-    assert_int_equal(mbox_begin(&mb, path, MBOX_LOCK_FCNTL, &err), 0);
+    assert_int_equal(mbox_begin(&mb, path, MBOX_LOCK_FCNTL, (uid_t)-1, &err), 0);
     for (int i = 0; i < 20000; i++)
         assert_int_equal(mbox_write_line(&mb, "some partial line", 17, &err), 0);
     mbox_end(&mb);
@@ -293,7 +293,44 @@ static void mbox_refuses_symlink(void **state)
     assert_int_equal(symlink("/etc/passwd", path), 0);
     strbuf err = STRBUF_INIT;
     struct mbox_delivery mb;
-    assert_int_equal(mbox_begin(&mb, path, MBOX_LOCK_FCNTL, &err), -1);
+    assert_int_equal(mbox_begin(&mb, path, MBOX_LOCK_FCNTL, (uid_t)-1, &err), -1);
+    mbox_end(&mb);
+    strbuf_release(&err);
+}
+
+static void mbox_refuses_hard_link_and_wrong_owner(void **state)
+{
+    char target[128], path[128];
+    snprintf(target, sizeof(target), "%s/secret", tmpdir);
+    snprintf(path, sizeof(path), "%s/linked-mbox", tmpdir);
+    FILE *fp = fopen(target, "w");
+    fputs("secret\n", fp);
+    fclose(fp);
+    assert_int_equal(link(target, path), 0);
+    strbuf err = STRBUF_INIT;
+    struct mbox_delivery mb;
+    assert_int_equal(mbox_begin(&mb, path, MBOX_LOCK_FCNTL, (uid_t)-1, &err), -1);
+    assert_int_equal(errno, EPERM);
+    assert_non_null(strstr(err.s, "hard links"));
+    mbox_end(&mb);
+    unlink(path);
+    struct stat st;
+    assert_int_equal(stat(target, &st), 0);
+    assert_int_equal(st.st_size, 7); /* nothing appended */
+    /* One link now, but the wrong owner. */
+    strbuf_reset(&err);
+    assert_int_equal(mbox_begin(&mb, target, MBOX_LOCK_FCNTL, st.st_uid + 1, &err), -1);
+    assert_non_null(strstr(err.s, "owned by"));
+    mbox_end(&mb);
+    strbuf_reset(&err);
+    assert_int_equal(mbox_begin(&mb, target, MBOX_LOCK_FCNTL, st.st_uid, &err), 0);
+    mbox_end(&mb);
+    /* A FIFO is refused without blocking. */
+    char fifo[128];
+    snprintf(fifo, sizeof(fifo), "%s/fifo-mbox", tmpdir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    strbuf_reset(&err);
+    assert_int_equal(mbox_begin(&mb, fifo, MBOX_LOCK_FCNTL, (uid_t)-1, &err), -1);
     mbox_end(&mb);
     strbuf_release(&err);
 }
@@ -302,6 +339,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(maildir_delivers_into_new),
+        cmocka_unit_test(mbox_refuses_hard_link_and_wrong_owner),
         cmocka_unit_test(maildir_batch_steps),
         cmocka_unit_test(maildir_names_carry_the_whole_host_name),
         cmocka_unit_test(maildir_local_hostname_is_the_machine),

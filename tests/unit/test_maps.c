@@ -325,6 +325,62 @@ static void pattern_table(const char *type)
     free(src);
 }
 
+/* MAP_NO_REGSUB (alias_maps in local and smtpd): rules with $n are
+ * skipped, the others still answer; $$ is no substitution. */
+static void no_regsub_skips_substituting_rules(void **state)
+{
+    const char *types[] = {"regexp", "pcre"};
+    for (int t = 0; t < 2; t++) {
+        char *src = write_text("noregsub", "/^(.*)-run$/ |/bin/sh -c $1\n"
+                                           "/^(.*)-braced$/ ${1}\n"
+                                           "/^dollar$/ cost$$5\n"
+                                           "/^fixed$/ root\n");
+        strbuf spec = STRBUF_INIT, err = STRBUF_INIT, v = STRBUF_INIT;
+        strbuf_printf(&spec, "%s:%s", types[t], src);
+        map *m = map_open(spec.s, MAP_NO_REGSUB, &err);
+        assert_non_null(m);
+        expect(m, "x-run", NULL);
+        expect(m, "x-braced", NULL);
+        expect(m, "dollar", "cost$5");
+        expect(m, "fixed", "root");
+        map_free(&m);
+        /* Without the flag the same table substitutes. */
+        m = map_open(spec.s, 0, &err);
+        expect(m, "x-run", "|/bin/sh -c x");
+        map_free(&m);
+        strbuf_release(&spec);
+        strbuf_release(&err);
+        strbuf_release(&v);
+        free(src);
+    }
+}
+
+/* maps_append: one parameter, tables with different flags, in order. */
+static void maps_append_keeps_order_and_flags(void **state)
+{
+    char *a = write_text("app-a", "/^(x)$/ $1-a\n");
+    char *b = write_text("app-b", "/^(.*)$/ $1-b\n");
+    strbuf spec = STRBUF_INIT, err = STRBUF_INIT, v = STRBUF_INIT;
+    maps *ms = maps_open("local_recipient_maps", "", 0, &err);
+    assert_non_null(ms);
+    strbuf_printf(&spec, "regexp:%s", a);
+    assert_int_equal(maps_append(ms, spec.s, MAP_NO_REGSUB, &err), 0);
+    strbuf_reset(&spec);
+    strbuf_printf(&spec, "regexp:%s", b);
+    assert_int_equal(maps_append(ms, spec.s, 0, &err), 0);
+    assert_int_equal(maps_count(ms), 2);
+    assert_int_equal(maps_find(ms, "x", 0, &v, &err), MAP_FOUND);
+    assert_string_equal(v.s, "x-b"); /* the first table skipped its rule */
+    assert_int_equal(maps_append(ms, "nosuchtype:/x", 0, &err), -1);
+    assert_int_equal(maps_count(ms), 2);
+    maps_free(&ms);
+    strbuf_release(&spec);
+    strbuf_release(&err);
+    strbuf_release(&v);
+    free(a);
+    free(b);
+}
+
 static void regexp_lookup(void **state)
 {
     pattern_table("regexp");
@@ -613,6 +669,8 @@ int main(void)
         cmocka_unit_test(cidr_lookup),
         cmocka_unit_test(cidr_bad_lines),
         cmocka_unit_test(regexp_lookup),
+        cmocka_unit_test(no_regsub_skips_substituting_rules),
+        cmocka_unit_test(maps_append_keeps_order_and_flags),
         cmocka_unit_test(pcre_lookup),
         cmocka_unit_test(regexp_bad),
         cmocka_unit_test(unix_tables),
