@@ -794,8 +794,8 @@ static int smtp_submit_mode(const struct options *o)
         case SMTP_VERB_QUIT:
             bs_reply("221 2.0.0 Bye");
             goto done;
-        default:
-            bs_reply("502 5.5.2 Error: command not recognized");
+        default: /* known to SMTP (words nobody knows fail in smtp_cmd_parse) */
+            bs_reply("502 5.5.1 Error: command not implemented");
             break;
         }
     }

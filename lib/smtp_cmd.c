@@ -426,7 +426,7 @@ int smtp_cmd_parse(smtp_cmd *cmd, const char *line, size_t len, const smtp_cmd_o
     if (wlen == 0)
         return fail(cmd, 500, "5.5.2", "Error: bad syntax");
     if (cmd->verb == SMTP_VERB_UNKNOWN)
-        return fail(cmd, 502, "5.5.2", "Error: command not recognized");
+        return fail(cmd, 500, "5.5.2", "Error: command not recognized");
 
     while (p < len && is_wsp(line[p]))
         p++;

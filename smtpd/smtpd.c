@@ -624,14 +624,14 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
         smtpd_sasl_auth(s, cmd);
         break;
     case SMTP_VERB_ETRN:
-    case SMTP_VERB_EXPN:
     case SMTP_VERB_XCLIENT:
     case SMTP_VERB_XFORWARD:
-    case SMTP_VERB_LHLO:
         smtpd_reply(s, "502 5.5.1 Error: command not implemented");
         break;
+    case SMTP_VERB_EXPN: /* not in Postfix's smtpd either: unknown there */
+    case SMTP_VERB_LHLO: /* lmtp's greeting, not an SMTP command */
     case SMTP_VERB_UNKNOWN:
-        smtpd_reply(s, "502 5.5.2 Error: command not recognized");
+        smtpd_reply(s, "500 5.5.2 Error: command not recognized");
         break;
     }
     /* NOOP/VRFY/RSET/HELP floods count as errors past the junk limit. */
