@@ -89,7 +89,7 @@ static void end_line(smtp_data *d, bool crlf)
 
 static void bare(smtp_data *d, enum smtp_data_result which)
 {
-    if (d->mode == SMTP_DATA_MODE_DATA && d->opts.forbid_bare_newline)
+    if (d->opts.forbid_bare_newline)
         stop(d, which);
 }
 
@@ -164,7 +164,8 @@ static bool data_byte(smtp_data *d, unsigned char c)
     msg_panic("smtp_data: bad state %d", d->state);
 }
 
-/* One BDAT byte: binary content, lines split at LF only. */
+/* One BDAT byte. No dots and no end marker, but bare CR and bare LF are
+ * what they are in DATA: line breaks, or (forbid_bare_newline) refused. */
 static bool bdat_byte(smtp_data *d, unsigned char c)
 {
     if (d->state == S_CR) {
@@ -172,15 +173,16 @@ static bool bdat_byte(smtp_data *d, unsigned char c)
             end_line(d, true);
             return true;
         }
-        put(d, '\r');
-        d->state = S_TEXT;
+        bare(d, SMTP_DATA_BARE_CR);
+        end_line(d, false);
         return false;
     }
     if (c == '\r')
         d->state = S_CR;
-    else if (c == '\n')
-        end_line(d, true);
-    else {
+    else if (c == '\n') {
+        bare(d, SMTP_DATA_BARE_LF);
+        end_line(d, false);
+    } else {
         put(d, c);
         d->state = S_TEXT;
     }
@@ -220,8 +222,10 @@ void smtp_data_finish(smtp_data *d)
 {
     if (d->mode != SMTP_DATA_MODE_BDAT || d->done)
         return;
-    if (d->state == S_CR)
-        put(d, '\r');
+    if (d->state == S_CR) { /* a CR that no LF will ever follow */
+        bare(d, SMTP_DATA_BARE_CR);
+        end_line(d, false);
+    }
     if (d->state != S_BOL) {
         emit(d, true);
         d->lines++;

@@ -28,10 +28,13 @@
  *   SMTP_DATA_CALLBACK) but not consuming.
  *
  * BDAT (smtp_data_begin with SMTP_DATA_MODE_BDAT): the caller feeds exactly
- * the chunk bytes; there is no dot-unstuffing and no end-of-data marker.
- * Lines end at LF (a CR right before it is removed; other CRs are content),
- * and smtp_data_finish() after the LAST chunk emits a final unterminated
- * line. Line and size limits work as for DATA.
+ * the chunk bytes, chunk after chunk (a <CR><LF> may be split between two);
+ * there is no dot-unstuffing and no end-of-data marker. Lines end at <CR><LF>;
+ * a bare LF or bare CR (also a CR that ends the LAST chunk) is treated as in
+ * DATA: a line break, or with forbid_bare_newline SMTP_DATA_BARE_LF /
+ * SMTP_DATA_BARE_CR. So no emitted line ever holds a CR or LF, whichever
+ * command carried the content. smtp_data_finish() after the LAST chunk
+ * emits a final unterminated line. Line and size limits work as for DATA.
  */
 #ifndef MTA_SMTP_DATA_H
 #define MTA_SMTP_DATA_H

@@ -521,19 +521,21 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
             return false;
         }
     }
-    if (rc == STREAM_LINE_LF && smtpd_params.forbid_bare_reject) {
-        smtpd_reply(s, "%d 5.5.2 Error: bare <LF> received", smtpd_params.bare_code);
-        return true;
-    }
-
     smtp_cmd_opts opts = {
         .strict_rfc821 = smtpd_params.strict_rfc821,
         .utf8_addresses = smtpd_params.smtputf8_enable,
         .message_size_limit = smtpd_params.message_size_limit,
         .limits = NULL,
+        .truncated = rc == STREAM_LINE_TOOLONG,
     };
     int prc = smtp_cmd_parse(cmd, line->s ? line->s : "", line->len, &opts);
     enum smtpd_counter cnt = counter_of(cmd->verb);
+
+    if (rc == STREAM_LINE_LF && smtpd_params.forbid_bare_reject) {
+        smtpd_reply(s, "%d 5.5.2 Error: bare <LF> received", smtpd_params.bare_code);
+        /* A chunk follows a BDAT line: unread, it would be taken for commands. */
+        return cmd->verb != SMTP_VERB_BDAT;
+    }
 
     if (cmd->verb == SMTP_VERB_UNKNOWN) {
         size_t wl = strcspn(line->s ? line->s : "", " \t");
@@ -568,6 +570,14 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
     if (prc < 0) {
         if (cmd->verb == SMTP_VERB_DATA || cmd->verb == SMTP_VERB_BDAT)
             s->cnt_all[cnt]++;
+        if (cmd->verb == SMTP_VERB_BDAT && cmd->reply.close) {
+            strbuf shown = STRBUF_INIT;
+            addr_sanitize(&shown, line->s, line->len, 100, false);
+            msg_warn("%s: malformed BDAT command syntax from %s: %s",
+                     s->queue_id.len ? strbuf_str(&s->queue_id) : "NOQUEUE",
+                     strbuf_str(&s->namaddr), strbuf_str(&shown));
+            strbuf_release(&shown);
+        }
         strbuf r = STRBUF_INIT;
         smtp_reply_format(&cmd->reply, &r);
         smtpd_reply(s, "%s", strbuf_str(&r));
