@@ -93,6 +93,14 @@ static void bare(smtp_data *d, enum smtp_data_result which)
         stop(d, which);
 }
 
+/* A LF that no CR preceded. */
+static void lf_line_end(smtp_data *d)
+{
+    if (!d->opts.lf_line_ends)
+        bare(d, SMTP_DATA_BARE_LF);
+    end_line(d, d->opts.lf_line_ends);
+}
+
 /* One DATA byte. Returns false when the byte must be looked at again in
  * the new state (it was not consumed). */
 static bool data_byte(smtp_data *d, unsigned char c)
@@ -103,10 +111,9 @@ static bool data_byte(smtp_data *d, unsigned char c)
             d->state = S_DOT;
         else if (c == '\r')
             d->state = S_CR;
-        else if (c == '\n') {
-            bare(d, SMTP_DATA_BARE_LF);
-            end_line(d, false);
-        } else {
+        else if (c == '\n')
+            lf_line_end(d);
+        else {
             put(d, c);
             d->state = S_TEXT;
         }
@@ -117,10 +124,13 @@ static bool data_byte(smtp_data *d, unsigned char c)
             return true;
         }
         if (c == '\n') {
+            if (d->opts.lf_line_ends && d->after_crlf) {
+                d->done = true;
+                return true;
+            }
             /* "." then bare LF: content, never end-of-data. */
-            bare(d, SMTP_DATA_BARE_LF);
             put(d, '.');
-            end_line(d, false);
+            lf_line_end(d);
             return true;
         }
         /* The leading dot was stuffing; drop it (RFC 5321 4.5.2). */
@@ -144,10 +154,9 @@ static bool data_byte(smtp_data *d, unsigned char c)
     case S_TEXT:
         if (c == '\r')
             d->state = S_CR;
-        else if (c == '\n') {
-            bare(d, SMTP_DATA_BARE_LF);
-            end_line(d, false);
-        } else
+        else if (c == '\n')
+            lf_line_end(d);
+        else
             put(d, c);
         return true;
     case S_CR:
@@ -179,10 +188,9 @@ static bool bdat_byte(smtp_data *d, unsigned char c)
     }
     if (c == '\r')
         d->state = S_CR;
-    else if (c == '\n') {
-        bare(d, SMTP_DATA_BARE_LF);
-        end_line(d, false);
-    } else {
+    else if (c == '\n')
+        lf_line_end(d);
+    else {
         put(d, c);
         d->state = S_TEXT;
     }

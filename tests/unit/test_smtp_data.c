@@ -42,7 +42,7 @@ static int collect(void *ctx, const char *line, size_t len, bool complete)
 
 static smtp_data_opts mkopts(size_t line_limit, uint64_t size_limit, bool forbid)
 {
-    smtp_data_opts o = {line_limit, size_limit, forbid};
+    smtp_data_opts o = {line_limit, size_limit, forbid, false};
     return o;
 }
 
@@ -466,6 +466,37 @@ static void random_streams(void **state)
     }
 }
 
+/* sendmail -bs's pipe: LF ends lines, "." LF ends DATA, CR stays strict. */
+static void lf_line_ends(void **state)
+{
+    smtp_data_opts o = mkopts(2048, 0, true);
+    o.lf_line_ends = true;
+    run r = {0};
+    run_all_chunkings(&r, L("Subject: x\n\n..dot\nline\r\n.\nQUIT\n"), &o, SMTP_DATA_MODE_DATA);
+    assert_true(r.done);
+    assert_int_equal(r.result, SMTP_DATA_OK);
+    assert_int_equal(r.consumed, strlen("Subject: x\n\n..dot\nline\r\n.\n"));
+    assert_string_equal(strbuf_str(&r.out), "Subject: x|C\n|C\n.dot|C\nline|C\n");
+    run_release(&r);
+
+    run_all_chunkings(&r, L(".\nMAIL"), &o, SMTP_DATA_MODE_DATA);
+    assert_true(r.done);
+    assert_int_equal(r.consumed, 2);
+    run_release(&r);
+
+    /* A bare CR is still no line end that could let "." end the data. */
+    run_all_chunkings(&r, L("a\r.\nb\r\n.\r\n"), &o, SMTP_DATA_MODE_DATA);
+    assert_true(r.done);
+    assert_int_equal(r.result, SMTP_DATA_BARE_CR);
+    assert_int_equal(r.consumed, strlen("a\r.\nb\r\n.\r\n"));
+    run_release(&r);
+    o.forbid_bare_newline = false;
+    run_all_chunkings(&r, L("a\r.\nb\r\n.\r\n"), &o, SMTP_DATA_MODE_DATA);
+    assert_int_equal(r.result, SMTP_DATA_OK);
+    assert_string_equal(strbuf_str(&r.out), "a|C\n.|C\nb|C\n");
+    run_release(&r);
+}
+
 /* Random BDAT content: every chunking agrees and no emitted line holds a
  * CR or LF, with and without forbid_bare_newline. */
 static void random_bdat(void **state)
@@ -506,6 +537,7 @@ int main(void)
         cmocka_unit_test(size_limit),     cmocka_unit_test(callback_stop),
         cmocka_unit_test(binary_bytes),   cmocka_unit_test(bdat),
         cmocka_unit_test(random_streams), cmocka_unit_test(random_bdat),
+        cmocka_unit_test(lf_line_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
