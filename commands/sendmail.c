@@ -42,6 +42,7 @@
 #include "msg.h"
 #include "queue_file.h"
 #include "smtp_cmd.h"
+#include "stdfd.h"
 #include "stream.h"
 #include "strlist.h"
 
@@ -874,6 +875,7 @@ static int smtp_mode(const struct options *o)
 
 int main(int argc, char **argv)
 {
+    stdfd_ensure_open(); /* before anything can take fd 0, 1 or 2 (postdrop inherits them) */
     struct options o = {.mode = MODE_DELIVER, .dot_ends = true};
     char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];

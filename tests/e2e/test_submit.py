@@ -16,6 +16,8 @@ import json
 import os
 import pwd
 import re
+import shutil
+import struct
 import subprocess
 import time
 
@@ -281,6 +283,81 @@ def test_sendmail_bs_dialog(mta):
     wait_queued(mta, 1)
     _, rcpts, lines = only_incoming(mta)
     assert rcpts == ["r@example.org"] and b"via -bs" in lines
+
+
+# ---- closed standard descriptors --------------------------------------------
+
+def attr_message(pairs):
+    """One message of our internal protocol (lib/attr.h): length-prefixed
+    name/value pairs and a zero end marker."""
+    out = b""
+    for name, value in pairs:
+        out += struct.pack(">I", len(name)) + name + struct.pack(">I", len(value)) + value
+    return out + struct.pack(">I", 0)
+
+
+POSTDROP_INPUT = (attr_message([(b"request", b"envelope"), (b"sender", b"s@example.org")]) +
+                  attr_message([(b"request", b"rcpt"), (b"address", b"r@example.org")]) +
+                  attr_message([(b"request", b"content"), (b"N", b"Subject: fds"), (b"N", b""),
+                                (b"N", b"body")]) +
+                  attr_message([(b"request", b"end")]))
+
+
+def run_with_closed(inst, prog, args, closed, input=b""):
+    """prog (a plain, non-setgid copy: root running it, or an installation
+    without the setgid bit, gets no help from glibc's secure mode) with the
+    standard descriptors in `closed` closed."""
+    d = os.path.join(inst.tmp, "plain-bin")
+    os.makedirs(d, exist_ok=True)
+    if not os.path.exists(os.path.join(d, prog)):
+        shutil.copy(os.path.join(BIN, prog), d)  # copy() drops the setgid bit
+
+    def close_them():
+        for fd in closed:
+            os.close(fd)
+
+    return subprocess.run([os.path.join(d, prog)] + args, input=input, capture_output=True,
+                          env=dict(os.environ, MAIL_CONFIG=inst.config_dir),
+                          preexec_fn=close_them, timeout=60)
+
+
+def test_setgid_programs_with_closed_standard_fds(mta):
+    """A closed fd 0/1/2 gets /dev/null before anything is opened, so the
+    mail log (opened first) never becomes stdin, stdout or stderr."""
+    def log_since(mark):
+        return mta.log()[mark:]
+
+    # postdrop without stdin: no input, not the log file read as input
+    r = run_with_closed(mta, "postdrop", [], (0,))
+    assert r.returncode == 65, r.stderr
+    assert b"premature end of input: message not queued" in r.stderr, r.stderr
+    # postdrop without stderr: its messages do not land in the log raw
+    mark = mta.log_mark()
+    r = run_with_closed(mta, "postdrop", ["-v", "-v"], (2,), input=POSTDROP_INPUT)
+    assert r.returncode == 0
+    mta.wait_log(r"postfix/postdrop\[\d+\]: queued maildrop/", since=mark)
+    assert "\npostdrop: " not in log_since(mark), log_since(mark)
+    # ... nor with stdout and stderr closed, and the file is intact
+    mark = mta.log_mark()
+    r = run_with_closed(mta, "postdrop", ["-v", "-v"], (1, 2), input=POSTDROP_INPUT)
+    assert r.returncode == 0
+    assert "\npostdrop: " not in log_since(mark), log_since(mark)
+    wait_queued(mta, 2)
+    for f in queue_files(mta, "incoming"):
+        sender, rcpts, lines = qf_content(f)
+        assert (sender, rcpts) == ("s@example.org", ["r@example.org"])
+        assert lines[0] == b"Subject: fds" and lines[-2:] == [b"", b"body"], lines
+    # postqueue without stdout: the listing goes nowhere, not into the log
+    mark = mta.log_mark()
+    r = run_with_closed(mta, "postqueue", ["-p"], (1,))
+    assert r.returncode == 0, r.stderr
+    assert "Kbytes in 2 Requests" not in log_since(mark) and "-Queue ID-" not in log_since(mark)
+    # postqueue without stderr: the error is logged once, formatted
+    mark = mta.log_mark()
+    r = run_with_closed(mta, "postqueue", ["-i", "BAD"], (2,))
+    assert r.returncode == 64
+    mta.wait_log(r"postfix/postqueue\[\d+\]: fatal: invalid queue ID: \"BAD\"", since=mark)
+    assert "\npostqueue: fatal" not in log_since(mark), log_since(mark)
 
 
 # ---- maildrop security ------------------------------------------------------
