@@ -285,6 +285,60 @@ def test_sendmail_bs_dialog(mta):
     assert rcpts == ["r@example.org"] and b"via -bs" in lines
 
 
+# ---- newaliases and mailq: sendmail under other names -----------------------
+
+def test_newaliases_and_mailq_take_sendmail_options(mta):
+    """newaliases is sendmail -bi and mailq sendmail -bp (links, mode from
+    argv[0]): the whole sendmail option set works, -C included, without
+    MAIL_CONFIG in the environment."""
+    env = {k: v for k, v in os.environ.items() if k != "MAIL_CONFIG"}
+
+    def ours(prog, *args, input=b""):
+        return subprocess.run([os.path.join(BIN, prog)] + list(args), input=input,
+                              capture_output=True, env=env, timeout=60)
+
+    aliases = os.path.join(mta.config_dir, "aliases")
+    with open(aliases, "w") as f:
+        f.write("postmaster: root\nlist: a, b\n")
+    mta.rewrite(main_cf_extra="alias_database = hash:%s\n" % aliases)
+    r = ours("newaliases", "-C", mta.config_dir)
+    assert r.returncode == 0, r.stderr
+    assert ours("postalias", "-c", mta.config_dir, "-q", "list", aliases).stdout == b"a, b\n"
+    # -C may name main.cf itself; -v and -oi/-om are accepted
+    with open(aliases, "a") as f:
+        f.write("more: c\n")
+    r = ours("newaliases", "-v", "-oi", "-om", "-C", os.path.join(mta.config_dir, "main.cf"))
+    assert r.returncode == 0, r.stderr
+    assert ours("postalias", "-c", mta.config_dir, "-q", "more", aliases).stdout == b"c\n"
+    # -oA names another alias database; $alias_database is left alone
+    other = os.path.join(mta.tmp, "other-aliases")
+    with open(other, "w") as f:
+        f.write("x: y\n")
+    before = os.stat(aliases + ".db").st_mtime_ns
+    for prog, mode in (("newaliases", []), ("sendmail", ["-bi"])):
+        r = ours(prog, *mode, "-C", mta.config_dir, "-oAhash:" + other)
+        assert r.returncode == 0, (prog, r.stderr)
+    assert ours("postalias", "-c", mta.config_dir, "-q", "x", other).stdout == b"y\n"
+    assert os.stat(aliases + ".db").st_mtime_ns == before
+    r = ours("newaliases", "-C", mta.config_dir, "-oA")
+    assert r.returncode == 64 and b"-oA requires" in r.stderr, r.stderr
+    r = ours("newaliases", "-C", mta.config_dir, "someone@example.org")
+    assert r.returncode == 64 and b"requires no recipient" in r.stderr, r.stderr
+
+    # mailq
+    r = ours("mailq", "-C", mta.config_dir)
+    assert (r.returncode, r.stdout) == (0, b"Mail queue is empty\n"), r.stderr
+    run(mta, "sendmail", "-f", "q@example.org", "r@example.org", input=b"Subject: q\n\nx\n")
+    wait_queued(mta, 1)
+    for cmd in (["mailq", "-v", "-C", mta.config_dir], ["sendmail", "-bp", "-C", mta.config_dir],
+                ["mailq", "-C", os.path.join(mta.config_dir, "main.cf"), "-oi"]):
+        r = ours(*cmd)
+        assert r.returncode == 0, (cmd, r.stderr)
+        assert b"q@example.org" in r.stdout and b"-- 0 Kbytes in 1 Request." in r.stdout, r.stdout
+    r = ours("mailq", "-C", mta.config_dir, "r@example.org")
+    assert r.returncode == 64 and b"requires no recipient" in r.stderr, r.stderr
+
+
 # ---- closed standard descriptors --------------------------------------------
 
 def attr_message(pairs):
