@@ -76,7 +76,8 @@ def alt_config():
             f.write("# mta e2e test file\nalternate_config_directories = %s\n" % " ".join(dirs))
 
     yield allow
-    os.unlink(path)
+    if dirs:
+        os.unlink(path)
     if made_dir:
         try:
             os.rmdir("/etc/postfix")
@@ -285,6 +286,58 @@ def test_sendmail_bs_dialog(mta):
     assert rcpts == ["r@example.org"] and b"via -bs" in lines
 
 
+# ---- postfix set-permissions: the setgid commands ---------------------------
+
+def test_set_permissions_makes_postdrop_and_postqueue_setgid(instance, alt_config):
+    """Without the setgid bit an ordinary user's mail fails ("postdrop:
+    Permission denied"): postfix check warns as Postfix does, and postfix
+    set-permissions makes both root:$setgid_group mode 2755. The instance's
+    command_directory is a copy, so the build's own files are never touched."""
+    import grp
+    inst = instance(master_cf=MASTER_CF, start=False)
+    cmd_dir = os.path.join(inst.tmp, "command_directory")
+    os.mkdir(cmd_dir)
+    os.chmod(cmd_dir, 0o755)
+    for name in ("postdrop", "postqueue"):
+        shutil.copy(os.path.join(BIN, name), cmd_dir)  # root:root
+        os.chmod(os.path.join(cmd_dir, name), 0o755)  # copy() keeps a setgid bit
+    inst.rewrite(main_cf_extra="command_directory = %s\n" % cmd_dir)
+    r = inst.postfix("check")
+    want = ["postfix/postfix-script: warning: not owned by group postdrop: %s/postqueue",
+            "postfix/postfix-script: warning: not owned by group postdrop: %s/postdrop",
+            "postfix/postfix-script: warning: not set-gid or not owner+group+world executable: "
+            "%s/postqueue",
+            "postfix/postfix-script: warning: not set-gid or not owner+group+world executable: "
+            "%s/postdrop"]
+    got = [ln for ln in r.stderr.splitlines() if "/command_directory/" in ln]
+    assert got == [w % cmd_dir for w in want], r.stderr
+    inst.wait_log(r"postfix-script\[\d+\]: warning: not owned by group postdrop: %s/postdrop"
+                  % re.escape(cmd_dir))
+    inst.start()
+    alt_config(inst.config_dir)
+    r = run(inst, "sendmail", "r@example.org", input=b"x\n", user="mtauser1", check=False)
+    assert r.returncode != 0 and b"Permission denied" in r.stderr, r.stderr
+
+    inst.postfix("set-permissions")
+    gid = grp.getgrnam("postdrop").gr_gid
+    for name in ("postdrop", "postqueue"):
+        st = os.stat(os.path.join(cmd_dir, name))
+        assert (st.st_uid, st.st_gid, oct(st.st_mode & 0o7777)) == (0, gid, oct(0o2755)), name
+    r = inst.postfix("check")
+    assert "/command_directory/" not in r.stderr, r.stderr
+    # a group that is right but a mode that is not is fixed too
+    os.chmod(os.path.join(cmd_dir, "postqueue"), 0o750)
+    assert "executable: %s/postqueue" % cmd_dir in inst.postfix("check").stderr
+    inst.postfix("set-permissions")
+    assert os.stat(os.path.join(cmd_dir, "postqueue")).st_mode & 0o7777 == 0o2755
+
+    # an ordinary user's mail and mailq now work
+    run(inst, "sendmail", "r@example.org", input=b"Subject: perm\n\nok\n", user="mtauser1")
+    wait_queued(inst, 1)
+    r = run(inst, "mailq", user="mtauser2")
+    assert b"-- 0 Kbytes in 1 Request." in r.stdout, r.stdout + r.stderr
+
+
 # ---- newaliases and mailq: sendmail under other names -----------------------
 
 def test_newaliases_and_mailq_take_sendmail_options(mta):
@@ -364,7 +417,8 @@ def run_with_closed(inst, prog, args, closed, input=b""):
     d = os.path.join(inst.tmp, "plain-bin")
     os.makedirs(d, exist_ok=True)
     if not os.path.exists(os.path.join(d, prog)):
-        shutil.copy(os.path.join(BIN, prog), d)  # copy() drops the setgid bit
+        shutil.copy(os.path.join(BIN, prog), d)
+        os.chmod(os.path.join(d, prog), 0o755)  # copy() keeps a setgid bit
 
     def close_them():
         for fd in closed:
