@@ -929,7 +929,7 @@ int main(int argc, char **argv)
         [MODE_FLUSH] = "flush queue mode",   [MODE_DAEMON] = "daemon mode",
         [MODE_SMTP] = "stand-alone mode",
     };
-    if (optind < argc && no_rcpt[o.mode])
+    if (optind < argc && (size_t)o.mode < sizeof(no_rcpt) / sizeof(no_rcpt[0]) && no_rcpt[o.mode])
         msg_fatal_status(EX_USAGE, "%s requires no recipient", no_rcpt[o.mode]);
     if (o.extract && o.mode != MODE_DELIVER)
         msg_fatal_status(EX_USAGE, "-t can be used only in delivery mode");
