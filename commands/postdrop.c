@@ -24,6 +24,7 @@
 #include "maildrop.h"
 #include "msg.h"
 #include "setgid_sanitizer.h"
+#include "stdfd.h"
 #include "queue_file.h"
 #include "sock.h"
 #include "stream.h"
@@ -113,6 +114,7 @@ int main(int argc, char **argv)
     const char *opt_c = NULL;
     int c;
 
+    stdfd_ensure_open(); /* before anything can take fd 0, 1 or 2 */
     msg_init("postdrop", true);
     /* Terminal signals hit sendmail and us together; sendmail's death shows
      * up as EOF on stdin, and we then remove the file ourselves. */

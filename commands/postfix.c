@@ -3,7 +3,8 @@
  * Usage: postfix [-c config_dir] [-v] command
  *   check            validate main.cf/master.cf, users, and the queue tree;
  *                    create missing queue directories, warn about bad owners
- *   set-permissions  like check, and also fix owners and modes
+ *   set-permissions  like check, and also fix owners and modes (postdrop and
+ *                    postqueue in command_directory: root:$setgid_group 2755)
  *   start            check, then start master and wait until it runs
  *   start-fg         check, then run master in the foreground (exec)
  *   stop             SIGTERM to master, wait for it and its children, then
@@ -169,6 +170,46 @@ static void ensure_dir(const char *path, uid_t uid, gid_t gid, bool check_gid, m
         fail(EX_UNAVAILABLE, "chmod %s: %m", path);
 }
 
+/* postdrop and postqueue must be setgid $setgid_group, or an ordinary
+ * user's mail fails ("postdrop: Permission denied": maildrop/ is 0730
+ * postfix:postdrop). As Postfix's postfix-files: root:$setgid_group, mode
+ * 2755; check warns as postfix-script does (group first, then mode, which
+ * needs at least setgid and u+x,g+x,o+x). */
+static void ensure_setgid_commands(bool fix)
+{
+    static const char *const names[] = {"postqueue", "postdrop"};
+    enum { N = sizeof(names) / sizeof(names[0]) };
+    struct stat st[N];
+    bool found[N];
+    strbuf path[N] = {STRBUF_INIT, STRBUF_INIT};
+    const char *cdir = config_get("command_directory");
+    for (size_t i = 0; i < N; i++) {
+        strbuf_printf(&path[i], "%s/%s", cdir, names[i]);
+        found[i] = stat(path[i].s, &st[i]) == 0;
+        if (!found[i])
+            warn("cannot check %s: %m", path[i].s);
+    }
+    for (size_t i = 0; i < N; i++) {
+        if (!found[i])
+            continue;
+        bool bad_owner = st[i].st_uid != 0 || st[i].st_gid != setgid_gid;
+        if (fix) {
+            if (bad_owner && chown(path[i].s, 0, setgid_gid) < 0)
+                fail(EX_UNAVAILABLE, "chown %s: %m", path[i].s);
+            /* chown clears the setgid bit: set the mode after it. */
+            if ((bad_owner || (st[i].st_mode & 07777) != 02755) && chmod(path[i].s, 02755) < 0)
+                fail(EX_UNAVAILABLE, "chmod %s: %m", path[i].s);
+        } else if (st[i].st_gid != setgid_gid) {
+            warn("not owned by group %s: %s", config_get("setgid_group"), path[i].s);
+        }
+    }
+    for (size_t i = 0; i < N && !fix; i++)
+        if (found[i] && (st[i].st_mode & 02111) != 02111)
+            warn("not set-gid or not owner+group+world executable: %s", path[i].s);
+    for (size_t i = 0; i < N; i++)
+        strbuf_release(&path[i]);
+}
+
 /* warn_unused: report main.cf parameters nothing uses (check and
  * set-permissions; on start, master reports them, once, in the log). */
 static void check(bool fix, bool warn_unused)
@@ -208,6 +249,7 @@ static void check(bool fix, bool warn_unused)
     const char *ddir = config_get("data_directory");
     if (*ddir)
         ensure_dir(ddir, owner_uid, owner_gid, false, 0700, fix);
+    ensure_setgid_commands(fix);
     strbuf_release(&path);
     strbuf_release(&err);
 }

@@ -22,6 +22,7 @@
 #include "mem.h"
 #include "msg.h"
 #include "setgid_sanitizer.h"
+#include "stdfd.h"
 #include "postqueue_format.h"
 #include "queue_id.h"
 #include "showq_proto.h"
@@ -227,6 +228,7 @@ int main(int argc, char **argv)
     const char *opt_c = NULL, *opt_i = NULL, *opt_s = NULL;
     char mode = 0;
     int c;
+    stdfd_ensure_open(); /* before anything can take fd 0, 1 or 2 */
     msg_init("postqueue", true);
     signal(SIGPIPE, SIG_IGN);
     while ((c = getopt(argc, argv, "c:fi:jps:v")) != -1) {

@@ -4,9 +4,13 @@
  * hands it to postdrop (setgid postdrop) over a pipe in the stream format of
  * lib/maildrop.h; postdrop's exit status is ours. Other modes exec the
  * program that owns the job, as Postfix does: -bs smtpd -S, -bp postqueue
- * -p, -bi newaliases, -q postqueue -f, -bd postfix start.
+ * -p, -bi postalias $alias_database (or the -oA table), -q postqueue -f,
+ * -bd postfix start; each gets one -v per -v given here.
  *
- * Invoked as "mailq" (a link to sendmail) it behaves as sendmail -bp.
+ * mailq and newaliases are links to sendmail: invoked by those names it
+ * starts in -bp or -bi mode (options may still change it, as in Postfix).
+ * -C names the configuration directory (or a file in it). Modes that take
+ * no recipients refuse them (EX_USAGE).
  *
  * Content is kept byte for byte: lines end in LF or CRLF on input (a CR
  * right before LF is the line end, every other CR is data), a final line
@@ -42,6 +46,7 @@
 #include "msg.h"
 #include "queue_file.h"
 #include "smtp_cmd.h"
+#include "stdfd.h"
 #include "stream.h"
 #include "strlist.h"
 
@@ -59,11 +64,12 @@ struct options {
     const char *ret;
     const char *body;
     int notify;
-    bool dot_ends;    /* no -i */
-    bool extract;     /* -t */
-    bool verify;      /* -bv: verify the recipients, mail a report, deliver nothing */
-    const char *qarg; /* -q argument after "I"/"R" */
-    char qkind;       /* 0, 'I' or 'R' */
+    bool dot_ends;        /* no -i */
+    bool extract;         /* -t */
+    bool verify;          /* -bv: verify the recipients, mail a report, deliver nothing */
+    const char *qarg;     /* -q argument after "I"/"R" */
+    char qkind;           /* 0, 'I' or 'R' */
+    const char *alias_db; /* -oA: -bi builds this instead of $alias_database */
 };
 
 static _Noreturn void usage(void)
@@ -86,6 +92,34 @@ static _Noreturn void exec_helper(const char *dir_param, const char *name, char 
     const char *p = command_path(dir_param, name, &path);
     execv(p, args);
     msg_fatal_status(EX_UNAVAILABLE, "execute %s: %m", p);
+}
+
+/* Exec command_directory/<name> with `first` arguments, one -v per -v we
+ * were given (Postfix passes verbosity on), then `rest`. */
+static _Noreturn void exec_command(const char *name, const char *const *first, const strlist *rest)
+{
+    strlist args = STRLIST_INIT;
+    strlist_push(&args, name);
+    for (size_t i = 0; first && first[i]; i++)
+        strlist_push(&args, first[i]);
+    for (int i = 0; i < msg_verbose; i++)
+        strlist_push(&args, "-v");
+    for (size_t i = 0; rest && i < rest->n; i++)
+        strlist_push(&args, rest->v[i]);
+    exec_helper("command_directory", name, args.v); /* strlist is an argv */
+}
+
+/* -bi / newaliases: postalias on each table of $alias_database (or -oA). */
+static int newaliases_mode(const struct options *o)
+{
+    const char *db = o->alias_db ? o->alias_db : config_get("alias_database");
+    strlist tables = STRLIST_INIT;
+    const char *err = NULL;
+    if (strlist_split(&tables, db, ", \t\r\n", &err) < 0)
+        msg_fatal_status(EX_CONFIG, "alias_database = %s: %s", db, err);
+    if (tables.n == 0)
+        return 0; /* nothing to build, as Postfix */
+    exec_command("postalias", NULL, &tables);
 }
 
 static int parse_notify(const char *s)
@@ -226,7 +260,12 @@ static void parse_options(struct options *o, int argc, char **argv)
         case 'o':
             if (optarg[0] == 'i')
                 o->dot_ends = false;
-            /* -oAfile, -o7, -o8, -om and the rest: ignored as Postfix does. */
+            if (optarg[0] == 'A') {
+                if (!optarg[1])
+                    msg_fatal_status(EX_USAGE, "-oA requires pathname");
+                o->alias_db = optarg + 1;
+            }
+            /* -o7, -o8, -om and the rest: ignored as Postfix does. */
             break;
         case 'q':
             parse_q(o, optarg);
@@ -794,8 +833,8 @@ static int smtp_submit_mode(const struct options *o)
         case SMTP_VERB_QUIT:
             bs_reply("221 2.0.0 Bye");
             goto done;
-        default:
-            bs_reply("502 5.5.2 Error: command not recognized");
+        default: /* known to SMTP (words nobody knows fail in smtp_cmd_parse) */
+            bs_reply("502 5.5.1 Error: command not implemented");
             break;
         }
     }
@@ -874,13 +913,24 @@ static int smtp_mode(const struct options *o)
 
 int main(int argc, char **argv)
 {
+    stdfd_ensure_open(); /* before anything can take fd 0, 1 or 2 (postdrop inherits them) */
     struct options o = {.mode = MODE_DELIVER, .dot_ends = true};
     char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
     msg_init("sendmail", true);
+    /* mailq and newaliases are links to us; options may change the mode. */
     if (strcmp(base, "mailq") == 0)
         o.mode = MODE_PRINT;
+    else if (strcmp(base, "newaliases") == 0)
+        o.mode = MODE_NEWALIASES;
     parse_options(&o, argc, argv);
+    static const char *const no_rcpt[] = {
+        [MODE_PRINT] = "display queue mode", [MODE_NEWALIASES] = "alias initialization mode",
+        [MODE_FLUSH] = "flush queue mode",   [MODE_DAEMON] = "daemon mode",
+        [MODE_SMTP] = "stand-alone mode",
+    };
+    if (optind < argc && (size_t)o.mode < sizeof(no_rcpt) / sizeof(no_rcpt[0]) && no_rcpt[o.mode])
+        msg_fatal_status(EX_USAGE, "%s requires no recipient", no_rcpt[o.mode]);
     if (o.extract && o.mode != MODE_DELIVER)
         msg_fatal_status(EX_USAGE, "-t can be used only in delivery mode");
     if (o.extract && o.verify)
@@ -901,21 +951,21 @@ int main(int argc, char **argv)
     case MODE_SMTP:
         return smtp_mode(&o);
     case MODE_PRINT: {
-        char *args[] = {"postqueue", "-p", NULL};
-        exec_helper("command_directory", "postqueue", args);
+        static const char *const args[] = {"-p", NULL};
+        exec_command("postqueue", args, NULL);
     }
-    case MODE_NEWALIASES: {
-        char *args[] = {"newaliases", NULL};
-        exec_helper("command_directory", "newaliases", args);
-    }
+    case MODE_NEWALIASES:
+        return newaliases_mode(&o);
     case MODE_FLUSH: {
-        char *flush[] = {"postqueue", "-f", NULL};
-        char *one[] = {"postqueue", o.qkind == 'I' ? "-i" : "-s", (char *)o.qarg, NULL};
-        exec_helper("command_directory", "postqueue", o.qkind ? one : flush);
+        const char *flush[] = {"-f", NULL};
+        const char *one[] = {o.qkind == 'I' ? "-i" : "-s", o.qarg, NULL};
+        exec_command("postqueue", o.qkind ? one : flush, NULL);
     }
     case MODE_DAEMON: {
-        char *args[] = {"postfix", "start", NULL};
-        exec_helper("command_directory", "postfix", args);
+        /* postfix [-v] start: its options come before the command. */
+        strlist start = STRLIST_INIT;
+        strlist_push(&start, "start");
+        exec_command("postfix", NULL, &start);
     }
     }
     msg_panic("sendmail: unknown mode");

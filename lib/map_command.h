@@ -1,10 +1,9 @@
-/* map_command - the command-line front ends postmap(1), postalias(1) and
- * newaliases(1), shared here because each commands/<name>.c is its own
- * executable.
+/* map_command - the command-line front ends postmap(1) and postalias(1),
+ * shared here because each commands/<name>.c is its own executable.
+ * (newaliases is sendmail -bi, which runs postalias on $alias_database.)
  *
  *   postmap   [-Nfinoprsvw] [-c dir] [-d key] [-q key] [type:]file...
  *   postalias [-Nfinoprsvw] [-c dir] [-d key] [-q key] [type:]file...
- *   newaliases [-v] [-c dir]
  *
  * Without a type, files are "$default_database_type" (hash). -q prints the
  * first value found (exit 0) or exits 1; "-q -" reads keys from stdin and
@@ -27,6 +26,5 @@
 #include "strbuf.h"
 
 int map_command_main(int argc, char **argv, enum map_source_format fmt);
-int map_command_newaliases(int argc, char **argv);
 
 #endif

@@ -42,6 +42,7 @@ static struct {
     bool drain;
     long long use_count;
     bool master_gone;
+    bool stand_alone; /* -S */
 } svc = {.service = "", .transport = "", .status_fd = -1};
 
 const char *service_name(void)
@@ -52,6 +53,11 @@ const char *service_name(void)
 const char *service_transport(void)
 {
     return svc.transport;
+}
+
+bool service_stand_alone(void)
+{
+    return svc.stand_alone;
 }
 
 static void send_status(int avail)
@@ -403,7 +409,7 @@ _Noreturn void service_main(const char *progname, int argc, char **argv,
                 msg_fatal_status(64, "bad -s argument \"%s\"", optarg);
             break;
         case 'S':
-            opt_stdin = true;
+            opt_stdin = svc.stand_alone = true;
             break;
         case 't':
             svc.transport = optarg;

@@ -91,4 +91,8 @@ bool service_master_gone(void);
 const char *service_name(void);
 const char *service_transport(void);
 
+/* True in a process started with -S: its one client is whoever is on
+ * stdin (sendmail -bs, postqueue's showq), not a network connection. */
+bool service_stand_alone(void);
+
 #endif

@@ -377,8 +377,15 @@ static int parse_mail_rcpt(smtp_cmd *cmd, const char *a, size_t len, const smtp_
     return 0;
 }
 
-/* BDAT count [LAST]. A bad one desynchronizes the stream (we cannot know how
- * many bytes to skip), so Postfix answers 521 and disconnects. */
+/* A bad BDAT command desynchronizes the stream (we cannot know how many
+ * bytes to skip), so Postfix answers 521 and disconnects. */
+static int bdat_syntax_error(smtp_cmd *cmd)
+{
+    cmd->reply.close = true;
+    return fail(cmd, 521, "5.5.4", "Syntax: BDAT count [LAST]");
+}
+
+/* BDAT count [LAST]. */
 static int parse_bdat(smtp_cmd *cmd, const char *a, size_t len)
 {
     size_t p = 0;
@@ -395,8 +402,7 @@ static int parse_bdat(smtp_cmd *cmd, const char *a, size_t len)
             return 0;
         }
     }
-    cmd->reply.close = true;
-    return fail(cmd, 521, "5.5.4", "Syntax: BDAT count [LAST]");
+    return bdat_syntax_error(cmd);
 }
 
 int smtp_cmd_parse(smtp_cmd *cmd, const char *line, size_t len, const smtp_cmd_opts *opts)
@@ -420,13 +426,17 @@ int smtp_cmd_parse(smtp_cmd *cmd, const char *line, size_t len, const smtp_cmd_o
             break;
         }
     }
-    /* NUL, CR and LF must never travel further than this line. */
-    if (memchr(line, '\0', len) || memchr(line, '\r', len) || memchr(line, '\n', len))
+    /* NUL, CR and LF must never travel further than this line. A BDAT line
+     * that was cut or holds them announces a count nobody can trust. */
+    bool unreadable = memchr(line, '\0', len) || memchr(line, '\r', len) || memchr(line, '\n', len);
+    if (cmd->verb == SMTP_VERB_BDAT && (unreadable || opts->truncated))
+        return bdat_syntax_error(cmd);
+    if (unreadable)
         return fail(cmd, 500, "5.5.2", "Error: bad syntax");
     if (wlen == 0)
         return fail(cmd, 500, "5.5.2", "Error: bad syntax");
     if (cmd->verb == SMTP_VERB_UNKNOWN)
-        return fail(cmd, 502, "5.5.2", "Error: command not recognized");
+        return fail(cmd, 500, "5.5.2", "Error: command not recognized");
 
     while (p < len && is_wsp(line[p]))
         p++;

@@ -12,8 +12,11 @@
  *   counts are parsed without integer overflow.
  * - On error, cmd->reply holds the SMTP reply that smtpd should send, with
  *   Postfix's code, enhanced status and text. cmd->reply.close says the
- *   connection cannot continue (a malformed BDAT leaves the byte stream out
- *   of sync).
+ *   connection cannot continue: a malformed BDAT command (no count, a count
+ *   that is not plain decimal or overflows, anything but "LAST" after it, a
+ *   NUL/CR/LF in the line, or a line the caller had to cut) answers
+ *   "521 5.5.4 Syntax: BDAT count [LAST]", because the chunk after it has an
+ *   unknown length and must never be read as commands.
  * - Decisions that need session state or policy (command order, whether
  *   DSN/AUTH/SMTPUTF8/BINARYMIME were offered, restrictions) are smtpd's;
  *   this module only reports what the client sent.
@@ -87,6 +90,7 @@ typedef struct smtp_cmd_opts {
     bool utf8_addresses;         /* accept UTF-8 addresses (smtputf8_enable) */
     uint64_t message_size_limit; /* SIZE= above this: 552 5.3.4; 0 = no limit */
     const addr_limits *limits;   /* NULL: addr_limits_lenient */
+    bool truncated;              /* the caller cut the line at its length limit */
 } smtp_cmd_opts;
 
 typedef struct smtp_cmd {

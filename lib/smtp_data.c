@@ -89,8 +89,16 @@ static void end_line(smtp_data *d, bool crlf)
 
 static void bare(smtp_data *d, enum smtp_data_result which)
 {
-    if (d->mode == SMTP_DATA_MODE_DATA && d->opts.forbid_bare_newline)
+    if (d->opts.forbid_bare_newline)
         stop(d, which);
+}
+
+/* A LF that no CR preceded. */
+static void lf_line_end(smtp_data *d)
+{
+    if (!d->opts.lf_line_ends)
+        bare(d, SMTP_DATA_BARE_LF);
+    end_line(d, d->opts.lf_line_ends);
 }
 
 /* One DATA byte. Returns false when the byte must be looked at again in
@@ -103,10 +111,9 @@ static bool data_byte(smtp_data *d, unsigned char c)
             d->state = S_DOT;
         else if (c == '\r')
             d->state = S_CR;
-        else if (c == '\n') {
-            bare(d, SMTP_DATA_BARE_LF);
-            end_line(d, false);
-        } else {
+        else if (c == '\n')
+            lf_line_end(d);
+        else {
             put(d, c);
             d->state = S_TEXT;
         }
@@ -117,10 +124,13 @@ static bool data_byte(smtp_data *d, unsigned char c)
             return true;
         }
         if (c == '\n') {
+            if (d->opts.lf_line_ends && d->after_crlf) {
+                d->done = true;
+                return true;
+            }
             /* "." then bare LF: content, never end-of-data. */
-            bare(d, SMTP_DATA_BARE_LF);
             put(d, '.');
-            end_line(d, false);
+            lf_line_end(d);
             return true;
         }
         /* The leading dot was stuffing; drop it (RFC 5321 4.5.2). */
@@ -144,10 +154,9 @@ static bool data_byte(smtp_data *d, unsigned char c)
     case S_TEXT:
         if (c == '\r')
             d->state = S_CR;
-        else if (c == '\n') {
-            bare(d, SMTP_DATA_BARE_LF);
-            end_line(d, false);
-        } else
+        else if (c == '\n')
+            lf_line_end(d);
+        else
             put(d, c);
         return true;
     case S_CR:
@@ -164,7 +173,8 @@ static bool data_byte(smtp_data *d, unsigned char c)
     msg_panic("smtp_data: bad state %d", d->state);
 }
 
-/* One BDAT byte: binary content, lines split at LF only. */
+/* One BDAT byte. No dots and no end marker, but bare CR and bare LF are
+ * what they are in DATA: line breaks, or (forbid_bare_newline) refused. */
 static bool bdat_byte(smtp_data *d, unsigned char c)
 {
     if (d->state == S_CR) {
@@ -172,14 +182,14 @@ static bool bdat_byte(smtp_data *d, unsigned char c)
             end_line(d, true);
             return true;
         }
-        put(d, '\r');
-        d->state = S_TEXT;
+        bare(d, SMTP_DATA_BARE_CR);
+        end_line(d, false);
         return false;
     }
     if (c == '\r')
         d->state = S_CR;
     else if (c == '\n')
-        end_line(d, true);
+        lf_line_end(d);
     else {
         put(d, c);
         d->state = S_TEXT;
@@ -220,8 +230,10 @@ void smtp_data_finish(smtp_data *d)
 {
     if (d->mode != SMTP_DATA_MODE_BDAT || d->done)
         return;
-    if (d->state == S_CR)
-        put(d, '\r');
+    if (d->state == S_CR) { /* a CR that no LF will ever follow */
+        bare(d, SMTP_DATA_BARE_CR);
+        end_line(d, false);
+    }
     if (d->state != S_BOL) {
         emit(d, true);
         d->lines++;

@@ -14,6 +14,8 @@
  *   terminator removed, `complete` false for a piece of a line longer than
  *   line_length_limit (the rest follows in later calls). No more than
  *   line_length_limit bytes are ever buffered.
+ * - Exception: with lf_line_ends (sendmail -bs only) a bare LF is a line end
+ *   like <CR><LF>, and "." <LF> after a line end ends the data.
  * - Bare LF or bare CR: with forbid_bare_newline the message is marked
  *   SMTP_DATA_BARE_LF / SMTP_DATA_BARE_CR, nothing more is emitted, and input
  *   is still consumed to the real end-of-data, so the client stays in sync and
@@ -28,10 +30,13 @@
  *   SMTP_DATA_CALLBACK) but not consuming.
  *
  * BDAT (smtp_data_begin with SMTP_DATA_MODE_BDAT): the caller feeds exactly
- * the chunk bytes; there is no dot-unstuffing and no end-of-data marker.
- * Lines end at LF (a CR right before it is removed; other CRs are content),
- * and smtp_data_finish() after the LAST chunk emits a final unterminated
- * line. Line and size limits work as for DATA.
+ * the chunk bytes, chunk after chunk (a <CR><LF> may be split between two);
+ * there is no dot-unstuffing and no end-of-data marker. Lines end at <CR><LF>;
+ * a bare LF or bare CR (also a CR that ends the LAST chunk) is treated as in
+ * DATA: a line break, or with forbid_bare_newline SMTP_DATA_BARE_LF /
+ * SMTP_DATA_BARE_CR. So no emitted line ever holds a CR or LF, whichever
+ * command carried the content. smtp_data_finish() after the LAST chunk
+ * emits a final unterminated line. Line and size limits work as for DATA.
  */
 #ifndef MTA_SMTP_DATA_H
 #define MTA_SMTP_DATA_H
@@ -59,6 +64,10 @@ typedef struct smtp_data_opts {
     size_t line_length_limit;    /* >= 1; Postfix default 2048 */
     uint64_t message_size_limit; /* 0 = unlimited */
     bool forbid_bare_newline;    /* reject bare LF / bare CR (default here) */
+    /* A bare LF ends a line as <CR><LF> does, so "." LF ends DATA: only for
+     * input from a local pipe (sendmail -bs), where no network client can
+     * smuggle anything past a next hop. Overrides forbid_bare_newline for LF. */
+    bool lf_line_ends;
 } smtp_data_opts;
 
 typedef struct smtp_data {

@@ -24,6 +24,7 @@ done
 [ -e /etc/aliases ] || printf 'postmaster: root\n' >/etc/aliases
 /usr/sbin/newaliases
 
+/usr/sbin/postfix set-permissions   # postdrop, postqueue setgid postdrop, queue modes
 /usr/sbin/postfix check
 if /usr/sbin/postfix status >/dev/null 2>&1; then
     /usr/sbin/postfix reload

@@ -14,6 +14,10 @@
  * <CR><LF>.<CR><LF> the only end of data (the smtp_data state machine); only
  * "reject" also refuses messages with a bare newline.
  *
+ * Stand-alone (-S, run by root's sendmail -bs on a pipe): the pre-greeting
+ * and unauth-pipelining checks and bare-newline rejection are off (a script
+ * may write the whole dialog at once, with LF line ends), as in Postfix.
+ *
  * TLS (STARTTLS, wrapper mode) is smtpd_tls.c, SASL (AUTH) smtpd_sasl.c.
  *
  * Per-client connection count and rate limits are smtpd_limit.c.
@@ -521,19 +525,21 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
             return false;
         }
     }
-    if (rc == STREAM_LINE_LF && smtpd_params.forbid_bare_reject) {
-        smtpd_reply(s, "%d 5.5.2 Error: bare <LF> received", smtpd_params.bare_code);
-        return true;
-    }
-
     smtp_cmd_opts opts = {
         .strict_rfc821 = smtpd_params.strict_rfc821,
         .utf8_addresses = smtpd_params.smtputf8_enable,
         .message_size_limit = smtpd_params.message_size_limit,
         .limits = NULL,
+        .truncated = rc == STREAM_LINE_TOOLONG,
     };
     int prc = smtp_cmd_parse(cmd, line->s ? line->s : "", line->len, &opts);
     enum smtpd_counter cnt = counter_of(cmd->verb);
+
+    if (rc == STREAM_LINE_LF && smtpd_params.forbid_bare_reject && !s->stand_alone) {
+        smtpd_reply(s, "%d 5.5.2 Error: bare <LF> received", smtpd_params.bare_code);
+        /* A chunk follows a BDAT line: unread, it would be taken for commands. */
+        return cmd->verb != SMTP_VERB_BDAT;
+    }
 
     if (cmd->verb == SMTP_VERB_UNKNOWN) {
         size_t wl = strcspn(line->s ? line->s : "", " \t");
@@ -548,8 +554,8 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
         }
     }
     /* Pipelining nobody offered: after HELO, or before any EHLO. */
-    if (smtpd_params.forbid_unauth_pipelining && !s->extended && cmd->verb != SMTP_VERB_QUIT &&
-        stream_input_pending(s->st) > 0) {
+    if (smtpd_params.forbid_unauth_pipelining && !s->stand_alone && !s->extended &&
+        cmd->verb != SMTP_VERB_QUIT && stream_input_pending(s->st) > 0) {
         strbuf shown = STRBUF_INIT;
         addr_sanitize(&shown, line->s, line->len, 100, false);
         msg_info("improper command pipelining after %s from %s: %s", smtp_verb_name(cmd->verb),
@@ -568,6 +574,14 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
     if (prc < 0) {
         if (cmd->verb == SMTP_VERB_DATA || cmd->verb == SMTP_VERB_BDAT)
             s->cnt_all[cnt]++;
+        if (cmd->verb == SMTP_VERB_BDAT && cmd->reply.close) {
+            strbuf shown = STRBUF_INIT;
+            addr_sanitize(&shown, line->s, line->len, 100, false);
+            msg_warn("%s: malformed BDAT command syntax from %s: %s",
+                     s->queue_id.len ? strbuf_str(&s->queue_id) : "NOQUEUE",
+                     strbuf_str(&s->namaddr), strbuf_str(&shown));
+            strbuf_release(&shown);
+        }
         strbuf r = STRBUF_INIT;
         smtp_reply_format(&cmd->reply, &r);
         smtpd_reply(s, "%s", strbuf_str(&r));
@@ -624,14 +638,14 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
         smtpd_sasl_auth(s, cmd);
         break;
     case SMTP_VERB_ETRN:
-    case SMTP_VERB_EXPN:
     case SMTP_VERB_XCLIENT:
     case SMTP_VERB_XFORWARD:
-    case SMTP_VERB_LHLO:
         smtpd_reply(s, "502 5.5.1 Error: command not implemented");
         break;
+    case SMTP_VERB_EXPN: /* not in Postfix's smtpd either: unknown there */
+    case SMTP_VERB_LHLO: /* lmtp's greeting, not an SMTP command */
     case SMTP_VERB_UNKNOWN:
-        smtpd_reply(s, "502 5.5.2 Error: command not recognized");
+        smtpd_reply(s, "500 5.5.2 Error: command not recognized");
         break;
     }
     /* NOOP/VRFY/RSET/HELP floods count as errors past the junk limit. */
@@ -709,6 +723,10 @@ static void smtpd_serve(int fd, const char *service, char **args)
     s.st = stream_open(fd);
     s.protocol = "SMTP";
     s.where = "CONNECT";
+    /* sendmail -bs: a script may write the whole dialog before reading a
+     * reply. The early-talker and bare-newline checks are for network
+     * clients only, as Postfix's are. */
+    s.stand_alone = service_stand_alone();
     stream_set_timeout(s.st, (int)smtpd_params.timeout_s * 1000);
     describe_client(&s, fd);
     msg_info("connect from %s", strbuf_str(&s.namaddr));
@@ -727,7 +745,7 @@ static void smtpd_serve(int fd, const char *service, char **args)
      * Commands that arrive after the banner but before our replies are
      * still caught by smtpd_forbid_unauth_pipelining in one_command().
      * smtpd_pregreet_wait buys the stronger test for that much latency. */
-    if (stream_input_ready(s.st, smtpd_params.pregreet_wait_ms)) {
+    if (!s.stand_alone && stream_input_ready(s.st, smtpd_params.pregreet_wait_ms)) {
         strbuf peek = STRBUF_INIT;
         int rc = stream_read_line(s.st, &peek, 100);
         if (rc >= 0 && rc != STREAM_LINE_PARTIAL) {

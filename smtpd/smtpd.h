@@ -51,6 +51,7 @@ struct smtpd_state {
     strbuf helo;          /* sanitized; empty until HELO/EHLO */
     const char *protocol; /* "SMTP", "ESMTP" */
     bool extended;        /* EHLO: PIPELINING etc. were offered */
+    bool stand_alone;     /* smtpd -S (sendmail -bs): a local pipe, not the network */
     const char *where;    /* last command, for "timeout after X" */
 
     /* transaction */

@@ -76,7 +76,8 @@ static void begin(struct smtpd_state *s, enum smtp_data_mode mode)
     smtp_data_opts o = {
         .line_length_limit = smtpd_params.line_limit,
         .message_size_limit = smtpd_params.message_size_limit,
-        .forbid_bare_newline = smtpd_params.forbid_bare_reject,
+        .forbid_bare_newline = smtpd_params.forbid_bare_reject && !s->stand_alone,
+        .lf_line_ends = s->stand_alone,
     };
     smtp_data_begin(&s->data, &o, mode, data_line, s);
     s->data_bytes = 0;
@@ -161,7 +162,8 @@ void smtpd_data(struct smtpd_state *s)
     }
     /* RFC 2920: DATA ends a command group; content before 354 is
      * pipelining nobody offered (the smuggling pattern). */
-    if (smtpd_params.forbid_unauth_pipelining && stream_input_pending(s->st) > 0) {
+    if (smtpd_params.forbid_unauth_pipelining && !s->stand_alone &&
+        stream_input_pending(s->st) > 0) {
         msg_info("improper command pipelining after DATA from %s", strbuf_str(&s->namaddr));
         smtpd_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
         cleanup_client_abort(&s->cc);

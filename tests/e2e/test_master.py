@@ -3,6 +3,7 @@ test-only echo_service daemon (tests/helpers/echo_service.c)."""
 import os
 import pwd
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -236,7 +237,13 @@ def test_check_rejects_missing_mail_owner(instance):
     r = inst.postfix("check", check=False)
     assert r.returncode != 0
     assert 'mail_owner "no-such-user-xyz" is not a user on this system' in r.stderr
-    inst.rewrite(main_cf_extra="")
+    # set-permissions also fixes $command_directory/postdrop and postqueue:
+    # give it copies, never the build's own files.
+    cmd_dir = os.path.join(inst.tmp, "command_directory")
+    os.mkdir(cmd_dir)
+    for name in ("postdrop", "postqueue"):
+        shutil.copy(os.path.join(inst.bin, name), cmd_dir)
+    inst.rewrite(main_cf_extra="command_directory = %s\n" % cmd_dir)
     r = inst.postfix("check")
     assert os.path.isdir(os.path.join(inst.queue_dir, "maildrop"))
     # Bad modes are reported by check and fixed by set-permissions.

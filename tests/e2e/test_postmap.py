@@ -246,9 +246,12 @@ def test_query_exit_codes_and_errors(tmp_path):
 
 
 def test_default_database_type_and_newaliases(tmp_path):
+    # newaliases is sendmail -bi: it runs $command_directory/postalias.
+    cmd_dir = f"command_directory = {BIN}\n"
     aliases = tmp_path / "aliases"
     aliases.write_text("postmaster: root\n")
     (tmp_path / "main.cf").write_text(
+        cmd_dir +
         "default_database_type = btree\n"
         f"alias_database = hash:{aliases}, {aliases}\n"
     )
@@ -265,12 +268,12 @@ def test_default_database_type_and_newaliases(tmp_path):
     assert r.stdout == "root\n", r.stderr
     # main.cf values are expanded like everywhere else ($config_directory).
     (aliases.parent / "aliases.db").unlink()
-    (tmp_path / "main.cf").write_text("alias_database = hash:$config_directory/aliases\n")
+    (tmp_path / "main.cf").write_text(cmd_dir + "alias_database = hash:$config_directory/aliases\n")
     r = run_ours("newaliases", conf=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "aliases.db").exists()
     # A broken main.cf is reported with file and line.
-    (tmp_path / "main.cf").write_text("alias_database = ${oops\n")
+    (tmp_path / "main.cf").write_text(cmd_dir + "alias_database = ${oops\n")
     r = run_ours("newaliases", conf=tmp_path)
     assert r.returncode != 0 and "main.cf" in r.stderr, r.stderr
 

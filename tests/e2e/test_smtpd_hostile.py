@@ -237,10 +237,21 @@ def test_error_limits_and_unknown_commands(instance):
     inst = start(instance, "smtpd_hard_error_limit = 5\n")
     c = session(inst)
     for _ in range(4):
-        assert c.cmd("BOGUS") == ["502 5.5.2 Error: command not recognized"]
-    assert c.cmd("BOGUS") == ["502 5.5.2 Error: command not recognized"]
+        assert c.cmd("BOGUS") == ["500 5.5.2 Error: command not recognized"]
+    assert c.cmd("BOGUS") == ["500 5.5.2 Error: command not recognized"]
     assert c.reply() == ["421 4.7.0 mta-test.example Error: too many errors"]
     inst.wait_log(r"disconnect from \S+ ehlo=1 unknown=0/5 commands=1/6")
+
+
+def test_commands_postfix_does_not_know(instance):
+    """Postfix's smtpd has no EXPN or LHLO: they get the unknown-command
+    reply, like any other word it does not know."""
+    inst = start(instance)
+    c = session(inst)
+    for cmd in ("XYZZY", "EXPN root", "LHLO client.example", "MAILX FROM:<a@example.org>"):
+        assert c.cmd(cmd) == ["500 5.5.2 Error: command not recognized"], cmd
+    assert c.cmd("QUIT") == ["221 2.0.0 Bye"]
+    inst.wait_log(r"disconnect from \S+ ehlo=1 quit=1 unknown=0/4 commands=2/6")
 
 
 def test_full_disk(instance):

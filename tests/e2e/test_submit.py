@@ -16,6 +16,8 @@ import json
 import os
 import pwd
 import re
+import shutil
+import struct
 import subprocess
 import time
 
@@ -74,7 +76,8 @@ def alt_config():
             f.write("# mta e2e test file\nalternate_config_directories = %s\n" % " ".join(dirs))
 
     yield allow
-    os.unlink(path)
+    if dirs:
+        os.unlink(path)
     if made_dir:
         try:
             os.rmdir("/etc/postfix")
@@ -281,6 +284,188 @@ def test_sendmail_bs_dialog(mta):
     wait_queued(mta, 1)
     _, rcpts, lines = only_incoming(mta)
     assert rcpts == ["r@example.org"] and b"via -bs" in lines
+
+
+# ---- postfix set-permissions: the setgid commands ---------------------------
+
+def test_set_permissions_makes_postdrop_and_postqueue_setgid(instance, alt_config):
+    """Without the setgid bit an ordinary user's mail fails ("postdrop:
+    Permission denied"): postfix check warns as Postfix does, and postfix
+    set-permissions makes both root:$setgid_group mode 2755. The instance's
+    command_directory is a copy, so the build's own files are never touched."""
+    import grp
+    inst = instance(master_cf=MASTER_CF, start=False)
+    cmd_dir = os.path.join(inst.tmp, "command_directory")
+    os.mkdir(cmd_dir)
+    os.chmod(cmd_dir, 0o755)
+    for name in ("postdrop", "postqueue"):
+        shutil.copy(os.path.join(BIN, name), cmd_dir)  # root:root
+        os.chmod(os.path.join(cmd_dir, name), 0o755)  # copy() keeps a setgid bit
+    inst.rewrite(main_cf_extra="command_directory = %s\n" % cmd_dir)
+    r = inst.postfix("check")
+    want = ["postfix/postfix-script: warning: not owned by group postdrop: %s/postqueue",
+            "postfix/postfix-script: warning: not owned by group postdrop: %s/postdrop",
+            "postfix/postfix-script: warning: not set-gid or not owner+group+world executable: "
+            "%s/postqueue",
+            "postfix/postfix-script: warning: not set-gid or not owner+group+world executable: "
+            "%s/postdrop"]
+    got = [ln for ln in r.stderr.splitlines() if "/command_directory/" in ln]
+    assert got == [w % cmd_dir for w in want], r.stderr
+    inst.wait_log(r"postfix-script\[\d+\]: warning: not owned by group postdrop: %s/postdrop"
+                  % re.escape(cmd_dir))
+    inst.start()
+    alt_config(inst.config_dir)
+    r = run(inst, "sendmail", "r@example.org", input=b"x\n", user="mtauser1", check=False)
+    assert r.returncode != 0 and b"Permission denied" in r.stderr, r.stderr
+
+    inst.postfix("set-permissions")
+    gid = grp.getgrnam("postdrop").gr_gid
+    for name in ("postdrop", "postqueue"):
+        st = os.stat(os.path.join(cmd_dir, name))
+        assert (st.st_uid, st.st_gid, oct(st.st_mode & 0o7777)) == (0, gid, oct(0o2755)), name
+    r = inst.postfix("check")
+    assert "/command_directory/" not in r.stderr, r.stderr
+    # a group that is right but a mode that is not is fixed too
+    os.chmod(os.path.join(cmd_dir, "postqueue"), 0o750)
+    assert "executable: %s/postqueue" % cmd_dir in inst.postfix("check").stderr
+    inst.postfix("set-permissions")
+    assert os.stat(os.path.join(cmd_dir, "postqueue")).st_mode & 0o7777 == 0o2755
+
+    # an ordinary user's mail and mailq now work
+    run(inst, "sendmail", "r@example.org", input=b"Subject: perm\n\nok\n", user="mtauser1")
+    wait_queued(inst, 1)
+    r = run(inst, "mailq", user="mtauser2")
+    assert b"-- 0 Kbytes in 1 Request." in r.stdout, r.stdout + r.stderr
+
+
+# ---- newaliases and mailq: sendmail under other names -----------------------
+
+def test_newaliases_and_mailq_take_sendmail_options(mta):
+    """newaliases is sendmail -bi and mailq sendmail -bp (links, mode from
+    argv[0]): the whole sendmail option set works, -C included, without
+    MAIL_CONFIG in the environment."""
+    env = {k: v for k, v in os.environ.items() if k != "MAIL_CONFIG"}
+
+    def ours(prog, *args, input=b""):
+        return subprocess.run([os.path.join(BIN, prog)] + list(args), input=input,
+                              capture_output=True, env=env, timeout=60)
+
+    aliases = os.path.join(mta.config_dir, "aliases")
+    with open(aliases, "w") as f:
+        f.write("postmaster: root\nlist: a, b\n")
+    mta.rewrite(main_cf_extra="alias_database = hash:%s\n" % aliases)
+    r = ours("newaliases", "-C", mta.config_dir)
+    assert r.returncode == 0, r.stderr
+    assert ours("postalias", "-c", mta.config_dir, "-q", "list", aliases).stdout == b"a, b\n"
+    # -C may name main.cf itself; -v and -oi/-om are accepted
+    with open(aliases, "a") as f:
+        f.write("more: c\n")
+    r = ours("newaliases", "-v", "-oi", "-om", "-C", os.path.join(mta.config_dir, "main.cf"))
+    assert r.returncode == 0, r.stderr
+    assert ours("postalias", "-c", mta.config_dir, "-q", "more", aliases).stdout == b"c\n"
+    # -oA names another alias database; $alias_database is left alone
+    other = os.path.join(mta.tmp, "other-aliases")
+    with open(other, "w") as f:
+        f.write("x: y\n")
+    before = os.stat(aliases + ".db").st_mtime_ns
+    for prog, mode in (("newaliases", []), ("sendmail", ["-bi"])):
+        r = ours(prog, *mode, "-C", mta.config_dir, "-oAhash:" + other)
+        assert r.returncode == 0, (prog, r.stderr)
+    assert ours("postalias", "-c", mta.config_dir, "-q", "x", other).stdout == b"y\n"
+    assert os.stat(aliases + ".db").st_mtime_ns == before
+    r = ours("newaliases", "-C", mta.config_dir, "-oA")
+    assert r.returncode == 64 and b"-oA requires" in r.stderr, r.stderr
+    r = ours("newaliases", "-C", mta.config_dir, "someone@example.org")
+    assert r.returncode == 64 and b"requires no recipient" in r.stderr, r.stderr
+
+    # mailq
+    r = ours("mailq", "-C", mta.config_dir)
+    assert (r.returncode, r.stdout) == (0, b"Mail queue is empty\n"), r.stderr
+    run(mta, "sendmail", "-f", "q@example.org", "r@example.org", input=b"Subject: q\n\nx\n")
+    wait_queued(mta, 1)
+    for cmd in (["mailq", "-v", "-C", mta.config_dir], ["sendmail", "-bp", "-C", mta.config_dir],
+                ["mailq", "-C", os.path.join(mta.config_dir, "main.cf"), "-oi"]):
+        r = ours(*cmd)
+        assert r.returncode == 0, (cmd, r.stderr)
+        assert b"q@example.org" in r.stdout and b"-- 0 Kbytes in 1 Request." in r.stdout, r.stdout
+    r = ours("mailq", "-C", mta.config_dir, "r@example.org")
+    assert r.returncode == 64 and b"requires no recipient" in r.stderr, r.stderr
+
+
+# ---- closed standard descriptors --------------------------------------------
+
+def attr_message(pairs):
+    """One message of our internal protocol (lib/attr.h): length-prefixed
+    name/value pairs and a zero end marker."""
+    out = b""
+    for name, value in pairs:
+        out += struct.pack(">I", len(name)) + name + struct.pack(">I", len(value)) + value
+    return out + struct.pack(">I", 0)
+
+
+POSTDROP_INPUT = (attr_message([(b"request", b"envelope"), (b"sender", b"s@example.org")]) +
+                  attr_message([(b"request", b"rcpt"), (b"address", b"r@example.org")]) +
+                  attr_message([(b"request", b"content"), (b"N", b"Subject: fds"), (b"N", b""),
+                                (b"N", b"body")]) +
+                  attr_message([(b"request", b"end")]))
+
+
+def run_with_closed(inst, prog, args, closed, input=b""):
+    """prog (a plain, non-setgid copy: root running it, or an installation
+    without the setgid bit, gets no help from glibc's secure mode) with the
+    standard descriptors in `closed` closed."""
+    d = os.path.join(inst.tmp, "plain-bin")
+    os.makedirs(d, exist_ok=True)
+    if not os.path.exists(os.path.join(d, prog)):
+        shutil.copy(os.path.join(BIN, prog), d)
+        os.chmod(os.path.join(d, prog), 0o755)  # copy() keeps a setgid bit
+
+    def close_them():
+        for fd in closed:
+            os.close(fd)
+
+    return subprocess.run([os.path.join(d, prog)] + args, input=input, capture_output=True,
+                          env=dict(os.environ, MAIL_CONFIG=inst.config_dir),
+                          preexec_fn=close_them, timeout=60)
+
+
+def test_setgid_programs_with_closed_standard_fds(mta):
+    """A closed fd 0/1/2 gets /dev/null before anything is opened, so the
+    mail log (opened first) never becomes stdin, stdout or stderr."""
+    def log_since(mark):
+        return mta.log()[mark:]
+
+    # postdrop without stdin: no input, not the log file read as input
+    r = run_with_closed(mta, "postdrop", [], (0,))
+    assert r.returncode == 65, r.stderr
+    assert b"premature end of input: message not queued" in r.stderr, r.stderr
+    # postdrop without stderr: its messages do not land in the log raw
+    mark = mta.log_mark()
+    r = run_with_closed(mta, "postdrop", ["-v", "-v"], (2,), input=POSTDROP_INPUT)
+    assert r.returncode == 0
+    mta.wait_log(r"postfix/postdrop\[\d+\]: queued maildrop/", since=mark)
+    assert "\npostdrop: " not in log_since(mark), log_since(mark)
+    # ... nor with stdout and stderr closed, and the file is intact
+    mark = mta.log_mark()
+    r = run_with_closed(mta, "postdrop", ["-v", "-v"], (1, 2), input=POSTDROP_INPUT)
+    assert r.returncode == 0
+    assert "\npostdrop: " not in log_since(mark), log_since(mark)
+    wait_queued(mta, 2)
+    for f in queue_files(mta, "incoming"):
+        sender, rcpts, lines = qf_content(f)
+        assert (sender, rcpts) == ("s@example.org", ["r@example.org"])
+        assert lines[0] == b"Subject: fds" and lines[-2:] == [b"", b"body"], lines
+    # postqueue without stdout: the listing goes nowhere, not into the log
+    mark = mta.log_mark()
+    r = run_with_closed(mta, "postqueue", ["-p"], (1,))
+    assert r.returncode == 0, r.stderr
+    assert "Kbytes in 2 Requests" not in log_since(mark) and "-Queue ID-" not in log_since(mark)
+    # postqueue without stderr: the error is logged once, formatted
+    mark = mta.log_mark()
+    r = run_with_closed(mta, "postqueue", ["-i", "BAD"], (2,))
+    assert r.returncode == 64
+    mta.wait_log(r"postfix/postqueue\[\d+\]: fatal: invalid queue ID: \"BAD\"", since=mark)
+    assert "\npostqueue: fatal" not in log_since(mark), log_since(mark)
 
 
 # ---- maildrop security ------------------------------------------------------

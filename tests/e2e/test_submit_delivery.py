@@ -76,6 +76,36 @@ def test_sendmail_bs_as_unprivileged_user(instance, alt_config):
     inst.wait_log(r"pickup\[\d+\]: \w+: uid=%d from=<mtauser1@mta-test\.example>" % uid)
 
 
+def test_sendmail_bs_whole_dialog_at_once_as_root(instance):
+    """root's sendmail -bs runs smtpd -S on a pipe. A script writes the whole
+    dialog before reading a reply: that is no network client talking too
+    early, so neither the pre-greeting check, the unauth-pipelining check
+    (after HELO, and content pipelined after DATA) nor bare-LF rejection
+    applies (Postfix: not in stand-alone mode)."""
+    inst = start(instance, "smtpd_forbid_bare_newline = reject\nsmtpd_pregreet_wait = 1s\n")
+    dialogs = {
+        "helo": b"HELO me\r\nMAIL FROM:<root@mta-test.example>\r\n"
+                b"RCPT TO:<tester@mta-test.example>\r\nDATA\r\n"
+                b"Subject: bs helo\r\n\r\n..dot-stuffed\r\n.\r\nQUIT\r\n",
+        "ehlo-lf": b"EHLO me\nMAIL FROM:<root@mta-test.example>\n"
+                   b"RCPT TO:<tester@mta-test.example>\nDATA\n"
+                   b"Subject: bs ehlo-lf\n\nline\n.\nQUIT\n",
+    }
+    for name, dialog in dialogs.items():
+        r = subprocess.run([os.path.join(BIN, "sendmail"), "-bs"], input=dialog,
+                           capture_output=True, timeout=30, env=env(inst))
+        out = r.stdout.decode()
+        assert r.returncode == 0, (name, out, r.stderr)
+        codes = [ln[:3] for ln in out.split("\r\n") if ln and ln[3:4] != "-"]
+        assert codes == ["220", "250", "250", "250", "354", "250", "221"], (name, out)
+        assert "synchronization" not in out and "bare <LF>" not in out, out
+    files = wait_delivered(inst, "tester", 2)
+    texts = sorted(read(f) for f in files)
+    assert any("Subject: bs helo\n" in t and t.endswith("\n.dot-stuffed\n") for t in texts), texts
+    assert any("Subject: bs ehlo-lf\n" in t and t.endswith("\nline\n") for t in texts), texts
+    assert "improper command pipelining" not in inst.log()
+
+
 def test_thousand_message_loop_all_delivered(instance):
     inst = start(instance)
     script = ('for i in $(seq 1 1000); do echo "message $i" | %s/sendmail -i '

@@ -70,13 +70,13 @@ static const struct cmd_case cases[] = {
     {L("NOOP \t "), LENIENT, SMTP_VERB_NOOP, NULL, NULL},
     {L(""), LENIENT, SMTP_VERB_UNKNOWN, "500 5.5.2 Error: bad syntax", NULL},
     {L("   "), LENIENT, SMTP_VERB_UNKNOWN, "500 5.5.2 Error: bad syntax", NULL},
-    {L("XYZZY"), LENIENT, SMTP_VERB_UNKNOWN, "502 5.5.2 Error: command not recognized", NULL},
-    {L("MAILX FROM:<a@b>"), LENIENT, SMTP_VERB_UNKNOWN, "502 5.5.2 Error: command not recognized",
+    {L("XYZZY"), LENIENT, SMTP_VERB_UNKNOWN, "500 5.5.2 Error: command not recognized", NULL},
+    {L("MAILX FROM:<a@b>"), LENIENT, SMTP_VERB_UNKNOWN, "500 5.5.2 Error: command not recognized",
      NULL},
-    {L("MAI"), LENIENT, SMTP_VERB_UNKNOWN, "502 5.5.2 Error: command not recognized", NULL},
+    {L("MAI"), LENIENT, SMTP_VERB_UNKNOWN, "500 5.5.2 Error: command not recognized", NULL},
     {L("M\xc3\x84IL FROM:<a@b>"), LENIENT, SMTP_VERB_UNKNOWN,
-     "502 5.5.2 Error: command not recognized", NULL},
-    {L("GET / HTTP/1.1"), LENIENT, SMTP_VERB_UNKNOWN, "502 5.5.2 Error: command not recognized",
+     "500 5.5.2 Error: command not recognized", NULL},
+    {L("GET / HTTP/1.1"), LENIENT, SMTP_VERB_UNKNOWN, "500 5.5.2 Error: command not recognized",
      NULL},
     /* NUL, CR, LF anywhere in the line. */
     {L("NOOP\0"), LENIENT, SMTP_VERB_UNKNOWN, "500 5.5.2 Error: bad syntax", NULL},
@@ -217,6 +217,16 @@ static const struct cmd_case cases[] = {
     {L("BDAT 5 LAST x"), LENIENT, SMTP_VERB_BDAT, "521 5.5.4 Syntax: BDAT count [LAST]", NULL},
     {L("BDAT 99999999999999999999 LAST"), LENIENT, SMTP_VERB_BDAT,
      "521 5.5.4 Syntax: BDAT count [LAST]", NULL},
+    {L("BDAT\t5\tLAST"), LENIENT, SMTP_VERB_BDAT, NULL, NULL},
+    {L("BDAT +5"), LENIENT, SMTP_VERB_BDAT, "521 5.5.4 Syntax: BDAT count [LAST]", NULL},
+    {L("BDAT 5x"), LENIENT, SMTP_VERB_BDAT, "521 5.5.4 Syntax: BDAT count [LAST]", NULL},
+    {L("BDAT 0x10"), LENIENT, SMTP_VERB_BDAT, "521 5.5.4 Syntax: BDAT count [LAST]", NULL},
+    {L("BDAT 5 LAST LAST"), LENIENT, SMTP_VERB_BDAT, "521 5.5.4 Syntax: BDAT count [LAST]", NULL},
+    /* A BDAT line with NUL, CR or LF is a BDAT syntax error, not "bad syntax":
+     * the session cannot go on after it. */
+    {L("BDAT 5\0 LAST"), LENIENT, SMTP_VERB_BDAT, "521 5.5.4 Syntax: BDAT count [LAST]", NULL},
+    {L("BDAT 5\rLAST"), LENIENT, SMTP_VERB_BDAT, "521 5.5.4 Syntax: BDAT count [LAST]", NULL},
+    {L("BDAT 5 LAST\n"), LENIENT, SMTP_VERB_BDAT, "521 5.5.4 Syntax: BDAT count [LAST]", NULL},
 };
 
 static void table(void **state)
@@ -244,6 +254,8 @@ static void table(void **state)
             smtp_reply_format(&cmd.reply, &reply);
             if (strcmp(reply.s, c->reply) != 0)
                 fail_msg("case %zu (%s): got \"%s\" want \"%s\"", i, c->line, reply.s, c->reply);
+            /* Only a broken BDAT ends the session. */
+            assert_int_equal(cmd.reply.close, cmd.verb == SMTP_VERB_BDAT);
         }
     }
     smtp_cmd_release(&cmd);
@@ -289,6 +301,17 @@ static void parameter_values(void **state)
     assert_false(cmd.bdat_last);
     assert_int_equal(smtp_cmd_parse(&cmd, L("BDAT 9223372036854775808"), NULL), -1);
     assert_true(cmd.reply.close);
+    assert_int_equal(smtp_cmd_parse(&cmd, L("BDAT 5\rLAST"), NULL), -1);
+    assert_true(cmd.reply.close);
+    assert_int_equal(smtp_cmd_parse(&cmd, L("NOOP\r"), NULL), -1);
+    assert_false(cmd.reply.close);
+    /* A line the caller cut at its length limit: fatal for BDAT only. */
+    smtp_cmd_opts cut = {.truncated = true};
+    assert_int_equal(smtp_cmd_parse(&cmd, L("BDAT 0000"), &cut), -1);
+    assert_int_equal(cmd.reply.code, 521);
+    assert_true(cmd.reply.close);
+    assert_int_equal(smtp_cmd_parse(&cmd, L("MAIL FROM:<a@b>"), &cut), 0);
+    assert_false(cmd.reply.close);
 
     assert_int_equal(smtp_cmd_parse(&cmd, L("EHLO  mail.example.com  "), NULL), 0);
     assert_string_equal(cmd.arg.s, "mail.example.com");

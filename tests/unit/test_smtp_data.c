@@ -42,7 +42,7 @@ static int collect(void *ctx, const char *line, size_t len, bool complete)
 
 static smtp_data_opts mkopts(size_t line_limit, uint64_t size_limit, bool forbid)
 {
-    smtp_data_opts o = {line_limit, size_limit, forbid};
+    smtp_data_opts o = {line_limit, size_limit, forbid, false};
     return o;
 }
 
@@ -353,22 +353,50 @@ static void binary_bytes(void **state)
 
 static void bdat(void **state)
 {
-    smtp_data_opts o = mkopts(2048, 0, true);
+    /* Bare LF and bare CR are line breaks, as in DATA; dots are content. */
+    smtp_data_opts o = mkopts(2048, 0, false);
     run r = {0};
     run_all_chunkings(&r, L("a\r\nb\nc\rd\r\n..\r\n.\r\n\0tail"), &o, SMTP_DATA_MODE_BDAT);
     assert_true(r.done);
     assert_int_equal(r.result, SMTP_DATA_OK);
-    assert_int_equal(r.out.len, strlen("a|C\nb|C\nc\rd|C\n..|C\n.|C\n") + 8);
-    assert_memory_equal(r.out.s, "a|C\nb|C\nc\rd|C\n..|C\n.|C\n\0tail|C\n", r.out.len);
+    assert_int_equal(r.out.len, strlen("a|C\nb|C\nc|C\nd|C\n..|C\n.|C\n") + 8);
+    assert_memory_equal(r.out.s, "a|C\nb|C\nc|C\nd|C\n..|C\n.|C\n\0tail|C\n", r.out.len);
     run_release(&r);
 
+    /* The smuggling sequences come out as plain lines, never with a CR. */
+    run_all_chunkings(&r, L("x\r.\ry\n.\nz\r\n.\r"), &o, SMTP_DATA_MODE_BDAT);
+    assert_int_equal(r.result, SMTP_DATA_OK);
+    assert_string_equal(strbuf_str(&r.out), "x|C\n.|C\ny|C\n.|C\nz|C\n.|C\n");
+    run_release(&r);
+
+    /* A CR that ends the LAST chunk is a bare CR too. */
     run_all_chunkings(&r, L("x\r"), &o, SMTP_DATA_MODE_BDAT);
-    assert_string_equal(strbuf_str(&r.out), "x\r|C\n");
+    assert_string_equal(strbuf_str(&r.out), "x|C\n");
     run_release(&r);
 
     run_all_chunkings(&r, L("x\r\n"), &o, SMTP_DATA_MODE_BDAT);
     assert_string_equal(strbuf_str(&r.out), "x|C\n");
     run_release(&r);
+
+    /* forbid_bare_newline: the first bare newline decides, input is still
+     * consumed to the end of the chunk. */
+    o.forbid_bare_newline = true;
+    run_all_chunkings(&r, L("a\r\nb\nc\rd\r\n"), &o, SMTP_DATA_MODE_BDAT);
+    assert_true(r.done);
+    assert_int_equal(r.result, SMTP_DATA_BARE_LF);
+    assert_int_equal(r.consumed, strlen("a\r\nb\nc\rd\r\n"));
+    assert_string_equal(strbuf_str(&r.out), "a|C\n");
+    run_release(&r);
+    run_all_chunkings(&r, L("a\r\nb\rc\nd\r\n"), &o, SMTP_DATA_MODE_BDAT);
+    assert_int_equal(r.result, SMTP_DATA_BARE_CR);
+    run_release(&r);
+    run_all_chunkings(&r, L("a\r\nb\r"), &o, SMTP_DATA_MODE_BDAT);
+    assert_int_equal(r.result, SMTP_DATA_BARE_CR);
+    run_release(&r);
+    run_all_chunkings(&r, L("a\r\nb\r\n"), &o, SMTP_DATA_MODE_BDAT);
+    assert_int_equal(r.result, SMTP_DATA_OK);
+    run_release(&r);
+    o.forbid_bare_newline = false;
 
     o.line_length_limit = 4;
     run_all_chunkings(&r, L("abcdefghij\n"), &o, SMTP_DATA_MODE_BDAT);
@@ -438,6 +466,69 @@ static void random_streams(void **state)
     }
 }
 
+/* sendmail -bs's pipe: LF ends lines, "." LF ends DATA, CR stays strict. */
+static void lf_line_ends(void **state)
+{
+    smtp_data_opts o = mkopts(2048, 0, true);
+    o.lf_line_ends = true;
+    run r = {0};
+    run_all_chunkings(&r, L("Subject: x\n\n..dot\nline\r\n.\nQUIT\n"), &o, SMTP_DATA_MODE_DATA);
+    assert_true(r.done);
+    assert_int_equal(r.result, SMTP_DATA_OK);
+    assert_int_equal(r.consumed, strlen("Subject: x\n\n..dot\nline\r\n.\n"));
+    assert_string_equal(strbuf_str(&r.out), "Subject: x|C\n|C\n.dot|C\nline|C\n");
+    run_release(&r);
+
+    run_all_chunkings(&r, L(".\nMAIL"), &o, SMTP_DATA_MODE_DATA);
+    assert_true(r.done);
+    assert_int_equal(r.consumed, 2);
+    run_release(&r);
+
+    /* A bare CR is still no line end that could let "." end the data. */
+    run_all_chunkings(&r, L("a\r.\nb\r\n.\r\n"), &o, SMTP_DATA_MODE_DATA);
+    assert_true(r.done);
+    assert_int_equal(r.result, SMTP_DATA_BARE_CR);
+    assert_int_equal(r.consumed, strlen("a\r.\nb\r\n.\r\n"));
+    run_release(&r);
+    o.forbid_bare_newline = false;
+    run_all_chunkings(&r, L("a\r.\nb\r\n.\r\n"), &o, SMTP_DATA_MODE_DATA);
+    assert_int_equal(r.result, SMTP_DATA_OK);
+    assert_string_equal(strbuf_str(&r.out), "a|C\n.|C\nb|C\n");
+    run_release(&r);
+}
+
+/* Random BDAT content: every chunking agrees and no emitted line holds a
+ * CR or LF, with and without forbid_bare_newline. */
+static void random_bdat(void **state)
+{
+    static const char alphabet[] = {'\r', '\n', '.', 'a', '\0', '\r'};
+    uint32_t seed = 54321;
+    char buf[48];
+    for (int iter = 0; iter < 2000; iter++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t len = (seed >> 16) % sizeof(buf);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[i] = alphabet[(seed >> 16) % sizeof(alphabet)];
+        }
+        for (int forbid = 0; forbid <= 1; forbid++) {
+            smtp_data_opts o = mkopts(1 + (seed >> 20) % 8, 0, forbid);
+            run r = {0};
+            run_all_chunkings(&r, buf, len, &o, SMTP_DATA_MODE_BDAT);
+            assert_true(r.done);
+            assert_int_equal(r.consumed, len);
+            assert_null(memchr(r.out.s ? r.out.s : "", '\r', r.out.len));
+            size_t newlines = 0;
+            for (size_t i = 0; i < r.out.len; i++)
+                newlines += r.out.s[i] == '\n';
+            assert_int_equal(newlines, (size_t)r.calls);
+            if (!forbid)
+                assert_int_equal(r.result, SMTP_DATA_OK);
+            run_release(&r);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,7 +536,8 @@ int main(void)
         cmocka_unit_test(bare_newlines),  cmocka_unit_test(long_lines),
         cmocka_unit_test(size_limit),     cmocka_unit_test(callback_stop),
         cmocka_unit_test(binary_bytes),   cmocka_unit_test(bdat),
-        cmocka_unit_test(random_streams),
+        cmocka_unit_test(random_streams), cmocka_unit_test(random_bdat),
+        cmocka_unit_test(lf_line_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
