@@ -13,10 +13,21 @@
  * encoding (7BIT/8BITMIME), smtputf8 (1), uid (local submissions).
  * Bare envelope addresses ("user") get "@$myorigin" (resolve_canonical).
  *
+ * Duplicate recipients are written once, as Postfix's cleanup does
+ * (cleanup_out_recipient with been_here, BH_FLAG_FOLD): a recipient equal,
+ * ignoring ASCII case, to an earlier one of the same message is dropped.
+ * With enable_original_recipient = yes (the default) "equal" covers the DSN
+ * ORCPT, the NOTIFY bits, the address as the client gave it and the
+ * address as rewritten; with "no", the rewritten address only. The first
+ * one's DSN attributes survive. At most duplicate_filter_limit recipients
+ * are remembered (0 = no limit); past that, repeats are no longer caught.
+ *
  * Seam: canonical_maps / virtual_alias_maps would rewrite recipients in
- * envelope_rcpt(); header_checks sit in cleanup_message.c.
+ * envelope_rcpt() before the duplicate check (Postfix filters on the
+ * rewritten address); header_checks sit in cleanup_message.c.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -149,6 +160,30 @@ static void envelope(struct cleanup_state *s, const attr_list *al)
     }
 }
 
+/* One length-prefixed part of a duplicate-filter key: parts never run
+ * into each other, whatever bytes they hold. */
+static void key_part(strbuf *key, const char *v)
+{
+    size_t len = v ? strlen(v) : 0;
+    strbuf_printf(key, "%zu:", len);
+    strbuf_append(key, v ? v : "", len);
+}
+
+/* True when an equal recipient was already written (see the top). */
+static bool duplicate_rcpt(struct cleanup_state *s, const struct queue_file_rcpt_in *r)
+{
+    strbuf key = STRBUF_INIT;
+    if (s->dups_orcpt) {
+        key_part(&key, r->orcpt);
+        strbuf_printf(&key, "%d;", r->notify);
+        key_part(&key, r->orig_rcpt);
+    }
+    key_part(&key, r->address);
+    bool seen = dup_filter_seen(s->dups, key.s, key.len);
+    strbuf_release(&key);
+    return seen;
+}
+
 static void envelope_rcpt(struct cleanup_state *s, const attr_list *al)
 {
     const char *address = opt(al, "address");
@@ -173,9 +208,11 @@ static void envelope_rcpt(struct cleanup_state *s, const attr_list *al)
         .orcpt = opt(al, "orcpt"),
         .notify = (int)notify,
     };
-    s->rcpt_count++;
-    if (s->error == CLEANUP_OK && queue_file_put_rcpt(s->qf, &r, NULL) < 0)
-        cleanup_write_failed(s);
+    if (!duplicate_rcpt(s, &r)) {
+        s->rcpt_count++;
+        if (s->error == CLEANUP_OK && queue_file_put_rcpt(s->qf, &r, NULL) < 0)
+            cleanup_write_failed(s);
+    }
     strbuf_release(&addr);
 }
 
@@ -291,6 +328,9 @@ static void cleanup_serve(int fd, const char *service, char **args)
     s.header_limit = hsl > 0 ? (size_t)hsl : 102400;
     long long msl = config_get_size("message_size_limit");
     s.size_limit = msl > 0 ? (uint64_t)msl : 0;
+    long long dfl = config_get_int("duplicate_filter_limit");
+    s.dups = dup_filter_create(dfl > 0 && dfl < LONG_MAX ? (long)dfl : 0, true);
+    s.dups_orcpt = config_get_bool("enable_original_recipient");
     current = &s;
 
     attr_list al = ATTR_LIST_INIT;
@@ -343,6 +383,7 @@ done:
     strbuf_release(&s.queue_id);
     strbuf_release(&s.sender);
     strbuf_release(&s.fullname);
+    dup_filter_free(&s.dups);
     cleanup_message_release(&s);
 }
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/time.h>
 
+#include "dup_filter.h"
 #include "header.h"
 #include "queue_file.h"
 #include "strbuf.h"
@@ -33,7 +34,10 @@ struct cleanup_state {
     bool add_missing; /* local rewrite context or always_add_missing_headers */
     bool have_envelope;
     uint64_t qf_flags; /* QF_FLAG_* for the SIZE record */
-    long rcpt_count;
+    long rcpt_count;   /* recipients written (duplicates dropped) */
+    dup_filter *dups;  /* duplicate_filter_limit recipients seen */
+    bool dups_orcpt;   /* enable_original_recipient: ORCPT, NOTIFY and the
+                        * original address take part in the comparison */
     enum cleanup_error error;
 
     /* content */

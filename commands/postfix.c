@@ -5,8 +5,10 @@
  *                    create missing queue directories, warn about bad owners
  *   set-permissions  like check, and also fix owners and modes (postdrop and
  *                    postqueue in command_directory: root:$setgid_group 2755)
- *   start            check, then start master and wait until it runs
- *   start-fg         check, then run master in the foreground (exec)
+ *   start            check, run postsuper (-s -p: queue structure, crash
+ *                    leftovers; as Postfix's postfix-script), then start
+ *                    master and wait until it runs
+ *   start-fg         the same, then run master in the foreground (exec)
  *   stop             SIGTERM to master, wait for it and its children, then
  *                    SIGKILL what is left ("stopping ... with force")
  *   abort            SIGTERM to master without waiting
@@ -336,11 +338,36 @@ static char *master_path(void)
     return strbuf_detach(&sb);
 }
 
+/* Postfix's "check-fatal" step: postsuper without options fixes the queue
+ * structure and removes what crashed writers left behind. */
+static void run_postsuper(void)
+{
+    strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/postsuper", config_get("command_directory"));
+    pid_t pid = fork();
+    if (pid < 0)
+        fail(EX_UNAVAILABLE, "fork: %m");
+    if (pid == 0) {
+        char *argv[] = {path.s, "-c", (char *)config_dir, NULL};
+        execv(path.s, argv);
+        fprintf(stderr, "postfix/postfix-script: fatal: exec %s: %m\n", path.s);
+        _exit(EX_UNAVAILABLE);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            fail(EX_SOFTWARE, "waitpid: %m");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail(1, "Postfix integrity check failed!");
+    strbuf_release(&path);
+}
+
 static void start(void)
 {
     check(false, false);
     if (running_pid())
         fail(1, "the Postfix mail system is already running");
+    run_postsuper();
     info("starting the Postfix mail system");
     char *path = master_path();
     pid_t pid = fork();
@@ -460,6 +487,7 @@ int main(int argc, char **argv)
         check(false, false);
         if (running_pid())
             fail(1, "the Postfix mail system is already running");
+        run_postsuper();
         char *path = master_path();
         char *margv[] = {path, "-c", (char *)config_dir, "-d", NULL};
         execv(path, margv);

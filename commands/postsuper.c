@@ -14,10 +14,14 @@
  * to those queues. Log lines as Postfix: "ID: removed", "ID: placed on
  * hold", "ID: released from hold", "ID: requeued"; a summary on stderr.
  *
+ * Without options: -s and -p, as Postfix ("postfix start" runs that).
+ *
  * A file another process is still writing is incomplete (mode 0600) and is
  * never touched by -d/-h/-H/-r; -p removes incomplete or temporary files
- * only once they are older than daemon_timeout, the longest a writer may
- * keep one open (postdrop excepted: a user may stall sendmail longer).
+ * whose writer is gone (nobody holds the writer's lock, queue_file.h CRASH
+ * LEFTOVERS), and files it cannot judge that way (a user's maildrop file it
+ * may not open, stray names) once older than daemon_timeout, the longest a
+ * writer may keep one open.
  * Hold and release moves fsync both directories (queue_file_move sync).
  */
 #include <dirent.h>
@@ -25,6 +29,7 @@
 #include <pwd.h>
 #include <fcntl.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -339,42 +344,6 @@ static void add_id(struct op *op, const char *arg)
     strlist_push(&op->ids, arg);
 }
 
-/* -p: temporary names (not queue IDs) and incomplete files, once stale. */
-static unsigned long purge_dir(const char *dir, int depth, int level, time_t cutoff)
-{
-    unsigned long n = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    strlist names = STRLIST_INIT;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            strlist_push(&names, de->d_name);
-    closedir(d);
-    for (size_t i = 0; i < names.n; i++) {
-        strbuf p = STRBUF_INIT;
-        strbuf_printf(&p, "%s/%s", dir, names.v[i]);
-        struct stat st;
-        if (lstat(strbuf_str(&p), &st) == 0) {
-            if (S_ISDIR(st.st_mode) && level < depth) {
-                n += purge_dir(strbuf_str(&p), depth, level + 1, cutoff);
-            } else if (S_ISREG(st.st_mode) && st.st_mtime < cutoff &&
-                       (!queue_id_valid(names.v[i]) || !queue_file_mode_complete(&st))) {
-                if (unlink(strbuf_str(&p)) == 0) {
-                    msg_info("%s: removed stale temporary file", strbuf_str(&p));
-                    n++;
-                } else {
-                    msg_warn("remove %s: %m", strbuf_str(&p));
-                }
-            }
-        }
-        strbuf_release(&p);
-    }
-    strlist_release(&names);
-    return n;
-}
-
 /* -s: put files where their ID says they belong. */
 static unsigned long structure_dir(const char *queue, const char *dir, int depth, int level)
 {
@@ -492,7 +461,7 @@ int main(int argc, char **argv)
         strlist_push(&queues, argv[i]);
     }
     if (!any && !purge && !structure)
-        structure = true; /* Postfix: no operation means -s */
+        structure = purge = true; /* Postfix: no operation means -s -p */
     config_load_or_die(config_choose_dir(opt_c, false));
     if (msg_configure(config_get("syslog_name"), config_get("syslog_facility"),
                       config_get("maillog_file"), config_get("myhostname")) < 0)
@@ -521,10 +490,13 @@ int main(int argc, char **argv)
     }
     if (purge) {
         long long dt = config_get_time("daemon_timeout");
-        time_t cutoff = time(NULL) - (time_t)(dt > 0 ? dt : 18000);
+        long stale = dt > 0 && dt < LONG_MAX ? (long)dt : 18000;
         unsigned long n = 0;
+        /* Never corrupt/: what is kept there is for an administrator. */
         for (size_t k = 0; k < sizeof(all_queues) / sizeof(all_queues[0]); k++)
-            n += purge_dir(all_queues[k], hash_depth(all_queues[k]), 0, cutoff);
+            if (strcmp(all_queues[k], "corrupt") != 0)
+                n += queue_file_purge_abandoned(".", all_queues[k], hash_depth(all_queues[k]),
+                                                stale);
         if (n)
             fprintf(stderr, "postsuper: Removed: %lu temporary file%s\n", n, n == 1 ? "" : "s");
     }

@@ -103,6 +103,22 @@ int msg_configure(const char *syslog_name, const char *facility, const char *mai
     return 0;
 }
 
+void msg_log_stamp(strbuf *out, time_t when)
+{
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    /* Month names from a table, not strftime's %b: the log format must not
+     * follow the locale (pflogsumm and fail2ban expect English names). The
+     * logger must not fail: a time localtime cannot represent logs as UTC. */
+    if (!localtime_r(&when, &tm) && !gmtime_r(&when, &tm)) {
+        memset(&tm, 0, sizeof(tm));
+        tm.tm_mday = 1;
+    }
+    strbuf_printf(out, "%s %2d %02d:%02d:%02d", months[tm.tm_mon], tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec);
+}
+
 const char *msg_ident(void)
 {
     return msg_state.ident;
@@ -181,13 +197,9 @@ static void msg_vlog(enum msg_level level, const char *fmt, va_list ap)
             text.s[i] = ' ';
 
     if (msg_state.log_fd >= 0) {
-        char stamp[32];
-        time_t now = time(NULL);
-        struct tm tm;
-        localtime_r(&now, &tm);
-        strftime(stamp, sizeof(stamp), "%b %d %H:%M:%S", &tm);
-        strbuf_printf(&line, "%s %s %s[%ld]: %s%s\n", stamp, msg_state.host, msg_state.ident,
-                      (long)getpid(), level_prefix(level), strbuf_str(&text));
+        msg_log_stamp(&line, time(NULL));
+        strbuf_printf(&line, " %s %s[%ld]: %s%s\n", msg_state.host, msg_state.ident, (long)getpid(),
+                      level_prefix(level), strbuf_str(&text));
         if (write(msg_state.log_fd, line.s, line.len) < 0) {
             /* Nowhere left to report it; stderr below still gets it. */
         }

@@ -4,7 +4,9 @@
  * and, for warnings and worse, a "warning: " / "error: " / "fatal: " /
  * "panic: " prefix. Lines go to syslog (facility $syslog_facility) or, when
  * $maillog_file is set, are appended to that file with a timestamp prefix
- * "Mon DD HH:MM:SS host ident[pid]: text" (one write(2) per line, O_APPEND,
+ * "Mmm dd HH:MM:SS host ident[pid]: text", the day space-padded as syslog
+writes it ("Dec  2", which pflogsumm -d today matches; Postfix 3.7's own
+maillog_file writes "Dec 02"), one write(2) per line, O_APPEND,
  * so concurrent processes never interleave). Commands also print
  * "program: text" on stderr. Every format accepts %m (strerror(errno)).
  *
@@ -16,6 +18,9 @@
 #define MTA_MSG_H
 #include <stdarg.h>
 #include <stdbool.h>
+#include <time.h>
+
+#include "strbuf.h"
 
 /* Call first, with the program name ("smtpd", "postconf"). Logs to syslog
  * with ident "postfix/<service>" until msg_configure is called. */
@@ -33,6 +38,10 @@ void msg_stderr_warnings(bool on);
  * be opened (logging then stays on syslog). */
 int msg_configure(const char *syslog_name, const char *facility, const char *maillog_file,
                   const char *hostname);
+
+/* The maillog_file timestamp of `when` in local time, RFC 3164 style:
+ * "Dec  2 10:00:00" (15 characters, the day padded with a space). */
+void msg_log_stamp(strbuf *out, time_t when);
 
 /* The ident in use, e.g. "postfix/smtpd". */
 const char *msg_ident(void);

@@ -2,10 +2,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mem.h"
@@ -331,7 +337,7 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, int hash
     }
 
     /* A temporary name that is never a valid queue ID (it has '.'), so a
-     * crash leftover is recognisable for postsuper -p. */
+     * crash leftover is recognisable (see temp_name_pid). */
     struct stat st;
     for (int attempt = 0;; attempt++) {
         if (gettimeofday(&qf->ctime, NULL) < 0) {
@@ -342,8 +348,15 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, int hash
         strbuf_printf(&tmp, "%ld.%ld.%d", (long)qf->ctime.tv_usec, (long)getpid(), attempt);
         qf->fd = openat(qf->dirfd, strbuf_str(&tmp),
                         O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (qf->fd >= 0)
+        if (qf->fd >= 0) {
+            /* The writer's lock (CRASH LEFTOVERS in the header): taken
+             * before the file gets its queue ID, held until the close. */
+            if (flock(qf->fd, LOCK_EX | LOCK_NB) < 0) {
+                qf_fail(qf, errno, "lock new file in");
+                goto fail_unlink_tmp;
+            }
             break;
+        }
         if (errno != EEXIST || attempt >= 100) {
             qf_fail(qf, errno, "create file in");
             goto fail;
@@ -1255,4 +1268,144 @@ void queue_file_set_read_bits(queue_file *qf, mode_t bits)
     if (bits & ~(mode_t)(S_IRGRP | S_IROTH))
         msg_panic("queue_file_set_read_bits: only group/other read bits allowed");
     qf->extra_mode = bits;
+}
+
+/* ======================================================================
+ * Crash leftovers
+ * ====================================================================== */
+
+/* The creator's pid from a temporary name "<usec>.<pid>.<attempt>"
+ * (queue_file_create), or 0 when `name` is not one. */
+static pid_t temp_name_pid(const char *name)
+{
+    const char *p = name;
+    long parts[3];
+    for (int i = 0; i < 3; i++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        char *end;
+        errno = 0;
+        parts[i] = strtol(p, &end, 10);
+        if (errno || *end != (i < 2 ? '.' : '\0'))
+            return 0;
+        p = end + (i < 2);
+    }
+    return parts[1] > 0 && parts[1] <= INT_MAX ? (pid_t)parts[1] : 0;
+}
+
+/* A temporary name's creator locks it a moment after creating it; an
+ * unlocked temporary file whose creator's pid is alive (pid reuse, or that
+ * moment) is left alone this long. */
+#define QF_TEMP_GRACE 60
+
+/* One directory entry; returns true when it was removed. */
+static bool purge_entry(int dirfd, const char *queue, const char *rel, const char *name,
+                        long stale_age, time_t now)
+{
+    struct stat st, fst;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+        return false;
+    bool is_id = queue_id_valid(name);
+    if (is_id && queue_file_mode_complete(&st))
+        return false;
+    time_t age = now - st.st_mtime;
+    bool stale = stale_age > 0 && age >= stale_age;
+    const char *what = is_id                 ? "incomplete queue file"
+                       : temp_name_pid(name) ? "temporary file"
+                                             : "stray file";
+    const char *why = NULL;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        /* Not ours to open (a user's maildrop file): only age tells. */
+        if (errno != ENOENT && stale)
+            why = "too old";
+    } else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        /* EWOULDBLOCK: a live writer. Anything else: judge another time. */
+    } else if (fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino || fst.st_dev != st.st_dev) {
+        /* Replaced since the fstatat: judge another time. */
+    } else if (is_id) {
+        /* Its writer locked it before it had this name; nobody holds the
+         * lock now, so the writer is gone -- unless it just committed. */
+        if (!queue_file_mode_complete(&fst))
+            why = "its writer is gone";
+    } else if (temp_name_pid(name)) {
+        if (kill(temp_name_pid(name), 0) < 0 && errno == ESRCH)
+            why = "its writer is gone";
+        else if (age >= QF_TEMP_GRACE)
+            why = "unlocked and old"; /* the pid is someone else's now */
+    } else if (stale) {
+        why = "too old";
+    }
+    bool removed = false;
+    if (why) {
+        /* Removed while we hold the lock: no writer can take it meanwhile. */
+        if (unlinkat(dirfd, name, 0) == 0) {
+            msg_warn("%s/%s%s: removed %s (%s)", queue, rel, name, what, why);
+            removed = true;
+        } else if (errno != ENOENT) {
+            msg_warn("remove %s/%s%s: %m", queue, rel, name);
+        }
+    }
+    if (fd >= 0)
+        (void)close(fd);
+    return removed;
+}
+
+static unsigned long purge_dir(int parent, const char *path, const char *queue, strbuf *rel,
+                               int depth, long stale_age, time_t now)
+{
+    int fd = openat(parent, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            msg_warn("open directory %s/%s: %m", queue, strbuf_str(rel));
+        return 0;
+    }
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        msg_warn("open directory %s/%s: %m", queue, strbuf_str(rel));
+        (void)close(fd);
+        return 0;
+    }
+    /* Names first: removing while reading a directory may skip entries. */
+    strbuf names = STRBUF_INIT;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            strbuf_append(&names, e->d_name, strlen(e->d_name) + 1);
+    unsigned long n = 0;
+    size_t rel_len = rel->len;
+    for (size_t off = 0; off < names.len; off += strlen(names.s + off) + 1) {
+        const char *name = names.s + off;
+        struct stat st;
+        if (depth > 0 && strlen(name) == 1 && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISDIR(st.st_mode)) {
+            strbuf_printf(rel, "%s/", name);
+            n += purge_dir(fd, name, queue, rel, depth - 1, stale_age, now);
+            strbuf_truncate(rel, rel_len);
+            continue;
+        }
+        if (purge_entry(fd, queue, strbuf_str(rel), name, stale_age, now))
+            n++;
+    }
+    strbuf_release(&names);
+    closedir(d);
+    return n;
+}
+
+unsigned long queue_file_purge_abandoned(const char *queue_dir, const char *queue, int hash_depth,
+                                         long stale_age)
+{
+    if (!queue_name_valid(queue) || hash_depth < 0 || hash_depth > QUEUE_ID_MAX_DEPTH)
+        msg_panic("queue_file_purge_abandoned: bad arguments queue=\"%s\" depth=%d", queue,
+                  hash_depth);
+    int top = open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (top < 0) {
+        msg_warn("open queue directory %s: %m", queue_dir);
+        return 0;
+    }
+    strbuf rel = STRBUF_INIT;
+    unsigned long n = purge_dir(top, queue, queue, &rel, hash_depth, stale_age, time(NULL));
+    strbuf_release(&rel);
+    (void)close(top);
+    return n;
 }

@@ -76,6 +76,15 @@
  * sync = false). Use sync = true where someone is told the move happened:
  * postsuper -h/-H (an administrator's hold must not silently revert).
  *
+ * CRASH LEFTOVERS. A writer holds an exclusive flock(2) on its file from
+ * the moment it creates it (under the temporary name, before the rename to
+ * the queue ID) until commit or abort closes it; the kernel drops the lock
+ * however the writer dies. queue_file_purge_abandoned() removes incomplete
+ * files nobody holds that lock on, so a SIGKILLed cleanup or postdrop leaves
+ * nothing behind for long, and a live writer's file is never touched however
+ * slow it is. (Postfix has no such lock: its postsuper -p, run by "postfix
+ * start", removes incomplete files only once they are 7 days old.)
+ *
  * COST: one committed message = 2 fsyncs (the file, its queue directory).
  * In a hashed queue of depth d: d + 2 (the file, each hash level from the
  * leaf up, the queue directory that held the temporary name). A writer
@@ -263,7 +272,7 @@ int queue_file_validate(int fd, size_t record_limit, strbuf *err);
 /* ---- Queue operations --------------------------------------------------- */
 
 /* queue_file_open's result for an incomplete file: skip it, it is not mail
- * yet (or a writer died; postsuper -p cleans those). */
+ * yet (or a writer died; queue_file_purge_abandoned cleans those). */
 #define QUEUE_FILE_INCOMPLETE (-2)
 
 /* True when a stat result says "complete queue file": a regular file whose
@@ -297,6 +306,19 @@ int queue_file_move(const char *queue_dir, const char *id, const char *from, int
  * a warning on failure too). */
 int queue_file_move_corrupt(const char *queue_dir, const char *queue, int hash_depth,
                             const char *id, const char *reason);
+
+/* Remove from <queue_dir>/<queue>/[hash/] every regular file that is not a
+ * complete queue file and has no live writer (CRASH LEFTOVERS): an
+ * incomplete file with a queue ID whose writer lock is free; a temporary
+ * name whose lock is free and whose creator has exited (or, creator pid
+ * alive -- pid reuse -- after 60 s). With stale_age > 0, entries that cannot
+ * be judged that way (the caller may not open them: a user's maildrop
+ * file; a name no writer of ours makes) go once their mtime is stale_age
+ * seconds old; stale_age <= 0 leaves them. Each removal is logged as
+ * "warning: incoming/<ID>: removed incomplete queue file (its writer is
+ * gone)". Returns the number removed. */
+unsigned long queue_file_purge_abandoned(const char *queue_dir, const char *queue, int hash_depth,
+                                         long stale_age);
 
 /* queue_minfree: 0 when the queue file system has room for a message of
  * `msg_size` bytes (0 if unknown) while keeping `minfree` bytes free, and

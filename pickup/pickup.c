@@ -10,6 +10,16 @@
  * durable in incoming/); a crash in between queues it twice, never zero
  * times. Cleanup down: the file stays and the next wake-up retries.
  *
+ * Like Postfix's pickup, the content is prefixed with a trace header that
+ * names the submitter's uid, not the login name:
+ *     Received: by $myhostname ($mail_name, from userid N)
+ *     <TAB>id QUEUEID; <date the maildrop file was written>
+ * QUEUEID is cleanup's (the ID the message is logged under), the date the
+ * maildrop file's mtime (a time more than two hours ahead is replaced by
+ * now, with a warning). Content that begins with white space would read as
+ * a continuation of that header, so an empty line goes first, as Postfix
+ * does: such content is all body.
+ *
  * Runs as root (unpriv n) or mail_owner: postdrop makes maildrop files
  * readable by both.
  */
@@ -19,11 +29,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "address.h"
 #include "cleanup_client.h"
 #include "config.h"
+#include "mail_date.h"
 #include "maildrop.h"
 #include "msg.h"
 #include "queue_file.h"
@@ -45,9 +57,47 @@ static int ipc_timeout_ms(void)
     return t > 0 && t < 86400 ? (int)t * 1000 : 3600 * 1000;
 }
 
+struct content_ctx {
+    cleanup_client *cc;
+    bool first; /* no content piece sent yet */
+};
+
 static int send_content(void *ctx, const char *data, size_t len, bool line_end)
 {
-    return cleanup_client_content(ctx, data, len, line_end) < 0 ? 1 : 0;
+    struct content_ctx *c = ctx;
+    if (c->first) {
+        c->first = false;
+        if (len > 0 && (data[0] == ' ' || data[0] == '\t') &&
+            cleanup_client_content(c->cc, "", 0, true) < 0)
+            return 1;
+    }
+    return cleanup_client_content(c->cc, data, len, line_end) < 0 ? 1 : 0;
+}
+
+#define DAY_SECONDS 86400
+#define FUTURE_SLACK (2 * 3600) /* clock drift Postfix tolerates */
+
+/* The Received: header of a local submission (top of file). */
+static void received_header(cleanup_client *cc, const char *queue_id, const struct stat *st)
+{
+    time_t now = time(NULL), when = st->st_mtime;
+    if (when > now + FUTURE_SLACK) {
+        msg_warn("%s: message dated %lld seconds into the future", queue_id,
+                 (long long)(when - now));
+        when = now;
+    } else if (when < now - DAY_SECONDS) {
+        msg_warn("%s: message has been queued for %lld days", queue_id,
+                 (long long)((now - when) / DAY_SECONDS));
+    }
+    strbuf h = STRBUF_INIT;
+    strbuf_printf(&h, "Received: by %s (%s, from userid %ld)", config_get("myhostname"),
+                  config_get("mail_name"), (long)st->st_uid);
+    (void)cleanup_client_content(cc, h.s, h.len, true);
+    strbuf_reset(&h);
+    strbuf_printf(&h, "\tid %s; ", queue_id);
+    mail_date_append(&h, when);
+    (void)cleanup_client_content(cc, h.s, h.len, true);
+    strbuf_release(&h);
 }
 
 enum outcome { DONE, RETRY_LATER, CLEANUP_DOWN };
@@ -103,7 +153,9 @@ static enum outcome pickup_file(const char *id)
     for (size_t i = 0; i < m.nrcpt; i++)
         (void)cleanup_client_rcpt(cc, m.rcpt[i].address, m.rcpt[i].address, m.rcpt[i].orcpt,
                                   m.rcpt[i].notify);
-    if (maildrop_content(fd, record_limit(), send_content, cc, &err) < 0) {
+    received_header(cc, strbuf_str(&new_id), &st);
+    struct content_ctx content = {.cc = cc, .first = true};
+    if (maildrop_content(fd, record_limit(), send_content, &content, &err) < 0) {
         /* The file validated a moment ago: it changed under us. */
         cleanup_client_abort(&cc);
         queue_file_move_corrupt(".", "maildrop", 0, id, strbuf_str(&err));

@@ -23,6 +23,10 @@
  * moved files the old one was delivering (duplicates) and the old one
  * activated files after that move and exited, stranding them in active/.
  *
+ * Crash leftovers: at start and every $queue_run_delay qmgr removes the
+ * incomplete files in incoming/ whose writer died (queue_file.h, CRASH
+ * LEFTOVERS), with a warning each.
+ *
  * fsync: qmgr never fsyncs. Moves between queues are atomic renames whose
  * loss in a crash only means a message is tried again from its old queue
  * (queue_file.h, DIRECTORY FSYNC POLICY); BOUNCED marks follow a notice
@@ -231,6 +235,9 @@ static void deferred_tick(event_loop *loop, void *ctx)
 {
     deferred_timer =
         event_timer_add(qmgr_loop, qmgr_cfg.queue_run_delay * 1000, deferred_tick, NULL);
+    /* What a killed cleanup left in incoming/ (at start, then every run):
+     * only files whose writer lock is free, so never one being written. */
+    (void)queue_file_purge_abandoned(".", "incoming", qmgr_cfg.incoming_depth, 0);
     scan(&deferred_list);
     scan(&incoming_list);
     schedule_feed();

@@ -26,6 +26,8 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest iproute
     util-linux
     # strace: the durability test checks the fsync order at commit.
     strace
+    # faketime (libfaketime): the maillog date test fakes a single-digit day.
+    faketime
     # The libraries of bsd-mailx (fetch_bsd_mailx below); no MTA among them.
     libbsd0 liblockfile1)
 # Not installed: bsd-mailx (Depends: default-mta | mail-transport-agent would

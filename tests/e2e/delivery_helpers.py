@@ -80,15 +80,17 @@ def write_aliases(inst, text):
 
 
 def start_pipeline(instance, extra="", aliases="postmaster: root\n", master_cf=PIPELINE_CF,
-                   users=TEST_USERS):
+                   users=TEST_USERS, start=True):
+    """With start=False the instance is set up but the caller starts it."""
     for u in users:
         reset_user(u)
     inst = instance(master_cf=master_cf, main_cf_extra=PIPELINE_EXTRA + extra, start=False)
     os.makedirs(os.path.join(inst.tmp, "spool"), exist_ok=True)
     os.chmod(os.path.join(inst.tmp, "spool"), 0o1777)
     write_aliases(inst, aliases)
-    inst.start()
-    inst.wait_log(r"daemon started")
+    if start:
+        inst.start()
+        inst.wait_log(r"daemon started")
     return inst
 
 

@@ -881,14 +881,16 @@ _PFLOGSUMM_KEYS = {
 }
 
 
-def pflogsumm(log_path: Path, *extra_args: str) -> dict[str, int]:
+def pflogsumm(log_path: Path, *extra_args: str, env: dict | None = None) -> dict[str, int]:
     """Run Debian's pflogsumm on a log file and parse its "Grand Totals".
 
     Returns e.g. {"received": 3, "delivered": 3, "forwarded": 0,
     "deferred": 0, "deferrals": 0, "bounced": 0, "rejected": 0, ...} plus
-    "_output" with the whole report, for failure messages.
+    "_output" with the whole report, for failure messages. `env` replaces
+    the environment (e.g. a faked clock for "-d today").
     """
-    cp = run(["pflogsumm", "--problems-first", *extra_args, str(log_path)], timeout=120)
+    cp = run(["pflogsumm", "--problems-first", *extra_args, str(log_path)], timeout=120,
+             env=env)
     out = cp.stdout.decode(errors="replace")
     counts: dict = {}
     section = out.split("Grand Totals", 1)[-1].split("Per-Day Traffic Summary", 1)[0]

@@ -23,6 +23,7 @@
 #include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mem.h"
@@ -639,6 +640,130 @@ static void uncommitted_and_incomplete_files(void **state)
     strbuf_release(&err);
 }
 
+static bool exists_in(const char *queue, const char *name)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/%s/%s", qdir, queue, name);
+    return access(p, F_OK) == 0;
+}
+
+static void touch_in(const char *queue, const char *name, mode_t mode, time_t age)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/%s/%s", qdir, queue, name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, mode);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "x", 1), 1);
+    close(fd);
+    if (age) {
+        struct timespec ts[2] = {{time(NULL) - age, 0}, {time(NULL) - age, 0}};
+        assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+    }
+}
+
+/* A writer that dies (the child exits without commit or abort) leaves an
+ * incomplete file; nobody holds its lock any more, so the purge removes it
+ * at once. A live writer's file is never removed, however old. */
+static void purge_removes_only_abandoned_files(void **state)
+{
+    strbuf live = STRBUF_INIT, dead = STRBUF_INIT, done = STRBUF_INIT;
+    queue_file *qf = new_msg("incoming", 0, false, LIMIT);
+    strbuf_set(&live, queue_file_id(qf));
+    struct timespec old[2] = {{time(NULL) - 30 * 86400, 0}, {time(NULL) - 30 * 86400, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, queue_file_path(qf), old, 0), 0);
+
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        strbuf e = STRBUF_INIT;
+        queue_file *c = queue_file_create(qdir, "incoming", 0, false, LIMIT, &e);
+        if (!c)
+            _exit(1);
+        const char *id = queue_file_id(c);
+        if (write(pipefd[1], id, strlen(id)) < 0)
+            _exit(1);
+        _exit(0); /* like SIGKILL: no commit, no abort */
+    }
+    close(pipefd[1]);
+    char buf[64] = {0};
+    assert_true(read(pipefd[0], buf, sizeof(buf) - 1) > 0);
+    close(pipefd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    strbuf_set(&dead, buf);
+    simple_msg("incoming", LIMIT, &done);
+
+    /* A crashed writer's temporary name (before the rename to its ID):
+     * creator gone, or creator alive but the file old. A fresh one whose
+     * creator (we) lives is left: it may lock it any moment. */
+    touch_in("incoming", "123.999999999.0", 0600, 0); /* no such process */
+    char mine[64], gone[64];
+    snprintf(mine, sizeof(mine), "456.%ld.0", (long)getpid());
+    touch_in("incoming", mine, 0600, 0);
+    pid_t exited = fork();
+    if (exited == 0)
+        _exit(0);
+    assert_int_equal(waitpid(exited, &status, 0), exited);
+    snprintf(gone, sizeof(gone), "789.%ld.0", (long)exited);
+    touch_in("incoming", gone, 0600, 0);
+    touch_in("incoming", "stray", 0644, 0);
+
+    assert_true(exists_in("incoming", strbuf_str(&dead)));
+    assert_int_equal(queue_file_purge_abandoned(qdir, "incoming", 0, 0), 3);
+    assert_true(exists_in("incoming", strbuf_str(&live)));
+    assert_false(exists_in("incoming", strbuf_str(&dead)));
+    assert_false(exists_in("incoming", gone));
+    assert_true(exists_in("incoming", strbuf_str(&done)));
+    assert_true(exists_in("incoming", mine));
+    assert_false(exists_in("incoming", "123.999999999.0"));
+    assert_true(exists_in("incoming", "stray"));
+
+    /* stale_age: what cannot be judged by the lock goes once that old; an
+     * old temporary name goes after the grace period. A live writer stays. */
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/incoming/%s", qdir, mine);
+    assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+    snprintf(p, sizeof(p), "%s/incoming/stray", qdir);
+    assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+    assert_int_equal(queue_file_purge_abandoned(qdir, "incoming", 0, 3600), 2);
+    assert_true(exists_in("incoming", strbuf_str(&live)));
+    assert_true(exists_in("incoming", strbuf_str(&done)));
+    assert_int_equal(qcount("incoming"), 2);
+
+    /* The live writer still commits normally. */
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(queue_file_commit(&qf, &err), 0);
+    int fd = queue_file_open(qdir, "incoming", 0, strbuf_str(&live), false, &err);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(queue_file_purge_abandoned(qdir, "incoming", 0, 3600), 0);
+    strbuf_release(&live);
+    strbuf_release(&dead);
+    strbuf_release(&done);
+    strbuf_release(&err);
+}
+
+/* Hashed queues are walked level by level. */
+static void purge_walks_hash_directories(void **state)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        strbuf e = STRBUF_INIT;
+        queue_file *c = queue_file_create(qdir, "deferred", 2, false, LIMIT, &e);
+        _exit(c ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(qcount("deferred"), 3); /* two levels and the file */
+    assert_int_equal(queue_file_purge_abandoned(qdir, "deferred", 2, 0), 1);
+    assert_int_equal(qcount("deferred"), 2);
+}
+
 static void open_refuses_path_tricks(void **state)
 {
     strbuf err = STRBUF_INIT, id = STRBUF_INIT, p = STRBUF_INIT;
@@ -911,6 +1036,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(many_recipients_and_marks_survive_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(corruption_is_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(uncommitted_and_incomplete_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(purge_removes_only_abandoned_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(purge_walks_hash_directories, setup, teardown),
         cmocka_unit_test_setup_teardown(open_refuses_path_tricks, setup, teardown),
         cmocka_unit_test_setup_teardown(moves_between_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(create_in_hashed_queue, setup, teardown),
