@@ -44,9 +44,10 @@ def check_received(text, host, uid, inst):
     qid = m.group(3)
     # The ID the message went through the queue under: pickup's uid line
     # and the delivery agent's line carry the same one.
+    # The Maildir file can appear just before the agent logs its line.
+    inst.wait_log(r"%s: to=<[^>]+>, .*status=sent" % qid)
     log = inst.log()
     assert re.search(r"postfix/pickup\[\d+\]: %s: uid=%d from=<" % (qid, uid), log), qid
-    assert re.search(r"%s: to=<[^>]+>, .*status=sent" % qid, log), qid
     when = email.utils.parsedate_to_datetime(m.group(4)).timestamp()
     assert abs(when - time.time()) < 120, m.group(4)
     assert re.match(r"\w{3}, [ \d]\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \(\w+\)$", m.group(4))
