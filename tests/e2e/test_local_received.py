@@ -16,7 +16,7 @@ import time
 
 from conftest import BIN
 from delivery_helpers import PIPELINE_CF, read, start_pipeline
-from test_submit import alt_config, setgid_bins  # noqa: F401  (fixtures)
+from test_submit import alt_config, local_users  # noqa: F401  (fixtures)
 from test_submit_delivery import wait_delivered
 
 SUBMIT_CF = PIPELINE_CF + "pickup unix n - n 60 1 pickup\n"

@@ -11,7 +11,7 @@ import peers
 from conftest import BIN
 from delivery_helpers import PIPELINE_CF, maildir_new, queue_files, read, start_pipeline
 from peers_fixtures import *  # noqa: F401,F403
-from test_submit import alt_config, setgid_bins  # noqa: F401  (fixtures)
+from test_submit import alt_config, local_users  # noqa: F401  (fixtures)
 
 SUBMIT_CF = PIPELINE_CF + """\
 pickup unix n - n 60 1 pickup

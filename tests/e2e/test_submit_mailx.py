@@ -18,7 +18,7 @@ import pytest
 
 from conftest import BIN
 from delivery_helpers import read
-from test_submit import alt_config, setgid_bins  # noqa: F401  (fixtures)
+from test_submit import alt_config, local_users  # noqa: F401  (fixtures)
 from test_submit_delivery import start, wait_delivered
 
 CACHE = os.environ.get("MTA_TEST_CACHE", "/var/cache/mta-tests")

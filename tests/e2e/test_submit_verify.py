@@ -9,7 +9,7 @@ import subprocess
 
 from conftest import BIN
 from delivery_helpers import maildir_new, queue_files, read, write_aliases
-from test_submit import alt_config, setgid_bins  # noqa: F401  (fixtures)
+from test_submit import alt_config, local_users  # noqa: F401  (fixtures)
 from test_submit_delivery import start
 
 DOMAIN = "mta-test.example"
