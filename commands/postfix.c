@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_fidelity.h"
 #include "master_cf.h"
 #include "msg.h"
 #include "strbuf.h"
@@ -212,9 +213,11 @@ static void ensure_setgid_commands(bool fix)
         strbuf_release(&path[i]);
 }
 
-/* warn_unused: report main.cf parameters nothing uses (check and
- * set-permissions; on start, master reports them, once, in the log). */
-static void check(bool fix, bool warn_unused)
+/* report_config (check and set-permissions): report main.cf parameters
+ * nothing uses, settings we do not honour, and smtpd restrictions smtpd
+ * cannot evaluate -- those make the command fail once everything else was
+ * checked. On start master reports the same, once, as warnings. */
+static void check(bool fix, bool report_config)
 {
     resolve_users();
     strbuf path = STRBUF_INIT, err = STRBUF_INIT;
@@ -222,10 +225,12 @@ static void check(bool fix, bool warn_unused)
     master_cf *cf = NULL;
     if (master_cf_load(path.s, &cf, &err) < 0)
         fail(EX_CONFIG, "%s", err.s);
-    if (warn_unused) {
+    size_t restriction_errors = 0;
+    if (report_config) {
         master_cf_register_config(cf);
         msg_stderr_warnings(true);
         (void)config_warn_unused();
+        restriction_errors = config_fidelity_check(cf, true).restrictions;
         msg_stderr_warnings(false);
     }
     master_cf_free(&cf);
@@ -254,6 +259,9 @@ static void check(bool fix, bool warn_unused)
     ensure_setgid_commands(fix);
     strbuf_release(&path);
     strbuf_release(&err);
+    if (restriction_errors > 0)
+        fail(EX_CONFIG, "%zu smtpd restriction%s that this version cannot evaluate (see above)",
+             restriction_errors, restriction_errors == 1 ? "" : "s");
 }
 
 /* Pid of the running master, or 0. */

@@ -29,7 +29,37 @@ struct tls_ctx {
 
 struct tls_conn {
     SSL *ssl;
+    /* Client: where sessions the server issues go (tls_client_sessions). */
+    void (*save)(void *arg, const unsigned char *der, size_t len);
+    void *save_arg;
 };
+
+/* SSL ex_data slot that leads from an SSL back to its tls_conn. */
+static int conn_index(void)
+{
+    static int index = -1;
+    if (index < 0 && (index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL)) < 0)
+        msg_fatal("SSL_get_ex_new_index failed");
+    return index;
+}
+
+/* A session the server issued (with TLS 1.3 after the handshake, while the
+ * application reads): hand it, serialised, to the connection's owner. */
+static int client_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    tls_conn *c = SSL_get_ex_data(ssl, conn_index());
+    if (!c || !c->save || !SSL_SESSION_is_resumable(sess))
+        return 0;
+    int len = i2d_SSL_SESSION(sess, NULL);
+    if (len <= 0 || len > TLS_SESSION_MAX)
+        return 0;
+    unsigned char *der = xmalloc((size_t)len), *p = der;
+    if (i2d_SSL_SESSION(sess, &p) == len)
+        c->save(c->save_arg, der, (size_t)len);
+    OPENSSL_cleanse(der, (size_t)len);
+    free(der);
+    return 0; /* we keep no reference to sess */
+}
 
 /* OpenSSL needs 16 bytes key name + 32 HMAC + 32 AES for tickets. */
 #define TICKET_KEY_LEN 80
@@ -320,6 +350,10 @@ tls_ctx *tls_client_ctx_new(const struct tls_client_settings *set, strbuf *err)
     /* Verification runs and its result is kept (tls_conn_peer_verified);
      * whether an unverified peer is acceptable is the caller's policy. */
     SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
+    /* Sessions are resumed only from what the caller keeps (tlsmgr's
+     * cache): no OpenSSL-internal client cache. */
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(c, client_new_session);
     tls_ctx *t = xcalloc(1, sizeof(*t));
     t->ssl_ctx = c;
     return t;
@@ -554,7 +588,7 @@ static int handshake(tls_conn *c, int fd, int timeout_ms, const char *what, strb
 }
 
 static tls_conn *start(tls_ctx *ctx, stream *st, const char *servername, int timeout_ms,
-                       strbuf *err)
+                       const struct tls_client_sessions *sessions, strbuf *err)
 {
     if (stream_input_pending(st) > 0)
         msg_panic("tls start with %zu bytes of plaintext input still buffered",
@@ -572,6 +606,23 @@ static tls_conn *start(tls_ctx *ctx, stream *st, const char *servername, int tim
         SSL_set_connect_state(c->ssl);
         if (servername && *servername)
             (void)SSL_set_tlsext_host_name(c->ssl, servername);
+        if (!SSL_set_ex_data(c->ssl, conn_index(), c))
+            msg_fatal("SSL_set_ex_data: out of memory");
+        if (sessions) {
+            c->save = sessions->save;
+            c->save_arg = sessions->arg;
+        }
+        if (sessions && sessions->offer) {
+            /* A stale or damaged session just means a full handshake. */
+            const unsigned char *p = sessions->offer;
+            SSL_SESSION *old = sessions->offer_len <= TLS_SESSION_MAX
+                                   ? d2i_SSL_SESSION(NULL, &p, (long)sessions->offer_len)
+                                   : NULL;
+            if (old && !SSL_set_session(c->ssl, old))
+                ERR_clear_error();
+            SSL_SESSION_free(old);
+            ERR_clear_error();
+        }
     }
     if (handshake(c, stream_fd(st), timeout_ms, ctx->server ? "SSL_accept" : "SSL_connect", err) <
         0) {
@@ -587,15 +638,22 @@ tls_conn *tls_server_start(tls_ctx *ctx, stream *st, int timeout_ms, strbuf *err
 {
     if (!ctx->server)
         msg_panic("tls_server_start with a client context");
-    return start(ctx, st, NULL, timeout_ms, err);
+    return start(ctx, st, NULL, timeout_ms, NULL, err);
 }
 
 tls_conn *tls_client_start(tls_ctx *ctx, stream *st, const char *servername, int timeout_ms,
                            strbuf *err)
 {
+    return tls_client_start_sessions(ctx, st, servername, timeout_ms, NULL, err);
+}
+
+tls_conn *tls_client_start_sessions(tls_ctx *ctx, stream *st, const char *servername,
+                                    int timeout_ms, const struct tls_client_sessions *sessions,
+                                    strbuf *err)
+{
     if (ctx->server)
         msg_panic("tls_client_start with a server context");
-    return start(ctx, st, servername, timeout_ms, err);
+    return start(ctx, st, servername, timeout_ms, sessions, err);
 }
 
 void tls_conn_close(tls_conn **connp, stream *st)

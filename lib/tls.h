@@ -20,6 +20,9 @@
  *   ticket key file (tls_ticket_key_load) every process that loads the same
  *   file accepts the others' tickets; without one, tickets work within one
  *   process (OpenSSL's per-context random keys). No server-side cache.
+ * - Session resumption on the client: only what the caller keeps
+ *   (tls_client_start_sessions: the smtp client's tlsmgr cache); OpenSSL
+ *   keeps nothing of its own.
  * - Private keys and session secrets never reach the log.
  */
 #ifndef MTA_TLS_H
@@ -76,6 +79,23 @@ int tls_ticket_key_refresh(const char *path, long max_age_s, strbuf *err);
 tls_conn *tls_server_start(tls_ctx *ctx, stream *st, int timeout_ms, strbuf *err);
 tls_conn *tls_client_start(tls_ctx *ctx, stream *st, const char *servername, int timeout_ms,
                            strbuf *err);
+/* Client session resumption. `offer` (DER, as given to save() on an
+ * earlier connection; NULL for none) is tried; a stale or damaged one only
+ * costs a full handshake (tls_conn_reused() says which happened).
+ * save(arg, der, len) gets every resumable session the server issues, for
+ * as long as the connection lives (with TLS 1.3 they arrive after the
+ * handshake, while the caller reads): `arg` must live as long. The DER is
+ * secret (it holds the session's master key) and is wiped after the call. */
+#define TLS_SESSION_MAX 32768 /* longest DER session accepted or offered */
+struct tls_client_sessions {
+    const unsigned char *offer;
+    size_t offer_len;
+    void (*save)(void *arg, const unsigned char *der, size_t len);
+    void *arg;
+};
+tls_conn *tls_client_start_sessions(tls_ctx *ctx, stream *st, const char *servername,
+                                    int timeout_ms, const struct tls_client_sessions *sessions,
+                                    strbuf *err);
 void tls_conn_close(tls_conn **connp, stream *st);
 
 /* What was negotiated. */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_fidelity.h"
 #include "master.h"
 #include "master_proto.h"
 #include "mem.h"
@@ -41,8 +42,8 @@ static unsigned next_generation = 1;
  * delivery status notifications itself and sends them through cleanup.
  * anvil: smtpd's connection limits use lib/client_registry. */
 static const char *const absorbed[] = {
-    "trivial-rewrite", "tlsmgr",   "anvil",   "scache", "proxymap", "verify",
-    "flush",           "postlogd", "discard", "error",  "oqmgr",    "bounce",
+    "trivial-rewrite", "anvil",   "scache", "proxymap", "verify", "flush",
+    "postlogd",        "discard", "error",  "oqmgr",    "bounce",
 };
 
 static time_t now_mono(void)
@@ -243,9 +244,12 @@ void master_services_load(bool reload)
         goto done;
     }
     /* Per-service parameters and the unused-parameter check need the whole
-     * of master.cf (config_load, first or on reload, forgot them). */
+     * of master.cf (config_load, first or on reload, forgot them). Settings
+     * we don't honour are said on every start and reload; `postfix start`
+     * prints them too (master's stderr is still its caller's). */
     master_cf_register_config(cf);
     (void)config_warn_unused();
+    (void)config_fidelity_check(cf, false);
     struct mservice *fresh = NULL, **tail = &fresh;
     const struct master_cf_entry **entries = xcalloc(cf->n + 1, sizeof(*entries));
     size_t nent = 0;

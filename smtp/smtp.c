@@ -312,7 +312,9 @@ static void smtp_init(const char *service, char **args)
     smtp_cfg.lmtp = is_lmtp(service);
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)(time(NULL) ^ (getpid() << 16)));
-    smtp_cfg.queue_directory = config_get("queue_directory");
+    /* The skeleton has changed (and maybe chrooted, as Debian's master.cf
+     * does) to queue_directory: relative names work in both cases. */
+    smtp_cfg.queue_directory = ".";
     smtp_cfg.myhostname = config_get("myhostname");
     smtp_cfg.helo_name = param(smtp_cfg.lmtp ? "lhlo_name" : "helo_name");
     smtp_cfg.connect_timeout_ms = timeout_ms("connect_timeout");
@@ -334,6 +336,8 @@ static void smtp_init(const char *service, char **args)
     smtp_cfg.tls_exclude_ciphers = param("tls_exclude_ciphers");
     smtp_cfg.tls_CAfile = param("tls_CAfile");
     smtp_cfg.tls_CApath = param("tls_CApath");
+    smtp_cfg.tls_session_cache =
+        *param("tls_session_cache_database") && param_time("tls_session_cache_timeout") > 0;
     if (strcmp(smtp_cfg.tls_servername, "hostname") == 0 ||
         strcmp(smtp_cfg.tls_servername, "nexthop") == 0)
         msg_fatal("%stls_servername = %s is not supported; use a literal name or leave it empty",

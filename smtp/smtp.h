@@ -41,8 +41,9 @@ struct smtp_config {
     enum smtp_tls_level tls_level;
     const char *tls_servername;
     const char *tls_protocols, *tls_ciphers, *tls_exclude_ciphers, *tls_CAfile, *tls_CApath;
-    int family;           /* AF_UNSPEC, AF_INET or AF_INET6 (inet_protocols) */
-    bool mime_conversion; /* !disable_mime_output_conversion */
+    bool tls_session_cache; /* *_tls_session_cache_database set, timeout > 0 */
+    int family;             /* AF_UNSPEC, AF_INET or AF_INET6 (inet_protocols) */
+    bool mime_conversion;   /* !disable_mime_output_conversion */
     struct {
         bool enable;          /* smtp_sasl_auth_enable */
         maps *passwd;         /* smtp_sasl_password_maps */
@@ -128,6 +129,11 @@ int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err);
 /* The process-wide client context from the smtp_tls_* (lmtp_tls_*)
  * settings, made on first use. NULL with the reason on a bad setting. */
 tls_ctx *smtp_tls_context(strbuf *reason);
+/* The handshake after STARTTLS with the server `relay` ("host[addr]:port"),
+ * offering the session tlsmgr(8) keeps for it and handing tlsmgr the ones
+ * the server issues (smtp_tls_session_cache_database). NULL with the
+ * reason on failure (a cached session that failed is forgotten). */
+tls_conn *smtp_tls_start(tls_ctx *ctx, stream *st, const char *relay, strbuf *reason);
 /* "Untrusted TLS connection established to <peer>: TLSv1.3 with cipher
  * TLS_AES_256_GCM_SHA384 (256/256 bits)", Postfix's log line. */
 void smtp_tls_describe(const tls_conn *conn, const char *peer, strbuf *out);

@@ -308,10 +308,14 @@ static int starttls(struct session *ss)
      * as if it came over TLS (CVE-2011-0411, client side). */
     stream_discard_input(ss->st);
     if (ctx)
-        ss->tls = tls_client_start(ctx, ss->st, smtp_cfg.tls_servername,
-                                   smtp_cfg.starttls_timeout_ms, &reason);
+        ss->tls = smtp_tls_start(ctx, ss->st, s->relay.s, &reason);
     if (ss->tls == NULL) {
-        msg_info("%s: %s: %s", s->req->queue_id, s->relay.s, reason.s);
+        /* No context is the administrator's problem (a CAfile that does not
+         * load): a warning, as Postfix's; a failed handshake is the peer's. */
+        if (ctx)
+            msg_info("%s: %s: %s", s->req->queue_id, s->relay.s, reason.s);
+        else
+            msg_warn("%s: %s: %s", s->req->queue_id, s->relay.s, reason.s);
         int ret = required ? session_fail(ss, "4.7.5", false, "Cannot start TLS: %s with %s",
                                           reason.s, s->host_addr.s)
                            : SMTP_SESSION_TLS_RETRY;

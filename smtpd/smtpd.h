@@ -185,6 +185,10 @@ void smtpd_check_init(void);
  * included). Returns 0 to accept, or the reply code with the reply text in
  * reply ("554 5.7.1 <x>: Relay access denied"); logs the NOQUEUE line. */
 int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply);
+/* DATA/BDAT: smtpd_data_restrictions and smtpd_end_of_data_restrictions
+ * are not implemented, so either one set means 451 4.3.5 (logged, returns
+ * 451, reply in reply); else 0. `stage` is "DATA" or "BDAT". */
+int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply);
 /* VRFY policy: 0 known, else reply. */
 int smtpd_check_vrfy(struct smtpd_state *s, const char *rcpt, strbuf *reply);
 /* local_header_rewrite_clients */

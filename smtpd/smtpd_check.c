@@ -7,19 +7,25 @@
  * restriction that decides (permit/reject/defer) ends its list; a permit
  * moves on to the next list, as in Postfix.
  *
- * Supported: permit, reject, defer, dunno, permit_mynetworks,
- * permit_inet_interfaces, permit_sasl_authenticated,
- * reject_sender_login_mismatch and its reject_authenticated_,
- * reject_known_ and reject_unauthenticated_ variants
- * (smtpd_sender_login_maps: the sender address, then @domain, maps to a
- * list of SASL login names that own it), permit_auth_destination, reject_unauth_destination,
+ * Which restrictions exist is lib/smtpd_restriction's table: permit,
+ * reject, defer, dunno, permit_mynetworks, permit_inet_interfaces,
+ * permit_sasl_authenticated, reject_sender_login_mismatch and its
+ * reject_authenticated_, reject_known_ and reject_unauthenticated_
+ * variants (smtpd_sender_login_maps: the sender address, then @domain,
+ * maps to a list of SASL login names that own it),
+ * permit_auth_destination, reject_unauth_destination,
  * defer_unauth_destination, reject_non_fqdn_recipient,
  * reject_non_fqdn_sender, reject_non_fqdn_helo_hostname,
- * reject_unknown_recipient_domain / reject_unknown_sender_domain (no DNS:
- * skipped with a log line), reject_unlisted_recipient,
- * check_{client,helo,sender,recipient}_access type:table (OK, REJECT
- * [text], DEFER [text], DUNNO, PERMIT, or "NNN text"). Anything else is a
- * configuration error: logged, and the client gets 451 4.3.5.
+ * reject_unlisted_recipient, check_{client,helo,sender,recipient}_access
+ * type:table (OK, REJECT [text], DEFER [text], DUNNO, PERMIT, or "NNN
+ * text"). Anything else -- a Postfix restriction we don't have (the DNS
+ * based ones among them), an unknown name -- is logged and the client gets
+ * 451 4.3.5: never an accept of what the restriction might have rejected.
+ * `postfix check` reports such names as errors, master's start as
+ * warnings (lib/config_fidelity).
+ *
+ * smtpd_data_restrictions and smtpd_end_of_data_restrictions are not
+ * evaluated: either one set makes DATA and BDAT get 451 4.3.5.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -34,6 +40,7 @@
 #include "msg.h"
 #include "resolve.h"
 #include "smtpd.h"
+#include "smtpd_restriction.h"
 #include "strlist.h"
 
 enum verdict { V_DUNNO, V_PERMIT, V_REJECT };
@@ -43,6 +50,9 @@ static match_list *mynetworks;
 static maps *local_rcpt_maps; /* NULL: no local recipient check */
 static strlist lists[5];      /* client helo sender relay recipient */
 static strlist rewrite_clients;
+static strlist data_lists[2]; /* not evaluated: see smtpd_check_data */
+static const char *data_list_names[2] = {"smtpd_data_restrictions",
+                                         "smtpd_end_of_data_restrictions"};
 static maps *sender_login_maps; /* NULL: not configured */
 static const char *list_names[5] = {"smtpd_client_restrictions", "smtpd_helo_restrictions",
                                     "smtpd_sender_restrictions", "smtpd_relay_restrictions",
@@ -69,6 +79,8 @@ void smtpd_check_init(void)
         msg_fatal("%s", strbuf_str(&err));
     for (int i = 0; i < 5; i++)
         split_or_die(&lists[i], list_names[i]);
+    for (int i = 0; i < 2; i++)
+        split_or_die(&data_lists[i], data_list_names[i]);
     split_or_die(&rewrite_clients, "local_header_rewrite_clients");
     if (*config_get("smtpd_sender_login_maps")) {
         sender_login_maps = maps_open("smtpd_sender_login_maps",
@@ -232,14 +244,6 @@ out:
     return v;
 }
 
-static void warn_once_dns(const char *what)
-{
-    static bool warned;
-    if (!warned)
-        msg_info("%s: DNS lookups are not supported in this build; restriction skipped", what);
-    warned = true;
-}
-
 /* The owners of the sender address: 1 found (list in owners), 0 none, -1
  * lookup failure. Keys: the address, then "@domain". */
 static int sender_owners(const char *sender, strbuf *owners)
@@ -331,90 +335,112 @@ static enum verdict run_list(struct ctx *c, int which)
     c->subject = strbuf_str(&subj);
 
     for (size_t i = 0; i < l->n && v == V_DUNNO; i++) {
-        const char *r = l->v[i];
+        const char *name = l->v[i];
+        const struct smtpd_restriction *r = smtpd_restriction_find(name);
+        const char *arg = r && r->has_argument && i + 1 < l->n ? l->v[++i] : NULL;
         int tf = 0;
         bool yes = false;
-        if (strcmp(r, "permit") == 0) {
-            v = V_PERMIT;
-        } else if (strcmp(r, "dunno") == 0) {
+        if (!r || r->id == SMTPD_R_NOT_IMPLEMENTED || (r->has_argument && !arg)) {
+            /* postfix check and master's start-up warnings name it too. */
+            msg_warn("%s: restriction \"%s\": %s; answering 451 4.3.5", list_names[which], name,
+                     !r                        ? "unknown restriction"
+                     : r->has_argument && !arg ? "its argument is missing"
+                                               : "not implemented in this version");
+            v = say(c, 451, "4.3.5", "Server configuration error");
             continue;
-        } else if (strcmp(r, "reject") == 0) {
+        }
+        switch (r->id) {
+        case SMTPD_R_NOT_IMPLEMENTED:
+            break; /* handled above */
+        case SMTPD_R_PERMIT:
+            v = V_PERMIT;
+            break;
+        case SMTPD_R_DUNNO:
+            break;
+        case SMTPD_R_REJECT:
             v = say(c, 554, "5.7.1", "%s: %s rejected: Access denied", c->subject, c->class_text);
-        } else if (strcmp(r, "defer") == 0) {
+            break;
+        case SMTPD_R_DEFER:
             v = say(c, 450, "4.7.1", "%s: %s rejected: Access denied", c->subject, c->class_text);
-        } else if (strcmp(r, "permit_mynetworks") == 0) {
+            break;
+        case SMTPD_R_PERMIT_MYNETWORKS:
             if (client_in_mynetworks(s, &tf))
                 v = V_PERMIT;
             else if (tf)
                 v = say(c, 451, "4.3.0", "%s: Temporary lookup failure", c->subject);
-        } else if (strcmp(r, "permit_inet_interfaces") == 0) {
+            break;
+        case SMTPD_R_PERMIT_INET_INTERFACES:
             if (resolve_is_interface_addr(rs, strbuf_str(&s->addr)))
                 v = V_PERMIT;
-        } else if (strcmp(r, "permit_sasl_authenticated") == 0) {
+            break;
+        case SMTPD_R_PERMIT_SASL_AUTHENTICATED:
             if (smtpd_sasl_authenticated(s))
                 v = V_PERMIT;
-        } else if (strcmp(r, "reject_sender_login_mismatch") == 0) {
+            break;
+        case SMTPD_R_REJECT_SENDER_LOGIN_MISMATCH:
             v = login_mismatch(c, 'b');
-        } else if (strcmp(r, "reject_authenticated_sender_login_mismatch") == 0) {
+            break;
+        case SMTPD_R_REJECT_AUTHENTICATED_SENDER_LOGIN_MISMATCH:
             v = login_mismatch(c, 'a');
-        } else if (strcmp(r, "reject_known_sender_login_mismatch") == 0) {
+            break;
+        case SMTPD_R_REJECT_KNOWN_SENDER_LOGIN_MISMATCH:
             v = login_mismatch(c, 'k');
-        } else if (strcmp(r, "reject_unauthenticated_sender_login_mismatch") == 0) {
+            break;
+        case SMTPD_R_REJECT_UNAUTHENTICATED_SENDER_LOGIN_MISMATCH:
             v = login_mismatch(c, 'u');
-        } else if (strcmp(r, "permit_auth_destination") == 0 ||
-                   strcmp(r, "reject_unauth_destination") == 0 ||
-                   strcmp(r, "defer_unauth_destination") == 0) {
+            break;
+        case SMTPD_R_PERMIT_AUTH_DESTINATION:
+        case SMTPD_R_REJECT_UNAUTH_DESTINATION:
+        case SMTPD_R_DEFER_UNAUTH_DESTINATION:
             if (!c->rcpt)
-                continue;
+                break;
             if (auth_destination(c, &yes) < 0)
                 v = say(c, 451, "4.3.0", "<%s>: Temporary lookup failure", c->rcpt);
-            else if (r[0] == 'p' && yes)
+            else if (r->id == SMTPD_R_PERMIT_AUTH_DESTINATION && yes)
                 v = V_PERMIT;
-            else if (r[0] == 'r' && !yes)
+            else if (r->id == SMTPD_R_REJECT_UNAUTH_DESTINATION && !yes)
                 v = say(c, (int)config_get_int("relay_domains_reject_code"), "5.7.1",
                         "<%s>: Relay access denied", c->rcpt);
-            else if (r[0] == 'd' && !yes)
+            else if (r->id == SMTPD_R_DEFER_UNAUTH_DESTINATION && !yes)
                 v = say(c, 454, "4.7.1", "<%s>: Relay access denied", c->rcpt);
-        } else if (strcmp(r, "reject_non_fqdn_recipient") == 0) {
+            break;
+        case SMTPD_R_REJECT_NON_FQDN_RECIPIENT:
             if (c->rcpt && !addr_domain_is_fqdn(c->rcpt, strlen(c->rcpt)))
                 v = say(c, (int)config_get_int("non_fqdn_reject_code"), "5.5.2",
                         "<%s>: Recipient address rejected: need fully-qualified address", c->rcpt);
-        } else if (strcmp(r, "reject_non_fqdn_sender") == 0) {
+            break;
+        case SMTPD_R_REJECT_NON_FQDN_SENDER:
             if (s->sender.len && !addr_domain_is_fqdn(s->sender.s, s->sender.len))
                 v = say(c, (int)config_get_int("non_fqdn_reject_code"), "5.5.2",
                         "<%s>: Sender address rejected: need fully-qualified address",
                         strbuf_str(&s->sender));
-        } else if (strcmp(r, "reject_non_fqdn_helo_hostname") == 0) {
+            break;
+        case SMTPD_R_REJECT_NON_FQDN_HELO_HOSTNAME:
             if (s->helo.len && !addr_helo_is_fqdn(s->helo.s, s->helo.len))
                 v = say(c, (int)config_get_int("non_fqdn_reject_code"), "5.5.2",
                         "<%s>: Helo command rejected: need fully-qualified hostname",
                         strbuf_str(&s->helo));
-        } else if (strcmp(r, "reject_unknown_recipient_domain") == 0 ||
-                   strcmp(r, "reject_unknown_sender_domain") == 0) {
-            warn_once_dns(r);
-        } else if (strcmp(r, "reject_unlisted_recipient") == 0) {
-            continue; /* done after the lists, see smtpd_check_rcpt */
-        } else if (strncmp(r, "check_", 6) == 0 && strstr(r, "_access") && i + 1 < l->n) {
-            const char *table = l->v[++i];
-            const char *key = NULL;
-            if (strcmp(r, "check_client_access") == 0)
-                key = strbuf_str(&s->addr);
-            else if (strcmp(r, "check_helo_access") == 0)
-                key = strbuf_str(&s->helo);
-            else if (strcmp(r, "check_sender_access") == 0)
-                key = s->sender.len ? strbuf_str(&s->sender)
-                                    : config_get("smtpd_null_access_lookup_key");
-            else if (strcmp(r, "check_recipient_access") == 0)
-                key = c->rcpt;
-            if (!key) {
-                msg_warn("%s: unsupported restriction \"%s\"", list_names[which], r);
-                v = say(c, 451, "4.3.5", "Server configuration error");
-            } else if (key[0]) {
-                v = access_action(c, table, key);
-            }
-        } else {
-            msg_warn("%s: unknown or unsupported restriction \"%s\"", list_names[which], r);
-            v = say(c, 451, "4.3.5", "Server configuration error");
+            break;
+        case SMTPD_R_REJECT_UNLISTED_RECIPIENT:
+            break; /* done after the lists, see smtpd_check_rcpt */
+        case SMTPD_R_CHECK_CLIENT_ACCESS:
+            v = access_action(c, arg, strbuf_str(&s->addr));
+            break;
+        case SMTPD_R_CHECK_HELO_ACCESS:
+            if (s->helo.len)
+                v = access_action(c, arg, strbuf_str(&s->helo));
+            break;
+        case SMTPD_R_CHECK_SENDER_ACCESS: {
+            const char *key =
+                s->sender.len ? strbuf_str(&s->sender) : config_get("smtpd_null_access_lookup_key");
+            if (key[0])
+                v = access_action(c, arg, key);
+            break;
+        }
+        case SMTPD_R_CHECK_RECIPIENT_ACCESS:
+            if (c->rcpt && c->rcpt[0])
+                v = access_action(c, arg, c->rcpt);
+            break;
         }
     }
     strbuf_release(&subj);
@@ -499,6 +525,20 @@ int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply)
     if (unlisted && unlisted_check(&c) != 0) {
         smtpd_log_reject(s, "RCPT", strbuf_str(reply), rcpt);
         return c.code;
+    }
+    return 0;
+}
+
+int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply)
+{
+    for (int i = 0; i < 2; i++) {
+        if (data_lists[i].n == 0)
+            continue;
+        msg_warn("%s: not implemented in this version; answering %s with 451 4.3.5",
+                 data_list_names[i], stage);
+        strbuf_set(reply, CONFIG_ERROR_REPLY);
+        smtpd_log_reject(s, stage, strbuf_str(reply), NULL);
+        return 451;
     }
     return 0;
 }

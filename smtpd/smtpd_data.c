@@ -160,6 +160,13 @@ void smtpd_data(struct smtpd_state *s)
         smtpd_reply(s, "503 5.5.1 Error: DATA after BDAT");
         return;
     }
+    strbuf refusal = STRBUF_INIT;
+    if (smtpd_check_data(s, "DATA", &refusal) != 0) {
+        smtpd_reply(s, "%s", strbuf_str(&refusal));
+        strbuf_release(&refusal);
+        return;
+    }
+    strbuf_release(&refusal);
     /* RFC 2920: DATA ends a command group; content before 354 is
      * pipelining nobody offered (the smuggling pattern). */
     if (smtpd_params.forbid_unauth_pipelining && !s->stand_alone &&
@@ -230,6 +237,9 @@ void smtpd_bdat(struct smtpd_state *s, const smtp_cmd *cmd)
         error = "503 5.5.1 Error: need MAIL command";
     else if (s->rcpt_count == 0 || !s->cc)
         error = "554 5.5.1 Error: no valid recipients";
+    strbuf refusal = STRBUF_INIT;
+    if (!error && !s->bdat_active && smtpd_check_data(s, "BDAT", &refusal) != 0)
+        error = strbuf_str(&refusal);
     bool feed = error == NULL;
     if (feed && !s->bdat_active) {
         s->bdat_active = true;
@@ -241,13 +251,16 @@ void smtpd_bdat(struct smtpd_state *s, const smtp_cmd *cmd)
     stream_clear_deadline(s->st);
     if (rc < 0) {
         lost(s, rc, "BDAT");
+        strbuf_release(&refusal);
         return;
     }
     if (error) {
         /* The chunk was read and dropped, so the stream stays in sync. */
         smtpd_reply(s, "%s", error);
+        strbuf_release(&refusal);
         return;
     }
+    strbuf_release(&refusal);
     s->bdat_total += cmd->bdat_size;
     if (!cmd->bdat_last) {
         s->cnt_ok[CNT_BDAT]++;

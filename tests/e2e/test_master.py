@@ -218,7 +218,7 @@ def test_debian_stock_master_cf(instance):
     text += "echo      unix  n       -       y       -       -       echo_service\n"
     inst = instance(text)
     log = inst.wait_log(r"daemon started") and inst.log()
-    for cmd in ["trivial-rewrite", "tlsmgr", "anvil", "scache", "proxymap", "verify", "flush",
+    for cmd in ["trivial-rewrite", "anvil", "scache", "proxymap", "verify", "flush",
                 "postlogd", "discard", "error"]:
         assert re.search(r"\(command %s\): handled inside the library" % cmd, log), cmd
     assert "fatal" not in log and "panic" not in log

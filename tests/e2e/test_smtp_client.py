@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import peers
-from conftest import BIN
+from agent_helpers import deliver, message, self_signed, tls_receiver
 from peers_fixtures import *  # noqa: F401,F403
 
 AGENT_CF = """\
@@ -28,30 +28,6 @@ def agent(instance, extra=""):
     inst = instance(master_cf=AGENT_CF, main_cf_extra=EXTRA + extra)
     inst.wait_log(r"daemon started")
     return inst
-
-
-def deliver(inst, nexthop, sender, rcpts, message, transport="smtp", timeout=120):
-    """Queue `message` (bytes) and have `transport` deliver it to nexthop.
-    Returns (queue id, {rcpt: (status, dsn, mark, reason)})."""
-    if isinstance(rcpts, str):
-        rcpts = [rcpts]
-    r = subprocess.run([os.path.join(BIN, "deliver_req"), inst.queue_dir, transport, nexthop,
-                        sender] + list(rcpts), input=message, capture_output=True,
-                       timeout=timeout)
-    out = r.stdout.decode(errors="replace").splitlines()
-    assert r.returncode == 0, (r.stdout, r.stderr, inst.log()[-3000:])
-    qid = out[0].split()[1]
-    res = {}
-    for ln in out[1:]:
-        addr, status, dsn, mark, reason = ln.split(" ", 4)
-        res[addr] = (status, dsn, mark, reason)
-    return qid, res
-
-
-def message(body=b"hello\n", subject=b"test", extra_headers=b""):
-    return (b"From: sender@client.test\nTo: someone@dest.test\nSubject: " + subject + b"\n" +
-            b"Date: Mon, 24 Nov 2025 10:00:00 +0000\nMessage-ID: <t1@client.test>\n" +
-            extra_headers + b"\n" + body)
 
 
 def sink_body(raw):
@@ -147,18 +123,8 @@ def test_to_debian_postfix_8bit_and_large_byte_identical(instance, start_peer, m
     del files
 
 
-def _self_signed(dirpath):
-    key = os.path.join(dirpath, "key.pem")
-    cert = os.path.join(dirpath, "cert.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "2", "-subj", "/CN=peer.test"], check=True,
-                   capture_output=True, timeout=60)
-    os.chmod(key, 0o644)
-    return cert, key
-
-
 def test_starttls_opportunistic_to_postfix(instance, start_peer, mail_user, tmp_path):
-    cert, key = _self_signed(str(tmp_path))
+    cert, key = self_signed(str(tmp_path))
     pf = start_peer(peers.PostfixPeer(main_cf={
         "smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cert,
         "smtpd_tls_key_file": key}))
@@ -171,6 +137,46 @@ def test_starttls_opportunistic_to_postfix(instance, start_peer, mail_user, tmp_
                   % pf.port)
     pf.wait_log(r"disconnect from .* starttls=1 ")
     mail_user.maildir.wait_for(1)
+
+
+def test_tls_session_cache_resumes_sessions(instance, tmp_path):
+    """smtp_tls_session_cache_database (set by Debian's stock main.cf):
+    tlsmgr keeps the session the server handed out, and the next delivery
+    to that server -- another connection, maybe another smtp process --
+    resumes it instead of a full handshake."""
+    cert, key = self_signed(str(tmp_path))
+    rx = tls_receiver(instance, cert, key)
+    # One smtp process per delivery, both chrooted as in Debian's master.cf:
+    # the sessions are shared through tlsmgr, not kept in a process.
+    inst = instance(master_cf="smtp unix - - y - - smtp -o max_use=1\n"
+                    "tlsmgr unix - - y 1000? 1 tlsmgr\n",
+                    main_cf_extra=EXTRA + "smtp_tls_security_level = may\n"
+                    "smtp_tls_session_cache_database = btree:${{data_directory}}/smtp_scache\n")
+    inst.wait_log(r"daemon started")
+    for n in range(1, 4):
+        qid, res = deliver(inst, "[127.0.0.1]:%d" % rx.port("smtp"), "a@client.test",
+                           "x@dest.test", message())
+        assert res["x@dest.test"][0] == "sent", res
+        rx.wait_log(r"Anonymous TLS connection established from", count=n)
+    assert rx.log().count("Reusing old session") == 2, rx.log()[-3000:]
+    assert len(set(re.findall(r"postfix/smtp\[(\d+)\]: \S+: to=<x@dest", inst.log()))) == 3
+    st = os.stat(os.path.join(inst.data_dir, "smtp_scache.db"))
+    assert st.st_mode & 0o777 == 0o600
+    assert "warning" not in inst.log(), inst.log()[-3000:]
+
+
+def test_tls_sessions_not_reused_without_the_cache(instance, tmp_path):
+    """The same deliveries without smtp_tls_session_cache_database: every
+    connection is a full handshake (what the cache above changes)."""
+    cert, key = self_signed(str(tmp_path))
+    rx = tls_receiver(instance, cert, key)
+    inst = agent(instance, "smtp_tls_security_level = may\n")
+    for n in range(1, 3):
+        qid, res = deliver(inst, "[127.0.0.1]:%d" % rx.port("smtp"), "a@client.test",
+                           "x@dest.test", message())
+        assert res["x@dest.test"][0] == "sent", res
+        rx.wait_log(r"Anonymous TLS connection established from", count=n)
+    assert "Reusing old session" not in rx.log()
 
 
 def test_encrypt_level_without_starttls_defers(instance, smtp_sink):

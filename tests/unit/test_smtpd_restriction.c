@@ -1,0 +1,123 @@
+/* Unit tests: smtpd_restriction (restriction names, lists, the check that
+ * postfix check and master use). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "msg.h"
+#include "smtpd_restriction.h"
+#include "strbuf.h"
+
+static void names(void **state)
+{
+    const struct smtpd_restriction *r = smtpd_restriction_find("permit_mynetworks");
+    assert_non_null(r);
+    assert_int_equal(r->id, SMTPD_R_PERMIT_MYNETWORKS);
+    assert_false(r->has_argument);
+    r = smtpd_restriction_find("check_sender_access");
+    assert_non_null(r);
+    assert_int_equal(r->id, SMTPD_R_CHECK_SENDER_ACCESS);
+    assert_true(r->has_argument);
+    r = smtpd_restriction_find("reject_rbl_client");
+    assert_non_null(r);
+    assert_int_equal(r->id, SMTPD_R_NOT_IMPLEMENTED);
+    assert_true(r->has_argument);
+    r = smtpd_restriction_find("reject_unknown_sender_domain");
+    assert_non_null(r);
+    assert_int_equal(r->id, SMTPD_R_NOT_IMPLEMENTED);
+    /* The old spellings Postfix still takes. */
+    assert_int_equal(smtpd_restriction_find("reject_non_fqdn_hostname")->id,
+                     SMTPD_R_REJECT_NON_FQDN_HELO_HOSTNAME);
+    assert_null(smtpd_restriction_find("permit_mynetwork"));
+    assert_null(smtpd_restriction_find("PERMIT"));
+}
+
+static void lists(void **state)
+{
+    size_t n;
+    const struct smtpd_restriction_list *l = smtpd_restriction_lists(&n);
+    assert_int_equal(n, 7);
+    assert_true(smtpd_restriction_list_find("smtpd_relay_restrictions")->evaluated);
+    assert_false(smtpd_restriction_list_find("smtpd_data_restrictions")->evaluated);
+    assert_false(smtpd_restriction_list_find("smtpd_end_of_data_restrictions")->evaluated);
+    assert_null(smtpd_restriction_list_find("smtpd_etrn_restrictions"));
+    assert_null(smtpd_restriction_list_find("header_checks"));
+    assert_ptr_equal(smtpd_restriction_list_find(l[0].param), &l[0]);
+}
+
+static strbuf reports;
+
+static void collect(void *ctx, const char *item, const char *why)
+{
+    (void)ctx;
+    strbuf_printf(&reports, "%s: %s\n", item, why);
+}
+
+static int check(const char *list, const char *value, const char *classes)
+{
+    const char *error = NULL;
+    strbuf_reset(&reports);
+    return smtpd_restriction_check(smtpd_restriction_list_find(list), value, classes, collect, NULL,
+                                   &error);
+}
+
+static void check_reports_what_smtpd_cannot_evaluate(void **state)
+{
+    /* Debian's stock list, and arguments that look like restrictions. */
+    assert_int_equal(check("smtpd_relay_restrictions",
+                           "permit_mynetworks permit_sasl_authenticated defer_unauth_destination",
+                           ""),
+                     0);
+    assert_int_equal(check("smtpd_recipient_restrictions",
+                           "check_client_access { cidr:/etc/postfix/x.cidr }, "
+                           "check_sender_access hash:/etc/postfix/permit, reject",
+                           ""),
+                     0);
+    assert_int_equal(check("smtpd_recipient_restrictions",
+                           "permit_mynetworks, reject_rbl_client zen.spamhaus.org, "
+                           "check_policy_service inet:127.0.0.1:10023, reject_unauth_pipelining, "
+                           "permit_mynetwork, hash:/etc/postfix/access, myclass, "
+                           "check_recipient_access",
+                           "myclass, other"),
+                     7);
+    assert_string_equal(
+        strbuf_str(&reports),
+        "reject_rbl_client: not implemented in this version\n"
+        "check_policy_service: not implemented in this version\n"
+        "reject_unauth_pipelining: not implemented in this version\n"
+        "permit_mynetwork: unknown restriction\n"
+        "hash:/etc/postfix/access: a lookup table used directly as a restriction is not "
+        "implemented in this version\n"
+        "myclass: restriction classes (smtpd_restriction_classes) are not implemented in this "
+        "version\n"
+        "check_recipient_access: its argument is missing\n");
+    /* Lists smtpd does not evaluate: every item counts, even "permit". */
+    assert_int_equal(check("smtpd_data_restrictions", "reject_unauth_pipelining, permit", ""), 2);
+    assert_string_equal(strbuf_str(&reports),
+                        "reject_unauth_pipelining: this list is not implemented in this version\n"
+                        "permit: this list is not implemented in this version\n");
+    assert_int_equal(check("smtpd_data_restrictions", "", ""), 0);
+    const char *error = NULL;
+    assert_int_equal(
+        smtpd_restriction_check(smtpd_restriction_list_find("smtpd_client_restrictions"),
+                                "check_client_access {hash:/x", "", collect, NULL, &error),
+        -1);
+    assert_non_null(error);
+}
+
+int main(void)
+{
+    msg_init("test_smtpd_restriction", true);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(names),
+        cmocka_unit_test(lists),
+        cmocka_unit_test(check_reports_what_smtpd_cannot_evaluate),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    strbuf_release(&reports);
+    return rc;
+}
