@@ -1,6 +1,6 @@
 /* cleanup - the only writer of new queue files.
  *
- * Serves the protocol of lib/cleanup_client.h on public/cleanup, one message
+ * Serves the protocol of lib/global/cleanup_client.h on public/cleanup, one message
  * per connection: creates incoming/<ID> through queue_file_create (0600,
  * incomplete), writes envelope records as they arrive and content through
  * cleanup_message.c, and on "end" commits (fchmod 0700, fsync file and

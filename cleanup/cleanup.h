@@ -1,8 +1,8 @@
 /* cleanup - internal interface between the cleanup daemon's files.
  *
  * One cleanup_state per client connection (one message). cleanup.c owns the
- * protocol (lib/cleanup_client.h) and the queue file; cleanup_message.c owns
- * the content: header section through lib/header with header_size_limit,
+ * protocol (lib/global/cleanup_client.h) and the queue file; cleanup_message.c owns
+ * the content: header section through lib/global/header with header_size_limit,
  * the missing-header rules, message size accounting.
  */
 #ifndef CLEANUP_CLEANUP_H

@@ -1,4 +1,4 @@
-/* postalias - build and query alias databases (see lib/map_command.h). */
+/* postalias - build and query alias databases (see lib/global/map_command.h). */
 #include "map_command.h"
 
 int main(int argc, char **argv)

@@ -1,7 +1,7 @@
 /* postdrop - write one locally submitted message into maildrop/.
  *
  * Installed setgid $setgid_group (postdrop) and run by sendmail, never by
- * hand: it reads the submission stream of lib/maildrop.h on stdin, writes
+ * hand: it reads the submission stream of lib/global/maildrop.h on stdin, writes
  * maildrop/<ID> through queue_file (durable before exit 0), and wakes pickup.
  * It runs with the caller's uid, so the file owner records the submitter;
  * the group only grants "create a file in maildrop/" (mode 0730).

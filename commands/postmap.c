@@ -1,4 +1,4 @@
-/* postmap - build and query Postfix lookup tables (see lib/map_command.h). */
+/* postmap - build and query Postfix lookup tables (see lib/global/map_command.h). */
 #include "map_command.h"
 
 int main(int argc, char **argv)

@@ -145,7 +145,7 @@ static bool op_release(const char *queue, const char *id)
     return true;
 }
 
-/* Copy what pickup accepts (lib/maildrop.h) from a queue file into a new
+/* Copy what pickup accepts (lib/global/maildrop.h) from a queue file into a new
  * maildrop file. Returns 1 done, 0 nothing to requeue, -1 error. */
 static int copy_to_maildrop(const char *queue, const char *id)
 {

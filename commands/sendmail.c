@@ -2,7 +2,7 @@
  *
  * Not privileged. Delivery mode (the default) reads a message on stdin and
  * hands it to postdrop (setgid postdrop) over a pipe in the stream format of
- * lib/maildrop.h; postdrop's exit status is ours. Other modes exec the
+ * lib/global/maildrop.h; postdrop's exit status is ours. Other modes exec the
  * program that owns the job, as Postfix does: -bs smtpd -S, -bp postqueue
  * -p, -bi postalias $alias_database (or the -oA table), -q postqueue -f,
  * -bd postfix start; each gets one -v per -v given here.

@@ -1,7 +1,7 @@
 /* local - the local delivery agent.
  *
  * Runs as root (master.cf unpriv = n) and serves one qmgr delivery request
- * per connection on private/local (lib/deliver_request.h). Each recipient is
+ * per connection on private/local (lib/global/deliver_request.h). Each recipient is
  * resolved through aliases, .forward and :include: and delivered with the
  * privileges of the user concerned (local_deliver.c). A recipient finally
  * delivered is marked in the queue file before the reply, so a crash after

@@ -4,7 +4,7 @@
  * "lmtp:unix:private/dovecot-lmtp" names the master.cf service "lmtp" and
  * the nexthop "unix:private/dovecot-lmtp"; without a nexthop the one from
  * qmgr's request is kept. We connect to $queue_directory/private/<service>,
- * send one deliver_request (lib/deliver_request.h) for this one recipient
+ * send one deliver_request (lib/global/deliver_request.h) for this one recipient
  * and wait for its one reply. The recipient goes with offset 0: the other
  * agent must not mark the queue file, because one queue recipient may
  * expand into several mailboxes here and only local(8) knows when all of

@@ -8,7 +8,7 @@
  * qmgr_deliver.c  transports and destinations: per-transport process and
  *                 per-destination concurrency limits, the non-blocking
  *                 conversation with delivery agents (deliver_request.h).
- * qmgr_bounce.c   non-delivery and delay notices (RFC 3464, lib/dsn.h)
+ * qmgr_bounce.c   non-delivery and delay notices (RFC 3464, lib/global/dsn.h)
  *                 injected through cleanup.
  *
  * Everything runs in one thread on one event loop; no callback blocks

@@ -1,4 +1,4 @@
-/* qmgr_bounce - delivery status notices, built in qmgr with lib/dsn and
+/* qmgr_bounce - delivery status notices, built in qmgr with lib/global/dsn and
  * queued through cleanup like any other message.
  *
  * Who gets a notice (as Postfix's bounce(8)):

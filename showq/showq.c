@@ -1,6 +1,6 @@
 /* showq - list the queue for postqueue -p / -j / mailq.
  *
- * Serves lib/showq_proto.h on public/showq (master.cf "showq unix n - n - -
+ * Serves lib/global/showq_proto.h on public/showq (master.cf "showq unix n - n - -
  * showq"), or one client on stdin with -S (root's postqueue when master is
  * down). Reads queue files with the queue_file reader only: the listing is
  * built from what is on disk, incomplete files are skipped, and a file that

@@ -1,7 +1,7 @@
 /* smtp - the SMTP and LMTP delivery agent.
  *
  * Serves one qmgr delivery request per connection on private/<service>
- * (lib/deliver_request.h): all recipients of one message for one next hop.
+ * (lib/global/deliver_request.h): all recipients of one message for one next hop.
  * The next hop is resolved into hosts (MX order, then addresses), which are
  * tried in turn until every recipient has an outcome; what is left when the
  * hosts run out is deferred with the last host's trouble as the reason.

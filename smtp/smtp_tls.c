@@ -1,4 +1,4 @@
-/* smtp_tls - the client side of STARTTLS, on the shared lib/tls.
+/* smtp_tls - the client side of STARTTLS, on the shared lib/global/tls.
  *
  * Levels "may" and "encrypt" both encrypt without authenticating the
  * server, as Postfix does: the verification result is only logged
@@ -6,7 +6,7 @@
  *
  * Session resumption (smtp_tls_session_cache_database): the sessions live
  * in tlsmgr(8), one request per lookup or update over private/tlsmgr
- * (lib/tlsmgr_proto.h). A session is reused only for the same server
+ * (lib/global/tlsmgr_proto.h). A session is reused only for the same server
  * address and port, SNI name, protocols, ciphers and trust anchors (all in
  * the cache id). tlsmgr unreachable (no master.cf entry) costs a full
  * handshake and one warning per process, never a delivery.

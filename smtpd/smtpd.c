@@ -3,7 +3,7 @@
  * One client per process at a time (service skeleton, SERVICE_SINGLE). The
  * session reads one command line of at most line_length_limit bytes (the
  * excess is skipped with a warning, as Postfix does), parses it with
- * lib/smtp_cmd and answers. Every read has smtpd_timeout; with
+ * lib/global/smtp_cmd and answers. Every read has smtpd_timeout; with
  * smtpd_per_request_deadline it is a deadline for the whole request, and
  * during DATA/BDAT smtpd_min_data_rate extends it as bytes arrive.
  *

@@ -1,10 +1,10 @@
 /* smtpd - internal interface between the SMTP server's files.
  *
  * smtpd.c: session, command loop, replies, limits, counters, log lines.
- * smtpd_data.c: DATA and BDAT content to cleanup (lib/smtp_data state
+ * smtpd_data.c: DATA and BDAT content to cleanup (lib/global/smtp_data state
  * machine), Received: header.
  * smtpd_check.c: restrictions (smtpd_*_restrictions), mynetworks,
- * local_recipient_maps, address classes through lib/resolve.
+ * local_recipient_maps, address classes through lib/global/resolve.
  * smtpd_limit.c: per-client connection count and rate limits.
  */
 #ifndef SMTPD_SMTPD_H

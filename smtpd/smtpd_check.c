@@ -7,7 +7,7 @@
  * restriction that decides (permit/reject/defer) ends its list; a permit
  * moves on to the next list, as in Postfix.
  *
- * Which restrictions exist is lib/smtpd_restriction's table: permit,
+ * Which restrictions exist is lib/global/smtpd_restriction's table: permit,
  * reject, defer, dunno, permit_mynetworks, permit_inet_interfaces,
  * permit_sasl_authenticated, reject_sender_login_mismatch and its
  * reject_authenticated_, reject_known_ and reject_unauthenticated_
@@ -22,7 +22,7 @@
  * based ones among them), an unknown name -- is logged and the client gets
  * 451 4.3.5: never an accept of what the restriction might have rejected.
  * `postfix check` reports such names as errors, master's start as
- * warnings (lib/config_fidelity).
+ * warnings (lib/global/config_fidelity).
  *
  * smtpd_data_restrictions and smtpd_end_of_data_restrictions are not
  * evaluated: either one set makes DATA and BDAT get 451 4.3.5.

@@ -1,4 +1,4 @@
-/* smtpd_sasl - the AUTH command (RFC 4954) through lib/xsasl.
+/* smtpd_sasl - the AUTH command (RFC 4954) through lib/global/xsasl.
  *
  * AUTH is offered after EHLO when smtpd_sasl_auth_enable is set, the
  * backend answers and has mechanisms left after smtpd_sasl_security_options

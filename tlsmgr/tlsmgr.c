@@ -1,12 +1,12 @@
 /* tlsmgr - the TLS session cache of the SMTP and LMTP clients.
  *
- * Serves lib/tlsmgr_proto.h on private/tlsmgr (master.cf "tlsmgr unix - -
+ * Serves lib/global/tlsmgr_proto.h on private/tlsmgr (master.cf "tlsmgr unix - -
  * y 1000? 1 tlsmgr"): one process keeps the tables of
  * smtp_tls_session_cache_database and lmtp_tls_session_cache_database open
  * for its whole life, so the delivery agents -- many processes, chrooted
  * or not -- share their sessions without sharing a database file (Postfix's
  * design for the same reason). Tables are opened before the chroot, as
- * root, owned by mail_owner, and start empty (lib/tls_scache). Expired
+ * root, owned by mail_owner, and start empty (lib/global/tls_scache). Expired
  * sessions are dropped on lookup and by a sweep every
  * *_tls_session_cache_timeout.
  *

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Keep lib/config_implemented.c honest (run by ctest as config_implemented_drift).
+"""Keep lib/global/config_implemented.c honest (run by ctest as config_implemented_drift).
 
 Fails when
   - a program mentions a Postfix parameter by a literal name (a string
-    literal equal to a parameter in lib/config_defaults.c: config_get("x"),
+    literal equal to a parameter in lib/global/config_defaults.c: config_get("x"),
     split_param("x"), ...; in smtp/ also "smtp_" or "lmtp_" + a literal, the
     way smtp.c builds its names) and the parameter is neither in the table
     nor in NOT_HONOURED below;
@@ -19,10 +19,12 @@ import sys
 
 ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAM_DIRS = ["master", "smtpd", "cleanup", "qmgr", "local", "smtp", "pickup", "showq",
-                "tlsmgr", "commands", "lib", "virtual", "pipe"]
+                "tlsmgr", "commands", "lib/util", "lib/maps/maps", "lib/global", "virtual",
+                "pipe"]
 # Files that name parameters without reading them: the tables themselves.
-NOT_READERS = {"lib/config_defaults.c", "lib/config_implemented.c", "lib/config_fidelity.c",
-               "lib/smtpd_restriction.c"}
+NOT_READERS = {"lib/global/config_defaults.c", "lib/global/config_implemented.c",
+               "lib/global/config_fidelity.c",
+               "lib/global/smtpd_restriction.c"}
 
 # Parameters a program mentions without honouring them, and why. Each one
 # is "not implemented": postfix check and master warn when it is set.
@@ -52,8 +54,8 @@ def strip_comments(src):
 
 
 def main():
-    params = set(re.findall(r'^    \{"([A-Za-z0-9_]+)"', read("lib/config_defaults.c"), re.M))
-    table_src = re.sub(r"^#define[^\n]*", "", strip_comments(read("lib/config_implemented.c")),
+    params = set(re.findall(r'^    \{"([A-Za-z0-9_]+)"', read("lib/global/config_defaults.c"), re.M))
+    table_src = re.sub(r"^#define[^\n]*", "", strip_comments(read("lib/global/config_implemented.c")),
                        flags=re.M)
     table = {}
     for kind, body in re.findall(r"\b(READ|DYNAMIC|EXPANDED|INERT|ONLY|SMTP_LMTP)\(\s*(\"[^)]*)\)",
@@ -82,18 +84,18 @@ def main():
     problems = []
     for n, where in sorted(mentioned.items()):
         if n not in table and n not in NOT_HONOURED:
-            problems.append("%s reads parameter %s, which lib/config_implemented.c does not list "
+            problems.append("%s reads parameter %s, which lib/global/config_implemented.c does not list "
                             "(add it there, or to NOT_HONOURED here with the reason)" % (where, n))
     for n, kind in sorted(table.items()):
         if kind == "READ" and n not in mentioned:
-            problems.append("lib/config_implemented.c lists %s as READ, but no program mentions "
+            problems.append("lib/global/config_implemented.c lists %s as READ, but no program mentions "
                             "it" % n)
         if not n.startswith("*") and n not in params:
-            problems.append("lib/config_implemented.c lists %s, which is not a Postfix "
+            problems.append("lib/global/config_implemented.c lists %s, which is not a Postfix "
                             "parameter" % n)
     for n in sorted(NOT_HONOURED):
         if n in table:
-            problems.append("%s is in NOT_HONOURED and in lib/config_implemented.c" % n)
+            problems.append("%s is in NOT_HONOURED and in lib/global/config_implemented.c" % n)
         if n not in mentioned:
             problems.append("NOT_HONOURED lists %s, which no program mentions any more" % n)
     for p in problems:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate lib/config_defaults.c from tests/data/postconf-d-3.7.txt.
+"""Generate lib/global/config_defaults.c from tests/data/postconf-d-3.7.txt.
 
 The golden file holds Debian Postfix 3.7.11's `postconf -d` output (minus the
 parameters computed on the running machine). It is the single source of truth
@@ -11,7 +11,7 @@ import re
 import sys
 
 GOLDEN = "tests/data/postconf-d-3.7.txt"
-OUTPUT = "lib/config_defaults.c"
+OUTPUT = "lib/global/config_defaults.c"
 
 # Computed at run time (value NULL in the table); see config_default_value().
 COMPUTED = {

@@ -3,7 +3,7 @@
 #   tests/data/postconf-d-3.7.txt   (postconf -d, minus machine-computed values)
 #   tests/data/postconf/*.out, edit-*.cf
 # from Debian's real postfix package, unpacked (not installed) in a temp dir.
-# Then run tools/gen_config_defaults.py to rebuild lib/config_defaults.c.
+# Then run tools/gen_config_defaults.py to rebuild lib/global/config_defaults.c.
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)

@@ -1,6 +1,6 @@
 """Nothing an administrator configured is ignored silently.
 
-A Postfix parameter this version does not implement (lib/config_implemented.c
+A Postfix parameter this version does not implement (lib/global/config_implemented.c
 lists the ones it does), set in main.cf or by a master.cf -o to something
 other than its default, is a warning from `postfix check` and `postfix start`
 naming file, line and parameter. An smtpd restriction smtpd cannot evaluate

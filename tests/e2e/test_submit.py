@@ -386,7 +386,7 @@ def test_newaliases_and_mailq_take_sendmail_options(mta):
 # ---- closed standard descriptors --------------------------------------------
 
 def attr_message(pairs):
-    """One message of our internal protocol (lib/attr.h): length-prefixed
+    """One message of our internal protocol (lib/global/attr.h): length-prefixed
     name/value pairs and a zero end marker."""
     out = b""
     for name, value in pairs:

@@ -1,4 +1,4 @@
-/* Fuzz the SMTP client's SASL side (lib/sasl_client): the first input
+/* Fuzz the SMTP client's SASL side (lib/global/sasl_client): the first input
  * byte picks the offered mechanisms and security flags, the rest is split
  * into lines fed as server challenges (the text after "334 "). Checks the
  * promises: bounded responses, never the password in an error reason. */

@@ -2,9 +2,9 @@
  *
  *   deliver_req QUEUE_DIR TRANSPORT NEXTHOP SENDER RCPT... < message
  *
- * Queues the message (LF or CRLF lines) as incoming/<id> with lib/queue_file
+ * Queues the message (LF or CRLF lines) as incoming/<id> with lib/global/queue_file
  * (owned by mail_owner "postfix" so the agent can mark recipients), sends a
- * lib/deliver_request to QUEUE_DIR/private/TRANSPORT, and prints the
+ * lib/global/deliver_request to QUEUE_DIR/private/TRANSPORT, and prints the
  * agent's reply, one line per recipient:
  *   "<rcpt> <status> <dsn> <mark> <reason>"
  * where mark is the recipient's status byte in the queue file afterwards

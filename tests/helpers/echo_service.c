@@ -1,4 +1,4 @@
-/* echo_service - a test-only daemon built on lib/service, for e2e tests of
+/* echo_service - a test-only daemon built on lib/global/service, for e2e tests of
  * master: proves spawning, limits, triggers and reloads without real daemons.
  *
  * master.cf arguments choose the flavour: "mode=single" (default) greets

@@ -1,4 +1,4 @@
-/* qf_dump - test helper: validate a queue file with lib/queue_file's reader
+/* qf_dump - test helper: validate a queue file with lib/global/queue_file's reader
  * and print it, one record per line, for end-to-end tests.
  *
  *   qf_dump FILE

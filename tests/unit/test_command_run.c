@@ -1,4 +1,4 @@
-/* Unit tests: lib/command_run (message delivery to external commands). */
+/* Unit tests: lib/global/command_run (message delivery to external commands). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

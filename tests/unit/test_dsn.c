@@ -1,4 +1,4 @@
-/* Unit tests: RFC 3464 notices from lib/dsn. */
+/* Unit tests: RFC 3464 notices from lib/global/dsn. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests: maildir and mbox delivery primitives (lib/maildir, lib/mbox). */
+/* Unit tests: maildir and mbox delivery primitives (lib/global/maildir, lib/global/mbox). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* maps_impl - internal interface between maps.c and the per-type table
- * implementations (maps_<type>.c). Not for use outside lib/maps*.c.
+ * implementations (maps_<type>.c). Not for use outside lib/maps/maps*.c.
  *
  * maps.c allocates the struct map, fills spec/type/name/flags and calls the
  * type's open function, which sets kind, lookup, close and priv, or returns

@@ -1,5 +1,5 @@
 /* xsasl - see xsasl.h. The Dovecot backend lives here (a thin adapter over
- * lib/dovecot_auth); Cyrus is in xsasl_cyrus.c. */
+ * lib/global/dovecot_auth); Cyrus is in xsasl_cyrus.c. */
 #include "xsasl.h"
 
 #include <string.h>

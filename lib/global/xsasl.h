@@ -1,5 +1,5 @@
 /* xsasl - server-side SASL for smtpd, one interface over two backends:
- * "dovecot" (Dovecot's auth socket, lib/dovecot_auth) and "cyrus"
+ * "dovecot" (Dovecot's auth socket, lib/global/dovecot_auth) and "cyrus"
  * (libsasl2).
  *
  * Contract:

@@ -24,7 +24,7 @@
 
 static const struct config_implemented table[] = {
     /* Every program: where things are, who runs them, logging, limits
-     * (lib/config, lib/service, lib/msg, lib/queue_*). */
+     * (lib/global/config, lib/global/service, lib/util/msg, lib/global/queue_*). */
     READ("alternate_config_directories"),
     READ("command_directory"),
     READ("config_directory"),
@@ -69,7 +69,7 @@ static const struct config_implemented table[] = {
     READ("known_tcp_ports"),
     READ("service_throttle_time"),
 
-    /* Address classes and routing (lib/resolve: cleanup, qmgr, smtpd). */
+    /* Address classes and routing (lib/global/resolve: cleanup, qmgr, smtpd). */
     READ("default_transport"),
     READ("local_transport"),
     READ("mydestination"),
@@ -156,7 +156,7 @@ static const struct config_implemented table[] = {
     READ("strict_rfc821_envelopes"),
     READ("tls_preempt_cipherlist"),
     READ("unknown_local_recipient_reject_code"),
-    /* lib/tls: tls_<grade>_cipherlist for the grade a *_ciphers names. */
+    /* lib/global/tls: tls_<grade>_cipherlist for the grade a *_ciphers names. */
     DYNAMIC("tls_export_cipherlist"),
     DYNAMIC("tls_high_cipherlist"),
     DYNAMIC("tls_low_cipherlist"),
