@@ -16,7 +16,7 @@ import time
 
 from conftest import BIN
 from delivery_helpers import PIPELINE_CF, read, start_pipeline
-from test_submit import alt_config, local_users  # noqa: F401  (fixtures)
+from test_submit import USER1, alt_config, local_users  # noqa: F401  (fixtures)
 from test_submit_delivery import wait_delivered
 
 SUBMIT_CF = PIPELINE_CF + "pickup unix n - n 60 1 pickup\n"
@@ -58,12 +58,12 @@ def test_sendmail_as_root_and_as_user(instance, alt_config):
     inst = start_pipeline(instance, master_cf=SUBMIT_CF, users=("tester",))
     alt_config(inst.config_dir)
     sendmail(inst, "tester", input=b"Subject: as root\n\nbody\n")
-    sendmail(inst, "tester", user="mtauser1", input=b"Subject: as user\n\nbody\n")
+    sendmail(inst, "tester", user=USER1, input=b"Subject: as user\n\nbody\n")
     files = wait_delivered(inst, "tester", 2)
     by_subject = {re.search(r"^Subject: (.*)$", read(f), re.M).group(1): read(f) for f in files}
     check_received(by_subject["as root"], "mta-test.example", 0, inst)
     check_received(by_subject["as user"], "mta-test.example",
-                   pwd.getpwnam("mtauser1").pw_uid, inst)
+                   pwd.getpwnam(USER1).pw_uid, inst)
     # Once, and first after what local(8) prepends: the submitter's own
     # headers follow it.
     for text in by_subject.values():

@@ -4,6 +4,7 @@ users, a script loop, and postqueue -f / -i against a relay that comes
 back."""
 import os
 import pwd
+import re
 import subprocess
 import time
 
@@ -11,7 +12,7 @@ import peers
 from conftest import BIN
 from delivery_helpers import PIPELINE_CF, maildir_new, queue_files, read, start_pipeline
 from peers_fixtures import *  # noqa: F401,F403
-from test_submit import alt_config, local_users  # noqa: F401  (fixtures)
+from test_submit import USER1, alt_config, local_users  # noqa: F401  (fixtures)
 
 SUBMIT_CF = PIPELINE_CF + """\
 pickup unix n - n 60 1 pickup
@@ -37,7 +38,7 @@ def test_snail_as_root_and_as_user_is_delivered(instance, alt_config):
     inst = start(instance)
     alt_config(inst.config_dir)
     sendmail = os.path.join(BIN, "sendmail")
-    for user in (None, "mtauser1"):
+    for user in (None, USER1):
         cmd = ["s-nail", "-:/", "-Sv15-compat", "-Smta=" + sendmail, "-s", "test",
                "tester@mta-test.example"]
         if user:
@@ -51,17 +52,17 @@ def test_snail_as_root_and_as_user_is_delivered(instance, alt_config):
         assert "Subject: test\n" in text and text.endswith("\nhi\n")
         senders.add(text.split("\n", 1)[0])
     assert senders == {"Return-Path: <root@mta-test.example>",
-                       "Return-Path: <mtauser1@mta-test.example>"}, senders
+                       "Return-Path: <%s@mta-test.example>" % USER1}, senders
     inst.wait_log(r"to=<tester@mta-test\.example>, relay=local, .*status=sent", count=2)
 
 
 def test_sendmail_bs_as_unprivileged_user(instance, alt_config):
     inst = start(instance)
     alt_config(inst.config_dir)
-    dialog = (b"EHLO me\r\nMAIL FROM:<mtauser1@mta-test.example>\r\n"
+    dialog = (b"EHLO me\r\nMAIL FROM:<" + USER1.encode() + b"@mta-test.example>\r\n"
               b"RCPT TO:<tester@mta-test.example>\r\nDATA\r\n"
               b"Subject: bs as user\r\n\r\n..dot-stuffed\r\nline\r\n.\r\nQUIT\r\n")
-    r = subprocess.run(["runuser", "-u", "mtauser1", "--", os.path.join(BIN, "sendmail"), "-bs"],
+    r = subprocess.run(["runuser", "-u", USER1, "--", os.path.join(BIN, "sendmail"), "-bs"],
                        input=dialog, capture_output=True, timeout=30, env=env(inst))
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode()
@@ -70,10 +71,10 @@ def test_sendmail_bs_as_unprivileged_user(instance, alt_config):
     assert "354 " in codes and "250 2.0.0 Ok: queued" in out, out
     files = wait_delivered(inst, "tester", 1)
     text = read(files[0])
-    assert text.startswith("Return-Path: <mtauser1@mta-test.example>\n")
+    assert text.startswith("Return-Path: <%s@mta-test.example>\n" % USER1)
     assert text.endswith("\n.dot-stuffed\nline\n")
-    uid = pwd.getpwnam("mtauser1").pw_uid
-    inst.wait_log(r"pickup\[\d+\]: \w+: uid=%d from=<mtauser1@mta-test\.example>" % uid)
+    uid = pwd.getpwnam(USER1).pw_uid
+    inst.wait_log(r"pickup\[\d+\]: \w+: uid=%d from=<%s@mta-test\.example>" % (uid, re.escape(USER1)))
 
 
 def test_sendmail_bs_whole_dialog_at_once_as_root(instance):

@@ -9,7 +9,7 @@ import subprocess
 
 from conftest import BIN
 from delivery_helpers import maildir_new, queue_files, read, write_aliases
-from test_submit import alt_config, local_users  # noqa: F401  (fixtures)
+from test_submit import USER1, alt_config, local_users  # noqa: F401  (fixtures)
 from test_submit_delivery import start
 
 DOMAIN = "mta-test.example"
@@ -67,7 +67,7 @@ def test_bv_alias_expands_to_two_users(instance, alt_config):
     inst = start(instance)
     alt_config(inst.config_dir)
     write_aliases(inst, "postmaster: root\nteam: tester, tester2\n")
-    verify(inst, "team@" + DOMAIN, user="mtauser1")
+    verify(inst, "team@" + DOMAIN, user=USER1)
     text = report(inst)
     for u in ("tester", "tester2"):
         assert ("<%s@%s> (expanded from <team@%s>): delivers to maildir\n" % (u, DOMAIN, DOMAIN)
