@@ -96,6 +96,24 @@ def run_user(base):
     return name
 
 
+_RUN_NAME = re.compile(r"\b(tester[23]?)\b(?!-%s)" % RUN_TAG, re.I)
+
+
+def per_run(text):
+    """`text` (str or bytes) with the test accounts' names (tester, tester2,
+    tester3, any case) replaced by their per-run names, the case kept (mail
+    addresses are case-insensitive: "TESTER@..." stays a distinct spelling
+    of the same mailbox). Idempotent."""
+    def name(m):
+        orig, new = m.group(1), run_user(m.group(1).lower())
+        if orig.isupper():
+            return new.upper()
+        return new[0].upper() + new[1:] if orig[0].isupper() else new
+    if isinstance(text, bytes):
+        return _RUN_NAME.sub(name, text.decode("latin-1")).encode("latin-1")
+    return _RUN_NAME.sub(name, text)
+
+
 _created_users = []
 
 

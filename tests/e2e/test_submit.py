@@ -25,6 +25,7 @@ import time
 
 import pytest
 
+from conftest import per_run
 from conftest import BIN, default_config_file, ensure_run_user, run_user
 
 MASTER_CF = """\
@@ -150,7 +151,7 @@ def test_snail_root_and_unprivileged_user(mta, alt_config):
     sendmail = os.path.join(BIN, "sendmail")
     for user in (None, USER1):
         cmd = ["s-nail", "-:/", "-Sv15-compat", "-Smta=" + sendmail, "-s", "test",
-               "tester@lt01.am"]
+               per_run("tester@lt01.am")]
         if user:
             cmd = ["runuser", "-u", user, "--"] + cmd
         r = subprocess.run(cmd, input=b"hi\n", capture_output=True, timeout=30,
@@ -162,7 +163,7 @@ def test_snail_root_and_unprivileged_user(mta, alt_config):
     mta.wait_log(r"pickup\[\d+\]: \w+: uid=%d from=<%s>" % (uid, re.escape(USER1)), since=mark)
     for f in queue_files(mta, "incoming"):
         sender, rcpts, lines = qf_content(f)
-        assert rcpts == ["tester@lt01.am"]
+        assert rcpts == [per_run("tester@lt01.am")]
         assert b"Subject: test" in lines and b"hi" in lines
 
 

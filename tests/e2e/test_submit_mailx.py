@@ -17,6 +17,7 @@ import tempfile
 
 import pytest
 
+from conftest import per_run
 from conftest import BIN
 from delivery_helpers import read
 from test_submit import USER1, alt_config, local_users  # noqa: F401  (fixtures)
@@ -47,7 +48,7 @@ def test_bsd_mailx_as_root_and_as_user_is_delivered(instance, alt_config, mailrc
     inst = start(instance)
     alt_config(inst.config_dir)
     for user in (None, USER1):
-        cmd = [MAILX, "-s", "test", "tester@mta-test.example"]
+        cmd = [MAILX, "-s", "test", per_run("tester@mta-test.example")]
         if user:
             cmd = ["runuser", "-u", user, "--"] + cmd
         # HOME=/nonexistent: no ~/.mailrc of the account can interfere.
@@ -55,7 +56,7 @@ def test_bsd_mailx_as_root_and_as_user_is_delivered(instance, alt_config, mailrc
         r = subprocess.run(cmd, input=b"hi\n", capture_output=True, timeout=30, env=env)
         assert r.returncode == 0, r.stderr
         assert r.stderr == b"", r.stderr
-    files = wait_delivered(inst, "tester", 2)
+    files = wait_delivered(inst, per_run("tester"), 2)
     senders = set()
     for f in files:
         text = read(f)
@@ -67,4 +68,4 @@ def test_bsd_mailx_as_root_and_as_user_is_delivered(instance, alt_config, mailrc
     inst.wait_log(r"pickup\[\d+\]: \w+: uid=0 from=<root>")
     inst.wait_log(r"pickup\[\d+\]: \w+: uid=%d from=<%s>" % (pwd.getpwnam(USER1).pw_uid,
                                                                    re.escape(USER1)))
-    inst.wait_log(r"to=<tester@mta-test\.example>, relay=local, .*status=sent", count=2)
+    inst.wait_log(per_run(r"to=<tester@mta-test\.example>, relay=local, .*status=sent"), count=2)
