@@ -8,8 +8,7 @@ import re
 import smtplib
 import subprocess
 
-from conftest import per_run
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import (PIPELINE_CF, maildir_new, read, start_pipeline, wait_maildir,
                               wait_queue_empty)
 

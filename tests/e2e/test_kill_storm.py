@@ -18,8 +18,7 @@ import subprocess
 import threading
 import time
 
-from conftest import per_run
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import PIPELINE_CF, maildir_new, queue_files, start_pipeline, trigger
 
 SMTP_MESSAGES = int(os.environ.get("MTA_STORM_MESSAGES", "2000"))

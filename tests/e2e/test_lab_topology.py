@@ -20,11 +20,12 @@ import time
 
 import pytest
 
-from conftest import per_run
-from conftest import BIN
+from conftest import BIN, RUN_TAG, per_run
 from delivery_helpers import reset_user
 
-PREFIX = "mtat"  # namespace/interface prefix: short (IFNAMSIZ) and ours
+# Namespace prefix, per run (two suites at once get distinct namespaces);
+# veth names take only the last 4 characters of a namespace name (IFNAMSIZ).
+PREFIX = "mt" + RUN_TAG
 NS_DNS, NS1, NS2 = PREFIX + "-dns", PREFIX + "-lt01", PREFIX + "-lt02"
 DNS_IP, LT01_IP, LT02_IP, LT02_DOWN_IP = "10.231.0.1", "10.231.0.11", "10.231.0.12", "10.231.0.13"
 

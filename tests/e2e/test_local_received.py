@@ -14,8 +14,7 @@ import re
 import subprocess
 import time
 
-from conftest import per_run
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import PIPELINE_CF, read, start_pipeline
 from test_submit import USER1, alt_config, local_users  # noqa: F401  (fixtures)
 from test_submit_delivery import wait_delivered

@@ -4,8 +4,7 @@ services (bounce, defer, trace), what `postfix start` prints."""
 import os
 import re
 
-from conftest import per_run
-from conftest import DATA
+from conftest import DATA, per_run
 from delivery_helpers import PIPELINE_CF, smtp_send, start_pipeline, wait_maildir
 
 ECHO_CF = """\

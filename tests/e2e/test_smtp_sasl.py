@@ -11,8 +11,7 @@ import os
 import subprocess
 
 import peers
-from conftest import per_run
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import PIPELINE_CF, queue_files, read, smtp_send, start_pipeline, trigger
 from peers_fixtures import *  # noqa: F401,F403
 

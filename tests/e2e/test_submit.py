@@ -25,8 +25,7 @@ import time
 
 import pytest
 
-from conftest import per_run
-from conftest import BIN, default_config_file, ensure_run_user, run_user
+from conftest import BIN, default_config_file, ensure_run_user, run_user, per_run
 
 MASTER_CF = """\
 pickup    unix  n       -       n       60      1       pickup

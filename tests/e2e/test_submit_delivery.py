@@ -9,8 +9,7 @@ import subprocess
 import time
 
 import peers
-from conftest import per_run
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import PIPELINE_CF, maildir_new, queue_files, read, start_pipeline
 from peers_fixtures import *  # noqa: F401,F403
 from test_submit import USER1, alt_config, local_users  # noqa: F401  (fixtures)

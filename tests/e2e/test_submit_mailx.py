@@ -17,8 +17,7 @@ import tempfile
 
 import pytest
 
-from conftest import per_run
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import read
 from test_submit import USER1, alt_config, local_users  # noqa: F401  (fixtures)
 from test_submit_delivery import start, wait_delivered

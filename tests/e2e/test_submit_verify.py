@@ -7,8 +7,7 @@ import os
 import re
 import subprocess
 
-from conftest import per_run
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import maildir_new, queue_files, read, write_aliases
 from test_submit import USER1, alt_config, local_users  # noqa: F401  (fixtures)
 from test_submit_delivery import start
