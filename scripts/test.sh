@@ -10,14 +10,19 @@ root=$(pwd)
 
 scripts/install-deps.sh --test
 
+# The test builds compile in their own default configuration directory
+# (<build>/test-etc, where the e2e fixture writes the main.cf that setgid
+# programs read), so the suite never reads or writes the machine's
+# /etc/postfix; scripts/run.sh's release build keeps /etc/postfix.
 echo "== build (debug) and unit tests"
-scripts/build.sh build -DCMAKE_BUILD_TYPE=Debug
+scripts/build.sh build -DCMAKE_BUILD_TYPE=Debug -DMTA_CONFIG_DIR="$root/build/test-etc"
 reports=()
 (cd build && ctest --output-on-failure -j2 --output-junit "$root/build/ctest.xml")
 reports+=(build/ctest.xml)
 
 echo "== build (ASan+UBSan) and unit tests"
-scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DMTA_SANITIZE=ON
+scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DMTA_SANITIZE=ON \
+    -DMTA_CONFIG_DIR="$root/build-asan/test-etc"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 --output-junit "$root/build-asan/ctest.xml")
 reports+=(build-asan/ctest.xml)
 

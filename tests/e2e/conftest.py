@@ -23,13 +23,30 @@ found there at teardown fails the test.
 
 Environment: MTA_BUILD_DIR (default <repo>/build) holds bin/ with master,
 postfix and the daemons. Tests run as root; the users and groups Postfix
-needs (postfix, postdrop) are created when missing.
+needs (postfix, postdrop) are created when missing and shared with the
+system (they are the system's).
+
+The machine's own mail system is never touched: the test builds compile in
+their own default configuration directory (-DMTA_CONFIG_DIR=<build>/test-etc,
+scripts/test.sh passes it), which is where `default_config_file()` writes
+what setgid programs read (alternate_config_directories); instances live in
+temporary directories. The session fixture `system_untouched` checksums
+/etc/postfix, /var/spool/postfix and /etc/aliases before the run and fails
+the run if any of them differs afterwards.
+
+Ordinary accounts the tests need get a per-run name (`run_user("tester")`
+is "tester-<tag>", the tag random per pytest session, MTA_E2E_RUN_TAG to
+force one) so two suites started at once do not share mailboxes; the
+accounts created this way are removed at the end of the session.
 """
 import grp
+import hashlib
 import os
 import pwd
 import re
+import secrets
 import shutil
+import stat
 import signal
 import socket
 import subprocess
@@ -42,6 +59,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("MTA_BUILD_DIR", os.path.join(REPO, "build"))
 BIN = os.path.join(BUILD, "bin")
 DATA = os.path.join(REPO, "tests", "data")
+# Per-run tag for user names. Stored in the environment so that every import
+# of this module (pytest's and the tests' own `from conftest import`) agrees.
+RUN_TAG = os.environ.setdefault("MTA_E2E_RUN_TAG", secrets.token_hex(3))
+SYSTEM_PATHS = ("/etc/postfix", "/var/spool/postfix", "/etc/aliases")
 SANITIZER_REPORT = re.compile(r"ERROR: \w+Sanitizer|runtime error:|SUMMARY: \w+Sanitizer|"
                               r"\w+Sanitizer:DEADLYSIGNAL")
 
@@ -65,6 +86,139 @@ def ensure_users():
              "--shell", "/usr/sbin/nologin"] + group_opt + ["postfix"],
             check=True,
         )
+
+
+def run_user(base):
+    """The per-run account name for a test user called `base` in the tests:
+    distinct between suites running at once (Linux names: at most 32)."""
+    name = "%s-%s" % (base, RUN_TAG)
+    assert len(name) <= 32, name
+    return name
+
+
+_RUN_NAME = re.compile(r"\b(tester[23]?)\b(?!-%s)" % RUN_TAG, re.I)
+
+
+def per_run(text):
+    """`text` (str or bytes) with the test accounts' names (tester, tester2,
+    tester3, any case) replaced by their per-run names, the case kept (mail
+    addresses are case-insensitive: "TESTER@..." stays a distinct spelling
+    of the same mailbox). Idempotent."""
+    def name(m):
+        orig, new = m.group(1), run_user(m.group(1).lower())
+        if orig.isupper():
+            return new.upper()
+        return new[0].upper() + new[1:] if orig[0].isupper() else new
+    if isinstance(text, bytes):
+        return _RUN_NAME.sub(name, text.decode("latin-1")).encode("latin-1")
+    return _RUN_NAME.sub(name, text)
+
+
+_created_users = []
+
+
+def ensure_run_user(name, home=True):
+    """Create the account `name` (from run_user) when missing; the session
+    removes it (and its home) at the end."""
+    assert name.endswith("-" + RUN_TAG), "not a per-run name: " + name
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    opts = ["-m"] if home else ["--no-create-home"]
+    subprocess.run(["useradd"] + opts + ["--shell", "/bin/sh", name], check=True)
+    _created_users.append(name)
+    return pwd.getpwnam(name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def run_users_cleanup():
+    yield
+    for name in _created_users:
+        subprocess.run(["userdel", "--remove", "--force", name], capture_output=True)
+
+
+def build_default_config_dir():
+    """The build's compiled-in config_directory, from its CMake cache (an
+    independent source: not the programs' own answer)."""
+    try:
+        with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("MTA_CONFIG_DIR:"):
+                    return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return "/etc/postfix"
+
+
+def default_config_file(allowed_dirs):
+    """Write the build's default main.cf (in its own test configuration
+    directory) listing `allowed_dirs` as alternate_config_directories; a
+    setgid program accepts no other -c/MAIL_CONFIG. Returns its path.
+    Skips when the build was configured with the system's /etc/postfix."""
+    d = build_default_config_dir()
+    if any(d == p or d.startswith(p + "/") for p in SYSTEM_PATHS):
+        pytest.skip("the build's default config_directory is %s: configure the test build "
+                    "with -DMTA_CONFIG_DIR=<build>/test-etc (scripts/test.sh does)" % d)
+    os.makedirs(d, mode=0o755, exist_ok=True)
+    path = os.path.join(d, "main.cf")
+    with open(path + ".tmp", "w") as f:
+        f.write("# mta e2e test file\nalternate_config_directories = %s\n"
+                % " ".join(allowed_dirs))
+    os.rename(path + ".tmp", path)
+    return path
+
+
+def tree_digest(top):
+    """Names, types, modes, owners and contents under `top` (sockets by
+    name only: their content is not data). None when top does not exist."""
+    try:
+        os.lstat(top)
+    except FileNotFoundError:
+        return None
+    h = hashlib.sha256()
+
+    def entry(path):
+        st = os.lstat(path)
+        h.update(("%s\0%o\0%d\0%d\0" % (os.path.relpath(path, os.path.dirname(top)),
+                                           st.st_mode, st.st_uid, st.st_gid)).encode())
+        if stat.S_ISREG(st.st_mode):
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 16), b""):
+                    h.update(chunk)
+        elif stat.S_ISLNK(st.st_mode):
+            h.update(os.readlink(path).encode())
+        return st
+
+    if stat.S_ISDIR(entry(top).st_mode):
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            for n in sorted(dirnames) + sorted(filenames):
+                p = os.path.join(dirpath, n)
+                try:
+                    st = os.lstat(p)
+                except FileNotFoundError:
+                    continue  # came and went during the walk: not in either state
+                if not stat.S_ISSOCK(st.st_mode):
+                    entry(p)
+                else:
+                    h.update(("socket %s\0" % os.path.relpath(p, os.path.dirname(top))).encode())
+    return h.hexdigest()
+
+
+def system_digests():
+    return {p: tree_digest(p) for p in SYSTEM_PATHS}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def system_untouched():
+    """The machine's Postfix configuration, queue and aliases are the same
+    after the whole run as before it (a failure at session teardown)."""
+    before = system_digests()
+    yield
+    after = system_digests()
+    changed = [p for p in SYSTEM_PATHS if before[p] != after[p]]
+    assert not changed, "the test run changed the system's %s" % ", ".join(changed)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,7 +2,9 @@
 
 An instance with the four services, small back-off times, a private mail
 spool and alias file, and test users created on demand (real system
-accounts: local(8) switches to their uid).
+accounts: local(8) switches to their uid), with per-run names
+(conftest.per_run: "tester" is "tester-<tag>") so that suites running at
+once do not share mailboxes.
 """
 import glob
 import os
@@ -13,7 +15,7 @@ import socket
 import subprocess
 import time
 
-from conftest import BIN
+from conftest import BIN, RUN_TAG, ensure_run_user, per_run
 
 PIPELINE_CF = """\
 127.0.0.1:{port_smtp} inet n - n - - smtpd
@@ -34,15 +36,16 @@ maximal_backoff_time = 2s
 queue_run_delay = 1s
 """
 
-TEST_USERS = ("tester", "tester2", "tester3")
+TEST_USERS = (per_run("tester"), per_run("tester2"), per_run("tester3"))
 
 
 def ensure_user(name):
-    """A real local account with a home directory (local(8) needs its uid)."""
-    try:
-        pw = pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "-m", "-s", "/bin/sh", name], check=True)
+    """A real local account with a home directory (local(8) needs its uid).
+    A per-run name (per_run("tester")) is created for this run and removed
+    at its end; another name must exist already."""
+    if name.endswith("-" + RUN_TAG):
+        pw = ensure_run_user(name, home=True)
+    else:
         pw = pwd.getpwnam(name)
     if not os.path.isdir(pw.pw_dir):
         os.makedirs(pw.pw_dir, 0o755)

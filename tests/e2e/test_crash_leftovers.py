@@ -12,6 +12,7 @@ import signal
 import stat
 import time
 
+from conftest import per_run
 from delivery_helpers import maildir_new, queue_files, smtp_send, start_pipeline, wait_maildir
 from smtp_helpers import Raw
 
@@ -24,7 +25,7 @@ def half_sent_message(inst):
     assert c.code() == 220
     assert c.cmd("EHLO half.example")[-1].startswith("250")
     assert c.cmd("MAIL FROM:<half@client.example>")[-1].startswith("250")
-    assert c.cmd("RCPT TO:<tester@mta-test.example>")[-1].startswith("250")
+    assert c.cmd(per_run("RCPT TO:<tester@mta-test.example>"))[-1].startswith("250")
     assert c.cmd("DATA")[-1].startswith("354")
     # More than cleanup's 64 KB write buffer: part of it is on disk.
     c.send("Subject: half\r\n\r\n" + "first half of the body\r\n" * 4000)
@@ -65,7 +66,7 @@ def all_queues_empty(inst):
 
 
 def test_sigkill_cleanup_mid_data_file_removed_by_qmgr(instance):
-    inst = start_pipeline(instance, users=("tester",))   # queue_run_delay = 1s
+    inst = start_pipeline(instance, users=(per_run("tester"),))   # queue_run_delay = 1s
     c, qid = half_sent_message(inst)
     writer = writer_of(inst, qid)
     # A live writer, however slow: its file survives several purge runs.
@@ -83,16 +84,16 @@ def test_sigkill_cleanup_mid_data_file_removed_by_qmgr(instance):
     assert r and not r[-1].startswith("250"), r
     c.close()
     # The system goes on: the next message is delivered.
-    smtp_send(inst, "after@client.example", "tester@mta-test.example")
-    wait_maildir(inst, "tester", 1)
+    smtp_send(inst, "after@client.example", per_run("tester@mta-test.example"))
+    wait_maildir(inst, per_run("tester"), 1)
     inst.wait_for(lambda: all_queues_empty(inst), what="empty queues")
-    assert len(maildir_new("tester")) == 1
+    assert len(maildir_new(per_run("tester"))) == 1
 
 
 def test_whole_instance_killed_postfix_start_removes_leftover(instance):
     """SIGKILL of master and all its children while a message is half sent;
     `postfix start` (postsuper) removes the file before qmgr even runs."""
-    inst = start_pipeline(instance, users=("tester",), extra="queue_run_delay = 3600s\n")
+    inst = start_pipeline(instance, users=(per_run("tester"),), extra="queue_run_delay = 3600s\n")
     c, qid = half_sent_message(inst)
     for pid in inst.group_pids():
         os.kill(pid, signal.SIGKILL)
@@ -104,8 +105,8 @@ def test_whole_instance_killed_postfix_start_removes_leftover(instance):
     m = inst.wait_log(removal(qid), since=mark, timeout=10)
     assert m.group(1) == "postsuper"
     assert all_queues_empty(inst)
-    smtp_send(inst, "after@client.example", "tester@mta-test.example")
-    wait_maildir(inst, "tester", 1)
+    smtp_send(inst, "after@client.example", per_run("tester@mta-test.example"))
+    wait_maildir(inst, per_run("tester"), 1)
 
 
 def test_postsuper_p_follows_the_writer_lock(instance):

@@ -10,10 +10,11 @@ import smtplib
 import threading
 import time
 
+from conftest import per_run
 from delivery_helpers import (maildir_new, queue_files, read, start_pipeline, trigger,
                               wait_queue_empty)
 
-USERS = ("tester", "tester2", "tester3")
+USERS = (per_run("tester"), per_run("tester2"), per_run("tester3"))
 TOTAL = 500
 SENDERS = 4
 
@@ -146,11 +147,11 @@ def backlog_for_one_user(instance, total, prefix):
     batch) and flush the way postqueue -f does ('F' forget dead transports,
     'A' ignore retry times, 'D' scan deferred/): qmgr takes the whole
     backlog for ONE user into active/ before it dispatches, so batches form."""
-    inst = start_pipeline(instance, extra=SLOW_RETRY, master_cf=NO_LOCAL_CF, users=("tester",))
+    inst = start_pipeline(instance, extra=SLOW_RETRY, master_cf=NO_LOCAL_CF, users=(per_run("tester"),))
     s = smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=30)
     s.ehlo("load.example")
     for n in range(total):
-        s.sendmail("load@client.example", ["tester@mta-test.example"],
+        s.sendmail("load@client.example", [per_run("tester@mta-test.example")],
                    ("Subject: %s %d\r\n\r\nbody %d\r\n" % (prefix, n, n)).encode())
     s.quit()
     inst.wait_for(lambda: len(queue_files(inst, "deferred")) == total, timeout=120,
@@ -163,7 +164,7 @@ def backlog_for_one_user(instance, total, prefix):
     last = [0.0]
 
     def delivering():
-        if maildir_new("tester"):
+        if maildir_new(per_run("tester")):
             return True
         if time.time() - last[0] > 1:
             last[0] = time.time()
@@ -181,16 +182,16 @@ def test_local_batches_one_fsync_per_batch(instance):
     """local gets several messages for one user per request, logs one line
     per message, and delivers each exactly once."""
     inst, mark = backlog_for_one_user(instance, 40, "batch")
-    inst.wait_for(lambda: len(maildir_new("tester")) >= 40, timeout=60, what="40 deliveries")
+    inst.wait_for(lambda: len(maildir_new(per_run("tester"))) >= 40, timeout=60, what="40 deliveries")
     wait_queue_empty(inst, timeout=30)
     log = inst.log()[mark:]
-    sizes = [int(x) for x in re.findall(r"batch of (\d+) messages for tester@", log)]
+    sizes = [int(x) for x in re.findall(per_run(r"batch of (\d+) messages for tester@"), log)]
     assert sizes and max(sizes) > 1 and max(sizes) <= 8, sizes
-    sent = re.findall(r"([0-9A-Za-z]+): to=<tester@mta-test\.example>, relay=local, "
+    sent = re.findall(per_run(r"([0-9A-Za-z]+): to=<tester@mta-test\.example>, relay=local, "
                       r"delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, dsn=2\.0\.0, "
-                      r"status=sent \(delivered to maildir\)", log)
+                      r"status=sent \(delivered to maildir\)"), log)
     assert len(sent) == 40 and len(set(sent)) == 40
-    copies = queue_ids_by_subject("tester", "batch")
+    copies = queue_ids_by_subject(per_run("tester"), "batch")
     assert sorted(copies) == list(range(40))
     assert all(len(v) == 1 for v in copies.values())
     assert sorted(q for v in copies.values() for q in v) == sorted(sent)
@@ -218,9 +219,9 @@ def test_sigkill_local_with_batches_in_flight(instance):
         # to deferred/ (SLOW_RETRY keeps them there until the flush below), so
         # the storm also ends when active/ runs dry.
         if n:
-            before = len(maildir_new("tester"))
+            before = len(maildir_new(per_run("tester")))
             deadline = time.time() + 60
-            while (len(maildir_new("tester")) == before and queue_files(inst, "active")
+            while (len(maildir_new(per_run("tester"))) == before and queue_files(inst, "active")
                    and time.time() < deadline):
                 time.sleep(0.002)
         if not queue_files(inst, "active"):
@@ -234,12 +235,12 @@ def test_sigkill_local_with_batches_in_flight(instance):
                 pass
     logged_during_kills = inst.log()[mark:]
     trigger(inst, b"FAD")
-    inst.wait_for(lambda: len(queue_ids_by_subject("tester", "killbatch")) == BATCH_TOTAL
+    inst.wait_for(lambda: len(queue_ids_by_subject(per_run("tester"), "killbatch")) == BATCH_TOTAL
                   and not any(queue_files(inst, q) for q in ("incoming", "active", "deferred")),
                   timeout=180, what="all %d messages delivered" % BATCH_TOTAL)
     log = inst.log()[mark:]
-    sizes = [int(x) for x in re.findall(r"batch of (\d+) messages for tester@", log)]
-    copies = queue_ids_by_subject("tester", "killbatch")
+    sizes = [int(x) for x in re.findall(per_run(r"batch of (\d+) messages for tester@"), log)]
+    copies = queue_ids_by_subject(per_run("tester"), "killbatch")
     dups = {n: v for n, v in copies.items() if len(v) > 1}
     print("\nbatch durability: %d delivered, %d duplicated, %d SIGKILLs of local, "
           "largest batch %d" % (len(copies), len(dups), kills, max(sizes or [0])))
@@ -250,7 +251,7 @@ def test_sigkill_local_with_batches_in_flight(instance):
     assert sum(len(v) - 1 for v in dups.values()) <= kills * 2 * 8
     # A message whose delivery was logged during the kills had been marked
     # DELIVERED before: it is never delivered again.
-    logged = set(re.findall(r"([0-9A-Za-z]+): to=<tester@mta-test\.example>, .*status=sent",
+    logged = set(re.findall(per_run(r"([0-9A-Za-z]+): to=<tester@mta-test\.example>, .*status=sent"),
                             logged_during_kills))
     for n, qids in dups.items():
         assert qids[0] not in logged, (n, qids)
@@ -266,7 +267,7 @@ def test_reload_under_load_one_qmgr_at_a_time(instance):
     its deliveries) and the new one waits for its lock on active/ before it
     moves active/ back to incoming/, so no file is stranded in active/ and
     none is delivered twice."""
-    inst = start_pipeline(instance, users=("tester",))
+    inst = start_pipeline(instance, users=(per_run("tester"),))
     mark = inst.log_mark()
     done = threading.Event()
 
@@ -274,7 +275,7 @@ def test_reload_under_load_one_qmgr_at_a_time(instance):
         s = smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=30)
         s.ehlo("load.example")
         for n in range(RELOAD_TOTAL):
-            s.sendmail("load@client.example", ["tester@mta-test.example"],
+            s.sendmail("load@client.example", [per_run("tester@mta-test.example")],
                        ("Subject: reload %d\r\n\r\nbody %d\r\n" % (n, n)).encode())
         s.quit()
         done.set()
@@ -284,17 +285,17 @@ def test_reload_under_load_one_qmgr_at_a_time(instance):
     reloads = 0
     try:
         while not done.is_set() and reloads < 4:
-            inst.wait_for(lambda: done.is_set() or len(maildir_new("tester")) > reloads * 30,
+            inst.wait_for(lambda: done.is_set() or len(maildir_new(per_run("tester"))) > reloads * 30,
                           timeout=60, what="deliveries between reloads")
             inst.reload()
             reloads += 1
     finally:
         t.join()
-    inst.wait_for(lambda: len(queue_ids_by_subject("tester", "reload")) == RELOAD_TOTAL
+    inst.wait_for(lambda: len(queue_ids_by_subject(per_run("tester"), "reload")) == RELOAD_TOTAL
                   and not any(queue_files(inst, q) for q in ("incoming", "active", "deferred")),
                   timeout=120, what="all %d messages delivered after %d reloads"
                   % (RELOAD_TOTAL, reloads))
-    copies = queue_ids_by_subject("tester", "reload")
+    copies = queue_ids_by_subject(per_run("tester"), "reload")
     assert reloads >= 2
     assert sorted(copies) == list(range(RELOAD_TOTAL))
     assert [n for n, v in copies.items() if len(v) > 1] == []

@@ -8,7 +8,7 @@ import re
 import smtplib
 import subprocess
 
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import (PIPELINE_CF, maildir_new, read, start_pipeline, wait_maildir,
                               wait_queue_empty)
 
@@ -47,18 +47,18 @@ def sendmail(inst, *args):
 
 
 def test_smtp_repeated_and_mixed_case_recipients_delivered_once(instance):
-    inst = start_pipeline(instance, users=("tester", "tester2"))
-    variants = ["<tester@mta-test.example>", "<Tester@mta-test.example>",
-                "<TESTER@MTA-TEST.EXAMPLE>", "<tester@mta-test.example>"]
+    inst = start_pipeline(instance, users=(per_run("tester"), per_run("tester2")))
+    variants = [per_run("<tester@mta-test.example>"), per_run("<Tester@mta-test.example>"),
+                per_run("<TESTER@MTA-TEST.EXAMPLE>"), per_run("<tester@mta-test.example>")]
     qids = []
     for sender, subject in (("someone@client.example", "dup-plain"), ("", "dup-null")):
-        qids.append(send(inst, sender, variants + ["<tester2@mta-test.example>"], subject))
-    wait_maildir(inst, "tester", 2)
-    wait_maildir(inst, "tester2", 2)
+        qids.append(send(inst, sender, variants + [per_run("<tester2@mta-test.example>")], subject))
+    wait_maildir(inst, per_run("tester"), 2)
+    wait_maildir(inst, per_run("tester2"), 2)
     wait_queue_empty(inst)
     for subject in ("dup-plain", "dup-null"):
-        assert len(copies("tester", subject)) == 1, subject
-        assert len(copies("tester2", subject)) == 1, subject
+        assert len(copies(per_run("tester"), subject)) == 1, subject
+        assert len(copies(per_run("tester2"), subject)) == 1, subject
     log = inst.log()
     for qid in qids:
         assert re.search(r"%s: from=<[^>]*>, size=\d+, nrcpt=2 \(queue active\)" % qid, log), qid
@@ -66,11 +66,11 @@ def test_smtp_repeated_and_mixed_case_recipients_delivered_once(instance):
 
 
 def test_sendmail_repeated_recipients_delivered_once(instance):
-    inst = start_pipeline(instance, master_cf=SUBMIT_CF, users=("tester",))
-    sendmail(inst, "tester", "Tester", "TESTER", "tester", "dup-sendmail")
-    wait_maildir(inst, "tester", 1)
+    inst = start_pipeline(instance, master_cf=SUBMIT_CF, users=(per_run("tester"),))
+    sendmail(inst, per_run("tester"), per_run("Tester"), per_run("TESTER"), per_run("tester"), "dup-sendmail")
+    wait_maildir(inst, per_run("tester"), 1)
     wait_queue_empty(inst)
-    assert len(copies("tester", "dup-sendmail")) == 1
+    assert len(copies(per_run("tester"), "dup-sendmail")) == 1
     assert re.search(r"nrcpt=1 \(queue active\)", inst.log())
 
 
@@ -78,31 +78,31 @@ def test_original_recipient_takes_part_unless_disabled(instance):
     """"tester" and "tester@mta-test.example" are one mailbox but two
     original addresses: Postfix keeps both unless enable_original_recipient
     = no; DSN NOTIFY differences also keep both with the default."""
-    inst = start_pipeline(instance, master_cf=SUBMIT_CF, users=("tester",))
-    sendmail(inst, "tester", "tester@mta-test.example", "orig-differs")
-    wait_maildir(inst, "tester", 2)
+    inst = start_pipeline(instance, master_cf=SUBMIT_CF, users=(per_run("tester"),))
+    sendmail(inst, per_run("tester"), per_run("tester@mta-test.example"), "orig-differs")
+    wait_maildir(inst, per_run("tester"), 2)
     wait_queue_empty(inst)
-    assert len(copies("tester", "orig-differs")) == 2
+    assert len(copies(per_run("tester"), "orig-differs")) == 2
 
     inst.rewrite(main_cf_extra=inst.main_cf_extra + "enable_original_recipient = no\n")
     inst.reload()
-    sendmail(inst, "tester", "tester@mta-test.example", "Tester@MTA-test.example", "orig-off")
-    wait_maildir(inst, "tester", 3)
+    sendmail(inst, per_run("tester"), per_run("tester@mta-test.example"), per_run("Tester@MTA-test.example"), "orig-off")
+    wait_maildir(inst, per_run("tester"), 3)
     wait_queue_empty(inst)
-    assert len(copies("tester", "orig-off")) == 1
+    assert len(copies(per_run("tester"), "orig-off")) == 1
 
 
 def test_dsn_attributes_take_part(instance):
     """Same address, different DSN NOTIFY or ORCPT: two recipients (Postfix
     compares them with enable_original_recipient = yes)."""
-    inst = start_pipeline(instance, users=("tester",))
-    rcpts = ["<tester@mta-test.example>", ("<tester@mta-test.example>", ["NOTIFY=NEVER"]),
-             ("<Tester@mta-test.example>", ["NOTIFY=NEVER"]),
-             ("<tester@mta-test.example>", ["ORCPT=rfc822;alias@client.example"])]
+    inst = start_pipeline(instance, users=(per_run("tester"),))
+    rcpts = [per_run("<tester@mta-test.example>"), (per_run("<tester@mta-test.example>"), ["NOTIFY=NEVER"]),
+             (per_run("<Tester@mta-test.example>"), ["NOTIFY=NEVER"]),
+             (per_run("<tester@mta-test.example>"), ["ORCPT=rfc822;alias@client.example"])]
     qid = send(inst, "someone@client.example", rcpts, "dup-dsn")
-    wait_maildir(inst, "tester", 3)
+    wait_maildir(inst, per_run("tester"), 3)
     wait_queue_empty(inst)
-    assert len(copies("tester", "dup-dsn")) == 3
+    assert len(copies(per_run("tester"), "dup-dsn")) == 3
     assert re.search(r"%s: from=<someone@client\.example>, size=\d+, nrcpt=3 " % qid, inst.log())
 
 
@@ -110,13 +110,13 @@ def test_duplicate_filter_limit(instance):
     """Only duplicate_filter_limit recipients are remembered: a repeat of a
     later one is no longer caught (been_here(3) semantics)."""
     inst = start_pipeline(instance, extra="duplicate_filter_limit = 2\n")
-    rcpts = ["<tester@mta-test.example>", "<tester2@mta-test.example>",
-             "<tester3@mta-test.example>", "<tester3@mta-test.example>",
-             "<Tester@mta-test.example>"]
+    rcpts = [per_run("<tester@mta-test.example>"), per_run("<tester2@mta-test.example>"),
+             per_run("<tester3@mta-test.example>"), per_run("<tester3@mta-test.example>"),
+             per_run("<Tester@mta-test.example>")]
     qid = send(inst, "someone@client.example", rcpts, "dup-limit")
-    wait_maildir(inst, "tester3", 2)
+    wait_maildir(inst, per_run("tester3"), 2)
     wait_queue_empty(inst)
-    assert len(copies("tester", "dup-limit")) == 1
-    assert len(copies("tester2", "dup-limit")) == 1
-    assert len(copies("tester3", "dup-limit")) == 2
+    assert len(copies(per_run("tester"), "dup-limit")) == 1
+    assert len(copies(per_run("tester2"), "dup-limit")) == 1
+    assert len(copies(per_run("tester3"), "dup-limit")) == 2
     assert re.search(r"%s: from=<someone@client\.example>, size=\d+, nrcpt=4 " % qid, inst.log())

@@ -18,14 +18,14 @@ import subprocess
 import threading
 import time
 
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import PIPELINE_CF, maildir_new, queue_files, start_pipeline, trigger
 
 SMTP_MESSAGES = int(os.environ.get("MTA_STORM_MESSAGES", "2000"))
 SENDMAIL_MESSAGES = int(os.environ.get("MTA_STORM_SENDMAIL", "100"))
 CYCLES = int(os.environ.get("MTA_STORM_CYCLES", "20"))
 SENDERS = 4
-USERS = ("tester", "tester2", "tester3")
+USERS = (per_run("tester"), per_run("tester2"), per_run("tester3"))
 SERVICES = ("smtpd", "cleanup", "qmgr", "local", "pickup")
 QUEUES = ("incoming", "active", "deferred", "hold", "maildrop")
 

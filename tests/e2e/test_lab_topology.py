@@ -20,10 +20,12 @@ import time
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, RUN_TAG, per_run
 from delivery_helpers import reset_user
 
-PREFIX = "mtat"  # namespace/interface prefix: short (IFNAMSIZ) and ours
+# Namespace prefix, per run (two suites at once get distinct namespaces);
+# veth names take only the last 4 characters of a namespace name (IFNAMSIZ).
+PREFIX = "mt" + RUN_TAG
 NS_DNS, NS1, NS2 = PREFIX + "-dns", PREFIX + "-lt01", PREFIX + "-lt02"
 DNS_IP, LT01_IP, LT02_IP, LT02_DOWN_IP = "10.231.0.1", "10.231.0.11", "10.231.0.12", "10.231.0.13"
 
@@ -193,21 +195,21 @@ def maildir_with(pw, subject, timeout=30):
 
 
 def test_lt01_to_lt02_and_back_with_mx_preference(instance, topology):
-    pw = reset_user("tester")
+    pw = reset_user(per_run("tester"))
     lt01 = server(instance, NS1, "mail.lt01.am", "lt01.am", LT01_IP)
     lt02 = server(instance, NS2, "mx2.lt02.am", "lt02.am", LT02_IP)
 
-    send(NS1, LT01_IP, "tester@lt01.am", "tester@lt02.am", "there")
+    send(NS1, LT01_IP, per_run("tester@lt01.am"), per_run("tester@lt02.am"), "there")
     data = maildir_with(pw, "there")
-    assert b"Delivered-To: tester@lt02.am" in data
+    assert per_run(b"Delivered-To: tester@lt02.am") in data
     # mx1 (preference 10) is down: tried first, then mx2 (20) took it.
     lt01.wait_log(r"connect to mx1\.lt02\.am\[10\.231\.0\.13\]:25: Connection refused")
-    lt01.wait_log(r"to=<tester@lt02\.am>, relay=mx2\.lt02\.am\[10\.231\.0\.12\]:25, delay=[0-9.]+, "
-                  r"delays=[0-9./]+, dsn=2\.0\.0, status=sent \(250 ")
+    lt01.wait_log(per_run(r"to=<tester@lt02\.am>, relay=mx2\.lt02\.am\[10\.231\.0\.12\]:25, delay=[0-9.]+, "
+                  r"delays=[0-9./]+, dsn=2\.0\.0, status=sent \(250 "))
     log = lt01.log()
     assert log.index("connect to mx1.lt02.am") < log.index("relay=mx2.lt02.am")
 
-    send(NS2, LT02_IP, "tester@lt02.am", "tester@lt01.am", "back")
+    send(NS2, LT02_IP, per_run("tester@lt02.am"), per_run("tester@lt01.am"), "back")
     data = maildir_with(pw, "back")
-    assert b"Delivered-To: tester@lt01.am" in data
-    lt02.wait_log(r"to=<tester@lt01\.am>, relay=mail\.lt01\.am\[10\.231\.0\.11\]:25, .*status=sent")
+    assert per_run(b"Delivered-To: tester@lt01.am") in data
+    lt02.wait_log(per_run(r"to=<tester@lt01\.am>, relay=mail\.lt01\.am\[10\.231\.0\.11\]:25, .*status=sent"))

@@ -17,11 +17,12 @@ import re
 
 import pytest
 
+from conftest import per_run
 from delivery_helpers import (maildir_new, read, reset_user, smtp_send, start_pipeline,
                               wait_queue_empty, write_aliases)
 from smtp_helpers import Raw, queued_id
 
-VICTIM = "tester"
+VICTIM = per_run("tester")
 DOMAIN = "mta-test.example"
 
 
@@ -77,7 +78,7 @@ def hostile_instance(instance, extra=""):
 
 # A local sender, so that a bounce is delivered (to tester2) and the
 # queue empties.
-SENDER = "tester2@" + DOMAIN
+SENDER = per_run("tester2@") + DOMAIN
 
 
 def send_raw_rcpt(inst, rcpt, subject):

@@ -14,9 +14,9 @@ import re
 import subprocess
 import time
 
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import PIPELINE_CF, read, start_pipeline
-from test_submit import alt_config, local_users  # noqa: F401  (fixtures)
+from test_submit import USER1, alt_config, local_users  # noqa: F401  (fixtures)
 from test_submit_delivery import wait_delivered
 
 SUBMIT_CF = PIPELINE_CF + "pickup unix n - n 60 1 pickup\n"
@@ -55,15 +55,15 @@ def check_received(text, host, uid, inst):
 
 
 def test_sendmail_as_root_and_as_user(instance, alt_config):
-    inst = start_pipeline(instance, master_cf=SUBMIT_CF, users=("tester",))
+    inst = start_pipeline(instance, master_cf=SUBMIT_CF, users=(per_run("tester"),))
     alt_config(inst.config_dir)
-    sendmail(inst, "tester", input=b"Subject: as root\n\nbody\n")
-    sendmail(inst, "tester", user="mtauser1", input=b"Subject: as user\n\nbody\n")
-    files = wait_delivered(inst, "tester", 2)
+    sendmail(inst, per_run("tester"), input=b"Subject: as root\n\nbody\n")
+    sendmail(inst, per_run("tester"), user=USER1, input=b"Subject: as user\n\nbody\n")
+    files = wait_delivered(inst, per_run("tester"), 2)
     by_subject = {re.search(r"^Subject: (.*)$", read(f), re.M).group(1): read(f) for f in files}
     check_received(by_subject["as root"], "mta-test.example", 0, inst)
     check_received(by_subject["as user"], "mta-test.example",
-                   pwd.getpwnam("mtauser1").pw_uid, inst)
+                   pwd.getpwnam(USER1).pw_uid, inst)
     # Once, and first after what local(8) prepends: the submitter's own
     # headers follow it.
     for text in by_subject.values():
@@ -78,9 +78,9 @@ def test_sendmail_as_root_and_as_user(instance, alt_config):
 def test_content_starting_with_white_space_is_body(instance):
     """Content that begins with white space would continue our Received:
     header; Postfix then starts the body (an empty line) first."""
-    inst = start_pipeline(instance, master_cf=SUBMIT_CF, users=("tester",))
-    sendmail(inst, "tester", input=b" indented first line\nSubject: not a header\n\nbody\n")
-    text = read(wait_delivered(inst, "tester", 1)[0])
+    inst = start_pipeline(instance, master_cf=SUBMIT_CF, users=(per_run("tester"),))
+    sendmail(inst, per_run("tester"), input=b" indented first line\nSubject: not a header\n\nbody\n")
+    text = read(wait_delivered(inst, per_run("tester"), 1)[0])
     m = check_received(text, "mta-test.example", 0, inst)
     head, body = text.split("\n\n", 1)
     assert "indented" not in head and "\tid %s; " % m.group(3) in head
@@ -90,20 +90,20 @@ def test_content_starting_with_white_space_is_body(instance):
 def test_two_hosts_chain_shows_both_hops(instance):
     """sendmail on host A (lt01.example), relayed over SMTP to host B, which
     delivers: B's smtpd header on top of A's local-submission header."""
-    b = start_pipeline(instance, users=("tester",))
+    b = start_pipeline(instance, users=(per_run("tester"),))
     a = start_pipeline(instance, master_cf=SUBMIT_CF + "smtp unix - - n - - smtp\n", users=(),
                        extra="myhostname = lt01.example\nrelayhost = [127.0.0.1]:%d\n"
                        % b.port("smtp"))
-    sendmail(a, "tester@mta-test.example", input=b"Subject: two hops\n\nbody\n")
-    text = read(wait_delivered(b, "tester", 1)[0])
+    sendmail(a, per_run("tester@mta-test.example"), input=b"Subject: two hops\n\nbody\n")
+    text = read(wait_delivered(b, per_run("tester"), 1)[0])
     m = check_received(text, "lt01.example", 0, a)
     h = headers(text)
     hops = re.findall(r"^Received: (?:from \S+ \([^)]*\)\n\tby|by) (\S+) ", h, re.M)
     assert hops == ["mta-test.example", "lt01.example"], h
-    top = re.search(r"^Received: from lt01\.example \(localhost \[127\.0\.0\.1\]\)\n"
+    top = re.search(per_run(r"^Received: from lt01\.example \(localhost \[127\.0\.0\.1\]\)\n"
                     r"\tby mta-test\.example \(Postfix\) with ESMTP id (\w+)\n"
-                    r"\tfor <tester@mta-test\.example>; ", h, re.M)
+                    r"\tfor <tester@mta-test\.example>; "), h, re.M)
     assert top, h
     assert top.start() < m.start()
-    assert re.search(r"%s: to=<tester@mta-test\.example>, relay=local, .*status=sent"
+    assert re.search(per_run(r"%s: to=<tester@mta-test\.example>, relay=local, .*status=sent")
                      % top.group(1), b.log())

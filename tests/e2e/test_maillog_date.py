@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import time
+from conftest import per_run
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ def test_pflogsumm_today_counts_single_digit_day(instance):
     if not os.path.exists(LIBFAKETIME):
         pytest.fail("libfaketime missing (scripts/install-deps.sh --test installs faketime)")
     env = faked_env()
-    inst = start_pipeline(instance, users=("tester",), extra="""\
+    inst = start_pipeline(instance, users=(per_run("tester"),), extra="""\
 import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C ASAN_OPTIONS UBSAN_OPTIONS
     LSAN_OPTIONS LD_PRELOAD FAKETIME
 """, start=False)
@@ -52,9 +53,9 @@ import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C ASAN_OPTIONS U
     inst.master_pid = inst.read_pid()
     inst.wait_log(r"daemon started")
     for n in range(3):
-        smtp_send(inst, "user@client.example", "tester@mta-test.example",
+        smtp_send(inst, "user@client.example", per_run("tester@mta-test.example"),
                   msg="Subject: day %d\r\n\r\nbody\r\n" % n)
-    inst.wait_for(lambda: len(maildir_new("tester")) == 3, timeout=30, what="3 deliveries")
+    inst.wait_for(lambda: len(maildir_new(per_run("tester"))) == 3, timeout=30, what="3 deliveries")
     wait_queue_empty(inst)
     inst.wait_log(r"status=sent", count=3)
 

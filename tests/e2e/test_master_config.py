@@ -4,7 +4,7 @@ services (bounce, defer, trace), what `postfix start` prints."""
 import os
 import re
 
-from conftest import DATA
+from conftest import DATA, per_run
 from delivery_helpers import PIPELINE_CF, smtp_send, start_pipeline, wait_maildir
 
 ECHO_CF = """\
@@ -101,16 +101,16 @@ def test_qmgr_per_transport_parameters(instance):
     inst = start_pipeline(instance, master_cf=PER_TRANSPORT_CF,
                           extra="local_transport = mylocal\nservice_throttle_time = 1s\n"
                                 "mylocal_destination_concurrency_limit = lots\n")
-    smtp_send(inst, "someone@example.org", "tester@mta-test.example")
+    smtp_send(inst, "someone@example.org", per_run("tester@mta-test.example"))
     line = main_cf_line(inst, "mylocal_destination_concurrency_limit")
     inst.wait_log(r"postfix/qmgr\[\d+\]: fatal: .*main\.cf, line %d: bad numerical "
                   r"configuration: mylocal_destination_concurrency_limit = lots" % line)
     # Fixed: the message is delivered through the mylocal transport.
     inst.rewrite(main_cf_extra=inst.main_cf_extra.replace("= lots", "= 2"))
     inst.reload()
-    files = wait_maildir(inst, "tester", timeout=30)
+    files = wait_maildir(inst, per_run("tester"), timeout=30)
     assert len(files) == 1
-    inst.wait_log(r"to=<tester@mta-test\.example>, relay=\S+, .*status=sent")
+    inst.wait_log(per_run(r"to=<tester@mta-test\.example>, relay=\S+, .*status=sent"))
 
 
 def test_daemon_stderr_reaches_the_instance_file(instance):

@@ -9,6 +9,7 @@ import threading
 import time
 
 import peers
+from conftest import per_run
 from delivery_helpers import PIPELINE_CF, smtp_send, start_pipeline
 from peers_fixtures import *  # noqa: F401,F403
 
@@ -65,7 +66,7 @@ def test_dead_destination_does_not_block_live_one(instance, start_peer):
         n = 25
         qids = []
         for i in range(n):
-            qids.append(smtp_send(inst, "tester@mta-test.example",
+            qids.append(smtp_send(inst, per_run("tester@mta-test.example"),
                                   ["u%d@dead.example" % i, "u%d@live.example" % i]))
         sink.wait_for(n, timeout=60)
         suspended = (r"postfix/qmgr\[\d+\]: \w+: to=<u\d+@dead\.example>, relay=none, .*"
@@ -101,7 +102,7 @@ def test_destination_rate_delay_spaces_deliveries(instance, start_peer):
         master_cf=CF)
     n = 4
     for i in range(n):
-        smtp_send(inst, "tester@mta-test.example", ["u%d@live.example" % i])
+        smtp_send(inst, per_run("tester@mta-test.example"), ["u%d@live.example" % i])
     # Watch arrivals: with a 1s rate delay they come one by one, each at
     # least ~1s after the one before (only a lower bound on time: a slow
     # machine makes gaps longer, never shorter).

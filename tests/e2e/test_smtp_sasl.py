@@ -11,7 +11,7 @@ import os
 import subprocess
 
 import peers
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import PIPELINE_CF, queue_files, read, smtp_send, start_pipeline, trigger
 from peers_fixtures import *  # noqa: F401,F403
 
@@ -86,7 +86,7 @@ def test_relay_authenticates_over_starttls(instance, start_peer, mail_user, tmp_
     pf = sasl_peer(start_peer, tmp_path)
     inst = our_relay(instance, pf, mail_user.name, mail_user.password)
     rcpt = "%s@peer.test" % mail_user.name
-    qid = smtp_send(inst, "tester@mta-test.example", [rcpt],
+    qid = smtp_send(inst, per_run("tester@mta-test.example"), [rcpt],
                     "Subject: via authenticated relay\r\n\r\nhello\r\n")
     inst.wait_log(r"postfix/smtp\[\d+\]: Untrusted TLS connection established to "
                   r"127\.0\.0\.1\[127\.0\.0\.1\]:%d: TLSv1\.[23]" % pf.port, timeout=30)
@@ -105,7 +105,7 @@ def test_wrong_password_defers_with_the_peers_535(instance, start_peer, mail_use
     secret = "Wr0ng-Secret-%d" % os.getpid()
     inst = our_relay(instance, pf, mail_user.name, secret)
     rcpt = "%s@peer.test" % mail_user.name
-    qid = smtp_send(inst, "tester@mta-test.example", [rcpt])
+    qid = smtp_send(inst, per_run("tester@mta-test.example"), [rcpt])
     line = inst.wait_log(
         r"postfix/smtp\[\d+\]: %s: to=<%s>, relay=none, delay=[0-9.]+, delays=[0-9./]+, "
         r"dsn=4\.7\.8, status=deferred \(SASL authentication failed; server "
@@ -144,7 +144,7 @@ def test_default_security_options_refuse_plaintext_mechanisms(instance, start_pe
     inst = our_relay(instance, pf, mail_user.name, mail_user.password,
                      "smtp_sasl_tls_security_options = $smtp_sasl_security_options\n")
     rcpt = "%s@peer.test" % mail_user.name
-    qid = smtp_send(inst, "tester@mta-test.example", [rcpt])
+    qid = smtp_send(inst, per_run("tester@mta-test.example"), [rcpt])
     inst.wait_log(r"%s: to=<%s>, relay=none, .*dsn=4\.7\.0, status=deferred \(SASL "
                   r"authentication failed; cannot authenticate to server "
                   r"127\.0\.0\.1\[127\.0\.0\.1\]: no mechanism available\)" % (qid, rcpt),
@@ -158,13 +158,13 @@ def test_mechanism_filter_and_no_credentials(instance, start_peer, mail_user, tm
     inst = our_relay(instance, pf, mail_user.name, mail_user.password,
                      "smtp_sasl_mechanism_filter = login\n")
     rcpt = "%s@peer.test" % mail_user.name
-    qid = smtp_send(inst, "tester@mta-test.example", [rcpt])
+    qid = smtp_send(inst, per_run("tester@mta-test.example"), [rcpt])
     inst.wait_log(r"%s: to=<%s>, .*status=sent" % (qid, rcpt), timeout=30)
     pf.wait_log(r"sasl_method=LOGIN, sasl_username=%s" % mail_user.name)
     mail_user.maildir.wait_for(1, timeout=30)  # before the user goes away
 
     write_passwd(inst, "[127.0.0.1]:1 %s:%s\n" % (mail_user.name, mail_user.password))
-    qid = smtp_send(inst, "tester@mta-test.example", [rcpt])
+    qid = smtp_send(inst, per_run("tester@mta-test.example"), [rcpt])
     inst.wait_log(r"%s: to=<%s>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*status=bounced \(host "
                   r"127\.0\.0\.1\[127\.0\.0\.1\] said: 554 5\.7\.1 .*Access denied"
                   % (qid, rcpt, pf.port), timeout=30)

@@ -6,11 +6,13 @@ installs them. conftest's `setgid_commands` fixture (root) does `chgrp
 postdrop` and `chmod 2755` on them in the build directory itself
 (idempotent; the build does not undo it until the files are relinked).
 
-Unprivileged users: the tests create the accounts mtauser1 and mtauser2.
+Unprivileged users: the tests create per-run accounts USER1 and USER2
+(conftest.run_user: "mtauser1-<tag>"), removed at the end of the session.
 A setgid program refuses a non-default configuration directory unless the
 default main.cf lists it in alternate_config_directories (as Postfix does),
-so the `alt_config` fixture writes /etc/postfix/main.cf when there is none
-(and removes it afterwards); with an existing one the test is skipped.
+so the `alt_config` fixture writes that main.cf in the test build's own
+default configuration directory (<build>/test-etc, see conftest), never in
+/etc/postfix, and removes it afterwards.
 """
 import json
 import os
@@ -23,7 +25,7 @@ import time
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, default_config_file, ensure_run_user, run_user, per_run
 
 MASTER_CF = """\
 pickup    unix  n       -       n       60      1       pickup
@@ -31,7 +33,9 @@ cleanup   unix  n       -       n       -       0       cleanup
 showq     unix  n       -       n       -       -       showq
 """
 
-USERS = ("mtauser1", "mtauser2")
+USER1 = run_user("mtauser1")
+USER2 = run_user("mtauser2")
+USERS = (USER1, USER2)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,39 +44,22 @@ def local_users():
     if os.geteuid() != 0:
         pytest.skip("needs root")
     for u in USERS:
-        try:
-            pwd.getpwnam(u)
-        except KeyError:
-            subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", u], check=True)
+        ensure_run_user(u, home=False)
 
 
 @pytest.fixture
 def alt_config():
     """Allow instance config dirs for setgid programs run by ordinary users."""
-    made_dir = False
-    path = "/etc/postfix/main.cf"
-    if os.path.exists(path):
-        with open(path) as f:
-            if "# mta e2e test file" not in f.read():
-                pytest.skip("/etc/postfix/main.cf exists; not touching a real configuration")
-    if not os.path.isdir("/etc/postfix"):
-        os.mkdir("/etc/postfix")
-        made_dir = True
     dirs = []
+    path = []
 
     def allow(d):
         dirs.append(d)
-        with open(path, "w") as f:
-            f.write("# mta e2e test file\nalternate_config_directories = %s\n" % " ".join(dirs))
+        path[:] = [default_config_file(dirs)]
 
     yield allow
-    if dirs:
-        os.unlink(path)
-    if made_dir:
-        try:
-            os.rmdir("/etc/postfix")
-        except OSError:
-            pass
+    if path:
+        os.unlink(path[0])
 
 
 def run(inst, prog, *args, input=b"", user=None, check=True, env_extra=None, timeout=60):
@@ -161,21 +148,21 @@ def test_snail_root_and_unprivileged_user(mta, alt_config):
     alt_config(mta.config_dir)
     mark = mta.log_mark()
     sendmail = os.path.join(BIN, "sendmail")
-    for user in (None, "mtauser1"):
+    for user in (None, USER1):
         cmd = ["s-nail", "-:/", "-Sv15-compat", "-Smta=" + sendmail, "-s", "test",
-               "tester@lt01.am"]
+               per_run("tester@lt01.am")]
         if user:
             cmd = ["runuser", "-u", user, "--"] + cmd
         r = subprocess.run(cmd, input=b"hi\n", capture_output=True, timeout=30,
                            env=dict(os.environ, MAIL_CONFIG=mta.config_dir))
         assert r.returncode == 0, r.stderr
     wait_queued(mta, 2)
-    uid = pwd.getpwnam("mtauser1").pw_uid
+    uid = pwd.getpwnam(USER1).pw_uid
     mta.wait_log(r"pickup\[\d+\]: \w+: uid=0 from=<root>", since=mark)
-    mta.wait_log(r"pickup\[\d+\]: \w+: uid=%d from=<mtauser1>" % uid, since=mark)
+    mta.wait_log(r"pickup\[\d+\]: \w+: uid=%d from=<%s>" % (uid, re.escape(USER1)), since=mark)
     for f in queue_files(mta, "incoming"):
         sender, rcpts, lines = qf_content(f)
-        assert rcpts == ["tester@lt01.am"]
+        assert rcpts == [per_run("tester@lt01.am")]
         assert b"Subject: test" in lines and b"hi" in lines
 
 
@@ -306,7 +293,7 @@ def test_set_permissions_makes_postdrop_and_postqueue_setgid(instance, alt_confi
                   % re.escape(cmd_dir))
     inst.start()
     alt_config(inst.config_dir)
-    r = run(inst, "sendmail", "r@example.org", input=b"x\n", user="mtauser1", check=False)
+    r = run(inst, "sendmail", "r@example.org", input=b"x\n", user=USER1, check=False)
     assert r.returncode != 0 and b"Permission denied" in r.stderr, r.stderr
 
     inst.postfix("set-permissions")
@@ -323,9 +310,9 @@ def test_set_permissions_makes_postdrop_and_postqueue_setgid(instance, alt_confi
     assert os.stat(os.path.join(cmd_dir, "postqueue")).st_mode & 0o7777 == 0o2755
 
     # an ordinary user's mail and mailq now work
-    run(inst, "sendmail", "r@example.org", input=b"Subject: perm\n\nok\n", user="mtauser1")
+    run(inst, "sendmail", "r@example.org", input=b"Subject: perm\n\nok\n", user=USER1)
     wait_queued(inst, 1)
-    r = run(inst, "mailq", user="mtauser2")
+    r = run(inst, "mailq", user=USER2)
     assert b"-- 0 Kbytes in 1 Request." in r.stdout, r.stdout + r.stderr
 
 
@@ -467,19 +454,19 @@ def test_users_cannot_read_or_delete_each_others_maildrop(mta, alt_config):
     # stop pickup from taking the file: no pickup in this master.cf
     mta.rewrite(master_cf="cleanup unix n - n - 0 cleanup\n")
     mta.reload()
-    run(mta, "sendmail", "r@example.org", input=b"secret\n", user="mtauser1")
+    run(mta, "sendmail", "r@example.org", input=b"secret\n", user=USER1)
     files = queue_files(mta, "maildrop")
     assert len(files) == 1
     st = os.stat(files[0])
-    assert st.st_uid == pwd.getpwnam("mtauser1").pw_uid
+    assert st.st_uid == pwd.getpwnam(USER1).pw_uid
     md = os.stat(os.path.join(mta.queue_dir, "maildrop"))
     assert oct(md.st_mode & 0o7777) == oct(0o730)
     for cmd in (["cat", files[0]], ["rm", "-f", files[0]], ["ls", os.path.dirname(files[0])]):
-        r = subprocess.run(["runuser", "-u", "mtauser2", "--"] + cmd, capture_output=True)
+        r = subprocess.run(["runuser", "-u", USER2, "--"] + cmd, capture_output=True)
         assert r.returncode != 0, cmd
     assert os.path.exists(files[0])
     # not even the owner can list or remove it
-    r = subprocess.run(["runuser", "-u", "mtauser1", "--", "rm", "-f", files[0]],
+    r = subprocess.run(["runuser", "-u", USER1, "--", "rm", "-f", files[0]],
                        capture_output=True)
     assert os.path.exists(files[0])
 
@@ -603,8 +590,8 @@ def test_mailq_layout_json_and_postsuper(mta, alt_config):
     assert "\n  (connect to example.net[192.0.2.1]:25: Connection refused)\n" not in out
     assert "(reason unavailable)\n" in out
     # the same for an unprivileged user, and through the mailq link
-    assert mailq(mta, user="mtauser1").stdout.decode() == out
-    r = run(mta, "mailq", user="mtauser2")
+    assert mailq(mta, user=USER1).stdout.decode() == out
+    r = run(mta, "mailq", user=USER2)
     assert r.stdout.decode() == out
 
     # postsuper -h / -H / -d change what mailq shows
@@ -648,7 +635,7 @@ def test_postsuper_requeue_and_refusals(mta, alt_config):
     sender, rcpts, lines = qf_content(new[0])
     assert sender == "s@example.org" and rcpts == ["r1@example.org"] and b"body" in lines
     # only root; bad IDs refused
-    assert run(mta, "postsuper", "-d", "ALL", user="mtauser1", check=False).returncode == 77
+    assert run(mta, "postsuper", "-d", "ALL", user=USER1, check=False).returncode == 77
     assert run(mta, "postsuper", "-d", "../etc", check=False).returncode == 64
     # incomplete files are never touched; -p leaves fresh ones alone
     inc = os.path.join(mta.queue_dir, "incoming", "12345ABCDEF")
@@ -674,7 +661,7 @@ def test_postqueue_master_down_and_flush(mta, alt_config):
                  .returncode == 0, what="master stopped")
     r = mailq(mta)  # root: runs showq -S itself
     assert b"-- 0 Kbytes in 1 Request." in r.stdout, r.stdout
-    r = mailq(mta, user="mtauser1", check=False)
+    r = mailq(mta, user=USER1, check=False)
     assert r.returncode == 69
     assert b"Queue report unavailable - mail system is down" in r.stderr
     r = mailq(mta, "-f", check=False)

@@ -10,15 +10,16 @@ build under test and the host's /usr/sbin stays untouched.
 """
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import read
-from test_submit import alt_config, local_users  # noqa: F401  (fixtures)
+from test_submit import USER1, alt_config, local_users  # noqa: F401  (fixtures)
 from test_submit_delivery import start, wait_delivered
 
 CACHE = os.environ.get("MTA_TEST_CACHE", "/var/cache/mta-tests")
@@ -45,8 +46,8 @@ def mailrc():
 def test_bsd_mailx_as_root_and_as_user_is_delivered(instance, alt_config, mailrc):
     inst = start(instance)
     alt_config(inst.config_dir)
-    for user in (None, "mtauser1"):
-        cmd = [MAILX, "-s", "test", "tester@mta-test.example"]
+    for user in (None, USER1):
+        cmd = [MAILX, "-s", "test", per_run("tester@mta-test.example")]
         if user:
             cmd = ["runuser", "-u", user, "--"] + cmd
         # HOME=/nonexistent: no ~/.mailrc of the account can interfere.
@@ -54,15 +55,16 @@ def test_bsd_mailx_as_root_and_as_user_is_delivered(instance, alt_config, mailrc
         r = subprocess.run(cmd, input=b"hi\n", capture_output=True, timeout=30, env=env)
         assert r.returncode == 0, r.stderr
         assert r.stderr == b"", r.stderr
-    files = wait_delivered(inst, "tester", 2)
+    files = wait_delivered(inst, per_run("tester"), 2)
     senders = set()
     for f in files:
         text = read(f)
         assert "\nSubject: test\n" in text and text.endswith("\nhi\n"), text
         senders.add(text.split("\n", 1)[0])
     assert senders == {"Return-Path: <root@mta-test.example>",
-                       "Return-Path: <mtauser1@mta-test.example>"}, senders
+                       "Return-Path: <%s@mta-test.example>" % USER1}, senders
     # Both went through postdrop/pickup, each under its own uid.
     inst.wait_log(r"pickup\[\d+\]: \w+: uid=0 from=<root>")
-    inst.wait_log(r"pickup\[\d+\]: \w+: uid=%d from=<mtauser1>" % pwd.getpwnam("mtauser1").pw_uid)
-    inst.wait_log(r"to=<tester@mta-test\.example>, relay=local, .*status=sent", count=2)
+    inst.wait_log(r"pickup\[\d+\]: \w+: uid=%d from=<%s>" % (pwd.getpwnam(USER1).pw_uid,
+                                                                   re.escape(USER1)))
+    inst.wait_log(per_run(r"to=<tester@mta-test\.example>, relay=local, .*status=sent"), count=2)

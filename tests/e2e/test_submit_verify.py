@@ -7,13 +7,13 @@ import os
 import re
 import subprocess
 
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import maildir_new, queue_files, read, write_aliases
-from test_submit import alt_config, local_users  # noqa: F401  (fixtures)
+from test_submit import USER1, alt_config, local_users  # noqa: F401  (fixtures)
 from test_submit_delivery import start
 
 DOMAIN = "mta-test.example"
-REPORTER = "tester3@" + DOMAIN
+REPORTER = per_run("tester3@") + DOMAIN
 
 
 def verify(inst, *rcpts, user=None, sender=REPORTER):
@@ -30,7 +30,7 @@ def verify(inst, *rcpts, user=None, sender=REPORTER):
 
 def report(inst):
     """The one message in tester3's Maildir: the report."""
-    files = inst.wait_for(lambda: maildir_new("tester3"), timeout=30, what="the report")
+    files = inst.wait_for(lambda: maildir_new(per_run("tester3")), timeout=30, what="the report")
     assert len(files) == 1, files
     text = read(files[0])
     assert "\nSubject: Mail Delivery Status Report\n" in text
@@ -49,14 +49,14 @@ def assert_probe_gone(inst):
 
 def test_bv_local_user_and_remote_route(instance):
     inst = start(instance)
-    verify(inst, "tester@" + DOMAIN, "someone@remote.example")
+    verify(inst, per_run("tester@") + DOMAIN, "someone@remote.example")
     text = report(inst)
-    assert "<tester@%s>: delivers to maildir\n" % DOMAIN in text, text
+    assert per_run("<tester@%s>: delivers to maildir\n") % DOMAIN in text, text
     assert "<someone@remote.example>: delivers via smtp to remote.example\n" in text, text
     assert text.count("Action: deliverable\nStatus: 2.0.0\n") == 2
-    assert maildir_new("tester") == []
-    inst.wait_log(r"to=<tester@mta-test\.example>, relay=local, .*dsn=2\.0\.0, "
-                  r"status=deliverable \(delivers to maildir\)")
+    assert maildir_new(per_run("tester")) == []
+    inst.wait_log(per_run(r"to=<tester@mta-test\.example>, relay=local, .*dsn=2\.0\.0, "
+                  r"status=deliverable \(delivers to maildir\)"))
     inst.wait_log(r"to=<someone@remote\.example>, relay=none, .*status=deliverable")
     # The only delivery is the report's, to tester3.
     assert re.findall(r"to=<([^>]*)>.*status=sent", inst.log()) == [REPORTER]
@@ -66,17 +66,17 @@ def test_bv_local_user_and_remote_route(instance):
 def test_bv_alias_expands_to_two_users(instance, alt_config):
     inst = start(instance)
     alt_config(inst.config_dir)
-    write_aliases(inst, "postmaster: root\nteam: tester, tester2\n")
-    verify(inst, "team@" + DOMAIN, user="mtauser1")
+    write_aliases(inst, per_run("postmaster: root\nteam: tester, tester2\n"))
+    verify(inst, "team@" + DOMAIN, user=USER1)
     text = report(inst)
-    for u in ("tester", "tester2"):
+    for u in (per_run("tester"), per_run("tester2")):
         assert ("<%s@%s> (expanded from <team@%s>): delivers to maildir\n" % (u, DOMAIN, DOMAIN)
                 in text)
         assert "Final-Recipient: rfc822; %s@%s\n" % (u, DOMAIN) in text
         assert maildir_new(u) == []
     assert text.count("Action: deliverable\n") == 2
-    inst.wait_log(r"to=<tester2@mta-test\.example>, orig_to=<team@mta-test\.example>, "
-                  r"relay=local, .*status=deliverable \(delivers to maildir\)")
+    inst.wait_log(per_run(r"to=<tester2@mta-test\.example>, orig_to=<team@mta-test\.example>, "
+                  r"relay=local, .*status=deliverable \(delivers to maildir\)"))
     assert_probe_gone(inst)
 
 
@@ -90,7 +90,7 @@ def test_bv_unknown_user_is_undeliverable_without_a_bounce(instance):
                   r'status=undeliverable \(unknown user: "nosuchuser"\)')
     assert_probe_gone(inst)
     # No non-delivery notice besides the report.
-    assert len(maildir_new("tester3")) == 1
+    assert len(maildir_new(per_run("tester3"))) == 1
     assert "notification" not in "".join(
         l for l in inst.log().splitlines() if "delivery status notification" not in l)
 
