@@ -51,7 +51,10 @@ set(CPACK_RPM_POST_UNINSTALL_SCRIPT_FILE ${_rpm}/postun)
 # Directories the base system owns must not become ours.
 set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
     /etc/logrotate.d /lib/systemd /lib/systemd/system /usr/lib/systemd /usr/lib/systemd/system
-    /usr/libexec /usr/share /etc)
+    /usr/libexec /usr/share /etc /usr/sbin /usr/bin)
 set(CPACK_RPM_USER_FILELIST "%config(noreplace) /etc/logrotate.d/postfix")
+# No /usr/lib/.build-id links: they would clash with other packages' and
+# CentOS's postfix ships none in the main package.
+set(CPACK_RPM_SPEC_MORE_DEFINE "%define _build_id_links none")
 
 include(CPack)
