@@ -378,7 +378,6 @@ static void run_postsuper(void)
     strbuf_release(&path);
 }
 
-
 /* The host files a chrooted service needs for name and port lookups. */
 static const char *const chroot_files[] = {"resolv.conf", "services", "hosts", "localtime",
                                            "nsswitch.conf"};

@@ -227,6 +227,8 @@ def test_deb_install_remove_purge(deb, tmp_path):
     assert "systemd is not running" in out
     assert fact("started", "install") == "yes"
     assert fact("kept edits", "reinstall") == "1"
+    assert re.fullmatch(r"\d+", fact("pid before remove", "remove") or "")
+    assert fact("still running", "remove") == "no"
     assert fact("binary left", "remove") == "no"
     assert fact("main.cf kept", "remove") == "yes"
     assert fact("conffile kept", "remove") == "yes"

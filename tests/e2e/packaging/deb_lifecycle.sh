@@ -48,7 +48,20 @@ dpkg -i /tmp/pkg.deb
 grep -c "edited by the admin" /etc/postfix/main.cf | sed "s/^/kept edits: /"
 
 echo "== remove"
+# prerm stops a running mail system (no systemd here: postfix stop).
+/usr/sbin/postfix start 2>/dev/null
+pid=$(/usr/sbin/postfix status 2>&1 | sed -n "s/.*PID: \([0-9]*\).*/\1/p")
+echo "pid before remove: ${pid:-none}"
 dpkg -r postfix-compatible-mta
+# A zombie (reparented to an init that reaps late) does not count.
+state=$( [ -n "$pid" ] && sed "s/.*) \([A-Z]\).*/\1/" "/proc/$pid/stat" 2>/dev/null || true)
+echo "state after remove: ${state:-gone}"
+if [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]; then
+    echo "still running: yes"
+    kill -9 -- "-$pid" 2>/dev/null || true
+else
+    echo "still running: no"
+fi
 [ -e /usr/sbin/postfix ] && echo "binary left: yes" || echo "binary left: no"
 [ -e /etc/postfix/main.cf ] && echo "main.cf kept: yes"
 [ -e /etc/logrotate.d/postfix ] && echo "conffile kept: yes"
