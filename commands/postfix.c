@@ -6,8 +6,8 @@
  *   set-permissions  like check, and also fix owners and modes (postdrop and
  *                    postqueue in command_directory: root:$setgid_group 2755)
  *   start            check, run postsuper (-s -p: queue structure, crash
- *                    leftovers; as Postfix's postfix-script), then start
- *                    master and wait until it runs
+ *                    leftovers; as Postfix's postfix-script), prepare the
+ *                    chroot (below), then start master and wait until it runs
  *   start-fg         the same, then run master in the foreground (exec)
  *   stop             SIGTERM to master, wait for it and its children, then
  *                    SIGKILL what is left ("stopping ... with force")
@@ -19,6 +19,14 @@
  *   status           "the Postfix mail system is running: PID: N" (exit 0)
  *                    or "... is not running" (exit 1)
  * Messages go to stderr as "postfix/postfix-script: text" and to the mail log.
+ *
+ * Chroot preparation (start, start-fg), as Debian's init script does it:
+ * when any master.cf service has chroot = y, /etc/resolv.conf, services,
+ * hosts, localtime and nsswitch.conf are copied into $queue_directory/etc
+ * (root-owned, 0644; localtime's symlink followed) on every start, so a
+ * chrooted smtp or smtpd resolves names and ports with the host's current
+ * settings. A file missing on the host is skipped; a failed copy is a
+ * warning (the service still runs, with degraded lookups).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -370,12 +378,98 @@ static void run_postsuper(void)
     strbuf_release(&path);
 }
 
+/* The host files a chrooted service needs for name and port lookups. */
+static const char *const chroot_files[] = {"resolv.conf", "services", "hosts", "localtime",
+                                           "nsswitch.conf"};
+
+/* Copy `src` to `dst` through a temporary file and rename, so a chrooted
+ * process never reads a half-written file. 0 or -1 (errno set). */
+static int copy_file(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    strbuf tmp = STRBUF_INIT;
+    strbuf_printf(&tmp, "%s.tmp.%ld", dst, (long)getpid());
+    int out = open(tmp.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int rc = -1, saved = 0;
+    if (out >= 0) {
+        char buf[8192];
+        ssize_t n;
+        rc = 0;
+        while (rc == 0 && (n = read(in, buf, sizeof(buf))) != 0) {
+            if (n < 0) {
+                if (errno != EINTR)
+                    rc = -1;
+                continue;
+            }
+            for (ssize_t off = 0; rc == 0 && off < n;) {
+                ssize_t w = write(out, buf + off, (size_t)(n - off));
+                if (w < 0 && errno != EINTR)
+                    rc = -1;
+                else if (w > 0)
+                    off += w;
+            }
+        }
+        /* umask may have narrowed the mode; chrooted daemons read as mail_owner. */
+        if (rc == 0 && (fchown(out, 0, 0) < 0 || fchmod(out, 0644) < 0))
+            rc = -1;
+        if (close(out) < 0)
+            rc = -1;
+        if (rc == 0 && rename(tmp.s, dst) < 0)
+            rc = -1;
+        saved = errno;
+        if (rc < 0)
+            (void)unlink(tmp.s);
+    } else {
+        saved = errno;
+    }
+    close(in);
+    strbuf_release(&tmp);
+    errno = saved;
+    return rc;
+}
+
+static void prepare_chroot(void)
+{
+    strbuf path = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&path, "%s/master.cf", config_dir);
+    master_cf *cf = NULL;
+    if (master_cf_load(path.s, &cf, &err) < 0)
+        fail(EX_CONFIG, "%s", err.s);
+    bool any = false;
+    for (size_t i = 0; i < cf->n && !any; i++)
+        any = cf->entries[i]->chroot;
+    master_cf_free(&cf);
+    if (any) {
+        strbuf_set(&path, config_get("queue_directory"));
+        strbuf_puts(&path, "/etc");
+        if (mkdir(path.s, 0755) < 0 && errno != EEXIST)
+            warn("cannot create %s for chrooted services: %m", path.s);
+        size_t base = path.len;
+        for (size_t i = 0; i < sizeof(chroot_files) / sizeof(chroot_files[0]); i++) {
+            /* err is free now: it holds the source name. */
+            strbuf_reset(&err);
+            strbuf_printf(&err, "/etc/%s", chroot_files[i]);
+            if (access(err.s, R_OK) < 0)
+                continue;
+            strbuf_truncate(&path, base);
+            strbuf_printf(&path, "/%s", chroot_files[i]);
+            if (copy_file(err.s, path.s) < 0)
+                warn("cannot copy %s to %s for chrooted services: %m", err.s, path.s);
+        }
+    }
+    strbuf_release(&path);
+    strbuf_release(&err);
+}
+
 static void start(void)
 {
     check(false, false);
     if (running_pid())
         fail(1, "the Postfix mail system is already running");
     run_postsuper();
+    prepare_chroot();
     info("starting the Postfix mail system");
     char *path = master_path();
     pid_t pid = fork();
@@ -496,6 +590,7 @@ int main(int argc, char **argv)
         if (running_pid())
             fail(1, "the Postfix mail system is already running");
         run_postsuper();
+        prepare_chroot();
         char *path = master_path();
         char *margv[] = {path, "-c", (char *)config_dir, "-d", NULL};
         execv(path, margv);

@@ -29,7 +29,11 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest iproute
     # faketime (libfaketime): the maillog date test fakes a single-digit day.
     faketime
     # The libraries of bsd-mailx (fetch_bsd_mailx below); no MTA among them.
-    libbsd0 liblockfile1)
+    libbsd0 liblockfile1
+    # Packaging tests (tests/e2e/test_packaging.py): rpmbuild and rpm for
+    # the CentOS RPM, systemd-analyze (systemd; not started in a container)
+    # for the unit, dpkg-deb comes with dpkg.
+    rpm systemd)
 # Not installed: bsd-mailx (Depends: default-mta | mail-transport-agent would
 # pull in exim4 and start it) and postfix itself: both are only unpacked
 # (fetch_postfix, fetch_bsd_mailx below).

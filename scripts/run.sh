@@ -15,7 +15,7 @@ fi
 
 scripts/install-deps.sh
 scripts/build.sh build-release -DCMAKE_BUILD_TYPE=RelWithDebInfo
-cmake --install build-release >/dev/null
+cmake --install build-release --prefix / >/dev/null
 
 install -d -m 0755 /etc/postfix
 for f in main.cf master.cf; do

@@ -1,0 +1,74 @@
+#!/bin/sh
+# Install, remove and purge a .deb in a throw-away copy of this system:
+# run as `unshare -m -n sh deb_lifecycle.sh WORKDIR PACKAGE.deb` (root). An
+# overlay of / (writes land in WORKDIR/upper) is the root of a chroot, so
+# the package's maintainer scripts run for real -- accounts, /etc, dpkg's
+# database -- without touching the host; the new network namespace keeps
+# anything they might start off the host's ports. Prints "== step" headers
+# and facts the test checks; exits non-zero on the first failing step.
+set -eu
+work=$1
+deb=$2
+mkdir -p "$work/upper" "$work/work" "$work/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$work/upper,workdir=$work/work" "$work/root"
+mount -t proc proc "$work/root/proc"
+mount --bind /dev "$work/root/dev"
+mount -t tmpfs tmpfs "$work/root/run"
+cp "$deb" "$work/root/tmp/pkg.deb"
+ip link set lo up 2>/dev/null || true
+
+chroot "$work/root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C sh -eu -c '
+# A system that never had the accounts or a mail configuration.
+userdel postfix 2>/dev/null || true
+groupdel postfix 2>/dev/null || true
+groupdel postdrop 2>/dev/null || true
+rm -rf /etc/postfix /etc/aliases /etc/aliases.db /etc/mailname /var/spool/postfix /var/lib/postfix
+
+echo "== install"
+dpkg -i /tmp/pkg.deb
+echo "status: $(dpkg-query -W -f="\${Status}" postfix-compatible-mta)"
+echo "user: $(getent passwd postfix | cut -d: -f1,6,7)"
+echo "group: $(getent group postdrop | cut -d: -f1)"
+echo "mailname: $(cat /etc/mailname)"
+echo "aliases: $(cat /etc/aliases)"
+ls /etc/aliases.db >/dev/null && echo "aliases.db: yes"
+echo "postdrop: $(stat -c "%a %G" /usr/sbin/postdrop)"
+echo "maildrop: $(stat -c "%a %U %G" /var/spool/postfix/maildrop)"
+echo "myhostname: $(postconf -h myhostname)"
+[ -L /etc/systemd/system/multi-user.target.wants/postfix.service ] && echo "enabled: yes"
+/usr/sbin/postfix status >/dev/null 2>&1 && echo "running: yes" || echo "running: no"
+# The installed mail system starts and stops (port 25 of this namespace).
+/usr/sbin/postfix start 2>/dev/null
+/usr/sbin/postfix status 2>/dev/null && echo "started: yes"
+/usr/sbin/postfix stop 2>/dev/null
+echo "# edited by the admin" >>/etc/postfix/main.cf
+
+echo "== reinstall"
+dpkg -i /tmp/pkg.deb
+grep -c "edited by the admin" /etc/postfix/main.cf | sed "s/^/kept edits: /"
+
+echo "== remove"
+# prerm stops a running mail system (no systemd here: postfix stop).
+/usr/sbin/postfix start 2>/dev/null
+pid=$(/usr/sbin/postfix status 2>&1 | sed -n "s/.*PID: \([0-9]*\).*/\1/p")
+echo "pid before remove: ${pid:-none}"
+dpkg -r postfix-compatible-mta
+# A zombie (reparented to an init that reaps late) does not count.
+state=$( [ -n "$pid" ] && sed "s/.*) \([A-Z]\).*/\1/" "/proc/$pid/stat" 2>/dev/null || true)
+echo "state after remove: ${state:-gone}"
+if [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]; then
+    echo "still running: yes"
+    kill -9 -- "-$pid" 2>/dev/null || true
+else
+    echo "still running: no"
+fi
+[ -e /usr/sbin/postfix ] && echo "binary left: yes" || echo "binary left: no"
+[ -e /etc/postfix/main.cf ] && echo "main.cf kept: yes"
+[ -e /etc/logrotate.d/postfix ] && echo "conffile kept: yes"
+
+echo "== purge"
+dpkg --purge postfix-compatible-mta
+[ -e /etc/postfix ] && echo "etc left: yes" || echo "etc left: no"
+[ -e /etc/logrotate.d/postfix ] && echo "conffile left: yes" || echo "conffile left: no"
+echo "== done"
+'
