@@ -42,6 +42,7 @@
 #include "fsutil.h"
 #include "mem.h"
 #include "msg.h"
+#include "mail_queue.h"
 #include "queue_file.h"
 #include "queue_id.h"
 #include "sock.h"
@@ -51,21 +52,11 @@ static const char *const all_queues[] = {"hold",     "incoming", "active",
                                          "deferred", "maildrop", "corrupt"};
 static const char *const log_dirs[] = {"defer", "bounce", "trace"};
 
-static int hash_depth(const char *queue)
-{
-    strlist names = STRLIST_INIT;
-    strlist_split(&names, config_get("hash_queue_names"), ", \t\r\n", NULL);
-    bool hashed = strlist_contains(&names, queue);
-    strlist_release(&names);
-    long long d = config_get_int("hash_queue_depth");
-    return hashed && d > 0 && d <= QUEUE_ID_MAX_DEPTH ? (int)d : 0;
-}
-
 static void queue_path(strbuf *out, const char *queue, const char *id)
 {
     strbuf_reset(out);
     strbuf_printf(out, "%s/", queue);
-    if (queue_id_hash_dir(out, id, hash_depth(queue)) < 0)
+    if (queue_id_hash_dir(out, id, mail_queue_depth(queue)) < 0)
         msg_panic("queue_path: invalid ID %s", id);
     strbuf_puts(out, id);
 }
@@ -114,7 +105,7 @@ static bool op_delete(const char *queue, const char *id)
 static bool move(const char *id, const char *from, const char *to)
 {
     strbuf err = STRBUF_INIT;
-    bool ok = queue_file_move(".", id, from, hash_depth(from), to, hash_depth(to), true, &err) == 0;
+    bool ok = queue_file_move(".", id, from, mail_queue_depth(from), to, mail_queue_depth(to), true, &err) == 0;
     if (!ok && errno != ENOENT)
         msg_warn("%s: %s", id, strbuf_str(&err));
     strbuf_release(&err);
@@ -150,7 +141,7 @@ static bool op_release(const char *queue, const char *id)
 static int copy_to_maildrop(const char *queue, const char *id)
 {
     strbuf err = STRBUF_INIT;
-    int fd = queue_file_open(".", queue, hash_depth(queue), id, false, &err);
+    int fd = queue_file_open(".", queue, mail_queue_depth(queue), id, false, &err);
     if (fd < 0) {
         if (fd != QUEUE_FILE_INCOMPLETE && errno != ENOENT)
             msg_warn("%s: %s", id, strbuf_str(&err));
@@ -264,31 +255,14 @@ static const char *const q_hold[] = {"incoming", "active", "deferred", NULL};
 static const char *const q_release[] = {"hold", NULL};
 static const char *const q_requeue[] = {"hold", "incoming", "active", "deferred", NULL};
 
-/* IDs of every complete file in a queue (hash directories included). */
-static void list_ids(const char *dir, int depth, int level, strlist *out)
+/* IDs of every file in a queue (hash directories included). */
+static void list_ids(const char *queue, int depth, strlist *out)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (errno != ENOENT)
-            msg_warn("open directory %s: %m", dir);
-        return;
-    }
-    strlist names = STRLIST_INIT;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.')
-            strlist_push(&names, de->d_name);
-    closedir(d);
-    for (size_t i = 0; i < names.n; i++) {
-        strbuf sub = STRBUF_INIT;
-        strbuf_printf(&sub, "%s/%s", dir, names.v[i]);
-        if (level < depth && strlen(names.v[i]) == 1)
-            list_ids(strbuf_str(&sub), depth, level + 1, out);
-        else if (level == depth && queue_id_valid(names.v[i]))
-            strlist_push(out, names.v[i]);
-        strbuf_release(&sub);
-    }
-    strlist_release(&names);
+    mail_queue_scan *sc = mail_queue_scan_open(AT_FDCWD, queue, depth);
+    const char *name;
+    while ((name = mail_queue_scan_next(sc)) != NULL)
+        strlist_push(out, name);
+    mail_queue_scan_close(&sc);
 }
 
 static void run_op(struct op *op, const strlist *queues_arg)
@@ -306,7 +280,7 @@ static void run_op(struct op *op, const strlist *queues_arg)
         strlist ids = STRLIST_INIT;
         bool all = strlist_contains(&op->ids, "ALL");
         if (all)
-            list_ids(queue, hash_depth(queue), 0, &ids);
+            list_ids(queue, mail_queue_depth(queue), &ids);
         const strlist *use = all ? &ids : &op->ids;
         for (size_t i = 0; i < use->n; i++) {
             if (strcmp(use->v[i], "ALL") == 0)
@@ -483,7 +457,7 @@ int main(int argc, char **argv)
     if (structure) {
         unsigned long n = 0;
         for (size_t k = 0; k < sizeof(all_queues) / sizeof(all_queues[0]); k++)
-            n += structure_dir(all_queues[k], all_queues[k], hash_depth(all_queues[k]), 0);
+            n += structure_dir(all_queues[k], all_queues[k], mail_queue_depth(all_queues[k]), 0);
         if (n)
             fprintf(stderr, "postsuper: Renamed to match inode number: %lu message%s\n", n,
                     n == 1 ? "" : "s");
@@ -495,7 +469,7 @@ int main(int argc, char **argv)
         /* Never corrupt/: what is kept there is for an administrator. */
         for (size_t k = 0; k < sizeof(all_queues) / sizeof(all_queues[0]); k++)
             if (strcmp(all_queues[k], "corrupt") != 0)
-                n += queue_file_purge_abandoned(".", all_queues[k], hash_depth(all_queues[k]),
+                n += queue_file_purge_abandoned(".", all_queues[k], mail_queue_depth(all_queues[k]),
                                                 stale);
         if (n)
             fprintf(stderr, "postsuper: Removed: %lu temporary file%s\n", n, n == 1 ? "" : "s");

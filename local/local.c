@@ -33,6 +33,7 @@
 #include "mbox.h"
 #include "mem.h"
 #include "msg.h"
+#include "mail_queue.h"
 #include "queue_file.h"
 #include "service.h"
 #include "trace_log.h"
@@ -167,7 +168,7 @@ static void process_request(struct deliver_request *req)
     strbuf err = STRBUF_INIT;
     struct local_message msg = {.req = req, .start_us = now_us()};
     msg.fd =
-        queue_file_open(local_cfg.queue_directory, req->queue_name, 0, req->queue_id, true, &err);
+        queue_file_open(local_cfg.queue_directory, req->queue_name, mail_queue_depth(req->queue_name), req->queue_id, true, &err);
     if (msg.fd < 0) {
         msg_warn("%s: cannot open queue file: %s", req->queue_id, err.s);
         defer_all(req, "cannot open queue file", err.s);
@@ -254,7 +255,7 @@ static void process_batch(struct deliver_request *req)
         struct local_message *msg = &msgs[j];
         *msg = (struct local_message){.req = reqs[j], .start_us = now_us(), .batch = &batch};
         strbuf_reset(&err);
-        msg->fd = queue_file_open(local_cfg.queue_directory, reqs[j]->queue_name, 0,
+        msg->fd = queue_file_open(local_cfg.queue_directory, reqs[j]->queue_name, mail_queue_depth(reqs[j]->queue_name),
                                   reqs[j]->queue_id, true, &err);
         if (msg->fd < 0) {
             msg_warn("%s: cannot open queue file: %s", reqs[j]->queue_id, err.s);

@@ -38,6 +38,7 @@
 #include "mail_date.h"
 #include "maildrop.h"
 #include "msg.h"
+#include "mail_queue.h"
 #include "queue_file.h"
 #include "queue_id.h"
 #include "service.h"
@@ -189,22 +190,15 @@ done:
 
 static void pickup_scan(void)
 {
-    DIR *d = opendir("maildrop");
-    if (!d)
+    /* maildrop/ is never hashed (mail_queue.h): postdrop writes it flat. */
+    if (access("maildrop", R_OK | X_OK) < 0)
         msg_fatal("open directory %s/maildrop: %m", config_get("queue_directory"));
-    struct dirent *de;
-    errno = 0;
-    while ((de = readdir(d)) != NULL) {
-        /* Temporary names of files postdrop is still creating are not IDs. */
-        if (!queue_id_valid(de->d_name))
-            continue;
-        if (pickup_file(de->d_name) == CLEANUP_DOWN)
+    mail_queue_scan *sc = mail_queue_scan_open(AT_FDCWD, "maildrop", 0);
+    const char *id;
+    while ((id = mail_queue_scan_next(sc)) != NULL)
+        if (pickup_file(id) == CLEANUP_DOWN)
             break;
-        errno = 0;
-    }
-    if (errno != 0)
-        msg_warn("read directory maildrop: %m");
-    closedir(d);
+    mail_queue_scan_close(&sc);
 }
 
 static void pickup_trigger(const char *buf, size_t len, const char *service, char **args)

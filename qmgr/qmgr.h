@@ -81,7 +81,6 @@ struct qmgr_message {
 /* qmgr.c */
 void qmgr_message_finished(struct qmgr_message *m); /* frees m, makes room */
 int64_t qmgr_now_us(void);
-int qmgr_queue_depth(const char *queue);
 /* Master went away (reload, stop): no new activations or deliveries. */
 bool qmgr_draining(void);
 /* Exit if draining and nothing is in flight any more. */

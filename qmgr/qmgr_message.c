@@ -31,6 +31,7 @@
 #include "dsn.h"
 #include "mem.h"
 #include "msg.h"
+#include "mail_queue.h"
 #include "qmgr.h"
 #include "queue_file.h"
 #include "queue_id.h"
@@ -247,18 +248,18 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
 {
     strbuf err = STRBUF_INIT;
     const char *qdir = qmgr_cfg.queue_directory;
-    if (queue_file_move(qdir, id, from, from_depth, "active", 0, false, &err) < 0) {
+    if (queue_file_move(qdir, id, from, from_depth, "active", qmgr_cfg.active_depth, false, &err) < 0) {
         if (errno != ENOENT)
             msg_warn("%s: cannot move from %s to active: %s", id, from, err.s);
         strbuf_release(&err);
         return -1;
     }
-    int fd = queue_file_open(qdir, "active", 0, id, true, &err);
+    int fd = queue_file_open(qdir, "active", qmgr_cfg.active_depth, id, true, &err);
     if (fd < 0) {
         /* Not ours to judge (incomplete, or an open failure): put it back. */
         msg_warn("%s: cannot open active queue file: %s", id, err.s);
         strbuf_reset(&err);
-        if (queue_file_move(qdir, id, "active", 0, from, from_depth, false, &err) < 0)
+        if (queue_file_move(qdir, id, "active", qmgr_cfg.active_depth, from, from_depth, false, &err) < 0)
             msg_warn("%s: cannot move back to %s: %s", id, from, err.s);
         strbuf_release(&err);
         return -1;
@@ -269,7 +270,7 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
     m->active_us = qmgr_now_us();
     if (read_message(m, &err) < 0) {
         qmgr_message_free(&m);
-        queue_file_move_corrupt(qdir, "active", 0, id, err.s);
+        queue_file_move_corrupt(qdir, "active", qmgr_cfg.active_depth, id, err.s);
         strbuf_release(&err);
         return -1;
     }
@@ -382,6 +383,17 @@ static void remove_defer_log(const char *id)
  * reports deferrals as undeliverable too); mail the report, then the probe
  * is gone. Only when the report cannot be queued does it wait in deferred/
  * and run again from the start (nothing was marked). */
+/* The absolute path of an active file (hashed per active_depth). */
+static void active_path(strbuf *out, const char *id)
+{
+    strbuf rel = STRBUF_INIT;
+    if (mail_queue_path(&rel, "active", id) < 0)
+        msg_panic("bad queue id %s", id);
+    strbuf_reset(out);
+    strbuf_printf(out, "%s/%s", qmgr_cfg.queue_directory, rel.s);
+    strbuf_release(&rel);
+}
+
 static void finish_verify(struct qmgr_message *m)
 {
     const char *qdir = qmgr_cfg.queue_directory;
@@ -390,7 +402,7 @@ static void finish_verify(struct qmgr_message *m)
     if (trace_log_remove(qdir, m->id) < 0)
         msg_warn("%s: remove trace log: %m", m->id);
     if (sent) {
-        strbuf_printf(&err, "%s/active/%s", qdir, m->id);
+        active_path(&err, m->id);
         if (unlink(err.s) < 0)
             msg_warn("%s: remove %s: %m", m->id, err.s);
         else
@@ -404,7 +416,7 @@ static void finish_verify(struct qmgr_message *m)
             msg_warn("%s: cannot set the next attempt time: %m", m->id);
         close(m->fd);
         m->fd = -1;
-        if (queue_file_move(qdir, m->id, "active", 0, "deferred", qmgr_cfg.deferred_depth, false,
+        if (queue_file_move(qdir, m->id, "active", qmgr_cfg.active_depth, "deferred", qmgr_cfg.deferred_depth, false,
                             &err) < 0)
             msg_warn("%s: cannot move to deferred: %s", m->id, err.s);
     }
@@ -480,14 +492,14 @@ static void finish(struct qmgr_message *m)
             msg_warn("%s: cannot set the next attempt time: %m", m->id);
         close(m->fd);
         m->fd = -1;
-        if (queue_file_move(qdir, m->id, "active", 0, "deferred", qmgr_cfg.deferred_depth, false,
+        if (queue_file_move(qdir, m->id, "active", qmgr_cfg.active_depth, "deferred", qmgr_cfg.deferred_depth, false,
                             &err) < 0)
             msg_warn("%s: cannot move to deferred: %s", m->id, err.s);
     } else {
         close(m->fd);
         m->fd = -1;
         strbuf path = STRBUF_INIT;
-        strbuf_printf(&path, "%s/active/%s", qdir, m->id);
+        active_path(&path, m->id);
         if (unlink(path.s) < 0)
             msg_warn("%s: remove %s: %m", m->id, path.s);
         else

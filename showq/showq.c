@@ -27,6 +27,7 @@
 #include "queue_file.h"
 #include "queue_id.h"
 #include "service.h"
+#include "mail_queue.h"
 #include "showq_proto.h"
 #include "sock.h"
 #include "strlist.h"
@@ -36,16 +37,6 @@
 #define FIELD_MAX 8000
 
 static const char *const queues[] = {"maildrop", "hold", "incoming", "active", "deferred"};
-
-static int hash_depth(const char *queue)
-{
-    strlist names = STRLIST_INIT;
-    strlist_split(&names, config_get("hash_queue_names"), ", \t\r\n", NULL);
-    bool hashed = strlist_contains(&names, queue);
-    strlist_release(&names);
-    long long d = config_get_int("hash_queue_depth");
-    return hashed && d > 0 && d <= QUEUE_ID_MAX_DEPTH ? (int)d : 0;
-}
 
 static size_t record_limit(void)
 {
@@ -58,7 +49,7 @@ static void load_reasons(const char *id, strlist *rcpt, strlist *why)
 {
     strbuf path = STRBUF_INIT;
     strbuf_puts(&path, "defer/");
-    if (queue_id_hash_dir(&path, id, hash_depth("defer")) < 0)
+    if (queue_id_hash_dir(&path, id, mail_queue_depth("defer")) < 0)
         goto out;
     strbuf_puts(&path, id);
     FILE *fp = fopen(strbuf_str(&path), "re");
@@ -197,35 +188,15 @@ static int show_file(stream *st, const char *queue, int depth, const char *id)
     return rc;
 }
 
-/* Walk <dir> and its hash subdirectories (single characters, `depth`
- * levels), listing every file named like a queue ID. */
-static int walk(stream *st, const char *queue, int depth, const char *dir, int level)
+/* Show every message in `queue` (hash directories included). */
+static int walk(stream *st, const char *queue, int depth)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (errno != ENOENT)
-            msg_warn("open directory %s: %m", dir);
-        return 0;
-    }
-    strlist names = STRLIST_INIT;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.')
-            strlist_push(&names, de->d_name);
-    closedir(d);
+    mail_queue_scan *sc = mail_queue_scan_open(AT_FDCWD, queue, depth);
+    const char *name;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < names.n; i++) {
-        const char *name = names.v[i];
-        if (level < depth && strlen(name) == 1) {
-            strbuf sub = STRBUF_INIT;
-            strbuf_printf(&sub, "%s/%s", dir, name);
-            rc = walk(st, queue, depth, strbuf_str(&sub), level + 1);
-            strbuf_release(&sub);
-        } else if (level == depth && queue_id_valid(name)) {
-            rc = show_file(st, queue, depth, name);
-        }
-    }
-    strlist_release(&names);
+    while (rc == 0 && (name = mail_queue_scan_next(sc)) != NULL)
+        rc = show_file(st, queue, depth, name);
+    mail_queue_scan_close(&sc);
     return rc;
 }
 
@@ -233,7 +204,7 @@ static void list_queue(stream *st)
 {
     attr_list al = ATTR_LIST_INIT;
     for (size_t i = 0; i < sizeof(queues) / sizeof(queues[0]); i++)
-        if (walk(st, queues[i], hash_depth(queues[i]), queues[i], 0) < 0)
+        if (walk(st, queues[i], mail_queue_depth(queues[i])) < 0)
             return;
     attr_add_str(&al, "type", "end");
     (void)send_list(st, &al);
@@ -246,7 +217,7 @@ static void flush_one(stream *st, const char *id)
     strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     const char *why = NULL;
     strbuf_puts(&path, "deferred/");
-    if (!queue_id_valid(id) || queue_id_hash_dir(&path, id, hash_depth("deferred")) < 0) {
+    if (!queue_id_valid(id) || queue_id_hash_dir(&path, id, mail_queue_depth("deferred")) < 0) {
         why = "invalid queue ID";
     } else {
         strbuf_puts(&path, id);
