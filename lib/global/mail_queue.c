@@ -115,12 +115,14 @@ struct mail_queue_scan {
     struct level lv[QUEUE_ID_MAX_DEPTH + 1];
 };
 
-/* Open `name` under `dirfd` and list it. -1 when it cannot be opened. */
-static int push(mail_queue_scan *s, int dirfd, const char *name)
+/* Open `name` under `dirfd` and list it. -1 when it cannot be opened. A
+ * hash directory (`nofollow`) that is a symlink is skipped: nothing a
+ * scan yields may lie outside the queue. */
+static int push(mail_queue_scan *s, int dirfd, const char *name, bool nofollow)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
     if (fd < 0) {
-        if (errno != ENOENT)
+        if (errno != ENOENT && !(nofollow && (errno == ELOOP || errno == ENOTDIR)))
             msg_warn("open directory %s: %m", name);
         return -1;
     }
@@ -164,7 +166,7 @@ mail_queue_scan *mail_queue_scan_open(int dirfd, const char *queue, int depth)
     mail_queue_scan *s = xcalloc(1, sizeof(*s));
     s->depth = depth;
     s->top = -1;
-    (void)push(s, dirfd, queue);
+    (void)push(s, dirfd, queue, false);
     return s;
 }
 
@@ -179,7 +181,7 @@ const char *mail_queue_scan_next(mail_queue_scan *s)
         const char *name = l->names.v[l->next++];
         if (s->top < s->depth) {
             if (strlen(name) == 1)
-                (void)push(s, l->fd, name);
+                (void)push(s, l->fd, name, true);
             continue;
         }
         if (queue_id_valid(name))
