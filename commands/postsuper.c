@@ -148,8 +148,7 @@ static int copy_to_maildrop(const char *queue, const char *id)
         strbuf_release(&err);
         return 0;
     }
-    long long lll = config_get_int("line_length_limit");
-    size_t limit = lll > 8192 ? (size_t)lll : 8192;
+    size_t limit = mail_queue_read_limit();
     queue_file_reader *r = queue_file_reader_open(fd, limit, &err);
     queue_file *qf = r ? queue_file_create(".", "maildrop", 0,
                                            config_get_bool("enable_long_queue_ids"), limit, &err)

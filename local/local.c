@@ -341,11 +341,7 @@ static void local_init(const char *service, char **args)
     local_cfg.command_time_limit = (unsigned)config_get_time("command_time_limit");
     local_cfg.mailbox_size_limit = config_get_size("mailbox_size_limit");
     local_cfg.enable_original_recipient = config_get_bool("enable_original_recipient");
-    local_cfg.record_limit = (size_t)config_get_int("line_length_limit");
-    if (local_cfg.record_limit < QF_MIN_RECORD_LIMIT)
-        local_cfg.record_limit = QF_MIN_RECORD_LIMIT;
-    /* Readers must accept every record a writer may produce. */
-    local_cfg.record_limit = 1024 * 1024;
+    local_cfg.record_limit = mail_queue_read_limit();
     split_param("allow_mail_to_commands", &local_cfg.allow_commands);
     split_param("allow_mail_to_files", &local_cfg.allow_files);
     local_cfg.mailbox_transport = config_get("mailbox_transport");

@@ -45,13 +45,6 @@
 
 #define MAX_RECIPIENTS 100000
 
-static size_t record_limit(void)
-{
-    /* The writer (postdrop) splits content at this limit. */
-    long long lll = config_get_int("line_length_limit");
-    return lll > 8192 ? (size_t)lll : 8192;
-}
-
 static int ipc_timeout_ms(void)
 {
     long long t = config_get_time("ipc_timeout");
@@ -126,7 +119,7 @@ static enum outcome pickup_file(const char *id)
         queue_file_move_corrupt(".", "maildrop", 0, id, "not a regular file with one link");
         goto done;
     }
-    if (maildrop_load(fd, record_limit(), MAX_RECIPIENTS, &m, &err) < 0) {
+    if (maildrop_load(fd, mail_queue_read_limit(), MAX_RECIPIENTS, &m, &err) < 0) {
         queue_file_move_corrupt(".", "maildrop", 0, id, strbuf_str(&err));
         goto done;
     }
@@ -156,7 +149,7 @@ static enum outcome pickup_file(const char *id)
                                   m.rcpt[i].notify);
     received_header(cc, strbuf_str(&new_id), &st);
     struct content_ctx content = {.cc = cc, .first = true};
-    if (maildrop_content(fd, record_limit(), send_content, &content, &err) < 0) {
+    if (maildrop_content(fd, mail_queue_read_limit(), send_content, &content, &err) < 0) {
         /* The file validated a moment ago: it changed under us. */
         cleanup_client_abort(&cc);
         queue_file_move_corrupt(".", "maildrop", 0, id, strbuf_str(&err));

@@ -334,7 +334,7 @@ static void qmgr_init(const char *service, char **args)
     qmgr_cfg.ipc_timeout = config_get_time("ipc_timeout");
     qmgr_cfg.agent_timeout = config_get_time("daemon_timeout") + 60;
     qmgr_cfg.default_process_limit = positive("default_process_limit");
-    qmgr_cfg.record_limit = 1024 * 1024; /* accept every record a writer may produce */
+    qmgr_cfg.record_limit = mail_queue_read_limit();
 
     strbuf err = STRBUF_INIT;
     if (!(qmgr_resolve = resolve_open(&err)))

@@ -38,12 +38,6 @@
 
 static const char *const queues[] = {"maildrop", "hold", "incoming", "active", "deferred"};
 
-static size_t record_limit(void)
-{
-    long long lll = config_get_int("line_length_limit");
-    return lll > 8192 ? (size_t)lll : 8192;
-}
-
 /* recipient -> reason pairs from defer/<hash>/<id>. */
 static void load_reasons(const char *id, strlist *rcpt, strlist *why)
 {
@@ -132,7 +126,7 @@ static int show_file(stream *st, const char *queue, int depth, const char *id)
         return 0; /* incomplete, gone, or unreadable: not listed */
     }
     struct stat st_file;
-    queue_file_reader *r = queue_file_reader_open(fd, record_limit(), &err);
+    queue_file_reader *r = queue_file_reader_open(fd, mail_queue_read_limit(), &err);
     queue_file_record rec = QUEUE_FILE_RECORD_INIT;
     strbuf sender = STRBUF_INIT;
     strlist rcpts = STRLIST_INIT;

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -99,6 +100,25 @@ int mail_queue_path(strbuf *out, const char *queue, const char *id)
     }
     strbuf_puts(out, id);
     return 0;
+}
+
+size_t mail_queue_record_limit_for(long long lll)
+{
+    if (lll < MAIL_QUEUE_WRITE_MIN)
+        return MAIL_QUEUE_WRITE_MIN;
+    /* Beyond the format's 32-bit record length queue_file_create refuses. */
+    return (unsigned long long)lll > UINT32_MAX ? (size_t)UINT32_MAX : (size_t)lll;
+}
+
+size_t mail_queue_record_limit(void)
+{
+    return mail_queue_record_limit_for(config_get_int("line_length_limit"));
+}
+
+size_t mail_queue_read_limit(void)
+{
+    size_t w = mail_queue_record_limit();
+    return w > MAIL_QUEUE_READ_MIN ? w : MAIL_QUEUE_READ_MIN;
 }
 
 /* ---- scan -------------------------------------------------------------- */

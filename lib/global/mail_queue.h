@@ -18,10 +18,19 @@
  *    names that are valid queue IDs at the leaf level, so writers'
  *    temporary names and strays are skipped. Hash directories are the
  *    one-character names at each level above the leaves.
+ *  - Record limits (the one policy): whoever writes a queue or maildrop
+ *    file from outside input (cleanup, postdrop) bounds its records by
+ *    mail_queue_record_limit(); everyone reading a file the mail system
+ *    wrote (qmgr, local, smtp, showq, pickup, postsuper) accepts
+ *    mail_queue_read_limit(), which is never smaller, so a file written
+ *    under an earlier, larger line_length_limit still reads after the
+ *    setting was lowered. postsuper -r copies with the read limit, so what
+ *    was readable stays readable.
  */
 #ifndef MTA_MAIL_QUEUE_H
 #define MTA_MAIL_QUEUE_H
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "queue_id.h"
 #include "strbuf.h"
@@ -52,6 +61,19 @@ int mail_queue_depth(const char *queue);
 /* Replace `out` with "<queue>/<hash dirs>/<id>" for the configured depth.
  * Returns -1 (out emptied) for a bad queue name or an invalid ID. */
 int mail_queue_path(strbuf *out, const char *queue, const char *id);
+
+/* Readers accept records of at least this size whatever the settings. */
+#define MAIL_QUEUE_READ_MIN (1024 * 1024)
+/* Writers bound records by at least this much (an 8 KiB header line is
+ * one record even when line_length_limit is smaller). */
+#define MAIL_QUEUE_WRITE_MIN 8192
+
+/* max(line_length_limit, MAIL_QUEUE_WRITE_MIN), at most UINT32_MAX (the
+ * queue file format's largest record); pure form for tests. */
+size_t mail_queue_record_limit_for(long long line_length_limit);
+size_t mail_queue_record_limit(void);
+/* max(mail_queue_record_limit(), MAIL_QUEUE_READ_MIN). */
+size_t mail_queue_read_limit(void);
 
 /* Iterator over the queue IDs in one queue directory. */
 typedef struct mail_queue_scan mail_queue_scan;

@@ -158,6 +158,25 @@ static void paths(void **state)
     strbuf_release(&p);
 }
 
+static void record_limits(void **state)
+{
+    assert_int_equal(mail_queue_record_limit_for(LLONG_MIN), MAIL_QUEUE_WRITE_MIN);
+    assert_int_equal(mail_queue_record_limit_for(-1), MAIL_QUEUE_WRITE_MIN);
+    assert_int_equal(mail_queue_record_limit_for(0), MAIL_QUEUE_WRITE_MIN);
+    assert_int_equal(mail_queue_record_limit_for(2048), MAIL_QUEUE_WRITE_MIN);
+    assert_int_equal(mail_queue_record_limit_for(100000), 100000);
+    /* Past the format's 32-bit lengths: clamped, never a panic later. */
+    assert_int_equal(mail_queue_record_limit_for(1LL << 40), UINT32_MAX);
+    assert_int_equal(mail_queue_record_limit_for(LLONG_MAX), UINT32_MAX);
+
+    load("line_length_limit = 2048\n");
+    assert_int_equal(mail_queue_record_limit(), MAIL_QUEUE_WRITE_MIN);
+    assert_int_equal(mail_queue_read_limit(), MAIL_QUEUE_READ_MIN);
+    load("line_length_limit = 3000000\n");
+    assert_int_equal(mail_queue_record_limit(), 3000000);
+    assert_int_equal(mail_queue_read_limit(), 3000000);
+}
+
 /* ---- scans -------------------------------------------------------------- */
 
 static char root[64];
@@ -258,6 +277,7 @@ int main(void)
         cmocka_unit_test(parse_names),
         cmocka_unit_test(bad_configured_depth_is_fatal),
         cmocka_unit_test(paths),
+        cmocka_unit_test(record_limits),
         cmocka_unit_test(scans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
