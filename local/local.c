@@ -36,7 +36,7 @@
 #include "mail_queue.h"
 #include "queue_file.h"
 #include "service.h"
-#include "trace_log.h"
+#include "bounce_log.h"
 
 struct local_config local_cfg;
 
@@ -94,7 +94,7 @@ void local_outcome(struct local_attempt *at, const char *recipient, enum deliver
     if (verify) {
         /* The report names what each final destination would get. */
         const char *queued = at->rcpt->address;
-        struct trace_entry te = {
+        struct bounce_log_entry te = {
             .recipient = recipient,
             .orig_recipient = strcasecmp(recipient, queued) != 0 ? queued : at->rcpt->orig_rcpt,
             .status = dsn,
@@ -102,7 +102,7 @@ void local_outcome(struct local_attempt *at, const char *recipient, enum deliver
             .reason = text.s,
         };
         strbuf err = STRBUF_INIT;
-        if (trace_log_append(local_cfg.queue_directory, req->queue_id, &te, &err) < 0)
+        if (bounce_log_append(local_cfg.queue_directory, BOUNCE_LOG_TRACE, req->queue_id, &te, &err) < 0)
             msg_warn("%s: cannot record verification result: %s", req->queue_id, err.s);
         strbuf_release(&err);
     }

@@ -35,7 +35,7 @@
 #include "qmgr.h"
 #include "queue_file.h"
 #include "queue_id.h"
-#include "trace_log.h"
+#include "bounce_log.h"
 
 void qmgr_message_free(struct qmgr_message **mp)
 {
@@ -78,13 +78,13 @@ void qmgr_log_outcome(const struct qmgr_message *m, const struct qmgr_rcpt *r, c
     if (m->flags & QF_FLAG_VERIFY) {
         /* sendmail -bv: a verdict, not a delivery; it goes into the report. */
         rec.status = strcmp(status, "sent") == 0 ? "deliverable" : "undeliverable";
-        struct trace_entry te = {.recipient = r->address,
+        struct bounce_log_entry te = {.recipient = r->address,
                                  .orig_recipient = r->orig_rcpt,
                                  .status = dsn,
                                  .action = rec.status,
                                  .reason = reason};
         strbuf err = STRBUF_INIT;
-        if (trace_log_append(qmgr_cfg.queue_directory, m->id, &te, &err) < 0)
+        if (bounce_log_append(qmgr_cfg.queue_directory, BOUNCE_LOG_TRACE, m->id, &te, &err) < 0)
             msg_warn("%s: cannot record verification result: %s", m->id, err.s);
         strbuf_release(&err);
     }
@@ -280,7 +280,7 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
         m->ret = xstrdup("");
     /* A verify pass always starts from scratch (an earlier one may have
      * been cut short by a crash): no stale results in the report. */
-    if ((m->flags & QF_FLAG_VERIFY) && trace_log_remove(qdir, id) < 0)
+    if ((m->flags & QF_FLAG_VERIFY) && bounce_log_remove(qdir, BOUNCE_LOG_TRACE, id) < 0)
         msg_warn("%s: remove trace log: %m", id);
     msg_info("%s: from=<%s>, size=%llu, nrcpt=%llu (queue active)", m->id, m->sender,
              (unsigned long long)m->size, (unsigned long long)m->rcpt_total);
@@ -308,75 +308,43 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
 
 /* ---- finishing --------------------------------------------------------- */
 
-static void put_field(FILE *fp, const char *name, const char *value)
-{
-    /* One line per field: never let a newline from a reason split it. */
-    fprintf(fp, "%s=", name);
-    for (const char *p = value; *p; p++)
-        fputc((*p == '\n' || *p == '\r') ? ' ' : *p, fp);
-    fputc('\n', fp);
-}
-
 /* defer/<id>: this pass's deferred recipients, in the bounce-log format. */
 static void write_defer_log(struct qmgr_message *m)
 {
-    strbuf path = STRBUF_INIT, dir = STRBUF_INIT;
-    strbuf_printf(&dir, "%s/defer/", qmgr_cfg.queue_directory);
-    if (queue_id_hash_dir(&dir, m->id, qmgr_cfg.defer_depth) < 0)
-        msg_panic("bad queue id %s", m->id);
-    strbuf_printf(&path, "%s%s", dir.s, m->id);
-    FILE *fp = fopen(path.s, "we");
-    if (!fp && errno == ENOENT) {
-        /* Create the hash directories (and defer/ itself) on demand. */
-        for (size_t i = strlen(qmgr_cfg.queue_directory) + 1; i < dir.len; i++)
-            if (dir.s[i] == '/') {
-                dir.s[i] = 0;
-                if (mkdir(dir.s, 0700) < 0 && errno != EEXIST)
-                    msg_warn("mkdir %s: %m", dir.s);
-                dir.s[i] = '/';
-            }
-        fp = fopen(path.s, "we");
+    struct bounce_log_entry *e = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*e));
+    char (*num)[2][32] = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*num));
+    size_t n = 0;
+    for (size_t i = 0; i < m->nrcpt; i++) {
+        struct qmgr_rcpt *r = &m->rcpts[i];
+        if (r->state != QR_DEFERRED)
+            continue;
+        snprintf(num[n][0], sizeof(num[n][0]), "%lld", (long long)r->offset);
+        if (r->notify)
+            snprintf(num[n][1], sizeof(num[n][1]), "%d", r->notify);
+        e[n] = (struct bounce_log_entry){
+            .recipient = r->address,
+            .orig_recipient = r->orig_rcpt,
+            .offset = num[n][0],
+            .dsn_orig_rcpt = r->orcpt,
+            .dsn_notify = num[n][1],
+            .status = r->dsn ? r->dsn : "4.0.0",
+            .action = "delayed",
+            .reason = r->reason ? r->reason : "unknown",
+        };
+        n++;
     }
-    if (!fp) {
-        msg_warn("%s: cannot write defer log %s: %m", m->id, path.s);
-    } else {
-        for (size_t i = 0; i < m->nrcpt; i++) {
-            struct qmgr_rcpt *r = &m->rcpts[i];
-            if (r->state != QR_DEFERRED)
-                continue;
-            char num[32];
-            put_field(fp, "recipient", r->address);
-            if (*r->orig_rcpt)
-                put_field(fp, "original_recipient", r->orig_rcpt);
-            snprintf(num, sizeof(num), "%lld", (long long)r->offset);
-            put_field(fp, "offset", num);
-            if (*r->orcpt)
-                put_field(fp, "dsn_orig_rcpt", r->orcpt);
-            if (r->notify) {
-                snprintf(num, sizeof(num), "%d", r->notify);
-                put_field(fp, "dsn_notify", num);
-            }
-            put_field(fp, "status", r->dsn ? r->dsn : "4.0.0");
-            put_field(fp, "action", "delayed");
-            put_field(fp, "reason", r->reason ? r->reason : "unknown");
-            fputc('\n', fp);
-        }
-        if (fclose(fp) != 0)
-            msg_warn("%s: write defer log %s: %m", m->id, path.s);
-    }
-    strbuf_release(&path);
-    strbuf_release(&dir);
+    strbuf err = STRBUF_INIT;
+    if (bounce_log_replace(qmgr_cfg.queue_directory, BOUNCE_LOG_DEFER, m->id, e, n, &err) < 0)
+        msg_warn("%s: cannot write defer log: %s", m->id, err.s);
+    strbuf_release(&err);
+    free(num);
+    free(e);
 }
 
 static void remove_defer_log(const char *id)
 {
-    strbuf path = STRBUF_INIT;
-    strbuf_printf(&path, "%s/defer/", qmgr_cfg.queue_directory);
-    queue_id_hash_dir(&path, id, qmgr_cfg.defer_depth);
-    strbuf_puts(&path, id);
-    if (unlink(path.s) < 0 && errno != ENOENT)
+    if (bounce_log_remove(qmgr_cfg.queue_directory, BOUNCE_LOG_DEFER, id) < 0)
         msg_warn("%s: remove defer log: %m", id);
-    strbuf_release(&path);
 }
 
 /* sendmail -bv: every recipient has a verdict in this one pass (Postfix
@@ -399,7 +367,7 @@ static void finish_verify(struct qmgr_message *m)
     const char *qdir = qmgr_cfg.queue_directory;
     strbuf err = STRBUF_INIT;
     bool sent = qmgr_verify_report(m) == 0;
-    if (trace_log_remove(qdir, m->id) < 0)
+    if (bounce_log_remove(qdir, BOUNCE_LOG_TRACE, m->id) < 0)
         msg_warn("%s: remove trace log: %m", m->id);
     if (sent) {
         active_path(&err, m->id);

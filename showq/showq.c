@@ -21,6 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "bounce_log.h"
 #include "config.h"
 #include "mem.h"
 #include "msg.h"
@@ -33,62 +34,32 @@
 #include "strlist.h"
 
 /* Bounds on what one message may make us hold. */
-#define DEFER_LOG_MAX (1024 * 1024)
 #define FIELD_MAX 8000
 
 static const char *const queues[] = {"maildrop", "hold", "incoming", "active", "deferred"};
 
-/* recipient -> reason pairs from defer/<hash>/<id>. */
+struct reasons {
+    strlist *rcpt, *why;
+};
+
+static void add_reason(void *ctx, const struct bounce_log_entry *e)
+{
+    struct reasons *r = ctx;
+    /* Fields longer than the protocol carries are left out, not clipped. */
+    if (strlen(e->recipient) > FIELD_MAX)
+        return;
+    strlist_push(r->rcpt, e->recipient);
+    strlist_push(r->why, e->reason && strlen(e->reason) <= FIELD_MAX ? e->reason : "");
+}
+
+/* recipient -> reason pairs from the defer log. */
 static void load_reasons(const char *id, strlist *rcpt, strlist *why)
 {
-    strbuf path = STRBUF_INIT;
-    strbuf_puts(&path, "defer/");
-    if (queue_id_hash_dir(&path, id, mail_queue_depth("defer")) < 0)
-        goto out;
-    strbuf_puts(&path, id);
-    FILE *fp = fopen(strbuf_str(&path), "re");
-    if (!fp)
-        goto out;
-    char *line = NULL;
-    size_t cap = 0, total = 0;
-    ssize_t n;
-    strbuf cur_rcpt = STRBUF_INIT, cur_why = STRBUF_INIT;
-    bool have_rcpt = false;
-    for (;;) {
-        n = getline(&line, &cap, fp);
-        if (n >= 0) {
-            total += (size_t)n;
-            if (total > DEFER_LOG_MAX)
-                n = -1;
-        }
-        if (n > 0 && line[n - 1] == '\n')
-            line[--n] = '\0';
-        if (n <= 0) { /* end of a block */
-            if (have_rcpt) {
-                strlist_push(rcpt, strbuf_str(&cur_rcpt));
-                strlist_push(why, strbuf_str(&cur_why));
-            }
-            have_rcpt = false;
-            strbuf_reset(&cur_why);
-            if (n < 0)
-                break;
-            continue;
-        }
-        if ((size_t)n > FIELD_MAX)
-            continue;
-        if (strncmp(line, "recipient=", 10) == 0) {
-            strbuf_set(&cur_rcpt, line + 10);
-            have_rcpt = true;
-        } else if (strncmp(line, "reason=", 7) == 0) {
-            strbuf_set(&cur_why, line + 7);
-        }
-    }
-    free(line);
-    fclose(fp);
-    strbuf_release(&cur_rcpt);
-    strbuf_release(&cur_why);
-out:
-    strbuf_release(&path);
+    struct reasons r = {rcpt, why};
+    strbuf err = STRBUF_INIT;
+    if (bounce_log_read(".", BOUNCE_LOG_DEFER, id, add_reason, &r, &err) < 0)
+        msg_warn("%s: %s", id, err.s);
+    strbuf_release(&err);
 }
 
 static const char *reason_for(const strlist *rcpt, const strlist *why, const char *addr)
