@@ -181,11 +181,9 @@ static void flush_one(stream *st, const char *id)
     attr_list al = ATTR_LIST_INIT;
     strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     const char *why = NULL;
-    strbuf_puts(&path, "deferred/");
-    if (!queue_id_valid(id) || queue_id_hash_dir(&path, id, mail_queue_depth("deferred")) < 0) {
+    if (mail_queue_path(&path, "deferred", id) < 0) {
         why = "invalid queue ID";
     } else {
-        strbuf_puts(&path, id);
         /* qmgr's deferred scan takes files whose mtime (next retry) has come. */
         if (utimes(strbuf_str(&path), NULL) < 0)
             why = errno == ENOENT ? "no such message in the deferred queue" : strerror(errno);

@@ -125,12 +125,14 @@ size_t mail_queue_read_limit(void)
 
 struct level {
     int fd;
+    char *name; /* this directory's name in its parent (the queue's at top) */
     strlist names;
     size_t next;
 };
 
 struct mail_queue_scan {
     int depth;
+    bool all_levels;
     int top; /* index of the current level, -1 when done */
     struct level lv[QUEUE_ID_MAX_DEPTH + 1];
 };
@@ -157,6 +159,7 @@ static int push(mail_queue_scan *s, int dirfd, const char *name, bool nofollow)
     }
     struct level *l = &s->lv[++s->top];
     l->fd = fd;
+    l->name = xstrdup(name);
     l->names = (strlist)STRLIST_INIT;
     l->next = 0;
     struct dirent *de;
@@ -176,18 +179,30 @@ static void pop(mail_queue_scan *s)
 {
     struct level *l = &s->lv[s->top--];
     close(l->fd);
+    free(l->name);
     strlist_release(&l->names);
 }
 
-mail_queue_scan *mail_queue_scan_open(int dirfd, const char *queue, int depth)
+static mail_queue_scan *scan_open(int dirfd, const char *queue, int depth, bool all_levels)
 {
     if (depth < 0 || depth > QUEUE_ID_MAX_DEPTH)
         msg_panic("mail_queue_scan_open: depth %d", depth);
     mail_queue_scan *s = xcalloc(1, sizeof(*s));
     s->depth = depth;
+    s->all_levels = all_levels;
     s->top = -1;
     (void)push(s, dirfd, queue, false);
     return s;
+}
+
+mail_queue_scan *mail_queue_scan_open(int dirfd, const char *queue, int depth)
+{
+    return scan_open(dirfd, queue, depth, false);
+}
+
+mail_queue_scan *mail_queue_scan_open_all(int dirfd, const char *queue)
+{
+    return scan_open(dirfd, queue, QUEUE_ID_MAX_DEPTH, true);
 }
 
 const char *mail_queue_scan_next(mail_queue_scan *s)
@@ -199,15 +214,23 @@ const char *mail_queue_scan_next(mail_queue_scan *s)
             continue;
         }
         const char *name = l->names.v[l->next++];
-        if (s->top < s->depth) {
-            if (strlen(name) == 1)
-                (void)push(s, l->fd, name, true);
+        /* One-character names are hash directories (no ID is that short). */
+        if (s->top < s->depth && strlen(name) == 1) {
+            (void)push(s, l->fd, name, true);
             continue;
         }
-        if (queue_id_valid(name))
+        if ((s->all_levels || s->top == s->depth) && queue_id_valid(name))
             return name;
     }
     return NULL;
+}
+
+void mail_queue_scan_path(const mail_queue_scan *s, const char *name, strbuf *out)
+{
+    strbuf_reset(out);
+    for (int i = 0; i <= s->top; i++)
+        strbuf_printf(out, "%s/", s->lv[i].name);
+    strbuf_puts(out, name);
 }
 
 int mail_queue_scan_dirfd(const mail_queue_scan *s)

@@ -83,10 +83,18 @@ typedef struct mail_queue_scan mail_queue_scan;
  * other failure to open it warns and is an empty scan too. */
 mail_queue_scan *mail_queue_scan_open(int dirfd, const char *queue, int depth);
 
+/* A scan for repairs (postsuper -s): every hash level down to
+ * QUEUE_ID_MAX_DEPTH, yielding IDs at any level, whatever the depth. */
+mail_queue_scan *mail_queue_scan_open_all(int dirfd, const char *queue);
+
 /* Next queue ID, or NULL when done. The string is valid until the next
  * call; mail_queue_scan_dirfd() is the directory holding it. */
 const char *mail_queue_scan_next(mail_queue_scan *s);
 int mail_queue_scan_dirfd(const mail_queue_scan *s);
+
+/* Replace `out` with the path of `name` (just yielded) relative to the
+ * scan's dirfd: "<queue>/<hash dirs>/<name>". */
+void mail_queue_scan_path(const mail_queue_scan *s, const char *name, strbuf *out);
 
 void mail_queue_scan_close(mail_queue_scan **sp);
 
