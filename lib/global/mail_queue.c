@@ -132,7 +132,7 @@ struct level {
 
 struct mail_queue_scan {
     int depth;
-    bool all_levels;
+    bool all_levels, any_name;
     int top; /* index of the current level, -1 when done */
     struct level lv[QUEUE_ID_MAX_DEPTH + 1];
 };
@@ -144,8 +144,10 @@ static int push(mail_queue_scan *s, int dirfd, const char *name, bool nofollow)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
     if (fd < 0) {
+        int saved = errno;
         if (errno != ENOENT && !(nofollow && (errno == ELOOP || errno == ENOTDIR)))
             msg_warn("open directory %s: %m", name);
+        errno = saved;
         return -1;
     }
     int dup_fd = dup(fd);
@@ -183,13 +185,15 @@ static void pop(mail_queue_scan *s)
     strlist_release(&l->names);
 }
 
-static mail_queue_scan *scan_open(int dirfd, const char *queue, int depth, bool all_levels)
+static mail_queue_scan *scan_open(int dirfd, const char *queue, int depth, bool all_levels,
+                                  bool any_name)
 {
     if (depth < 0 || depth > QUEUE_ID_MAX_DEPTH)
         msg_panic("mail_queue_scan_open: depth %d", depth);
     mail_queue_scan *s = xcalloc(1, sizeof(*s));
     s->depth = depth;
     s->all_levels = all_levels;
+    s->any_name = any_name;
     s->top = -1;
     (void)push(s, dirfd, queue, false);
     return s;
@@ -197,12 +201,17 @@ static mail_queue_scan *scan_open(int dirfd, const char *queue, int depth, bool 
 
 mail_queue_scan *mail_queue_scan_open(int dirfd, const char *queue, int depth)
 {
-    return scan_open(dirfd, queue, depth, false);
+    return scan_open(dirfd, queue, depth, false, false);
 }
 
 mail_queue_scan *mail_queue_scan_open_all(int dirfd, const char *queue)
 {
-    return scan_open(dirfd, queue, QUEUE_ID_MAX_DEPTH, true);
+    return scan_open(dirfd, queue, QUEUE_ID_MAX_DEPTH, true, false);
+}
+
+mail_queue_scan *mail_queue_scan_open_names(int dirfd, const char *queue, int depth)
+{
+    return scan_open(dirfd, queue, depth, true, true);
 }
 
 const char *mail_queue_scan_next(mail_queue_scan *s)
@@ -216,10 +225,14 @@ const char *mail_queue_scan_next(mail_queue_scan *s)
         const char *name = l->names.v[l->next++];
         /* One-character names are hash directories (no ID is that short). */
         if (s->top < s->depth && strlen(name) == 1) {
-            (void)push(s, l->fd, name, true);
+            if (push(s, l->fd, name, true) == 0)
+                continue;
+            /* Not a directory: only a names scan reports it. */
+            if (s->any_name && (errno == ENOTDIR || errno == ELOOP))
+                return name;
             continue;
         }
-        if ((s->all_levels || s->top == s->depth) && queue_id_valid(name))
+        if ((s->all_levels || s->top == s->depth) && (s->any_name || queue_id_valid(name)))
             return name;
     }
     return NULL;

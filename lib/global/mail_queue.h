@@ -87,6 +87,11 @@ mail_queue_scan *mail_queue_scan_open(int dirfd, const char *queue, int depth);
  * QUEUE_ID_MAX_DEPTH, yielding IDs at any level, whatever the depth. */
 mail_queue_scan *mail_queue_scan_open_all(int dirfd, const char *queue);
 
+/* A scan for crash leftovers: every name (not only queue IDs) at every
+ * level down to `depth`, including one-character names that are not
+ * directories. Names starting with '.' are never yielded. */
+mail_queue_scan *mail_queue_scan_open_names(int dirfd, const char *queue, int depth);
+
 /* Next queue ID, or NULL when done. The string is valid until the next
  * call; mail_queue_scan_dirfd() is the directory holding it. */
 const char *mail_queue_scan_next(mail_queue_scan *s);

@@ -259,6 +259,44 @@ static void scans(void **state)
     assert_string_equal(ids.v[0], "1E2401234");
     strlist_release(&ids);
 
+    /* The repair scan: IDs at every level, with their paths. */
+    int dfd = open(root, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    mail_queue_scan *s = mail_queue_scan_open_all(dfd, "q");
+    strbuf path = STRBUF_INIT;
+    const char *id;
+    while ((id = mail_queue_scan_next(s)) != NULL) {
+        mail_queue_scan_path(s, id, &path);
+        strlist_push(&ids, path.s);
+    }
+    mail_queue_scan_close(&s);
+    assert_int_equal(ids.n, 5);
+    const char *want_all[] = {"q/1E240FFFFF", "q/1/1E2401234", "q/1/E/1E240ABCDEF",
+                              "q/1/E/x/1E240ABCDE0", "q/2/F/2F000ABC"};
+    for (size_t i = 0; i < 5; i++)
+        if (!strlist_contains(&ids, want_all[i]))
+            fail_msg("missing %s", want_all[i]);
+    strlist_release(&ids);
+
+    /* The leftovers scan: every name down to the depth, non-directories
+     * with one-character names included, symlinks reported, not followed. */
+    s = mail_queue_scan_open_names(dfd, "q", 2);
+    while ((id = mail_queue_scan_next(s)) != NULL) {
+        mail_queue_scan_path(s, id, &path);
+        strlist_push(&ids, path.s);
+    }
+    mail_queue_scan_close(&s);
+    const char *want_names[] = {"q/1E240FFFFF", "q/XX", "q/4", "q/5", "q/1/1E2401234", "q/1/F",
+                                "q/1/E/1E240ABCDEF", "q/1/E/tmp.12345", "q/1/E/x",
+                                "q/2/F/2F000ABC"};
+    for (size_t i = 0; i < sizeof(want_names) / sizeof(want_names[0]); i++)
+        if (!strlist_contains(&ids, want_names[i]))
+            fail_msg("missing %s", want_names[i]);
+    assert_int_equal(ids.n, sizeof(want_names) / sizeof(want_names[0]));
+    strlist_release(&ids);
+    strbuf_release(&path);
+    close(dfd);
+
     /* A missing queue, or a queue that is a file: an empty scan. */
     collect("nonexistent", 2, &ids);
     assert_int_equal(ids.n, 0);
