@@ -99,3 +99,20 @@ def test_hashed_incoming_at_depth_one(instance):
                           extra="hash_queue_names = incoming, deferred\nhash_queue_depth = 1\n")
     smtp_send(inst, "tester@mta-test.example", ["tester@mta-test.example"])
     wait_maildir(inst, "tester", 1, timeout=15)
+
+
+def test_every_hashable_queue_hashed(instance):
+    """All the queues Postfix lets hash_queue_names list, hashed: mail is
+    delivered, and sendmail -bv's verdicts (trace/, written by local and
+    read by qmgr) reach the report."""
+    from test_submit_verify import DOMAIN, report, verify
+    inst = start_pipeline(instance, master_cf=CF, extra=(
+        "hash_queue_names = incoming, active, deferred, bounce, defer, trace, flush, hold\n"
+        "hash_queue_depth = 2\n"))
+    smtp_send(inst, "tester@mta-test.example", ["tester2@mta-test.example"])
+    wait_maildir(inst, "tester2", 1)
+    verify(inst, "tester@" + DOMAIN)
+    text = report(inst)
+    assert "<tester@%s>: delivers to maildir\n" % DOMAIN in text, text
+    assert maildir_new("tester") == []
+    assert "warning" not in inst.log(), inst.log()
