@@ -99,7 +99,8 @@ static bool op_delete(const char *queue, const char *id)
 static bool move(const char *id, const char *from, const char *to)
 {
     strbuf err = STRBUF_INIT;
-    bool ok = queue_file_move(".", id, from, mail_queue_depth(from), to, mail_queue_depth(to), true, &err) == 0;
+    bool ok = queue_file_move(".", id, from, mail_queue_depth(from), to, mail_queue_depth(to), true,
+                              &err) == 0;
     if (!ok && errno != ENOENT)
         msg_warn("%s: %s", id, strbuf_str(&err));
     strbuf_release(&err);

@@ -102,7 +102,8 @@ void local_outcome(struct local_attempt *at, const char *recipient, enum deliver
             .reason = text.s,
         };
         strbuf err = STRBUF_INIT;
-        if (bounce_log_append(local_cfg.queue_directory, BOUNCE_LOG_TRACE, req->queue_id, &te, &err) < 0)
+        if (bounce_log_append(local_cfg.queue_directory, BOUNCE_LOG_TRACE, req->queue_id, &te,
+                              &err) < 0)
             msg_warn("%s: cannot record verification result: %s", req->queue_id, err.s);
         strbuf_release(&err);
     }
@@ -167,8 +168,8 @@ static void process_request(struct deliver_request *req)
     }
     strbuf err = STRBUF_INIT;
     struct local_message msg = {.req = req, .start_us = now_us()};
-    msg.fd =
-        queue_file_open(local_cfg.queue_directory, req->queue_name, mail_queue_depth(req->queue_name), req->queue_id, true, &err);
+    msg.fd = queue_file_open(local_cfg.queue_directory, req->queue_name,
+                             mail_queue_depth(req->queue_name), req->queue_id, true, &err);
     if (msg.fd < 0) {
         msg_warn("%s: cannot open queue file: %s", req->queue_id, err.s);
         defer_all(req, "cannot open queue file", err.s);
@@ -255,8 +256,9 @@ static void process_batch(struct deliver_request *req)
         struct local_message *msg = &msgs[j];
         *msg = (struct local_message){.req = reqs[j], .start_us = now_us(), .batch = &batch};
         strbuf_reset(&err);
-        msg->fd = queue_file_open(local_cfg.queue_directory, reqs[j]->queue_name, mail_queue_depth(reqs[j]->queue_name),
-                                  reqs[j]->queue_id, true, &err);
+        msg->fd =
+            queue_file_open(local_cfg.queue_directory, reqs[j]->queue_name,
+                            mail_queue_depth(reqs[j]->queue_name), reqs[j]->queue_id, true, &err);
         if (msg->fd < 0) {
             msg_warn("%s: cannot open queue file: %s", reqs[j]->queue_id, err.s);
             defer_all(reqs[j], "cannot open queue file", err.s);

@@ -247,7 +247,8 @@ int qmgr_verify_report(struct qmgr_message *m)
 {
     struct verify_list l = {0};
     strbuf err = STRBUF_INIT;
-    if (bounce_log_read(qmgr_cfg.queue_directory, BOUNCE_LOG_TRACE, m->id, verify_add_entry, &l, &err) < 0)
+    if (bounce_log_read(qmgr_cfg.queue_directory, BOUNCE_LOG_TRACE, m->id, verify_add_entry, &l,
+                        &err) < 0)
         msg_warn("%s: cannot read verification results: %s", m->id, err.s);
     if (l.n == 0) {
         /* No records (a writer could not append): report what the replies

@@ -79,10 +79,10 @@ void qmgr_log_outcome(const struct qmgr_message *m, const struct qmgr_rcpt *r, c
         /* sendmail -bv: a verdict, not a delivery; it goes into the report. */
         rec.status = strcmp(status, "sent") == 0 ? "deliverable" : "undeliverable";
         struct bounce_log_entry te = {.recipient = r->address,
-                                 .orig_recipient = r->orig_rcpt,
-                                 .status = dsn,
-                                 .action = rec.status,
-                                 .reason = reason};
+                                      .orig_recipient = r->orig_rcpt,
+                                      .status = dsn,
+                                      .action = rec.status,
+                                      .reason = reason};
         strbuf err = STRBUF_INIT;
         if (bounce_log_append(qmgr_cfg.queue_directory, BOUNCE_LOG_TRACE, m->id, &te, &err) < 0)
             msg_warn("%s: cannot record verification result: %s", m->id, err.s);
@@ -248,7 +248,8 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
 {
     strbuf err = STRBUF_INIT;
     const char *qdir = qmgr_cfg.queue_directory;
-    if (queue_file_move(qdir, id, from, from_depth, "active", qmgr_cfg.active_depth, false, &err) < 0) {
+    if (queue_file_move(qdir, id, from, from_depth, "active", qmgr_cfg.active_depth, false, &err) <
+        0) {
         if (errno != ENOENT)
             msg_warn("%s: cannot move from %s to active: %s", id, from, err.s);
         strbuf_release(&err);
@@ -259,7 +260,8 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
         /* Not ours to judge (incomplete, or an open failure): put it back. */
         msg_warn("%s: cannot open active queue file: %s", id, err.s);
         strbuf_reset(&err);
-        if (queue_file_move(qdir, id, "active", qmgr_cfg.active_depth, from, from_depth, false, &err) < 0)
+        if (queue_file_move(qdir, id, "active", qmgr_cfg.active_depth, from, from_depth, false,
+                            &err) < 0)
             msg_warn("%s: cannot move back to %s: %s", id, from, err.s);
         strbuf_release(&err);
         return -1;
@@ -312,7 +314,7 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
 static void write_defer_log(struct qmgr_message *m)
 {
     struct bounce_log_entry *e = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*e));
-    char (*num)[2][32] = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*num));
+    char(*num)[2][32] = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*num));
     size_t n = 0;
     for (size_t i = 0; i < m->nrcpt; i++) {
         struct qmgr_rcpt *r = &m->rcpts[i];
@@ -384,8 +386,8 @@ static void finish_verify(struct qmgr_message *m)
             msg_warn("%s: cannot set the next attempt time: %m", m->id);
         close(m->fd);
         m->fd = -1;
-        if (queue_file_move(qdir, m->id, "active", qmgr_cfg.active_depth, "deferred", qmgr_cfg.deferred_depth, false,
-                            &err) < 0)
+        if (queue_file_move(qdir, m->id, "active", qmgr_cfg.active_depth, "deferred",
+                            qmgr_cfg.deferred_depth, false, &err) < 0)
             msg_warn("%s: cannot move to deferred: %s", m->id, err.s);
     }
     strbuf_release(&err);
@@ -460,8 +462,8 @@ static void finish(struct qmgr_message *m)
             msg_warn("%s: cannot set the next attempt time: %m", m->id);
         close(m->fd);
         m->fd = -1;
-        if (queue_file_move(qdir, m->id, "active", qmgr_cfg.active_depth, "deferred", qmgr_cfg.deferred_depth, false,
-                            &err) < 0)
+        if (queue_file_move(qdir, m->id, "active", qmgr_cfg.active_depth, "deferred",
+                            qmgr_cfg.deferred_depth, false, &err) < 0)
             msg_warn("%s: cannot move to deferred: %s", m->id, err.s);
     } else {
         close(m->fd);

@@ -62,8 +62,7 @@ static void put_entry(strbuf *out, const struct bounce_log_entry *e)
 
 /* Make the directories of `path` below queue_dir (the log directory and
  * its hash directories), owned like active/ when we are root. */
-static int make_dirs(const char *queue_dir, const char *path, const struct stat *owner,
-                     strbuf *err)
+static int make_dirs(const char *queue_dir, const char *path, const struct stat *owner, strbuf *err)
 {
     strbuf dir = STRBUF_INIT;
     strbuf_puts(&dir, path);
@@ -184,8 +183,8 @@ out:
     return rc;
 }
 
-int bounce_log_read(const char *queue_dir, const char *log, const char *queue_id,
-                    bounce_log_fn fn, void *ctx, strbuf *err)
+int bounce_log_read(const char *queue_dir, const char *log, const char *queue_id, bounce_log_fn fn,
+                    void *ctx, strbuf *err)
 {
     strbuf path = STRBUF_INIT, data = STRBUF_INIT;
     int rc = -1;

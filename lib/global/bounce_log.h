@@ -74,8 +74,8 @@ int bounce_log_replace(const char *queue_dir, const char *log, const char *queue
  * (strings valid during the call only). A missing file is no records.
  * 0, or -1 with the reason in err. */
 typedef void (*bounce_log_fn)(void *ctx, const struct bounce_log_entry *e);
-int bounce_log_read(const char *queue_dir, const char *log, const char *queue_id,
-                    bounce_log_fn fn, void *ctx, strbuf *err);
+int bounce_log_read(const char *queue_dir, const char *log, const char *queue_id, bounce_log_fn fn,
+                    void *ctx, strbuf *err);
 
 /* Remove the log; 0 also when it did not exist, else -1 with errno. */
 int bounce_log_remove(const char *queue_dir, const char *log, const char *queue_id);

@@ -70,8 +70,8 @@ static const struct mail_queue_hash *configured(void)
     static bool done;
     if (!done) {
         strbuf ignored = STRBUF_INIT, err = STRBUF_INIT;
-        if (mail_queue_parse(&h, config_get("hash_queue_names"),
-                             config_get_int("hash_queue_depth"), &ignored, &err) < 0)
+        if (mail_queue_parse(&h, config_get("hash_queue_names"), config_get_int("hash_queue_depth"),
+                             &ignored, &err) < 0)
             msg_fatal("%s", strbuf_str(&err));
         if (ignored.len)
             msg_warn("hash_queue_names: %s: not a queue that can be hashed; ignored",

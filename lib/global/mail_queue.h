@@ -40,8 +40,8 @@ bool mail_queue_hashable(const char *queue);
 
 /* Parsed hash settings; filled by mail_queue_parse. */
 struct mail_queue_hash {
-    int depth;      /* hash_queue_depth */
-    unsigned mask;  /* bit i set: hashable queue i (internal order) is hashed */
+    int depth;     /* hash_queue_depth */
+    unsigned mask; /* bit i set: hashable queue i (internal order) is hashed */
 };
 
 /* Parse hash_queue_names / hash_queue_depth values. Returns -1 with the

@@ -1301,8 +1301,7 @@ static pid_t temp_name_pid(const char *name)
 #define QF_TEMP_GRACE 60
 
 /* One directory entry; returns true when it was removed. */
-static bool purge_entry(int dirfd, const char *shown, const char *name, long stale_age,
-                        time_t now)
+static bool purge_entry(int dirfd, const char *shown, const char *name, long stale_age, time_t now)
 {
     struct stat st, fst;
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))

@@ -77,12 +77,14 @@ static char *slurp(const char *rel)
 static void append_and_read_trace(void **state)
 {
     strbuf err = STRBUF_INIT;
-    struct bounce_log_entry e = {.recipient = "a@x", .orig_recipient = "list@x",
-                                 .status = "2.0.0", .action = "deliverable",
+    struct bounce_log_entry e = {.recipient = "a@x",
+                                 .orig_recipient = "list@x",
+                                 .status = "2.0.0",
+                                 .action = "deliverable",
                                  .reason = "delivers\nto\rmailbox"};
     assert_int_equal(bounce_log_append(qdir, BOUNCE_LOG_TRACE, "1E240ABCDEF", &e, &err), 0);
-    e = (struct bounce_log_entry){.recipient = "b@x", .status = "5.1.1",
-                                  .action = "undeliverable", .reason = "unknown"};
+    e = (struct bounce_log_entry){
+        .recipient = "b@x", .status = "5.1.1", .action = "undeliverable", .reason = "unknown"};
     assert_int_equal(bounce_log_append(qdir, BOUNCE_LOG_TRACE, "1E240ABCDEF", &e, &err), 0);
     /* trace is not hashed here: a flat file, exact format. */
     assert_string_equal(slurp("trace/1E240ABCDEF"),
@@ -90,7 +92,8 @@ static void append_and_read_trace(void **state)
                         "action=deliverable\nreason=delivers to mailbox\n\n"
                         "recipient=b@x\nstatus=5.1.1\naction=undeliverable\nreason=unknown\n\n");
     strlist got = STRLIST_INIT;
-    assert_int_equal(bounce_log_read(qdir, BOUNCE_LOG_TRACE, "1E240ABCDEF", collect, &got, &err), 0);
+    assert_int_equal(bounce_log_read(qdir, BOUNCE_LOG_TRACE, "1E240ABCDEF", collect, &got, &err),
+                     0);
     assert_int_equal(got.n, 2);
     assert_string_equal(got.v[0], "a@x|list@x|-|-|-|2.0.0|deliverable|delivers to mailbox");
     assert_string_equal(got.v[1], "b@x|-|-|-|-|5.1.1|undeliverable|unknown");
@@ -99,7 +102,8 @@ static void append_and_read_trace(void **state)
     assert_null(slurp("trace/1E240ABCDEF"));
     assert_int_equal(bounce_log_remove(qdir, BOUNCE_LOG_TRACE, "1E240ABCDEF"), 0); /* gone: ok */
     /* A missing log is no records. */
-    assert_int_equal(bounce_log_read(qdir, BOUNCE_LOG_TRACE, "1E240ABCDEF", collect, &got, &err), 0);
+    assert_int_equal(bounce_log_read(qdir, BOUNCE_LOG_TRACE, "1E240ABCDEF", collect, &got, &err),
+                     0);
     assert_int_equal(got.n, 0);
     strbuf_release(&err);
 }
@@ -108,20 +112,30 @@ static void replace_defer_hashed(void **state)
 {
     strbuf err = STRBUF_INIT;
     struct bounce_log_entry e[2] = {
-        {.recipient = "a@x", .offset = "120", .dsn_orig_rcpt = "rfc822;a@x", .dsn_notify = "6",
-         .status = "4.4.1", .action = "delayed", .reason = "connection refused"},
-        {.recipient = "b@x", .offset = "200", .status = "4.0.0", .action = "delayed",
+        {.recipient = "a@x",
+         .offset = "120",
+         .dsn_orig_rcpt = "rfc822;a@x",
+         .dsn_notify = "6",
+         .status = "4.4.1",
+         .action = "delayed",
+         .reason = "connection refused"},
+        {.recipient = "b@x",
+         .offset = "200",
+         .status = "4.0.0",
+         .action = "delayed",
          .reason = "later"},
     };
     assert_int_equal(bounce_log_replace(qdir, BOUNCE_LOG_DEFER, "1E240ABCDEF", e, 2, &err), 0);
-    assert_string_equal(slurp("defer/1/E/1E240ABCDEF"),
-                        "recipient=a@x\noffset=120\ndsn_orig_rcpt=rfc822;a@x\ndsn_notify=6\n"
-                        "status=4.4.1\naction=delayed\nreason=connection refused\n\n"
-                        "recipient=b@x\noffset=200\nstatus=4.0.0\naction=delayed\nreason=later\n\n");
+    assert_string_equal(
+        slurp("defer/1/E/1E240ABCDEF"),
+        "recipient=a@x\noffset=120\ndsn_orig_rcpt=rfc822;a@x\ndsn_notify=6\n"
+        "status=4.4.1\naction=delayed\nreason=connection refused\n\n"
+        "recipient=b@x\noffset=200\nstatus=4.0.0\naction=delayed\nreason=later\n\n");
     /* Replace, not append: the next pass's log alone remains. */
     assert_int_equal(bounce_log_replace(qdir, BOUNCE_LOG_DEFER, "1E240ABCDEF", e + 1, 1, &err), 0);
     strlist got = STRLIST_INIT;
-    assert_int_equal(bounce_log_read(qdir, BOUNCE_LOG_DEFER, "1E240ABCDEF", collect, &got, &err), 0);
+    assert_int_equal(bounce_log_read(qdir, BOUNCE_LOG_DEFER, "1E240ABCDEF", collect, &got, &err),
+                     0);
     assert_int_equal(got.n, 1);
     assert_string_equal(got.v[0], "b@x|-|200|-|-|4.0.0|delayed|later");
     strlist_release(&got);
@@ -146,7 +160,8 @@ static void torn_and_hostile_files(void **state)
     /* a record without an action, junk lines, a complete record, a torn one */
     fputs("recipient=noaction@x\nreason=r\n\n"
           "garbage without equals\n=\nrecipient=ok@x\naction=failed\nunknown=field\n\n"
-          "recipient=torn@x\naction=failed\nreason=cut", fp);
+          "recipient=torn@x\naction=failed\nreason=cut",
+          fp);
     fclose(fp);
     strlist got = STRLIST_INIT;
     assert_int_equal(bounce_log_read(qdir, BOUNCE_LOG_BOUNCE, "2F000ABC", collect, &got, &err), 0);
@@ -168,8 +183,8 @@ static void torn_and_hostile_files(void **state)
     assert_int_equal(symlink("/etc/passwd", p), 0);
     strbuf_reset(&err);
     assert_int_equal(bounce_log_read(qdir, BOUNCE_LOG_BOUNCE, "2F000ABC", collect, &got, &err), -1);
-    struct bounce_log_entry e = {.recipient = "a@x", .status = "5.0.0", .action = "failed",
-                                 .reason = "r"};
+    struct bounce_log_entry e = {
+        .recipient = "a@x", .status = "5.0.0", .action = "failed", .reason = "r"};
     assert_int_equal(bounce_log_append(qdir, BOUNCE_LOG_BOUNCE, "2F000ABC", &e, &err), -1);
     strbuf_release(&err);
 }
@@ -177,8 +192,8 @@ static void torn_and_hostile_files(void **state)
 static void bad_names_and_ids(void **state)
 {
     strbuf err = STRBUF_INIT;
-    struct bounce_log_entry e = {.recipient = "a@x", .status = "5.0.0", .action = "failed",
-                                 .reason = "r"};
+    struct bounce_log_entry e = {
+        .recipient = "a@x", .status = "5.0.0", .action = "failed", .reason = "r"};
     const char *bad_logs[] = {"", "active", "../defer", "defer/..", "DEFER", NULL};
     for (size_t i = 0; i < sizeof(bad_logs) / sizeof(bad_logs[0]); i++) {
         strbuf_reset(&err);
@@ -198,9 +213,8 @@ static void bad_names_and_ids(void **state)
     }
     /* No active/ (not a queue directory): refused, nothing created. */
     strbuf_reset(&err);
-    assert_int_equal(bounce_log_append("/nonexistent-queue", BOUNCE_LOG_DEFER, "1E240ABCDEF", &e,
-                                       &err),
-                     -1);
+    assert_int_equal(
+        bounce_log_append("/nonexistent-queue", BOUNCE_LOG_DEFER, "1E240ABCDEF", &e, &err), -1);
     assert_non_null(strstr(err.s, "active"));
     strbuf_release(&err);
 }

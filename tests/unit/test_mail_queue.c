@@ -50,8 +50,9 @@ static void parse_names(void **state)
 {
     struct mail_queue_hash h;
     strbuf err = STRBUF_INIT, ignored = STRBUF_INIT;
-    assert_int_equal(mail_queue_parse(&h, " incoming,\tactive deferred,,hold,maildrop, ../x, "
-                                          "corrupt, HOLD, defer/x, bounce trace flush defer",
+    assert_int_equal(mail_queue_parse(&h,
+                                      " incoming,\tactive deferred,,hold,maildrop, ../x, "
+                                      "corrupt, HOLD, defer/x, bounce trace flush defer",
                                       2, &ignored, &err),
                      0);
     assert_string_equal(ignored.s, "maildrop, ../x, corrupt, HOLD, defer/x");
@@ -143,8 +144,8 @@ static void paths(void **state)
     /* Long IDs hash by their microseconds in hex, like short ones. */
     assert_int_equal(mail_queue_path(&p, "active", "4SVLCh0sf8z9HdB"), 0);
     assert_string_equal(p.s, "active/1/E/4SVLCh0sf8z9HdB");
-    const char *bad_ids[] = {"", "../x", "a/b", "1E240ABCDEF/", ".", "..",
-                             "1E240ABCDEF\n", "0123456789ABCDEF0123456789ABCDEF0"};
+    const char *bad_ids[] = {"",  "../x", "a/b",           "1E240ABCDEF/",
+                             ".", "..",   "1E240ABCDEF\n", "0123456789ABCDEF0123456789ABCDEF0"};
     for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
         strbuf_set(&p, "junk");
         assert_int_equal(mail_queue_path(&p, "incoming", bad_ids[i]), -1);
@@ -220,20 +221,20 @@ static void scans(void **state)
     mk("q", true);
     mk("q/1", true);
     mk("q/1/E", true);
-    mk("q/1/E/1E240ABCDEF", false);     /* yielded */
-    mk("q/1/E/tmp.12345", false);       /* a writer's temporary name */
-    mk("q/1/E/x", true);                /* a directory below the leaves */
-    mk("q/1/E/x/1E240ABCDE0", false);   /* never reached */
-    mk("q/1/1E2401234", false);         /* a file above the leaves */
+    mk("q/1/E/1E240ABCDEF", false);   /* yielded */
+    mk("q/1/E/tmp.12345", false);     /* a writer's temporary name */
+    mk("q/1/E/x", true);              /* a directory below the leaves */
+    mk("q/1/E/x/1E240ABCDE0", false); /* never reached */
+    mk("q/1/1E2401234", false);       /* a file above the leaves */
     mk("q/2", true);
     mk("q/2/F", true);
-    mk("q/2/F/2F000ABC", false);        /* yielded */
-    mk("q/XX", true);                   /* not a hash directory */
+    mk("q/2/F/2F000ABC", false); /* yielded */
+    mk("q/XX", true);            /* not a hash directory */
     mk("q/XX/Y", true);
     mk("q/XX/Y/3A000ABC", false);
-    mk("q/4", false);                   /* a file where a hash dir would be */
+    mk("q/4", false); /* a file where a hash dir would be */
     mk("q/.hidden", true);
-    mk("q/1E240FFFFF", false);          /* top-level file in a hashed queue */
+    mk("q/1E240FFFFF", false); /* top-level file in a hashed queue */
     char link[512];
     snprintf(link, sizeof(link), "%s/q/5", root);
     assert_int_equal(symlink("/", link), 0); /* must not lead outside */
@@ -286,8 +287,15 @@ static void scans(void **state)
         strlist_push(&ids, path.s);
     }
     mail_queue_scan_close(&s);
-    const char *want_names[] = {"q/1E240FFFFF", "q/XX", "q/4", "q/5", "q/1/1E2401234", "q/1/F",
-                                "q/1/E/1E240ABCDEF", "q/1/E/tmp.12345", "q/1/E/x",
+    const char *want_names[] = {"q/1E240FFFFF",
+                                "q/XX",
+                                "q/4",
+                                "q/5",
+                                "q/1/1E2401234",
+                                "q/1/F",
+                                "q/1/E/1E240ABCDEF",
+                                "q/1/E/tmp.12345",
+                                "q/1/E/x",
                                 "q/2/F/2F000ABC"};
     for (size_t i = 0; i < sizeof(want_names) / sizeof(want_names[0]); i++)
         if (!strlist_contains(&ids, want_names[i]))
