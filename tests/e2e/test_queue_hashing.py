@@ -116,3 +116,17 @@ def test_every_hashable_queue_hashed(instance):
     assert "<tester@%s>: delivers to maildir\n" % DOMAIN in text, text
     assert maildir_new("tester") == []
     assert "warning" not in inst.log(), inst.log()
+
+
+def test_bad_hash_depth_is_fatal_for_postsuper(instance):
+    """A depth outside 0..10 is refused, never taken as 0 (postsuper used
+    to look in the unhashed places and report success)."""
+    inst = start_pipeline(instance, master_cf=CF, extra="hash_queue_depth = 2\n")
+    q = smtp_send(inst, "tester@mta-test.example", ["tester@mta-test.example"])
+    wait_maildir(inst, "tester", 1)
+    inst.rewrite(main_cf_extra=inst.main_cf_extra.replace("hash_queue_depth = 2",
+                                                          "hash_queue_depth = 11"))
+    assert q
+    r = run(inst, "postsuper", "-d", "ALL", check=False)
+    assert r.returncode != 0, r
+    assert b"hash_queue_depth = 11: must be between 0 and 10" in r.stderr, r.stderr
