@@ -36,6 +36,7 @@
 #include "cleanup_client.h"
 #include "config.h"
 #include "mem.h"
+#include "mail_queue.h"
 #include "msg.h"
 #include "resolve.h"
 #include "service.h"
@@ -294,10 +295,9 @@ static bool open_file(struct cleanup_state *s, stream *st, const attr_list *al, 
         strbuf_release(&err);
         return false;
     }
-    long long lll = config_get_int("line_length_limit");
-    size_t record_limit = lll > 8192 ? (size_t)lll : 8192;
-    s->qf = queue_file_create(qdir, "incoming", 0, config_get_bool("enable_long_queue_ids"),
-                              record_limit, &err);
+    s->qf = queue_file_create(qdir, "incoming", mail_queue_depth("incoming"),
+                              config_get_bool("enable_long_queue_ids"), mail_queue_record_limit(),
+                              &err);
     if (!s->qf) {
         msg_warn("create queue file: %s", strbuf_str(&err));
         (void)reply(st, 1, QUEUE_NOSPACE_REPLY, NULL);

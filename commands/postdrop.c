@@ -22,6 +22,7 @@
 #include "cleanup_client.h"
 #include "config.h"
 #include "maildrop.h"
+#include "mail_queue.h"
 #include "msg.h"
 #include "setgid_sanitizer.h"
 #include "stdfd.h"
@@ -149,8 +150,7 @@ int main(int argc, char **argv)
     strbuf err = STRBUF_INIT;
     if (queue_space_check(qdir, (uint64_t)config_get_size("queue_minfree"), 0, &err) < 0)
         msg_fatal_status(EX_TEMPFAIL, "%s", strbuf_str(&err));
-    long long lll = config_get_int("line_length_limit");
-    size_t record_limit = lll > 8192 ? (size_t)lll : 8192;
+    size_t record_limit = mail_queue_record_limit();
     long long msl = config_get_size("message_size_limit");
     uint64_t size_limit = msl > 0 ? (uint64_t)msl : 0, size = 0;
 

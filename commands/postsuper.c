@@ -38,10 +38,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bounce_log.h"
 #include "config.h"
 #include "fsutil.h"
 #include "mem.h"
 #include "msg.h"
+#include "mail_queue.h"
 #include "queue_file.h"
 #include "queue_id.h"
 #include "sock.h"
@@ -49,25 +51,12 @@
 
 static const char *const all_queues[] = {"hold",     "incoming", "active",
                                          "deferred", "maildrop", "corrupt"};
-static const char *const log_dirs[] = {"defer", "bounce", "trace"};
-
-static int hash_depth(const char *queue)
-{
-    strlist names = STRLIST_INIT;
-    strlist_split(&names, config_get("hash_queue_names"), ", \t\r\n", NULL);
-    bool hashed = strlist_contains(&names, queue);
-    strlist_release(&names);
-    long long d = config_get_int("hash_queue_depth");
-    return hashed && d > 0 && d <= QUEUE_ID_MAX_DEPTH ? (int)d : 0;
-}
+static const char *const log_dirs[] = {BOUNCE_LOG_DEFER, BOUNCE_LOG_BOUNCE, BOUNCE_LOG_TRACE};
 
 static void queue_path(strbuf *out, const char *queue, const char *id)
 {
-    strbuf_reset(out);
-    strbuf_printf(out, "%s/", queue);
-    if (queue_id_hash_dir(out, id, hash_depth(queue)) < 0)
+    if (mail_queue_path(out, queue, id) < 0)
         msg_panic("queue_path: invalid ID %s", id);
-    strbuf_puts(out, id);
 }
 
 /* 1 = a complete file is there, 0 = none (or still being written). */
@@ -87,13 +76,9 @@ static int complete_file(const char *queue, const char *id)
 
 static void remove_logs(const char *id)
 {
-    strbuf p = STRBUF_INIT;
-    for (size_t i = 0; i < sizeof(log_dirs) / sizeof(log_dirs[0]); i++) {
-        queue_path(&p, log_dirs[i], id);
-        if (unlink(strbuf_str(&p)) < 0 && errno != ENOENT)
-            msg_warn("remove %s: %m", strbuf_str(&p));
-    }
-    strbuf_release(&p);
+    for (size_t i = 0; i < sizeof(log_dirs) / sizeof(log_dirs[0]); i++)
+        if (bounce_log_remove(".", log_dirs[i], id) < 0)
+            msg_warn("remove %s log of %s: %m", log_dirs[i], id);
 }
 
 static bool op_delete(const char *queue, const char *id)
@@ -114,7 +99,8 @@ static bool op_delete(const char *queue, const char *id)
 static bool move(const char *id, const char *from, const char *to)
 {
     strbuf err = STRBUF_INIT;
-    bool ok = queue_file_move(".", id, from, hash_depth(from), to, hash_depth(to), true, &err) == 0;
+    bool ok = queue_file_move(".", id, from, mail_queue_depth(from), to, mail_queue_depth(to), true,
+                              &err) == 0;
     if (!ok && errno != ENOENT)
         msg_warn("%s: %s", id, strbuf_str(&err));
     strbuf_release(&err);
@@ -150,15 +136,14 @@ static bool op_release(const char *queue, const char *id)
 static int copy_to_maildrop(const char *queue, const char *id)
 {
     strbuf err = STRBUF_INIT;
-    int fd = queue_file_open(".", queue, hash_depth(queue), id, false, &err);
+    int fd = queue_file_open(".", queue, mail_queue_depth(queue), id, false, &err);
     if (fd < 0) {
         if (fd != QUEUE_FILE_INCOMPLETE && errno != ENOENT)
             msg_warn("%s: %s", id, strbuf_str(&err));
         strbuf_release(&err);
         return 0;
     }
-    long long lll = config_get_int("line_length_limit");
-    size_t limit = lll > 8192 ? (size_t)lll : 8192;
+    size_t limit = mail_queue_read_limit();
     queue_file_reader *r = queue_file_reader_open(fd, limit, &err);
     queue_file *qf = r ? queue_file_create(".", "maildrop", 0,
                                            config_get_bool("enable_long_queue_ids"), limit, &err)
@@ -264,31 +249,14 @@ static const char *const q_hold[] = {"incoming", "active", "deferred", NULL};
 static const char *const q_release[] = {"hold", NULL};
 static const char *const q_requeue[] = {"hold", "incoming", "active", "deferred", NULL};
 
-/* IDs of every complete file in a queue (hash directories included). */
-static void list_ids(const char *dir, int depth, int level, strlist *out)
+/* IDs of every file in a queue (hash directories included). */
+static void list_ids(const char *queue, int depth, strlist *out)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (errno != ENOENT)
-            msg_warn("open directory %s: %m", dir);
-        return;
-    }
-    strlist names = STRLIST_INIT;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.')
-            strlist_push(&names, de->d_name);
-    closedir(d);
-    for (size_t i = 0; i < names.n; i++) {
-        strbuf sub = STRBUF_INIT;
-        strbuf_printf(&sub, "%s/%s", dir, names.v[i]);
-        if (level < depth && strlen(names.v[i]) == 1)
-            list_ids(strbuf_str(&sub), depth, level + 1, out);
-        else if (level == depth && queue_id_valid(names.v[i]))
-            strlist_push(out, names.v[i]);
-        strbuf_release(&sub);
-    }
-    strlist_release(&names);
+    mail_queue_scan *sc = mail_queue_scan_open(AT_FDCWD, queue, depth);
+    const char *name;
+    while ((name = mail_queue_scan_next(sc)) != NULL)
+        strlist_push(out, name);
+    mail_queue_scan_close(&sc);
 }
 
 static void run_op(struct op *op, const strlist *queues_arg)
@@ -306,7 +274,7 @@ static void run_op(struct op *op, const strlist *queues_arg)
         strlist ids = STRLIST_INIT;
         bool all = strlist_contains(&op->ids, "ALL");
         if (all)
-            list_ids(queue, hash_depth(queue), 0, &ids);
+            list_ids(queue, mail_queue_depth(queue), &ids);
         const strlist *use = all ? &ids : &op->ids;
         for (size_t i = 0; i < use->n; i++) {
             if (strcmp(use->v[i], "ALL") == 0)
@@ -344,62 +312,58 @@ static void add_id(struct op *op, const char *arg)
     strlist_push(&op->ids, arg);
 }
 
-/* -s: put files where their ID says they belong. */
-static unsigned long structure_dir(const char *queue, const char *dir, int depth, int level)
+/* -s: put files where their ID says they belong (files left at any hash
+ * level, e.g. after hash_queue_depth changed, are found). */
+static unsigned long structure_queue(const char *queue)
 {
     unsigned long n = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    strlist names = STRLIST_INIT;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.')
-            strlist_push(&names, de->d_name);
-    closedir(d);
-    for (size_t i = 0; i < names.n; i++) {
-        const char *name = names.v[i];
-        strbuf p = STRBUF_INIT, want = STRBUF_INIT;
-        strbuf_printf(&p, "%s/%s", dir, name);
-        struct stat st;
-        if (lstat(strbuf_str(&p), &st) < 0) {
-            strbuf_release(&p);
-            continue;
-        }
-        if (S_ISDIR(st.st_mode) && strlen(name) == 1) {
-            n += structure_dir(queue, strbuf_str(&p), depth, level + 1);
-        } else if (S_ISREG(st.st_mode) && queue_id_valid(name) && queue_file_mode_complete(&st)) {
-            long long sec;
-            long usec;
-            uint64_t ino;
-            strbuf id = STRBUF_INIT;
-            strbuf_set(&id, name);
-            if (queue_id_decode(name, &sec, &usec, &ino) == 0 && ino != (uint64_t)st.st_ino) {
-                /* Restored from backup: the name must follow the inode. */
-                struct timeval tv = {.tv_sec = sec < 0 ? 0 : (time_t)sec, .tv_usec = usec};
-                queue_id_make(&id, queue_id_is_long(name), &tv, st.st_ino);
-            }
-            queue_path(&want, queue, strbuf_str(&id));
-            if (strcmp(strbuf_str(&want), strbuf_str(&p)) != 0) {
-                strbuf dirpart = STRBUF_INIT;
-                strbuf_set(&dirpart, strbuf_str(&want));
-                char *slash = strrchr(dirpart.s, '/');
-                *slash = '\0';
-                if (mkdir_p(dirpart.s, 0700) < 0 ||
-                    renameat2(AT_FDCWD, strbuf_str(&p), AT_FDCWD, strbuf_str(&want),
-                              RENAME_NOREPLACE) < 0)
-                    msg_warn("rename %s to %s: %m", strbuf_str(&p), strbuf_str(&want));
-                else {
-                    msg_info("%s: renamed to %s", strbuf_str(&p), strbuf_str(&want));
-                    n++;
-                }
-                strbuf_release(&dirpart);
-            }
-            strbuf_release(&id);
-        }
-        strbuf_release(&p);
-        strbuf_release(&want);
+    strlist paths = STRLIST_INIT, names = STRLIST_INIT;
+    /* List first, move after: a scan never sees its own renames. */
+    mail_queue_scan *sc = mail_queue_scan_open_all(AT_FDCWD, queue);
+    strbuf p = STRBUF_INIT, want = STRBUF_INIT;
+    const char *name;
+    while ((name = mail_queue_scan_next(sc)) != NULL) {
+        mail_queue_scan_path(sc, name, &p);
+        strlist_push(&paths, strbuf_str(&p));
+        strlist_push(&names, name);
     }
+    mail_queue_scan_close(&sc);
+    for (size_t i = 0; i < paths.n; i++) {
+        const char *path = paths.v[i];
+        name = names.v[i];
+        struct stat st;
+        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || !queue_file_mode_complete(&st))
+            continue;
+        long long sec;
+        long usec;
+        uint64_t ino;
+        strbuf id = STRBUF_INIT;
+        strbuf_set(&id, name);
+        if (queue_id_decode(name, &sec, &usec, &ino) == 0 && ino != (uint64_t)st.st_ino) {
+            /* Restored from backup: the name must follow the inode. */
+            struct timeval tv = {.tv_sec = sec < 0 ? 0 : (time_t)sec, .tv_usec = usec};
+            queue_id_make(&id, queue_id_is_long(name), &tv, st.st_ino);
+        }
+        queue_path(&want, queue, strbuf_str(&id));
+        if (strcmp(strbuf_str(&want), path) != 0) {
+            strbuf dirpart = STRBUF_INIT;
+            strbuf_set(&dirpart, strbuf_str(&want));
+            char *slash = strrchr(dirpart.s, '/');
+            *slash = '\0';
+            if (mkdir_p(dirpart.s, 0700) < 0 ||
+                renameat2(AT_FDCWD, path, AT_FDCWD, strbuf_str(&want), RENAME_NOREPLACE) < 0)
+                msg_warn("rename %s to %s: %m", path, strbuf_str(&want));
+            else {
+                msg_info("%s: renamed to %s", path, strbuf_str(&want));
+                n++;
+            }
+            strbuf_release(&dirpart);
+        }
+        strbuf_release(&id);
+    }
+    strbuf_release(&p);
+    strbuf_release(&want);
+    strlist_release(&paths);
     strlist_release(&names);
     return n;
 }
@@ -483,7 +447,7 @@ int main(int argc, char **argv)
     if (structure) {
         unsigned long n = 0;
         for (size_t k = 0; k < sizeof(all_queues) / sizeof(all_queues[0]); k++)
-            n += structure_dir(all_queues[k], all_queues[k], hash_depth(all_queues[k]), 0);
+            n += structure_queue(all_queues[k]);
         if (n)
             fprintf(stderr, "postsuper: Renamed to match inode number: %lu message%s\n", n,
                     n == 1 ? "" : "s");
@@ -495,7 +459,7 @@ int main(int argc, char **argv)
         /* Never corrupt/: what is kept there is for an administrator. */
         for (size_t k = 0; k < sizeof(all_queues) / sizeof(all_queues[0]); k++)
             if (strcmp(all_queues[k], "corrupt") != 0)
-                n += queue_file_purge_abandoned(".", all_queues[k], hash_depth(all_queues[k]),
+                n += queue_file_purge_abandoned(".", all_queues[k], mail_queue_depth(all_queues[k]),
                                                 stale);
         if (n)
             fprintf(stderr, "postsuper: Removed: %lu temporary file%s\n", n, n == 1 ? "" : "s");

@@ -33,9 +33,10 @@
 #include "mbox.h"
 #include "mem.h"
 #include "msg.h"
+#include "mail_queue.h"
 #include "queue_file.h"
 #include "service.h"
-#include "trace_log.h"
+#include "bounce_log.h"
 
 struct local_config local_cfg;
 
@@ -93,7 +94,7 @@ void local_outcome(struct local_attempt *at, const char *recipient, enum deliver
     if (verify) {
         /* The report names what each final destination would get. */
         const char *queued = at->rcpt->address;
-        struct trace_entry te = {
+        struct bounce_log_entry te = {
             .recipient = recipient,
             .orig_recipient = strcasecmp(recipient, queued) != 0 ? queued : at->rcpt->orig_rcpt,
             .status = dsn,
@@ -101,7 +102,8 @@ void local_outcome(struct local_attempt *at, const char *recipient, enum deliver
             .reason = text.s,
         };
         strbuf err = STRBUF_INIT;
-        if (trace_log_append(local_cfg.queue_directory, req->queue_id, &te, &err) < 0)
+        if (bounce_log_append(local_cfg.queue_directory, BOUNCE_LOG_TRACE, req->queue_id, &te,
+                              &err) < 0)
             msg_warn("%s: cannot record verification result: %s", req->queue_id, err.s);
         strbuf_release(&err);
     }
@@ -166,8 +168,8 @@ static void process_request(struct deliver_request *req)
     }
     strbuf err = STRBUF_INIT;
     struct local_message msg = {.req = req, .start_us = now_us()};
-    msg.fd =
-        queue_file_open(local_cfg.queue_directory, req->queue_name, 0, req->queue_id, true, &err);
+    msg.fd = queue_file_open(local_cfg.queue_directory, req->queue_name,
+                             mail_queue_depth(req->queue_name), req->queue_id, true, &err);
     if (msg.fd < 0) {
         msg_warn("%s: cannot open queue file: %s", req->queue_id, err.s);
         defer_all(req, "cannot open queue file", err.s);
@@ -254,8 +256,9 @@ static void process_batch(struct deliver_request *req)
         struct local_message *msg = &msgs[j];
         *msg = (struct local_message){.req = reqs[j], .start_us = now_us(), .batch = &batch};
         strbuf_reset(&err);
-        msg->fd = queue_file_open(local_cfg.queue_directory, reqs[j]->queue_name, 0,
-                                  reqs[j]->queue_id, true, &err);
+        msg->fd =
+            queue_file_open(local_cfg.queue_directory, reqs[j]->queue_name,
+                            mail_queue_depth(reqs[j]->queue_name), reqs[j]->queue_id, true, &err);
         if (msg->fd < 0) {
             msg_warn("%s: cannot open queue file: %s", reqs[j]->queue_id, err.s);
             defer_all(reqs[j], "cannot open queue file", err.s);
@@ -340,11 +343,7 @@ static void local_init(const char *service, char **args)
     local_cfg.command_time_limit = (unsigned)config_get_time("command_time_limit");
     local_cfg.mailbox_size_limit = config_get_size("mailbox_size_limit");
     local_cfg.enable_original_recipient = config_get_bool("enable_original_recipient");
-    local_cfg.record_limit = (size_t)config_get_int("line_length_limit");
-    if (local_cfg.record_limit < QF_MIN_RECORD_LIMIT)
-        local_cfg.record_limit = QF_MIN_RECORD_LIMIT;
-    /* Readers must accept every record a writer may produce. */
-    local_cfg.record_limit = 1024 * 1024;
+    local_cfg.record_limit = mail_queue_read_limit();
     split_param("allow_mail_to_commands", &local_cfg.allow_commands);
     split_param("allow_mail_to_files", &local_cfg.allow_files);
     local_cfg.mailbox_transport = config_get("mailbox_transport");

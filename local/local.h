@@ -182,7 +182,7 @@ void local_forward(struct local_attempt *at, const char *recipient, const char *
  * forward and mailbox_transport hand-off calls this first and, when it is
  * true, reports local_outcome(DELIVER_SENT, "delivers to ...") instead of
  * acting; local_outcome then logs "deliverable"/"undeliverable" and appends
- * to trace/<id> (trace_log.h) for qmgr's report. */
+ * to trace/<id> (bounce_log.h) for qmgr's report. */
 static inline bool local_verifying(const struct local_attempt *at)
 {
     return (at->msg->req->flags & DELIVER_FLAG_VERIFY) != 0;

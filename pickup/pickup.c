@@ -38,18 +38,12 @@
 #include "mail_date.h"
 #include "maildrop.h"
 #include "msg.h"
+#include "mail_queue.h"
 #include "queue_file.h"
 #include "queue_id.h"
 #include "service.h"
 
 #define MAX_RECIPIENTS 100000
-
-static size_t record_limit(void)
-{
-    /* The writer (postdrop) splits content at this limit. */
-    long long lll = config_get_int("line_length_limit");
-    return lll > 8192 ? (size_t)lll : 8192;
-}
 
 static int ipc_timeout_ms(void)
 {
@@ -125,7 +119,7 @@ static enum outcome pickup_file(const char *id)
         queue_file_move_corrupt(".", "maildrop", 0, id, "not a regular file with one link");
         goto done;
     }
-    if (maildrop_load(fd, record_limit(), MAX_RECIPIENTS, &m, &err) < 0) {
+    if (maildrop_load(fd, mail_queue_read_limit(), MAX_RECIPIENTS, &m, &err) < 0) {
         queue_file_move_corrupt(".", "maildrop", 0, id, strbuf_str(&err));
         goto done;
     }
@@ -155,7 +149,7 @@ static enum outcome pickup_file(const char *id)
                                   m.rcpt[i].notify);
     received_header(cc, strbuf_str(&new_id), &st);
     struct content_ctx content = {.cc = cc, .first = true};
-    if (maildrop_content(fd, record_limit(), send_content, &content, &err) < 0) {
+    if (maildrop_content(fd, mail_queue_read_limit(), send_content, &content, &err) < 0) {
         /* The file validated a moment ago: it changed under us. */
         cleanup_client_abort(&cc);
         queue_file_move_corrupt(".", "maildrop", 0, id, strbuf_str(&err));
@@ -189,22 +183,15 @@ done:
 
 static void pickup_scan(void)
 {
-    DIR *d = opendir("maildrop");
-    if (!d)
+    /* maildrop/ is never hashed (mail_queue.h): postdrop writes it flat. */
+    if (access("maildrop", R_OK | X_OK) < 0)
         msg_fatal("open directory %s/maildrop: %m", config_get("queue_directory"));
-    struct dirent *de;
-    errno = 0;
-    while ((de = readdir(d)) != NULL) {
-        /* Temporary names of files postdrop is still creating are not IDs. */
-        if (!queue_id_valid(de->d_name))
-            continue;
-        if (pickup_file(de->d_name) == CLEANUP_DOWN)
+    mail_queue_scan *sc = mail_queue_scan_open(AT_FDCWD, "maildrop", 0);
+    const char *id;
+    while ((id = mail_queue_scan_next(sc)) != NULL)
+        if (pickup_file(id) == CLEANUP_DOWN)
             break;
-        errno = 0;
-    }
-    if (errno != 0)
-        msg_warn("read directory maildrop: %m");
-    closedir(d);
+    mail_queue_scan_close(&sc);
 }
 
 static void pickup_trigger(const char *buf, size_t len, const char *service, char **args)

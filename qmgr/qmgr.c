@@ -48,6 +48,7 @@
 #include "mem.h"
 #include "msg.h"
 #include "qmgr.h"
+#include "mail_queue.h"
 #include "queue_file.h"
 #include "queue_id.h"
 #include "service.h"
@@ -88,51 +89,17 @@ int64_t qmgr_now_us(void)
     return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
-/* Hash depth of a queue per hash_queue_names / hash_queue_depth. */
-int qmgr_queue_depth(const char *queue)
-{
-    strlist names = STRLIST_INIT;
-    strlist_split(&names, config_get("hash_queue_names"), ", \t\r\n", NULL);
-    int depth = strlist_contains(&names, queue) ? (int)config_get_int("hash_queue_depth") : 0;
-    strlist_release(&names);
-    if (depth < 0 || depth > QUEUE_ID_MAX_DEPTH)
-        msg_fatal("hash_queue_depth = %d: must be between 0 and %d", depth, QUEUE_ID_MAX_DEPTH);
-    return depth;
-}
-
 /* ---- scanning ---------------------------------------------------------- */
 
-/* Walk <dir> down `depth` levels of one-character hash directories and
- * collect complete queue files (deferred: only those due unless `all`). */
-static void walk(int dirfd, const char *path, int depth, bool deferred, bool all, time_t now,
-                 strlist *out)
+/* Collect the complete queue files of `queue` (deferred: only those due
+ * unless `all`). */
+static void walk(const char *queue, int depth, bool deferred, bool all, time_t now, strlist *out)
 {
-    int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno != ENOENT)
-            msg_warn("open directory %s: %m", path);
-        return;
-    }
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        msg_warn("fdopendir %s: %m", path);
-        close(fd);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        const char *name = e->d_name;
-        if (name[0] == '.')
-            continue;
-        if (depth > 0) {
-            if (strlen(name) == 1)
-                walk(fd, name, depth - 1, deferred, all, now, out);
-            continue;
-        }
-        if (!queue_id_valid(name))
-            continue; /* temporary names of writers, strays */
+    mail_queue_scan *sc = mail_queue_scan_open(AT_FDCWD, queue, depth);
+    const char *name;
+    while ((name = mail_queue_scan_next(sc)) != NULL) {
         struct stat st;
-        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        if (fstatat(mail_queue_scan_dirfd(sc), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue; /* gone meanwhile */
         if (!queue_file_mode_complete(&st))
             continue;
@@ -140,7 +107,7 @@ static void walk(int dirfd, const char *path, int depth, bool deferred, bool all
             continue;
         strlist_push(out, name);
     }
-    closedir(d);
+    mail_queue_scan_close(&sc);
 }
 
 static int depth_of(const struct scan_list *l)
@@ -158,7 +125,7 @@ static void scan(struct scan_list *l)
     l->next = 0;
     l->rescan = false;
     bool deferred = l == &deferred_list;
-    walk(AT_FDCWD, l->queue, depth_of(l), deferred, ignore_deferred_time, time(NULL), &l->ids);
+    walk(l->queue, depth_of(l), deferred, ignore_deferred_time, time(NULL), &l->ids);
     if (deferred)
         ignore_deferred_time = false;
     if (l->ids.n)
@@ -321,7 +288,7 @@ static void on_service_fd(event_loop *loop, int fd, unsigned events, void *ctx)
 static void recover_active(void)
 {
     strlist ids = STRLIST_INIT;
-    walk(AT_FDCWD, "active", qmgr_cfg.active_depth, false, true, 0, &ids);
+    walk("active", qmgr_cfg.active_depth, false, true, 0, &ids);
     strbuf err = STRBUF_INIT;
     for (size_t i = 0; i < ids.n; i++)
         if (queue_file_move(qmgr_cfg.queue_directory, ids.v[i], "active", qmgr_cfg.active_depth,
@@ -347,12 +314,10 @@ static void qmgr_init(const char *service, char **args)
     qmgr_cfg.queue_directory = config_get("queue_directory");
     qmgr_cfg.myhostname = config_get("myhostname");
     qmgr_cfg.mail_name = config_get("mail_name");
-    qmgr_cfg.incoming_depth = qmgr_queue_depth("incoming");
-    qmgr_cfg.active_depth = qmgr_queue_depth("active");
-    if (qmgr_cfg.active_depth != 0)
-        msg_fatal("hash_queue_names: hashing the active queue is not supported");
-    qmgr_cfg.deferred_depth = qmgr_queue_depth("deferred");
-    qmgr_cfg.defer_depth = qmgr_queue_depth("defer");
+    qmgr_cfg.incoming_depth = mail_queue_depth("incoming");
+    qmgr_cfg.active_depth = mail_queue_depth("active");
+    qmgr_cfg.deferred_depth = mail_queue_depth("deferred");
+    qmgr_cfg.defer_depth = mail_queue_depth("defer");
     qmgr_cfg.long_ids = config_get_bool("enable_long_queue_ids");
     qmgr_cfg.active_limit = positive("qmgr_message_active_limit");
     qmgr_cfg.min_backoff = config_get_time("minimal_backoff_time");
@@ -369,7 +334,7 @@ static void qmgr_init(const char *service, char **args)
     qmgr_cfg.ipc_timeout = config_get_time("ipc_timeout");
     qmgr_cfg.agent_timeout = config_get_time("daemon_timeout") + 60;
     qmgr_cfg.default_process_limit = positive("default_process_limit");
-    qmgr_cfg.record_limit = 1024 * 1024; /* accept every record a writer may produce */
+    qmgr_cfg.record_limit = mail_queue_read_limit();
 
     strbuf err = STRBUF_INIT;
     if (!(qmgr_resolve = resolve_open(&err)))

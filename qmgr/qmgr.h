@@ -81,7 +81,6 @@ struct qmgr_message {
 /* qmgr.c */
 void qmgr_message_finished(struct qmgr_message *m); /* frees m, makes room */
 int64_t qmgr_now_us(void);
-int qmgr_queue_depth(const char *queue);
 /* Master went away (reload, stop): no new activations or deliveries. */
 bool qmgr_draining(void);
 /* Exit if draining and nothing is in flight any more. */
@@ -119,7 +118,7 @@ size_t qmgr_deliver_in_flight(void);
  * when it could not be queued (the recipients must stay to do). */
 int qmgr_bounce_notify(struct qmgr_message *m, int kind);
 /* sendmail -bv (QF_FLAG_VERIFY): queue the "Mail Delivery Status Report"
- * built from trace/<id> (trace_log.h) to the sender. 0 when queued. */
+ * built from trace/<id> (bounce_log.h) to the sender. 0 when queued. */
 int qmgr_verify_report(struct qmgr_message *m);
 
 #endif

@@ -25,7 +25,7 @@
 #include "qmgr.h"
 #include "queue_file.h"
 #include "resolve.h"
-#include "trace_log.h"
+#include "bounce_log.h"
 
 /* One logical line of the original longer than this is cut in the notice. */
 #define ORIGINAL_LINE_MAX 65536
@@ -238,7 +238,7 @@ static void verify_add(struct verify_list *l, const char *address, const char *o
     };
 }
 
-static void verify_add_entry(void *ctx, const struct trace_entry *e)
+static void verify_add_entry(void *ctx, const struct bounce_log_entry *e)
 {
     verify_add(ctx, e->recipient, e->orig_recipient, e->action, e->status, e->reason);
 }
@@ -247,7 +247,8 @@ int qmgr_verify_report(struct qmgr_message *m)
 {
     struct verify_list l = {0};
     strbuf err = STRBUF_INIT;
-    if (trace_log_read(qmgr_cfg.queue_directory, m->id, verify_add_entry, &l, &err) < 0)
+    if (bounce_log_read(qmgr_cfg.queue_directory, BOUNCE_LOG_TRACE, m->id, verify_add_entry, &l,
+                        &err) < 0)
         msg_warn("%s: cannot read verification results: %s", m->id, err.s);
     if (l.n == 0) {
         /* No records (a writer could not append): report what the replies

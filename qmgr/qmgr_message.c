@@ -31,10 +31,11 @@
 #include "dsn.h"
 #include "mem.h"
 #include "msg.h"
+#include "mail_queue.h"
 #include "qmgr.h"
 #include "queue_file.h"
 #include "queue_id.h"
-#include "trace_log.h"
+#include "bounce_log.h"
 
 void qmgr_message_free(struct qmgr_message **mp)
 {
@@ -77,13 +78,13 @@ void qmgr_log_outcome(const struct qmgr_message *m, const struct qmgr_rcpt *r, c
     if (m->flags & QF_FLAG_VERIFY) {
         /* sendmail -bv: a verdict, not a delivery; it goes into the report. */
         rec.status = strcmp(status, "sent") == 0 ? "deliverable" : "undeliverable";
-        struct trace_entry te = {.recipient = r->address,
-                                 .orig_recipient = r->orig_rcpt,
-                                 .status = dsn,
-                                 .action = rec.status,
-                                 .reason = reason};
+        struct bounce_log_entry te = {.recipient = r->address,
+                                      .orig_recipient = r->orig_rcpt,
+                                      .status = dsn,
+                                      .action = rec.status,
+                                      .reason = reason};
         strbuf err = STRBUF_INIT;
-        if (trace_log_append(qmgr_cfg.queue_directory, m->id, &te, &err) < 0)
+        if (bounce_log_append(qmgr_cfg.queue_directory, BOUNCE_LOG_TRACE, m->id, &te, &err) < 0)
             msg_warn("%s: cannot record verification result: %s", m->id, err.s);
         strbuf_release(&err);
     }
@@ -247,18 +248,20 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
 {
     strbuf err = STRBUF_INIT;
     const char *qdir = qmgr_cfg.queue_directory;
-    if (queue_file_move(qdir, id, from, from_depth, "active", 0, false, &err) < 0) {
+    if (queue_file_move(qdir, id, from, from_depth, "active", qmgr_cfg.active_depth, false, &err) <
+        0) {
         if (errno != ENOENT)
             msg_warn("%s: cannot move from %s to active: %s", id, from, err.s);
         strbuf_release(&err);
         return -1;
     }
-    int fd = queue_file_open(qdir, "active", 0, id, true, &err);
+    int fd = queue_file_open(qdir, "active", qmgr_cfg.active_depth, id, true, &err);
     if (fd < 0) {
         /* Not ours to judge (incomplete, or an open failure): put it back. */
         msg_warn("%s: cannot open active queue file: %s", id, err.s);
         strbuf_reset(&err);
-        if (queue_file_move(qdir, id, "active", 0, from, from_depth, false, &err) < 0)
+        if (queue_file_move(qdir, id, "active", qmgr_cfg.active_depth, from, from_depth, false,
+                            &err) < 0)
             msg_warn("%s: cannot move back to %s: %s", id, from, err.s);
         strbuf_release(&err);
         return -1;
@@ -269,7 +272,7 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
     m->active_us = qmgr_now_us();
     if (read_message(m, &err) < 0) {
         qmgr_message_free(&m);
-        queue_file_move_corrupt(qdir, "active", 0, id, err.s);
+        queue_file_move_corrupt(qdir, "active", qmgr_cfg.active_depth, id, err.s);
         strbuf_release(&err);
         return -1;
     }
@@ -279,7 +282,7 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
         m->ret = xstrdup("");
     /* A verify pass always starts from scratch (an earlier one may have
      * been cut short by a crash): no stale results in the report. */
-    if ((m->flags & QF_FLAG_VERIFY) && trace_log_remove(qdir, id) < 0)
+    if ((m->flags & QF_FLAG_VERIFY) && bounce_log_remove(qdir, BOUNCE_LOG_TRACE, id) < 0)
         msg_warn("%s: remove trace log: %m", id);
     msg_info("%s: from=<%s>, size=%llu, nrcpt=%llu (queue active)", m->id, m->sender,
              (unsigned long long)m->size, (unsigned long long)m->rcpt_total);
@@ -307,90 +310,69 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
 
 /* ---- finishing --------------------------------------------------------- */
 
-static void put_field(FILE *fp, const char *name, const char *value)
-{
-    /* One line per field: never let a newline from a reason split it. */
-    fprintf(fp, "%s=", name);
-    for (const char *p = value; *p; p++)
-        fputc((*p == '\n' || *p == '\r') ? ' ' : *p, fp);
-    fputc('\n', fp);
-}
-
 /* defer/<id>: this pass's deferred recipients, in the bounce-log format. */
 static void write_defer_log(struct qmgr_message *m)
 {
-    strbuf path = STRBUF_INIT, dir = STRBUF_INIT;
-    strbuf_printf(&dir, "%s/defer/", qmgr_cfg.queue_directory);
-    if (queue_id_hash_dir(&dir, m->id, qmgr_cfg.defer_depth) < 0)
-        msg_panic("bad queue id %s", m->id);
-    strbuf_printf(&path, "%s%s", dir.s, m->id);
-    FILE *fp = fopen(path.s, "we");
-    if (!fp && errno == ENOENT) {
-        /* Create the hash directories (and defer/ itself) on demand. */
-        for (size_t i = strlen(qmgr_cfg.queue_directory) + 1; i < dir.len; i++)
-            if (dir.s[i] == '/') {
-                dir.s[i] = 0;
-                if (mkdir(dir.s, 0700) < 0 && errno != EEXIST)
-                    msg_warn("mkdir %s: %m", dir.s);
-                dir.s[i] = '/';
-            }
-        fp = fopen(path.s, "we");
+    struct bounce_log_entry *e = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*e));
+    char(*num)[2][32] = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*num));
+    size_t n = 0;
+    for (size_t i = 0; i < m->nrcpt; i++) {
+        struct qmgr_rcpt *r = &m->rcpts[i];
+        if (r->state != QR_DEFERRED)
+            continue;
+        snprintf(num[n][0], sizeof(num[n][0]), "%lld", (long long)r->offset);
+        if (r->notify)
+            snprintf(num[n][1], sizeof(num[n][1]), "%d", r->notify);
+        e[n] = (struct bounce_log_entry){
+            .recipient = r->address,
+            .orig_recipient = r->orig_rcpt,
+            .offset = num[n][0],
+            .dsn_orig_rcpt = r->orcpt,
+            .dsn_notify = num[n][1],
+            .status = r->dsn ? r->dsn : "4.0.0",
+            .action = "delayed",
+            .reason = r->reason ? r->reason : "unknown",
+        };
+        n++;
     }
-    if (!fp) {
-        msg_warn("%s: cannot write defer log %s: %m", m->id, path.s);
-    } else {
-        for (size_t i = 0; i < m->nrcpt; i++) {
-            struct qmgr_rcpt *r = &m->rcpts[i];
-            if (r->state != QR_DEFERRED)
-                continue;
-            char num[32];
-            put_field(fp, "recipient", r->address);
-            if (*r->orig_rcpt)
-                put_field(fp, "original_recipient", r->orig_rcpt);
-            snprintf(num, sizeof(num), "%lld", (long long)r->offset);
-            put_field(fp, "offset", num);
-            if (*r->orcpt)
-                put_field(fp, "dsn_orig_rcpt", r->orcpt);
-            if (r->notify) {
-                snprintf(num, sizeof(num), "%d", r->notify);
-                put_field(fp, "dsn_notify", num);
-            }
-            put_field(fp, "status", r->dsn ? r->dsn : "4.0.0");
-            put_field(fp, "action", "delayed");
-            put_field(fp, "reason", r->reason ? r->reason : "unknown");
-            fputc('\n', fp);
-        }
-        if (fclose(fp) != 0)
-            msg_warn("%s: write defer log %s: %m", m->id, path.s);
-    }
-    strbuf_release(&path);
-    strbuf_release(&dir);
+    strbuf err = STRBUF_INIT;
+    if (bounce_log_replace(qmgr_cfg.queue_directory, BOUNCE_LOG_DEFER, m->id, e, n, &err) < 0)
+        msg_warn("%s: cannot write defer log: %s", m->id, err.s);
+    strbuf_release(&err);
+    free(num);
+    free(e);
 }
 
 static void remove_defer_log(const char *id)
 {
-    strbuf path = STRBUF_INIT;
-    strbuf_printf(&path, "%s/defer/", qmgr_cfg.queue_directory);
-    queue_id_hash_dir(&path, id, qmgr_cfg.defer_depth);
-    strbuf_puts(&path, id);
-    if (unlink(path.s) < 0 && errno != ENOENT)
+    if (bounce_log_remove(qmgr_cfg.queue_directory, BOUNCE_LOG_DEFER, id) < 0)
         msg_warn("%s: remove defer log: %m", id);
-    strbuf_release(&path);
 }
 
 /* sendmail -bv: every recipient has a verdict in this one pass (Postfix
  * reports deferrals as undeliverable too); mail the report, then the probe
  * is gone. Only when the report cannot be queued does it wait in deferred/
  * and run again from the start (nothing was marked). */
+/* The absolute path of an active file (hashed per active_depth). */
+static void active_path(strbuf *out, const char *id)
+{
+    strbuf rel = STRBUF_INIT;
+    if (mail_queue_path(&rel, "active", id) < 0)
+        msg_panic("bad queue id %s", id);
+    strbuf_reset(out);
+    strbuf_printf(out, "%s/%s", qmgr_cfg.queue_directory, rel.s);
+    strbuf_release(&rel);
+}
+
 static void finish_verify(struct qmgr_message *m)
 {
     const char *qdir = qmgr_cfg.queue_directory;
     strbuf err = STRBUF_INIT;
     bool sent = qmgr_verify_report(m) == 0;
-    if (trace_log_remove(qdir, m->id) < 0)
+    if (bounce_log_remove(qdir, BOUNCE_LOG_TRACE, m->id) < 0)
         msg_warn("%s: remove trace log: %m", m->id);
     if (sent) {
-        strbuf_printf(&err, "%s/active/%s", qdir, m->id);
+        active_path(&err, m->id);
         if (unlink(err.s) < 0)
             msg_warn("%s: remove %s: %m", m->id, err.s);
         else
@@ -404,8 +386,8 @@ static void finish_verify(struct qmgr_message *m)
             msg_warn("%s: cannot set the next attempt time: %m", m->id);
         close(m->fd);
         m->fd = -1;
-        if (queue_file_move(qdir, m->id, "active", 0, "deferred", qmgr_cfg.deferred_depth, false,
-                            &err) < 0)
+        if (queue_file_move(qdir, m->id, "active", qmgr_cfg.active_depth, "deferred",
+                            qmgr_cfg.deferred_depth, false, &err) < 0)
             msg_warn("%s: cannot move to deferred: %s", m->id, err.s);
     }
     strbuf_release(&err);
@@ -480,14 +462,14 @@ static void finish(struct qmgr_message *m)
             msg_warn("%s: cannot set the next attempt time: %m", m->id);
         close(m->fd);
         m->fd = -1;
-        if (queue_file_move(qdir, m->id, "active", 0, "deferred", qmgr_cfg.deferred_depth, false,
-                            &err) < 0)
+        if (queue_file_move(qdir, m->id, "active", qmgr_cfg.active_depth, "deferred",
+                            qmgr_cfg.deferred_depth, false, &err) < 0)
             msg_warn("%s: cannot move to deferred: %s", m->id, err.s);
     } else {
         close(m->fd);
         m->fd = -1;
         strbuf path = STRBUF_INIT;
-        strbuf_printf(&path, "%s/active/%s", qdir, m->id);
+        active_path(&path, m->id);
         if (unlink(path.s) < 0)
             msg_warn("%s: remove %s: %m", m->id, path.s);
         else

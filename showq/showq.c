@@ -21,89 +21,45 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "bounce_log.h"
 #include "config.h"
 #include "mem.h"
 #include "msg.h"
 #include "queue_file.h"
 #include "queue_id.h"
 #include "service.h"
+#include "mail_queue.h"
 #include "showq_proto.h"
 #include "sock.h"
 #include "strlist.h"
 
 /* Bounds on what one message may make us hold. */
-#define DEFER_LOG_MAX (1024 * 1024)
 #define FIELD_MAX 8000
 
 static const char *const queues[] = {"maildrop", "hold", "incoming", "active", "deferred"};
 
-static int hash_depth(const char *queue)
+struct reasons {
+    strlist *rcpt, *why;
+};
+
+static void add_reason(void *ctx, const struct bounce_log_entry *e)
 {
-    strlist names = STRLIST_INIT;
-    strlist_split(&names, config_get("hash_queue_names"), ", \t\r\n", NULL);
-    bool hashed = strlist_contains(&names, queue);
-    strlist_release(&names);
-    long long d = config_get_int("hash_queue_depth");
-    return hashed && d > 0 && d <= QUEUE_ID_MAX_DEPTH ? (int)d : 0;
+    struct reasons *r = ctx;
+    /* Fields longer than the protocol carries are left out, not clipped. */
+    if (strlen(e->recipient) > FIELD_MAX)
+        return;
+    strlist_push(r->rcpt, e->recipient);
+    strlist_push(r->why, e->reason && strlen(e->reason) <= FIELD_MAX ? e->reason : "");
 }
 
-static size_t record_limit(void)
-{
-    long long lll = config_get_int("line_length_limit");
-    return lll > 8192 ? (size_t)lll : 8192;
-}
-
-/* recipient -> reason pairs from defer/<hash>/<id>. */
+/* recipient -> reason pairs from the defer log. */
 static void load_reasons(const char *id, strlist *rcpt, strlist *why)
 {
-    strbuf path = STRBUF_INIT;
-    strbuf_puts(&path, "defer/");
-    if (queue_id_hash_dir(&path, id, hash_depth("defer")) < 0)
-        goto out;
-    strbuf_puts(&path, id);
-    FILE *fp = fopen(strbuf_str(&path), "re");
-    if (!fp)
-        goto out;
-    char *line = NULL;
-    size_t cap = 0, total = 0;
-    ssize_t n;
-    strbuf cur_rcpt = STRBUF_INIT, cur_why = STRBUF_INIT;
-    bool have_rcpt = false;
-    for (;;) {
-        n = getline(&line, &cap, fp);
-        if (n >= 0) {
-            total += (size_t)n;
-            if (total > DEFER_LOG_MAX)
-                n = -1;
-        }
-        if (n > 0 && line[n - 1] == '\n')
-            line[--n] = '\0';
-        if (n <= 0) { /* end of a block */
-            if (have_rcpt) {
-                strlist_push(rcpt, strbuf_str(&cur_rcpt));
-                strlist_push(why, strbuf_str(&cur_why));
-            }
-            have_rcpt = false;
-            strbuf_reset(&cur_why);
-            if (n < 0)
-                break;
-            continue;
-        }
-        if ((size_t)n > FIELD_MAX)
-            continue;
-        if (strncmp(line, "recipient=", 10) == 0) {
-            strbuf_set(&cur_rcpt, line + 10);
-            have_rcpt = true;
-        } else if (strncmp(line, "reason=", 7) == 0) {
-            strbuf_set(&cur_why, line + 7);
-        }
-    }
-    free(line);
-    fclose(fp);
-    strbuf_release(&cur_rcpt);
-    strbuf_release(&cur_why);
-out:
-    strbuf_release(&path);
+    struct reasons r = {rcpt, why};
+    strbuf err = STRBUF_INIT;
+    if (bounce_log_read(".", BOUNCE_LOG_DEFER, id, add_reason, &r, &err) < 0)
+        msg_warn("%s: %s", id, err.s);
+    strbuf_release(&err);
 }
 
 static const char *reason_for(const strlist *rcpt, const strlist *why, const char *addr)
@@ -141,7 +97,7 @@ static int show_file(stream *st, const char *queue, int depth, const char *id)
         return 0; /* incomplete, gone, or unreadable: not listed */
     }
     struct stat st_file;
-    queue_file_reader *r = queue_file_reader_open(fd, record_limit(), &err);
+    queue_file_reader *r = queue_file_reader_open(fd, mail_queue_read_limit(), &err);
     queue_file_record rec = QUEUE_FILE_RECORD_INIT;
     strbuf sender = STRBUF_INIT;
     strlist rcpts = STRLIST_INIT;
@@ -197,35 +153,15 @@ static int show_file(stream *st, const char *queue, int depth, const char *id)
     return rc;
 }
 
-/* Walk <dir> and its hash subdirectories (single characters, `depth`
- * levels), listing every file named like a queue ID. */
-static int walk(stream *st, const char *queue, int depth, const char *dir, int level)
+/* Show every message in `queue` (hash directories included). */
+static int walk(stream *st, const char *queue, int depth)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (errno != ENOENT)
-            msg_warn("open directory %s: %m", dir);
-        return 0;
-    }
-    strlist names = STRLIST_INIT;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.')
-            strlist_push(&names, de->d_name);
-    closedir(d);
+    mail_queue_scan *sc = mail_queue_scan_open(AT_FDCWD, queue, depth);
+    const char *name;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < names.n; i++) {
-        const char *name = names.v[i];
-        if (level < depth && strlen(name) == 1) {
-            strbuf sub = STRBUF_INIT;
-            strbuf_printf(&sub, "%s/%s", dir, name);
-            rc = walk(st, queue, depth, strbuf_str(&sub), level + 1);
-            strbuf_release(&sub);
-        } else if (level == depth && queue_id_valid(name)) {
-            rc = show_file(st, queue, depth, name);
-        }
-    }
-    strlist_release(&names);
+    while (rc == 0 && (name = mail_queue_scan_next(sc)) != NULL)
+        rc = show_file(st, queue, depth, name);
+    mail_queue_scan_close(&sc);
     return rc;
 }
 
@@ -233,7 +169,7 @@ static void list_queue(stream *st)
 {
     attr_list al = ATTR_LIST_INIT;
     for (size_t i = 0; i < sizeof(queues) / sizeof(queues[0]); i++)
-        if (walk(st, queues[i], hash_depth(queues[i]), queues[i], 0) < 0)
+        if (walk(st, queues[i], mail_queue_depth(queues[i])) < 0)
             return;
     attr_add_str(&al, "type", "end");
     (void)send_list(st, &al);
@@ -245,11 +181,9 @@ static void flush_one(stream *st, const char *id)
     attr_list al = ATTR_LIST_INIT;
     strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     const char *why = NULL;
-    strbuf_puts(&path, "deferred/");
-    if (!queue_id_valid(id) || queue_id_hash_dir(&path, id, hash_depth("deferred")) < 0) {
+    if (mail_queue_path(&path, "deferred", id) < 0) {
         why = "invalid queue ID";
     } else {
-        strbuf_puts(&path, id);
         /* qmgr's deferred scan takes files whose mtime (next retry) has come. */
         if (utimes(strbuf_str(&path), NULL) < 0)
             why = errno == ENOENT ? "no such message in the deferred queue" : strerror(errno);

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "delivery_log.h"
 #include "msg.h"
+#include "mail_queue.h"
 #include "queue_file.h"
 #include "service.h"
 #include "smtp.h"
@@ -162,8 +163,8 @@ static void process_request(struct deliver_request *req)
     struct smtp_targets targets = {0};
     strbuf err = STRBUF_INIT;
 
-    msg.fd =
-        queue_file_open(smtp_cfg.queue_directory, req->queue_name, 0, req->queue_id, true, &err);
+    msg.fd = queue_file_open(smtp_cfg.queue_directory, req->queue_name,
+                             mail_queue_depth(req->queue_name), req->queue_id, true, &err);
     if (msg.fd < 0) {
         msg_warn("%s: cannot open queue file: %s", req->queue_id, err.s);
         for (size_t i = 0; i < req->nrcpt; i++)

@@ -12,11 +12,11 @@
 #include <unistd.h>
 
 #include "mime_downgrade.h"
+#include "mail_queue.h"
 #include "queue_file.h"
 #include "smtp.h"
 
 #define WIRE_CHUNK 65536
-#define SMTP_RECORD_LIMIT (1024 * 1024)
 
 void smtp_wire_piece(strbuf *out, const char *data, size_t len, bool line_end, bool *at_bol)
 {
@@ -40,7 +40,7 @@ static bool has_8bit(const strbuf *sb)
 
 int smtp_message_scan(struct smtp_message *m, strbuf *err)
 {
-    queue_file_reader *r = queue_file_reader_open(m->fd, SMTP_RECORD_LIMIT, err);
+    queue_file_reader *r = queue_file_reader_open(m->fd, mail_queue_read_limit(), err);
     if (r == NULL)
         return -1;
     queue_file_record rec = QUEUE_FILE_RECORD_INIT;
@@ -90,7 +90,7 @@ static void wire_line(void *ctx, const char *line, size_t len)
 
 int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err)
 {
-    queue_file_reader *r = queue_file_reader_open(m->fd, SMTP_RECORD_LIMIT, err);
+    queue_file_reader *r = queue_file_reader_open(m->fd, mail_queue_read_limit(), err);
     if (r == NULL)
         return SMTP_CONTENT_FILE_ERROR;
     queue_file_record rec = QUEUE_FILE_RECORD_INIT;

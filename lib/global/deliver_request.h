@@ -38,11 +38,11 @@
  * lookup) but writes no mailbox, runs no command, forwards nothing and
  * marks nothing in the queue file. For every final destination it logs
  * "status=deliverable (what would happen)" or "status=undeliverable
- * (why)" and appends a record to trace/<queue_id> (trace_log.h), from which
+ * (why)" and appends a record to trace/<queue_id> (bounce_log.h), from which
  * qmgr builds the report to the sender; the reply still carries one
  * outcome per request recipient (sent = deliverable). qmgr only sends
  * verify requests to agents that implement this (local); for every other
- * transport it reports the route itself (trace_log.h).
+ * transport it reports the route itself (bounce_log.h).
  *
  * Division of labour (DESIGN.md §3): the agent marks a recipient DELIVERED
  * in the queue file as soon as that delivery is final (before it replies),

@@ -1,5 +1,7 @@
 #include "queue_file.h"
 
+#include "mail_queue.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
@@ -1299,8 +1301,7 @@ static pid_t temp_name_pid(const char *name)
 #define QF_TEMP_GRACE 60
 
 /* One directory entry; returns true when it was removed. */
-static bool purge_entry(int dirfd, const char *queue, const char *rel, const char *name,
-                        long stale_age, time_t now)
+static bool purge_entry(int dirfd, const char *shown, const char *name, long stale_age, time_t now)
 {
     struct stat st, fst;
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
@@ -1340,56 +1341,15 @@ static bool purge_entry(int dirfd, const char *queue, const char *rel, const cha
     if (why) {
         /* Removed while we hold the lock: no writer can take it meanwhile. */
         if (unlinkat(dirfd, name, 0) == 0) {
-            msg_warn("%s/%s%s: removed %s (%s)", queue, rel, name, what, why);
+            msg_warn("%s: removed %s (%s)", shown, what, why);
             removed = true;
         } else if (errno != ENOENT) {
-            msg_warn("remove %s/%s%s: %m", queue, rel, name);
+            msg_warn("remove %s: %m", shown);
         }
     }
     if (fd >= 0)
         (void)close(fd);
     return removed;
-}
-
-static unsigned long purge_dir(int parent, const char *path, const char *queue, strbuf *rel,
-                               int depth, long stale_age, time_t now)
-{
-    int fd = openat(parent, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno != ENOENT)
-            msg_warn("open directory %s/%s: %m", queue, strbuf_str(rel));
-        return 0;
-    }
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        msg_warn("open directory %s/%s: %m", queue, strbuf_str(rel));
-        (void)close(fd);
-        return 0;
-    }
-    /* Names first: removing while reading a directory may skip entries. */
-    strbuf names = STRBUF_INIT;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            strbuf_append(&names, e->d_name, strlen(e->d_name) + 1);
-    unsigned long n = 0;
-    size_t rel_len = rel->len;
-    for (size_t off = 0; off < names.len; off += strlen(names.s + off) + 1) {
-        const char *name = names.s + off;
-        struct stat st;
-        if (depth > 0 && strlen(name) == 1 && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISDIR(st.st_mode)) {
-            strbuf_printf(rel, "%s/", name);
-            n += purge_dir(fd, name, queue, rel, depth - 1, stale_age, now);
-            strbuf_truncate(rel, rel_len);
-            continue;
-        }
-        if (purge_entry(fd, queue, strbuf_str(rel), name, stale_age, now))
-            n++;
-    }
-    strbuf_release(&names);
-    closedir(d);
-    return n;
 }
 
 unsigned long queue_file_purge_abandoned(const char *queue_dir, const char *queue, int hash_depth,
@@ -1403,9 +1363,19 @@ unsigned long queue_file_purge_abandoned(const char *queue_dir, const char *queu
         msg_warn("open queue directory %s: %m", queue_dir);
         return 0;
     }
-    strbuf rel = STRBUF_INIT;
-    unsigned long n = purge_dir(top, queue, queue, &rel, hash_depth, stale_age, time(NULL));
-    strbuf_release(&rel);
+    strbuf shown = STRBUF_INIT;
+    unsigned long n = 0;
+    time_t now = time(NULL);
+    /* The scan lists each directory before we remove from it. */
+    mail_queue_scan *sc = mail_queue_scan_open_names(top, queue, hash_depth);
+    const char *name;
+    while ((name = mail_queue_scan_next(sc)) != NULL) {
+        mail_queue_scan_path(sc, name, &shown);
+        if (purge_entry(mail_queue_scan_dirfd(sc), strbuf_str(&shown), name, stale_age, now))
+            n++;
+    }
+    mail_queue_scan_close(&sc);
+    strbuf_release(&shown);
     (void)close(top);
     return n;
 }
