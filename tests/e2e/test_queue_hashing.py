@@ -7,7 +7,7 @@ import os
 import subprocess
 
 import peers
-from conftest import BIN
+from conftest import BIN, per_run
 from delivery_helpers import PIPELINE_CF, maildir_new, smtp_send, start_pipeline, wait_maildir
 from test_submit import mailq, run
 
@@ -36,7 +36,7 @@ def hashed_path(qid):
 
 def sendmail(inst, rcpt, body=b"Subject: via sendmail\n\nhi\n"):
     env = dict(os.environ, MAIL_CONFIG=inst.config_dir)
-    r = subprocess.run([os.path.join(BIN, "sendmail"), "-f", "tester@mta-test.example", rcpt],
+    r = subprocess.run([os.path.join(BIN, "sendmail"), "-f", per_run("tester@mta-test.example"), rcpt],
                        input=body, capture_output=True, timeout=30, env=env)
     assert r.returncode == 0, r.stderr
 
@@ -48,15 +48,15 @@ def test_hashed_queues_deliver_and_are_managed(instance):
         % (HASHED, port)))
 
     # local mail by SMTP and by sendmail (maildrop -> pickup) is delivered
-    smtp_send(inst, "tester@mta-test.example", ["tester@mta-test.example"])
-    wait_maildir(inst, "tester", 1)
-    sendmail(inst, "tester@mta-test.example")
-    wait_maildir(inst, "tester", 2)
+    smtp_send(inst, per_run("tester@mta-test.example"), [per_run("tester@mta-test.example")])
+    wait_maildir(inst, per_run("tester"), 1)
+    sendmail(inst, per_run("tester@mta-test.example"))
+    wait_maildir(inst, per_run("tester"), 2)
     assert any("via sendmail" in open(f, encoding="latin-1").read()
-               for f in maildir_new("tester"))
+               for f in maildir_new(per_run("tester")))
 
     # remote mail is deferred, into the hashed deferred queue
-    q1 = smtp_send(inst, "tester@mta-test.example", ["friend@remote.test"])
+    q1 = smtp_send(inst, per_run("tester@mta-test.example"), ["friend@remote.test"])
     sendmail(inst, "friend2@remote.test")
     inst.wait_for(lambda: q1 in files_in(inst, "deferred") and len(files_in(inst, "deferred")) == 2,
                   timeout=20, what="two messages in deferred/")
@@ -97,8 +97,8 @@ def test_hashed_incoming_at_depth_one(instance):
     """incoming alone hashed: cleanup must write where qmgr looks."""
     inst = start_pipeline(instance, master_cf=CF,
                           extra="hash_queue_names = incoming, deferred\nhash_queue_depth = 1\n")
-    smtp_send(inst, "tester@mta-test.example", ["tester@mta-test.example"])
-    wait_maildir(inst, "tester", 1, timeout=15)
+    smtp_send(inst, per_run("tester@mta-test.example"), [per_run("tester@mta-test.example")])
+    wait_maildir(inst, per_run("tester"), 1, timeout=15)
 
 
 def test_every_hashable_queue_hashed(instance):
@@ -109,12 +109,12 @@ def test_every_hashable_queue_hashed(instance):
     inst = start_pipeline(instance, master_cf=CF, extra=(
         "hash_queue_names = incoming, active, deferred, bounce, defer, trace, flush, hold\n"
         "hash_queue_depth = 2\n"))
-    smtp_send(inst, "tester@mta-test.example", ["tester2@mta-test.example"])
-    wait_maildir(inst, "tester2", 1)
-    verify(inst, "tester@" + DOMAIN)
+    smtp_send(inst, per_run("tester@mta-test.example"), [per_run("tester2@mta-test.example")])
+    wait_maildir(inst, per_run("tester2"), 1)
+    verify(inst, per_run("tester@") + DOMAIN)
     text = report(inst)
-    assert "<tester@%s>: delivers to maildir\n" % DOMAIN in text, text
-    assert maildir_new("tester") == []
+    assert per_run("<tester@%s>: delivers to maildir\n") % DOMAIN in text, text
+    assert maildir_new(per_run("tester")) == []
     assert "warning" not in inst.log(), inst.log()
 
 
@@ -122,8 +122,8 @@ def test_bad_hash_depth_is_fatal_for_postsuper(instance):
     """A depth outside 0..10 is refused, never taken as 0 (postsuper used
     to look in the unhashed places and report success)."""
     inst = start_pipeline(instance, master_cf=CF, extra="hash_queue_depth = 2\n")
-    q = smtp_send(inst, "tester@mta-test.example", ["tester@mta-test.example"])
-    wait_maildir(inst, "tester", 1)
+    q = smtp_send(inst, per_run("tester@mta-test.example"), [per_run("tester@mta-test.example")])
+    wait_maildir(inst, per_run("tester"), 1)
     inst.rewrite(main_cf_extra=inst.main_cf_extra.replace("hash_queue_depth = 2",
                                                           "hash_queue_depth = 11"))
     assert q
