@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "mime_downgrade.h"
+#include "smtp_mime_downgrade.h"
 #include "queue_file.h"
 #include "smtp.h"
 
