@@ -30,7 +30,7 @@
 #include "delivery_log.h"
 #include "fsutil.h"
 #include "local.h"
-#include "mbox.h"
+#include "local_mbox.h"
 #include "mem.h"
 #include "msg.h"
 #include "mail_queue.h"

@@ -4,7 +4,7 @@
 
 #include "header.h"
 #include "local.h"
-#include "mbox.h"
+#include "local_mbox.h"
 #include "mem.h"
 #include "queue_file.h"
 

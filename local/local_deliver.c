@@ -10,13 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "command_run.h"
+#include "local_command.h"
 #include "config.h"
 #include "fsutil.h"
 #include "local.h"
-#include "maildir.h"
+#include "local_maildir.h"
 #include "mem.h"
-#include "mbox.h"
+#include "local_mbox.h"
 #include "msg.h"
 
 /* Switch effective ids (real ids stay root so we can switch back). */

@@ -4,7 +4,7 @@
  * smtp_dns.c      next hop -> ordered list of (host, address, port)
  * smtp_content.c  queue file content -> SMTP DATA (CRLF, dot-stuffing)
  * smtp_tls.c      STARTTLS settings and log line, on the shared lib/global/tls
- * smtp_sasl.c     SMTP AUTH settings and the password table (lib/global/sasl_client
+ * smtp_sasl.c     SMTP AUTH settings and the password table (smtp/smtp_sasl_client
  *                 does the mechanisms, smtp_proto.c the exchange)
  * smtp_proto.c    one session with one server: greeting .. QUIT
  */
@@ -115,7 +115,7 @@ struct smtp_message {
     bool eight_bit;    /* content has bytes >= 0x80, or BODY=8BITMIME */
     bool content_8bit; /* content has bytes >= 0x80 */
     bool smtputf8;     /* SMTPUTF8 requested at submission */
-    bool downgrade;    /* this session: convert 8-bit MIME to 7-bit (lib/global/mime_downgrade.h) */
+    bool downgrade;    /* this session: convert 8-bit MIME to 7-bit (smtp/smtp_mime_downgrade.h) */
 };
 int smtp_message_scan(struct smtp_message *m, strbuf *err);
 /* Write the content as DATA (with the final "."), converted to 7-bit when

@@ -11,8 +11,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "mime_downgrade.h"
 #include "mail_queue.h"
+#include "smtp_mime_downgrade.h"
 #include "queue_file.h"
 #include "smtp.h"
 

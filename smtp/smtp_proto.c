@@ -17,7 +17,7 @@
 #include "mem.h"
 #include "msg.h"
 #include "queue_file.h"
-#include "sasl_client.h"
+#include "smtp_sasl_client.h"
 #include "smtp.h"
 #include "smtp_cmd.h"
 

@@ -2,7 +2,7 @@
  *
  * Only the client implementation Postfix calls "cyrus" exists for its SMTP
  * client (smtp_sasl_type); ours does PLAIN, LOGIN and CRAM-MD5 itself
- * (lib/global/sasl_client), so smtp_sasl_path (a Cyrus config name) has no use.
+ * (smtp/smtp_sasl_client), so smtp_sasl_path (a Cyrus config name) has no use.
  */
 #include <openssl/crypto.h>
 #include <stdlib.h>

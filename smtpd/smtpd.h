@@ -1,7 +1,7 @@
 /* smtpd - internal interface between the SMTP server's files.
  *
  * smtpd.c: session, command loop, replies, limits, counters, log lines.
- * smtpd_data.c: DATA and BDAT content to cleanup (lib/global/smtp_data state
+ * smtpd_data.c: DATA and BDAT content to cleanup (smtpd/smtpd_data_scan state
  * machine), Received: header.
  * smtpd_check.c: restrictions (smtpd_*_restrictions), mynetworks,
  * local_recipient_maps, address classes through lib/global/resolve.
@@ -15,7 +15,7 @@
 
 #include "cleanup_client.h"
 #include "smtp_cmd.h"
-#include "smtp_data.h"
+#include "smtpd_data_scan.h"
 #include "stream.h"
 #include "strbuf.h"
 #include "tls.h"

@@ -1,4 +1,4 @@
-/* smtpd_data - DATA and BDAT: content through lib/global/smtp_data to cleanup.
+/* smtpd_data - DATA and BDAT: content through smtpd/smtpd_data_scan to cleanup.
  *
  * Content is read one line (at most line_length_limit bytes) at a time and
  * fed, terminator included, to the smtp_data state machine, which alone

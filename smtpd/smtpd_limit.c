@@ -2,7 +2,7 @@
  * smtpd_client_connection_count_limit and smtpd_client_connection_rate_limit
  * (per anvil_rate_time_unit), with smtpd_client_event_limit_exceptions
  * exempt, as Postfix's smtpd does through anvil. The shared state is
- * lib/global/client_registry, a file under the queue directory's pid/ (root-owned,
+ * smtpd/smtpd_client_registry, a file under the queue directory's pid/ (root-owned,
  * so created and opened while smtpd is still root and outside any chroot).
  *
  * Failures of the registry never refuse mail: the limits are then not
@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "client_registry.h"
+#include "smtpd_client_registry.h"
 #include "config.h"
 #include "match_list.h"
 #include "msg.h"

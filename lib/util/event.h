@@ -1,8 +1,11 @@
 /* event - a small single-threaded event loop: fd readiness and timers.
  *
  * Contract:
- * - Built on poll(2); meant for daemons with tens of descriptors and timers
- *   (master, qmgr), where simplicity beats epoll. Timers are kept in an
+ * - Built on poll(2); meant for daemons with tens of descriptors and timers,
+ *   where simplicity beats epoll. qmgr runs on it. master does not: its
+ *   loop (master/master_serv.c) rebuilds its poll set each round from the
+ *   services' state (listen fds only while a child is wanted, status pipes
+ *   read before forking), which per-fd callbacks would not make simpler. Timers are kept in an
  *   unsorted array (O(n) per round). Times are stream_now_ms() (monotonic).
  * - One watch per fd: event_watch replaces an earlier one for that fd.
  *   Callbacks get EVENT_READ / EVENT_WRITE as requested, and EVENT_ERROR

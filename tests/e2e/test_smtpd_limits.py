@@ -1,5 +1,5 @@
 """smtpd_client_connection_count_limit and smtpd_client_connection_rate_limit:
-state shared by all smtpd processes (lib/global/client_registry), clients in
+state shared by all smtpd processes (smtpd/smtpd_client_registry), clients in
 smtpd_client_event_limit_exceptions (default $mynetworks) exempt.
 
 Limited clients bind to 127.0.0.2/127.0.0.3 while mynetworks covers only

@@ -1,4 +1,4 @@
-/* Fuzz the SMTP client's reply parser (lib/global/smtp_resp): split input into
+/* Fuzz the SMTP client's reply parser (smtp/smtp_resp): split input into
  * lines, feed them as server replies, and check the bounds the parser
  * promises: limited text, no control characters in what it keeps, a
  * well-formed DSN. */

@@ -1,4 +1,4 @@
-/* Unit tests: SMTP reply parsing for the client (lib/global/smtp_resp). */
+/* Unit tests: SMTP reply parsing for the client (smtp/smtp_resp). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "maildir.h"
+#include "local_maildir.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,8 @@
-/* map_command - the command-line front ends postmap(1) and postalias(1),
- * shared here because each commands/<name>.c is its own executable.
+/* postmap_command (map_command_main) - the command line of postmap(1) and
+ * postalias(1). Both are one program: commands/postmap.c runs this in alias
+ * mode when invoked as "postalias" (the build and install make postalias a
+ * symlink to postmap), as sendmail is mailq and newaliases. Postfix ships two
+ * binaries; behaviour, options and messages are the same either way.
  * (newaliases is sendmail -bi, which runs postalias on $alias_database.)
  *
  *   postmap   [-Nfinoprsvw] [-c dir] [-d key] [-q key] [type:]file...

@@ -1,4 +1,4 @@
-/* client_registry - see client_registry.h for the contract and the design. */
+/* smtpd_client_registry - see smtpd_client_registry.h for the contract and the design. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "client_registry.h"
+#include "smtpd_client_registry.h"
 #include "mem.h"
 
 #define HDR_SIZE 64

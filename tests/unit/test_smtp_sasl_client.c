@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "base64.h"
-#include "sasl_client.h"
+#include "smtp_sasl_client.h"
 #include "xsasl.h"
 
 static void filter_is(const char *offered, const char *filter, const char *want)

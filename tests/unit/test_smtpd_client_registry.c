@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "client_registry.h"
+#include "smtpd_client_registry.h"
 #include "strbuf.h"
 
 static char tmpdir[64];

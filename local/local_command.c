@@ -1,4 +1,4 @@
-#include "command_run.h"
+#include "local_command.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mime_downgrade.h"
+#include "smtp_mime_downgrade.h"
 #include "strbuf.h"
 
 struct out {

@@ -1,4 +1,4 @@
-/* mbox - durable, locked append of one message to a UNIX mailbox file.
+/* local_mbox (mbox_*) - durable, locked append of one message to a UNIX mailbox file.
  *
  * mbox_begin takes the locks named by `lock_methods` (MBOX_LOCK_FCNTL,
  * MBOX_LOCK_FLOCK, MBOX_LOCK_DOTLOCK: Postfix's mailbox_delivery_lock

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp_data.h"
+#include "smtpd_data_scan.h"
 
 static void check(int cond)
 {

@@ -1,4 +1,4 @@
-/* Unit tests: maildir and mbox delivery primitives (lib/global/maildir, lib/global/mbox). */
+/* Unit tests: maildir and mbox delivery primitives (local/local_maildir, local/local_mbox). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,8 +16,8 @@
 #include <cmocka.h>
 
 #include "fsutil.h"
-#include "maildir.h"
-#include "mbox.h"
+#include "local_maildir.h"
+#include "local_mbox.h"
 
 static char tmpdir[64];
 

@@ -1,4 +1,4 @@
-#include "map_command.h"
+#include "postmap_command.h"
 #include "config.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* maildir - durable delivery of one message into a Maildir.
+/* local_maildir (maildir_*) - durable delivery of one message into a Maildir.
  *
  * The caller has already switched to the recipient's uid/gid. maildir_begin
  * creates <maildir>/{tmp,new,cur} when missing (mode 0700) and a uniquely

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "mime_downgrade.h"
+#include "smtp_mime_downgrade.h"
 #include "strbuf.h"
 
 /* Output lines joined with '\n' (each line followed by one). */

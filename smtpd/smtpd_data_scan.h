@@ -1,4 +1,4 @@
-/* smtp_data - the DATA and BDAT content state machines, without I/O.
+/* smtpd_data_scan (smtp_data_*) - the DATA and BDAT content state machines, without I/O.
  *
  * Contract (DATA):
  * - Feed raw bytes as they arrive, in any chunking (even one byte at a

@@ -1,4 +1,4 @@
-#include "mime_downgrade.h"
+#include "smtp_mime_downgrade.h"
 
 #include <ctype.h>
 #include <stdbool.h>

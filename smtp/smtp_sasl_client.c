@@ -1,5 +1,5 @@
-/* sasl_client - PLAIN, LOGIN and CRAM-MD5 for the SMTP client. */
-#include "sasl_client.h"
+/* smtp_sasl_client - PLAIN, LOGIN and CRAM-MD5 for the SMTP client. */
+#include "smtp_sasl_client.h"
 
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>

@@ -1,4 +1,4 @@
-/* Fuzz the SMTP client's SASL side (lib/global/sasl_client): the first input
+/* Fuzz the SMTP client's SASL side (smtp/smtp_sasl_client): the first input
  * byte picks the offered mechanisms and security flags, the rest is split
  * into lines fed as server challenges (the text after "334 "). Checks the
  * promises: bounded responses, never the password in an error reason. */
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sasl_client.h"
+#include "smtp_sasl_client.h"
 
 #define PASSWORD "fuzz-Secret-pw"
 

@@ -1,5 +1,5 @@
-/* smtp_data - DATA/BDAT content state machines (see smtp_data.h). */
-#include "smtp_data.h"
+/* smtpd_data_scan - DATA/BDAT content state machines (see smtpd_data_scan.h). */
+#include "smtpd_data_scan.h"
 
 #include <string.h>
 

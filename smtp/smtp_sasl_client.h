@@ -1,4 +1,4 @@
-/* sasl_client - the client side of SMTP AUTH: PLAIN, LOGIN and CRAM-MD5,
+/* smtp_sasl_client (sasl_client_*) - the client side of SMTP AUTH: PLAIN, LOGIN and CRAM-MD5,
  * implemented directly (no libsasl2: these three are a few lines each, and
  * Cyrus' client would need a config file and plugins at run time for the
  * same result).

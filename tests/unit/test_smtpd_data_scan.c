@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "mem.h"
-#include "smtp_data.h"
+#include "smtpd_data_scan.h"
 
 #define L(x) x, sizeof(x) - 1
 

@@ -1,4 +1,4 @@
-#include "mbox.h"
+#include "local_mbox.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* client_registry - per-client connection counts and connection rates
+/* smtpd_client_registry (client_registry_*) - per-client connection counts and connection rates
  * shared by all smtpd processes, without a daemon (the part of Postfix's
  * anvil(8) behind smtpd_client_connection_count_limit and
  * smtpd_client_connection_rate_limit; DESIGN.md absorbs anvil).

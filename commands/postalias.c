@@ -1,7 +1,0 @@
-/* postalias - build and query alias databases (see lib/global/map_command.h). */
-#include "map_command.h"
-
-int main(int argc, char **argv)
-{
-    return map_command_main(argc, argv, MAP_SOURCE_ALIAS);
-}
