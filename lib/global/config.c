@@ -1236,8 +1236,22 @@ static const char *store_get(struct store *st, const char *name, strbuf *err)
     return p && p->expanded ? p->expanded : "";
 }
 
+bool config_is_defined(const char *name)
+{
+    if (config_default_find(name))
+        return true;
+    struct param *p = param_find(&cfg, name);
+    return p && (p->file_value || p->override || p->service_default);
+}
+
 const char *config_get(const char *name)
 {
+    /* A name the program spells wrong would otherwise read as "" and the
+     * typo would pass every test that does not set it: refuse loudly. */
+    if (!config_is_defined(name))
+        msg_panic("config_get: unknown parameter \"%s\" (not built in, not set in main.cf "
+                  "or master.cf)",
+                  name);
     strbuf err = STRBUF_INIT;
     const char *v = store_get(&cfg, name, &err);
     if (!v)

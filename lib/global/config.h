@@ -81,11 +81,21 @@ void config_override(const char *name, const char *value);
  * ("/etc/postfix/master.cf, line 12"); origin may be NULL. */
 void config_override_at(const char *name, const char *value, const char *origin);
 
-/* Expanded value; "" for an unknown name. Expansion errors are fatal
- * (msg_fatal naming file, line, parameter). A raw parameter (see
- * struct config_default) comes back unexpanded, as Postfix does. */
+/* Expanded value. The name must be defined (config_is_defined): a name
+ * neither built in nor set in main.cf/master.cf/an override is a
+ * programming error and msg_panic, so a misspelt parameter cannot read
+ * silently as "". The typed getters below share this rule. Expansion
+ * errors are fatal (msg_fatal naming file, line, parameter). A raw
+ * parameter (see struct config_default) comes back unexpanded, as
+ * Postfix does. */
 const char *config_get(const char *name);
-/* config_get without dying: 0 and *value, or -1 with *err set. */
+/* True when config_get(name) is allowed: in the defaults table, set in
+ * main.cf or by an override, or a service-defined parameter
+ * (config_add_service). Callers probing a computed name
+ * (<transport>_destination_concurrency_limit) test this first. */
+bool config_is_defined(const char *name);
+/* config_get without dying, for any name (postconf looks up what the user
+ * typed): 0 and *value ("" for an unknown name), or -1 with *err set. */
 int config_lookup(const char *name, const char **value, strbuf *err);
 long long config_get_int(const char *name);
 bool config_get_bool(const char *name);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -562,6 +563,100 @@ static void expect_fatal(void (*fn)(void), const char *needle)
         fail_msg("expected \"%s\" in \"%s\"", needle, buf);
 }
 
+/* A panicking call, run in a child: killed by SIGABRT, stderr names it. */
+static void expect_panic(void (*fn)(void), const char *needle)
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        close(pipefd[0]);
+        fn();
+        _exit(0);
+    }
+    close(pipefd[1]);
+    char buf[4096];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(pipefd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    if (!strstr(buf, needle))
+        fail_msg("expected \"%s\" in \"%s\"", needle, buf);
+}
+
+static void get_misspelt_str(void)
+{
+    config_get("ipc_timeuot");
+}
+static void get_misspelt_int(void)
+{
+    config_get_int("smtpd_recipient_limt");
+}
+static void get_misspelt_bool(void)
+{
+    config_get_bool("bif");
+}
+static void get_misspelt_time(void)
+{
+    config_get_time("relay_destination_concurrency_limit_time");
+}
+static void get_misspelt_size(void)
+{
+    config_get_size("message_size_limt");
+}
+static void get_unregistered_service_param(void)
+{
+    config_get_int("relay_destination_concurrency_limit");
+}
+
+/* A name neither built in nor set anywhere is a programming error, not "";
+ * user-defined and service-defined names stay readable. */
+static void get_unknown_name_panics(void **state)
+{
+    (void)state;
+    const char text[] = "my_class = check_sender_access hash:/x\n"
+                        "relay_destination_concurrency_limit = 7\n"
+                        "relay_fast_destination_recipient_limit = 3\n"
+                        "empty_user_param =\n";
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(config_load_text("main.cf", text, sizeof(text) - 1, &err), 0);
+    expect_panic(get_misspelt_str, "unknown parameter \"ipc_timeuot\"");
+    expect_panic(get_misspelt_int, "unknown parameter \"smtpd_recipient_limt\"");
+    expect_panic(get_misspelt_bool, "unknown parameter \"bif\"");
+    expect_panic(get_misspelt_time, "relay_destination_concurrency_limit_time");
+    expect_panic(get_misspelt_size, "message_size_limt");
+    /* User-defined parameters (restriction classes, -o names) are fine,
+     * even when empty. */
+    assert_string_equal(config_get("my_class"), "check_sender_access hash:/x");
+    assert_string_equal(config_get("empty_user_param"), "");
+    assert_true(config_is_defined("my_class"));
+    assert_false(config_is_defined("ipc_timeuot"));
+    assert_false(config_lookup("ipc_timeuot", &(const char *){NULL}, &err) < 0);
+    /* A transport parameter set in main.cf is user-defined. */
+    assert_int_equal(config_get_int("relay_destination_concurrency_limit"), 7);
+    /* One not set is unknown until master.cf defines the service... */
+    assert_int_equal(config_load_text("main.cf", "", 0, &err), 0);
+    assert_false(config_is_defined("relay_destination_concurrency_limit"));
+    expect_panic(get_unregistered_service_param, "relay_destination_concurrency_limit");
+    /* ...then it has Postfix's $default_ value. */
+    config_add_service("relay", "unix", "smtp");
+    assert_true(config_is_defined("relay_destination_concurrency_limit"));
+    assert_int_equal(config_get_int("relay_destination_concurrency_limit"), 20);
+    /* An override (master.cf -o) defines a name too. */
+    config_override("submission_only_param", "x");
+    assert_string_equal(config_get("submission_only_param"), "x");
+    strbuf_release(&err);
+}
+
 static void get_bad_int(void)
 {
     config_get_int("message_size_limit");
@@ -1063,6 +1158,7 @@ int main(void)
     msg_init("test_config", true);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_basic),
+        cmocka_unit_test(get_unknown_name_panics),
         cmocka_unit_test(parse_continuation),
         cmocka_unit_test(parse_leading_whitespace_skipped),
         cmocka_unit_test(parse_last_definition_wins),
