@@ -1475,13 +1475,31 @@ static _Noreturn void bad_value(const char *kind, const char *name, const char *
     msg_fatal("bad %s configuration: %s = %s", kind, name, value);
 }
 
+/* The one place numeric ranges are enforced (the table's min/max). */
+static long long check_range(const char *name, long long v, bool time)
+{
+    const struct config_default *d = config_default_find(name);
+    if (!d || (v >= d->min && v <= d->max))
+        return v;
+    const char *origin = config_origin(name);
+    strbuf where = STRBUF_INIT;
+    if (origin)
+        strbuf_printf(&where, "%s: ", origin);
+    bool low = v < d->min;
+    if (time)
+        msg_fatal("%sinvalid %s: %lld (%s %lld)", strbuf_str(&where), name, v,
+                  low ? "min" : "max", low ? d->min : d->max);
+    msg_fatal("%sinvalid %s parameter value %lld %s %lld", strbuf_str(&where), name, v,
+              low ? "<" : ">", low ? d->min : d->max);
+}
+
 long long config_get_int(const char *name)
 {
     const char *v = config_get(name);
     long long n;
     if (config_parse_int(v, &n) < 0)
         bad_value("numerical", name, v);
-    return n;
+    return check_range(name, n, false);
 }
 
 bool config_get_bool(const char *name)
@@ -1501,7 +1519,7 @@ long long config_get_time(const char *name)
     long long t;
     if (config_parse_time(v, unit, &t) < 0)
         bad_value("time", name, v);
-    return t;
+    return check_range(name, t, true);
 }
 
 long long config_get_size(const char *name)
@@ -1510,7 +1528,7 @@ long long config_get_size(const char *name)
     long long n;
     if (config_parse_size(v, &n) < 0)
         bad_value("numerical", name, v);
-    return n;
+    return check_range(name, n, false);
 }
 
 /* -------------------------------------------------------- unused names */

@@ -657,6 +657,105 @@ static void get_unknown_name_panics(void **state)
     strbuf_release(&err);
 }
 
+static void get_ipc_timeout(void)
+{
+    config_get_time("ipc_timeout");
+}
+static void get_max_use(void)
+{
+    config_get_int("max_use");
+}
+static void get_fudge(void)
+{
+    config_get_int("qmgr_fudge_factor");
+}
+static void get_line_limit(void)
+{
+    config_get_int("line_length_limit");
+}
+
+static void load_or_fail(const char *text)
+{
+    strbuf err = STRBUF_INIT;
+    if (config_load_text("/etc/postfix/main.cf", text, strlen(text), &err) < 0)
+        fail_msg("%s", strbuf_str(&err));
+    strbuf_release(&err);
+}
+
+/* The table's min/max are enforced by the getters, naming file, line and
+ * parameter; hostile spellings never wrap into range. */
+static void get_out_of_range_is_fatal(void **state)
+{
+    (void)state;
+    load_or_fail("ipc_timeout = 0\nmax_use = -1\nqmgr_fudge_factor = 101\n"
+                 "line_length_limit = 511\n");
+    expect_fatal(get_ipc_timeout, "/etc/postfix/main.cf, line 1: invalid ipc_timeout: 0 (min 1)");
+    expect_fatal(get_max_use,
+                 "/etc/postfix/main.cf, line 2: invalid max_use parameter value -1 < 1");
+    expect_fatal(get_fudge, "line 3: invalid qmgr_fudge_factor parameter value 101 > 100");
+    expect_fatal(get_line_limit, "invalid line_length_limit parameter value 511 < 512");
+    /* Beyond the int-millisecond range, in any unit. */
+    load_or_fail("ipc_timeout = 25d\n");
+    expect_fatal(get_ipc_timeout, "invalid ipc_timeout: 2160000 (max 2147483)");
+    load_or_fail("ipc_timeout = 9999999999999999999s\n");
+    expect_fatal(get_ipc_timeout, "bad time configuration: ipc_timeout = 9999999999999999999s");
+    load_or_fail("ipc_timeout = 15250284452472w\n"); /* * 604800 overflows */
+    expect_fatal(get_ipc_timeout, "bad time configuration");
+    load_or_fail("ipc_timeout = -5s\n");
+    expect_fatal(get_ipc_timeout, "bad time configuration: ipc_timeout = -5s");
+    load_or_fail("ipc_timeout = 10x\n");
+    expect_fatal(get_ipc_timeout, "bad time configuration: ipc_timeout = 10x");
+    load_or_fail("ipc_timeout = 1h1\n");
+    expect_fatal(get_ipc_timeout, "bad time configuration: ipc_timeout = 1h1");
+    load_or_fail("max_use = 99999999999999999999\n");
+    expect_fatal(get_max_use, "bad numerical configuration: max_use = 99999999999999999999");
+    load_or_fail("max_use = 0x10\n");
+    expect_fatal(get_max_use, "bad numerical configuration: max_use = 0x10");
+    /* An override (master.cf -o) names where it came from. */
+    load_or_fail("");
+    config_override_at("max_use", "0", "/etc/postfix/master.cf, line 12");
+    expect_fatal(get_max_use, "/etc/postfix/master.cf, line 12: invalid max_use parameter value 0 < 1");
+    /* The bounds themselves are inclusive. */
+    load_or_fail("ipc_timeout = 1\nmax_use = 1\nqmgr_fudge_factor = 10\n"
+                 "line_length_limit = 512\nmessage_size_limit = 0\n");
+    assert_int_equal(config_get_time("ipc_timeout"), 1);
+    assert_int_equal(config_get_int("max_use"), 1);
+    assert_int_equal(config_get_int("qmgr_fudge_factor"), 10);
+    assert_int_equal(config_get_int("line_length_limit"), 512);
+    assert_int_equal(config_get_size("message_size_limit"), 0);
+    load_or_fail("ipc_timeout = 2147483s\n");
+    assert_int_equal(config_get_time("ipc_timeout"), 2147483);
+}
+
+/* Every numeric default lies within its own bounds (in both stress
+ * states), and non-numeric entries carry none. */
+static void defaults_within_bounds(void **state)
+{
+    (void)state;
+    size_t n;
+    const struct config_default *t = config_defaults(&n);
+    for (int stress = 0; stress < 2; stress++) {
+        load_or_fail(stress ? "stress = yes\n" : "");
+        for (size_t i = 0; i < n; i++) {
+            if (t[i].type == CONFIG_STR || t[i].type == CONFIG_BOOL) {
+                assert_int_equal(t[i].min, 0);
+                assert_int_equal(t[i].max, 0);
+                continue;
+            }
+            if (!t[i].value)
+                continue;
+            assert_true(t[i].min >= 0);
+            assert_true(t[i].min <= t[i].max);
+            long long v = t[i].type == CONFIG_INT    ? config_get_int(t[i].name)
+                          : t[i].type == CONFIG_TIME ? config_get_time(t[i].name)
+                                                     : config_get_size(t[i].name);
+            if (v < t[i].min || v > t[i].max)
+                fail_msg("%s default %lld outside [%lld, %lld]", t[i].name, v, t[i].min, t[i].max);
+        }
+    }
+    assert_int_equal(config_default_find("ipc_timeout")->min, 1);
+}
+
 static void get_bad_int(void)
 {
     config_get_int("message_size_limit");
@@ -1159,6 +1258,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_basic),
         cmocka_unit_test(get_unknown_name_panics),
+        cmocka_unit_test(get_out_of_range_is_fatal),
+        cmocka_unit_test(defaults_within_bounds),
         cmocka_unit_test(parse_continuation),
         cmocka_unit_test(parse_leading_whitespace_skipped),
         cmocka_unit_test(parse_last_definition_wins),
