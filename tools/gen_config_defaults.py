@@ -65,11 +65,12 @@ EXTENSIONS = {
 # CONFIG_*_TABLEs, "> 0" where a zero would hang or spin); every other
 # numeric parameter is non-negative with no upper bound. A max marked "ours"
 # keeps a seconds value convertible to an int millisecond timeout.
+INT_MAX = 2147483647  # ours: the program keeps it in an int
 INT_MS_MAX = 2147483  # ours: INT_MAX / 1000
 BOUNDS = {
     "command_time_limit": (1, None),
     "daemon_timeout": (1, None),
-    "default_process_limit": (1, None),
+    "default_process_limit": (1, INT_MAX),
     "delay_logging_resolution_limit": (0, 6),
     "fork_attempts": (1, None),
     "fork_delay": (1, None),
@@ -87,7 +88,7 @@ BOUNDS = {
     "maximal_backoff_time": (1, None),
     "minimal_backoff_time": (1, None),
     "qmgr_fudge_factor": (10, 100),
-    "qmgr_message_active_limit": (1, None),
+    "qmgr_message_active_limit": (1, INT_MAX),
     "qmgr_message_recipient_limit": (1, None),
     "queue_run_delay": (1, None),
     "smtp_data_done_timeout": (1, INT_MS_MAX),
