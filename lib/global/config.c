@@ -1480,7 +1480,10 @@ static _Noreturn void bad_value(const char *kind, const char *name, const char *
 static long long check_range(const char *name, long long v, bool time)
 {
     const struct config_default *d = config_default_find(name);
-    if (!d || (v >= d->min && v <= d->max))
+    /* Only numeric entries carry bounds (an extension such as
+     * local_destination_batch_limit is a string entry read as a number). */
+    if (!d || (d->type != CONFIG_INT && d->type != CONFIG_TIME && d->type != CONFIG_SIZE) ||
+        (v >= d->min && v <= d->max))
         return v;
     const char *origin = config_origin(name);
     strbuf where = STRBUF_INIT;

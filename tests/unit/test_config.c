@@ -725,6 +725,8 @@ static void get_out_of_range_is_fatal(void **state)
     assert_int_equal(config_get_size("message_size_limit"), 0);
     load_or_fail("ipc_timeout = 2147483s\n");
     assert_int_equal(config_get_time("ipc_timeout"), 2147483);
+    /* A string entry read as a number has no bounds (our extension). */
+    assert_int_equal(config_get_int("local_destination_batch_limit"), 8);
 }
 
 /* Every numeric default lies within its own bounds (in both stress
