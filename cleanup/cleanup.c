@@ -319,8 +319,8 @@ static void cleanup_serve(int fd, const char *service, char **args)
     /* The skeleton has changed (and maybe chrooted) to queue_directory. */
     const char *qdir = ".";
     stream *st = stream_open(fd);
-    long long ipc_timeout = config_get_time("ipc_timeout");
-    stream_set_timeout(st, ipc_timeout > 0 && ipc_timeout < 86400 ? (int)ipc_timeout * 1000 : -1);
+    /* The getter keeps ipc_timeout within 1 .. INT_MAX/1000 seconds. */
+    stream_set_timeout(st, (int)config_get_time("ipc_timeout") * 1000);
 
     struct cleanup_state s;
     memset(&s, 0, sizeof(s));

@@ -21,6 +21,7 @@
 #include "attr.h"
 #include "cleanup_client.h"
 #include "config.h"
+#include "mail_log.h"
 #include "maildrop.h"
 #include "mail_queue.h"
 #include "msg.h"
@@ -142,9 +143,7 @@ int main(int argc, char **argv)
         usage();
     /* setgid: only root may point us at an arbitrary configuration. */
     config_load_or_die(config_choose_dir(opt_c, getuid() != 0));
-    if (msg_configure(config_get("syslog_name"), config_get("syslog_facility"),
-                      config_get("maillog_file"), config_get("myhostname")) < 0)
-        msg_debug("open maillog_file: %m");
+    (void)mail_log_setup(MAIL_LOG_QUIET);
 
     const char *qdir = config_get("queue_directory");
     strbuf err = STRBUF_INIT;

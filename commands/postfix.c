@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "mail_log.h"
 #include "config_fidelity.h"
 #include "master_cf.h"
 #include "msg.h"
@@ -576,8 +577,7 @@ int main(int argc, char **argv)
     if (config_load(config_dir, &err) < 0)
         fail(EX_CONFIG, "%s", err.s);
     strbuf_release(&err);
-    if (msg_configure(config_get("syslog_name"), config_get("syslog_facility"),
-                      config_get("maillog_file"), config_get("myhostname")) < 0)
+    if (mail_log_setup(MAIL_LOG_SILENT) < 0)
         fprintf(stderr, "postfix/postfix-script: warning: open maillog_file %s: %m\n",
                 config_get("maillog_file"));
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "mail_log.h"
 #include "mem.h"
 #include "msg.h"
 #include "setgid_sanitizer.h"
@@ -266,9 +267,7 @@ int main(int argc, char **argv)
         usage();
     /* setgid: only root may point us at an arbitrary configuration. */
     config_load_or_die(config_choose_dir(opt_c, getuid() != 0));
-    if (msg_configure(config_get("syslog_name"), config_get("syslog_facility"),
-                      config_get("maillog_file"), config_get("myhostname")) < 0)
-        msg_debug("open maillog_file: %m");
+    (void)mail_log_setup(MAIL_LOG_QUIET);
     switch (mode) {
     case 'p':
         show_queue(false);

@@ -40,6 +40,7 @@
 
 #include "bounce_log.h"
 #include "config.h"
+#include "mail_log.h"
 #include "fsutil.h"
 #include "mem.h"
 #include "msg.h"
@@ -427,9 +428,7 @@ int main(int argc, char **argv)
     if (!any && !purge && !structure)
         structure = purge = true; /* Postfix: no operation means -s -p */
     config_load_or_die(config_choose_dir(opt_c, false));
-    if (msg_configure(config_get("syslog_name"), config_get("syslog_facility"),
-                      config_get("maillog_file"), config_get("myhostname")) < 0)
-        msg_warn("open maillog_file %s: %m", config_get("maillog_file"));
+    (void)mail_log_setup(MAIL_LOG_WARN);
     const char *qdir = config_get("queue_directory");
     if (chdir(qdir) < 0)
         msg_fatal_status(EX_UNAVAILABLE, "chdir %s: %m", qdir);

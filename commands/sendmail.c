@@ -40,6 +40,7 @@
 #include "attr.h"
 #include "cleanup_client.h"
 #include "config.h"
+#include "mail_log.h"
 #include "fsutil.h"
 #include "header.h"
 #include "mem.h"
@@ -941,9 +942,7 @@ int main(int argc, char **argv)
     /* Helpers (postdrop, postqueue, smtpd) find the same configuration. */
     if (setenv("MAIL_CONFIG", dir, 1) < 0)
         msg_fatal_status(EX_OSERR, "setenv: %m");
-    if (msg_configure(config_get("syslog_name"), config_get("syslog_facility"),
-                      config_get("maillog_file"), config_get("myhostname")) < 0)
-        msg_debug("open maillog_file: %m");
+    (void)mail_log_setup(MAIL_LOG_QUIET);
 
     switch (o.mode) {
     case MODE_DELIVER:

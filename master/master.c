@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "mail_log.h"
 #include "master.h"
 #include "msg.h"
 #include "paths.h"
@@ -111,9 +112,7 @@ static void remove_pid_file(void)
 
 static void configure_logging(void)
 {
-    if (msg_configure(config_get("syslog_name"), config_get("syslog_facility"),
-                      config_get("maillog_file"), config_get("myhostname")) < 0)
-        msg_warn("open maillog_file %s: %m", config_get("maillog_file"));
+    (void)mail_log_setup(MAIL_LOG_WARN);
 }
 
 static void reload(void)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "inet_config.h"
 #include "master.h"
 #include "mem.h"
 #include "msg.h"
@@ -56,42 +57,11 @@ static void addr_release(struct addr_list *al)
 
 static int parse_protocols(bool *v4, bool *v6, strbuf *err)
 {
-    const char *value = config_get("inet_protocols");
-    strlist items = STRLIST_INIT;
-    const char *why = NULL;
-    *v4 = *v6 = false;
-    if (strlist_split(&items, value, ", \t\r\n", &why) < 0) {
-        strbuf_printf(err, "inet_protocols = %s: %s", value, why);
-        strlist_release(&items);
-        return -1;
-    }
-    for (size_t i = 0; i < items.n; i++) {
-        if (strcasecmp(items.v[i], "all") == 0) {
-            *v4 = true;
-            /* "all" means what this host supports. */
-            int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            if (fd >= 0) {
-                *v6 = true;
-                close(fd);
-            }
-        } else if (strcasecmp(items.v[i], "ipv4") == 0) {
-            *v4 = true;
-        } else if (strcasecmp(items.v[i], "ipv6") == 0) {
-            *v6 = true;
-        } else {
-            strbuf_printf(err,
-                          "inet_protocols: unknown protocol \"%s\" (expected all, ipv4 or ipv6)",
-                          items.v[i]);
-            strlist_release(&items);
-            return -1;
-        }
-    }
-    strlist_release(&items);
-    if (!*v4 && !*v6) {
-        strbuf_puts(err, "inet_protocols: no protocol enabled");
-        return -1;
-    }
-    return 0;
+    struct inet_protocols p;
+    int rc = inet_protocols_parse(config_get("inet_protocols"), true, &p, err);
+    *v4 = p.v4;
+    *v6 = p.v6;
+    return rc;
 }
 
 static void add_wildcard(struct addr_list *al, bool v4, bool v6, bool loopback)
@@ -224,25 +194,19 @@ static int listen_inet(const struct master_cf_entry *e, int **fds, int *nfds, st
         rc = add_host(&al, host, v4, v6, err);
     } else {
         const char *ifs = config_get("inet_interfaces");
-        strlist items = STRLIST_INIT;
-        const char *why = NULL;
-        if (strlist_split(&items, ifs, ", \t\r\n", &why) < 0) {
-            strbuf_printf(err, "inet_interfaces = %s: %s", ifs, why);
-            rc = -1;
-        }
-        for (size_t i = 0; rc == 0 && i < items.n; i++) {
-            if (strcasecmp(items.v[i], "all") == 0)
-                add_wildcard(&al, v4, v6, false);
-            else if (strcasecmp(items.v[i], "loopback-only") == 0)
-                add_wildcard(&al, v4, v6, true);
-            else
-                rc = add_host(&al, items.v[i], v4, v6, err);
-        }
+        struct inet_interfaces parsed = INET_INTERFACES_INIT;
+        rc = inet_interfaces_parse(ifs, &parsed, err);
+        if (rc == 0 && parsed.all)
+            add_wildcard(&al, v4, v6, false);
+        if (rc == 0 && parsed.loopback_only)
+            add_wildcard(&al, v4, v6, true);
+        for (size_t i = 0; rc == 0 && i < parsed.hosts.n; i++)
+            rc = add_host(&al, parsed.hosts.v[i], v4, v6, err);
         if (rc == 0 && al.n == 0) {
             strbuf_printf(err, "inet_interfaces = %s: no address to listen on", ifs);
             rc = -1;
         }
-        strlist_release(&items);
+        inet_interfaces_release(&parsed);
     }
     free(host);
     if (rc < 0) {

@@ -300,14 +300,6 @@ static void recover_active(void)
     strbuf_release(&err);
 }
 
-static int positive(const char *name)
-{
-    long long v = config_get_int(name);
-    if (v <= 0)
-        msg_fatal("%s = %lld: must be greater than zero", name, v);
-    return v > 1000000 ? 1000000 : (int)v;
-}
-
 static void qmgr_init(const char *service, char **args)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -319,21 +311,21 @@ static void qmgr_init(const char *service, char **args)
     qmgr_cfg.deferred_depth = mail_queue_depth("deferred");
     qmgr_cfg.defer_depth = mail_queue_depth("defer");
     qmgr_cfg.long_ids = config_get_bool("enable_long_queue_ids");
-    qmgr_cfg.active_limit = positive("qmgr_message_active_limit");
+    /* Numeric parameters come within the table's bounds (> 0 here, and
+     * fitting an int): the getters are fatal otherwise. */
+    qmgr_cfg.active_limit = (int)config_get_int("qmgr_message_active_limit");
     qmgr_cfg.min_backoff = config_get_time("minimal_backoff_time");
     qmgr_cfg.max_backoff = config_get_time("maximal_backoff_time");
     if (qmgr_cfg.max_backoff < qmgr_cfg.min_backoff)
         qmgr_cfg.max_backoff = qmgr_cfg.min_backoff;
     qmgr_cfg.queue_run_delay = config_get_time("queue_run_delay");
-    if (qmgr_cfg.queue_run_delay <= 0)
-        qmgr_cfg.queue_run_delay = 1;
     qmgr_cfg.max_queue_lifetime = config_get_time("maximal_queue_lifetime");
     qmgr_cfg.bounce_queue_lifetime = config_get_time("bounce_queue_lifetime");
     qmgr_cfg.delay_warning_time = config_get_time("delay_warning_time");
     qmgr_cfg.transport_retry_time = config_get_time("transport_retry_time");
     qmgr_cfg.ipc_timeout = config_get_time("ipc_timeout");
     qmgr_cfg.agent_timeout = config_get_time("daemon_timeout") + 60;
-    qmgr_cfg.default_process_limit = positive("default_process_limit");
+    qmgr_cfg.default_process_limit = (int)config_get_int("default_process_limit");
     qmgr_cfg.record_limit = mail_queue_read_limit();
 
     strbuf err = STRBUF_INIT;

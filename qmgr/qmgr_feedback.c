@@ -77,7 +77,7 @@ static const char *pick(strbuf *buf, const char *transport, const char *suffix,
                         const char *fallback)
 {
     const char *name = param_name(buf, transport, suffix);
-    return *config_get(name) ? name : fallback;
+    return config_is_defined(name) && *config_get(name) ? name : fallback;
 }
 
 void qmgr_sched_params_load(struct qmgr_sched_params *p, const char *transport, int limit)

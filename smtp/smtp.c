@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "inet_config.h"
 #include "delivery_log.h"
 #include "msg.h"
 #include "mail_queue.h"
@@ -376,10 +377,14 @@ static void smtp_init(const char *service, char **args)
         msg_fatal("%stls_security_level = %s is not supported (none, may, encrypt)",
                   smtp_cfg.lmtp ? "lmtp_" : "smtp_", level);
 
-    const char *protos = config_get("inet_protocols");
-    bool v4 = strstr(protos, "ipv4") || strstr(protos, "all");
-    bool v6 = strstr(protos, "ipv6") || strstr(protos, "all");
-    smtp_cfg.family = v4 && !v6 ? AF_INET : v6 && !v4 ? AF_INET6 : AF_UNSPEC;
+    struct inet_protocols protos;
+    strbuf perr = STRBUF_INIT;
+    if (inet_protocols_parse(config_get("inet_protocols"), false, &protos, &perr) < 0)
+        msg_fatal("%s", strbuf_str(&perr));
+    strbuf_release(&perr);
+    smtp_cfg.family = protos.v4 && !protos.v6   ? AF_INET
+                      : protos.v6 && !protos.v4 ? AF_INET6
+                                                : AF_UNSPEC;
 }
 
 int main(int argc, char **argv)

@@ -104,10 +104,12 @@ static void smtpd_init(const char *service, char **args)
 {
     struct smtpd_params *p = &smtpd_params;
     p->myhostname = xstrdup(config_get("myhostname"));
-    long long v = config_get_int("line_length_limit");
-    p->line_limit = v >= 512 ? (size_t)v : 512;
-    v = config_get_size("message_size_limit");
-    p->message_size_limit = v > 0 ? (uint64_t)v : 0;
+    /* Numeric parameters arrive within the table's bounds (line_length_limit
+     * >= 512, sizes >= 0, smtpd_timeout and ipc_timeout 1 .. INT_MAX/1000 s):
+     * the getters are fatal otherwise, so nothing is clamped here. */
+    p->line_limit = (size_t)config_get_int("line_length_limit");
+    p->message_size_limit = (uint64_t)config_get_size("message_size_limit");
+    long long v;
     p->recipient_limit = (long)config_get_int("smtpd_recipient_limit");
     p->overshoot_limit = (long)config_get_int("smtpd_recipient_overshoot_limit");
     p->soft_error_limit = (int)config_get_int("smtpd_soft_error_limit");
@@ -115,8 +117,6 @@ static void smtpd_init(const char *service, char **args)
     p->junk_limit = (int)config_get_int("smtpd_junk_command_limit");
     p->error_sleep = config_get_time("smtpd_error_sleep_time");
     p->timeout_s = config_get_time("smtpd_timeout");
-    if (p->timeout_s <= 0 || p->timeout_s > 86400)
-        p->timeout_s = 300;
     p->per_request_deadline = param_bool_default("smtpd_per_request_deadline", true);
     v = config_get_int("smtpd_min_data_rate");
     p->min_data_rate = v > 0 && v < 1000000000 ? (unsigned)v : 0;
@@ -132,13 +132,11 @@ static void smtpd_init(const char *service, char **args)
     p->helo_required = config_get_bool("smtpd_helo_required");
     p->smtputf8_enable = config_get_bool("smtputf8_enable");
     p->strict_rfc821 = config_get_bool("strict_rfc821_envelopes");
-    v = config_get_size("queue_minfree");
-    p->queue_minfree = v > 0 ? (uint64_t)v : 0;
+    p->queue_minfree = (uint64_t)config_get_size("queue_minfree");
     /* The skeleton has changed (and maybe chrooted) to queue_directory:
      * relative names work in both cases. */
     p->queue_dir = ".";
-    v = config_get_time("ipc_timeout");
-    p->ipc_timeout_ms = v > 0 && v < 86400 ? (int)v * 1000 : 3600 * 1000;
+    p->ipc_timeout_ms = (int)config_get_time("ipc_timeout") * 1000;
 
     /* smtpd_forbidden_commands: words, plus Postfix's default pattern
      * regexp:{{/^[^A-Z]/ Bogus}} which we implement natively. */

@@ -8,6 +8,7 @@
  * (and its file and line) where they happen.
  */
 #include "config.h"
+#include "inet_config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -841,11 +842,6 @@ static void print_network(strbuf *out, const struct netaddr *na, enum net_style 
         strbuf_printf(out, "[%s]/%d", text, len);
 }
 
-static bool list_has(const strlist *l, const char *word)
-{
-    return strlist_contains_nocase(l, word);
-}
-
 /* The addresses named by inet_interfaces words ("192.0.2.1", "[::1]",
  * "localhost"), in inet_ntop form; names are resolved like Postfix does. */
 static void interface_addresses(const strlist *words, strlist *out)
@@ -889,7 +885,8 @@ static void interface_addresses(const strlist *words, strlist *out)
 static int compute_mynetworks(struct xctx *x, strbuf *out)
 {
     strbuf style_s = STRBUF_INIT, proto_s = STRBUF_INIT, ifs_s = STRBUF_INIT;
-    strlist protos = STRLIST_INIT, ifs = STRLIST_INIT, wanted = STRLIST_INIT;
+    strlist wanted = STRLIST_INIT;
+    struct inet_interfaces ifs = INET_INTERFACES_INIT; /* released at out */
     struct ifaddrs *ifa_list = NULL;
     int rc = -1;
     if (expanded_in(x, "mynetworks_style", &style_s) < 0 ||
@@ -908,14 +905,19 @@ static int compute_mynetworks(struct xctx *x, strbuf *out)
         xerror(x, "unknown mynetworks_style value: %s", strbuf_str(&style_s));
         goto out;
     }
-    strlist_split(&protos, strbuf_str(&proto_s), ", \t\r\n", NULL);
-    strlist_split(&ifs, strbuf_str(&ifs_s), ", \t\r\n", NULL);
-    bool want4 = list_has(&protos, "all") || list_has(&protos, "ipv4");
-    bool want6 = list_has(&protos, "all") || list_has(&protos, "ipv6");
-    bool all = list_has(&ifs, "all");
-    bool loopback_only = list_has(&ifs, "loopback-only");
+    /* A bad value is master's error to report at start; the default
+     * mynetworks uses whatever words did parse. */
+    struct inet_protocols protos;
+    strbuf ignored = STRBUF_INIT;
+    (void)inet_protocols_parse(strbuf_str(&proto_s), false, &protos, &ignored);
+    (void)inet_interfaces_parse(strbuf_str(&ifs_s), &ifs, &ignored);
+    strbuf_release(&ignored);
+    bool want4 = protos.v4;
+    bool want6 = protos.v6;
+    bool all = ifs.all;
+    bool loopback_only = ifs.loopback_only;
     if (!all)
-        interface_addresses(&ifs, &wanted);
+        interface_addresses(&ifs.hosts, &wanted);
     if (getifaddrs(&ifa_list) < 0) {
         xerror(x, "cannot list network interfaces: %s", strerror(errno));
         goto out;
@@ -955,8 +957,7 @@ out:
     strbuf_release(&style_s);
     strbuf_release(&proto_s);
     strbuf_release(&ifs_s);
-    strlist_release(&protos);
-    strlist_release(&ifs);
+    inet_interfaces_release(&ifs);
     strlist_release(&wanted);
     return rc;
 }
@@ -1236,8 +1237,22 @@ static const char *store_get(struct store *st, const char *name, strbuf *err)
     return p && p->expanded ? p->expanded : "";
 }
 
+bool config_is_defined(const char *name)
+{
+    if (config_default_find(name))
+        return true;
+    struct param *p = param_find(&cfg, name);
+    return p && (p->file_value || p->override || p->service_default);
+}
+
 const char *config_get(const char *name)
 {
+    /* A name the program spells wrong would otherwise read as "" and the
+     * typo would pass every test that does not set it: refuse loudly. */
+    if (!config_is_defined(name))
+        msg_panic("config_get: unknown parameter \"%s\" (not built in, not set in main.cf "
+                  "or master.cf)",
+                  name);
     strbuf err = STRBUF_INIT;
     const char *v = store_get(&cfg, name, &err);
     if (!v)
@@ -1461,13 +1476,34 @@ static _Noreturn void bad_value(const char *kind, const char *name, const char *
     msg_fatal("bad %s configuration: %s = %s", kind, name, value);
 }
 
+/* The one place numeric ranges are enforced (the table's min/max). */
+static long long check_range(const char *name, long long v, bool time)
+{
+    const struct config_default *d = config_default_find(name);
+    /* Only numeric entries carry bounds (an extension such as
+     * local_destination_batch_limit is a string entry read as a number). */
+    if (!d || (d->type != CONFIG_INT && d->type != CONFIG_TIME && d->type != CONFIG_SIZE) ||
+        (v >= d->min && v <= d->max))
+        return v;
+    const char *origin = config_origin(name);
+    strbuf where = STRBUF_INIT;
+    if (origin)
+        strbuf_printf(&where, "%s: ", origin);
+    bool low = v < d->min;
+    if (time)
+        msg_fatal("%sinvalid %s: %lld (%s %lld)", strbuf_str(&where), name, v,
+                  low ? "min" : "max", low ? d->min : d->max);
+    msg_fatal("%sinvalid %s parameter value %lld %s %lld", strbuf_str(&where), name, v,
+              low ? "<" : ">", low ? d->min : d->max);
+}
+
 long long config_get_int(const char *name)
 {
     const char *v = config_get(name);
     long long n;
     if (config_parse_int(v, &n) < 0)
         bad_value("numerical", name, v);
-    return n;
+    return check_range(name, n, false);
 }
 
 bool config_get_bool(const char *name)
@@ -1487,7 +1523,7 @@ long long config_get_time(const char *name)
     long long t;
     if (config_parse_time(v, unit, &t) < 0)
         bad_value("time", name, v);
-    return t;
+    return check_range(name, t, true);
 }
 
 long long config_get_size(const char *name)
@@ -1496,7 +1532,7 @@ long long config_get_size(const char *name)
     long long n;
     if (config_parse_size(v, &n) < 0)
         bad_value("numerical", name, v);
-    return n;
+    return check_range(name, n, false);
 }
 
 /* -------------------------------------------------------- unused names */

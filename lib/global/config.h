@@ -31,6 +31,7 @@
  */
 #ifndef MTA_CONFIG_H
 #define MTA_CONFIG_H
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -52,7 +53,13 @@ struct config_default {
     char time_unit; /* CONFIG_TIME only: 's', 'm', 'h', 'd' or 'w' */
     bool raw;       /* never expanded here: the program using it expands $names
                      * of its own later (forward_path, mailbox_command, ...) */
+    /* CONFIG_INT, CONFIG_TIME (seconds), CONFIG_SIZE: the allowed range,
+     * enforced by the typed getters (a value outside is fatal, naming file,
+     * line and parameter), so callers need no clamps of their own. */
+    long long min;
+    long long max; /* CONFIG_NO_MAX: unbounded */
 };
+#define CONFIG_NO_MAX LLONG_MAX
 
 /* Which configuration directory to use: -c dir, else $MAIL_CONFIG, else the
  * compiled-in default. When `restricted` (setgid programs, and any program
@@ -81,12 +88,28 @@ void config_override(const char *name, const char *value);
  * ("/etc/postfix/master.cf, line 12"); origin may be NULL. */
 void config_override_at(const char *name, const char *value, const char *origin);
 
-/* Expanded value; "" for an unknown name. Expansion errors are fatal
- * (msg_fatal naming file, line, parameter). A raw parameter (see
- * struct config_default) comes back unexpanded, as Postfix does. */
+/* Expanded value. The name must be defined (config_is_defined): a name
+ * neither built in nor set in main.cf/master.cf/an override is a
+ * programming error and msg_panic, so a misspelt parameter cannot read
+ * silently as "". The typed getters below share this rule. Expansion
+ * errors are fatal (msg_fatal naming file, line, parameter). A raw
+ * parameter (see struct config_default) comes back unexpanded, as
+ * Postfix does. */
 const char *config_get(const char *name);
-/* config_get without dying: 0 and *value, or -1 with *err set. */
+/* True when config_get(name) is allowed: in the defaults table, set in
+ * main.cf or by an override, or a service-defined parameter
+ * (config_add_service). Callers probing a computed name
+ * (<transport>_destination_concurrency_limit) test this first. */
+bool config_is_defined(const char *name);
+/* config_get without dying, for any name (postconf looks up what the user
+ * typed): 0 and *value ("" for an unknown name), or -1 with *err set. */
 int config_lookup(const char *name, const char **value, strbuf *err);
+/* Typed getters: parse, then check the table's min/max (names not in the
+ * table, such as service-defined ones, are only parsed). Malformed:
+ *   fatal: <file>, line N: bad numerical configuration: name = value
+ * out of range (Postfix's wording):
+ *   fatal: <file>, line N: invalid name parameter value 0 < 1
+ *   fatal: <file>, line N: invalid name: 0 (min 1)        (times) */
 long long config_get_int(const char *name);
 bool config_get_bool(const char *name);
 long long config_get_time(const char *name); /* in seconds */

@@ -11,6 +11,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "inet_config.h"
 #include "maps.h"
 #include "match_list.h"
 #include "mem.h"
@@ -50,18 +51,16 @@ static void add_interfaces(resolve *r)
 {
     strlist items = STRLIST_INIT;
     const char *e = NULL;
-    bool all = false, loopback = false;
-    if (strlist_split(&items, config_get("inet_interfaces"), ", \t\r\n", &e) < 0)
-        msg_warn("inet_interfaces: %s", e);
-    for (size_t i = 0; i < items.n; i++) {
-        if (strcasecmp(items.v[i], "all") == 0)
-            all = true;
-        else if (strcasecmp(items.v[i], "loopback-only") == 0)
-            loopback = true;
-        else
-            strlist_push(&r->ifaddrs, items.v[i]);
-    }
-    strlist_release(&items);
+    struct inet_interfaces ifs = INET_INTERFACES_INIT;
+    strbuf perr = STRBUF_INIT;
+    /* master refuses a bad value at start; here, use what did parse. */
+    if (inet_interfaces_parse(config_get("inet_interfaces"), &ifs, &perr) < 0)
+        msg_warn("%s", strbuf_str(&perr));
+    strbuf_release(&perr);
+    bool all = ifs.all, loopback = ifs.loopback_only;
+    for (size_t i = 0; i < ifs.hosts.n; i++)
+        strlist_push(&r->ifaddrs, ifs.hosts.v[i]);
+    inet_interfaces_release(&ifs);
     if (strlist_split(&items, config_get("proxy_interfaces"), ", \t\r\n", &e) == 0)
         for (size_t i = 0; i < items.n; i++)
             strlist_push(&r->ifaddrs, items.v[i]);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "mail_log.h"
 #include "master_proto.h"
 #include "mem.h"
 #include "msg.h"
@@ -447,9 +448,7 @@ _Noreturn void service_main(const char *progname, int argc, char **argv,
         *eq = '=';
     }
     /* Open the log while still privileged and outside any chroot. */
-    if (msg_configure(config_get("syslog_name"), config_get("syslog_facility"),
-                      config_get("maillog_file"), config_get("myhostname")) < 0)
-        msg_warn("open maillog_file %s: %m", config_get("maillog_file"));
+    (void)mail_log_setup(MAIL_LOG_WARN);
 
     svc.max_use = opt_use >= 0 ? opt_use : config_get_int("max_use");
     svc.max_idle = opt_idle >= 0 ? opt_idle : config_get_time("max_idle");

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -562,6 +563,201 @@ static void expect_fatal(void (*fn)(void), const char *needle)
         fail_msg("expected \"%s\" in \"%s\"", needle, buf);
 }
 
+/* A panicking call, run in a child: killed by SIGABRT, stderr names it. */
+static void expect_panic(void (*fn)(void), const char *needle)
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        close(pipefd[0]);
+        fn();
+        _exit(0);
+    }
+    close(pipefd[1]);
+    char buf[4096];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(pipefd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    if (!strstr(buf, needle))
+        fail_msg("expected \"%s\" in \"%s\"", needle, buf);
+}
+
+static void get_misspelt_str(void)
+{
+    config_get("ipc_timeuot");
+}
+static void get_misspelt_int(void)
+{
+    config_get_int("smtpd_recipient_limt");
+}
+static void get_misspelt_bool(void)
+{
+    config_get_bool("bif");
+}
+static void get_misspelt_time(void)
+{
+    config_get_time("relay_destination_concurrency_limit_time");
+}
+static void get_misspelt_size(void)
+{
+    config_get_size("message_size_limt");
+}
+static void get_unregistered_service_param(void)
+{
+    config_get_int("relay_destination_concurrency_limit");
+}
+
+/* A name neither built in nor set anywhere is a programming error, not "";
+ * user-defined and service-defined names stay readable. */
+static void get_unknown_name_panics(void **state)
+{
+    (void)state;
+    const char text[] = "my_class = check_sender_access hash:/x\n"
+                        "relay_destination_concurrency_limit = 7\n"
+                        "relay_fast_destination_recipient_limit = 3\n"
+                        "empty_user_param =\n";
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(config_load_text("main.cf", text, sizeof(text) - 1, &err), 0);
+    expect_panic(get_misspelt_str, "unknown parameter \"ipc_timeuot\"");
+    expect_panic(get_misspelt_int, "unknown parameter \"smtpd_recipient_limt\"");
+    expect_panic(get_misspelt_bool, "unknown parameter \"bif\"");
+    expect_panic(get_misspelt_time, "relay_destination_concurrency_limit_time");
+    expect_panic(get_misspelt_size, "message_size_limt");
+    /* User-defined parameters (restriction classes, -o names) are fine,
+     * even when empty. */
+    assert_string_equal(config_get("my_class"), "check_sender_access hash:/x");
+    assert_string_equal(config_get("empty_user_param"), "");
+    assert_true(config_is_defined("my_class"));
+    assert_false(config_is_defined("ipc_timeuot"));
+    assert_false(config_lookup("ipc_timeuot", &(const char *){NULL}, &err) < 0);
+    /* A transport parameter set in main.cf is user-defined. */
+    assert_int_equal(config_get_int("relay_destination_concurrency_limit"), 7);
+    /* One not set is unknown until master.cf defines the service... */
+    assert_int_equal(config_load_text("main.cf", "", 0, &err), 0);
+    assert_false(config_is_defined("relay_destination_concurrency_limit"));
+    expect_panic(get_unregistered_service_param, "relay_destination_concurrency_limit");
+    /* ...then it has Postfix's $default_ value. */
+    config_add_service("relay", "unix", "smtp");
+    assert_true(config_is_defined("relay_destination_concurrency_limit"));
+    assert_int_equal(config_get_int("relay_destination_concurrency_limit"), 20);
+    /* An override (master.cf -o) defines a name too. */
+    config_override("submission_only_param", "x");
+    assert_string_equal(config_get("submission_only_param"), "x");
+    strbuf_release(&err);
+}
+
+static void get_ipc_timeout(void)
+{
+    config_get_time("ipc_timeout");
+}
+static void get_max_use(void)
+{
+    config_get_int("max_use");
+}
+static void get_fudge(void)
+{
+    config_get_int("qmgr_fudge_factor");
+}
+static void get_line_limit(void)
+{
+    config_get_int("line_length_limit");
+}
+
+static void load_or_fail(const char *text)
+{
+    strbuf err = STRBUF_INIT;
+    if (config_load_text("/etc/postfix/main.cf", text, strlen(text), &err) < 0)
+        fail_msg("%s", strbuf_str(&err));
+    strbuf_release(&err);
+}
+
+/* The table's min/max are enforced by the getters, naming file, line and
+ * parameter; hostile spellings never wrap into range. */
+static void get_out_of_range_is_fatal(void **state)
+{
+    (void)state;
+    load_or_fail("ipc_timeout = 0\nmax_use = -1\nqmgr_fudge_factor = 101\n"
+                 "line_length_limit = 511\n");
+    expect_fatal(get_ipc_timeout, "/etc/postfix/main.cf, line 1: invalid ipc_timeout: 0 (min 1)");
+    expect_fatal(get_max_use,
+                 "/etc/postfix/main.cf, line 2: invalid max_use parameter value -1 < 1");
+    expect_fatal(get_fudge, "line 3: invalid qmgr_fudge_factor parameter value 101 > 100");
+    expect_fatal(get_line_limit, "invalid line_length_limit parameter value 511 < 512");
+    /* Beyond the int-millisecond range, in any unit. */
+    load_or_fail("ipc_timeout = 25d\n");
+    expect_fatal(get_ipc_timeout, "invalid ipc_timeout: 2160000 (max 2147483)");
+    load_or_fail("ipc_timeout = 9999999999999999999s\n");
+    expect_fatal(get_ipc_timeout, "bad time configuration: ipc_timeout = 9999999999999999999s");
+    load_or_fail("ipc_timeout = 15250284452472w\n"); /* * 604800 overflows */
+    expect_fatal(get_ipc_timeout, "bad time configuration");
+    load_or_fail("ipc_timeout = -5s\n");
+    expect_fatal(get_ipc_timeout, "bad time configuration: ipc_timeout = -5s");
+    load_or_fail("ipc_timeout = 10x\n");
+    expect_fatal(get_ipc_timeout, "bad time configuration: ipc_timeout = 10x");
+    load_or_fail("ipc_timeout = 1h1\n");
+    expect_fatal(get_ipc_timeout, "bad time configuration: ipc_timeout = 1h1");
+    load_or_fail("max_use = 99999999999999999999\n");
+    expect_fatal(get_max_use, "bad numerical configuration: max_use = 99999999999999999999");
+    load_or_fail("max_use = 0x10\n");
+    expect_fatal(get_max_use, "bad numerical configuration: max_use = 0x10");
+    /* An override (master.cf -o) names where it came from. */
+    load_or_fail("");
+    config_override_at("max_use", "0", "/etc/postfix/master.cf, line 12");
+    expect_fatal(get_max_use, "/etc/postfix/master.cf, line 12: invalid max_use parameter value 0 < 1");
+    /* The bounds themselves are inclusive. */
+    load_or_fail("ipc_timeout = 1\nmax_use = 1\nqmgr_fudge_factor = 10\n"
+                 "line_length_limit = 512\nmessage_size_limit = 0\n");
+    assert_int_equal(config_get_time("ipc_timeout"), 1);
+    assert_int_equal(config_get_int("max_use"), 1);
+    assert_int_equal(config_get_int("qmgr_fudge_factor"), 10);
+    assert_int_equal(config_get_int("line_length_limit"), 512);
+    assert_int_equal(config_get_size("message_size_limit"), 0);
+    load_or_fail("ipc_timeout = 2147483s\n");
+    assert_int_equal(config_get_time("ipc_timeout"), 2147483);
+    /* A string entry read as a number has no bounds (our extension). */
+    assert_int_equal(config_get_int("local_destination_batch_limit"), 8);
+}
+
+/* Every numeric default lies within its own bounds (in both stress
+ * states), and non-numeric entries carry none. */
+static void defaults_within_bounds(void **state)
+{
+    (void)state;
+    size_t n;
+    const struct config_default *t = config_defaults(&n);
+    for (int stress = 0; stress < 2; stress++) {
+        load_or_fail(stress ? "stress = yes\n" : "");
+        for (size_t i = 0; i < n; i++) {
+            if (t[i].type == CONFIG_STR || t[i].type == CONFIG_BOOL) {
+                assert_int_equal(t[i].min, 0);
+                assert_int_equal(t[i].max, 0);
+                continue;
+            }
+            if (!t[i].value)
+                continue;
+            assert_true(t[i].min >= 0);
+            assert_true(t[i].min <= t[i].max);
+            long long v = t[i].type == CONFIG_INT    ? config_get_int(t[i].name)
+                          : t[i].type == CONFIG_TIME ? config_get_time(t[i].name)
+                                                     : config_get_size(t[i].name);
+            if (v < t[i].min || v > t[i].max)
+                fail_msg("%s default %lld outside [%lld, %lld]", t[i].name, v, t[i].min, t[i].max);
+        }
+    }
+    assert_int_equal(config_default_find("ipc_timeout")->min, 1);
+}
+
 static void get_bad_int(void)
 {
     config_get_int("message_size_limit");
@@ -1063,6 +1259,9 @@ int main(void)
     msg_init("test_config", true);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_basic),
+        cmocka_unit_test(get_unknown_name_panics),
+        cmocka_unit_test(get_out_of_range_is_fatal),
+        cmocka_unit_test(defaults_within_bounds),
         cmocka_unit_test(parse_continuation),
         cmocka_unit_test(parse_leading_whitespace_skipped),
         cmocka_unit_test(parse_last_definition_wins),
