@@ -124,7 +124,7 @@ static void bad_configured_depth_is_fatal(void **state)
     expect_fatal(depth_of_deferred, "hash_queue_depth = 11: must be between 0 and 10");
     expect_fatal(depth_of_maildrop, "hash_queue_depth = 11");
     load("hash_queue_names = deferred\nhash_queue_depth = -1\n");
-    expect_fatal(depth_of_deferred, "hash_queue_depth = -1");
+    expect_fatal(depth_of_deferred, "invalid hash_queue_depth parameter value -1 < 0");
     load("hash_queue_names = deferred\nhash_queue_depth = two\n");
     expect_fatal(depth_of_deferred, "hash_queue_depth");
 }
