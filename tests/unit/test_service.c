@@ -27,7 +27,7 @@ static void serve_report(int fd, const char *service, char **args)
 {
     char cwd[256], line[1024];
     if (!getcwd(cwd, sizeof(cwd)))
-        strcpy(cwd, "?");
+        snprintf(cwd, sizeof(cwd), "?");
     int n = snprintf(line, sizeof(line), "%s|%s|%s|%s|%s|%s\n", service, args[0] ? args[0] : "-",
                      config_get("service_name"), config_get("process_name"),
                      config_get("myhostname"), cwd);
@@ -72,7 +72,8 @@ static pid_t start_service(char **argv, int *status_out, bool with_listener)
         lfd = socket(AF_UNIX, SOCK_STREAM, 0);
         assert_true(lfd >= 0);
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
-        strcpy(sun.sun_path, sockpath);
+        assert_true(strlen(sockpath) < sizeof(sun.sun_path));
+        memcpy(sun.sun_path, sockpath, strlen(sockpath) + 1);
         assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
         assert_int_equal(listen(lfd, 5), 0);
     }
