@@ -14,6 +14,7 @@
 #include <sys/time.h>
 
 #include "cleanup_client.h"
+#include "maps.h"
 #include "smtp_cmd.h"
 #include "smtpd_data_scan.h"
 #include "stream.h"
@@ -178,6 +179,17 @@ void smtpd_limit_pre_init(void); /* as root, outside the chroot */
 void smtpd_limit_init(void);
 bool smtpd_limit_connect(struct smtpd_state *s, const char *service);
 void smtpd_limit_disconnect(void);
+
+/* smtpd_unlisted.c: reject_unlisted_recipient / reject_unlisted_sender.
+ * 0 when addr is known (or its class has no table), else the reply code
+ * with reply set: "550 5.1.1 <a>: Recipient address rejected: User unknown
+ * in virtual mailbox table" (Sender ... for is_sender), or "451 4.3.0 <a>:
+ * Temporary lookup failure" when a table cannot answer. Does not log. */
+void smtpd_unlisted_init(void);
+int smtpd_unlisted_address(struct smtpd_state *s, const char *addr, bool is_sender, strbuf *reply);
+/* A table lookup in mail_addr_find order (address, address minus
+ * extension, [local part forms when bare_local], else @domain): 1/0/-1. */
+int smtpd_unlisted_find(maps *m, const char *param, const char *addr, bool bare_local);
 
 /* smtpd_check.c */
 void smtpd_check_init(void);

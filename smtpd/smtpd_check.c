@@ -3,7 +3,8 @@
  * With smtpd_delay_reject (Postfix's default, and the only mode here) the
  * client, helo and sender restrictions are evaluated at RCPT time, then
  * smtpd_relay_restrictions, then smtpd_recipient_restrictions, then the
- * local recipient check (smtpd_reject_unlisted_recipient). The first
+ * unlisted recipient check (smtpd_reject_unlisted_recipient,
+ * smtpd_unlisted.c). The first
  * restriction that decides (permit/reject/defer) ends its list; a permit
  * moves on to the next list, as in Postfix.
  *
@@ -47,7 +48,6 @@ enum verdict { V_DUNNO, V_PERMIT, V_REJECT };
 
 static resolve *rs;
 static match_list *mynetworks;
-static maps *local_rcpt_maps; /* NULL: no local recipient check */
 static strlist lists[5];      /* client helo sender relay recipient */
 static strlist rewrite_clients;
 static strlist data_lists[2]; /* not evaluated: see smtpd_check_data */
@@ -101,28 +101,7 @@ void smtpd_check_init(void)
                   "of: reject_unauth_destination, defer_unauth_destination, reject, defer or "
                   "defer_if_permit");
 
-    /* local_recipient_maps: NIS is not available here; Postfix behaves as
-     * if such tables were empty when NIS is not set up. */
-    strlist items = STRLIST_INIT, aliases = STRLIST_INIT;
-    split_or_die(&items, "local_recipient_maps");
-    split_or_die(&aliases, "alias_maps");
-    for (size_t i = 0; i < items.n; i++) {
-        if (strncmp(items.v[i], "nis:", 4) == 0 || strncmp(items.v[i], "proxy:nis:", 10) == 0) {
-            msg_info("local_recipient_maps: ignoring %s (NIS is not supported)", items.v[i]);
-            continue;
-        }
-        if (!local_rcpt_maps)
-            local_rcpt_maps = maps_open("local_recipient_maps", "", 0, &err);
-        /* An alias table answers here as local(8) reads it: without the
-         * $n rules it refuses, or smtpd would accept what local bounces. */
-        unsigned flags = MAP_SURROGATE;
-        if (strlist_contains(&aliases, items.v[i]))
-            flags |= MAP_NO_REGSUB;
-        if (maps_append(local_rcpt_maps, items.v[i], flags, &err) < 0)
-            msg_fatal("%s", strbuf_str(&err));
-    }
-    strlist_release(&items);
-    strlist_release(&aliases);
+    smtpd_unlisted_init();
     strbuf_release(&err);
 }
 
@@ -447,70 +426,6 @@ static enum verdict run_list(struct ctx *c, int which)
     return v;
 }
 
-/* Is the local part (or the address) in local_recipient_maps? 1/0/-1. */
-static int local_recipient_known(const char *rcpt)
-{
-    if (!local_rcpt_maps)
-        return 1;
-    strbuf key = STRBUF_INIT, value = STRBUF_INIT, err = STRBUF_INIT;
-    size_t len = strlen(rcpt), at = len;
-    (void)addr_split(rcpt, len, &at);
-    int result = 0;
-    /* Full address, then local part, then local part without extension. */
-    for (int pass = 0; pass < 3 && result == 0; pass++) {
-        strbuf_reset(&key);
-        if (pass == 0) {
-            if (at == len)
-                continue;
-            strbuf_append(&key, rcpt, len);
-        } else if (pass == 1) {
-            strbuf_append(&key, rcpt, at);
-        } else {
-            size_t base = 0;
-            const char *delim = config_get("recipient_delimiter");
-            if (!delim[0] || !addr_split_extension(rcpt, at, delim, &base))
-                continue;
-            strbuf_append(&key, rcpt, base);
-        }
-        enum map_result r = maps_find(local_rcpt_maps, strbuf_str(&key), 0, &value, &err);
-        if (r == MAP_FOUND)
-            result = 1;
-        else if (r == MAP_TEMPFAIL) {
-            msg_warn("local_recipient_maps: %s", strbuf_str(&err));
-            result = -1;
-        }
-    }
-    strbuf_release(&key);
-    strbuf_release(&value);
-    strbuf_release(&err);
-    return result;
-}
-
-static int unlisted_check(struct ctx *c)
-{
-    resolve_result rr;
-    strbuf err = STRBUF_INIT;
-    int rc = resolve_address(rs, c->rcpt, &rr, &err);
-    strbuf_release(&err);
-    if (rc < 0) {
-        say(c, 451, "4.3.0", "<%s>: Temporary lookup failure", c->rcpt);
-        return c->code;
-    }
-    if (rr.cls != RESOLVE_LOCAL)
-        return 0; /* virtual/relay recipient validation comes with those maps */
-    int known = local_recipient_known(c->rcpt);
-    if (known < 0) {
-        say(c, 450, "4.3.0", "<%s>: Recipient address rejected: temporary lookup failure", c->rcpt);
-        return c->code;
-    }
-    if (known == 0) {
-        say(c, (int)config_get_int("unknown_local_recipient_reject_code"), "5.1.1",
-            "<%s>: Recipient address rejected: User unknown in local recipient table", c->rcpt);
-        return c->code;
-    }
-    return 0;
-}
-
 int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply)
 {
     struct ctx c = {.s = s, .rcpt = rcpt, .reply = reply};
@@ -522,7 +437,7 @@ int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply)
     }
     bool unlisted = config_get_bool("smtpd_reject_unlisted_recipient") ||
                     strlist_contains(&lists[4], "reject_unlisted_recipient");
-    if (unlisted && unlisted_check(&c) != 0) {
+    if (unlisted && (c.code = smtpd_unlisted_address(s, rcpt, false, reply)) != 0) {
         smtpd_log_reject(s, "RCPT", strbuf_str(reply), rcpt);
         return c.code;
     }
@@ -546,7 +461,7 @@ int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply)
 int smtpd_check_vrfy(struct smtpd_state *s, const char *rcpt, strbuf *reply)
 {
     struct ctx c = {.s = s, .rcpt = rcpt, .reply = reply};
-    if (unlisted_check(&c) != 0) {
+    if ((c.code = smtpd_unlisted_address(s, rcpt, false, reply)) != 0) {
         smtpd_log_reject(s, "VRFY", strbuf_str(reply), rcpt);
         return c.code;
     }

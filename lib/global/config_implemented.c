@@ -96,6 +96,9 @@ static const struct config_implemented table[] = {
     READ("non_fqdn_reject_code"),
     READ("recipient_delimiter"),
     READ("relay_domains_reject_code"),
+    READ("relay_recipient_maps"),
+    READ("virtual_alias_maps"),   /* also cleanup (rewriting) */
+    READ("virtual_mailbox_maps"),
     READ("smtpd_banner"),
     READ("smtpd_client_connection_count_limit"),
     READ("smtpd_client_connection_rate_limit"),
@@ -120,6 +123,7 @@ static const struct config_implemented table[] = {
     READ("smtpd_recipient_overshoot_limit"),
     READ("smtpd_recipient_restrictions"),
     READ("smtpd_reject_unlisted_recipient"),
+    READ("smtpd_reject_unlisted_sender"),
     READ("smtpd_relay_restrictions"),
     READ("smtpd_sasl_auth_enable"),
     READ("smtpd_sasl_authenticated_header"),
@@ -156,6 +160,9 @@ static const struct config_implemented table[] = {
     READ("strict_rfc821_envelopes"),
     READ("tls_preempt_cipherlist"),
     READ("unknown_local_recipient_reject_code"),
+    READ("unknown_relay_recipient_reject_code"),
+    READ("unknown_virtual_alias_reject_code"),
+    READ("unknown_virtual_mailbox_reject_code"),
     /* lib/global/tls: tls_<grade>_cipherlist for the grade a *_ciphers names. */
     DYNAMIC("tls_export_cipherlist"),
     DYNAMIC("tls_high_cipherlist"),

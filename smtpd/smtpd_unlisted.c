@@ -1,0 +1,215 @@
+/* smtpd_unlisted - is an address one this server can deliver?
+ *
+ * Postfix's reject_unlisted_recipient / reject_unlisted_sender (and the
+ * smtpd_reject_unlisted_recipient default): an address that resolves to a
+ * class whose table does not list it is refused at RCPT with 550 5.1.1
+ * rather than accepted and bounced later. Per address class, as Postfix 3.7:
+ *
+ *   any class          listed in virtual_alias_maps: known (cleanup rewrites it)
+ *   local              local_recipient_maps (empty: no check)
+ *   virtual alias      not in virtual_alias_maps: unknown
+ *   virtual mailbox    virtual_mailbox_maps (empty: no check)
+ *   relay              relay_recipient_maps (empty: no check)
+ *   default            no check
+ *
+ * Table keys follow Postfix's mail_addr_find: the address, the address
+ * without its recipient_delimiter extension, then @domain (the catch-all);
+ * local_recipient_maps also tries the local part alone, as local(8) does.
+ * A table that cannot answer gives 451 4.3.0, never an accept.
+ */
+#include <string.h>
+
+#include "address.h"
+#include "config.h"
+#include "maps.h"
+#include "msg.h"
+#include "resolve.h"
+#include "smtpd.h"
+#include "strlist.h"
+
+#define TEMP_ERROR_FMT "451 4.3.0 <%s>: Temporary lookup failure"
+
+static resolve *rs;
+static maps *local_rcpt_maps;   /* NULL: no local recipient check */
+static maps *virt_alias_maps;   /* NULL: empty */
+static maps *virt_mailbox_maps; /* NULL: no virtual mailbox check */
+static maps *relay_rcpt_maps;   /* NULL: no relay recipient check */
+
+static maps *open_param(const char *param)
+{
+    if (!*config_get(param))
+        return NULL;
+    strbuf err = STRBUF_INIT;
+    maps *m = maps_open(param, config_get(param), MAP_SURROGATE, &err);
+    if (!m)
+        msg_fatal("%s", strbuf_str(&err));
+    strbuf_release(&err);
+    return m;
+}
+
+static void split_or_die(strlist *sl, const char *param)
+{
+    const char *e = NULL;
+    if (strlist_split(sl, config_get(param), ", \t\r\n", &e) < 0)
+        msg_fatal("parameter %s: %s", param, e);
+}
+
+void smtpd_unlisted_init(void)
+{
+    strbuf err = STRBUF_INIT;
+    if (!(rs = resolve_open(&err)))
+        msg_fatal("%s", strbuf_str(&err));
+
+    /* local_recipient_maps: NIS is not available here; Postfix behaves as
+     * if such tables were empty when NIS is not set up. */
+    strlist items = STRLIST_INIT, aliases = STRLIST_INIT;
+    split_or_die(&items, "local_recipient_maps");
+    split_or_die(&aliases, "alias_maps");
+    for (size_t i = 0; i < items.n; i++) {
+        if (strncmp(items.v[i], "nis:", 4) == 0 || strncmp(items.v[i], "proxy:nis:", 10) == 0) {
+            msg_info("local_recipient_maps: ignoring %s (NIS is not supported)", items.v[i]);
+            continue;
+        }
+        if (!local_rcpt_maps)
+            local_rcpt_maps = maps_open("local_recipient_maps", "", 0, &err);
+        /* An alias table answers here as local(8) reads it: without the
+         * $n rules it refuses, or smtpd would accept what local bounces. */
+        unsigned flags = MAP_SURROGATE;
+        if (strlist_contains(&aliases, items.v[i]))
+            flags |= MAP_NO_REGSUB;
+        if (maps_append(local_rcpt_maps, items.v[i], flags, &err) < 0)
+            msg_fatal("%s", strbuf_str(&err));
+    }
+    strlist_release(&items);
+    strlist_release(&aliases);
+    strbuf_release(&err);
+
+    virt_alias_maps = open_param("virtual_alias_maps");
+    virt_mailbox_maps = open_param("virtual_mailbox_maps");
+    relay_rcpt_maps = open_param("relay_recipient_maps");
+}
+
+/* One lookup; 1 found, 0 not, -1 table failure (logged). */
+static int lookup(maps *m, const char *param, const char *key)
+{
+    strbuf value = STRBUF_INIT, err = STRBUF_INIT;
+    enum map_result r = maps_find(m, key, 0, &value, &err);
+    if (r == MAP_TEMPFAIL)
+        msg_warn("%s: %s", param, strbuf_str(&err));
+    strbuf_release(&value);
+    strbuf_release(&err);
+    return r == MAP_FOUND ? 1 : r == MAP_TEMPFAIL ? -1 : 0;
+}
+
+int smtpd_unlisted_find(maps *m, const char *param, const char *addr, bool bare_local)
+{
+    if (!m)
+        return 0;
+    size_t len = strlen(addr), at = len;
+    (void)addr_split(addr, len, &at);
+    const char *delim = config_get("recipient_delimiter");
+    size_t base = at;
+    bool ext = delim[0] && addr_split_extension(addr, at, delim, &base) && base < at;
+    strbuf key = STRBUF_INIT;
+    int result = 0;
+    /* address, address minus extension, local part, local part minus
+     * extension (local only), @domain (not for local). */
+    for (int pass = 0; pass < 5 && result == 0; pass++) {
+        strbuf_reset(&key);
+        switch (pass) {
+        case 0:
+            if (at == len)
+                continue;
+            strbuf_append(&key, addr, len);
+            break;
+        case 1:
+            if (at == len || !ext)
+                continue;
+            strbuf_append(&key, addr, base);
+            strbuf_append(&key, addr + at, len - at);
+            break;
+        case 2:
+            if (!bare_local)
+                continue;
+            strbuf_append(&key, addr, at);
+            break;
+        case 3:
+            if (!bare_local || !ext)
+                continue;
+            strbuf_append(&key, addr, base);
+            break;
+        case 4:
+            if (bare_local || at == len)
+                continue;
+            strbuf_append(&key, addr + at, len - at); /* "@domain" */
+            break;
+        }
+        result = lookup(m, param, strbuf_str(&key));
+    }
+    strbuf_release(&key);
+    return result;
+}
+
+int smtpd_unlisted_address(struct smtpd_state *s, const char *addr, bool is_sender, strbuf *reply)
+{
+    (void)s;
+    const char *what = is_sender ? "Sender" : "Recipient";
+    resolve_result rr;
+    strbuf err = STRBUF_INIT;
+    int rc = resolve_address(rs, addr, &rr, &err);
+    strbuf_release(&err);
+    if (rc < 0) {
+        strbuf_reset(reply);
+        strbuf_printf(reply, TEMP_ERROR_FMT, addr);
+        return 451;
+    }
+    if (rr.cls == RESOLVE_DEFAULT)
+        return 0;
+    /* Any class: an address virtual_alias_maps rewrites is deliverable
+     * as whatever it becomes. */
+    int found = smtpd_unlisted_find(virt_alias_maps, "virtual_alias_maps", addr, false);
+    if (found > 0)
+        return 0;
+    maps *m = NULL;
+    const char *param = NULL, *table = NULL, *code_param = NULL;
+    bool bare = false;
+    switch (rr.cls) {
+    case RESOLVE_LOCAL:
+        m = local_rcpt_maps, param = "local_recipient_maps", table = "local recipient";
+        code_param = "unknown_local_recipient_reject_code", bare = true;
+        if (!m)
+            return 0;
+        break;
+    case RESOLVE_VIRTUAL_ALIAS:
+        table = "virtual alias", code_param = "unknown_virtual_alias_reject_code";
+        break;
+    case RESOLVE_VIRTUAL_MAILBOX:
+        m = virt_mailbox_maps, param = "virtual_mailbox_maps", table = "virtual mailbox";
+        code_param = "unknown_virtual_mailbox_reject_code";
+        if (!m)
+            return 0;
+        break;
+    case RESOLVE_RELAY:
+        m = relay_rcpt_maps, param = "relay_recipient_maps", table = "relay recipient";
+        code_param = "unknown_relay_recipient_reject_code";
+        if (!m)
+            return 0;
+        break;
+    default:
+        return 0;
+    }
+    if (found == 0 && m)
+        found = smtpd_unlisted_find(m, param, addr, bare);
+    if (found < 0) {
+        strbuf_reset(reply);
+        strbuf_printf(reply, TEMP_ERROR_FMT, addr);
+        return 451;
+    }
+    if (found > 0)
+        return 0;
+    int code = (int)config_get_int(code_param);
+    strbuf_reset(reply);
+        strbuf_printf(reply, "%d %s <%s>: %s address rejected: User unknown in %s table",
+                  code, code / 100 == 4 ? "4.1.1" : "5.1.1", addr, what, table);
+    return code;
+}
