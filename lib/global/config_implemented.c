@@ -123,7 +123,6 @@ static const struct config_implemented table[] = {
     READ("smtpd_recipient_overshoot_limit"),
     READ("smtpd_recipient_restrictions"),
     READ("smtpd_reject_unlisted_recipient"),
-    READ("smtpd_reject_unlisted_sender"),
     READ("smtpd_relay_restrictions"),
     READ("smtpd_sasl_auth_enable"),
     READ("smtpd_sasl_authenticated_header"),
