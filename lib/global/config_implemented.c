@@ -169,6 +169,14 @@ static const struct config_implemented table[] = {
     DYNAMIC("tls_medium_cipherlist"),
     DYNAMIC("tls_null_cipherlist"),
 
+    /* virtual(8) */
+    READ("virtual_gid_maps"),
+    READ("virtual_mailbox_base"),
+    READ("virtual_mailbox_limit"),
+    READ("virtual_mailbox_lock"),
+    READ("virtual_minimum_uid"),
+    READ("virtual_uid_maps"),
+
     /* cleanup */
     READ("always_add_missing_headers"),
     READ("duplicate_filter_limit"),
