@@ -104,10 +104,11 @@ static void mailbox_error(struct outcome *o, int err_no, const char *what, const
 {
     strbuf t = STRBUF_INIT;
     strbuf_printf(&t, "cannot update %s: %s", what, err->s ? err->s : "");
-    if (err_no == EFBIG || err_no == ENOSPC || err_no == EDQUOT)
-        set(o, DELIVER_DEFERRED, "4.2.2", t.s); /* mailbox full: Postfix defers */
+    /* As local(8): over the size limit bounces, a full disk defers. */
+    if (err_no == EFBIG)
+        set(o, DELIVER_BOUNCED, "5.2.2", t.s);
     else
-        set(o, DELIVER_DEFERRED, "4.2.0", t.s);
+        set(o, DELIVER_DEFERRED, err_no == ENOSPC ? "4.3.0" : "4.2.0", t.s);
     strbuf_release(&t);
 }
 

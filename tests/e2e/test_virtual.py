@@ -90,3 +90,115 @@ def test_no_mailbox_table_no_check(instance):
     assert rcpt(c, "whoever@vdom.example") == ["250 2.1.5 Ok"]
     assert rcpt(c, "whoever@backup.example") == ["250 2.1.5 Ok"]
     c.cmd("QUIT")
+
+
+# --- delivery by virtual(8) ---------------------------------------------------
+
+import os
+import re
+import shutil
+import tempfile
+
+from delivery_helpers import PIPELINE_CF, smtp_send, start_pipeline
+
+VIRTUAL_CF = PIPELINE_CF + "virtual unix - n n - - virtual\n"
+VUID = 5071  # no account needed: virtual(8) takes ids from its tables
+
+
+def vmail_base():
+    base = tempfile.mkdtemp(prefix="mta-vmail-")
+    os.chmod(base, 0o755)
+    dom = os.path.join(base, "vdom.example")
+    os.mkdir(dom, 0o700)
+    os.chown(dom, VUID, VUID)
+    return base
+
+
+def start_virtual(instance, base, extra=""):
+    inst = start_pipeline(instance, master_cf=VIRTUAL_CF, start=False, extra=(
+        "virtual_mailbox_domains = vdom.example\n"
+        "virtual_mailbox_base = %s\n"
+        "virtual_mailbox_maps = texthash:{tmp}/vmailbox\n"
+        "virtual_uid_maps = static:%d\n"
+        "virtual_gid_maps = texthash:{tmp}/vgid\n"
+        "recipient_delimiter = +\n" % (base, VUID)) + extra)
+    tmp = pathlib.Path(inst.tmp)
+    (tmp / "vmailbox").write_text("alice@vdom.example vdom.example/alice/\n"
+                                  "bob@vdom.example vdom.example/bob\n"
+                                  "evil@vdom.example ../../escape/\n"
+                                  "@vdom.example vdom.example/catchall/\n")
+    (tmp / "vgid").write_text("@vdom.example %d\n" % VUID)
+    inst.start()
+    inst.wait_log(r"daemon started")
+    return inst
+
+
+def new_files(d):
+    p = os.path.join(d, "new")
+    return [os.path.join(p, f) for f in os.listdir(p)] if os.path.isdir(p) else []
+
+
+def test_virtual_maildir_mbox_and_catchall(instance):
+    base = vmail_base()
+    try:
+        inst = start_virtual(instance, base)
+        qid = smtp_send(inst, "s@sender.example",
+                        ["alice+tag@vdom.example", "bob@vdom.example", "zed@vdom.example"])
+        inst.wait_log(r"%s: to=<alice\+tag@vdom\.example>, relay=virtual, delay=\S+, "
+                      r"delays=\S+, dsn=2\.0\.0, status=sent \(delivered to maildir\)" % qid)
+        inst.wait_log(r"%s: to=<bob@vdom\.example>, relay=virtual, .*dsn=2\.0\.0, "
+                      r"status=sent \(delivered to mailbox\)" % qid)
+        inst.wait_log(r"%s: to=<zed@vdom\.example>, relay=virtual, .*status=sent "
+                      r"\(delivered to maildir\)" % qid)
+        files = new_files(os.path.join(base, "vdom.example", "alice"))
+        assert len(files) == 1
+        st = os.stat(files[0])
+        assert (st.st_uid, st.st_gid) == (VUID, VUID)
+        text = open(files[0]).read()
+        assert text.startswith("Return-Path: <s@sender.example>\nX-Original-To: alice+tag@vdom.example\n"
+                               "Delivered-To: alice+tag@vdom.example\n")
+        assert "hello" in text
+        mbox = os.path.join(base, "vdom.example", "bob")
+        assert os.stat(mbox).st_uid == VUID
+        m = open(mbox).read()
+        assert m.startswith("From s@sender.example ") and "Delivered-To: bob@vdom.example\n" in m
+        assert len(new_files(os.path.join(base, "vdom.example", "catchall"))) == 1
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_virtual_hostile_result_and_minimum_uid(instance):
+    base = vmail_base()
+    try:
+        inst = start_virtual(instance, base, "virtual_minimum_uid = 6000\n")
+        qid = smtp_send(inst, "s@sender.example", ["alice@vdom.example"])
+        inst.wait_log(r"warning: recipient alice@vdom\.example: bad virtual_uid_maps result: "
+                      r"unacceptable numerical id %d \(minimum 6000\)" % VUID)
+        inst.wait_log(r"%s: to=<alice@vdom\.example>, relay=virtual, .*status=deferred" % qid)
+        assert new_files(os.path.join(base, "vdom.example", "alice")) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    base = vmail_base()
+    try:
+        inst = start_virtual(instance, base)
+        qid = smtp_send(inst, "s@sender.example", ["evil@vdom.example"])
+        inst.wait_log(r"warning: recipient evil@vdom\.example: virtual_mailbox_maps result "
+                      r"is an absolute pathname|contains a \"\.\.\" component")
+        inst.wait_log(r"%s: to=<evil@vdom\.example>, relay=virtual, .*status=deferred" % qid)
+        assert not os.path.exists(os.path.join(os.path.dirname(base), "escape"))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_virtual_mailbox_limit(instance):
+    base = vmail_base()
+    try:
+        inst = start_virtual(instance, base, "virtual_mailbox_limit = 2000\n")
+        qid = smtp_send(inst, "s@sender.example", ["bob@vdom.example"],
+                        msg="Subject: big\r\n\r\n" + ("x" * 70 + "\r\n") * 100)
+        inst.wait_log(r"%s: to=<bob@vdom\.example>, relay=virtual, .*dsn=5\.2\.2, "
+                      r"status=bounced \(cannot update mailbox" % qid)
+        mbox = os.path.join(base, "vdom.example", "bob")
+        assert not os.path.exists(mbox) or os.path.getsize(mbox) == 0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
