@@ -15,6 +15,9 @@
  * Table keys follow Postfix's mail_addr_find: the address, the address
  * without its recipient_delimiter extension, then @domain (the catch-all);
  * local_recipient_maps also tries the local part alone, as local(8) does.
+ * relocated_maps answers first, for every class: 550 5.1.6 "User has
+ * moved to <its text>" (Postfix's text; the delivery-time counterpart,
+ * the error transport, is not done here).
  * A table that cannot answer gives 451 4.3.0, never an accept.
  */
 #include <string.h>
@@ -34,6 +37,7 @@ static maps *local_rcpt_maps;   /* NULL: no local recipient check */
 static maps *virt_alias_maps;   /* NULL: empty */
 static maps *virt_mailbox_maps; /* NULL: no virtual mailbox check */
 static maps *relay_rcpt_maps;   /* NULL: no relay recipient check */
+static maps *relocated_maps;    /* NULL: empty */
 
 static maps *open_param(const char *param)
 {
@@ -87,21 +91,33 @@ void smtpd_unlisted_init(void)
     virt_alias_maps = open_param("virtual_alias_maps");
     virt_mailbox_maps = open_param("virtual_mailbox_maps");
     relay_rcpt_maps = open_param("relay_recipient_maps");
+    relocated_maps = open_param("relocated_maps");
 }
 
-/* One lookup; 1 found, 0 not, -1 table failure (logged). */
-static int lookup(maps *m, const char *param, const char *key)
+/* One lookup; 1 found (value), 0 not, -1 table failure (logged). */
+static int lookup(maps *m, const char *param, const char *key, strbuf *value)
 {
-    strbuf value = STRBUF_INIT, err = STRBUF_INIT;
-    enum map_result r = maps_find(m, key, 0, &value, &err);
+    strbuf err = STRBUF_INIT;
+    enum map_result r = maps_find(m, key, 0, value, &err);
     if (r == MAP_TEMPFAIL)
         msg_warn("%s: %s", param, strbuf_str(&err));
-    strbuf_release(&value);
     strbuf_release(&err);
     return r == MAP_FOUND ? 1 : r == MAP_TEMPFAIL ? -1 : 0;
 }
 
+static int find_value(maps *m, const char *param, const char *addr, bool bare_local,
+                      strbuf *value);
+
 int smtpd_unlisted_find(maps *m, const char *param, const char *addr, bool bare_local)
+{
+    strbuf value = STRBUF_INIT;
+    int r = find_value(m, param, addr, bare_local, &value);
+    strbuf_release(&value);
+    return r;
+}
+
+static int find_value(maps *m, const char *param, const char *addr, bool bare_local,
+                      strbuf *value)
 {
     if (!m)
         return 0;
@@ -144,7 +160,7 @@ int smtpd_unlisted_find(maps *m, const char *param, const char *addr, bool bare_
             strbuf_append(&key, addr + at, len - at); /* "@domain" */
             break;
         }
-        result = lookup(m, param, strbuf_str(&key));
+        result = lookup(m, param, strbuf_str(&key), value);
     }
     strbuf_release(&key);
     return result;
@@ -162,6 +178,28 @@ int smtpd_unlisted_address(struct smtpd_state *s, const char *addr, bool is_send
         strbuf_reset(reply);
         strbuf_printf(reply, TEMP_ERROR_FMT, addr);
         return 451;
+    }
+    /* relocated_maps (relocated(5)): "User has moved", for any class;
+     * the table's text goes into the reply up to its first control
+     * character, so a value can never add a reply line. */
+    if (!is_sender && relocated_maps) {
+        strbuf where = STRBUF_INIT;
+        int moved = find_value(relocated_maps, "relocated_maps", addr, rr.cls == RESOLVE_LOCAL,
+                               &where);
+        if (moved != 0) {
+            size_t n = 0;
+            while (n < where.len && (unsigned char)where.s[n] >= 0x20 && where.s[n] != 0x7f)
+                n++;
+            strbuf_reset(reply);
+            if (moved < 0)
+                strbuf_printf(reply, TEMP_ERROR_FMT, addr);
+            else
+                strbuf_printf(reply, "550 5.1.6 <%s>: %s address rejected: User has moved to %.*s",
+                              addr, what, (int)n, where.s ? where.s : "");
+        }
+        strbuf_release(&where);
+        if (moved != 0)
+            return moved < 0 ? 451 : 550;
     }
     if (rr.cls == RESOLVE_DEFAULT)
         return 0;

@@ -202,3 +202,29 @@ def test_virtual_mailbox_limit(instance):
         assert not os.path.exists(mbox) or os.path.getsize(mbox) == 0
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_relocated_user_refused_at_rcpt(instance):
+    inst = start(instance, "relocated_maps = texthash:{tmp}/relocated\n")
+    (pathlib.Path(inst.tmp) / "relocated").write_text(
+        "gone@mta-test.example new@elsewhere.example\n"
+        "@old.mta-test.example the new domain\n"
+        "olduser   olduser@new.example\n")
+    c = Raw(inst.port("smtp"))
+    c.reply()
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<s@sender.example>")
+    assert rcpt(c, "gone@mta-test.example") == [
+        "550 5.1.6 <gone@mta-test.example>: Recipient address rejected: "
+        "User has moved to new@elsewhere.example"]
+    # the bare local part matches for a local domain only
+    assert rcpt(c, "olduser@mta-test.example") == [
+        "550 5.1.6 <olduser@mta-test.example>: Recipient address rejected: "
+        "User has moved to olduser@new.example"]
+    assert rcpt(c, "olduser@example.org") == ["250 2.1.5 Ok"]  # relayed from mynetworks
+    assert rcpt(c, "root@mta-test.example") == ["250 2.1.5 Ok"]
+    c.cmd("QUIT")
+    inst.wait_log(r"reject: RCPT from \S+\[127\.0\.0\.1\]: 550 5\.1\.6 <gone@mta-test\.example>: "
+                  r"Recipient address rejected: User has moved to new@elsewhere\.example; "
+                  r"from=<s@sender\.example> to=<gone@mta-test\.example> proto=ESMTP "
+                  r"helo=<client\.example>\n")
