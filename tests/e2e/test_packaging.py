@@ -18,8 +18,8 @@ import pytest
 
 from conftest import BUILD, REPO
 
-DAEMONS = ["master", "smtpd", "cleanup", "qmgr", "local", "smtp", "lmtp", "pickup", "showq",
-           "tlsmgr"]
+DAEMONS = ["master", "smtpd", "cleanup", "qmgr", "local", "virtual", "smtp", "lmtp", "pickup",
+           "showq", "tlsmgr"]
 COMMANDS = ["postconf", "postdrop", "postfix", "postmap", "postqueue", "postsuper"]
 # postalias is postmap under another name (argv[0]), a link beside it.
 
