@@ -48,7 +48,7 @@ enum verdict { V_DUNNO, V_PERMIT, V_REJECT };
 
 static resolve *rs;
 static match_list *mynetworks;
-static strlist lists[5];      /* client helo sender relay recipient */
+static strlist lists[5]; /* client helo sender relay recipient */
 static strlist rewrite_clients;
 static strlist data_lists[2]; /* not evaluated: see smtpd_check_data */
 static const char *data_list_names[2] = {"smtpd_data_restrictions",

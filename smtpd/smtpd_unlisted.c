@@ -105,8 +105,7 @@ static int lookup(maps *m, const char *param, const char *key, strbuf *value)
     return r == MAP_FOUND ? 1 : r == MAP_TEMPFAIL ? -1 : 0;
 }
 
-static int find_value(maps *m, const char *param, const char *addr, bool bare_local,
-                      strbuf *value);
+static int find_value(maps *m, const char *param, const char *addr, bool bare_local, strbuf *value);
 
 int smtpd_unlisted_find(maps *m, const char *param, const char *addr, bool bare_local)
 {
@@ -116,8 +115,7 @@ int smtpd_unlisted_find(maps *m, const char *param, const char *addr, bool bare_
     return r;
 }
 
-static int find_value(maps *m, const char *param, const char *addr, bool bare_local,
-                      strbuf *value)
+static int find_value(maps *m, const char *param, const char *addr, bool bare_local, strbuf *value)
 {
     if (!m)
         return 0;
@@ -184,8 +182,8 @@ int smtpd_unlisted_address(struct smtpd_state *s, const char *addr, bool is_send
      * character, so a value can never add a reply line. */
     if (!is_sender && relocated_maps) {
         strbuf where = STRBUF_INIT;
-        int moved = find_value(relocated_maps, "relocated_maps", addr, rr.cls == RESOLVE_LOCAL,
-                               &where);
+        int moved =
+            find_value(relocated_maps, "relocated_maps", addr, rr.cls == RESOLVE_LOCAL, &where);
         if (moved != 0) {
             size_t n = 0;
             while (n < where.len && (unsigned char)where.s[n] >= 0x20 && where.s[n] != 0x7f)
@@ -247,7 +245,7 @@ int smtpd_unlisted_address(struct smtpd_state *s, const char *addr, bool is_send
         return 0;
     int code = (int)config_get_int(code_param);
     strbuf_reset(reply);
-        strbuf_printf(reply, "%d %s <%s>: %s address rejected: User unknown in %s table",
-                  code, code / 100 == 4 ? "4.1.1" : "5.1.1", addr, what, table);
+    strbuf_printf(reply, "%d %s <%s>: %s address rejected: User unknown in %s table", code,
+                  code / 100 == 4 ? "4.1.1" : "5.1.1", addr, what, table);
     return code;
 }

@@ -64,8 +64,8 @@ static int find(maps *m, const char *addr, strbuf *value, strbuf *err)
     if (!addr_split(addr, len, &at) || at == len)
         return 0;
     size_t base = at;
-    bool ext = vcfg.delimiter[0] && addr_split_extension(addr, at, vcfg.delimiter, &base) &&
-               base < at;
+    bool ext =
+        vcfg.delimiter[0] && addr_split_extension(addr, at, vcfg.delimiter, &base) && base < at;
     strbuf key = STRBUF_INIT;
     int result = 0;
     for (int pass = 0; pass < 3 && result == 0; pass++) {

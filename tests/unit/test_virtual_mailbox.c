@@ -42,9 +42,9 @@ static void hostile_results(void **state)
     (void)state;
     strbuf p = STRBUF_INIT;
     bool md = false;
-    static const char *const bad[] = {"", "/etc/passwd", "/", "..", "../x", "a/../../x",
-                                      "a/..", "a/../", "a//..//b", "/", "///",
-                                      "a\nb", "a\tb/", "a\x7f"};
+    static const char *const bad[] = {"",          "/etc/passwd", "/",     "..",       "../x",
+                                      "a/../../x", "a/..",        "a/../", "a//..//b", "/",
+                                      "///",       "a\nb",        "a\tb/", "a\x7f"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(path("/var/vmail", bad[i], &p, &md), -1);
         assert_int_equal(p.len, 0);
@@ -67,8 +67,8 @@ static void ids(void **state)
     assert_int_equal(virtual_mailbox_id("99", 100, &id, &err), -2);
     assert_int_equal(virtual_mailbox_id("0", 100, &id, &err), -2);
     assert_int_equal(virtual_mailbox_id("0", 0, &id, &err), 0);
-    static const char *const bad[] = {"", "-1", "+5", " 5", "5 ", "5a", "0x10", "1e3",
-                                      "99999999999999999999999", "4294967295"};
+    static const char *const bad[] = {
+        "", "-1", "+5", " 5", "5 ", "5a", "0x10", "1e3", "99999999999999999999999", "4294967295"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(virtual_mailbox_id(bad[i], 0, &id, &err), -1);
     assert_int_equal(virtual_mailbox_id(NULL, 0, &id, &err), -1);
