@@ -167,8 +167,8 @@ static void write_mailbox(struct local_message *msg, const struct deliver_rcpt *
 }
 
 /* One id from its table; 0 ok, else *o says why (deferred). */
-static int lookup_id(maps *m, const char *param, const char *addr, unsigned long minimum,
-                     unsigned long *id, struct outcome *o)
+static int lookup_id(maps *m, const char *param, const char *kind, const char *addr,
+                     unsigned long minimum, unsigned long *id, struct outcome *o)
 {
     strbuf v = STRBUF_INIT, err = STRBUF_INIT, t = STRBUF_INIT;
     int rc = find(m, addr, &v, &err);
@@ -178,11 +178,12 @@ static int lookup_id(maps *m, const char *param, const char *addr, unsigned long
     } else if (rc == 0) {
         msg_warn("recipient %s: not found in %s", addr, param);
         strbuf_printf(&t, "mail system configuration error");
-        set(o, DELIVER_DEFERRED, "4.3.0", t.s);
+        set(o, DELIVER_DEFERRED, "4.3.5", t.s);
         rc = -1;
     } else if (virtual_mailbox_id(v.s, minimum, id, &err) < 0) {
-        msg_warn("recipient %s: bad %s result: %s", addr, param, err.s);
-        set(o, DELIVER_DEFERRED, "4.3.0", "mail system configuration error");
+        /* Postfix's words; the reason follows for the administrator. */
+        msg_warn("recipient %s: bad %s %s in %s (%s)", addr, kind, v.s, param, err.s);
+        set(o, DELIVER_DEFERRED, "4.3.5", "mail system configuration error");
         rc = -1;
     } else {
         rc = 0;
@@ -203,13 +204,16 @@ static void deliver_rcpt(struct local_message *msg, struct deliver_rcpt *rc, str
         msg_warn("virtual_mailbox_maps: %s", err.s);
         set(o, DELIVER_DEFERRED, "4.3.0", "table lookup failure");
     } else if (found == 0) {
-        set(o, DELIVER_BOUNCED, "5.1.1", "unknown user");
+        strbuf t = STRBUF_INIT;
+        strbuf_printf(&t, "unknown user: \"%s\"", rc->address);
+        set(o, DELIVER_BOUNCED, "5.1.1", t.s);
+        strbuf_release(&t);
     } else if (virtual_mailbox_path(vcfg.base, v.s, &path, &maildir, &err) < 0) {
         msg_warn("recipient %s: %s", rc->address, err.s);
-        set(o, DELIVER_DEFERRED, "4.3.0", "mail system configuration error");
-    } else if (lookup_id(vcfg.uid_maps, "virtual_uid_maps", rc->address, vcfg.minimum_uid, &uid,
-                         o) == 0 &&
-               lookup_id(vcfg.gid_maps, "virtual_gid_maps", rc->address, 1, &gid, o) == 0) {
+        set(o, DELIVER_DEFERRED, "4.3.5", "mail system configuration error");
+    } else if (lookup_id(vcfg.uid_maps, "virtual_uid_maps", "uid", rc->address, vcfg.minimum_uid,
+                         &uid, o) == 0 &&
+               lookup_id(vcfg.gid_maps, "virtual_gid_maps", "gid", rc->address, 1, &gid, o) == 0) {
         if (msg->req->flags & DELIVER_FLAG_VERIFY) {
             set(o, DELIVER_SENT, "2.0.0", maildir ? "delivers to maildir" : "delivers to mailbox");
         } else if (setegid((gid_t)gid) < 0 || seteuid((uid_t)uid) < 0) {

@@ -172,9 +172,10 @@ def test_virtual_hostile_result_and_minimum_uid(instance):
     try:
         inst = start_virtual(instance, base, "virtual_minimum_uid = 6000\n")
         qid = smtp_send(inst, "s@sender.example", ["alice@vdom.example"])
-        inst.wait_log(r"warning: recipient alice@vdom\.example: bad virtual_uid_maps result: "
-                      r"unacceptable numerical id %d \(minimum 6000\)" % VUID)
-        inst.wait_log(r"%s: to=<alice@vdom\.example>, relay=virtual, .*status=deferred" % qid)
+        inst.wait_log(r"warning: recipient alice@vdom\.example: bad uid %d in virtual_uid_maps "
+                      r"\(unacceptable numerical id %d \(minimum 6000\)\)" % (VUID, VUID))
+        inst.wait_log(r"%s: to=<alice@vdom\.example>, relay=virtual, .*dsn=4\.3\.5, status=deferred "
+                      r"\(mail system configuration error\)" % qid)
         assert new_files(os.path.join(base, "vdom.example", "alice")) == []
     finally:
         shutil.rmtree(base, ignore_errors=True)
