@@ -229,3 +229,16 @@ def test_relocated_user_refused_at_rcpt(instance):
                   r"Recipient address rejected: User has moved to new@elsewhere\.example; "
                   r"from=<s@sender\.example> to=<gone@mta-test\.example> proto=ESMTP "
                   r"helo=<client\.example>\n")
+
+
+def test_virtual_unknown_user_at_delivery_bounces(instance):
+    # accepted because smtpd does not check; virtual(8) bounces as Postfix's does
+    base = vmail_base()
+    try:
+        inst = start_virtual(instance, base, "virtual_mailbox_domains = vdom.example, o.example\n"
+                                             "smtpd_reject_unlisted_recipient = no\n")
+        qid = smtp_send(inst, "s@sender.example", ["x@o.example"])
+        inst.wait_log(r"%s: to=<x@o\.example>, relay=virtual, .*dsn=5\.1\.1, status=bounced "
+                      r"\(unknown user: \"x@o\.example\"\)" % qid)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
