@@ -154,12 +154,12 @@ def test_restriction_in_a_master_cf_override_is_reported_there(instance):
     inst = instance(SUBMISSION_CF.replace("  -o header_checks=regexp:/etc/postfix/"
                                           "submission_header_checks\n", ""),
                     main_cf_extra="mua_client_restrictions = permit_sasl_authenticated, "
-                    "reject_rbl_client zen.spamhaus.org, reject\n", start=False)
+                    "check_policy_service inet:127.0.0.1:10023, reject\n", start=False)
     line = line_of(master_cf(inst), "127.0.0.1:%d" % inst.port("submission"))
     r = inst.postfix("check", check=False)
     assert r.returncode != 0
     assert ("error: %s, line %d: service 127.0.0.1:%d/inet: parameter smtpd_client_restrictions: "
-            "restriction reject_rbl_client: not implemented in this version"
+            "restriction check_policy_service: not implemented in this version"
             % (master_cf(inst), line, inst.port("submission"))) in r.stderr, r.stderr
     assert r.stderr.count("error:") == 1, r.stderr
 
