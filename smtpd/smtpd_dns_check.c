@@ -45,9 +45,16 @@ void smtpd_dns_expand(const char *tmpl, const char *(*lookup)(void *ctx, const c
                 bool set = v && *v;
                 bool want = *q == '?' ? set : !set;
                 const char *t = q + 1;
-                const char *e = strchr(t, close);
-                if (!e)
-                    e = t + strlen(t);
+                /* The text may hold ${...} itself: find the matching close. */
+                const char *e = t;
+                for (int depth = 0; *e && (*e != close || depth > 0); e++) {
+                    if (*e == '$' && (e[1] == '{' || e[1] == '(')) {
+                        depth++;
+                        e++;
+                    } else if ((*e == '}' || *e == ')') && depth > 0) {
+                        depth--;
+                    }
+                }
                 if (want) {
                     strbuf inner = STRBUF_INIT, sub = STRBUF_INIT;
                     strbuf_append(&inner, t, (size_t)(e - t));
