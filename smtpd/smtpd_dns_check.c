@@ -247,8 +247,10 @@ static enum smtpd_dns_verdict unknown_domain(const char *what, const char *domai
 {
     if (!domain || !domain[0] || domain[0] == '[')
         return SMTPD_DNS_DUNNO; /* no domain, or an address literal */
-    int st = mail_domain_status(domain, mx_too);
-    if (st == DNS_OK)
+    /* Both kinds exist with an MX or an address record (postconf(5)); only
+     * a mail domain is refused for a null MX. */
+    int st = mail_domain_status(domain, true);
+    if (st == DNS_OK || (st == 3 && !mx_too))
         return SMTPD_DNS_DUNNO;
     strbuf_reset(reply);
     if (st == 3) {

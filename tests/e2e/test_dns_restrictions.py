@@ -39,6 +39,7 @@ mx-host=withmx.test,mail.withmx.test,10
 host-record=mail.withmx.test,127.0.0.1
 host-record=onlya.test,127.0.0.9
 host-record=helo.test,127.0.0.1
+mx-host=mxhelo.test,mail.withmx.test,10
 ptr-record=7.0.0.127.in-addr.arpa,ptr-only.test
 """
 
@@ -216,6 +217,8 @@ def test_reject_unknown_helo_hostname(instance, zones):
     assert dialog(inst, "127.0.0.1", "nx.test", "a@example.org", RCPT) == (
         "450 4.7.1 <nx.test>: Helo command rejected: Host not found")
     assert dialog(inst, "127.0.0.1", "helo.test", "a@example.org", RCPT).startswith("250")
+    # An MX record is enough (postconf(5): "no DNS A or MX record").
+    assert dialog(inst, "127.0.0.1", "mxhelo.test", "a@example.org", RCPT).startswith("250")
 
 
 def test_check_sender_mx_and_a_access(instance, zones):
