@@ -326,19 +326,35 @@ static enum smtpd_dns_verdict server_access(const char *domain, unsigned type, c
     return v;
 }
 
-/* Does the client address have a PTR record? 1 yes, 0 no, -1 temp. */
-static int has_reverse_name(const char *addr)
+/* The client address's PTR name (not forward-confirmed: Postfix's
+ * reverse_client_name): 1 found (in name), 0 none, -1 temporary failure. */
+static int reverse_name(const char *addr, strbuf *name)
 {
     strbuf q = STRBUF_INIT;
+    strbuf_reset(name);
     if (dns_reverse_name(addr, ".in-addr.arpa", ".ip6.arpa", &q) < 0) {
         strbuf_release(&q);
         return 0;
     }
     struct dns_reply rep;
     int r = dns_lookup(strbuf_str(&q), DNS_T_PTR, &rep, NULL);
+    int ret = r == DNS_RETRY ? -1 : 0;
+    for (size_t i = 0; i < rep.n && ret == 0; i++)
+        if (addr_valid_hostname(rep.v[i].data, strlen(rep.v[i].data))) {
+            strbuf_set(name, rep.v[i].data);
+            ret = 1;
+        }
     dns_reply_free(&rep);
     strbuf_release(&q);
-    return r == DNS_OK ? 1 : r == DNS_RETRY ? -1 : 0;
+    return ret;
+}
+
+static int has_reverse_name(const char *addr)
+{
+    strbuf n = STRBUF_INIT;
+    int r = reverse_name(addr, &n);
+    strbuf_release(&n);
+    return r;
 }
 
 enum smtpd_dns_verdict smtpd_dns_check(struct smtpd_state *s, enum smtpd_restriction_id id,
@@ -379,9 +395,13 @@ enum smtpd_dns_verdict smtpd_dns_check(struct smtpd_state *s, enum smtpd_restric
     case SMTPD_R_REJECT_RHSBL_HELO:
     case SMTPD_R_REJECT_RHSBL_SENDER: {
         const char *what = NULL, *class = NULL;
-        if (id == SMTPD_R_REJECT_RHSBL_CLIENT || id == SMTPD_R_REJECT_RHSBL_REVERSE_CLIENT) {
+        strbuf rev = STRBUF_INIT;
+        if (id == SMTPD_R_REJECT_RHSBL_CLIENT) {
             what = strcmp(name, "unknown") ? name : NULL;
-            class = id == SMTPD_R_REJECT_RHSBL_CLIENT ? "Client host" : "Unverified Client host";
+            class = "Client host";
+        } else if (id == SMTPD_R_REJECT_RHSBL_REVERSE_CLIENT) {
+            what = reverse_name(addr, &rev) == 1 ? strbuf_str(&rev) : NULL;
+            class = "Unverified Client host";
         } else if (id == SMTPD_R_REJECT_RHSBL_HELO) {
             what = s->helo.len ? strbuf_str(&s->helo) : NULL;
             class = "Helo command";
@@ -389,8 +409,10 @@ enum smtpd_dns_verdict smtpd_dns_check(struct smtpd_state *s, enum smtpd_restric
             what = s->sender.len ? addr_domain_part(sender) : NULL;
             class = "Sender address";
         }
-        if (!what || !what[0] || what[0] == '[')
+        if (!what || !what[0] || what[0] == '[') {
+            strbuf_release(&rev);
             return SMTPD_DNS_DUNNO;
+        }
         const char *filter;
         char *domain = split_spec(arg, &filter);
         strbuf q = STRBUF_INIT, reason = STRBUF_INIT;
@@ -403,6 +425,7 @@ enum smtpd_dns_verdict smtpd_dns_check(struct smtpd_state *s, enum smtpd_restric
         }
         strbuf_release(&q);
         strbuf_release(&reason);
+        strbuf_release(&rev);
         free(domain);
         return v;
     }

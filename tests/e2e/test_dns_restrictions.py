@@ -41,6 +41,9 @@ host-record=onlya.test,127.0.0.9
 host-record=helo.test,127.0.0.1
 mx-host=mxhelo.test,mail.withmx.test,10
 ptr-record=7.0.0.127.in-addr.arpa,ptr-only.test
+host-record=fcrdns.test,127.0.0.8
+host-record=fcrdns.test.rhsbl.test,127.0.0.2
+host-record=ptr-only.test.rhsbl.test,127.0.0.2
 """
 
 
@@ -165,6 +168,21 @@ def test_reject_rhsbl_sender(instance, zones):
     assert dialog(inst, "127.0.0.1", "c.example", "x@bad.example", RCPT) == want
     reject_log(inst, "localhost", "127.0.0.1", want, "x@bad.example", RCPT, "c.example")
     assert dialog(inst, "127.0.0.1", "c.example", "x@good.example", RCPT).startswith("250")
+
+
+def test_reject_rhsbl_client_and_reverse_client(instance, zones):
+    inst = start(instance, "smtpd_client_restrictions = reject_rhsbl_client rhsbl.test, "
+                 "reject_rhsbl_reverse_client rhsbl.test\n")
+    # 127.0.0.8 has forward-confirmed reverse DNS: its client name is listed.
+    want = "554 5.7.1 Service unavailable; Client host [fcrdns.test] blocked using rhsbl.test"
+    assert dialog(inst, "127.0.0.8", "c.example", "a@example.org", RCPT) == want
+    reject_log(inst, "fcrdns.test", "127.0.0.8", want, "a@example.org", RCPT, "c.example")
+    # 127.0.0.7's PTR name has no forward record: client name "unknown", but
+    # the reverse name is listed.
+    assert dialog(inst, "127.0.0.7", "c.example", "a@example.org", RCPT) == (
+        "554 5.7.1 Service unavailable; Unverified Client host [ptr-only.test] blocked using "
+        "rhsbl.test")
+    assert dialog(inst, "127.0.0.1", "c.example", "a@example.org", RCPT).startswith("250")
 
 
 def test_reject_rhsbl_helo(instance, zones):
