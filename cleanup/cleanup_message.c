@@ -12,6 +12,7 @@
  * would hook in at header_emit() (one logical header at a time).
  */
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "address.h"
@@ -69,7 +70,38 @@ static void header_emit(void *ctx, const char *header, size_t len, enum header_i
         msg_info("%s: header exceeds header_size_limit %zu: truncated", strbuf_str(&s->queue_id),
                  s->header_limit);
     s->seen |= 1UL << id;
-    put_header(s, header, len);
+    /* Content headers go to mime_header_checks (default $header_checks). */
+    size_t nl = header_name_length(header, len);
+    bool mime = (nl >= 8 && strncasecmp(header, "Content-", 8) == 0) ||
+                (nl == 12 && strncasecmp(header, "Mime-Version", 12) == 0);
+    enum check_verdict v =
+        cleanup_check(s, mime ? CHECK_MIME : CHECK_HEADER, header, len, &s->prepend, &s->replace);
+    if (s->prepend.len > 0)
+        put_header(s, s->prepend.s, s->prepend.len);
+    if (v == CHECK_REPLACED)
+        put_header(s, s->replace.s, s->replace.len);
+    else if (v == CHECK_KEEP)
+        put_header(s, header, len);
+}
+
+/* One body line: body_checks over the first body_checks_size_limit bytes. */
+static void body_line(struct cleanup_state *s, const char *data, size_t len, bool line_end)
+{
+    bool check = s->body_size < s->body_limit;
+    s->body_size += len + (line_end ? 1 : 0);
+    if (!check || !line_end) {
+        /* Partial pieces of an overlong line are not checked (Postfix checks
+         * each queue-file record; ours are whole lines). */
+        put_line(s, data, len, line_end);
+        return;
+    }
+    enum check_verdict v = cleanup_check(s, CHECK_BODY, data, len, &s->prepend, &s->replace);
+    if (s->prepend.len > 0)
+        put_line(s, s->prepend.s, s->prepend.len, true);
+    if (v == CHECK_REPLACED)
+        put_line(s, s->replace.s, s->replace.len, true);
+    else if (v == CHECK_KEEP)
+        put_line(s, data, len, line_end);
 }
 
 static void format_from(struct cleanup_state *s, strbuf *out)
@@ -157,6 +189,10 @@ void cleanup_message_begin(struct cleanup_state *s)
     s->content_started = true;
     s->in_headers = true;
     s->size = 0;
+    s->body_size = 0;
+    s->checks_off = cleanup_checks_disabled();
+    long long bl = config_get_size("body_checks_size_limit");
+    s->body_limit = bl > 0 ? (uint64_t)bl : 0;
     header_collector_init(&s->hc, s->header_limit, header_emit, s);
     if (queue_file_begin_content(s->qf) < 0)
         cleanup_write_failed(s);
@@ -174,7 +210,7 @@ static void header_line(struct cleanup_state *s)
     case HEADER_END_BODY:
     case HEADER_NOT_HEADERS:
         headers_done(s);
-        put_line(s, s->line.s ? s->line.s : "", s->line.len, true);
+        body_line(s, s->line.s ? s->line.s : "", s->line.len, true);
         break;
     }
     strbuf_reset(&s->line);
@@ -191,7 +227,7 @@ void cleanup_message_piece(struct cleanup_state *s, const char *data, size_t len
     if (s->error != CLEANUP_OK)
         return;
     if (!s->in_headers) {
-        put_line(s, data, len, line_end);
+        body_line(s, data, len, line_end);
         return;
     }
     /* Header section: whole lines, bounded by header_size_limit (the
@@ -225,4 +261,12 @@ void cleanup_message_release(struct cleanup_state *s)
     header_collector_release(&s->hc);
     strbuf_release(&s->line);
     strbuf_release(&s->tmp);
+    strbuf_release(&s->prepend);
+    strbuf_release(&s->replace);
+    strbuf_release(&s->client_name);
+    strbuf_release(&s->client_addr);
+    strbuf_release(&s->helo);
+    strbuf_release(&s->proto);
+    strbuf_release(&s->first_rcpt);
+    strbuf_release(&s->reject_reply);
 }
