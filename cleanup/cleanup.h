@@ -73,7 +73,7 @@ void cleanup_message_end(struct cleanup_state *s);
 void cleanup_message_release(struct cleanup_state *s);
 
 /* cleanup_checks.c */
-enum cleanup_check_class { CHECK_HEADER, CHECK_MIME, CHECK_NESTED, CHECK_BODY };
+enum cleanup_check_class { CHECK_HEADER, CHECK_MIME, CHECK_BODY, CHECK_CLASSES };
 enum check_verdict {
     CHECK_KEEP,     /* write the text (after *prepend, if set) */
     CHECK_DROP,     /* IGNORE: do not write it */

@@ -8,6 +8,9 @@
  * included, or one body line; it is the sender's text, so it is only ever
  * matched and logged (bounded, made printable), never interpreted.
  *
+ * nested_header_checks needs a MIME parser (headers of message/rfc822
+ * parts) and is not read yet; MIME part headers are body lines here.
+ *
  * Actions done here: REJECT [text], WARN [text], IGNORE, REPLACE text,
  * PREPEND text, DUNNO, OK. The message actions HOLD, DISCARD, REDIRECT,
  * FILTER and BCC need the queue-file plumbing (cleanup_act); until it
@@ -28,18 +31,16 @@
 static const char *const class_param[] = {
     [CHECK_HEADER] = "header_checks",
     [CHECK_MIME] = "mime_header_checks",
-    [CHECK_NESTED] = "nested_header_checks",
     [CHECK_BODY] = "body_checks",
 };
 static const char *const class_word[] = {
     [CHECK_HEADER] = "header",
     [CHECK_MIME] = "header",
-    [CHECK_NESTED] = "header",
     [CHECK_BODY] = "body",
 };
 
-static maps *tables[4];
-static bool opened[4];
+static maps *tables[CHECK_CLASSES];
+static bool opened[CHECK_CLASSES];
 
 static maps *table_for(enum cleanup_check_class cls)
 {
