@@ -19,10 +19,10 @@
 /* First problem wins; reported at "end". */
 enum cleanup_error {
     CLEANUP_OK = 0,
-    CLEANUP_WRITE,  /* 452 4.3.1 Insufficient system storage */
-    CLEANUP_SIZE,   /* 552 5.3.4 Message size exceeds fixed limit */
-    CLEANUP_PROTO,  /* 451 4.3.0 Error: internal protocol error */
-    CLEANUP_NORCPT, /* 554 5.5.1 Error: no recipients specified */
+    CLEANUP_WRITE,   /* 452 4.3.1 Insufficient system storage */
+    CLEANUP_SIZE,    /* 552 5.3.4 Message size exceeds fixed limit */
+    CLEANUP_PROTO,   /* 451 4.3.0 Error: internal protocol error */
+    CLEANUP_NORCPT,  /* 554 5.5.1 Error: no recipients specified */
     CLEANUP_CONTENT, /* header/body check REJECT: reply in reject_reply */
     CLEANUP_TABLE,   /* a check table failed: 451 4.3.0 (deferred) */
 };
@@ -55,11 +55,11 @@ struct cleanup_state {
     strbuf tmp;
 
     /* content checks (cleanup_checks.c) */
-    bool checks_off;      /* receive_override_options = no_header_body_checks */
+    bool checks_off; /* receive_override_options = no_header_body_checks */
     strbuf client_name, client_addr, helo, proto; /* for the log line */
-    strbuf first_rcpt;    /* "to=<...>" of the log line */
-    strbuf reject_reply;  /* "550 5.7.1 text" of a REJECT */
-    uint64_t body_size;   /* body bytes seen, for body_checks_size_limit */
+    strbuf first_rcpt;                            /* "to=<...>" of the log line */
+    strbuf reject_reply;                          /* "550 5.7.1 text" of a REJECT */
+    uint64_t body_size;                           /* body bytes seen, for body_checks_size_limit */
     uint64_t body_limit;
     strbuf prepend, replace;
 };
@@ -80,8 +80,18 @@ enum check_verdict {
     CHECK_REPLACED, /* write *replace instead */
 };
 enum check_act {
-    ACT_UNKNOWN, ACT_REJECT, ACT_WARN, ACT_IGNORE, ACT_REPLACE, ACT_PREPEND, ACT_DUNNO,
-    ACT_HOLD, ACT_DISCARD, ACT_REDIRECT, ACT_FILTER, ACT_BCC,
+    ACT_UNKNOWN,
+    ACT_REJECT,
+    ACT_WARN,
+    ACT_IGNORE,
+    ACT_REPLACE,
+    ACT_PREPEND,
+    ACT_DUNNO,
+    ACT_HOLD,
+    ACT_DISCARD,
+    ACT_REDIRECT,
+    ACT_FILTER,
+    ACT_BCC,
 };
 /* The action word of a table result (case-insensitive; OK is DUNNO); *arg
  * is the rest after blanks, *word_len the word's length. */

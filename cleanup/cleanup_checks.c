@@ -137,10 +137,10 @@ int cleanup_parse_action(const char *value, const char **arg, size_t *word_len)
         const char *word;
         int act;
     } words[] = {
-        {"REJECT", ACT_REJECT}, {"WARN", ACT_WARN},         {"IGNORE", ACT_IGNORE},
-        {"REPLACE", ACT_REPLACE}, {"PREPEND", ACT_PREPEND}, {"DUNNO", ACT_DUNNO},
-        {"OK", ACT_DUNNO},      {"HOLD", ACT_HOLD},         {"DISCARD", ACT_DISCARD},
-        {"REDIRECT", ACT_REDIRECT}, {"FILTER", ACT_FILTER}, {"BCC", ACT_BCC},
+        {"REJECT", ACT_REJECT},     {"WARN", ACT_WARN},       {"IGNORE", ACT_IGNORE},
+        {"REPLACE", ACT_REPLACE},   {"PREPEND", ACT_PREPEND}, {"DUNNO", ACT_DUNNO},
+        {"OK", ACT_DUNNO},          {"HOLD", ACT_HOLD},       {"DISCARD", ACT_DISCARD},
+        {"REDIRECT", ACT_REDIRECT}, {"FILTER", ACT_FILTER},   {"BCC", ACT_BCC},
     };
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strlen(words[i].word) == *word_len && strncasecmp(w, words[i].word, *word_len) == 0)

@@ -58,7 +58,7 @@ static const char *logged(void)
 
 static void parameters_not_honoured(void **state)
 {
-    setup_config("smtpd_milters = inet:127.0.0.1:8891\n"        /* line 1: warned */
+    setup_config("smtpd_milters = inet:127.0.0.1:8891\n" /* line 1: warned */
                  "virtual_alias_maps =\n"                /* = its default, spelled otherwise */
                  "soft_bounce = No\n"                    /* = its default "no" */
                  "smtpd_timeout = 5m\n"                  /* implemented */
