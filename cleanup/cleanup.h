@@ -62,6 +62,13 @@ struct cleanup_state {
     uint64_t body_size;                           /* body bytes seen, for body_checks_size_limit */
     uint64_t body_limit;
     strbuf prepend, replace;
+    /* MIME: the primary multipart boundary; part headers between a
+     * "--boundary" line and the blank line go to mime_header_checks
+     * (Content-*, Mime-Version) or nested_header_checks (others). Only the
+     * top-level multipart is followed. */
+    strbuf boundary;
+    bool in_part_headers;
+    struct header_collector part_hc;
 };
 
 /* cleanup_message.c */
@@ -73,7 +80,7 @@ void cleanup_message_end(struct cleanup_state *s);
 void cleanup_message_release(struct cleanup_state *s);
 
 /* cleanup_checks.c */
-enum cleanup_check_class { CHECK_HEADER, CHECK_MIME, CHECK_BODY, CHECK_CLASSES };
+enum cleanup_check_class { CHECK_HEADER, CHECK_MIME, CHECK_NESTED, CHECK_BODY, CHECK_CLASSES };
 enum check_verdict {
     CHECK_KEEP,     /* write the text (after *prepend, if set) */
     CHECK_DROP,     /* IGNORE: do not write it */

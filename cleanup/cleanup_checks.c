@@ -8,8 +8,9 @@
  * included, or one body line; it is the sender's text, so it is only ever
  * matched and logged (bounded, made printable), never interpreted.
  *
- * nested_header_checks needs a MIME parser (headers of message/rfc822
- * parts) and is not read yet; MIME part headers are body lines here.
+ * MIME part headers of the top-level multipart (cleanup_message.c) go to
+ * mime_header_checks or nested_header_checks; deeper nesting and
+ * message/rfc822 attachments are body lines here.
  *
  * Actions done here: REJECT [text], WARN [text], IGNORE, REPLACE text,
  * PREPEND text, DUNNO, OK. The message actions HOLD, DISCARD, REDIRECT,
@@ -31,11 +32,13 @@
 static const char *const class_param[] = {
     [CHECK_HEADER] = "header_checks",
     [CHECK_MIME] = "mime_header_checks",
+    [CHECK_NESTED] = "nested_header_checks",
     [CHECK_BODY] = "body_checks",
 };
 static const char *const class_word[] = {
     [CHECK_HEADER] = "header",
     [CHECK_MIME] = "header",
+    [CHECK_NESTED] = "header",
     [CHECK_BODY] = "body",
 };
 

@@ -57,6 +57,9 @@ static void log_message_id(struct cleanup_state *s, const char *value, size_t le
     msg_info("%s: message-id=%s", strbuf_str(&s->queue_id), strbuf_str(&s->tmp));
 }
 
+static bool is_mime_header(const char *h, size_t len);
+static void note_boundary(struct cleanup_state *s, const char *h, size_t len);
+
 static void header_emit(void *ctx, const char *header, size_t len, enum header_id id,
                         bool truncated)
 {
@@ -71,9 +74,9 @@ static void header_emit(void *ctx, const char *header, size_t len, enum header_i
                  s->header_limit);
     s->seen |= 1UL << id;
     /* Content headers go to mime_header_checks (default $header_checks). */
-    size_t nl = header_name_length(header, len);
-    bool mime = (nl >= 8 && strncasecmp(header, "Content-", 8) == 0) ||
-                (nl == 12 && strncasecmp(header, "Mime-Version", 12) == 0);
+    bool mime = is_mime_header(header, len);
+    if (id == HDR_CONTENT_TYPE)
+        note_boundary(s, header, len);
     enum check_verdict v =
         cleanup_check(s, mime ? CHECK_MIME : CHECK_HEADER, header, len, &s->prepend, &s->replace);
     if (s->prepend.len > 0)
@@ -84,9 +87,110 @@ static void header_emit(void *ctx, const char *header, size_t len, enum header_i
         put_header(s, header, len);
 }
 
+static bool is_mime_header(const char *h, size_t len)
+{
+    size_t nl = header_name_length(h, len);
+    return (nl >= 8 && strncasecmp(h, "Content-", 8) == 0) ||
+           (nl == 12 && strncasecmp(h, "Mime-Version", 12) == 0);
+}
+
+/* Remember the boundary of a primary "Content-Type: multipart/...;
+ * boundary=..." (RFC 2046: at most 70 characters; longer ones ignored). */
+static void note_boundary(struct cleanup_state *s, const char *h, size_t len)
+{
+    size_t vlen = 0;
+    const char *v = header_value(h, len, &vlen);
+    if (vlen < 10 || strncasecmp(v, "multipart/", 10) != 0)
+        return;
+    for (size_t i = 0; i + 9 <= vlen; i++) {
+        if (strncasecmp(v + i, "boundary=", 9) != 0)
+            continue;
+        const char *b = v + i + 9, *end = v + vlen;
+        size_t n = 0;
+        if (b < end && *b == '"') {
+            b++;
+            while (b + n < end && b[n] != '"')
+                n++;
+        } else {
+            while (b + n < end && !strchr(" \t\n;", b[n]))
+                n++;
+        }
+        if (n > 0 && n <= 70) {
+            strbuf_set(&s->boundary, "--");
+            strbuf_append(&s->boundary, b, n);
+        }
+        return;
+    }
+}
+
+static void part_header_emit(void *ctx, const char *header, size_t len, enum header_id id,
+                             bool truncated)
+{
+    (void)id;
+    (void)truncated;
+    struct cleanup_state *s = ctx;
+    enum check_verdict v = cleanup_check(s, is_mime_header(header, len) ? CHECK_MIME : CHECK_NESTED,
+                                         header, len, &s->prepend, &s->replace);
+    if (s->prepend.len > 0)
+        put_header(s, s->prepend.s, s->prepend.len);
+    if (v == CHECK_REPLACED)
+        put_header(s, s->replace.s, s->replace.len);
+    else if (v == CHECK_KEEP)
+        put_header(s, header, len);
+}
+
+static void body_line(struct cleanup_state *s, const char *data, size_t len, bool line_end);
+
+/* A whole line inside the part headers. */
+static void part_header_line(struct cleanup_state *s, const char *data, size_t len)
+{
+    switch (header_collector_feed(&s->part_hc, data, len)) {
+    case HEADER_CONSUMED:
+        break;
+    case HEADER_END_BLANK:
+        s->in_part_headers = false;
+        put_line(s, "", 0, true);
+        break;
+    case HEADER_END_BODY:
+    case HEADER_NOT_HEADERS:
+        s->in_part_headers = false;
+        body_line(s, data, len, true);
+        break;
+    }
+}
+
+/* "--boundary" or "--boundary--" (trailing blanks allowed). */
+static bool boundary_line(struct cleanup_state *s, const char *data, size_t len, bool *final)
+{
+    size_t bl = s->boundary.len;
+    if (bl == 0 || len < bl || memcmp(data, s->boundary.s, bl) != 0)
+        return false;
+    size_t i = bl;
+    *final = len >= bl + 2 && data[bl] == '-' && data[bl + 1] == '-';
+    if (*final)
+        i += 2;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r'))
+        i++;
+    return i == len;
+}
+
 /* One body line: body_checks over the first body_checks_size_limit bytes. */
 static void body_line(struct cleanup_state *s, const char *data, size_t len, bool line_end)
 {
+    bool final = false;
+    if (line_end && s->in_part_headers) {
+        part_header_line(s, data, len);
+        return;
+    }
+    if (line_end && boundary_line(s, data, len, &final)) {
+        put_line(s, data, len, true);
+        if (!final) {
+            header_collector_release(&s->part_hc);
+            header_collector_init(&s->part_hc, s->header_limit, part_header_emit, s);
+            s->in_part_headers = true;
+        }
+        return;
+    }
     bool check = s->body_size < s->body_limit;
     s->body_size += len + (line_end ? 1 : 0);
     if (!check || !line_end) {
@@ -254,6 +358,10 @@ void cleanup_message_end(struct cleanup_state *s)
             headers_done(s);
         }
     }
+    if (s->in_part_headers) {
+        header_collector_finish(&s->part_hc);
+        s->in_part_headers = false;
+    }
 }
 
 void cleanup_message_release(struct cleanup_state *s)
@@ -269,4 +377,6 @@ void cleanup_message_release(struct cleanup_state *s)
     strbuf_release(&s->proto);
     strbuf_release(&s->first_rcpt);
     strbuf_release(&s->reject_reply);
+    strbuf_release(&s->boundary);
+    header_collector_release(&s->part_hc);
 }

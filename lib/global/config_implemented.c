@@ -169,6 +169,7 @@ static const struct config_implemented table[] = {
     READ("body_checks_size_limit"),
     READ("header_checks"),
     READ("mime_header_checks"),
+    READ("nested_header_checks"),
     READ("receive_override_options"),
     READ("duplicate_filter_limit"),
 

@@ -19,6 +19,11 @@ HEADER_RULES = r"""
 """
 MIME_RULES = r"""
 /^Content-Type: .*application\/x-evil/   REJECT evil attachment
+/^Content-Disposition: .*name="?old\.txt/ REPLACE Content-Disposition: attachment; filename=new.txt
+"""
+NESTED_RULES = r"""
+/^X-Part-Tag: bad/   REJECT nested header refused
+/^X-Part-Tag: drop/  IGNORE
 """
 BODY_RULES = r"""
 /^bad body line/      REJECT body refused
@@ -31,9 +36,10 @@ def start_checks(instance, extra=""):
     inst = start_pipeline(instance, start=False, extra=(
         "header_checks = regexp:{tmp}/header_checks\n"
         "mime_header_checks = regexp:{tmp}/mime_header_checks\n"
+        "nested_header_checks = regexp:{tmp}/nested_header_checks\n"
         "body_checks = regexp:{tmp}/body_checks\n" + extra))
     for name, text in (("header_checks", HEADER_RULES), ("mime_header_checks", MIME_RULES),
-                       ("body_checks", BODY_RULES)):
+                       ("nested_header_checks", NESTED_RULES), ("body_checks", BODY_RULES)):
         with open(os.path.join(inst.tmp, name), "w") as f:
             f.write(text)
     inst.start()
@@ -114,3 +120,42 @@ def test_no_header_body_checks(instance):
     inst = start_checks(instance, "receive_override_options = no_header_body_checks\n")
     r = send(inst, "Subject: please reject me\n\nbody\n")
     assert r[0].startswith("250 2.0.0 Ok"), r
+
+
+MULTIPART = """Subject: parts
+Mime-Version: 1.0
+Content-Type: multipart/mixed;
+ boundary="b-123"
+
+preamble
+--b-123
+Content-Type: text/plain
+X-Part-Tag: %s
+
+drop this line
+first part
+--b-123
+Content-Type: %s
+Content-Disposition: attachment; filename="old.txt"
+
+second part
+--b-123--
+"""
+
+
+def test_multipart_part_headers(instance):
+    inst = start_checks(instance)
+    # A MIME header of a part goes to mime_header_checks ...
+    assert send(inst, MULTIPART % ("x", "application/x-evil")) == ["550 5.7.1 evil attachment"]
+    inst.wait_log(r"reject: header Content-Type: application/x-evil from localhost")
+    # ... another header of a part to nested_header_checks, not header_checks.
+    assert send(inst, MULTIPART % ("bad", "text/plain")) == ["550 5.7.1 nested header refused"]
+    r = send(inst, MULTIPART % ("drop", "text/plain"))
+    assert r[0].startswith("250 2.0.0 Ok"), r
+    text = read(wait_maildir(inst, per_run("tester"))[0])
+    assert "X-Part-Tag" not in text
+    assert "Content-Disposition: attachment; filename=new.txt\n" in text
+    assert "old.txt" not in text
+    # Part bodies are body lines: body_checks applies.
+    assert "drop this line" not in text and "first part\n" in text
+    assert "--b-123\nContent-Type: text/plain\n\nfirst part" in text
