@@ -33,8 +33,8 @@ static void setup_once(void)
         abort();
     close(fd);
     char main_cf[256];
-    snprintf(main_cf, sizeof(main_cf), "header_checks = regexp:%s\nbody_checks = regexp:%s\n",
-             path, path);
+    snprintf(main_cf, sizeof(main_cf), "header_checks = regexp:%s\nbody_checks = regexp:%s\n", path,
+             path);
     strbuf err = STRBUF_INIT;
     if (config_load_text("/etc/postfix/main.cf", main_cf, strlen(main_cf), &err) < 0)
         abort();
@@ -49,8 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     strbuf_set(&s.queue_id, "FUZZ");
     for (int cls = CHECK_HEADER; cls < CHECK_CLASSES; cls++) {
         s.error = CLEANUP_OK;
-        (void)cleanup_check(&s, (enum cleanup_check_class)cls, (const char *)data, size,
-                            &s.prepend, &s.replace);
+        (void)cleanup_check(&s, (enum cleanup_check_class)cls, (const char *)data, size, &s.prepend,
+                            &s.replace);
         if (s.error == CLEANUP_CONTENT && strcmp(strbuf_str(&s.reject_reply), "550 5.7.1 no") != 0)
             abort();
     }
