@@ -8,8 +8,13 @@
  * remote SMTP clients is left alone. The message-id is logged either way
  * ("message-id=<>" when there is none and none was added).
  *
- * Seam: header_checks, canonical and virtual alias rewriting of headers
- * would hook in at header_emit() (one logical header at a time).
+ * Content checks (cleanup_checks.c): header_emit() hands each logical
+ * primary header to header_checks (MIME headers to mime_header_checks);
+ * the part headers of the top-level multipart (boundary from the primary
+ * Content-Type) go to mime_header_checks / nested_header_checks; every
+ * other body line, within body_checks_size_limit, to body_checks.
+ * Seam: canonical and virtual alias rewriting of headers would hook in at
+ * header_emit() too (one logical header at a time).
  */
 #include <string.h>
 #include <strings.h>
