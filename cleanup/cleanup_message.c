@@ -183,9 +183,15 @@ static bool boundary_line(struct cleanup_state *s, const char *data, size_t len,
 static void body_line(struct cleanup_state *s, const char *data, size_t len, bool line_end)
 {
     bool final = false;
-    if (line_end && s->in_part_headers) {
-        part_header_line(s, data, len);
-        return;
+    if (s->in_part_headers) {
+        if (line_end) {
+            part_header_line(s, data, len);
+            return;
+        }
+        /* A line too long to arrive whole is no header: the part's
+         * headers end here and the pieces are body text. */
+        header_collector_finish(&s->part_hc);
+        s->in_part_headers = false;
     }
     if (line_end && boundary_line(s, data, len, &final)) {
         put_line(s, data, len, true);
