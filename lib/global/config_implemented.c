@@ -171,6 +171,12 @@ static const struct config_implemented table[] = {
 
     /* cleanup */
     READ("always_add_missing_headers"),
+    READ("body_checks"),
+    READ("body_checks_size_limit"),
+    READ("header_checks"),
+    READ("mime_header_checks"),
+    READ("nested_header_checks"),
+    READ("receive_override_options"),
     READ("duplicate_filter_limit"),
 
     /* qmgr */
