@@ -94,6 +94,9 @@ static const struct config_implemented table[] = {
     READ("local_header_rewrite_clients"),
     READ("local_recipient_maps"),
     READ("non_fqdn_reject_code"),
+    READ("default_rbl_reply"),
+    READ("rbl_reply_maps"),
+    READ("maps_rbl_reject_code"),
     READ("recipient_delimiter"),
     READ("relay_domains_reject_code"),
     READ("relay_recipient_maps"),
@@ -163,6 +166,9 @@ static const struct config_implemented table[] = {
     READ("unknown_relay_recipient_reject_code"),
     READ("unknown_virtual_alias_reject_code"),
     READ("unknown_virtual_mailbox_reject_code"),
+    READ("unknown_address_reject_code"),
+    READ("unknown_client_reject_code"),
+    READ("unknown_hostname_reject_code"),
     /* lib/global/tls: tls_<grade>_cipherlist for the grade a *_ciphers names. */
     DYNAMIC("tls_export_cipherlist"),
     DYNAMIC("tls_high_cipherlist"),
@@ -180,6 +186,12 @@ static const struct config_implemented table[] = {
 
     /* cleanup */
     READ("always_add_missing_headers"),
+    READ("body_checks"),
+    READ("body_checks_size_limit"),
+    READ("header_checks"),
+    READ("mime_header_checks"),
+    READ("nested_header_checks"),
+    READ("receive_override_options"),
     READ("duplicate_filter_limit"),
 
     /* qmgr */

@@ -80,7 +80,7 @@ static void expanded_entries_are_building_blocks(void **state)
     /* The check itself can fail: an unlisted building block is found, a
      * name nothing references is not. */
     assert_true(building_block(t, n, "mydomain"));
-    assert_false(building_block(t, n, "header_checks"));
+    assert_false(building_block(t, n, "smtpd_milters"));
 }
 
 static void find_exact_and_per_transport(void **state)
