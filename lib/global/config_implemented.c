@@ -102,6 +102,7 @@ static const struct config_implemented table[] = {
     READ("smtpd_client_event_limit_exceptions"),
     READ("smtpd_client_restrictions"), /* their restrictions: smtpd_restriction.h */
     READ("smtpd_enforce_tls"),
+    READ("smtpd_data_restrictions"),
     READ("smtpd_error_sleep_time"),
     READ("smtpd_forbid_bare_newline"),
     READ("smtpd_forbid_bare_newline_reject_code"),
@@ -120,6 +121,7 @@ static const struct config_implemented table[] = {
     READ("smtpd_recipient_overshoot_limit"),
     READ("smtpd_recipient_restrictions"),
     READ("smtpd_reject_unlisted_recipient"),
+    READ("smtpd_restriction_classes"),
     READ("smtpd_relay_restrictions"),
     READ("smtpd_sasl_auth_enable"),
     READ("smtpd_sasl_authenticated_header"),

@@ -102,7 +102,7 @@ static const struct smtpd_restriction_list lists[] = {
     {"smtpd_sender_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
     {"smtpd_relay_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
     {"smtpd_recipient_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
-    {"smtpd_data_restrictions", false, "smtpd answers every DATA with 451 4.3.5"},
+    {"smtpd_data_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
     {"smtpd_end_of_data_restrictions", false, "smtpd answers every DATA with 451 4.3.5"},
 };
 
@@ -155,8 +155,7 @@ int smtpd_restriction_check(const struct smtpd_restriction_list *list, const cha
         else if (r && r->id == SMTPD_R_NOT_IMPLEMENTED)
             why = "not implemented in this version";
         else if (!r && strlist_contains(&class_names, item))
-            why = "restriction classes (smtpd_restriction_classes) are not implemented in this "
-                  "version";
+            why = NULL; /* a class: smtpd evaluates its own list */
         else if (!r && strchr(item, ':'))
             why = "a lookup table used directly as a restriction is not implemented in this "
                   "version";
