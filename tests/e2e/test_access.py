@@ -1,0 +1,132 @@
+"""Access tables (access(5)) in smtpd: Postfix's lookup order, the actions,
+restriction classes, restriction lists as table values, and
+smtpd_data_restrictions -- each seen on the wire and in the log. Tables are
+texthash: (read from the source file, no postmap)."""
+import os
+
+from smtp_helpers import BASE_EXTRA, SMTP_CF, Raw
+
+TAIL = "; from=<%s> to=<%s> proto=ESMTP helo=<client.example>"
+
+
+def make(instance, extra, tables):
+    inst = instance(master_cf=SMTP_CF, main_cf_extra=BASE_EXTRA + "local_recipient_maps =\n"
+                    "mydestination = $myhostname, localhost\n" + extra, start=False)
+    for name, text in tables.items():
+        with open(os.path.join(inst.tmp, name), "w") as f:
+            f.write(text)
+    inst.postfix("start")
+    inst.master_pid = inst.read_pid()
+    inst.wait_log(r"daemon started")
+    return inst
+
+
+def session(inst, sender="a@client.example"):
+    c = Raw(inst.port("smtp"))
+    assert c.reply()[0].startswith("220")
+    c.cmd("EHLO client.example")
+    assert c.cmd("MAIL FROM:<%s>" % sender)[0].startswith("250")
+    return c
+
+
+def rejected(inst, reply, sender, rcpt, stage="RCPT"):
+    """The NOQUEUE line exactly as Postfix writes it (pflogsumm, fail2ban)."""
+    line = "NOQUEUE: reject: %s from localhost[127.0.0.1]: %s%s" % (stage, reply,
+                                                                    TAIL % (sender, rcpt))
+    inst.wait_log(re_escape(line))
+
+
+def re_escape(s):
+    import re
+    return re.escape(s)
+
+
+RCPT_TABLE = """\
+blocked@mta-test.example REJECT
+ext@mta-test.example 550 5.1.1 custom text
+warnme@ WARN watch this
+infome@mta-test.example INFO noted
+deferme@mta-test.example DEFER later
+dip@mta-test.example DEFER_IF_PERMIT maybe
+classy@mta-test.example myclass
+listy@mta-test.example dunno, reject
+okay@mta-test.example OK
+badcode@mta-test.example 250 fine
+"""
+
+
+def test_recipient_actions(instance):
+    inst = make(instance, "recipient_delimiter = +\nsmtpd_restriction_classes = myclass\nmyclass = reject_non_fqdn_sender, reject\n"
+                "smtpd_recipient_restrictions = check_recipient_access texthash:{tmp}/rcpt\n",
+                {"rcpt": RCPT_TABLE})
+    s = "a@client.example"
+    c = session(inst)
+    want = {
+        "blocked": "554 5.7.1 <blocked@mta-test.example>: Recipient address rejected: Access denied",
+        "ext+foo": "550 5.1.1 <ext+foo@mta-test.example>: Recipient address rejected: custom text",
+        "deferme": "450 4.7.1 <deferme@mta-test.example>: Recipient address rejected: later",
+        "dip": "450 4.7.1 <dip@mta-test.example>: Recipient address rejected: maybe",
+        "classy": "554 5.7.1 <classy@mta-test.example>: Recipient address rejected: Access denied",
+        "listy": "554 5.7.1 <listy@mta-test.example>: Recipient address rejected: Access denied",
+        "badcode": "451 4.3.5 Server configuration error",
+    }
+    for user, reply in want.items():
+        rcpt = user + "@mta-test.example"
+        assert c.cmd("RCPT TO:<%s>" % rcpt) == [reply], user
+        rejected(inst, reply, s, rcpt)
+    for user in ("warnme", "infome", "okay", "nobody"):
+        assert c.cmd("RCPT TO:<%s@mta-test.example>" % user)[0].startswith("250"), user
+    inst.wait_log(re_escape("NOQUEUE: warn: RCPT from localhost[127.0.0.1]: watch this" +
+                            TAIL % (s, "warnme@mta-test.example")))
+    # The queue file is open after the first accepted recipient: its ID, as Postfix.
+    inst.wait_log(r"[0-9A-F]+: " + re_escape("info: RCPT from localhost[127.0.0.1]: noted" +
+                                             TAIL % (s, "infome@mta-test.example")))
+    inst.wait_log(re_escape('access table texthash:%s/rcpt: invalid result "250 fine" for '
+                            'badcode@mta-test.example: bad SMTP reply code 250' % inst.tmp))
+    c.cmd("QUIT")
+    c.close()
+
+
+def test_sender_parent_domains_and_table_reload(instance):
+    inst = make(instance, "smtpd_sender_restrictions = check_sender_access texthash:{tmp}/senders\n",
+                {"senders": "example.org REJECT spam domain\n"})
+    c = session(inst, "x@mail.example.org")
+    reply = "554 5.7.1 <x@mail.example.org>: Sender address rejected: spam domain"
+    assert c.cmd("RCPT TO:<u@mta-test.example>") == [reply]
+    rejected(inst, reply, "x@mail.example.org", "u@mta-test.example")
+    # The table is replaced: the same smtpd process sees the new contents.
+    path = os.path.join(inst.tmp, "senders")
+    with open(path + ".new", "w") as f:
+        f.write("example.org OK\nx@mail.example.org DEFER_IF_REJECT not sure\n")
+    os.rename(path + ".new", path)
+    assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("250")
+    c.cmd("QUIT")
+    c.close()
+
+
+def test_client_ip_prefix(instance):
+    inst = make(instance, "smtpd_client_restrictions = check_client_access texthash:{tmp}/clients\n",
+                {"clients": "127.0 REJECT no loopback here\n"})
+    c = session(inst)
+    reply = "554 5.7.1 <localhost[127.0.0.1]>: Client host rejected: no loopback here"
+    assert c.cmd("RCPT TO:<u@mta-test.example>") == [reply]
+    rejected(inst, reply, "a@client.example", "u@mta-test.example")
+    c.close()
+
+
+def test_data_restrictions(instance):
+    inst = make(instance, "smtpd_data_restrictions = check_sender_access texthash:{tmp}/d\n",
+                {"d": "bad@client.example REJECT no data for you\n"})
+    c = session(inst)
+    assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("250")
+    assert c.cmd("DATA")[0].startswith("354")
+    c.send("Subject: t\r\n\r\nhi\r\n.\r\n")
+    assert c.reply()[0].startswith("250")
+    assert c.cmd("MAIL FROM:<bad@client.example>")[0].startswith("250")
+    assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("250")
+    reply = "554 5.7.1 <DATA>: Data command rejected: no data for you"
+    assert c.cmd("DATA") == [reply]
+    inst.wait_log(re_escape("reject: DATA from localhost[127.0.0.1]: %s; "
+                            "from=<bad@client.example> proto=ESMTP helo=<client.example>" % reply))
+    c.cmd("QUIT")
+    c.close()
