@@ -38,6 +38,7 @@
  */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -571,6 +572,20 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
             break;
         case SMTPD_R_REJECT_UNLISTED_RECIPIENT:
             break; /* done after the lists, see smtpd_check_rcpt */
+        case SMTPD_R_REJECT_INVALID_HELO_HOSTNAME:
+            if (s->helo.len && !addr_valid_hostname(s->helo.s, s->helo.len) &&
+                !addr_valid_literal(s->helo.s, s->helo.len))
+                v = say(c, (int)config_get_int("invalid_hostname_reject_code"), "5.5.2",
+                        "<%s>: Helo command rejected: Invalid name", strbuf_str(&s->helo));
+            break;
+        case SMTPD_R_DEFER_IF_PERMIT:
+        case SMTPD_R_DEFER_IF_REJECT: {
+            strbuf *d = r->id == SMTPD_R_DEFER_IF_PERMIT ? &c->defer_if_permit : &c->defer_if_reject;
+            strbuf_reset(d);
+            strbuf_printf(d, "%d 4.7.1 %s: %s rejected: %s requested",
+                          (int)config_get_int("defer_code"), c->subject, c->class_text, name);
+            break;
+        }
         case SMTPD_R_CHECK_CLIENT_ACCESS:
             access_keys_domain(&k, strbuf_str(&s->name), access_parent);
             access_keys_ip(&k, strbuf_str(&s->addr));
@@ -672,10 +687,10 @@ static int finish(struct ctx *c, bool rejected, const char *stage)
 {
     if (rejected && c->code >= 500 && c->defer_if_reject.len) {
         strbuf_set(c->reply, strbuf_str(&c->defer_if_reject));
-        c->code = 450;
+        c->code = atoi(strbuf_str(c->reply));
     } else if (!rejected && c->defer_if_permit.len) {
         strbuf_set(c->reply, strbuf_str(&c->defer_if_permit));
-        c->code = 450;
+        c->code = atoi(strbuf_str(c->reply));
         rejected = true;
     }
     strbuf_release(&c->defer_if_permit);

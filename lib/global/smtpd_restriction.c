@@ -43,8 +43,8 @@ static const struct smtpd_restriction restrictions[] = {
     /* Not implemented. Those that need DNS (the unknown_* checks, RBLs,
      * the _a_/_mx_/_ns_ access variants), address verification, policy
      * services, client certificates, restriction modifiers. */
-    TODO("defer_if_permit"),
-    TODO("defer_if_reject"),
+    IMPL("defer_if_permit", DEFER_IF_PERMIT),
+    IMPL("defer_if_reject", DEFER_IF_REJECT),
     TODO("warn_if_reject"),
     TODO_ARG("sleep"),
     TODO_ARG("check_policy_service"),
@@ -81,8 +81,8 @@ static const struct smtpd_restriction restrictions[] = {
     TODO("reject_unknown_client_hostname"),
     TODO("reject_unknown_client"),
     TODO("reject_unknown_reverse_client_hostname"),
-    TODO("reject_invalid_helo_hostname"),
-    TODO("reject_invalid_hostname"),
+    IMPL("reject_invalid_helo_hostname", REJECT_INVALID_HELO_HOSTNAME),
+    IMPL("reject_invalid_hostname", REJECT_INVALID_HELO_HOSTNAME), /* old name */
     TODO("reject_unknown_helo_hostname"),
     TODO("reject_unknown_hostname"),
     TODO("reject_unknown_sender_domain"),

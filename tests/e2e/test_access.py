@@ -130,3 +130,30 @@ def test_data_restrictions(instance):
                             "from=<bad@client.example> proto=ESMTP helo=<client.example>" % reply))
     c.cmd("QUIT")
     c.close()
+
+
+def test_invalid_helo_and_defer_if(instance):
+    inst = make(instance, "smtpd_helo_restrictions = reject_invalid_helo_hostname\n"
+                "smtpd_recipient_restrictions = check_recipient_access texthash:{tmp}/r,\n"
+                "    defer_if_reject, reject_non_fqdn_recipient, defer_if_permit\n",
+                {"r": "ok@mta-test.example OK\n"})
+    c = Raw(inst.port("smtp"))
+    c.reply()
+    c.cmd("EHLO bad_name!")
+    c.cmd("MAIL FROM:<a@client.example>")
+    reply = "501 5.5.2 <bad_name!>: Helo command rejected: Invalid name"
+    assert c.cmd("RCPT TO:<u@mta-test.example>") == [reply]
+    inst.wait_log(re_escape("NOQUEUE: reject: RCPT from localhost[127.0.0.1]: %s; "
+                            "from=<a@client.example> to=<u@mta-test.example> proto=ESMTP "
+                            "helo=<bad_name!>" % reply))
+    c.close()
+    c = session(inst)
+    # OK ends the list before defer_if_permit.
+    assert c.cmd("RCPT TO:<ok@mta-test.example>")[0].startswith("250")
+    # reject_non_fqdn_recipient would reject: defer_if_reject turns it into 450.
+    assert c.cmd("RCPT TO:<u@localhost>") == [
+        "450 4.7.1 <u@localhost>: Recipient address rejected: defer_if_reject requested"]
+    # Nothing rejects, then defer_if_permit: the accept becomes 450.
+    assert c.cmd("RCPT TO:<u@mta-test.example>") == [
+        "450 4.7.1 <u@mta-test.example>: Recipient address rejected: defer_if_permit requested"]
+    c.close()
