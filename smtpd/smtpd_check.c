@@ -284,6 +284,17 @@ static enum verdict apply_action(struct ctx *c, const char *table, const char *k
     case ACCESS_DUNNO:
         break;
     case ACCESS_REJECT:
+        if (!a.numeric) { /* Postfix: REJECT and DEFER answer the configured codes */
+            a.code = (int)config_get_int(a.code >= 500 ? "access_map_reject_code"
+                                                       : "access_map_defer_code");
+            if (a.code < 400 || a.code > 599) {
+                msg_warn("access_map_reject_code/access_map_defer_code: bad SMTP reply code %d; "
+                         "answering 451 4.3.5", a.code);
+                v = say(c, 451, "4.3.5", "Server configuration error");
+                break;
+            }
+            a.dsn[0] = (char)('0' + a.code / 100);
+        }
         v = say(c, a.code, a.dsn, "%s: %s rejected: %s", c->subject, c->class_text,
                 *text ? text : "Access denied");
         break;

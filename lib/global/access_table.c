@@ -170,6 +170,7 @@ void access_action_parse(struct access_action *a, const char *value)
         {"BCC", ACCESS_BCC, 0, true},
     };
     a->code = 0;
+    a->numeric = false;
     a->dsn[0] = 0;
     strbuf_reset(&a->text);
     const char *v = value + strspn(value, " \t");
@@ -181,6 +182,7 @@ void access_action_parse(struct access_action *a, const char *value)
         int code = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
         if ((v[0] == '4' || v[0] == '5') && code <= 599) {
             reply(a, code, arg);
+            a->numeric = true;
         } else {
             a->kind = ACCESS_INVALID;
             strbuf_printf(&a->text, "bad SMTP reply code %d", code);

@@ -70,6 +70,8 @@ enum access_kind {
 struct access_action {
     enum access_kind kind;
     int code;     /* ACCESS_REJECT and the DEFER_IF_*: 4xx/5xx */
+    bool numeric; /* the code was in the value; else REJECT (554) or DEFER (450),
+                   * which callers replace by access_map_{reject,defer}_code */
     char dsn[16]; /* "5.7.1" */
     strbuf text;  /* reply text ("" = caller's default), argument, or list */
 };

@@ -104,6 +104,8 @@ static const struct config_implemented table[] = {
     READ("smtpd_client_event_limit_exceptions"),
     READ("smtpd_client_restrictions"), /* their restrictions: smtpd_restriction.h */
     READ("smtpd_enforce_tls"),
+    READ("access_map_defer_code"),  /* smtpd access tables */
+    READ("access_map_reject_code"),
     READ("smtpd_data_restrictions"),
     READ("smtpd_error_sleep_time"),
     READ("smtpd_forbid_bare_newline"),

@@ -88,10 +88,11 @@ def test_recipient_actions(instance):
 
 
 def test_sender_parent_domains_and_table_reload(instance):
-    inst = make(instance, "smtpd_sender_restrictions = check_sender_access texthash:{tmp}/senders\n",
+    inst = make(instance, "smtpd_sender_restrictions = check_sender_access texthash:{tmp}/senders\n"
+                "access_map_reject_code = 553\n",
                 {"senders": "example.org REJECT spam domain\n"})
     c = session(inst, "x@mail.example.org")
-    reply = "554 5.7.1 <x@mail.example.org>: Sender address rejected: spam domain"
+    reply = "553 5.7.1 <x@mail.example.org>: Sender address rejected: spam domain"
     assert c.cmd("RCPT TO:<u@mta-test.example>") == [reply]
     rejected(inst, reply, "x@mail.example.org", "u@mta-test.example")
     # The table is replaced: the same smtpd process sees the new contents.

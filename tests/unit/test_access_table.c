@@ -98,7 +98,9 @@ static void actions(void **state)
     parse(&a, "REJECT go away", ACCESS_REJECT, 554, "5.7.1", "go away");
     parse(&a, "reject  5.7.0 no", ACCESS_REJECT, 554, "5.7.0", "no");
     parse(&a, "DEFER later", ACCESS_REJECT, 450, "4.7.1", "later");
+    assert_false(a.numeric);
     parse(&a, "550 5.1.1 nobody", ACCESS_REJECT, 550, "5.1.1", "nobody");
+    assert_true(a.numeric);
     parse(&a, "450 5.1.1 class follows code", ACCESS_REJECT, 450, "4.1.1", "class follows code");
     parse(&a, "421 bye", ACCESS_REJECT, 421, "4.7.1", "bye");
     parse(&a, "550", ACCESS_REJECT, 550, "5.7.1", "");
