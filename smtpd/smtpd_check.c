@@ -146,13 +146,16 @@ void smtpd_check_init(void)
     strbuf_release(&err);
 }
 
-void smtpd_log_reject(struct smtpd_state *s, const char *stage, const char *reply_text,
-                      const char *to)
+/* Postfix's log_whatsup: "NOQUEUE: reject: RCPT from h[a]: text; from=<> to=<>
+ * proto=ESMTP helo=<h>" (QID once the queue file is open); pflogsumm and
+ * fail2ban parse these. */
+static void log_whatsup(struct smtpd_state *s, const char *what, const char *stage,
+                        const char *text, const char *to)
 {
     strbuf line = STRBUF_INIT, tmp = STRBUF_INIT;
-    strbuf_printf(&line, "%s: reject: %s from %s: %s;",
-                  s->queue_id.len ? strbuf_str(&s->queue_id) : "NOQUEUE", stage,
-                  strbuf_str(&s->namaddr), reply_text);
+    strbuf_printf(&line, "%s: %s: %s from %s: %s;",
+                  s->queue_id.len ? strbuf_str(&s->queue_id) : "NOQUEUE", what, stage,
+                  strbuf_str(&s->namaddr), text);
     if (s->have_mail) {
         addr_sanitize(&tmp, s->sender.s ? s->sender.s : "", s->sender.len, 300, true);
         strbuf_printf(&line, " from=<%s>", strbuf_str(&tmp));
@@ -167,6 +170,12 @@ void smtpd_log_reject(struct smtpd_state *s, const char *stage, const char *repl
     msg_info("%s", strbuf_str(&line));
     strbuf_release(&line);
     strbuf_release(&tmp);
+}
+
+void smtpd_log_reject(struct smtpd_state *s, const char *stage, const char *reply_text,
+                      const char *to)
+{
+    log_whatsup(s, "reject", stage, reply_text, to);
 }
 
 struct ctx {
@@ -223,30 +232,6 @@ static bool client_in_mynetworks(struct smtpd_state *s, int *tempfail)
 
 static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char *list_name,
                                      int depth);
-
-/* Postfix's log_whatsup: "NOQUEUE: warn: RCPT from h[a]: text; from=<> ..." */
-static void log_whatsup(struct ctx *c, const char *what, const char *text)
-{
-    strbuf line = STRBUF_INIT, tmp = STRBUF_INIT;
-    struct smtpd_state *s = c->s;
-    strbuf_printf(&line, "%s: %s: %s from %s: %s;",
-                  s->queue_id.len ? strbuf_str(&s->queue_id) : "NOQUEUE", what, c->stage,
-                  strbuf_str(&s->namaddr), text);
-    if (s->have_mail) {
-        addr_sanitize(&tmp, s->sender.s ? s->sender.s : "", s->sender.len, 300, true);
-        strbuf_printf(&line, " from=<%s>", strbuf_str(&tmp));
-    }
-    if (c->rcpt) {
-        addr_sanitize(&tmp, c->rcpt, strlen(c->rcpt), 300, true);
-        strbuf_printf(&line, " to=<%s>", strbuf_str(&tmp));
-    }
-    strbuf_printf(&line, " proto=%s", s->protocol);
-    if (s->helo.len)
-        strbuf_printf(&line, " helo=<%s>", strbuf_str(&s->helo));
-    msg_info("%s", strbuf_str(&line));
-    strbuf_release(&line);
-    strbuf_release(&tmp);
-}
 
 /* A restriction list given as text (a class's value, a table's value). */
 static enum verdict run_text(struct ctx *c, const char *origin, const char *text, int depth)
@@ -307,10 +292,10 @@ static enum verdict apply_action(struct ctx *c, const char *table, const char *k
         break;
     }
     case ACCESS_WARN:
-        log_whatsup(c, "warn", text);
+        log_whatsup(c->s, "warn", c->stage, text, c->rcpt);
         break;
     case ACCESS_INFO:
-        log_whatsup(c, "info", text);
+        log_whatsup(c->s, "info", c->stage, text, c->rcpt);
         break;
     case ACCESS_RESTRICTIONS:
         if (strcspn(text, ", \t") == strlen(text) && strlist_contains(&restriction_classes, text)) {
