@@ -1,7 +1,8 @@
 /* smtpd_check - access restrictions.
  *
- * With smtpd_delay_reject (Postfix's default, and the only mode here) the
- * client, helo and sender restrictions are evaluated at RCPT time, then
+ * With smtpd_delay_reject (Postfix's default) the client, helo and sender
+ * restrictions are evaluated at RCPT time (without it: at connect, HELO and
+ * MAIL, see smtpd_check_client/helo/mail), then
  * smtpd_relay_restrictions, then smtpd_recipient_restrictions, then the
  * local recipient check (smtpd_reject_unlisted_recipient). The first
  * restriction that decides (permit/reject/defer) ends its list; a permit
@@ -68,6 +69,7 @@ static const char *data_list_names[2] = {"smtpd_data_restrictions",
 static maps *sender_login_maps; /* NULL: not configured */
 static strlist restriction_classes; /* smtpd_restriction_classes */
 static bool access_parent;          /* parent_domain_matches_subdomains has smtpd_access_maps */
+static bool delay_reject;           /* smtpd_delay_reject */
 #define MAX_NESTING 10              /* classes and lists in table values */
 static const char *list_names[5] = {"smtpd_client_restrictions", "smtpd_helo_restrictions",
                                     "smtpd_sender_restrictions", "smtpd_relay_restrictions",
@@ -101,6 +103,7 @@ void smtpd_check_init(void)
     strlist pd = STRLIST_INIT;
     split_or_die(&pd, "parent_domain_matches_subdomains");
     access_parent = strlist_contains(&pd, "smtpd_access_maps");
+    delay_reject = config_get_bool("smtpd_delay_reject");
     strlist_release(&pd);
     if (*config_get("smtpd_sender_login_maps")) {
         sender_login_maps = maps_open("smtpd_sender_login_maps",
@@ -697,11 +700,42 @@ static int finish(struct ctx *c, bool rejected, const char *stage)
     return c->code;
 }
 
+bool smtpd_check_delay_reject(void)
+{
+    return delay_reject;
+}
+
+/* smtpd_delay_reject = no: one early list. A DEFER_IF_PERMIT there waits for
+ * a final permit that only RCPT gives, so here it does not defer. */
+static int check_early(struct smtpd_state *s, int which, const char *stage, strbuf *reply)
+{
+    struct ctx c = {.s = s, .reply = reply, .stage = stage, .defer_if_permit = STRBUF_INIT,
+                    .defer_if_reject = STRBUF_INIT};
+    bool rejected = run_list(&c, which) == V_REJECT;
+    strbuf_reset(&c.defer_if_permit);
+    return finish(&c, rejected, stage);
+}
+
+int smtpd_check_client(struct smtpd_state *s, strbuf *reply)
+{
+    return check_early(s, 0, "CONNECT", reply);
+}
+
+int smtpd_check_helo(struct smtpd_state *s, strbuf *reply)
+{
+    return check_early(s, 1, "HELO", reply);
+}
+
+int smtpd_check_mail(struct smtpd_state *s, strbuf *reply)
+{
+    return check_early(s, 2, "MAIL", reply);
+}
+
 int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply)
 {
     struct ctx c = {.s = s, .rcpt = rcpt, .reply = reply, .stage = "RCPT",
                     .defer_if_permit = STRBUF_INIT, .defer_if_reject = STRBUF_INIT};
-    for (int i = 0; i < 5; i++)
+    for (int i = delay_reject ? 0 : 3; i < 5; i++)
         if (run_list(&c, i) == V_REJECT)
             return finish(&c, true, "RCPT");
     bool unlisted = config_get_bool("smtpd_reject_unlisted_recipient") ||

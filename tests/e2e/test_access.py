@@ -158,3 +158,42 @@ def test_invalid_helo_and_defer_if(instance):
     assert c.cmd("RCPT TO:<u@mta-test.example>") == [
         "450 4.7.1 <u@mta-test.example>: Recipient address rejected: defer_if_permit requested"]
     c.close()
+
+
+def test_delay_reject_no(instance):
+    """smtpd_delay_reject = no: each list answers at its own command."""
+    inst = make(instance, "smtpd_delay_reject = no\n"
+                "smtpd_helo_restrictions = check_helo_access texthash:{tmp}/h\n"
+                "smtpd_sender_restrictions = check_sender_access texthash:{tmp}/s\n",
+                {"h": "bad.example REJECT go away\n", "s": "spam.example REJECT no spam\n"})
+    c = Raw(inst.port("smtp"))
+    assert c.reply()[0].startswith("220")
+    reply = "554 5.7.1 <x.bad.example>: Helo command rejected: go away"
+    assert c.cmd("HELO x.bad.example") == [reply]
+    inst.wait_log(re_escape("NOQUEUE: reject: HELO from localhost[127.0.0.1]: %s; proto=SMTP "
+                            "helo=<x.bad.example>" % reply))
+    c.cmd("EHLO client.example")
+    reply = "554 5.7.1 <a@spam.example>: Sender address rejected: no spam"
+    assert c.cmd("MAIL FROM:<a@spam.example>") == [reply]
+    inst.wait_log(re_escape("NOQUEUE: reject: MAIL from localhost[127.0.0.1]: %s; "
+                            "from=<a@spam.example> proto=ESMTP helo=<client.example>" % reply))
+    # The rejected MAIL left no transaction.
+    assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("503")
+    assert c.cmd("MAIL FROM:<a@client.example>")[0].startswith("250")
+    assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("250")
+    c.close()
+
+
+def test_delay_reject_no_client(instance):
+    inst = make(instance, "smtpd_delay_reject = no\n"
+                "smtpd_client_restrictions = check_client_access texthash:{tmp}/c\n",
+                {"c": "localhost REJECT not you\n"})
+    c = Raw(inst.port("smtp"))
+    reply = "554 5.7.1 <localhost[127.0.0.1]>: Client host rejected: not you"
+    assert c.reply() == [reply]
+    inst.wait_log(re_escape("NOQUEUE: reject: CONNECT from localhost[127.0.0.1]: %s; "
+                            "proto=SMTP" % reply))
+    assert c.cmd("EHLO client.example") == [
+        "503 5.7.0 Error: access denied for localhost[127.0.0.1]"]
+    assert c.cmd("QUIT")[0].startswith("221")
+    c.close()
