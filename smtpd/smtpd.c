@@ -206,6 +206,7 @@ void smtpd_reset(struct smtpd_state *s)
     strbuf_reset(&s->envid);
     strbuf_reset(&s->queue_id);
     strbuf_reset(&s->last_rcpt);
+    strbuf_reset(&s->prepend);
     s->mail_size = 0;
     s->body = SMTP_BODY_NONE;
     s->ret = SMTP_RET_NONE;
@@ -831,6 +832,7 @@ done:
     strbuf_release(&s.envid);
     strbuf_release(&s.queue_id);
     strbuf_release(&s.last_rcpt);
+    strbuf_release(&s.prepend);
     strbuf_release(&s.reply);
     smtpd_sasl_reset(&s);
     strbuf_release(&s.sasl_mechs);

@@ -69,6 +69,7 @@ struct smtpd_state {
     long rcpt_count;
     long rcpt_overshoot;
     strbuf last_rcpt; /* for "for <x>" in Received: */
+    strbuf prepend;   /* PREPEND headers from access tables, one a line */
     bool bdat_active;
     smtp_data data;
     uint64_t bdat_total;

@@ -34,7 +34,8 @@
  * keys in Postfix's order; a table value is parsed there too: OK, DUNNO,
  * REJECT, DEFER, NNN text, DEFER_IF_PERMIT, DEFER_IF_REJECT, WARN, INFO, a
  * restriction class (smtpd_restriction_classes) or a restriction list.
- * DISCARD, HOLD, REDIRECT, FILTER, PREPEND and BCC need the cleanup
+ * PREPEND headers go before smtpd's Received: (smtpd_data).
+ * DISCARD, HOLD, REDIRECT, FILTER and BCC need the cleanup
  * message-action plumbing and answer 451 4.3.5 until it is wired in.
  */
 #include <ctype.h>
@@ -257,6 +258,20 @@ static enum verdict run_text(struct ctx *c, const char *origin, const char *text
     return v;
 }
 
+/* Is `line` one of the lines of `prepend`? */
+static bool prepend_has(const strbuf *prepend, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = prepend->s; p && *p;) {
+        size_t l = strcspn(p, "\n");
+        if (l == n && memcmp(p, line, n) == 0)
+            return true;
+        p += l;
+        p += *p == '\n';
+    }
+    return false;
+}
+
 /* One table value (access(5)) found for `key`. */
 static enum verdict apply_action(struct ctx *c, const char *table, const char *key,
                                  const char *value, int depth)
@@ -312,11 +327,24 @@ static enum verdict apply_action(struct ctx *c, const char *table, const char *k
             v = run_text(c, table, text, depth);
         }
         break;
+    case ACCESS_PREPEND:
+        /* Bounded: a table hit per recipient must not grow a header block
+         * without limit. */
+        if (prepend_has(&c->s->prepend, text)) {
+            /* delay_reject re-evaluates client/helo/sender lists per RCPT:
+             * one header per distinct line, not one per recipient. */
+        } else if (c->s->prepend.len + a.text.len + 1 > 64 * 1024) {
+            msg_warn("access table %s: too many PREPEND headers; ignoring \"%.100s\"", table,
+                     text);
+        } else {
+            strbuf_puts(&c->s->prepend, text);
+            strbuf_putc(&c->s->prepend, '\n');
+        }
+        break;
     case ACCESS_DISCARD:
     case ACCESS_HOLD:
     case ACCESS_REDIRECT:
     case ACCESS_FILTER:
-    case ACCESS_PREPEND:
     case ACCESS_BCC:
         /* Message actions need the cleanup plumbing; never accept silently. */
         msg_warn("access table %s: action \"%.100s\" for %s is not implemented in this "

@@ -4,7 +4,7 @@ smtpd_data_restrictions -- each seen on the wire and in the log. Tables are
 texthash: (read from the source file, no postmap)."""
 import os
 
-from smtp_helpers import BASE_EXTRA, SMTP_CF, Raw
+from smtp_helpers import BASE_EXTRA, SMTP_CF, Raw, content, dump, queued_id
 
 TAIL = "; from=<%s> to=<%s> proto=ESMTP helo=<client.example>"
 
@@ -197,3 +197,24 @@ def test_delay_reject_no_client(instance):
         "503 5.7.0 Error: access denied for localhost[127.0.0.1]"]
     assert c.cmd("QUIT")[0].startswith("221")
     c.close()
+
+
+def test_prepend(instance):
+    """PREPEND: the header is in the queued message, before smtpd's Received:,
+    once even though delay_reject evaluates the sender list per recipient."""
+    inst = make(instance, "smtpd_sender_restrictions = check_sender_access texthash:{tmp}/s\n"
+                "smtpd_recipient_restrictions = check_recipient_access texthash:{tmp}/r\n",
+                {"s": "a@client.example PREPEND X-Sender-Tag: checked\n",
+                 "r": "v@mta-test.example PREPEND X-Rcpt-Tag: vip\n"})
+    c = session(inst)
+    for rcpt in ("u@mta-test.example", "v@mta-test.example", "w@mta-test.example"):
+        assert c.cmd("RCPT TO:<%s>" % rcpt)[0].startswith("250")
+    assert c.cmd("DATA")[0].startswith("354")
+    c.send("Subject: t\r\n\r\nhi\r\n.\r\n")
+    qid = queued_id(c.reply()[0])
+    c.cmd("QUIT")
+    c.close()
+    lines = content(dump(inst, qid))
+    assert lines[:2] == ["X-Sender-Tag: checked", "X-Rcpt-Tag: vip"], lines
+    assert lines[2].startswith("Received: from client.example"), lines
+    assert sum(1 for ln in lines if ln.startswith("X-")) == 2, lines
