@@ -236,6 +236,7 @@ static bool client_in_mynetworks(struct smtpd_state *s, int *tempfail)
 
 static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char *list_name,
                                      int depth);
+static int unlisted_address(struct ctx *c, const char *addr, bool is_sender);
 
 /* A restriction list given as text (a class's value, a table's value). */
 static enum verdict run_text(struct ctx *c, const char *origin, const char *text, int depth)
@@ -599,6 +600,10 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
             break;
         case SMTPD_R_REJECT_UNLISTED_RECIPIENT:
             break; /* done after the lists, see smtpd_check_rcpt */
+        case SMTPD_R_REJECT_UNLISTED_SENDER:
+            if (s->have_mail && s->sender.len && unlisted_address(c, strbuf_str(&s->sender), true))
+                v = V_REJECT;
+            break;
         case SMTPD_R_REJECT_INVALID_HELO_HOSTNAME:
             if (s->helo.len && !addr_valid_hostname(s->helo.s, s->helo.len) &&
                 !addr_valid_literal(s->helo.s, s->helo.len))
@@ -683,29 +688,39 @@ static int local_recipient_known(const char *rcpt)
     return result;
 }
 
-static int unlisted_check(struct ctx *c)
+/* reject_unlisted_recipient / reject_unlisted_sender for local domains
+ * (Postfix: 5.1.1 for a recipient, 5.1.0 for a sender). The reply code when
+ * rejected, else 0. */
+static int unlisted_address(struct ctx *c, const char *addr, bool is_sender)
 {
+    const char *what = is_sender ? "Sender" : "Recipient";
     resolve_result rr;
     strbuf err = STRBUF_INIT;
-    int rc = resolve_address(rs, c->rcpt, &rr, &err);
+    int rc = resolve_address(rs, addr, &rr, &err);
     strbuf_release(&err);
     if (rc < 0) {
-        say(c, 451, "4.3.0", "<%s>: Temporary lookup failure", c->rcpt);
+        say(c, 451, "4.3.0", "<%s>: Temporary lookup failure", addr);
         return c->code;
     }
     if (rr.cls != RESOLVE_LOCAL)
         return 0; /* virtual/relay recipient validation comes with those maps */
-    int known = local_recipient_known(c->rcpt);
+    int known = local_recipient_known(addr);
     if (known < 0) {
-        say(c, 450, "4.3.0", "<%s>: Recipient address rejected: temporary lookup failure", c->rcpt);
+        say(c, 450, "4.3.0", "<%s>: %s address rejected: temporary lookup failure", addr, what);
         return c->code;
     }
     if (known == 0) {
-        say(c, (int)config_get_int("unknown_local_recipient_reject_code"), "5.1.1",
-            "<%s>: Recipient address rejected: User unknown in local recipient table", c->rcpt);
+        say(c, (int)config_get_int("unknown_local_recipient_reject_code"),
+            is_sender ? "5.1.0" : "5.1.1",
+            "<%s>: %s address rejected: User unknown in local recipient table", addr, what);
         return c->code;
     }
     return 0;
+}
+
+static int unlisted_check(struct ctx *c)
+{
+    return unlisted_address(c, c->rcpt, false);
 }
 
 /* The end of an evaluation: DEFER_IF_REJECT turns a 5xx into its own 4xx,

@@ -87,7 +87,7 @@ static const struct smtpd_restriction restrictions[] = {
     TODO("reject_unknown_hostname"),
     TODO("reject_unknown_sender_domain"),
     TODO("reject_unknown_recipient_domain"),
-    TODO("reject_unlisted_sender"),
+    IMPL("reject_unlisted_sender", REJECT_UNLISTED_SENDER),
     TODO("reject_unverified_sender"),
     TODO("reject_unverified_recipient"),
     TODO("reject_multi_recipient_bounce"),

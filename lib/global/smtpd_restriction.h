@@ -56,6 +56,7 @@ enum smtpd_restriction_id {
     SMTPD_R_REJECT_INVALID_HELO_HOSTNAME,
     SMTPD_R_DEFER_IF_PERMIT,
     SMTPD_R_DEFER_IF_REJECT,
+    SMTPD_R_REJECT_UNLISTED_SENDER,
 };
 
 struct smtpd_restriction {

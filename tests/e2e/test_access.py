@@ -218,3 +218,17 @@ def test_prepend(instance):
     assert lines[:2] == ["X-Sender-Tag: checked", "X-Rcpt-Tag: vip"], lines
     assert lines[2].startswith("Received: from client.example"), lines
     assert sum(1 for ln in lines if ln.startswith("X-")) == 2, lines
+
+
+def test_reject_unlisted_sender(instance):
+    inst = make(instance, "smtpd_sender_restrictions = reject_unlisted_sender\n"
+                "local_recipient_maps = texthash:{tmp}/users\n", {"users": "known x\n"})
+    c = session(inst, "nobody@mta-test.example")
+    reply = ("550 5.1.0 <nobody@mta-test.example>: Sender address rejected: User unknown in "
+             "local recipient table")
+    assert c.cmd("RCPT TO:<known@mta-test.example>") == [reply]
+    rejected(inst, reply, "nobody@mta-test.example", "known@mta-test.example")
+    c.cmd("RSET")
+    assert c.cmd("MAIL FROM:<known@mta-test.example>")[0].startswith("250")
+    assert c.cmd("RCPT TO:<known@mta-test.example>")[0].startswith("250")
+    c.close()
