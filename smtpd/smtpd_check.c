@@ -17,9 +17,10 @@
  * permit_auth_destination, reject_unauth_destination,
  * defer_unauth_destination, reject_non_fqdn_recipient,
  * reject_non_fqdn_sender, reject_non_fqdn_helo_hostname,
- * reject_unlisted_recipient, check_{client,helo,sender,recipient}_access
- * type:table (OK, REJECT [text], DEFER [text], DUNNO, PERMIT, or "NNN
- * text"). Anything else -- a Postfix restriction we don't have (the DNS
+ * reject_invalid_helo_hostname, reject_unlisted_recipient,
+ * reject_unlisted_sender, defer_if_permit, defer_if_reject, names from
+ * smtpd_restriction_classes, check_{client,helo,sender,recipient}_access
+ * type:table (below). Anything else -- a Postfix restriction we don't have (the DNS
  * based ones among them), an unknown name -- is logged and the client gets
  * 451 4.3.5: never an accept of what the restriction might have rejected.
  * `postfix check` reports such names as errors, master's start as
