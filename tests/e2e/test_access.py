@@ -232,3 +232,18 @@ def test_reject_unlisted_sender(instance):
     assert c.cmd("MAIL FROM:<known@mta-test.example>")[0].startswith("250")
     assert c.cmd("RCPT TO:<known@mta-test.example>")[0].startswith("250")
     c.close()
+
+
+def test_pattern_tables_get_the_full_key_only(instance):
+    """regexp/pcre/cidr tables are asked the whole address, never the
+    domain or user@ partial keys (Postfix)."""
+    inst = make(instance, "smtpd_sender_restrictions = check_sender_access regexp:{tmp}/re\n",
+                {"re": "/^example\\.org$/ REJECT domain key\n/^x@$/ REJECT local key\n"
+                       "/^y@example\\.org$/ REJECT full key\n"})
+    c = session(inst, "x@example.org")
+    assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("250")
+    c.cmd("RSET")
+    c.cmd("MAIL FROM:<y@example.org>")
+    assert c.cmd("RCPT TO:<u@mta-test.example>") == [
+        "554 5.7.1 <y@example.org>: Sender address rejected: full key"]
+    c.close()
