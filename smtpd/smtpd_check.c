@@ -502,8 +502,11 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
 {
     struct smtpd_state *s = c->s;
     enum verdict v = V_DUNNO;
+    bool warn_next = false; /* warn_if_reject before this restriction */
     for (size_t i = 0; i < l->n && v == V_DUNNO; i++) {
         const char *name = l->v[i];
+        bool warn = warn_next;
+        warn_next = false;
         const struct smtpd_restriction *r = smtpd_restriction_find(name);
         const char *arg = r && r->has_argument && i + 1 < l->n ? l->v[++i] : NULL;
         int tf = 0;
@@ -516,7 +519,7 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
                 msg_warn("restriction class %s: %s", name, strbuf_str(&err));
             strbuf_release(&err);
             v = run_text(c, name, list, depth);
-            continue;
+            goto next;
         }
         if (!r || r->id == SMTPD_R_NOT_IMPLEMENTED || (r->has_argument && !arg)) {
             /* postfix check and master's start-up warnings name it too. */
@@ -525,7 +528,7 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
                      : r->has_argument && !arg ? "its argument is missing"
                                                : "not implemented in this version");
             v = say(c, 451, "4.3.5", "Server configuration error");
-            continue;
+            goto next;
         }
         switch (r->id) {
         case SMTPD_R_NOT_IMPLEMENTED:
@@ -605,6 +608,9 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
             if (s->have_mail && s->sender.len && unlisted_address(c, strbuf_str(&s->sender), true))
                 v = V_REJECT;
             break;
+        case SMTPD_R_WARN_IF_REJECT:
+            warn_next = true;
+            break;
         case SMTPD_R_REJECT_INVALID_HELO_HOSTNAME:
             if (s->helo.len && !addr_valid_hostname(s->helo.s, s->helo.len) &&
                 !addr_valid_literal(s->helo.s, s->helo.len))
@@ -645,6 +651,15 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
                 v = access_check(c, arg, &k, depth);
             }
             break;
+        }
+    next:
+        /* warn_if_reject: the reject is logged as Postfix does, not sent. */
+        if (warn && v == V_REJECT) {
+            log_whatsup(s, "reject_warning", c->stage ? c->stage : "RCPT", strbuf_str(c->reply),
+                        c->rcpt);
+            strbuf_reset(c->reply);
+            c->code = 0;
+            v = V_DUNNO;
         }
     }
     return v;

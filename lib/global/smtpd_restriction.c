@@ -45,7 +45,7 @@ static const struct smtpd_restriction restrictions[] = {
      * services, client certificates, restriction modifiers. */
     IMPL("defer_if_permit", DEFER_IF_PERMIT),
     IMPL("defer_if_reject", DEFER_IF_REJECT),
-    TODO("warn_if_reject"),
+    IMPL("warn_if_reject", WARN_IF_REJECT),
     TODO_ARG("sleep"),
     TODO_ARG("check_policy_service"),
     TODO_ARG("check_ccert_access"),

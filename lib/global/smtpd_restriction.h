@@ -57,6 +57,7 @@ enum smtpd_restriction_id {
     SMTPD_R_DEFER_IF_PERMIT,
     SMTPD_R_DEFER_IF_REJECT,
     SMTPD_R_REJECT_UNLISTED_SENDER,
+    SMTPD_R_WARN_IF_REJECT,
 };
 
 struct smtpd_restriction {

@@ -247,3 +247,18 @@ def test_pattern_tables_get_the_full_key_only(instance):
     assert c.cmd("RCPT TO:<u@mta-test.example>") == [
         "554 5.7.1 <y@example.org>: Sender address rejected: full key"]
     c.close()
+
+
+def test_warn_if_reject(instance):
+    inst = make(instance, "smtpd_recipient_restrictions = warn_if_reject,\n"
+                "    reject_non_fqdn_recipient, check_recipient_access texthash:{tmp}/r\n",
+                {"r": "u@localhost REJECT real\n"})
+    c = session(inst)
+    # The warned reject does not end the list: the table still rejects.
+    assert c.cmd("RCPT TO:<u@localhost>") == [
+        "554 5.7.1 <u@localhost>: Recipient address rejected: real"]
+    inst.wait_log(re_escape("NOQUEUE: reject_warning: RCPT from localhost[127.0.0.1]: 504 5.5.2 "
+                            "<u@localhost>: Recipient address rejected: need fully-qualified "
+                            "address" + TAIL % ("a@client.example", "u@localhost")))
+    assert c.cmd("RCPT TO:<v@localhost>")[0].startswith("250")
+    c.close()
