@@ -206,6 +206,7 @@ void smtpd_reset(struct smtpd_state *s)
     strbuf_reset(&s->envid);
     strbuf_reset(&s->queue_id);
     strbuf_reset(&s->last_rcpt);
+    strbuf_reset(&s->prepend);
     s->mail_size = 0;
     s->body = SMTP_BODY_NONE;
     s->ret = SMTP_RET_NONE;
@@ -271,6 +272,16 @@ static void do_helo(struct smtpd_state *s, const smtp_cmd *cmd, bool ehlo)
     addr_sanitize(&s->helo, cmd->arg.s, cmd->arg.len, 255, false);
     s->extended = ehlo;
     smtpd_set_protocol(s);
+    if (!smtpd_check_delay_reject()) {
+        strbuf reply = STRBUF_INIT;
+        if (smtpd_check_helo(s, &reply) != 0) {
+            smtpd_reply(s, "%s", strbuf_str(&reply));
+            strbuf_reset(&s->helo); /* Postfix keeps no rejected HELO name */
+            strbuf_release(&reply);
+            return;
+        }
+        strbuf_release(&reply);
+    }
     s->cnt_ok[ehlo ? CNT_EHLO : CNT_HELO]++;
     if (!ehlo) {
         smtpd_reply(s, "250 %s", smtpd_params.myhostname);
@@ -350,6 +361,16 @@ static void do_mail(struct smtpd_state *s, const smtp_cmd *cmd)
     s->smtputf8 = (cmd->params & SMTP_PARAM_SMTPUTF8) != 0;
     if (cmd->params & SMTP_PARAM_ENVID)
         addr_sanitize(&s->envid, cmd->envid.s, cmd->envid.len, SMTP_ENVID_MAX, false);
+    if (!smtpd_check_delay_reject()) {
+        strbuf reply = STRBUF_INIT;
+        if (smtpd_check_mail(s, &reply) != 0) {
+            smtpd_reply(s, "%s", strbuf_str(&reply));
+            smtpd_reset(s);
+            strbuf_release(&reply);
+            return;
+        }
+        strbuf_release(&reply);
+    }
     s->cnt_ok[CNT_MAIL]++;
     smtpd_reply(s, "250 2.1.0 Ok");
 }
@@ -569,6 +590,12 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
     if (cmd->verb == SMTP_VERB_UNKNOWN)
         s->where = "UNKNOWN";
 
+    if (s->access_denied && cmd->verb != SMTP_VERB_QUIT) {
+        smtpd_reply(s, "503 5.7.0 Error: access denied for %s", strbuf_str(&s->namaddr));
+        s->error_count++;
+        return true;
+    }
+
     if (prc < 0) {
         if (cmd->verb == SMTP_VERB_DATA || cmd->verb == SMTP_VERB_BDAT)
             s->cnt_all[cnt]++;
@@ -757,7 +784,17 @@ static void smtpd_serve(int fd, const char *service, char **args)
         strbuf_release(&peek);
         goto done;
     }
-    smtpd_reply(&s, "220 %s", config_get("smtpd_banner"));
+    strbuf denied = STRBUF_INIT;
+    if (!smtpd_check_delay_reject() && smtpd_check_client(&s, &denied) != 0) {
+        /* Postfix: the reject replaces the banner; every command but QUIT
+         * then gets 503. */
+        s.access_denied = true;
+        s.error_count++;
+        smtpd_reply(&s, "%s", strbuf_str(&denied));
+    } else {
+        smtpd_reply(&s, "220 %s", config_get("smtpd_banner"));
+    }
+    strbuf_release(&denied);
 
     strbuf line = STRBUF_INIT;
     smtp_cmd cmd;
@@ -795,6 +832,7 @@ done:
     strbuf_release(&s.envid);
     strbuf_release(&s.queue_id);
     strbuf_release(&s.last_rcpt);
+    strbuf_release(&s.prepend);
     strbuf_release(&s.reply);
     smtpd_sasl_reset(&s);
     strbuf_release(&s.sasl_mechs);

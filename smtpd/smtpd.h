@@ -57,6 +57,7 @@ struct smtpd_state {
 
     /* transaction */
     bool have_mail;
+    bool access_denied; /* smtpd_delay_reject = no: client rejected at connect */
     strbuf sender; /* internal form */
     uint64_t mail_size;
     enum smtp_body body;
@@ -69,6 +70,7 @@ struct smtpd_state {
     long rcpt_count;
     long rcpt_overshoot;
     strbuf last_rcpt; /* for "for <x>" in Received: */
+    strbuf prepend;   /* PREPEND headers from access tables, one a line */
     bool bdat_active;
     smtp_data data;
     uint64_t bdat_total;
@@ -193,13 +195,20 @@ int smtpd_unlisted_find(maps *m, const char *param, const char *addr, bool bare_
 
 /* smtpd_check.c */
 void smtpd_check_init(void);
+/* smtpd_delay_reject: true (Postfix's default) evaluates the client, helo
+ * and sender restrictions at RCPT; false evaluates them at connect, HELO and
+ * MAIL with these (0, or the reply code with the reply in reply, logged). */
+bool smtpd_check_delay_reject(void);
+int smtpd_check_client(struct smtpd_state *s, strbuf *reply);
+int smtpd_check_helo(struct smtpd_state *s, strbuf *reply);
+int smtpd_check_mail(struct smtpd_state *s, strbuf *reply);
 /* Recipient policy at RCPT (delayed client/helo/sender restrictions
- * included). Returns 0 to accept, or the reply code with the reply text in
+ * included with smtpd_delay_reject). Returns 0 to accept, or the reply code with the reply text in
  * reply ("554 5.7.1 <x>: Relay access denied"); logs the NOQUEUE line. */
 int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply);
-/* DATA/BDAT: smtpd_data_restrictions and smtpd_end_of_data_restrictions
- * are not implemented, so either one set means 451 4.3.5 (logged, returns
- * 451, reply in reply); else 0. `stage` is "DATA" or "BDAT". */
+/* DATA/BDAT: smtpd_data_restrictions (0, or the reply code with the reply
+ * in reply, logged); smtpd_end_of_data_restrictions are not implemented, so
+ * that one set means 451 4.3.5. `stage` is "DATA" or "BDAT". */
 int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply);
 /* VRFY policy: 0 known, else reply. */
 int smtpd_check_vrfy(struct smtpd_state *s, const char *rcpt, strbuf *reply);

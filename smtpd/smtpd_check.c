@@ -1,7 +1,8 @@
 /* smtpd_check - access restrictions.
  *
- * With smtpd_delay_reject (Postfix's default, and the only mode here) the
- * client, helo and sender restrictions are evaluated at RCPT time, then
+ * With smtpd_delay_reject (Postfix's default) the client, helo and sender
+ * restrictions are evaluated at RCPT time (without it: at connect, HELO and
+ * MAIL, see smtpd_check_client/helo/mail), then
  * smtpd_relay_restrictions, then smtpd_recipient_restrictions, then the
  * unlisted recipient check (smtpd_reject_unlisted_recipient,
  * smtpd_unlisted.c). The first
@@ -17,24 +18,38 @@
  * permit_auth_destination, reject_unauth_destination,
  * defer_unauth_destination, reject_non_fqdn_recipient,
  * reject_non_fqdn_sender, reject_non_fqdn_helo_hostname,
- * reject_unlisted_recipient, check_{client,helo,sender,recipient}_access
- * type:table (OK, REJECT [text], DEFER [text], DUNNO, PERMIT, or "NNN
- * text"). Anything else -- a Postfix restriction we don't have (the DNS
+ * reject_invalid_helo_hostname, reject_unlisted_recipient,
+ * reject_unlisted_sender, defer_if_permit, defer_if_reject, names from
+ * smtpd_restriction_classes, check_{client,helo,sender,recipient}_access
+ * type:table (below). Anything else -- a Postfix restriction we don't have (the DNS
  * based ones among them), an unknown name -- is logged and the client gets
  * 451 4.3.5: never an accept of what the restriction might have rejected.
  * `postfix check` reports such names as errors, master's start as
  * warnings (lib/global/config_fidelity).
  *
- * smtpd_data_restrictions and smtpd_end_of_data_restrictions are not
- * evaluated: either one set makes DATA and BDAT get 451 4.3.5.
+ * smtpd_data_restrictions are evaluated at DATA and BDAT ("<DATA>: Data
+ * command rejected"); smtpd_end_of_data_restrictions are not yet: set, they
+ * make DATA and BDAT get 451 4.3.5.
+ *
+ * check_*_access tables come from lib/maps/map_cache (opened once, reopened
+ * when the file changes) and are consulted with lib/global/access_table's
+ * keys in Postfix's order; a table value is parsed there too: OK, DUNNO,
+ * REJECT, DEFER, NNN text, DEFER_IF_PERMIT, DEFER_IF_REJECT, WARN, INFO, a
+ * restriction class (smtpd_restriction_classes) or a restriction list.
+ * PREPEND headers go before smtpd's Received: (smtpd_data).
+ * DISCARD, HOLD, REDIRECT, FILTER and BCC need the cleanup
+ * message-action plumbing and answer 451 4.3.5 until it is wired in.
  */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "access_table.h"
 #include "address.h"
 #include "config.h"
+#include "map_cache.h"
 #include "maps.h"
 #include "match_list.h"
 #include "mem.h"
@@ -54,7 +69,11 @@ static strlist rewrite_clients;
 static strlist data_lists[2]; /* not evaluated: see smtpd_check_data */
 static const char *data_list_names[2] = {"smtpd_data_restrictions",
                                          "smtpd_end_of_data_restrictions"};
-static maps *sender_login_maps; /* NULL: not configured */
+static maps *sender_login_maps;     /* NULL: not configured */
+static strlist restriction_classes; /* smtpd_restriction_classes */
+static bool access_parent;          /* parent_domain_matches_subdomains has smtpd_access_maps */
+static bool delay_reject;           /* smtpd_delay_reject */
+#define MAX_NESTING 10              /* classes and lists in table values */
 static const char *list_names[5] = {"smtpd_client_restrictions", "smtpd_helo_restrictions",
                                     "smtpd_sender_restrictions", "smtpd_relay_restrictions",
                                     "smtpd_recipient_restrictions"};
@@ -83,6 +102,12 @@ void smtpd_check_init(void)
     for (int i = 0; i < 2; i++)
         split_or_die(&data_lists[i], data_list_names[i]);
     split_or_die(&rewrite_clients, "local_header_rewrite_clients");
+    split_or_die(&restriction_classes, "smtpd_restriction_classes");
+    strlist pd = STRLIST_INIT;
+    split_or_die(&pd, "parent_domain_matches_subdomains");
+    access_parent = strlist_contains(&pd, "smtpd_access_maps");
+    delay_reject = config_get_bool("smtpd_delay_reject");
+    strlist_release(&pd);
     if (*config_get("smtpd_sender_login_maps")) {
         sender_login_maps = maps_open("smtpd_sender_login_maps",
                                       config_get("smtpd_sender_login_maps"), MAP_SURROGATE, &err);
@@ -106,13 +131,16 @@ void smtpd_check_init(void)
     strbuf_release(&err);
 }
 
-void smtpd_log_reject(struct smtpd_state *s, const char *stage, const char *reply_text,
-                      const char *to)
+/* Postfix's log_whatsup: "NOQUEUE: reject: RCPT from h[a]: text; from=<> to=<>
+ * proto=ESMTP helo=<h>" (QID once the queue file is open); pflogsumm and
+ * fail2ban parse these. */
+static void log_whatsup(struct smtpd_state *s, const char *what, const char *stage,
+                        const char *text, const char *to)
 {
     strbuf line = STRBUF_INIT, tmp = STRBUF_INIT;
-    strbuf_printf(&line, "%s: reject: %s from %s: %s;",
-                  s->queue_id.len ? strbuf_str(&s->queue_id) : "NOQUEUE", stage,
-                  strbuf_str(&s->namaddr), reply_text);
+    strbuf_printf(&line, "%s: %s: %s from %s: %s;",
+                  s->queue_id.len ? strbuf_str(&s->queue_id) : "NOQUEUE", what, stage,
+                  strbuf_str(&s->namaddr), text);
     if (s->have_mail) {
         addr_sanitize(&tmp, s->sender.s ? s->sender.s : "", s->sender.len, 300, true);
         strbuf_printf(&line, " from=<%s>", strbuf_str(&tmp));
@@ -129,13 +157,22 @@ void smtpd_log_reject(struct smtpd_state *s, const char *stage, const char *repl
     strbuf_release(&tmp);
 }
 
+void smtpd_log_reject(struct smtpd_state *s, const char *stage, const char *reply_text,
+                      const char *to)
+{
+    log_whatsup(s, "reject", stage, reply_text, to);
+}
+
 struct ctx {
     struct smtpd_state *s;
     const char *rcpt;
     strbuf *reply;
     int code;
     const char *class_text; /* "Recipient address" */
-    const char *subject;    /* what the reply is about: <rcpt>, <helo>, host[addr] */
+    const char *subject;    /* what the reply is about: <rcpt>, <helo>, <host[addr]> */
+    const char *stage;      /* "RCPT", "DATA": for warn/info log lines */
+    strbuf defer_if_permit; /* a DEFER_IF_PERMIT reply, used if all else permits */
+    strbuf defer_if_reject; /* a DEFER_IF_REJECT reply, replaces a later 5xx */
 };
 
 static enum verdict say(struct ctx *c, int code, const char *dsn, const char *fmt, ...)
@@ -178,65 +215,197 @@ static bool client_in_mynetworks(struct smtpd_state *s, int *tempfail)
     return m > 0;
 }
 
-/* check_*_access: the table's answer to `key`. */
-static enum verdict access_action(struct ctx *c, const char *table, const char *key)
+static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char *list_name,
+                                     int depth);
+
+/* A restriction list given as text (a class's value, a table's value). */
+static enum verdict run_text(struct ctx *c, const char *origin, const char *text, int depth)
+{
+    if (depth >= MAX_NESTING) {
+        msg_warn("%s: restriction nesting deeper than %d; answering 451 4.3.5", origin,
+                 MAX_NESTING);
+        return say(c, 451, "4.3.5", "Server configuration error");
+    }
+    strlist l = STRLIST_INIT;
+    const char *e = NULL;
+    enum verdict v;
+    if (strlist_split(&l, text, ", \t\r\n", &e) < 0) {
+        msg_warn("%s: %s; answering 451 4.3.5", origin, e);
+        v = say(c, 451, "4.3.5", "Server configuration error");
+    } else {
+        v = run_restrictions(c, &l, origin, depth + 1);
+    }
+    strlist_release(&l);
+    return v;
+}
+
+/* Is `line` one of the lines of `prepend`? */
+static bool prepend_has(const strbuf *prepend, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = prepend->s; p && *p;) {
+        size_t l = strcspn(p, "\n");
+        if (l == n && memcmp(p, line, n) == 0)
+            return true;
+        p += l;
+        p += *p == '\n';
+    }
+    return false;
+}
+
+/* One table value (access(5)) found for `key`. */
+static enum verdict apply_action(struct ctx *c, const char *table, const char *key,
+                                 const char *value, int depth)
+{
+    struct access_action a = ACCESS_ACTION_INIT;
+    enum verdict v = V_DUNNO;
+    access_action_parse(&a, value);
+    const char *text = strbuf_str(&a.text);
+    switch (a.kind) {
+    case ACCESS_OK:
+        v = V_PERMIT;
+        break;
+    case ACCESS_DUNNO:
+        break;
+    case ACCESS_REJECT:
+        if (!a.numeric) { /* Postfix: REJECT and DEFER answer the configured codes */
+            a.code = (int)config_get_int(a.code >= 500 ? "access_map_reject_code"
+                                                       : "access_map_defer_code");
+            if (a.code < 400 || a.code > 599) {
+                msg_warn("access_map_reject_code/access_map_defer_code: bad SMTP reply code %d; "
+                         "answering 451 4.3.5",
+                         a.code);
+                v = say(c, 451, "4.3.5", "Server configuration error");
+                break;
+            }
+            a.dsn[0] = (char)('0' + a.code / 100);
+        }
+        v = say(c, a.code, a.dsn, "%s: %s rejected: %s", c->subject, c->class_text,
+                *text ? text : "Access denied");
+        break;
+    case ACCESS_DEFER_IF_PERMIT:
+    case ACCESS_DEFER_IF_REJECT: {
+        strbuf *r = a.kind == ACCESS_DEFER_IF_PERMIT ? &c->defer_if_permit : &c->defer_if_reject;
+        strbuf_reset(r);
+        strbuf_printf(r, "%d %s %s: %s rejected: %s", a.code, a.dsn, c->subject, c->class_text,
+                      *text ? text : "Access denied");
+        break;
+    }
+    case ACCESS_WARN:
+        log_whatsup(c->s, "warn", c->stage, text, c->rcpt);
+        break;
+    case ACCESS_INFO:
+        log_whatsup(c->s, "info", c->stage, text, c->rcpt);
+        break;
+    case ACCESS_RESTRICTIONS:
+        if (strcspn(text, ", \t") == strlen(text) && strlist_contains(&restriction_classes, text)) {
+            const char *list = "";
+            strbuf err = STRBUF_INIT;
+            if (config_lookup(text, &list, &err) < 0)
+                msg_warn("restriction class %s: %s", text, strbuf_str(&err));
+            strbuf_release(&err);
+            v = run_text(c, text, list, depth);
+        } else {
+            v = run_text(c, table, text, depth);
+        }
+        break;
+    case ACCESS_PREPEND:
+        /* Bounded: a table hit per recipient must not grow a header block
+         * without limit. */
+        if (prepend_has(&c->s->prepend, text)) {
+            /* delay_reject re-evaluates client/helo/sender lists per RCPT:
+             * one header per distinct line, not one per recipient. */
+        } else if (c->s->prepend.len + a.text.len + 1 > 64 * 1024) {
+            msg_warn("access table %s: too many PREPEND headers; ignoring \"%.100s\"", table, text);
+        } else {
+            strbuf_puts(&c->s->prepend, text);
+            strbuf_putc(&c->s->prepend, '\n');
+        }
+        break;
+    case ACCESS_DISCARD:
+    case ACCESS_HOLD:
+    case ACCESS_REDIRECT:
+    case ACCESS_FILTER:
+    case ACCESS_BCC:
+        /* Message actions need the cleanup plumbing; never accept silently. */
+        msg_warn("access table %s: action \"%.100s\" for %s is not implemented in this "
+                 "version; answering 451 4.3.5",
+                 table, value, key);
+        v = say(c, 451, "4.3.5", "Server configuration error");
+        break;
+    case ACCESS_INVALID:
+        msg_warn("access table %s: invalid result \"%.100s\" for %s: %s; answering 451 4.3.5",
+                 table, value, key, text);
+        v = say(c, 451, "4.3.5", "Server configuration error");
+        break;
+    }
+    access_action_release(&a);
+    return v;
+}
+
+/* check_*_access: the keys in Postfix's order; the first one the table has
+ * decides. Pattern tables (regexp, pcre, cidr) get only the full key. */
+static enum verdict access_check(struct ctx *c, const char *table, struct access_keys *k, int depth)
 {
     strbuf err = STRBUF_INIT, value = STRBUF_INIT;
-    map *m = map_open(table, MAP_SURROGATE, &err);
     enum verdict v = V_DUNNO;
+    map *m = map_cache_get(table, MAP_SURROGATE, &err);
     if (!m) {
         msg_warn("%s", strbuf_str(&err));
         v = say(c, 451, "4.3.5", "Server configuration error");
         goto out;
     }
-    enum map_result r = map_lookup(m, key, &value, &err);
-    if (r == MAP_TEMPFAIL) {
-        msg_warn("%s: %s", table, strbuf_str(&err));
-        v = say(c, 451, "4.3.0", "%s: Temporary lookup failure", c->subject);
-    } else if (r == MAP_FOUND) {
-        const char *a = strbuf_str(&value);
-        size_t wl = strcspn(a, " \t");
-        const char *text = a + wl + strspn(a + wl, " \t");
-        if ((wl == 2 && strncasecmp(a, "OK", 2) == 0) || (wl == 6 && !strncasecmp(a, "PERMIT", 6)))
-            v = V_PERMIT;
-        else if (wl == 5 && strncasecmp(a, "DUNNO", 5) == 0)
-            v = V_DUNNO;
-        else if (wl == 6 && strncasecmp(a, "REJECT", 6) == 0)
-            v = say(c, 554, "5.7.1", "%s: %s rejected: %s", c->subject, c->class_text,
-                    *text ? text : "Access denied");
-        else if (wl == 5 && strncasecmp(a, "DEFER", 5) == 0)
-            v = say(c, 450, "4.7.1", "%s: %s rejected: %s", c->subject, c->class_text,
-                    *text ? text : "Access denied");
-        else if (wl == 3 && isdigit((unsigned char)a[0]) && isdigit((unsigned char)a[1]) &&
-                 isdigit((unsigned char)a[2]) && (a[0] == '4' || a[0] == '5'))
-            v = say(c, (a[0] - '0') * 100 + (a[1] - '0') * 10 + (a[2] - '0'),
-                    a[0] == '4' ? "4.7.1" : "5.7.1", "%s: %s rejected: %s", c->subject,
-                    c->class_text, *text ? text : "Access denied");
-        else {
-            msg_warn("access table %s: unsupported action \"%.100s\" for %s", table, a, key);
-            v = say(c, 451, "4.3.5", "Server configuration error");
+    bool fixed = map_kind(m) & MAP_KIND_FIXED;
+    for (size_t i = 0; i < k->n; i++) {
+        if (!k->v[i].full && !fixed)
+            continue;
+        enum map_result r = map_lookup(m, k->v[i].key, &value, &err);
+        if (r == MAP_TEMPFAIL) {
+            msg_warn("%s: %s", table, strbuf_str(&err));
+            v = say(c, 451, "4.3.0", "%s: Temporary lookup failure", c->subject);
+            break;
+        }
+        if (r == MAP_FOUND) {
+            char *val = xstrdup(strbuf_str(&value)); /* the table may be reopened below */
+            v = apply_action(c, table, k->v[i].key, val, depth);
+            free(val);
+            break;
         }
     }
 out:
-    map_free(&m);
+    access_keys_release(k);
     strbuf_release(&err);
     strbuf_release(&value);
     return v;
 }
 
-/* The DNS-based restrictions live in smtpd_dns_check.c; table actions
- * they find are evaluated here, by access_action. */
+/* The DNS-based restrictions live in smtpd_dns_check.c; a host name or
+ * address they find (check_*_{mx,ns,a}_access) is looked up here as a client
+ * is: a name with its parent domains, an address with its prefixes. */
+struct dns_access_ctx {
+    struct ctx *c;
+    int depth;
+};
+
 static enum smtpd_dns_verdict dns_access(void *ctx, const char *table, const char *key)
 {
-    enum verdict v = access_action(ctx, table, key);
+    struct dns_access_ctx *d = ctx;
+    struct access_keys k = {0};
+    if (strspn(key, "0123456789.") == strlen(key) || strchr(key, ':'))
+        access_keys_ip(&k, key);
+    else
+        access_keys_domain(&k, key, access_parent);
+    enum verdict v = access_check(d->c, table, &k, d->depth);
     return v == V_PERMIT ? SMTPD_DNS_PERMIT : v == V_REJECT ? SMTPD_DNS_REJECT : SMTPD_DNS_DUNNO;
 }
 
-static enum verdict dns_check(struct ctx *c, enum smtpd_restriction_id id, const char *arg)
+static enum verdict dns_check(struct ctx *c, enum smtpd_restriction_id id, const char *arg,
+                              int depth)
 {
     int code = 0;
+    struct dns_access_ctx d = {c, depth};
     enum smtpd_dns_verdict v =
-        smtpd_dns_check(c->s, id, arg, c->rcpt, c->reply, &code, dns_access, c);
+        smtpd_dns_check(c->s, id, arg, c->rcpt, c->reply, &code, dns_access, &d);
     if (v == SMTPD_DNS_REJECT && code)
         c->code = code;
     return v == SMTPD_DNS_PERMIT ? V_PERMIT : v == SMTPD_DNS_REJECT ? V_REJECT : V_DUNNO;
@@ -319,7 +488,7 @@ static enum verdict run_list(struct ctx *c, int which)
     c->class_text = classes[which];
     switch (which) {
     case 0:
-        strbuf_printf(&subj, "%s", strbuf_str(&s->namaddr));
+        strbuf_printf(&subj, "<%s>", strbuf_str(&s->namaddr));
         break;
     case 1:
         strbuf_printf(&subj, "<%s>", strbuf_str(&s->helo));
@@ -331,25 +500,49 @@ static enum verdict run_list(struct ctx *c, int which)
         strbuf_printf(&subj, "<%s>", c->rcpt);
     }
     c->subject = strbuf_str(&subj);
+    v = run_restrictions(c, l, list_names[which], 0);
+    strbuf_release(&subj);
+    return v;
+}
 
+/* Evaluate restrictions until one decides; `depth` counts the classes and
+ * table-value lists we are inside. */
+static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char *list_name,
+                                     int depth)
+{
+    struct smtpd_state *s = c->s;
+    enum verdict v = V_DUNNO;
+    bool warn_next = false; /* warn_if_reject before this restriction */
     for (size_t i = 0; i < l->n && v == V_DUNNO; i++) {
         const char *name = l->v[i];
+        bool warn = warn_next;
+        warn_next = false;
         const struct smtpd_restriction *r = smtpd_restriction_find(name);
         const char *arg = r && r->has_argument && i + 1 < l->n ? l->v[++i] : NULL;
         int tf = 0;
         bool yes = false;
+        struct access_keys k = {0};
+        if (!r && strlist_contains(&restriction_classes, name)) {
+            const char *list = "";
+            strbuf err = STRBUF_INIT;
+            if (config_lookup(name, &list, &err) < 0)
+                msg_warn("restriction class %s: %s", name, strbuf_str(&err));
+            strbuf_release(&err);
+            v = run_text(c, name, list, depth);
+            goto next;
+        }
         if (!r || r->id == SMTPD_R_NOT_IMPLEMENTED || (r->has_argument && !arg)) {
             /* postfix check and master's start-up warnings name it too. */
-            msg_warn("%s: restriction \"%s\": %s; answering 451 4.3.5", list_names[which], name,
+            msg_warn("%s: restriction \"%s\": %s; answering 451 4.3.5", list_name, name,
                      !r                        ? "unknown restriction"
                      : r->has_argument && !arg ? "its argument is missing"
                                                : "not implemented in this version");
             v = say(c, 451, "4.3.5", "Server configuration error");
-            continue;
+            goto next;
         }
         if (smtpd_dns_handles(r->id)) {
-            v = dns_check(c, r->id, arg);
-            continue;
+            v = dns_check(c, r->id, arg, depth);
+            goto next;
         }
         switch (r->id) {
         case SMTPD_R_NOT_IMPLEMENTED:
@@ -425,67 +618,169 @@ static enum verdict run_list(struct ctx *c, int which)
             break;
         case SMTPD_R_REJECT_UNLISTED_RECIPIENT:
             break; /* done after the lists, see smtpd_check_rcpt */
-        case SMTPD_R_CHECK_CLIENT_ACCESS:
-            v = access_action(c, arg, strbuf_str(&s->addr));
+        case SMTPD_R_REJECT_UNLISTED_SENDER:
+            if (s->have_mail && s->sender.len &&
+                (c->code = smtpd_unlisted_address(s, strbuf_str(&s->sender), true, c->reply)) != 0)
+                v = V_REJECT;
             break;
-        case SMTPD_R_CHECK_HELO_ACCESS:
-            if (s->helo.len)
-                v = access_action(c, arg, strbuf_str(&s->helo));
+        case SMTPD_R_WARN_IF_REJECT:
+            warn_next = true;
             break;
-        case SMTPD_R_CHECK_SENDER_ACCESS: {
-            const char *key =
-                s->sender.len ? strbuf_str(&s->sender) : config_get("smtpd_null_access_lookup_key");
-            if (key[0])
-                v = access_action(c, arg, key);
+        case SMTPD_R_REJECT_INVALID_HELO_HOSTNAME:
+            if (s->helo.len && !addr_valid_hostname(s->helo.s, s->helo.len) &&
+                !addr_valid_literal(s->helo.s, s->helo.len))
+                v = say(c, (int)config_get_int("invalid_hostname_reject_code"), "5.5.2",
+                        "<%s>: Helo command rejected: Invalid name", strbuf_str(&s->helo));
+            break;
+        case SMTPD_R_DEFER_IF_PERMIT:
+        case SMTPD_R_DEFER_IF_REJECT: {
+            strbuf *d =
+                r->id == SMTPD_R_DEFER_IF_PERMIT ? &c->defer_if_permit : &c->defer_if_reject;
+            strbuf_reset(d);
+            strbuf_printf(d, "%d 4.7.1 %s: %s rejected: %s requested",
+                          (int)config_get_int("defer_code"), c->subject, c->class_text, name);
             break;
         }
+        case SMTPD_R_CHECK_CLIENT_ACCESS:
+            access_keys_domain(&k, strbuf_str(&s->name), access_parent);
+            access_keys_ip(&k, strbuf_str(&s->addr));
+            v = access_check(c, arg, &k, depth);
+            break;
+        case SMTPD_R_CHECK_HELO_ACCESS:
+            if (s->helo.len) {
+                access_keys_domain(&k, strbuf_str(&s->helo), access_parent);
+                v = access_check(c, arg, &k, depth);
+            }
+            break;
+        case SMTPD_R_CHECK_SENDER_ACCESS:
+            if (s->have_mail) {
+                access_keys_address(&k, s->sender.len ? strbuf_str(&s->sender) : "",
+                                    config_get("recipient_delimiter"), access_parent,
+                                    config_get("smtpd_null_access_lookup_key"));
+                v = access_check(c, arg, &k, depth);
+            }
+            break;
         case SMTPD_R_CHECK_RECIPIENT_ACCESS:
-            if (c->rcpt && c->rcpt[0])
-                v = access_action(c, arg, c->rcpt);
+            if (c->rcpt && c->rcpt[0]) {
+                access_keys_address(&k, c->rcpt, config_get("recipient_delimiter"), access_parent,
+                                    "");
+                v = access_check(c, arg, &k, depth);
+            }
             break;
         default:
             break; /* smtpd_dns_handles() above */
         }
+    next:
+        /* warn_if_reject: the reject is logged as Postfix does, not sent. */
+        if (warn && v == V_REJECT) {
+            log_whatsup(s, "reject_warning", c->stage ? c->stage : "RCPT", strbuf_str(c->reply),
+                        c->rcpt);
+            strbuf_reset(c->reply);
+            c->code = 0;
+            v = V_DUNNO;
+        }
     }
-    strbuf_release(&subj);
     return v;
+}
+
+/* The end of an evaluation: DEFER_IF_REJECT turns a 5xx into its own 4xx,
+ * DEFER_IF_PERMIT turns an accept into its 4xx (Postfix). */
+static int finish(struct ctx *c, bool rejected, const char *stage)
+{
+    if (rejected && c->code >= 500 && c->defer_if_reject.len) {
+        strbuf_set(c->reply, strbuf_str(&c->defer_if_reject));
+        c->code = atoi(strbuf_str(c->reply));
+    } else if (!rejected && c->defer_if_permit.len) {
+        strbuf_set(c->reply, strbuf_str(&c->defer_if_permit));
+        c->code = atoi(strbuf_str(c->reply));
+        rejected = true;
+    }
+    strbuf_release(&c->defer_if_permit);
+    strbuf_release(&c->defer_if_reject);
+    if (!rejected)
+        return 0;
+    smtpd_log_reject(c->s, stage, strbuf_str(c->reply), c->rcpt);
+    return c->code;
+}
+
+bool smtpd_check_delay_reject(void)
+{
+    return delay_reject;
+}
+
+/* smtpd_delay_reject = no: one early list. A DEFER_IF_PERMIT there waits for
+ * a final permit that only RCPT gives, so here it does not defer. */
+static int check_early(struct smtpd_state *s, int which, const char *stage, strbuf *reply)
+{
+    struct ctx c = {.s = s,
+                    .reply = reply,
+                    .stage = stage,
+                    .defer_if_permit = STRBUF_INIT,
+                    .defer_if_reject = STRBUF_INIT};
+    bool rejected = run_list(&c, which) == V_REJECT;
+    strbuf_reset(&c.defer_if_permit);
+    return finish(&c, rejected, stage);
+}
+
+int smtpd_check_client(struct smtpd_state *s, strbuf *reply)
+{
+    return check_early(s, 0, "CONNECT", reply);
+}
+
+int smtpd_check_helo(struct smtpd_state *s, strbuf *reply)
+{
+    return check_early(s, 1, "HELO", reply);
+}
+
+int smtpd_check_mail(struct smtpd_state *s, strbuf *reply)
+{
+    return check_early(s, 2, "MAIL", reply);
 }
 
 int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply)
 {
-    struct ctx c = {.s = s, .rcpt = rcpt, .reply = reply};
-    for (int i = 0; i < 5; i++) {
-        if (run_list(&c, i) == V_REJECT) {
-            smtpd_log_reject(s, "RCPT", strbuf_str(reply), rcpt);
-            return c.code;
-        }
-    }
+    struct ctx c = {.s = s,
+                    .rcpt = rcpt,
+                    .reply = reply,
+                    .stage = "RCPT",
+                    .defer_if_permit = STRBUF_INIT,
+                    .defer_if_reject = STRBUF_INIT};
+    for (int i = delay_reject ? 0 : 3; i < 5; i++)
+        if (run_list(&c, i) == V_REJECT)
+            return finish(&c, true, "RCPT");
     bool unlisted = config_get_bool("smtpd_reject_unlisted_recipient") ||
                     strlist_contains(&lists[4], "reject_unlisted_recipient");
-    if (unlisted && (c.code = smtpd_unlisted_address(s, rcpt, false, reply)) != 0) {
-        smtpd_log_reject(s, "RCPT", strbuf_str(reply), rcpt);
-        return c.code;
-    }
-    return 0;
+    if (unlisted && (c.code = smtpd_unlisted_address(s, rcpt, false, reply)) != 0)
+        return finish(&c, true, "RCPT");
+    return finish(&c, false, "RCPT");
 }
 
 int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply)
 {
-    for (int i = 0; i < 2; i++) {
-        if (data_lists[i].n == 0)
-            continue;
+    /* End-of-data restrictions would run after the message: not yet. */
+    if (data_lists[1].n) {
         msg_warn("%s: not implemented in this version; answering %s with 451 4.3.5",
-                 data_list_names[i], stage);
+                 data_list_names[1], stage);
         strbuf_set(reply, CONFIG_ERROR_REPLY);
         smtpd_log_reject(s, stage, strbuf_str(reply), NULL);
         return 451;
     }
-    return 0;
+    if (data_lists[0].n == 0)
+        return 0;
+    struct ctx c = {.s = s,
+                    .reply = reply,
+                    .stage = stage,
+                    .class_text = "Data command",
+                    .subject = "<DATA>",
+                    .defer_if_permit = STRBUF_INIT,
+                    .defer_if_reject = STRBUF_INIT};
+    enum verdict v = run_restrictions(&c, &data_lists[0], data_list_names[0], 0);
+    return finish(&c, v == V_REJECT, stage);
 }
 
 int smtpd_check_vrfy(struct smtpd_state *s, const char *rcpt, strbuf *reply)
 {
-    struct ctx c = {.s = s, .rcpt = rcpt, .reply = reply};
+    struct ctx c = {.s = s, .rcpt = rcpt, .reply = reply, .stage = "VRFY"};
     if ((c.code = smtpd_unlisted_address(s, rcpt, false, reply)) != 0) {
         smtpd_log_reject(s, "VRFY", strbuf_str(reply), rcpt);
         return c.code;

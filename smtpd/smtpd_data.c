@@ -81,6 +81,14 @@ static void begin(struct smtpd_state *s, enum smtp_data_mode mode)
     };
     smtp_data_begin(&s->data, &o, mode, data_line, s);
     s->data_bytes = 0;
+    /* Postfix puts access-table PREPEND headers before its Received:. The
+     * text was sanitized when parsed: no line breaks inside. */
+    for (const char *p = s->prepend.s; p && *p;) {
+        size_t l = strcspn(p, "\n");
+        cleanup_client_content(s->cc, p, l, true);
+        p += l;
+        p += *p == '\n';
+    }
     received_header(s);
 }
 

@@ -246,6 +246,8 @@ int smtpd_unlisted_address(struct smtpd_state *s, const char *addr, bool is_send
     int code = (int)config_get_int(code_param);
     strbuf_reset(reply);
     strbuf_printf(reply, "%d %s <%s>: %s address rejected: User unknown in %s table", code,
-                  code / 100 == 4 ? "4.1.1" : "5.1.1", addr, what, table);
+                  code / 100 == 4 ? (is_sender ? "4.1.0" : "4.1.1")
+                                  : (is_sender ? "5.1.0" : "5.1.1"),
+                  addr, what, table);
     return code;
 }

@@ -43,9 +43,9 @@ static const struct smtpd_restriction restrictions[] = {
     /* Not implemented. Those that need DNS (the unknown_* checks, RBLs,
      * the _a_/_mx_/_ns_ access variants), address verification, policy
      * services, client certificates, restriction modifiers. */
-    TODO("defer_if_permit"),
-    TODO("defer_if_reject"),
-    TODO("warn_if_reject"),
+    IMPL("defer_if_permit", DEFER_IF_PERMIT),
+    IMPL("defer_if_reject", DEFER_IF_REJECT),
+    IMPL("warn_if_reject", WARN_IF_REJECT),
     TODO_ARG("sleep"),
     TODO_ARG("check_policy_service"),
     TODO_ARG("check_ccert_access"),
@@ -81,13 +81,13 @@ static const struct smtpd_restriction restrictions[] = {
     IMPL("reject_unknown_client_hostname", REJECT_UNKNOWN_CLIENT_HOSTNAME),
     IMPL("reject_unknown_client", REJECT_UNKNOWN_CLIENT_HOSTNAME),
     IMPL("reject_unknown_reverse_client_hostname", REJECT_UNKNOWN_REVERSE_CLIENT_HOSTNAME),
-    TODO("reject_invalid_helo_hostname"),
-    TODO("reject_invalid_hostname"),
+    IMPL("reject_invalid_helo_hostname", REJECT_INVALID_HELO_HOSTNAME),
+    IMPL("reject_invalid_hostname", REJECT_INVALID_HELO_HOSTNAME), /* old name */
     IMPL("reject_unknown_helo_hostname", REJECT_UNKNOWN_HELO_HOSTNAME),
     IMPL("reject_unknown_hostname", REJECT_UNKNOWN_HELO_HOSTNAME),
     IMPL("reject_unknown_sender_domain", REJECT_UNKNOWN_SENDER_DOMAIN),
     IMPL("reject_unknown_recipient_domain", REJECT_UNKNOWN_RECIPIENT_DOMAIN),
-    TODO("reject_unlisted_sender"),
+    IMPL("reject_unlisted_sender", REJECT_UNLISTED_SENDER),
     TODO("reject_unverified_sender"),
     TODO("reject_unverified_recipient"),
     TODO("reject_multi_recipient_bounce"),
@@ -102,7 +102,7 @@ static const struct smtpd_restriction_list lists[] = {
     {"smtpd_sender_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
     {"smtpd_relay_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
     {"smtpd_recipient_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
-    {"smtpd_data_restrictions", false, "smtpd answers every DATA with 451 4.3.5"},
+    {"smtpd_data_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
     {"smtpd_end_of_data_restrictions", false, "smtpd answers every DATA with 451 4.3.5"},
 };
 
@@ -155,8 +155,7 @@ int smtpd_restriction_check(const struct smtpd_restriction_list *list, const cha
         else if (r && r->id == SMTPD_R_NOT_IMPLEMENTED)
             why = "not implemented in this version";
         else if (!r && strlist_contains(&class_names, item))
-            why = "restriction classes (smtpd_restriction_classes) are not implemented in this "
-                  "version";
+            why = NULL; /* a class: smtpd evaluates its own list */
         else if (!r && strchr(item, ':'))
             why = "a lookup table used directly as a restriction is not implemented in this "
                   "version";

@@ -164,14 +164,14 @@ def test_restriction_in_a_master_cf_override_is_reported_there(instance):
 
 
 def test_data_restrictions_refuse_data(instance):
-    """smtpd_data_restrictions is not evaluated: set, it makes DATA 451
+    """smtpd_end_of_data_restrictions is not evaluated: set, it makes DATA 451
     (it could have rejected the message), and postfix check says so."""
-    inst = instance(SMTPD_CF, main_cf_extra="smtpd_data_restrictions = reject_unauth_pipelining\n"
+    inst = instance(SMTPD_CF, main_cf_extra="smtpd_end_of_data_restrictions = reject_unauth_pipelining\n"
                     "mydestination = $myhostname, localhost\nlocal_recipient_maps =\n",
                     start=False)
     r = inst.postfix("check", check=False)
     assert r.returncode != 0
-    assert ("parameter smtpd_data_restrictions: restriction reject_unauth_pipelining: this list "
+    assert ("parameter smtpd_end_of_data_restrictions: restriction reject_unauth_pipelining: this list "
             "is not implemented in this version; smtpd answers every DATA with 451 4.3.5"
             in r.stderr), r.stderr
     start(inst)

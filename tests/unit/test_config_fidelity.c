@@ -137,7 +137,7 @@ static void restrictions(void **state)
         "smtpd_recipient_restrictions = permit_mynetworks,\n"
         "    check_policy_service inet:127.0.0.1:10023, reject_unauth_destination\n"
         "mua_client_restrictions = permit_sasl_authenticated, check_policy_service unix:private/policy, reject\n"
-        "smtpd_data_restrictions = reject_unauth_pipelining\n", /* line 4 */
+        "smtpd_end_of_data_restrictions = reject_unauth_pipelining\n", /* line 4 */
         "smtp      inet  n       -       y       -       -       smtpd\n"
         "submission inet n       -       y       -       -       smtpd\n" /* line 2 */
         "  -o smtpd_client_restrictions=$mua_client_restrictions\n"
@@ -152,7 +152,7 @@ static void restrictions(void **state)
         "error: /etc/postfix/main.cf, line 1: parameter smtpd_recipient_restrictions: restriction "
         "check_policy_service: not implemented in this version; smtpd answers 451 4.3.5 when "
         "evaluation gets there\n"
-        "error: /etc/postfix/main.cf, line 4: parameter smtpd_data_restrictions: restriction "
+        "error: /etc/postfix/main.cf, line 4: parameter smtpd_end_of_data_restrictions: restriction "
         "reject_unauth_pipelining: this list is not implemented in this version; smtpd answers "
         "every DATA with 451 4.3.5\n"
         "error: /etc/postfix/master.cf, line 2: service submission/inet: parameter "

@@ -46,7 +46,8 @@ static void lists(void **state)
     const struct smtpd_restriction_list *l = smtpd_restriction_lists(&n);
     assert_int_equal(n, 7);
     assert_true(smtpd_restriction_list_find("smtpd_relay_restrictions")->evaluated);
-    assert_false(smtpd_restriction_list_find("smtpd_data_restrictions")->evaluated);
+    assert_true(smtpd_restriction_list_find("smtpd_data_restrictions")->evaluated);
+    assert_false(smtpd_restriction_list_find("smtpd_end_of_data_restrictions")->evaluated);
     assert_false(smtpd_restriction_list_find("smtpd_end_of_data_restrictions")->evaluated);
     assert_null(smtpd_restriction_list_find("smtpd_etrn_restrictions"));
     assert_null(smtpd_restriction_list_find("header_checks"));
@@ -87,7 +88,7 @@ static void check_reports_what_smtpd_cannot_evaluate(void **state)
                            "permit_mynetwork, hash:/etc/postfix/access, myclass, "
                            "check_recipient_access",
                            "myclass, other"),
-                     6);
+                     5);
     assert_string_equal(
         strbuf_str(&reports),
         "check_policy_service: not implemented in this version\n"
@@ -95,11 +96,9 @@ static void check_reports_what_smtpd_cannot_evaluate(void **state)
         "permit_mynetwork: unknown restriction\n"
         "hash:/etc/postfix/access: a lookup table used directly as a restriction is not "
         "implemented in this version\n"
-        "myclass: restriction classes (smtpd_restriction_classes) are not implemented in this "
-        "version\n"
         "check_recipient_access: its argument is missing\n");
     /* Lists smtpd does not evaluate: every item counts, even "permit". */
-    assert_int_equal(check("smtpd_data_restrictions", "reject_unauth_pipelining, permit", ""), 2);
+    assert_int_equal(check("smtpd_end_of_data_restrictions", "reject_unauth_pipelining, permit", ""), 2);
     assert_string_equal(strbuf_str(&reports),
                         "reject_unauth_pipelining: this list is not implemented in this version\n"
                         "permit: this list is not implemented in this version\n");
