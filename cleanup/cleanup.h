@@ -23,6 +23,7 @@ enum cleanup_error {
     CLEANUP_SIZE,   /* 552 5.3.4 Message size exceeds fixed limit */
     CLEANUP_PROTO,  /* 451 4.3.0 Error: internal protocol error */
     CLEANUP_NORCPT, /* 554 5.5.1 Error: no recipients specified */
+    CLEANUP_DEFER,  /* 451 4.3.0 Error: alias expansion error (table failure, limits) */
 };
 
 struct cleanup_state {
@@ -39,6 +40,9 @@ struct cleanup_state {
     bool dups_orcpt;   /* enable_original_recipient: ORCPT, NOTIFY and the
                         * original address take part in the comparison */
     enum cleanup_error error;
+    /* receive_override_options, parsed once per process (RW_OVR_* of
+     * cleanup_rewrite.h): other parts test e.g. RW_OVR_NO_HEADER_BODY_CHECKS. */
+    unsigned override_flags;
 
     /* content */
     bool content_started;
@@ -60,6 +64,14 @@ void cleanup_message_piece(struct cleanup_state *s, const char *data, size_t len
 /* End of content: flush the header section if it never ended. */
 void cleanup_message_end(struct cleanup_state *s);
 void cleanup_message_release(struct cleanup_state *s);
+
+/* cleanup.c: the one function that writes an envelope recipient: canonical
+ * (recipient classes), masquerading, virtual alias expansion (unless
+ * receive_override_options has no_address_mappings), then the duplicate
+ * filter. `address` is as received (resolve_canonical is applied here),
+ * `orig` the original recipient (NULL = address), `orcpt` the DSN ORCPT. */
+void cleanup_out_recipient(struct cleanup_state *s, const char *address, const char *orig,
+                           const char *orcpt, int notify);
 
 /* cleanup.c: note a queue-file write failure (first one is logged). */
 void cleanup_write_failed(struct cleanup_state *s);

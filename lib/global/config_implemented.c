@@ -166,6 +166,23 @@ static const struct config_implemented table[] = {
     /* cleanup */
     READ("always_add_missing_headers"),
     READ("duplicate_filter_limit"),
+    READ("always_bcc"),
+    READ("canonical_classes"),
+    READ("canonical_maps"),
+    READ("masquerade_classes"),
+    READ("masquerade_domains"),
+    READ("masquerade_exceptions"),
+    READ("propagate_unmatched_extensions"),
+    READ("receive_override_options"),
+    READ("recipient_bcc_maps"),
+    READ("recipient_canonical_classes"),
+    READ("recipient_canonical_maps"),
+    READ("sender_bcc_maps"),
+    READ("sender_canonical_classes"),
+    READ("sender_canonical_maps"),
+    READ("virtual_alias_expansion_limit"),
+    READ("virtual_alias_maps"),
+    READ("virtual_alias_recursion_limit"),
 
     /* qmgr */
     READ("2bounce_notice_recipient"),
