@@ -445,6 +445,12 @@ static bool open_file(struct cleanup_state *s, stream *st, const attr_list *al, 
         strbuf_release(&err);
         return false;
     }
+    if (flags & CLEANUP_FLAG_NO_MAPS)
+        s->override_flags |= INPUT_TRANSP_ADDRESS_MAPPING;
+    if (flags & CLEANUP_FLAG_NO_HBC)
+        s->override_flags |= INPUT_TRANSP_HEADER_BODY;
+    if (flags & CLEANUP_FLAG_NO_MILTERS)
+        s->override_flags |= INPUT_TRANSP_MILTER;
     if (flags & CLEANUP_FLAG_VERIFY) {
         s->qf_flags |= QF_FLAG_VERIFY;
         queue_file_set_flags(s->qf, s->qf_flags);
@@ -453,24 +459,6 @@ static bool open_file(struct cleanup_state *s, stream *st, const attr_list *al, 
     s->arrival = *queue_file_ctime(s->qf);
     strbuf_release(&err);
     return reply(st, 0, NULL, strbuf_str(&s->queue_id)) == ATTR_OK;
-}
-
-/* receive_override_options, parsed once; an unknown word is fatal. */
-static unsigned override_options(void)
-{
-    static bool parsed;
-    static unsigned flags;
-    if (!parsed) {
-        strbuf bad = STRBUF_INIT;
-        if (rewrite_parse_override(config_get("receive_override_options"), &flags, &bad) < 0) {
-            const char *o = config_origin("receive_override_options");
-            msg_fatal("%s%sunknown receive_override_options value \"%s\"", o ? o : "",
-                      o ? ": " : "", strbuf_str(&bad));
-        }
-        strbuf_release(&bad);
-        parsed = true;
-    }
-    return flags;
 }
 
 static void cleanup_serve(int fd, const char *service, char **args)
@@ -490,7 +478,9 @@ static void cleanup_serve(int fd, const char *service, char **args)
     long long dfl = config_get_int("duplicate_filter_limit");
     s.dups = dup_filter_create(dfl > 0 && dfl < LONG_MAX ? (long)dfl : 0, true);
     s.dups_orcpt = config_get_bool("enable_original_recipient");
-    s.override_flags = override_options();
+    /* This service's own receive_override_options; the client's are
+     * added at open. */
+    s.override_flags = input_transp_flags();
     current = &s;
 
     attr_list al = ATTR_LIST_INIT;

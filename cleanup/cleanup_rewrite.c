@@ -48,15 +48,6 @@ int rewrite_parse_classes(const char *text, unsigned *out, strbuf *bad)
     return parse_words(text, names, bits, out, bad);
 }
 
-int rewrite_parse_override(const char *text, unsigned *out, strbuf *bad)
-{
-    static const char *const names[] = {"no_unknown_recipient_checks", "no_address_mappings",
-                                        "no_header_body_checks", "no_milters", NULL};
-    static const unsigned bits[] = {RW_OVR_NO_UNKNOWN_RCPT, RW_OVR_NO_ADDRESS_MAPPINGS,
-                                    RW_OVR_NO_HEADER_BODY_CHECKS, RW_OVR_NO_MILTERS};
-    return parse_words(text, names, bits, out, bad);
-}
-
 /* Is `domain` one where the bare "user" form applies? */
 static int domain_is_local(const struct rewrite_config *rc, const char *domain, strbuf *err)
 {

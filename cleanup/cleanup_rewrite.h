@@ -22,6 +22,7 @@
 #define CLEANUP_CLEANUP_REWRITE_H
 #include <stdbool.h>
 
+#include "input_transp.h"
 #include "maps.h"
 #include "resolve.h"
 #include "strbuf.h"
@@ -33,11 +34,11 @@
 #define RW_HDR_SENDER 0x04
 #define RW_HDR_RCPT 0x08
 
-/* receive_override_options. */
-#define RW_OVR_NO_UNKNOWN_RCPT 0x01
-#define RW_OVR_NO_ADDRESS_MAPPINGS 0x02
-#define RW_OVR_NO_HEADER_BODY_CHECKS 0x04
-#define RW_OVR_NO_MILTERS 0x08
+/* receive_override_options (lib/global/input_transp.h). */
+#define RW_OVR_NO_UNKNOWN_RCPT INPUT_TRANSP_UNKNOWN_RCPT
+#define RW_OVR_NO_ADDRESS_MAPPINGS INPUT_TRANSP_ADDRESS_MAPPING
+#define RW_OVR_NO_HEADER_BODY_CHECKS INPUT_TRANSP_HEADER_BODY
+#define RW_OVR_NO_MILTERS INPUT_TRANSP_MILTER
 
 struct rewrite_config {
     maps *canonical, *sender_canonical, *recipient_canonical;
@@ -58,8 +59,6 @@ struct rewrite_config {
 /* Parse a class list ("envelope_sender, header_recipient"); -1 on an
  * unknown word, *bad set to it. */
 int rewrite_parse_classes(const char *text, unsigned *out, strbuf *bad);
-/* Parse receive_override_options; -1 on an unknown word (*bad set). */
-int rewrite_parse_override(const char *text, unsigned *out, strbuf *bad);
 
 /* Process-wide configuration, loaded on first use (fatal on bad config,
  * naming the parameter, like Postfix). */

@@ -227,11 +227,11 @@ static void parse_lists(void **state)
 {
     unsigned f = 0;
     strbuf bad = STRBUF_INIT;
-    assert_int_equal(rewrite_parse_override("no_address_mappings, no_milters", &f, &bad), 0);
+    assert_int_equal(input_transp_parse("no_address_mappings, no_milters", &f, &bad), 0);
     assert_int_equal(f, RW_OVR_NO_ADDRESS_MAPPINGS | RW_OVR_NO_MILTERS);
-    assert_int_equal(rewrite_parse_override("", &f, &bad), 0);
+    assert_int_equal(input_transp_parse("", &f, &bad), 0);
     assert_int_equal(f, 0);
-    assert_int_equal(rewrite_parse_override("no_unknown_recipient_checks no_bogus", &f, &bad), -1);
+    assert_int_equal(input_transp_parse("no_unknown_recipient_checks no_bogus", &f, &bad), -1);
     assert_string_equal(strbuf_str(&bad), "no_bogus");
     assert_int_equal(rewrite_parse_classes("envelope_sender,header_recipient", &f, &bad), 0);
     assert_int_equal(f, RW_ENV_SENDER | RW_HDR_RCPT);
