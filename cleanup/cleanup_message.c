@@ -8,14 +8,19 @@
  * remote SMTP clients is left alone. The message-id is logged either way
  * ("message-id=<>" when there is none and none was added).
  *
- * Seam: header_checks, canonical and virtual alias rewriting of headers
- * would hook in at header_emit() (one logical header at a time).
+ * Address headers (From, Sender, Reply-To, Errors-To, Resent-From/Sender,
+ * Return-Path, Return-Receipt-To as "header_sender"; To, Cc, Bcc,
+ * Resent-To/Cc/Bcc, Apparently-To as "header_recipient") get canonical
+ * mapping and masquerading in header_emit(), unless
+ * receive_override_options has no_address_mappings. Virtual aliasing never
+ * touches headers (Postfix).
  */
 #include <string.h>
 #include <time.h>
 
 #include "address.h"
 #include "cleanup.h"
+#include "cleanup_rewrite.h"
 #include "config.h"
 #include "mail_date.h"
 #include "msg.h"
@@ -56,6 +61,32 @@ static void log_message_id(struct cleanup_state *s, const char *value, size_t le
     msg_info("%s: message-id=%s", strbuf_str(&s->queue_id), strbuf_str(&s->tmp));
 }
 
+/* The canonical_classes class of an address header, 0 for others. */
+static unsigned header_class(enum header_id id)
+{
+    switch (id) {
+    case HDR_FROM:
+    case HDR_SENDER:
+    case HDR_REPLY_TO:
+    case HDR_RETURN_PATH:
+    case HDR_RESENT_FROM:
+    case HDR_RESENT_SENDER:
+    case HDR_ERRORS_TO:
+    case HDR_RETURN_RECEIPT_TO:
+        return RW_HDR_SENDER;
+    case HDR_TO:
+    case HDR_CC:
+    case HDR_BCC:
+    case HDR_RESENT_TO:
+    case HDR_RESENT_CC:
+    case HDR_RESENT_BCC:
+    case HDR_APPARENTLY_TO:
+        return RW_HDR_RCPT;
+    default:
+        return 0;
+    }
+}
+
 static void header_emit(void *ctx, const char *header, size_t len, enum header_id id,
                         bool truncated)
 {
@@ -69,6 +100,30 @@ static void header_emit(void *ctx, const char *header, size_t len, enum header_i
         msg_info("%s: header exceeds header_size_limit %zu: truncated", strbuf_str(&s->queue_id),
                  s->header_limit);
     s->seen |= 1UL << id;
+    unsigned cls = header_class(id);
+    if (cls && !(s->override_flags & RW_OVR_NO_ADDRESS_MAPPINGS)) {
+        size_t vlen = 0;
+        const char *v = header_value(header, len, &vlen);
+        strbuf nv = STRBUF_INIT, err = STRBUF_INIT;
+        int r = rewrite_header_value(rewrite_config_get(), cls, v, vlen, &nv, &err);
+        if (r < 0 && s->error == CLEANUP_OK) {
+            msg_warn("%s: canonical map lookup problem in header -- message not accepted, "
+                     "try again later: %s",
+                     strbuf_str(&s->queue_id), strbuf_str(&err));
+            s->error = CLEANUP_DEFER;
+        }
+        if (r > 0) {
+            strbuf h = STRBUF_INIT;
+            strbuf_append(&h, header, (size_t)(v - header));
+            strbuf_append(&h, nv.s, nv.len);
+            put_header(s, h.s, h.len);
+            strbuf_release(&h);
+        }
+        strbuf_release(&nv);
+        strbuf_release(&err);
+        if (r > 0)
+            return;
+    }
     put_header(s, header, len);
 }
 

@@ -87,6 +87,13 @@ enum rewrite_virtual_status {
 enum rewrite_virtual_status rewrite_virtual(const struct rewrite_config *rc, const char *addr,
                                             strlist *out, strbuf *err);
 
+/* Canonical + masquerading of the addresses in a header value (cls is
+ * RW_HDR_SENDER or RW_HDR_RCPT). 1: *out holds the new value; 0: nothing
+ * changed (or the value does not parse; it is kept); -1: a table failed.
+ * Display names, comments and layout are kept. */
+int rewrite_header_value(const struct rewrite_config *rc, unsigned cls, const char *value,
+                         size_t len, strbuf *out, strbuf *err);
+
 /* Release what rewrite_config holds (tests build their own). */
 void rewrite_config_release(struct rewrite_config *rc);
 

@@ -88,6 +88,8 @@ def test_canonical_sender_and_recipient_and_masquerade(instance):
     (text,) = copies("tester", "canon")
     # canonical, then masquerading (host.mta-test.example -> mta-test.example)
     assert text.startswith("Return-Path: <Joe.Doe@mta-test.example>\n"), text[:200]
+    # header_sender: the From header too, its layout kept
+    assert "\nFrom: <Joe.Doe@mta-test.example>\n" in text, text
     inst.wait_log(r"%s: from=<Joe\.Doe@mta-test\.example>, size=\d+" % qid)
     inst.wait_log(per_run(r"%s: to=<tester@mta-test\.example>, orig_to=<someone@virt\.example>")
                   % qid)
@@ -126,3 +128,4 @@ def test_sendmail_and_no_address_mappings_listener(instance):
     wait_maildir(inst, per_run("tester"), 2)
     (text,) = copies("tester", "raw")
     assert text.startswith("Return-Path: <v@client.example>\n"), text[:200]
+    assert "\nFrom: <v@client.example>\n" in text, text

@@ -223,6 +223,46 @@ static void virtual_tempfail(void **state)
     rewrite_config_release(&rc);
 }
 
+static const char *hdr(struct rewrite_config *rc, unsigned cls, const char *v)
+{
+    static strbuf out = STRBUF_INIT;
+    strbuf err = STRBUF_INIT;
+    int r = rewrite_header_value(rc, cls, v, strlen(v), &out, &err);
+    assert_true(r >= 0);
+    strbuf_release(&err);
+    if (r == 0)
+        strbuf_set(&out, v);
+    return strbuf_str(&out);
+}
+
+static void header_addresses(void **state)
+{
+    struct rewrite_config rc;
+    setup_rc(&rc);
+    rc.canonical = tbl("inline:{ joe@example.com=Joe.Doe@example.com, "
+                       "j\xc3\xb6rg@example.com=c@example.com }");
+    /* Display name, comment and layout kept; only the address changes. */
+    assert_string_equal(hdr(&rc, RW_HDR_SENDER, "\"joe@example.com\" <joe@example.com> (joe@example.com)"),
+                        "\"joe@example.com\" <Joe.Doe@example.com> (joe@example.com)");
+    assert_string_equal(hdr(&rc, RW_HDR_RCPT, "x@y.test,\n\tjoe@example.com, joe@example.community"),
+                        "x@y.test,\n\tJoe.Doe@example.com, joe@example.community");
+    assert_string_equal(hdr(&rc, RW_HDR_RCPT, "list: joe@example.com;"), "list: Joe.Doe@example.com;");
+    assert_string_equal(hdr(&rc, RW_HDR_RCPT, "J <j\xc3\xb6rg@example.com>"), "J <c@example.com>");
+    /* Bare names are not given a domain by canonical rewriting alone. */
+    assert_string_equal(hdr(&rc, RW_HDR_RCPT, "bob"), "bob");
+    /* Unparsable and hostile values stay as they are. */
+    assert_string_equal(hdr(&rc, RW_HDR_RCPT, "<joe@example.com"), "<joe@example.com");
+    assert_string_equal(hdr(&rc, RW_HDR_RCPT, "\"unterminated joe@example.com"),
+                        "\"unterminated joe@example.com");
+    assert_string_equal(hdr(&rc, RW_HDR_RCPT, "(((((joe@example.com"), "(((((joe@example.com");
+    assert_string_equal(hdr(&rc, RW_HDR_RCPT, ""), "");
+    /* Masquerading applies to header classes. */
+    const char *e = NULL;
+    assert_int_equal(strlist_split(&rc.masq_domains, "example.org", ", ", &e), 0);
+    assert_string_equal(hdr(&rc, RW_HDR_SENDER, "U <u@h.example.org>"), "U <u@example.org>");
+    rewrite_config_release(&rc);
+}
+
 static void parse_lists(void **state)
 {
     unsigned f = 0;
@@ -246,6 +286,7 @@ int main(void)
         cmocka_unit_test(hostile_canonical_values), cmocka_unit_test(masquerading),
         cmocka_unit_test(virtual_expansion),        cmocka_unit_test(virtual_fanout_and_depth),
         cmocka_unit_test(virtual_tempfail),         cmocka_unit_test(parse_lists),
+        cmocka_unit_test(header_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
