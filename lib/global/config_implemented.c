@@ -183,6 +183,7 @@ static const struct config_implemented table[] = {
     READ("virtual_alias_expansion_limit"),
     READ("virtual_alias_maps"),
     READ("virtual_alias_recursion_limit"),
+    SMTP_LMTP("generic_maps"),
 
     /* qmgr */
     READ("2bounce_notice_recipient"),

@@ -9,6 +9,7 @@ import smtplib
 import subprocess
 
 from conftest import BIN, per_run
+from peers_fixtures import *  # noqa: F401,F403
 from delivery_helpers import (PIPELINE_CF, maildir_new, read, start_pipeline, wait_maildir,
                               wait_queue_empty)
 
@@ -129,3 +130,23 @@ def test_sendmail_and_no_address_mappings_listener(instance):
     (text,) = copies("tester", "raw")
     assert text.startswith("Return-Path: <v@client.example>\n"), text[:200]
     assert "\nFrom: <v@client.example>\n" in text, text
+
+
+def test_smtp_generic_maps_rewrite_the_envelope_on_output(instance, smtp_sink):
+    from agent_helpers import deliver, message
+    cf = "smtp unix - - n - - smtp\n"
+    inst = instance(master_cf=cf, main_cf_extra="smtp_generic_maps = texthash:{tmp}/etc/generic\n",
+                    start=False)
+    with open(os.path.join(inst.config_dir, "generic"), "w") as f:
+        f.write("joe@mta-test.example  joe.public@isp.test\n@mta-test.example @isp.test\n")
+    inst.start()
+    inst.wait_log(r"daemon started")
+    qid, res = deliver(inst, "[127.0.0.1]:%d" % smtp_sink.port, "joe@mta-test.example",
+                       ["ann@mta-test.example", "x@dest.test"], message(b"body\n"))
+    assert res["x@dest.test"][0] == "sent", res
+    smtp_sink.wait_for(1)
+    raw = smtp_sink.messages()[0]
+    assert b"X-Mail-Args: <joe.public@isp.test>" in raw, raw[:400]
+    assert b"X-Rcpt-Args: <ann@isp.test>" in raw and b"X-Rcpt-Args: <x@dest.test>" in raw
+    # the log names the recipient as queued, like Postfix
+    inst.wait_log(r"%s: to=<ann@mta-test\.example>, relay=127\.0\.0\.1" % qid)
