@@ -354,8 +354,8 @@ void rewrite_config_release(struct rewrite_config *rc)
 /* Is position i of v a boundary where an address may start or end? */
 static bool hdr_boundary(char c)
 {
-    return c == '<' || c == '>' || c == ',' || c == ':' || c == ';' || c == ' ' ||
-           c == '\t' || c == '\n' || c == '(';
+    return c == '<' || c == '>' || c == ',' || c == ':' || c == ';' || c == ' ' || c == '\t' ||
+           c == '\n' || c == '(';
 }
 
 int rewrite_header_value(const struct rewrite_config *rc, unsigned cls, const char *value,

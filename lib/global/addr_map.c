@@ -37,8 +37,7 @@ enum map_result addr_map_lookup(const struct addr_map_ctx *rc, maps *ms, const c
     size_t len = strlen(addr), at = len;
     bool has_at = addr_split(addr, len, &at);
     size_t base = at;
-    bool has_ext = rc->delims && rc->delims[0] &&
-                   addr_split_extension(addr, at, rc->delims, &base);
+    bool has_ext = rc->delims && rc->delims[0] && addr_split_extension(addr, at, rc->delims, &base);
     const char *domain = has_at ? addr + at + 1 : NULL;
     strbuf key = STRBUF_INIT;
     enum map_result r = MAP_NOTFOUND;
@@ -95,4 +94,3 @@ enum map_result addr_map_lookup(const struct addr_map_ctx *rc, maps *ms, const c
     strbuf_release(&key);
     return r;
 }
-

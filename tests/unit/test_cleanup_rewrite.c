@@ -93,8 +93,10 @@ static void hostile_canonical_values(void **state)
     memset(big, 'a', 9990);
     strcpy(big + 9990, "@x.test");
     char spec[10100];
-    snprintf(spec, sizeof(spec), "inline:{ long@example.com=%s, {empty@example.com=}, "
-                                 "utf@example.com=j\xc3\xb6rg@example.com }", big);
+    snprintf(spec, sizeof(spec),
+             "inline:{ long@example.com=%s, {empty@example.com=}, "
+             "utf@example.com=j\xc3\xb6rg@example.com }",
+             big);
     rc.canonical = tbl(spec);
     /* Too long a result and an empty one leave the address alone. */
     assert_string_equal(canon(&rc, RW_ENV_RCPT, "long@example.com"), "long@example.com");
@@ -242,11 +244,14 @@ static void header_addresses(void **state)
     rc.canonical = tbl("inline:{ joe@example.com=Joe.Doe@example.com, "
                        "j\xc3\xb6rg@example.com=c@example.com }");
     /* Display name, comment and layout kept; only the address changes. */
-    assert_string_equal(hdr(&rc, RW_HDR_SENDER, "\"joe@example.com\" <joe@example.com> (joe@example.com)"),
-                        "\"joe@example.com\" <Joe.Doe@example.com> (joe@example.com)");
-    assert_string_equal(hdr(&rc, RW_HDR_RCPT, "x@y.test,\n\tjoe@example.com, joe@example.community"),
-                        "x@y.test,\n\tJoe.Doe@example.com, joe@example.community");
-    assert_string_equal(hdr(&rc, RW_HDR_RCPT, "list: joe@example.com;"), "list: Joe.Doe@example.com;");
+    assert_string_equal(
+        hdr(&rc, RW_HDR_SENDER, "\"joe@example.com\" <joe@example.com> (joe@example.com)"),
+        "\"joe@example.com\" <Joe.Doe@example.com> (joe@example.com)");
+    assert_string_equal(
+        hdr(&rc, RW_HDR_RCPT, "x@y.test,\n\tjoe@example.com, joe@example.community"),
+        "x@y.test,\n\tJoe.Doe@example.com, joe@example.community");
+    assert_string_equal(hdr(&rc, RW_HDR_RCPT, "list: joe@example.com;"),
+                        "list: Joe.Doe@example.com;");
     assert_string_equal(hdr(&rc, RW_HDR_RCPT, "J <j\xc3\xb6rg@example.com>"), "J <c@example.com>");
     /* Bare names are not given a domain by canonical rewriting alone. */
     assert_string_equal(hdr(&rc, RW_HDR_RCPT, "bob"), "bob");
