@@ -34,6 +34,11 @@ static void generic_open(void)
     generic = maps_open(param, config_get(param), MAP_SURROGATE, &err);
     if (!generic)
         msg_fatal("%s", strbuf_str(&err));
+    /* No table (the default): nothing else is needed, nor logged. */
+    if (maps_count(generic) == 0) {
+        strbuf_release(&err);
+        return;
+    }
     const char *d = config_get("recipient_delimiter");
     ctx.delims = xstrdup(d ? d : "");
     ctx.myorigin = xstrdup(resolve_myorigin());
