@@ -3,7 +3,8 @@
  * One cleanup_state per client connection (one message). cleanup.c owns the
  * protocol (lib/global/cleanup_client.h) and the queue file; cleanup_message.c owns
  * the content: header section through lib/global/header with header_size_limit,
- * the missing-header rules, message size accounting.
+ * the missing-header rules, message size accounting; cleanup_rewrite.c the
+ * address rewriting (canonical, masquerading, virtual alias) both use.
  */
 #ifndef CLEANUP_CLEANUP_H
 #define CLEANUP_CLEANUP_H
