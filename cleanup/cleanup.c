@@ -82,6 +82,10 @@ static const char *error_reply(enum cleanup_error e)
         return "554 5.5.1 Error: no recipients specified";
     case CLEANUP_DEFER:
         return "451 4.3.0 Error: alias expansion error";
+    case CLEANUP_CONTENT:
+        return "550 5.7.1 message content rejected";
+    case CLEANUP_TABLE:
+        return "451 4.3.0 Error: queue file write error";
     }
     return "451 4.3.0 Error: internal error";
 }
@@ -176,6 +180,10 @@ static void envelope(struct cleanup_state *s, const attr_list *al)
         if (queue_file_put_fullname(s->qf, fullname) < 0)
             cleanup_write_failed(s);
     }
+    strbuf_set(&s->client_name, opt(al, "client_name") ? opt(al, "client_name") : "");
+    strbuf_set(&s->client_addr, opt(al, "client_addr") ? opt(al, "client_addr") : "");
+    strbuf_set(&s->helo, opt(al, "client_helo") ? opt(al, "client_helo") : "");
+    strbuf_set(&s->proto, opt(al, "protocol") ? opt(al, "protocol") : "");
     put_attr(s, "client_name", opt(al, "client_name"));
     put_attr(s, "client_address", opt(al, "client_addr"));
     put_attr(s, "helo_name", opt(al, "client_helo"));
@@ -233,6 +241,8 @@ static void write_rcpt(struct cleanup_state *s, const char *address, const char 
     };
     if (!duplicate_rcpt(s, &r)) {
         s->rcpt_count++;
+        if (s->first_rcpt.len == 0)
+            strbuf_set(&s->first_rcpt, r.orig_rcpt);
         if (s->error == CLEANUP_OK && queue_file_put_rcpt(s->qf, &r, NULL) < 0)
             cleanup_write_failed(s);
     }
@@ -400,7 +410,11 @@ static void finish(struct cleanup_state *s, stream *st, const char *qdir)
         if (s->error == CLEANUP_SIZE)
             msg_info("%s: reject: message size exceeds fixed limit", id);
         queue_file_abort(&s->qf);
-        (void)reply(st, 1, error_reply(s->error), NULL);
+        (void)reply(st, 1,
+                    s->error == CLEANUP_CONTENT && s->reject_reply.len > 0
+                        ? strbuf_str(&s->reject_reply)
+                        : error_reply(s->error),
+                    NULL);
         return;
     }
     strbuf err = STRBUF_INIT;

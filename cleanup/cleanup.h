@@ -20,11 +20,13 @@
 /* First problem wins; reported at "end". */
 enum cleanup_error {
     CLEANUP_OK = 0,
-    CLEANUP_WRITE,  /* 452 4.3.1 Insufficient system storage */
-    CLEANUP_SIZE,   /* 552 5.3.4 Message size exceeds fixed limit */
-    CLEANUP_PROTO,  /* 451 4.3.0 Error: internal protocol error */
-    CLEANUP_NORCPT, /* 554 5.5.1 Error: no recipients specified */
-    CLEANUP_DEFER,  /* 451 4.3.0 Error: alias expansion error (table failure, limits) */
+    CLEANUP_WRITE,   /* 452 4.3.1 Insufficient system storage */
+    CLEANUP_SIZE,    /* 552 5.3.4 Message size exceeds fixed limit */
+    CLEANUP_PROTO,   /* 451 4.3.0 Error: internal protocol error */
+    CLEANUP_NORCPT,  /* 554 5.5.1 Error: no recipients specified */
+    CLEANUP_CONTENT, /* header/body check REJECT: reply in reject_reply */
+    CLEANUP_TABLE,   /* a check table failed: 451 4.3.0 (deferred) */
+    CLEANUP_DEFER,   /* 451 4.3.0 Error: alias expansion error (table failure, limits) */
 };
 
 struct cleanup_state {
@@ -56,6 +58,22 @@ struct cleanup_state {
     uint64_t size_limit;
     size_t header_limit;
     strbuf tmp;
+
+    /* content checks (cleanup_checks.c) */
+    bool checks_off; /* receive_override_options = no_header_body_checks */
+    strbuf client_name, client_addr, helo, proto; /* for the log line */
+    strbuf first_rcpt;                            /* "to=<...>" of the log line */
+    strbuf reject_reply;                          /* "550 5.7.1 text" of a REJECT */
+    uint64_t body_size;                           /* body bytes seen, for body_checks_size_limit */
+    uint64_t body_limit;
+    strbuf prepend, replace;
+    /* MIME: the primary multipart boundary; part headers between a
+     * "--boundary" line and the blank line go to mime_header_checks
+     * (Content-*, Mime-Version) or nested_header_checks (others). Only the
+     * top-level multipart is followed. */
+    strbuf boundary;
+    bool in_part_headers;
+    struct header_collector part_hc;
 };
 
 /* cleanup_message.c */
@@ -73,6 +91,37 @@ void cleanup_message_release(struct cleanup_state *s);
  * `orig` the original recipient (NULL = address), `orcpt` the DSN ORCPT. */
 void cleanup_out_recipient(struct cleanup_state *s, const char *address, const char *orig,
                            const char *orcpt, int notify);
+
+/* cleanup_checks.c */
+enum cleanup_check_class { CHECK_HEADER, CHECK_MIME, CHECK_NESTED, CHECK_BODY, CHECK_CLASSES };
+enum check_verdict {
+    CHECK_KEEP,     /* write the text (after *prepend, if set) */
+    CHECK_DROP,     /* IGNORE: do not write it */
+    CHECK_REPLACED, /* write *replace instead */
+};
+enum check_act {
+    ACT_UNKNOWN,
+    ACT_REJECT,
+    ACT_WARN,
+    ACT_IGNORE,
+    ACT_REPLACE,
+    ACT_PREPEND,
+    ACT_DUNNO,
+    ACT_HOLD,
+    ACT_DISCARD,
+    ACT_REDIRECT,
+    ACT_FILTER,
+    ACT_BCC,
+};
+/* The action word of a table result (case-insensitive; OK is DUNNO); *arg
+ * is the rest after blanks, *word_len the word's length. */
+int cleanup_parse_action(const char *value, const char **arg, size_t *word_len);
+/* Look `text` up in the class's tables and do what the result says; a
+ * REJECT sets s->error = CLEANUP_CONTENT and s->reject_reply. */
+enum check_verdict cleanup_check(struct cleanup_state *s, enum cleanup_check_class cls,
+                                 const char *text, size_t len, strbuf *prepend, strbuf *replace);
+/* receive_override_options has no_header_body_checks. */
+bool cleanup_checks_disabled(void);
 
 /* cleanup.c: note a queue-file write failure (first one is logged). */
 void cleanup_write_failed(struct cleanup_state *s);

@@ -14,8 +14,14 @@
  * mapping and masquerading in header_emit(), unless
  * receive_override_options has no_address_mappings. Virtual aliasing never
  * touches headers (Postfix).
+ * Content checks (cleanup_checks.c): header_emit() hands each logical
+ * primary header to header_checks (MIME headers to mime_header_checks);
+ * the part headers of the top-level multipart (boundary from the primary
+ * Content-Type) go to mime_header_checks / nested_header_checks; every
+ * other body line, within body_checks_size_limit, to body_checks.
  */
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "address.h"
@@ -87,19 +93,14 @@ static unsigned header_class(enum header_id id)
     }
 }
 
-static void header_emit(void *ctx, const char *header, size_t len, enum header_id id,
-                        bool truncated)
+static bool is_mime_header(const char *h, size_t len);
+static void note_boundary(struct cleanup_state *s, const char *h, size_t len);
+
+/* Write a header kept by the checks; an address header first gets
+ * canonical mapping and masquerading (Postfix: checks see the original). */
+static void put_address_header(struct cleanup_state *s, const char *header, size_t len,
+                               enum header_id id)
 {
-    struct cleanup_state *s = ctx;
-    if (id == HDR_MESSAGE_ID && !(s->seen & (1UL << HDR_MESSAGE_ID))) {
-        size_t vlen = 0;
-        const char *v = header_value(header, len, &vlen);
-        log_message_id(s, v, vlen);
-    }
-    if (truncated)
-        msg_info("%s: header exceeds header_size_limit %zu: truncated", strbuf_str(&s->queue_id),
-                 s->header_limit);
-    s->seen |= 1UL << id;
     unsigned cls = header_class(id);
     if (cls && !(s->override_flags & RW_OVR_NO_ADDRESS_MAPPINGS)) {
         size_t vlen = 0;
@@ -125,6 +126,160 @@ static void header_emit(void *ctx, const char *header, size_t len, enum header_i
             return;
     }
     put_header(s, header, len);
+}
+
+static void header_emit(void *ctx, const char *header, size_t len, enum header_id id,
+                        bool truncated)
+{
+    struct cleanup_state *s = ctx;
+    if (id == HDR_MESSAGE_ID && !(s->seen & (1UL << HDR_MESSAGE_ID))) {
+        size_t vlen = 0;
+        const char *v = header_value(header, len, &vlen);
+        log_message_id(s, v, vlen);
+    }
+    if (truncated)
+        msg_info("%s: header exceeds header_size_limit %zu: truncated", strbuf_str(&s->queue_id),
+                 s->header_limit);
+    s->seen |= 1UL << id;
+    /* Content headers go to mime_header_checks (default $header_checks). */
+    bool mime = is_mime_header(header, len);
+    if (id == HDR_CONTENT_TYPE)
+        note_boundary(s, header, len);
+    enum check_verdict v =
+        cleanup_check(s, mime ? CHECK_MIME : CHECK_HEADER, header, len, &s->prepend, &s->replace);
+    if (s->prepend.len > 0)
+        put_header(s, s->prepend.s, s->prepend.len);
+    if (v == CHECK_REPLACED)
+        put_header(s, s->replace.s, s->replace.len);
+    else if (v == CHECK_KEEP)
+        put_address_header(s, header, len, id);
+}
+
+static bool is_mime_header(const char *h, size_t len)
+{
+    size_t nl = header_name_length(h, len);
+    return (nl >= 8 && strncasecmp(h, "Content-", 8) == 0) ||
+           (nl == 12 && strncasecmp(h, "Mime-Version", 12) == 0);
+}
+
+/* Remember the boundary of a primary "Content-Type: multipart/...;
+ * boundary=..." (RFC 2046: at most 70 characters; longer ones ignored). */
+static void note_boundary(struct cleanup_state *s, const char *h, size_t len)
+{
+    size_t vlen = 0;
+    const char *v = header_value(h, len, &vlen);
+    if (vlen < 10 || strncasecmp(v, "multipart/", 10) != 0)
+        return;
+    for (size_t i = 0; i + 9 <= vlen; i++) {
+        if (strncasecmp(v + i, "boundary=", 9) != 0)
+            continue;
+        const char *b = v + i + 9, *end = v + vlen;
+        size_t n = 0;
+        if (b < end && *b == '"') {
+            b++;
+            while (b + n < end && b[n] != '"')
+                n++;
+        } else {
+            while (b + n < end && !strchr(" \t\n;", b[n]))
+                n++;
+        }
+        if (n > 0 && n <= 70) {
+            strbuf_set(&s->boundary, "--");
+            strbuf_append(&s->boundary, b, n);
+        }
+        return;
+    }
+}
+
+static void part_header_emit(void *ctx, const char *header, size_t len, enum header_id id,
+                             bool truncated)
+{
+    (void)id;
+    (void)truncated;
+    struct cleanup_state *s = ctx;
+    enum check_verdict v = cleanup_check(s, is_mime_header(header, len) ? CHECK_MIME : CHECK_NESTED,
+                                         header, len, &s->prepend, &s->replace);
+    if (s->prepend.len > 0)
+        put_header(s, s->prepend.s, s->prepend.len);
+    if (v == CHECK_REPLACED)
+        put_header(s, s->replace.s, s->replace.len);
+    else if (v == CHECK_KEEP)
+        put_header(s, header, len);
+}
+
+static void body_line(struct cleanup_state *s, const char *data, size_t len, bool line_end);
+
+/* A whole line inside the part headers. */
+static void part_header_line(struct cleanup_state *s, const char *data, size_t len)
+{
+    switch (header_collector_feed(&s->part_hc, data, len)) {
+    case HEADER_CONSUMED:
+        break;
+    case HEADER_END_BLANK:
+        s->in_part_headers = false;
+        put_line(s, "", 0, true);
+        break;
+    case HEADER_END_BODY:
+    case HEADER_NOT_HEADERS:
+        s->in_part_headers = false;
+        body_line(s, data, len, true);
+        break;
+    }
+}
+
+/* "--boundary" or "--boundary--" (trailing blanks allowed). */
+static bool boundary_line(struct cleanup_state *s, const char *data, size_t len, bool *final)
+{
+    size_t bl = s->boundary.len;
+    if (bl == 0 || len < bl || memcmp(data, s->boundary.s, bl) != 0)
+        return false;
+    size_t i = bl;
+    *final = len >= bl + 2 && data[bl] == '-' && data[bl + 1] == '-';
+    if (*final)
+        i += 2;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r'))
+        i++;
+    return i == len;
+}
+
+/* One body line: body_checks over the first body_checks_size_limit bytes. */
+static void body_line(struct cleanup_state *s, const char *data, size_t len, bool line_end)
+{
+    bool final = false;
+    if (s->in_part_headers) {
+        if (line_end) {
+            part_header_line(s, data, len);
+            return;
+        }
+        /* A line too long to arrive whole is no header: the part's
+         * headers end here and the pieces are body text. */
+        header_collector_finish(&s->part_hc);
+        s->in_part_headers = false;
+    }
+    if (line_end && boundary_line(s, data, len, &final)) {
+        put_line(s, data, len, true);
+        if (!final) {
+            header_collector_release(&s->part_hc);
+            header_collector_init(&s->part_hc, s->header_limit, part_header_emit, s);
+            s->in_part_headers = true;
+        }
+        return;
+    }
+    bool check = s->body_size < s->body_limit;
+    s->body_size += len + (line_end ? 1 : 0);
+    if (!check || !line_end) {
+        /* Partial pieces of an overlong line are not checked (Postfix checks
+         * each queue-file record; ours are whole lines). */
+        put_line(s, data, len, line_end);
+        return;
+    }
+    enum check_verdict v = cleanup_check(s, CHECK_BODY, data, len, &s->prepend, &s->replace);
+    if (s->prepend.len > 0)
+        put_line(s, s->prepend.s, s->prepend.len, true);
+    if (v == CHECK_REPLACED)
+        put_line(s, s->replace.s, s->replace.len, true);
+    else if (v == CHECK_KEEP)
+        put_line(s, data, len, line_end);
 }
 
 static void format_from(struct cleanup_state *s, strbuf *out)
@@ -212,6 +367,10 @@ void cleanup_message_begin(struct cleanup_state *s)
     s->content_started = true;
     s->in_headers = true;
     s->size = 0;
+    s->body_size = 0;
+    s->checks_off = cleanup_checks_disabled();
+    long long bl = config_get_size("body_checks_size_limit");
+    s->body_limit = bl > 0 ? (uint64_t)bl : 0;
     header_collector_init(&s->hc, s->header_limit, header_emit, s);
     if (queue_file_begin_content(s->qf) < 0)
         cleanup_write_failed(s);
@@ -229,7 +388,7 @@ static void header_line(struct cleanup_state *s)
     case HEADER_END_BODY:
     case HEADER_NOT_HEADERS:
         headers_done(s);
-        put_line(s, s->line.s ? s->line.s : "", s->line.len, true);
+        body_line(s, s->line.s ? s->line.s : "", s->line.len, true);
         break;
     }
     strbuf_reset(&s->line);
@@ -246,7 +405,7 @@ void cleanup_message_piece(struct cleanup_state *s, const char *data, size_t len
     if (s->error != CLEANUP_OK)
         return;
     if (!s->in_headers) {
-        put_line(s, data, len, line_end);
+        body_line(s, data, len, line_end);
         return;
     }
     /* Header section: whole lines, bounded by header_size_limit (the
@@ -273,6 +432,10 @@ void cleanup_message_end(struct cleanup_state *s)
             headers_done(s);
         }
     }
+    if (s->in_part_headers) {
+        header_collector_finish(&s->part_hc);
+        s->in_part_headers = false;
+    }
 }
 
 void cleanup_message_release(struct cleanup_state *s)
@@ -280,4 +443,14 @@ void cleanup_message_release(struct cleanup_state *s)
     header_collector_release(&s->hc);
     strbuf_release(&s->line);
     strbuf_release(&s->tmp);
+    strbuf_release(&s->prepend);
+    strbuf_release(&s->replace);
+    strbuf_release(&s->client_name);
+    strbuf_release(&s->client_addr);
+    strbuf_release(&s->helo);
+    strbuf_release(&s->proto);
+    strbuf_release(&s->first_rcpt);
+    strbuf_release(&s->reject_reply);
+    strbuf_release(&s->boundary);
+    header_collector_release(&s->part_hc);
 }

@@ -1,28 +1,25 @@
 /* smtp_dns - next hop -> ordered connection targets.
  *
- * MX records come from the system resolver (res_query, so /etc/resolv.conf
- * decides where queries go); host addresses from getaddrinfo (so
+ * MX records come from the system resolver (lib/global/dns.c, so
+ * /etc/resolv.conf decides where queries go); host addresses from getaddrinfo (so
  * /etc/hosts works as for every other program). Bracketed next hops and
  * LMTP destinations never see an MX lookup.
  */
 #include <arpa/inet.h>
-#include <arpa/nameser.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <resolv.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/un.h>
 
 #include "address.h"
+#include "dns.h"
 #include "mem.h"
 #include "sock.h"
 #include "smtp.h"
 #include "strlist.h"
-
-#define DNS_ANSWER_MAX 65536
 
 static int cmp_pref(const void *a, const void *b)
 {
@@ -91,59 +88,33 @@ static size_t rnd_random(size_t n)
  * no MX), or a negative smtp_resolve_status with the reason set. */
 static int mx_lookup(const char *domain, struct smtp_mx **out, strbuf *reason, const char **dsn)
 {
-    unsigned char *answer = xmalloc(DNS_ANSWER_MAX);
-    int len = res_query(domain, ns_c_in, ns_t_mx, answer, DNS_ANSWER_MAX);
-    int ret = 0;
+    struct dns_reply rep;
     *out = NULL;
-    if (len < 0) {
-        switch (h_errno) {
-        case HOST_NOT_FOUND:
-            strbuf_printf(reason,
-                          "Host or domain name not found. Name service error for name=%s "
-                          "type=MX: Host not found",
-                          domain);
-            *dsn = "5.4.4";
-            ret = SMTP_RESOLVE_PERM;
-            break;
-        case NO_DATA:
-            ret = 0;
-            break;
-        default:
-            strbuf_printf(reason,
-                          "Host or domain name not found. Name service error for name=%s "
-                          "type=MX: Host not found, try again",
-                          domain);
-            *dsn = "4.4.3";
-            ret = SMTP_RESOLVE_TEMP;
-            break;
-        }
-        free(answer);
-        return ret;
-    }
-    if (len > DNS_ANSWER_MAX)
-        len = DNS_ANSWER_MAX; /* truncated answer: parse what we have */
-    ns_msg msg;
-    if (ns_initparse(answer, len, &msg) < 0) {
-        strbuf_printf(reason, "malformed DNS reply for name=%s type=MX", domain);
+    switch (dns_lookup(domain, DNS_T_MX, &rep, NULL)) {
+    case DNS_NOTFOUND:
+        strbuf_printf(reason,
+                      "Host or domain name not found. Name service error for name=%s "
+                      "type=MX: Host not found",
+                      domain);
+        *dsn = "5.4.4";
+        return SMTP_RESOLVE_PERM;
+    case DNS_NODATA:
+        return 0;
+    case DNS_RETRY:
+        strbuf_printf(reason,
+                      "Host or domain name not found. Name service error for name=%s "
+                      "type=MX: Host not found, try again",
+                      domain);
         *dsn = "4.4.3";
-        free(answer);
         return SMTP_RESOLVE_TEMP;
+    default:
+        break;
     }
     size_t n = 0;
     struct smtp_mx *mx = NULL;
     bool null_mx = false;
-    int count = ns_msg_count(msg, ns_s_an);
-    for (int i = 0; i < count; i++) {
-        ns_rr rr;
-        if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
-            break;
-        if (ns_rr_type(rr) != ns_t_mx || ns_rr_rdlen(rr) < 3)
-            continue;
-        char name[NS_MAXDNAME];
-        unsigned pref = ns_get16(ns_rr_rdata(rr));
-        if (dn_expand(ns_msg_base(msg), ns_msg_end(msg), ns_rr_rdata(rr) + 2, name, sizeof(name)) <
-            0)
-            continue;
+    for (size_t i = 0; i < rep.n; i++) {
+        const char *name = rep.v[i].data;
         if (name[0] == 0) { /* "." : RFC 7505 null MX */
             null_mx = true;
             continue;
@@ -152,10 +123,10 @@ static int mx_lookup(const char *domain, struct smtp_mx **out, strbuf *reason, c
             continue; /* never hand a hostile name to the next lookup */
         mx = xreallocarray(mx, n + 1, sizeof(*mx));
         mx[n].host = xstrdup(name);
-        mx[n].pref = pref;
+        mx[n].pref = rep.v[i].pref;
         n++;
     }
-    free(answer);
+    dns_reply_free(&rep);
     if (null_mx && n == 0) {
         strbuf_printf(reason, "Domain %s does not accept mail (nullMX)", domain);
         *dsn = "5.1.10";

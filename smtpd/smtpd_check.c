@@ -40,6 +40,7 @@
 #include "msg.h"
 #include "resolve.h"
 #include "smtpd.h"
+#include "smtpd_dns_check.h"
 #include "smtpd_restriction.h"
 #include "strlist.h"
 
@@ -244,6 +245,24 @@ out:
     return v;
 }
 
+/* The DNS-based restrictions live in smtpd_dns_check.c; table actions
+ * they find are evaluated here, by access_action. */
+static enum smtpd_dns_verdict dns_access(void *ctx, const char *table, const char *key)
+{
+    enum verdict v = access_action(ctx, table, key);
+    return v == V_PERMIT ? SMTPD_DNS_PERMIT : v == V_REJECT ? SMTPD_DNS_REJECT : SMTPD_DNS_DUNNO;
+}
+
+static enum verdict dns_check(struct ctx *c, enum smtpd_restriction_id id, const char *arg)
+{
+    int code = 0;
+    enum smtpd_dns_verdict v =
+        smtpd_dns_check(c->s, id, arg, c->rcpt, c->reply, &code, dns_access, c);
+    if (v == SMTPD_DNS_REJECT && code)
+        c->code = code;
+    return v == SMTPD_DNS_PERMIT ? V_PERMIT : v == SMTPD_DNS_REJECT ? V_REJECT : V_DUNNO;
+}
+
 /* The owners of the sender address: 1 found (list in owners), 0 none, -1
  * lookup failure. Keys: the address, then "@domain". */
 static int sender_owners(const char *sender, strbuf *owners)
@@ -349,6 +368,10 @@ static enum verdict run_list(struct ctx *c, int which)
             v = say(c, 451, "4.3.5", "Server configuration error");
             continue;
         }
+        if (smtpd_dns_handles(r->id)) {
+            v = dns_check(c, r->id, arg);
+            continue;
+        }
         switch (r->id) {
         case SMTPD_R_NOT_IMPLEMENTED:
             break; /* handled above */
@@ -441,6 +464,8 @@ static enum verdict run_list(struct ctx *c, int which)
             if (c->rcpt && c->rcpt[0])
                 v = access_action(c, arg, c->rcpt);
             break;
+        default:
+            break; /* smtpd_dns_handles() above */
         }
     }
     strbuf_release(&subj);

@@ -58,7 +58,7 @@ static const char *logged(void)
 
 static void parameters_not_honoured(void **state)
 {
-    setup_config("header_checks = regexp:/etc/postfix/header_checks\n" /* line 1: warned */
+    setup_config("smtpd_milters = inet:127.0.0.1:8891\n" /* line 1: warned */
                  "virtual_alias_maps =\n"                /* = its default, spelled otherwise */
                  "soft_bounce = No\n"                    /* = its default "no" */
                  "smtpd_timeout = 5m\n"                  /* implemented */
@@ -76,7 +76,7 @@ static void parameters_not_honoured(void **state)
     assert_int_equal(n.restrictions, 0);
     assert_string_equal(
         logged(),
-        "warning: /etc/postfix/main.cf, line 1: parameter header_checks: not implemented in this "
+        "warning: /etc/postfix/main.cf, line 1: parameter smtpd_milters: not implemented in this "
         "version; the setting has no effect\n"
         "warning: /etc/postfix/main.cf, line 6: parameter append_dot_mydomain: not implemented in "
         "this version; the setting has no effect\n"
@@ -136,7 +136,7 @@ static void restrictions(void **state)
     setup_config(
         "smtpd_recipient_restrictions = permit_mynetworks,\n"
         "    check_policy_service inet:127.0.0.1:10023, reject_unauth_destination\n"
-        "mua_client_restrictions = permit_sasl_authenticated, reject_rbl_client x, reject\n"
+        "mua_client_restrictions = permit_sasl_authenticated, check_policy_service unix:private/policy, reject\n"
         "smtpd_data_restrictions = reject_unauth_pipelining\n", /* line 4 */
         "smtp      inet  n       -       y       -       -       smtpd\n"
         "submission inet n       -       y       -       -       smtpd\n" /* line 2 */
@@ -156,7 +156,7 @@ static void restrictions(void **state)
         "reject_unauth_pipelining: this list is not implemented in this version; smtpd answers "
         "every DATA with 451 4.3.5\n"
         "error: /etc/postfix/master.cf, line 2: service submission/inet: parameter "
-        "smtpd_client_restrictions: restriction reject_rbl_client: not implemented in this "
+        "smtpd_client_restrictions: restriction check_policy_service: not implemented in this "
         "version; smtpd answers 451 4.3.5 when evaluation gets there\n");
     /* Master says the same as warnings. */
     assert_int_equal(truncate(log_path, 0), 0);

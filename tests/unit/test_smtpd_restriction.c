@@ -24,9 +24,13 @@ static void names(void **state)
     assert_true(r->has_argument);
     r = smtpd_restriction_find("reject_rbl_client");
     assert_non_null(r);
-    assert_int_equal(r->id, SMTPD_R_NOT_IMPLEMENTED);
+    assert_int_equal(r->id, SMTPD_R_REJECT_RBL_CLIENT);
     assert_true(r->has_argument);
     r = smtpd_restriction_find("reject_unknown_sender_domain");
+    assert_non_null(r);
+    assert_int_equal(r->id, SMTPD_R_REJECT_UNKNOWN_SENDER_DOMAIN);
+    assert_false(r->has_argument);
+    r = smtpd_restriction_find("check_policy_service");
     assert_non_null(r);
     assert_int_equal(r->id, SMTPD_R_NOT_IMPLEMENTED);
     /* The old spellings Postfix still takes. */
@@ -83,10 +87,9 @@ static void check_reports_what_smtpd_cannot_evaluate(void **state)
                            "permit_mynetwork, hash:/etc/postfix/access, myclass, "
                            "check_recipient_access",
                            "myclass, other"),
-                     7);
+                     6);
     assert_string_equal(
         strbuf_str(&reports),
-        "reject_rbl_client: not implemented in this version\n"
         "check_policy_service: not implemented in this version\n"
         "reject_unauth_pipelining: not implemented in this version\n"
         "permit_mynetwork: unknown restriction\n"

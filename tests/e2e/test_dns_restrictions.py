@@ -1,0 +1,253 @@
+"""DNS-based smtpd restrictions against zones served on loopback.
+
+The whole test process (and so every instance it starts: master, smtpd)
+runs in a private mount namespace where /etc/resolv.conf is bind-mounted to
+a file naming a dnsmasq on a dedicated loopback address, port 53 (libresolv
+only talks to port 53). Nothing changes for the rest of the machine; see
+README-peers.md, "DNS zones for smtpd restrictions"."""
+import ctypes
+import os
+import random
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from smtp_helpers import Raw, start
+
+CLONE_NEWNS = 0x00020000
+TXT = "Listed since 2026; see http://rbl.test/q?127.0.0.5"
+
+ZONES = """\
+no-resolv
+no-hosts
+bind-interfaces
+listen-address={ip}
+port=53
+local=/test/
+local=/127.in-addr.arpa/
+host-record=5.0.0.127.rbl.test,127.0.0.2
+txt-record=5.0.0.127.rbl.test,"{txt}"
+host-record=6.0.0.127.rbl.test,127.0.0.2
+host-record=2.0.0.127.rbl.test,127.0.0.2
+host-record=6.0.0.127.wl.test,127.0.0.2
+host-record=bad.example.rhsbl.test,127.0.0.2
+mx-host=withmx.test,mail.withmx.test,10
+host-record=mail.withmx.test,127.0.0.1
+host-record=onlya.test,127.0.0.9
+host-record=helo.test,127.0.0.1
+mx-host=mxhelo.test,mail.withmx.test,10
+ptr-record=7.0.0.127.in-addr.arpa,ptr-only.test
+host-record=fcrdns.test,127.0.0.8
+host-record=fcrdns.test.rhsbl.test,127.0.0.2
+host-record=ptr-only.test.rhsbl.test,127.0.0.2
+"""
+
+
+def _dns_ip():
+    for _ in range(50):
+        ip = "127.53.%d.%d" % (random.randint(1, 254), random.randint(1, 254))
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind((ip, 53))
+            return ip
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise AssertionError("no free loopback address for port 53")
+
+
+@pytest.fixture(scope="module")
+def zones():
+    if os.geteuid() != 0:
+        pytest.skip("needs root (mount namespace, port 53)")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) != 0:
+        pytest.skip("unshare(CLONE_NEWNS): %s" % os.strerror(ctypes.get_errno()))
+    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    tmp = tempfile.mkdtemp(prefix="mta-dns-")
+    ip = _dns_ip()
+    resolv = os.path.join(tmp, "resolv.conf")
+    with open(resolv, "w") as f:
+        f.write("nameserver %s\noptions timeout:1 attempts:2\n" % ip)
+    subprocess.run(["mount", "--bind", resolv, "/etc/resolv.conf"], check=True)
+    conf = os.path.join(tmp, "dnsmasq.conf")
+    with open(conf, "w") as f:
+        f.write(ZONES.format(ip=ip, txt=TXT))
+    dm = subprocess.Popen(["dnsmasq", "-k", "-C", conf, "--user=root",
+                           "--pid-file=" + os.path.join(tmp, "dnsmasq.pid"),
+                           "--log-facility=" + os.path.join(tmp, "dnsmasq.log"), "--log-queries"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
+    deadline = time.time() + 10
+    while True:
+        try:
+            if socket.gethostbyname("mail.withmx.test") == "127.0.0.1":
+                break
+        except OSError:
+            pass
+        assert dm.poll() is None, "dnsmasq died"
+        assert time.time() < deadline, "dnsmasq not answering on %s" % ip
+        time.sleep(0.1)
+    yield ip
+    os.killpg(dm.pid, signal.SIGTERM)
+    dm.wait(timeout=10)
+    subprocess.run(["umount", "/etc/resolv.conf"], check=False)
+
+
+def dialog(inst, source, helo, sender, rcpt):
+    c = Raw(inst.port("smtp"), source=source)
+    c.reply()
+    c.cmd("EHLO " + helo)
+    r = c.cmd("MAIL FROM:<%s>" % sender)
+    if r[0].startswith("250"):
+        r = c.cmd("RCPT TO:<%s>" % rcpt)
+    c.cmd("QUIT")
+    c.close()
+    return r[0]
+
+
+def reject_log(inst, host, addr, reply, sender, rcpt, helo):
+    pat = ("NOQUEUE: reject: RCPT from %s[%s]: %s; from=<%s> to=<%s> proto=ESMTP helo=<%s>" %
+           (host, addr, reply, sender, rcpt, helo))
+    import re
+    inst.wait_log("(?m)" + re.escape(pat) + "$")
+
+
+RCPT = "root@mta-test.example"
+
+
+def table_file(name, text):
+    """A table smtpd (unprivileged) can read."""
+    d = tempfile.mkdtemp(prefix="mta-dns-")
+    os.chmod(d, 0o755)
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def test_reject_rbl_client(instance, zones):
+    inst = start(instance, "smtpd_client_restrictions = reject_rbl_client rbl.test\n")
+    want = ("554 5.7.1 Service unavailable; Client host [127.0.0.5] blocked using rbl.test; "
+            + TXT)
+    assert dialog(inst, "127.0.0.5", "client.example", "a@example.org", RCPT) == want
+    reject_log(inst, "unknown", "127.0.0.5", want, "a@example.org", RCPT, "client.example")
+    # Listed without TXT: the reply has no "; reason".
+    assert dialog(inst, "127.0.0.2", "c.example", "a@example.org", RCPT) == (
+        "554 5.7.1 Service unavailable; Client host [127.0.0.2] blocked using rbl.test")
+    # Not listed.
+    assert dialog(inst, "127.0.0.1", "c.example", "a@example.org", RCPT).startswith("250")
+
+
+def test_rbl_filter_and_reply_maps(instance, zones):
+    replies = table_file("rbl_reply",
+                         "rbl.test 550 go away $client_address (${rbl_reason?$rbl_reason})\n")
+    inst = start(instance, "smtpd_client_restrictions = reject_rbl_client rbl.test=127.0.0.3, "
+                 "reject_rbl_client rbl.test=127.0.0.2\n"
+                 "rbl_reply_maps = texthash:%s\n" % replies)
+    assert dialog(inst, "127.0.0.5", "c.example", "a@example.org", RCPT) == (
+        "550 5.7.1 go away 127.0.0.5 (%s)" % TXT)
+
+
+def test_permit_dnswl_client(instance, zones):
+    inst = start(instance, "smtpd_client_restrictions = permit_dnswl_client wl.test, "
+                 "reject_rbl_client rbl.test\n")
+    assert dialog(inst, "127.0.0.6", "c.example", "a@example.org", RCPT).startswith("250")
+    assert dialog(inst, "127.0.0.5", "c.example", "a@example.org", RCPT).startswith("554 5.7.1")
+
+
+def test_reject_rhsbl_sender(instance, zones):
+    inst = start(instance, "smtpd_sender_restrictions = reject_rhsbl_sender rhsbl.test\n")
+    want = "554 5.7.1 Service unavailable; Sender address [bad.example] blocked using rhsbl.test"
+    assert dialog(inst, "127.0.0.1", "c.example", "x@bad.example", RCPT) == want
+    reject_log(inst, "localhost", "127.0.0.1", want, "x@bad.example", RCPT, "c.example")
+    assert dialog(inst, "127.0.0.1", "c.example", "x@good.example", RCPT).startswith("250")
+
+
+def test_reject_rhsbl_client_and_reverse_client(instance, zones):
+    inst = start(instance, "smtpd_client_restrictions = reject_rhsbl_client rhsbl.test, "
+                 "reject_rhsbl_reverse_client rhsbl.test\n")
+    # 127.0.0.8 has forward-confirmed reverse DNS: its client name is listed.
+    want = "554 5.7.1 Service unavailable; Client host [fcrdns.test] blocked using rhsbl.test"
+    assert dialog(inst, "127.0.0.8", "c.example", "a@example.org", RCPT) == want
+    reject_log(inst, "fcrdns.test", "127.0.0.8", want, "a@example.org", RCPT, "c.example")
+    # 127.0.0.7's PTR name has no forward record: client name "unknown", but
+    # the reverse name is listed.
+    assert dialog(inst, "127.0.0.7", "c.example", "a@example.org", RCPT) == (
+        "554 5.7.1 Service unavailable; Unverified Client host [ptr-only.test] blocked using "
+        "rhsbl.test")
+    assert dialog(inst, "127.0.0.1", "c.example", "a@example.org", RCPT).startswith("250")
+
+
+def test_reject_rhsbl_helo(instance, zones):
+    inst = start(instance, "smtpd_helo_restrictions = reject_rhsbl_helo rhsbl.test\n")
+    assert dialog(inst, "127.0.0.1", "bad.example", "x@example.org", RCPT) == (
+        "554 5.7.1 Service unavailable; Helo command [bad.example] blocked using rhsbl.test")
+
+
+def test_reject_unknown_sender_domain(instance, zones):
+    inst = start(instance, "smtpd_sender_restrictions = reject_unknown_sender_domain\n")
+    want = "450 4.1.8 <x@nx.test>: Sender address rejected: Domain not found"
+    assert dialog(inst, "127.0.0.1", "c.example", "x@nx.test", RCPT) == want
+    reject_log(inst, "localhost", "127.0.0.1", want, "x@nx.test", RCPT, "c.example")
+    assert dialog(inst, "127.0.0.1", "c.example", "x@withmx.test", RCPT).startswith("250")
+    assert dialog(inst, "127.0.0.1", "c.example", "x@onlya.test", RCPT).startswith("250")
+
+
+def test_reject_unknown_sender_domain_code(instance, zones):
+    inst = start(instance, "smtpd_sender_restrictions = reject_unknown_sender_domain\n"
+                 "unknown_address_reject_code = 550\n")
+    assert dialog(inst, "127.0.0.1", "c.example", "x@nx.test", RCPT) == (
+        "550 5.1.8 <x@nx.test>: Sender address rejected: Domain not found")
+
+
+def test_reject_unknown_recipient_domain(instance, zones):
+    inst = start(instance, "smtpd_relay_restrictions = permit_mynetworks, reject\n"
+                 "smtpd_recipient_restrictions = reject_unknown_recipient_domain\n")
+    assert dialog(inst, "127.0.0.1", "c.example", "a@example.org", "r@nx.test") == (
+        "450 4.1.2 <r@nx.test>: Recipient address rejected: Domain not found")
+
+
+def test_reject_unknown_client_hostname(instance, zones):
+    inst = start(instance, "smtpd_client_restrictions = reject_unknown_client_hostname\n")
+    want = "450 4.7.25 Client host rejected: cannot find your hostname, [127.0.0.5]"
+    assert dialog(inst, "127.0.0.5", "c.example", "a@example.org", RCPT) == want
+    reject_log(inst, "unknown", "127.0.0.5", want, "a@example.org", RCPT, "c.example")
+    assert dialog(inst, "127.0.0.1", "c.example", "a@example.org", RCPT).startswith("250")
+
+
+def test_reject_unknown_reverse_client_hostname(instance, zones):
+    inst = start(instance, "smtpd_client_restrictions = reject_unknown_reverse_client_hostname\n")
+    assert dialog(inst, "127.0.0.5", "c.example", "a@example.org", RCPT) == (
+        "450 4.7.25 Client host rejected: cannot find your reverse hostname, [127.0.0.5]")
+    # A PTR without a matching forward record is enough for the reverse check.
+    assert dialog(inst, "127.0.0.7", "c.example", "a@example.org", RCPT).startswith("250")
+
+
+def test_reject_unknown_helo_hostname(instance, zones):
+    inst = start(instance, "smtpd_helo_restrictions = reject_unknown_helo_hostname\n")
+    assert dialog(inst, "127.0.0.1", "nx.test", "a@example.org", RCPT) == (
+        "450 4.7.1 <nx.test>: Helo command rejected: Host not found")
+    assert dialog(inst, "127.0.0.1", "helo.test", "a@example.org", RCPT).startswith("250")
+    # An MX record is enough (postconf(5): "no DNS A or MX record").
+    assert dialog(inst, "127.0.0.1", "mxhelo.test", "a@example.org", RCPT).startswith("250")
+
+
+def test_check_sender_mx_and_a_access(instance, zones):
+    table = table_file("servers.cidr",
+                       "127.0.0.1/32 REJECT mail server blocked\n127.0.0.9/32 550 address blocked\n")
+    inst = start(instance, "smtpd_sender_restrictions = check_sender_mx_access cidr:%s, "
+                 "check_sender_a_access cidr:%s\n" % (table, table))
+    want = "554 5.7.1 <x@withmx.test>: Sender address rejected: mail server blocked"
+    assert dialog(inst, "127.0.0.1", "c.example", "x@withmx.test", RCPT) == want
+    reject_log(inst, "localhost", "127.0.0.1", want, "x@withmx.test", RCPT, "c.example")
+    # onlya.test has no MX: its A record (127.0.0.9) is looked up.
+    assert dialog(inst, "127.0.0.1", "c.example", "x@onlya.test", RCPT) == (
+        "550 5.7.1 <x@onlya.test>: Sender address rejected: address blocked")
+    assert dialog(inst, "127.0.0.1", "c.example", "x@nx.test", RCPT).startswith("250")
