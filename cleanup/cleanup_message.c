@@ -368,7 +368,8 @@ void cleanup_message_begin(struct cleanup_state *s)
     s->in_headers = true;
     s->size = 0;
     s->body_size = 0;
-    s->checks_off = cleanup_checks_disabled();
+    /* receive_override_options: this service's and the client's. */
+    s->checks_off = cleanup_checks_disabled() || (s->override_flags & RW_OVR_NO_HEADER_BODY_CHECKS);
     long long bl = config_get_size("body_checks_size_limit");
     s->body_limit = bl > 0 ? (uint64_t)bl : 0;
     header_collector_init(&s->hc, s->header_limit, header_emit, s);
