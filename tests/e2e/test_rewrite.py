@@ -150,3 +150,21 @@ def test_smtp_generic_maps_rewrite_the_envelope_on_output(instance, smtp_sink):
     assert b"X-Rcpt-Args: <ann@isp.test>" in raw and b"X-Rcpt-Args: <x@dest.test>" in raw
     # the log names the recipient as queued, like Postfix
     inst.wait_log(r"%s: to=<ann@mta-test\.example>, relay=127\.0\.0\.1" % qid)
+
+
+def test_listener_override_reaches_cleanup_for_header_checks(instance):
+    """smtpd -o receive_override_options travels to cleanup in the open
+    request: no_header_body_checks on one listener only."""
+    cf = PIPELINE_CF + "127.0.0.1:{port_raw} inet n - n - - smtpd\n" \
+        "  -o receive_override_options=no_header_body_checks\n"
+    inst = start_pipeline(instance, master_cf=cf, users=USERS, start=False,
+                          extra="header_checks = regexp:{tmp}/etc/hc\n")
+    with open(os.path.join(inst.config_dir, "hc"), "w") as f:
+        f.write("/^Subject: blockme/ REJECT not here\n")
+    inst.start()
+    inst.wait_log(r"daemon started")
+    r = send(inst, "a@client.example", ["tester@mta-test.example"], "blockme", expect=550)
+    assert "not here" in r
+    send(inst, "a@client.example", ["tester@mta-test.example"], "blockme", port="raw")
+    wait_maildir(inst, per_run("tester"))
+    assert len(copies("tester", "blockme")) == 1
