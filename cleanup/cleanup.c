@@ -22,9 +22,15 @@
  * one's DSN attributes survive. At most duplicate_filter_limit recipients
  * are remembered (0 = no limit); past that, repeats are no longer caught.
  *
- * Seam: canonical_maps / virtual_alias_maps would rewrite recipients in
- * envelope_rcpt() before the duplicate check (Postfix filters on the
- * rewritten address); header_checks sit in cleanup_message.c.
+ * Address rewriting (cleanup_rewrite.c), in Postfix's order: the sender gets
+ * canonical then masquerading; every recipient goes through
+ * cleanup_out_recipient(): canonical, masquerading, virtual alias
+ * expansion, then the duplicate filter (Postfix filters on the rewritten
+ * address). A table that fails, or an expansion past its limits, defers the
+ * whole message (451 4.3.0), as Postfix does. always_bcc, sender_bcc_maps
+ * and recipient_bcc_maps add recipients with NOTIFY=NEVER; not for the
+ * null sender (bounces) or address verification probes.
+ * receive_override_options=no_address_mappings turns all of that off.
  */
 #include <errno.h>
 #include <limits.h>
@@ -34,6 +40,8 @@
 
 #include "cleanup.h"
 #include "cleanup_client.h"
+#include "cleanup_rewrite.h"
+#include "address.h"
 #include "config.h"
 #include "mem.h"
 #include "mail_queue.h"
@@ -72,6 +80,8 @@ static const char *error_reply(enum cleanup_error e)
         return "451 4.3.0 Error: internal protocol error";
     case CLEANUP_NORCPT:
         return "554 5.5.1 Error: no recipients specified";
+    case CLEANUP_DEFER:
+        return "451 4.3.0 Error: alias expansion error";
     case CLEANUP_CONTENT:
         return "550 5.7.1 message content rejected";
     case CLEANUP_TABLE:
@@ -112,6 +122,24 @@ static void put_attr(struct cleanup_state *s, const char *name, const char *valu
         cleanup_write_failed(s);
 }
 
+static bool mappings(const struct cleanup_state *s)
+{
+    return !(s->override_flags & RW_OVR_NO_ADDRESS_MAPPINGS);
+}
+
+/* A table failed or a limit was passed: the message is not accepted now. */
+static void defer(struct cleanup_state *s, const char *what, const char *addr, strbuf *err)
+{
+    strbuf safe = STRBUF_INIT;
+    addr_sanitize(&safe, addr, strlen(addr), 256, true);
+    msg_warn("%s: %s lookup problem for %s%s%s -- message not accepted, try again later",
+             strbuf_str(&s->queue_id), what, strbuf_str(&safe), err && err->len ? ": " : "",
+             err ? strbuf_str(err) : "");
+    strbuf_release(&safe);
+    if (s->error == CLEANUP_OK)
+        s->error = CLEANUP_DEFER;
+}
+
 static void envelope(struct cleanup_state *s, const attr_list *al)
 {
     int64_t t = 0, us = 0, uid = -1;
@@ -128,6 +156,14 @@ static void envelope(struct cleanup_state *s, const attr_list *al)
     }
     strbuf_set(&s->sender, sender);
     resolve_canonical(&s->sender);
+    if (mappings(s)) {
+        struct rewrite_config *rc = rewrite_config_get();
+        strbuf err = STRBUF_INIT;
+        if (rewrite_canonical(rc, RW_ENV_SENDER, &s->sender, &err) < 0)
+            defer(s, "canonical", sender, &err);
+        rewrite_masquerade(rc, RW_ENV_SENDER, &s->sender);
+        strbuf_release(&err);
+    }
     const char *ctx = opt(al, "rewrite_context");
     s->add_missing =
         (ctx && strcmp(ctx, "local") == 0) || config_get_bool("always_add_missing_headers");
@@ -193,6 +229,112 @@ static bool duplicate_rcpt(struct cleanup_state *s, const struct queue_file_rcpt
     return seen;
 }
 
+/* Write one final recipient (after every rewrite), unless a duplicate. */
+static void write_rcpt(struct cleanup_state *s, const char *address, const char *orig,
+                       const char *orcpt, int notify)
+{
+    struct queue_file_rcpt_in r = {
+        .address = address,
+        .orig_rcpt = orig,
+        .orcpt = orcpt,
+        .notify = notify,
+    };
+    if (!duplicate_rcpt(s, &r)) {
+        s->rcpt_count++;
+        if (s->first_rcpt.len == 0)
+            strbuf_set(&s->first_rcpt, r.orig_rcpt);
+        if (s->error == CLEANUP_OK && queue_file_put_rcpt(s->qf, &r, NULL) < 0)
+            cleanup_write_failed(s);
+    }
+}
+
+void cleanup_out_recipient(struct cleanup_state *s, const char *address, const char *orig,
+                           const char *orcpt, int notify)
+{
+    strbuf addr = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_set(&addr, address);
+    resolve_canonical(&addr);
+    if (!orig)
+        orig = address;
+    if (!mappings(s)) {
+        write_rcpt(s, strbuf_str(&addr), orig, orcpt, notify);
+        goto out;
+    }
+    struct rewrite_config *rc = rewrite_config_get();
+    if (rewrite_canonical(rc, RW_ENV_RCPT, &addr, &err) < 0) {
+        defer(s, "canonical", address, &err);
+        goto out;
+    }
+    rewrite_masquerade(rc, RW_ENV_RCPT, &addr);
+    strlist list = STRLIST_INIT;
+    switch (rewrite_virtual(rc, strbuf_str(&addr), &list, &err)) {
+    case RW_VIRT_OK:
+        for (size_t i = 0; i < list.n; i++)
+            write_rcpt(s, list.v[i], orig, orcpt, notify);
+        break;
+    case RW_VIRT_TEMPFAIL:
+        defer(s, "virtual_alias_maps map", strbuf_str(&addr), &err);
+        break;
+    case RW_VIRT_EXPANSION:
+        msg_warn("%s: unreasonable virtual_alias_maps map expansion size for %s -- "
+                 "message not accepted, try again later",
+                 strbuf_str(&s->queue_id), strbuf_str(&addr));
+        s->error = s->error ? s->error : CLEANUP_DEFER;
+        break;
+    case RW_VIRT_RECURSION:
+        msg_warn("%s: unreasonable virtual_alias_maps map nesting for %s -- "
+                 "message not accepted, try again later",
+                 strbuf_str(&s->queue_id), strbuf_str(&addr));
+        s->error = s->error ? s->error : CLEANUP_DEFER;
+        break;
+    }
+    strlist_release(&list);
+out:
+    strbuf_release(&addr);
+    strbuf_release(&err);
+}
+
+/* A BCC recipient from a table or always_bcc: NOTIFY=NEVER (Postfix). */
+static void add_bcc(struct cleanup_state *s, const char *value)
+{
+    strbuf a = STRBUF_INIT;
+    strbuf_set(&a, value);
+    strbuf_trim(&a);
+    if (a.len > 0 && a.len < 4096 && !strpbrk(strbuf_str(&a), "\r\n"))
+        cleanup_out_recipient(s, strbuf_str(&a), NULL, NULL, QF_NOTIFY_NEVER);
+    strbuf_release(&a);
+}
+
+static bool bcc_ok(const struct cleanup_state *s)
+{
+    return mappings(s) && s->sender.len > 0 && !(s->qf_flags & QF_FLAG_VERIFY);
+}
+
+/* Table lookup for the BCC maps; a failure defers like other tables. */
+static void bcc_lookup(struct cleanup_state *s, maps *ms, const char *param, const char *addr)
+{
+    struct rewrite_config *rc = rewrite_config_get();
+    strbuf v = STRBUF_INIT, err = STRBUF_INIT;
+    enum map_result r = rewrite_lookup(rc, ms, addr, false, &v, &err);
+    if (r == MAP_FOUND)
+        add_bcc(s, strbuf_str(&v));
+    else if (r == MAP_TEMPFAIL)
+        defer(s, param, addr, &err);
+    strbuf_release(&v);
+    strbuf_release(&err);
+}
+
+/* End of the envelope: always_bcc and sender_bcc_maps (once). */
+static void envelope_bccs(struct cleanup_state *s)
+{
+    if (!bcc_ok(s) || s->rcpt_count == 0)
+        return;
+    struct rewrite_config *rc = rewrite_config_get();
+    if (rc->always_bcc)
+        add_bcc(s, rc->always_bcc);
+    bcc_lookup(s, rc->sender_bcc, "sender_bcc_maps", strbuf_str(&s->sender));
+}
+
 static void envelope_rcpt(struct cleanup_state *s, const attr_list *al)
 {
     const char *address = opt(al, "address");
@@ -206,25 +348,20 @@ static void envelope_rcpt(struct cleanup_state *s, const attr_list *al)
         s->error = s->error ? s->error : CLEANUP_PROTO;
         return;
     }
-    strbuf addr = STRBUF_INIT;
-    strbuf_set(&addr, address);
-    resolve_canonical(&addr);
-    /* Seam: canonical and virtual alias rewriting go here. */
-    const char *orig = opt(al, "orig_rcpt");
-    struct queue_file_rcpt_in r = {
-        .address = strbuf_str(&addr),
-        .orig_rcpt = orig ? orig : address,
-        .orcpt = opt(al, "orcpt"),
-        .notify = (int)notify,
-    };
-    if (!duplicate_rcpt(s, &r)) {
-        s->rcpt_count++;
-        if (s->first_rcpt.len == 0)
-            strbuf_set(&s->first_rcpt, r.orig_rcpt);
-        if (s->error == CLEANUP_OK && queue_file_put_rcpt(s->qf, &r, NULL) < 0)
-            cleanup_write_failed(s);
+    cleanup_out_recipient(s, address, opt(al, "orig_rcpt"), opt(al, "orcpt"), (int)notify);
+    if (bcc_ok(s)) {
+        /* recipient_bcc_maps is keyed on the canonical form (Postfix). */
+        struct rewrite_config *rc = rewrite_config_get();
+        strbuf a = STRBUF_INIT, err = STRBUF_INIT;
+        strbuf_set(&a, address);
+        resolve_canonical(&a);
+        if (rewrite_canonical(rc, RW_ENV_RCPT, &a, &err) == 0) {
+            rewrite_masquerade(rc, RW_ENV_RCPT, &a);
+            bcc_lookup(s, rc->recipient_bcc, "recipient_bcc_maps", strbuf_str(&a));
+        }
+        strbuf_release(&a);
+        strbuf_release(&err);
     }
-    strbuf_release(&addr);
 }
 
 static void content(struct cleanup_state *s, const attr_list *al)
@@ -233,8 +370,10 @@ static void content(struct cleanup_state *s, const attr_list *al)
         s->error = s->error ? s->error : CLEANUP_PROTO;
         return;
     }
-    if (!s->content_started)
+    if (!s->content_started) {
+        envelope_bccs(s);
         cleanup_message_begin(s);
+    }
     for (size_t i = 0; i < attr_list_count(al); i++) {
         const attr *a = attr_list_at(al, i);
         if (strcmp(a->name, "N") == 0)
@@ -261,6 +400,8 @@ static void finish(struct cleanup_state *s, stream *st, const char *qdir)
     const char *id = strbuf_str(&s->queue_id);
     if (!s->have_envelope)
         s->error = s->error ? s->error : CLEANUP_PROTO;
+    else if (!s->content_started)
+        envelope_bccs(s);
     if (s->error == CLEANUP_OK && s->rcpt_count == 0)
         s->error = CLEANUP_NORCPT;
     if (s->error == CLEANUP_OK)
@@ -318,6 +459,12 @@ static bool open_file(struct cleanup_state *s, stream *st, const attr_list *al, 
         strbuf_release(&err);
         return false;
     }
+    if (flags & CLEANUP_FLAG_NO_MAPS)
+        s->override_flags |= INPUT_TRANSP_ADDRESS_MAPPING;
+    if (flags & CLEANUP_FLAG_NO_HBC)
+        s->override_flags |= INPUT_TRANSP_HEADER_BODY;
+    if (flags & CLEANUP_FLAG_NO_MILTERS)
+        s->override_flags |= INPUT_TRANSP_MILTER;
     if (flags & CLEANUP_FLAG_VERIFY) {
         s->qf_flags |= QF_FLAG_VERIFY;
         queue_file_set_flags(s->qf, s->qf_flags);
@@ -345,6 +492,9 @@ static void cleanup_serve(int fd, const char *service, char **args)
     long long dfl = config_get_int("duplicate_filter_limit");
     s.dups = dup_filter_create(dfl > 0 && dfl < LONG_MAX ? (long)dfl : 0, true);
     s.dups_orcpt = config_get_bool("enable_original_recipient");
+    /* This service's own receive_override_options; the client's are
+     * added at open. */
+    s.override_flags = input_transp_flags();
     current = &s;
 
     attr_list al = ATTR_LIST_INIT;

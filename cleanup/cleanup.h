@@ -3,7 +3,8 @@
  * One cleanup_state per client connection (one message). cleanup.c owns the
  * protocol (lib/global/cleanup_client.h) and the queue file; cleanup_message.c owns
  * the content: header section through lib/global/header with header_size_limit,
- * the missing-header rules, message size accounting.
+ * the missing-header rules, message size accounting; cleanup_rewrite.c the
+ * address rewriting (canonical, masquerading, virtual alias) both use.
  */
 #ifndef CLEANUP_CLEANUP_H
 #define CLEANUP_CLEANUP_H
@@ -25,6 +26,7 @@ enum cleanup_error {
     CLEANUP_NORCPT,  /* 554 5.5.1 Error: no recipients specified */
     CLEANUP_CONTENT, /* header/body check REJECT: reply in reject_reply */
     CLEANUP_TABLE,   /* a check table failed: 451 4.3.0 (deferred) */
+    CLEANUP_DEFER,   /* 451 4.3.0 Error: alias expansion error (table failure, limits) */
 };
 
 struct cleanup_state {
@@ -41,6 +43,9 @@ struct cleanup_state {
     bool dups_orcpt;   /* enable_original_recipient: ORCPT, NOTIFY and the
                         * original address take part in the comparison */
     enum cleanup_error error;
+    /* receive_override_options, parsed once per process (RW_OVR_* of
+     * cleanup_rewrite.h): other parts test e.g. RW_OVR_NO_HEADER_BODY_CHECKS. */
+    unsigned override_flags;
 
     /* content */
     bool content_started;
@@ -78,6 +83,14 @@ void cleanup_message_piece(struct cleanup_state *s, const char *data, size_t len
 /* End of content: flush the header section if it never ended. */
 void cleanup_message_end(struct cleanup_state *s);
 void cleanup_message_release(struct cleanup_state *s);
+
+/* cleanup.c: the one function that writes an envelope recipient: canonical
+ * (recipient classes), masquerading, virtual alias expansion (unless
+ * receive_override_options has no_address_mappings), then the duplicate
+ * filter. `address` is as received (resolve_canonical is applied here),
+ * `orig` the original recipient (NULL = address), `orcpt` the DSN ORCPT. */
+void cleanup_out_recipient(struct cleanup_state *s, const char *address, const char *orig,
+                           const char *orcpt, int notify);
 
 /* cleanup_checks.c */
 enum cleanup_check_class { CHECK_HEADER, CHECK_MIME, CHECK_NESTED, CHECK_BODY, CHECK_CLASSES };

@@ -25,6 +25,7 @@
 
 #include "address.h"
 #include "cleanup.h"
+#include "input_transp.h"
 #include "config.h"
 #include "maps.h"
 #include "msg.h"
@@ -63,23 +64,9 @@ static maps *table_for(enum cleanup_check_class cls)
 
 bool cleanup_checks_disabled(void)
 {
-    /* receive_override_options is a list of words; only the one that
-     * concerns content checks is looked at here. */
-    const char *v = config_get("receive_override_options");
-    if (!v)
-        return false;
-    const char *p = v;
-    while (*p) {
-        while (*p && (isspace((unsigned char)*p) || *p == ','))
-            p++;
-        const char *w = p;
-        while (*p && !isspace((unsigned char)*p) && *p != ',')
-            p++;
-        if ((size_t)(p - w) == strlen("no_header_body_checks") &&
-            strncasecmp(w, "no_header_body_checks", (size_t)(p - w)) == 0)
-            return true;
-    }
-    return false;
+    /* This service's own setting; smtpd/pickup -o settings arrive as open
+     * flags (cleanup_state.override_flags). */
+    return (input_transp_flags() & INPUT_TRANSP_HEADER_BODY) != 0;
 }
 
 /* "QID: action: header Subject: x from host[addr]; from=<s> to=<r>

@@ -8,13 +8,17 @@
  * remote SMTP clients is left alone. The message-id is logged either way
  * ("message-id=<>" when there is none and none was added).
  *
+ * Address headers (From, Sender, Reply-To, Errors-To, Resent-From/Sender,
+ * Return-Path, Return-Receipt-To as "header_sender"; To, Cc, Bcc,
+ * Resent-To/Cc/Bcc, Apparently-To as "header_recipient") get canonical
+ * mapping and masquerading in header_emit(), unless
+ * receive_override_options has no_address_mappings. Virtual aliasing never
+ * touches headers (Postfix).
  * Content checks (cleanup_checks.c): header_emit() hands each logical
  * primary header to header_checks (MIME headers to mime_header_checks);
  * the part headers of the top-level multipart (boundary from the primary
  * Content-Type) go to mime_header_checks / nested_header_checks; every
  * other body line, within body_checks_size_limit, to body_checks.
- * Seam: canonical and virtual alias rewriting of headers would hook in at
- * header_emit() too (one logical header at a time).
  */
 #include <string.h>
 #include <strings.h>
@@ -22,6 +26,7 @@
 
 #include "address.h"
 #include "cleanup.h"
+#include "cleanup_rewrite.h"
 #include "config.h"
 #include "mail_date.h"
 #include "msg.h"
@@ -62,8 +67,66 @@ static void log_message_id(struct cleanup_state *s, const char *value, size_t le
     msg_info("%s: message-id=%s", strbuf_str(&s->queue_id), strbuf_str(&s->tmp));
 }
 
+/* The canonical_classes class of an address header, 0 for others. */
+static unsigned header_class(enum header_id id)
+{
+    switch (id) {
+    case HDR_FROM:
+    case HDR_SENDER:
+    case HDR_REPLY_TO:
+    case HDR_RETURN_PATH:
+    case HDR_RESENT_FROM:
+    case HDR_RESENT_SENDER:
+    case HDR_ERRORS_TO:
+    case HDR_RETURN_RECEIPT_TO:
+        return RW_HDR_SENDER;
+    case HDR_TO:
+    case HDR_CC:
+    case HDR_BCC:
+    case HDR_RESENT_TO:
+    case HDR_RESENT_CC:
+    case HDR_RESENT_BCC:
+    case HDR_APPARENTLY_TO:
+        return RW_HDR_RCPT;
+    default:
+        return 0;
+    }
+}
+
 static bool is_mime_header(const char *h, size_t len);
 static void note_boundary(struct cleanup_state *s, const char *h, size_t len);
+
+/* Write a header kept by the checks; an address header first gets
+ * canonical mapping and masquerading (Postfix: checks see the original). */
+static void put_address_header(struct cleanup_state *s, const char *header, size_t len,
+                               enum header_id id)
+{
+    unsigned cls = header_class(id);
+    if (cls && !(s->override_flags & RW_OVR_NO_ADDRESS_MAPPINGS)) {
+        size_t vlen = 0;
+        const char *v = header_value(header, len, &vlen);
+        strbuf nv = STRBUF_INIT, err = STRBUF_INIT;
+        int r = rewrite_header_value(rewrite_config_get(), cls, v, vlen, &nv, &err);
+        if (r < 0 && s->error == CLEANUP_OK) {
+            msg_warn("%s: canonical map lookup problem in header -- message not accepted, "
+                     "try again later: %s",
+                     strbuf_str(&s->queue_id), strbuf_str(&err));
+            s->error = CLEANUP_DEFER;
+        }
+        if (r > 0) {
+            strbuf h = STRBUF_INIT;
+            strbuf_append(&h, header, (size_t)(v - header));
+            strbuf_append(&h, nv.s, nv.len);
+            put_header(s, h.s, h.len);
+            strbuf_release(&h);
+        }
+        strbuf_release(&nv);
+        strbuf_release(&err);
+        if (r > 0)
+            return;
+    }
+    put_header(s, header, len);
+}
 
 static void header_emit(void *ctx, const char *header, size_t len, enum header_id id,
                         bool truncated)
@@ -89,7 +152,7 @@ static void header_emit(void *ctx, const char *header, size_t len, enum header_i
     if (v == CHECK_REPLACED)
         put_header(s, s->replace.s, s->replace.len);
     else if (v == CHECK_KEEP)
-        put_header(s, header, len);
+        put_address_header(s, header, len, id);
 }
 
 static bool is_mime_header(const char *h, size_t len)
@@ -305,7 +368,8 @@ void cleanup_message_begin(struct cleanup_state *s)
     s->in_headers = true;
     s->size = 0;
     s->body_size = 0;
-    s->checks_off = cleanup_checks_disabled();
+    /* receive_override_options: this service's and the client's. */
+    s->checks_off = cleanup_checks_disabled() || (s->override_flags & RW_OVR_NO_HEADER_BODY_CHECKS);
     long long bl = config_get_size("body_checks_size_limit");
     s->body_limit = bl > 0 ? (uint64_t)bl : 0;
     header_collector_init(&s->hc, s->header_limit, header_emit, s);

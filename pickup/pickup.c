@@ -34,6 +34,7 @@
 
 #include "address.h"
 #include "cleanup_client.h"
+#include "input_transp.h"
 #include "config.h"
 #include "mail_date.h"
 #include "maildrop.h"
@@ -123,9 +124,11 @@ static enum outcome pickup_file(const char *id)
         queue_file_move_corrupt(".", "maildrop", 0, id, strbuf_str(&err));
         goto done;
     }
-    cleanup_client *cc = cleanup_client_open(
-        ".", (m.flags & QF_FLAG_VERIFY) ? CLEANUP_FLAG_VERIFY : CLEANUP_FLAG_NONE, ipc_timeout_ms(),
-        &new_id, &reply);
+    cleanup_client *cc =
+        cleanup_client_open(".",
+                            ((m.flags & QF_FLAG_VERIFY) ? CLEANUP_FLAG_VERIFY : CLEANUP_FLAG_NONE) |
+                                input_transp_cleanup_flags(),
+                            ipc_timeout_ms(), &new_id, &reply);
     if (!cc) {
         msg_warn("maildrop/%s: cleanup service unavailable: %s", id, strbuf_str(&reply));
         out = CLEANUP_DOWN;

@@ -101,6 +101,12 @@ enum smtp_resolve_status {
 int smtp_resolve_nexthop(const char *nexthop, struct smtp_targets *out, strbuf *reason,
                          const char **dsn);
 
+/* ---- generic(5) (smtp_generic.c) ------------------------------------------ */
+
+/* smtp_generic_maps (lmtp_generic_maps) on one envelope address: *out is the
+ * address to send (addr itself when nothing matches). */
+void smtp_generic_map(const char *addr, strbuf *out);
+
 /* ---- content (smtp_content.c) ------------------------------------------ */
 
 /* Convert one piece of a content line to the wire: a '.' at the start of a

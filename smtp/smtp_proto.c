@@ -432,7 +432,7 @@ static int transaction(struct session *ss)
     struct smtp_state *s = ss->s;
     struct deliver_request *req = s->req;
     bool pipe = (ss->features & SMTP_EXT_PIPELINING) != 0;
-    strbuf line = STRBUF_INIT;
+    strbuf line = STRBUF_INIT, mapped = STRBUF_INIT;
     int r = 0, ret = SMTP_SESSION_DONE;
     bool mail_ok = true, data_sent = false;
     size_t *sent_rcpts = xcalloc(req->nrcpt ? req->nrcpt : 1, sizeof(size_t));
@@ -440,7 +440,8 @@ static int transaction(struct session *ss)
 
     /* MAIL FROM */
     strbuf_puts(&line, "MAIL FROM:<");
-    addr_externalize(&line, req->sender, strlen(req->sender));
+    smtp_generic_map(req->sender, &mapped);
+    addr_externalize(&line, mapped.s ? mapped.s : "", mapped.len);
     strbuf_putc(&line, '>');
     mail_params(ss, &line);
     if ((r = send_cmd(ss, !pipe, "%s", line.s)) < 0)
@@ -455,7 +456,8 @@ send_rcpts:
         if (!pending(ss, i))
             continue;
         strbuf_set(&line, "RCPT TO:<");
-        addr_externalize(&line, req->rcpts[i].address, strlen(req->rcpts[i].address));
+        smtp_generic_map(req->rcpts[i].address, &mapped);
+        addr_externalize(&line, mapped.s ? mapped.s : "", mapped.len);
         strbuf_putc(&line, '>');
         rcpt_params(ss, &req->rcpts[i], &line);
         if ((r = send_cmd(ss, !pipe, "%s", line.s)) < 0)
@@ -584,6 +586,7 @@ io_error_rcpt:
 out:
     free(sent_rcpts);
     strbuf_release(&line);
+    strbuf_release(&mapped);
     return ret;
 }
 

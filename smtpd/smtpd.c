@@ -36,6 +36,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "input_transp.h"
 #include "mem.h"
 #include "msg.h"
 #include "queue_file.h"
@@ -222,7 +223,7 @@ void smtpd_reset(struct smtpd_state *s)
 bool smtpd_open_queue(struct smtpd_state *s)
 {
     strbuf reply = STRBUF_INIT;
-    s->cc = cleanup_client_open(smtpd_params.queue_dir, CLEANUP_FLAG_NONE,
+    s->cc = cleanup_client_open(smtpd_params.queue_dir, input_transp_cleanup_flags(),
                                 smtpd_params.ipc_timeout_ms, &s->queue_id, &reply);
     if (!s->cc) {
         smtpd_reply(s, "%s", strbuf_str(&reply));

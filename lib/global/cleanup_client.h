@@ -59,7 +59,11 @@
 /* sendmail -bv: the queue file gets QF_FLAG_VERIFY (verify, report, deliver
  * nothing). Only pickup sets it, from a maildrop file that carries it. */
 #define CLEANUP_FLAG_VERIFY 0x01
-#define CLEANUP_FLAG_MASK 0x01 /* unknown bits are refused */
+/* receive_override_options of the receiving program (input_transp.h). */
+#define CLEANUP_FLAG_NO_MAPS 0x02    /* no_address_mappings */
+#define CLEANUP_FLAG_NO_HBC 0x04     /* no_header_body_checks */
+#define CLEANUP_FLAG_NO_MILTERS 0x08 /* no_milters */
+#define CLEANUP_FLAG_MASK 0x0f       /* unknown bits are refused */
 
 /* Limits the server applies to every message it reads. */
 extern const attr_limits cleanup_attr_limits;
