@@ -39,10 +39,26 @@ static void formats(void **state)
     strbuf_release(&out);
 }
 
+static void mail_date_format(void **state)
+{
+    setenv("TZ", "UTC", 1);
+    tzset();
+    strbuf sb = STRBUF_INIT;
+    mail_date_append(&sb, 1583402400); /* 2020-03-05 10:00:00 UTC */
+    assert_string_equal(sb.s, "Thu,  5 Mar 2020 10:00:00 +0000 (UTC)");
+    strbuf_reset(&sb);
+    setenv("TZ", "Asia/Yerevan", 1);
+    tzset();
+    mail_date_append(&sb, 1583402400);
+    assert_string_equal(sb.s, "Thu,  5 Mar 2020 14:00:00 +0400 (+04)");
+    strbuf_release(&sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(formats),
+        cmocka_unit_test(mail_date_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
