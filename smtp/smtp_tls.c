@@ -14,9 +14,9 @@
 #include <string.h>
 
 #include "attr.h"
-#include "config.h"
 #include "msg.h"
 #include "smtp.h"
+#include "tls_config.h"
 #include "tlsmgr_proto.h"
 
 #define TLSMGR_TIMEOUT_MS 2000
@@ -27,13 +27,7 @@ tls_ctx *smtp_tls_context(strbuf *reason)
     if (ctx)
         return ctx;
     strbuf ciphers = STRBUF_INIT;
-    const struct tls_grade_lists grades = {
-        .high = config_get("tls_high_cipherlist"),
-        .medium = config_get("tls_medium_cipherlist"),
-        .low = config_get("tls_low_cipherlist"),
-        .export = config_get("tls_export_cipherlist"),
-        .null = config_get("tls_null_cipherlist"),
-    };
+    const struct tls_grade_lists grades = tls_config_grades();
     if (tls_cipherlist(smtp_cfg.tls_ciphers, &grades, smtp_cfg.tls_exclude_ciphers, &ciphers,
                        reason) < 0) {
         strbuf_release(&ciphers);

@@ -29,6 +29,7 @@
 #include "config.h"
 #include "msg.h"
 #include "smtpd.h"
+#include "tls_config.h"
 
 void smtpd_tls_pre_init(void)
 {
@@ -61,13 +62,7 @@ void smtpd_tls_pre_init(void)
     /* Mandatory settings where TLS is not optional. */
     bool mandatory = p->tls_wrapper || p->tls_level == TLS_LEVEL_ENCRYPT;
     strbuf err = STRBUF_INIT, ciphers = STRBUF_INIT, tickets = STRBUF_INIT;
-    const struct tls_grade_lists grades = {
-        .high = config_get("tls_high_cipherlist"),
-        .medium = config_get("tls_medium_cipherlist"),
-        .low = config_get("tls_low_cipherlist"),
-        .export = config_get("tls_export_cipherlist"),
-        .null = config_get("tls_null_cipherlist"),
-    };
+    const struct tls_grade_lists grades = tls_config_grades();
     if (tls_cipherlist(config_get(mandatory ? "smtpd_tls_mandatory_ciphers" : "smtpd_tls_ciphers"),
                        &grades,
                        config_get(mandatory ? "smtpd_tls_mandatory_exclude_ciphers"
