@@ -16,6 +16,7 @@
 #include "attr.h"
 #include "msg.h"
 #include "smtp.h"
+#include "tls_config.h"
 #include "tlsmgr_proto.h"
 
 #define TLSMGR_TIMEOUT_MS 2000
@@ -26,7 +27,9 @@ tls_ctx *smtp_tls_context(strbuf *reason)
     if (ctx)
         return ctx;
     strbuf ciphers = STRBUF_INIT;
-    if (tls_cipherlist(smtp_cfg.tls_ciphers, smtp_cfg.tls_exclude_ciphers, &ciphers, reason) < 0) {
+    const struct tls_grade_lists grades = tls_config_grades();
+    if (tls_cipherlist(smtp_cfg.tls_ciphers, &grades, smtp_cfg.tls_exclude_ciphers, &ciphers,
+                       reason) < 0) {
         strbuf_release(&ciphers);
         return NULL;
     }

@@ -29,6 +29,7 @@
 #include "config.h"
 #include "msg.h"
 #include "smtpd.h"
+#include "tls_config.h"
 
 void smtpd_tls_pre_init(void)
 {
@@ -61,7 +62,9 @@ void smtpd_tls_pre_init(void)
     /* Mandatory settings where TLS is not optional. */
     bool mandatory = p->tls_wrapper || p->tls_level == TLS_LEVEL_ENCRYPT;
     strbuf err = STRBUF_INIT, ciphers = STRBUF_INIT, tickets = STRBUF_INIT;
+    const struct tls_grade_lists grades = tls_config_grades();
     if (tls_cipherlist(config_get(mandatory ? "smtpd_tls_mandatory_ciphers" : "smtpd_tls_ciphers"),
+                       &grades,
                        config_get(mandatory ? "smtpd_tls_mandatory_exclude_ciphers"
                                             : "smtpd_tls_exclude_ciphers"),
                        &ciphers, &err) < 0)

@@ -8,6 +8,7 @@
  * (and its file and line) where they happen.
  */
 #include "config.h"
+#include "config_syntax.h"
 #include "inet_config.h"
 
 #include <arpa/inet.h>
@@ -38,9 +39,6 @@ extern const size_t config_default_count;
 
 #define MAIN_CF "main.cf"
 #define CONFIG_MAX_FILE (64u << 20)     /* a bigger main.cf is refused */
-#define CONFIG_MAX_EXPANSION (4u << 20) /* longest expanded value */
-#define CONFIG_MAX_NESTING 100          /* $name chains and {} nesting */
-#define CONFIG_WHITESPACE " \t\n\v\f\r" /* Postfix's ISSPACE set */
 
 struct param {
     char *name;
@@ -68,17 +66,16 @@ struct store {
     strlist graveyard; /* strings handed out before the last invalidation */
 };
 
+/* The context of one expansion through config_syntax: which store, and
+ * delivery-time attributes (config_expand_attrs), looked up before
+ * parameters; parameter caches are bypassed while attributes are in force
+ * (a parameter's value may refer to one). */
 struct xctx {
     struct store *st;
-    const char *stack[CONFIG_MAX_NESTING + 1]; /* parameters being expanded */
-    size_t nstack;
-    int nesting; /* {} and ${} nesting inside one value */
-    strbuf *err;
-    /* config_expand_attrs: delivery-time attributes, looked up before
-     * parameters; NULL otherwise. Parameter caches are bypassed while
-     * attributes are in force (a parameter's value may refer to one). */
     const struct config_attrs *attrs;
     bool undefined; /* an undefined attribute was substituted */
+    /* config_default_value: this name's run-time default, whatever is set */
+    const char *default_of;
 };
 
 static struct store cfg;
@@ -162,55 +159,20 @@ static void store_invalidate(struct store *st)
         }
 }
 
-static bool is_name_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-static bool is_space(char c)
-{
-    return c != '\0' && strchr(CONFIG_WHITESPACE, c) != NULL;
-}
-
 bool config_valid_name(const char *name)
 {
-    if (!*name)
-        return false;
-    for (; *name; name++)
-        if (!is_name_char(*name))
-            return false;
-    return true;
+    return config_syntax_valid_name(name);
 }
 
-/* Mark every $name, ${name...} and $(name...) in text as used. Nested
- * references (${a?{$b}}) are found because scanning continues inside. */
+static void mark_used(void *ctx, const char *name)
+{
+    param_get(ctx, name)->used = true;
+}
+
+/* Mark every name referenced in text as used. */
 static void mark_references(struct store *st, const char *s)
 {
-    for (size_t i = 0; s[i];) {
-        if (s[i] != '$') {
-            i++;
-            continue;
-        }
-        if (s[i + 1] == '$') {
-            i += 2;
-            continue;
-        }
-        size_t j = i + 1;
-        if (s[j] == '{' || s[j] == '(') {
-            j++;
-            while (is_space(s[j]))
-                j++;
-        }
-        size_t start = j;
-        while (is_name_char(s[j]))
-            j++;
-        if (j > start) {
-            char *name = xstrndup(s + start, j - start);
-            param_get(st, name)->used = true;
-            free(name);
-        }
-        i = j > i + 1 ? j : i + 1;
-    }
+    config_syntax_references(s, mark_used, st);
 }
 
 /* ------------------------------------------------------------- defaults */
@@ -252,45 +214,22 @@ static const char *param_origin(struct store *st, struct param *p)
     return NULL;
 }
 
-/* Report an expansion error, prefixed with the parameter being expanded
- * (innermost first: that is where the bad text is). Always returns -1. */
-static int __attribute__((format(printf, 2, 3))) xerror(struct xctx *x, const char *fmt, ...)
-{
-    if (x->err->len > 0)
-        return -1; /* keep the first, innermost error */
-    if (x->nstack > 0) {
-        const char *name = x->stack[x->nstack - 1];
-        const char *origin = param_origin(x->st, param_find(x->st, name));
-        if (origin)
-            strbuf_printf(x->err, "%s: ", origin);
-        strbuf_printf(x->err, "parameter %s: ", name);
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    strbuf_vprintf(x->err, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+static int compute_default(struct xctx *c, struct config_expansion *x, const char *name,
+                           strbuf *out);
 
-static const struct config_attr *find_attr(const struct xctx *x, const char *name)
-{
-    if (x->attrs)
-        for (size_t i = 0; i < x->attrs->n; i++)
-            if (strcmp(x->attrs->v[i].name, name) == 0)
-                return &x->attrs->v[i];
-    return NULL;
-}
-
-static int expand_text(struct xctx *x, const char *s, size_t n, strbuf *out);
-static int expand_name(struct xctx *x, const char *name, strbuf *out);
-static int compute_default(struct xctx *x, const char *name, strbuf *out);
-
-/* The raw value of name in x's store: override, main.cf, default (computed
+/* The raw value of name in the store: override, main.cf, default (computed
  * ones filled in). *raw is NULL for a name nobody knows. */
-static int raw_value(struct xctx *x, const char *name, const char **raw)
+static int x_lookup(void *ctx, struct config_expansion *x, const char *name, const char **raw,
+                    bool *verbatim)
 {
-    struct param *p = param_find(x->st, name);
+    struct xctx *c = ctx;
+    struct param *p = param_find(c->st, name);
+    const struct config_default *d = config_default_find(name);
+    /* Values the program expands later with $names of its own. */
+    *verbatim = d && d->raw;
     *raw = NULL;
+    if (c->default_of && strcmp(c->default_of, name) == 0)
+        goto computed;
     if (p && p->override) {
         *raw = p->override;
         return 0;
@@ -299,11 +238,10 @@ static int raw_value(struct xctx *x, const char *name, const char **raw)
         *raw = p->file_value;
         return 0;
     }
-    if (x->st->dir && strcmp(name, "config_directory") == 0) {
-        *raw = x->st->dir;
+    if (c->st->dir && strcmp(name, "config_directory") == 0) {
+        *raw = c->st->dir;
         return 0;
     }
-    const struct config_default *d = config_default_find(name);
     if (!d) {
         if (p && p->service_default)
             *raw = p->service_default;
@@ -313,446 +251,82 @@ static int raw_value(struct xctx *x, const char *name, const char **raw)
         *raw = d->value;
         return 0;
     }
+computed:
     if (p && p->computed) {
         *raw = p->computed;
         return 0;
     }
     strbuf val = STRBUF_INIT;
-    if (compute_default(x, name, &val) < 0) {
+    if (compute_default(c, x, name, &val) < 0) {
         strbuf_release(&val);
         return -1;
     }
-    p = param_get(x->st, name);
+    p = param_get(c->st, name);
     p->computed = strbuf_detach(&val);
     *raw = p->computed;
     return 0;
 }
 
-static bool on_stack(struct xctx *x, const char *name)
+static bool x_variable(void *ctx, const char *name, strbuf *out, bool *set)
 {
-    for (size_t i = 0; i < x->nstack; i++)
-        if (strcmp(x->stack[i], name) == 0)
-            return true;
-    return false;
-}
-
-static int push_name(struct xctx *x, const char *name)
-{
-    if (on_stack(x, name)) {
-        strbuf chain = STRBUF_INIT;
-        size_t i = 0;
-        while (strcmp(x->stack[i], name) != 0)
-            i++;
-        for (; i < x->nstack; i++)
-            strbuf_printf(&chain, "$%s -> ", x->stack[i]);
-        strbuf_printf(&chain, "$%s", name);
-        xerror(x, "expansion loop: %s", strbuf_str(&chain));
-        strbuf_release(&chain);
-        return -1;
-    }
-    if (x->nstack >= CONFIG_MAX_NESTING)
-        return xerror(x, "parameter references nested more than %d deep at $%s", CONFIG_MAX_NESTING,
-                      name);
-    x->stack[x->nstack++] = name;
-    return 0;
-}
-
-static int check_length(struct xctx *x, const strbuf *out)
-{
-    if (out->len > CONFIG_MAX_EXPANSION)
-        return xerror(x, "expanded value is longer than %u bytes", CONFIG_MAX_EXPANSION);
-    return 0;
-}
-
-/* $name / ${name}: the fully expanded value (cached per parameter). */
-static int expand_name(struct xctx *x, const char *name, strbuf *out)
-{
-    const struct config_attr *a = find_attr(x, name);
-    if (a) {
-        if (a->value == NULL)
-            x->undefined = true;
-        else
-            config_filter_append(out, a->value, x->attrs->filter);
-        return check_length(x, out);
-    }
-    struct param *p = param_find(x->st, name);
-    if (p && p->expanded && !x->attrs) {
-        strbuf_puts(out, p->expanded);
-        return check_length(x, out);
-    }
-    if (push_name(x, name) < 0)
-        return -1;
-    const char *raw;
-    strbuf val = STRBUF_INIT;
-    int rc = raw_value(x, name, &raw);
-    const struct config_default *d = raw ? config_default_find(name) : NULL;
-    if (rc == 0 && raw && d && d->raw)
-        strbuf_puts(&val, raw);
-    else if (rc == 0 && raw)
-        rc = expand_text(x, raw, strlen(raw), &val);
-    x->nstack--;
-    if (rc == 0 && raw) {
-        if (!x->attrs) {
-            p = param_get(x->st, name);
-            p->expanded = xstrdup(strbuf_str(&val));
-        }
-        strbuf_append(out, val.s ? val.s : "", val.len);
-        rc = check_length(x, out);
-    }
-    strbuf_release(&val);
-    return rc;
-}
-
-/* printf arguments for at most 20 bytes of s[i..n) (Postfix's "%.20s"). */
-#define TAIL(s, n, i) (int)((n) - (i) > 20 ? 20 : (n) - (i)), (s) + (i)
-
-static size_t skip_space(const char *s, size_t n, size_t i)
-{
-    while (i < n && is_space(s[i]))
-        i++;
-    return i;
-}
-
-/* At s[*i] == '{': the balanced payload; *i moves past '}' and whitespace. */
-static int curly_payload(struct xctx *x, const char *s, size_t n, size_t *i, size_t *start,
-                         size_t *len)
-{
-    int level = 0;
-    for (size_t j = *i; j < n; j++) {
-        if (s[j] == '{') {
-            level++;
-        } else if (s[j] == '}' && --level == 0) {
-            *start = *i + 1;
-            *len = j - *start;
-            *i = skip_space(s, n, j + 1);
-            return 0;
-        }
-    }
-    return xerror(x, "unbalanced {} in \"%.*s\"", (int)(n - *i > 100 ? 100 : n - *i), s + *i);
-}
-
-/* Compatibility levels: "major[.minor[.patch]]", all digits. */
-static int parse_level(const char *s, long long v[3])
-{
-    v[0] = v[1] = v[2] = 0;
-    for (int k = 0; k < 3; k++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        long long n = 0;
-        while (*s >= '0' && *s <= '9') {
-            if (n > (LLONG_MAX - 9) / 10)
-                return -1;
-            n = n * 10 + (*s++ - '0');
-        }
-        v[k] = n;
-        if (*s == '\0')
-            return 0;
-        if (*s++ != '.')
-            return -1;
-    }
-    return -1;
-}
-
-static bool all_digits(const char *s)
-{
-    if (!*s)
+    struct xctx *c = ctx;
+    if (!c->attrs)
         return false;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return false;
-    return true;
-}
-
-/* Numeric comparison of digit strings of any length (no overflow). */
-static int cmp_digits(const char *a, const char *b)
-{
-    while (*a == '0' && a[1])
-        a++;
-    while (*b == '0' && b[1])
-        b++;
-    size_t la = strlen(a), lb = strlen(b);
-    if (la != lb)
-        return la < lb ? -1 : 1;
-    int c = strcmp(a, b);
-    return (c > 0) - (c < 0);
-}
-
-enum relop { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GE, OP_GT };
-
-static bool relop_holds(enum relop op, int delta)
-{
-    switch (op) {
-    case OP_EQ:
-        return delta == 0;
-    case OP_NE:
-        return delta != 0;
-    case OP_LT:
-        return delta < 0;
-    case OP_LE:
-        return delta <= 0;
-    case OP_GE:
-        return delta >= 0;
-    case OP_GT:
-        return delta > 0;
+    for (size_t i = 0; i < c->attrs->n; i++) {
+        const struct config_attr *a = &c->attrs->v[i];
+        if (strcmp(a->name, name) != 0)
+            continue;
+        *set = a->value && *a->value;
+        if (out && a->value == NULL)
+            c->undefined = true;
+        else if (out)
+            config_filter_append(out, a->value, c->attrs->filter);
+        return true;
     }
     return false;
 }
 
-/* {left} op {right}: *truth is the result; *i moves past the right operand. */
-static int eval_relational(struct xctx *x, const char *s, size_t n, size_t *i, bool *truth)
+static const char *x_cached(void *ctx, const char *name)
 {
-    size_t ls, ll, rs, rl;
-    if (curly_payload(x, s, n, i, &ls, &ll) < 0)
-        return -1;
-    size_t op_start = *i, op_len = 0;
-    while (op_start + op_len < n && strchr("<>!=?+-*/~&|%", s[op_start + op_len]))
-        op_len++;
-    static const struct {
-        const char *text;
-        enum relop op;
-    } ops[] = {{"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT},
-               {"<=", OP_LE}, {">=", OP_GE}, {">", OP_GT}};
-    int found = -1;
-    for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
-        if (strlen(ops[k].text) == op_len && memcmp(ops[k].text, s + op_start, op_len) == 0)
-            found = (int)k;
-    if (found < 0)
-        return xerror(x,
-                      "\"==\" or \"!=\" or \"<\" or \"<=\" or \">=\" or \">\" expected at: "
-                      "\"...%.*s}>>>%.*s\"",
-                      (int)ll, s + ls, TAIL(s, n, op_start));
-    *i = op_start + op_len;
-    bool level = false;
-    if (*i < n && is_name_char(s[*i]) && s[*i] != '_') {
-        size_t t = *i;
-        while (t < n && is_name_char(s[t]) && s[t] != '_')
-            t++;
-        if (t - *i != 5 || memcmp(s + *i, "level", 5) != 0)
-            return xerror(x, "bad operator suffix at: \"...%.*s>>>%.*s\"", (int)op_len,
-                          s + op_start, (int)(t - *i), s + *i);
-        level = true;
-        *i = t;
-    }
-    *i = skip_space(s, n, *i);
-    if (*i >= n || s[*i] != '{')
-        return xerror(x, "\"{expression}\" expected at: \"...{%.*s} %.*s>>>%.*s\"", (int)ll, s + ls,
-                      (int)op_len, s + op_start, TAIL(s, n, *i));
-    if (curly_payload(x, s, n, i, &rs, &rl) < 0)
-        return -1;
-    strbuf left = STRBUF_INIT, right = STRBUF_INIT;
-    int rc = expand_text(x, s + ls, ll, &left);
-    if (rc == 0)
-        rc = expand_text(x, s + rs, rl, &right);
-    if (rc == 0) {
-        const char *a = strbuf_str(&left), *b = strbuf_str(&right);
-        int delta;
-        if (level) {
-            long long va[3], vb[3];
-            if (parse_level(a, va) < 0) {
-                rc = xerror(x, "malformed compatibility level syntax: \"%s\"", a);
-            } else if (parse_level(b, vb) < 0) {
-                rc = xerror(x, "malformed compatibility level syntax: \"%s\"", b);
-            } else {
-                delta = 0;
-                for (int k = 0; k < 3 && delta == 0; k++)
-                    delta = (va[k] > vb[k]) - (va[k] < vb[k]);
-                *truth = relop_holds(ops[found].op, delta);
-            }
-        } else {
-            if (all_digits(a) && all_digits(b)) {
-                delta = cmp_digits(a, b);
-            } else {
-                int c = strcmp(a, b);
-                delta = (c > 0) - (c < 0);
-            }
-            *truth = relop_holds(ops[found].op, delta);
-        }
-    }
-    strbuf_release(&left);
-    strbuf_release(&right);
-    return rc;
+    struct xctx *c = ctx;
+    if (c->attrs)
+        return NULL;
+    struct param *p = param_find(c->st, name);
+    return p ? p->expanded : NULL;
 }
 
-/* The inside of ${...} or $(...). */
-static int expand_expr(struct xctx *x, const char *s, size_t n, strbuf *out)
+static void x_remember(void *ctx, const char *name, const char *expanded)
 {
-    size_t i = skip_space(s, n, 0);
-    bool relational = false, truth = false;
-    char *name = NULL;
-    char ch = 0;
-    int rc = 0;
-
-    if (i < n && s[i] == '{') {
-        relational = true;
-        if (eval_relational(x, s, n, &i, &truth) < 0)
-            return -1;
-        if (i < n) {
-            ch = s[i];
-            if (ch != '?' && ch != ':')
-                return xerror(x, "\"?\" or \":\" expected at: \"...}>>>%.*s\"", TAIL(s, n, i));
-            i++;
-        }
-    } else {
-        size_t start = i;
-        for (;; i++) {
-            size_t j = skip_space(s, n, i);
-            if (j >= n) {
-                ch = 0;
-                break;
-            }
-            if (s[j] == '?' || s[j] == ':') {
-                ch = s[j];
-                break;
-            }
-            if (!is_name_char(s[i]))
-                return xerror(x, "parameter name syntax error at: \"...%.*s>>>%.*s\"",
-                              (int)(i - start), s + start, TAIL(s, n, i));
-        }
-        if (i == start)
-            return xerror(x, "empty parameter name in \"${%.*s}\"", (int)(n > 60 ? 60 : n), s);
-        name = xstrndup(s + start, i - start);
-        if (ch) {
-            i = skip_space(s, n, i) + 1;
-            /* ?/: test the raw value, as Postfix does; an attribute
-             * is "set" when it is defined and not empty. */
-            const struct config_attr *a = find_attr(x, name);
-            if (a) {
-                truth = a->value && *a->value;
-                goto test_done;
-            }
-            const char *raw;
-            bool pushed = !on_stack(x, name);
-            if (pushed && push_name(x, name) < 0) {
-                free(name);
-                return -1;
-            }
-            rc = raw_value(x, name, &raw);
-            if (pushed)
-                x->nstack--;
-            truth = raw && *raw;
-        }
-    }
-test_done:
-    if (rc < 0)
-        goto done;
-
-    switch (ch) {
-    case '?': {
-        size_t ts = 0, tl = 0;
-        i = skip_space(s, n, i);
-        if (i < n && s[i] == '{') {
-            if ((rc = curly_payload(x, s, n, &i, &ts, &tl)) < 0)
-                goto done;
-        } else {
-            ts = i, tl = n - i, i = n;
-        }
-        if (truth && (rc = expand_text(x, s + ts, tl, out)) < 0)
-            goto done;
-        if (i >= n)
-            break;
-        if (s[i] != ':') {
-            rc =
-                xerror(x, "\":\" expected at: \"...%.*s}>>>%.*s\"", (int)tl, s + ts, TAIL(s, n, i));
-            goto done;
-        }
-        i++;
-    }
-        __attribute__((fallthrough)); /* ${name?{a}:{b}} */
-    case ':': {
-        size_t fs = 0, fl = 0;
-        i = skip_space(s, n, i);
-        if (i < n && s[i] == '{') {
-            if ((rc = curly_payload(x, s, n, &i, &fs, &fl)) < 0)
-                goto done;
-        } else {
-            fs = i, fl = n - i, i = n;
-        }
-        if (!truth && (rc = expand_text(x, s + fs, fl, out)) < 0)
-            goto done;
-        if (i < n) {
-            rc = xerror(x, "unexpected input at: \"...%.*s}>>>%.*s\"", (int)fl, s + fs,
-                        TAIL(s, n, i));
-            goto done;
-        }
-        break;
-    }
-    default:
-        if (relational) {
-            if (truth)
-                strbuf_puts(out, "true");
-        } else {
-            rc = expand_name(x, name, out);
-        }
-        break;
-    }
-done:
-    free(name);
-    return rc;
+    struct xctx *c = ctx;
+    if (c->attrs)
+        return;
+    struct param *p = param_get(c->st, name);
+    if (p->expanded) /* handed out already: keep it alive */
+        strlist_push_owned(&c->st->graveyard, p->expanded);
+    p->expanded = xstrdup(expanded);
 }
 
-static int expand_text(struct xctx *x, const char *s, size_t n, strbuf *out)
+static const char *x_origin(void *ctx, const char *name)
 {
-    if (++x->nesting > CONFIG_MAX_NESTING) {
-        x->nesting--;
-        return xerror(x, "expressions nested more than %d deep", CONFIG_MAX_NESTING);
-    }
-    int rc = 0;
-    size_t i = 0;
-    while (i < n && rc == 0) {
-        const char *dollar = memchr(s + i, '$', n - i);
-        size_t lit = dollar ? (size_t)(dollar - (s + i)) : n - i;
-        strbuf_append(out, s + i, lit);
-        i += lit;
-        if (i >= n)
-            break;
-        if (i + 1 < n && s[i + 1] == '$') {
-            strbuf_putc(out, '$');
-            i += 2;
-        } else if (i + 1 < n && (s[i + 1] == '{' || s[i + 1] == '(')) {
-            char open = s[i + 1], close = open == '{' ? '}' : ')';
-            size_t j = i + 2;
-            int level = 1;
-            for (; j < n; j++) {
-                if (s[j] == open)
-                    level++;
-                else if (s[j] == close && --level == 0)
-                    break;
-            }
-            if (j >= n) {
-                rc = xerror(x, "unterminated \"$%c\" in \"%.*s\"", open,
-                            (int)(n - i > 60 ? 60 : n - i), s + i);
-                break;
-            }
-            rc = expand_expr(x, s + i + 2, j - (i + 2), out);
-            i = j + 1;
-        } else {
-            size_t j = i + 1;
-            while (j < n && is_name_char(s[j]))
-                j++;
-            if (j == i + 1) {
-                rc = xerror(x,
-                            "\"$\" not followed by a parameter name (use \"$$\" for a "
-                            "literal \"$\") in \"%.*s\"",
-                            (int)(n > 60 ? 60 : n), s);
-                break;
-            }
-            char *name = xstrndup(s + i + 1, j - i - 1);
-            rc = expand_name(x, name, out);
-            free(name);
-            i = j;
-        }
-        if (rc == 0)
-            rc = check_length(x, out);
-    }
-    x->nesting--;
-    return rc;
+    struct xctx *c = ctx;
+    return param_origin(c->st, param_find(c->st, name));
+}
+
+static struct config_expand_ops expand_ops(struct xctx *c)
+{
+    return (struct config_expand_ops){.ctx = c,
+                                      .lookup = x_lookup,
+                                      .variable = x_variable,
+                                      .cached = x_cached,
+                                      .remember = x_remember,
+                                      .origin = x_origin};
 }
 
 /* ---------------------------------------------------- computed defaults */
 
-static int expanded_in(struct xctx *x, const char *name, strbuf *out)
+static int expanded_in(struct config_expansion *x, const char *name, strbuf *out)
 {
-    return expand_name(x, name, out);
+    return config_expansion_name(x, name, out);
 }
 
 static const char *program_name(void)
@@ -761,17 +335,17 @@ static const char *program_name(void)
     return program_invocation_short_name ? program_invocation_short_name : "unknown";
 }
 
-static int compute_myhostname(struct xctx *x, strbuf *out)
+static int compute_myhostname(struct xctx *c, struct config_expansion *x, strbuf *out)
 {
     char host[HOST_NAME_MAX + 2];
     if (gethostname(host, sizeof(host) - 1) < 0)
-        return xerror(x, "gethostname: %s", strerror(errno));
+        return config_expansion_fail(x, "gethostname: %s", strerror(errno));
     host[sizeof(host) - 1] = '\0';
     strbuf_puts(out, host);
     if (strchr(host, '.'))
         return 0;
     /* Not a FQDN: append $mydomain when main.cf sets it, as Postfix does. */
-    struct param *d = param_find(x->st, "mydomain");
+    struct param *d = param_find(c->st, "mydomain");
     strbuf_putc(out, '.');
     if (d && (d->file_value || d->override))
         return expanded_in(x, "mydomain", out);
@@ -779,7 +353,7 @@ static int compute_myhostname(struct xctx *x, strbuf *out)
     return 0;
 }
 
-static int compute_mydomain(struct xctx *x, strbuf *out)
+static int compute_mydomain(struct xctx *c, struct config_expansion *x, strbuf *out)
 {
     strbuf host = STRBUF_INIT;
     int rc = expanded_in(x, "myhostname", &host);
@@ -882,7 +456,7 @@ static void interface_addresses(const strlist *words, strlist *out)
 /* mynetworks from mynetworks_style over the addresses in inet_interfaces
  * (all interfaces for "all", loopback ones for "loopback-only"), limited
  * to inet_protocols: IPv4 first, then IPv6, in interface order. */
-static int compute_mynetworks(struct xctx *x, strbuf *out)
+static int compute_mynetworks(struct xctx *c, struct config_expansion *x, strbuf *out)
 {
     strbuf style_s = STRBUF_INIT, proto_s = STRBUF_INIT, ifs_s = STRBUF_INIT;
     strlist wanted = STRLIST_INIT;
@@ -902,7 +476,7 @@ static int compute_mynetworks(struct xctx *x, strbuf *out)
     else if (strcasecmp(strbuf_str(&style_s), "class") == 0)
         style = STYLE_CLASS;
     else {
-        xerror(x, "unknown mynetworks_style value: %s", strbuf_str(&style_s));
+        config_expansion_fail(x, "unknown mynetworks_style value: %s", strbuf_str(&style_s));
         goto out;
     }
     /* A bad value is master's error to report at start; the default
@@ -919,7 +493,7 @@ static int compute_mynetworks(struct xctx *x, strbuf *out)
     if (!all)
         interface_addresses(&ifs.hosts, &wanted);
     if (getifaddrs(&ifa_list) < 0) {
-        xerror(x, "cannot list network interfaces: %s", strerror(errno));
+        config_expansion_fail(x, "cannot list network interfaces: %s", strerror(errno));
         goto out;
     }
     for (int pass = 0; pass < 2; pass++) {
@@ -962,14 +536,15 @@ out:
     return rc;
 }
 
-static int compute_default(struct xctx *x, const char *name, strbuf *out)
+static int compute_default(struct xctx *c, struct config_expansion *x, const char *name,
+                           strbuf *out)
 {
     if (strcmp(name, "myhostname") == 0)
-        return compute_myhostname(x, out);
+        return compute_myhostname(c, x, out);
     if (strcmp(name, "mydomain") == 0)
-        return compute_mydomain(x, out);
+        return compute_mydomain(c, x, out);
     if (strcmp(name, "mynetworks") == 0)
-        return compute_mynetworks(x, out);
+        return compute_mynetworks(c, x, out);
     if (strcmp(name, "mail_version") == 0) {
         strbuf_puts(out, MTA_VERSION);
         return 0;
@@ -1006,88 +581,16 @@ static void set_file_value(struct store *st, const char *name, const char *value
     p->file_line = line;
 }
 
-/* One logical line: "name = value" (Postfix's split_nameval rules). */
-static int parse_logical(struct store *st, strbuf *logical, int line, strbuf *err)
+static int file_entry(void *ctx, const char *name, const char *value, int line, strbuf *err)
 {
-    const char *s = strbuf_str(logical);
-    size_t i = 0, n = logical->len;
-    while (i < n && is_space(s[i]))
-        i++;
-    if (i >= n || s[i] == '=') {
-        strbuf_printf(err, "%s, line %d: missing attribute name: \"%s\"", st->path, line, s);
-        return -1;
-    }
-    size_t name_start = i;
-    while (i < n && !is_space(s[i]) && s[i] != '=')
-        i++;
-    size_t name_end = i;
-    while (i < n && is_space(s[i]))
-        i++;
-    if (i >= n || s[i] != '=') {
-        strbuf_printf(err, "%s, line %d: missing '=' after attribute name: \"%s\"", st->path, line,
-                      s);
-        return -1;
-    }
-    i++;
-    while (i < n && is_space(s[i]))
-        i++;
-    size_t end = n;
-    while (end > i && is_space(s[end - 1]))
-        end--;
-    char *name = xstrndup(s + name_start, name_end - name_start);
-    char *value = xstrndup(s + i, end - i);
-    set_file_value(st, name, value, line);
-    free(name);
-    free(value);
+    (void)err;
+    set_file_value(ctx, name, value, line);
     return 0;
 }
 
 static int store_parse(struct store *st, const char *text, size_t len, strbuf *err)
 {
-    strbuf logical = STRBUF_INIT;
-    int logical_line = 0, line = 0;
-    bool have = false, skipping = false;
-    size_t pos = 0;
-    int rc = 0;
-    while (pos < len && rc == 0) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t end = nl ? (size_t)(nl - text) : len;
-        const char *s = text + pos;
-        size_t n = end - pos;
-        line++;
-        pos = nl ? end + 1 : len;
-        if (memchr(s, '\0', n)) {
-            strbuf_printf(err, "%s, line %d: NUL character in configuration file", st->path, line);
-            rc = -1;
-            break;
-        }
-        size_t k = 0;
-        while (k < n && is_space(s[k]))
-            k++;
-        if (k == n || s[k] == '#')
-            continue; /* blank and comment lines never end a logical line */
-        if (is_space(s[0])) {
-            if (have)
-                strbuf_append(&logical, s, n);
-            else if (!skipping) {
-                msg_warn("%s, line %d: logical line must not start with whitespace: "
-                         "\"%.*s%s\"",
-                         st->path, line, (int)(n > 30 ? 30 : n), s, n > 30 ? "..." : "");
-                skipping = true;
-            }
-            continue;
-        }
-        if (have)
-            rc = parse_logical(st, &logical, logical_line, err);
-        strbuf_reset(&logical);
-        strbuf_append(&logical, s, n);
-        have = true;
-        skipping = false;
-        logical_line = line;
-    }
-    if (rc == 0 && have)
-        rc = parse_logical(st, &logical, logical_line, err);
-    strbuf_release(&logical);
+    int rc = config_syntax_parse(st->path, text, len, file_entry, st, err);
     if (rc == 0) {
         st->order_names = xreallocarray(NULL, st->norder + 1, sizeof(*st->order_names));
         for (size_t i = 0; i < st->norder; i++) {
@@ -1227,9 +730,10 @@ static const char *store_get(struct store *st, const char *name, strbuf *err)
     struct param *p = param_find(st, name);
     if (p && p->expanded)
         return p->expanded;
-    struct xctx x = {.st = st, .err = err};
+    struct xctx c = {.st = st};
+    struct config_expand_ops ops = expand_ops(&c);
     strbuf val = STRBUF_INIT;
-    int rc = expand_name(&x, name, &val);
+    int rc = config_expand_name(&ops, name, &val, err);
     strbuf_release(&val);
     if (rc < 0)
         return NULL;
@@ -1269,12 +773,10 @@ int config_lookup(const char *name, const char **value, strbuf *err)
 
 static const char *store_raw(struct store *st, const char *name, strbuf *err)
 {
-    struct xctx x = {.st = st, .err = err};
+    struct xctx c = {.st = st};
+    struct config_expand_ops ops = expand_ops(&c);
     const char *raw;
-    if (push_name(&x, name) < 0)
-        return NULL;
-    int rc = raw_value(&x, name, &raw);
-    x.nstack--;
+    int rc = config_expand_raw(&ops, name, &raw, err);
     if (rc < 0)
         return NULL;
     return raw;
@@ -1303,9 +805,10 @@ const char *config_origin(const char *name)
 
 int config_expand(const char *text, strbuf *out, strbuf *err)
 {
-    struct xctx x = {.st = &cfg, .err = err};
+    struct xctx c = {.st = &cfg};
+    struct config_expand_ops ops = expand_ops(&c);
     strbuf_reset(out);
-    return expand_text(&x, text, strlen(text), out);
+    return config_expand_text(&ops, text, strlen(text), out, err);
 }
 
 int config_expand_with(const char *text, const strlist *overrides, strbuf *out, strbuf *err)
@@ -1338,11 +841,12 @@ int config_expand_with(const char *text, const strlist *overrides, strbuf *out, 
 int config_expand_attrs(const char *text, const struct config_attrs *attrs, strbuf *out,
                         bool *undefined, strbuf *err)
 {
-    struct xctx x = {.st = &cfg, .err = err, .attrs = attrs};
+    struct xctx c = {.st = &cfg, .attrs = attrs};
+    struct config_expand_ops ops = expand_ops(&c);
     strbuf_reset(out);
-    int rc = expand_text(&x, text, strlen(text), out);
+    int rc = config_expand_text(&ops, text, strlen(text), out, err);
     if (undefined)
-        *undefined = x.undefined;
+        *undefined = c.undefined;
     return rc;
 }
 
@@ -1365,14 +869,13 @@ const char *config_default_value(const char *name)
     if (p && p->computed)
         return p->computed;
     strbuf err = STRBUF_INIT;
-    struct xctx x = {.st = &cfg, .err = &err};
-    strbuf val = STRBUF_INIT;
-    if (push_name(&x, name) < 0 || compute_default(&x, name, &val) < 0)
+    struct xctx c = {.st = &cfg, .default_of = name};
+    struct config_expand_ops ops = expand_ops(&c);
+    const char *raw;
+    if (config_expand_raw(&ops, name, &raw, &err) < 0)
         msg_fatal("%s", strbuf_str(&err));
-    p = param_get(&cfg, name);
-    p->computed = strbuf_detach(&val);
     strbuf_release(&err);
-    return p->computed;
+    return raw; /* x_lookup cached it as the parameter's computed value */
 }
 
 size_t config_set_names(const char ***names)

@@ -1,5 +1,11 @@
 /* config - main.cf: parsing, parameter lookup with lazy expansion, defaults.
  *
+ * The generic syntax and the $name expander live in lib/util/config_syntax
+ * (no mail knowledge); this module is the parameter part: the store of
+ * main.cf values and overrides, the built-in table with types and bounds,
+ * the computed defaults (myhostname, mydomain, mynetworks: supplied to the
+ * expander through its lookup callback), and the accessors.
+ *
  * Syntax (postconf(5)): "name = value" lines; blank lines and lines whose
  * first non-blank character is '#' ignored; no inline comments; a line that
  * starts with whitespace continues the previous one; the last definition of

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -94,12 +95,36 @@ int mail_queue_path(strbuf *out, const char *queue, const char *id)
     if (!queue || !queue_name_valid(queue) || !id || !queue_id_valid(id))
         return -1;
     strbuf_printf(out, "%s/", queue);
-    if (queue_id_hash_dir(out, id, mail_queue_depth(queue)) < 0) {
+    if (mail_queue_hash_dirs(out, id, mail_queue_depth(queue)) < 0) {
         strbuf_reset(out);
         return -1;
     }
     strbuf_puts(out, id);
     return 0;
+}
+
+int mail_queue_hash_dirs(strbuf *out, const char *id, int depth)
+{
+    return queue_id_hash_dir(out, id, depth);
+}
+
+int mail_queue_make_hash_dirs(int dirfd, const char *hash, int *created)
+{
+    strbuf prefix = STRBUF_INIT;
+    int ret = 0;
+    for (const char *p = hash; *p; p++) {
+        if (*p == '/') {
+            if (mkdirat(dirfd, strbuf_str(&prefix), 0700) == 0)
+                (*created)++;
+            else if (errno != EEXIST) {
+                ret = -1;
+                break;
+            }
+        }
+        strbuf_putc(&prefix, *p);
+    }
+    strbuf_release(&prefix);
+    return ret;
 }
 
 size_t mail_queue_record_limit_for(long long lll)

@@ -62,6 +62,16 @@ int mail_queue_depth(const char *queue);
  * Returns -1 (out emptied) for a bad queue name or an invalid ID. */
 int mail_queue_path(strbuf *out, const char *queue, const char *id);
 
+/* Append the hash directories of `id` at `depth` ("A/B/", "" at depth 0)
+ * to out: the one rule for where an ID lives in a hashed queue (used by
+ * mail_queue_path and by queue_file for explicit depths). -1 for a bad
+ * depth or ID. */
+int mail_queue_hash_dirs(strbuf *out, const char *id, int depth);
+/* Create each level of `hash` (as from mail_queue_hash_dirs) below dirfd,
+ * mode 0700; existing levels are fine. *created is incremented per new
+ * level (their entries in the parent need an fsync). -1 with errno set. */
+int mail_queue_make_hash_dirs(int dirfd, const char *hash, int *created);
+
 /* Readers accept records of at least this size whatever the settings. */
 #define MAIL_QUEUE_READ_MIN (1024 * 1024)
 /* Writers bound records by at least this much (an 8 KiB header line is

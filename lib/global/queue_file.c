@@ -155,27 +155,6 @@ static int fsync_dir_at(int dirfd, const char *rel, int file_fd)
     return close(fd);
 }
 
-/* Create each level of `rel` ("A/B/") below dirfd. *created counts new ones:
- * their entries in the parent need an fsync too. */
-static int make_hash_dirs(int dirfd, const char *rel, int *created)
-{
-    strbuf prefix = STRBUF_INIT;
-    int ret = 0;
-    for (const char *p = rel; *p; p++) {
-        if (*p == '/') {
-            if (mkdirat(dirfd, strbuf_str(&prefix), 0700) == 0)
-                (*created)++;
-            else if (errno != EEXIST) {
-                ret = -1;
-                break;
-            }
-        }
-        strbuf_putc(&prefix, *p);
-    }
-    strbuf_release(&prefix);
-    return ret;
-}
-
 /* fsync the hash levels of `rel` from the leaf up, then dirfd itself. */
 static int fsync_hash_levels(int dirfd, const char *rel, int file_fd)
 {
@@ -376,12 +355,12 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, int hash
     for (int attempt = 0;; attempt++) {
         queue_id_make(&qf->id, long_id, &qf->ctime, st.st_ino);
         strbuf_reset(&qf->hash);
-        if (queue_id_hash_dir(&qf->hash, strbuf_str(&qf->id), hash_depth) < 0)
+        if (mail_queue_hash_dirs(&qf->hash, strbuf_str(&qf->id), hash_depth) < 0)
             msg_panic("queue_file_create: made invalid ID %s", strbuf_str(&qf->id));
         strbuf_set(&qf->rel, strbuf_str(&qf->hash));
         strbuf_puts(&qf->rel, strbuf_str(&qf->id));
         int created = 0;
-        if (hash_depth > 0 && make_hash_dirs(qf->dirfd, strbuf_str(&qf->hash), &created) < 0) {
+        if (hash_depth > 0 && mail_queue_make_hash_dirs(qf->dirfd, strbuf_str(&qf->hash), &created) < 0) {
             qf_fail(qf, errno, "create hash directory in");
             goto fail_unlink_tmp;
         }
@@ -1049,7 +1028,7 @@ static int queue_paths(strbuf *dir, strbuf *hash, const char *queue_dir, const c
         return -1;
     }
     strbuf_reset(hash);
-    if (queue_id_hash_dir(hash, id, depth) < 0)
+    if (mail_queue_hash_dirs(hash, id, depth) < 0)
         msg_panic("queue_paths: bad hash depth %d", depth);
     strbuf_reset(dir);
     strbuf_printf(dir, "%s/%s", queue_dir, queue);
@@ -1184,7 +1163,7 @@ int queue_file_move(const char *queue_dir, const char *id, const char *from, int
         if (errno != ENOENT || to_depth == 0 || faccessat(from_fd, strbuf_str(&from_rel), F_OK, 0))
             goto fail;
         what = "create hash directory";
-        if (make_hash_dirs(to_fd, strbuf_str(&to_hash), &created) < 0)
+        if (mail_queue_make_hash_dirs(to_fd, strbuf_str(&to_hash), &created) < 0)
             goto fail;
         what = "rename";
         if (rename_noreplace(from_fd, strbuf_str(&from_rel), to_fd, strbuf_str(&to_rel)) < 0)

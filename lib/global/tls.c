@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "mem.h"
 #include "msg.h"
 #include "strlist.h"
@@ -163,24 +162,26 @@ int tls_parse_protocols(const char *spec, int *min_version, int *max_version, st
     return 0;
 }
 
-int tls_cipherlist(const char *grade, const char *exclude, strbuf *out, strbuf *err)
+int tls_cipherlist(const char *grade, const struct tls_grade_lists *lists, const char *exclude,
+                   strbuf *out, strbuf *err)
 {
-    static const char *const grades[] = {"high", "medium", "low", "export", "null"};
-    bool ok = false;
+    const struct {
+        const char *name, *list;
+    } grades[] = {{"high", lists->high},
+                  {"medium", lists->medium},
+                  {"low", lists->low},
+                  {"export", lists->export},
+                  {"null", lists->null}};
+    const char *list = NULL;
     for (size_t i = 0; i < sizeof(grades) / sizeof(grades[0]); i++)
-        if (strcasecmp(grade, grades[i]) == 0)
-            ok = true;
-    if (!ok) {
+        if (strcasecmp(grade, grades[i].name) == 0)
+            list = grades[i].list ? grades[i].list : "";
+    if (!list) {
         strbuf_printf(
             err, "unknown TLS cipher grade \"%s\" (use high, medium, low, export or null)", grade);
         return -1;
     }
-    strbuf name = STRBUF_INIT;
-    strbuf_printf(&name, "tls_%s_cipherlist", grade);
-    for (char *p = name.s; *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-    strbuf_set(out, config_get(strbuf_str(&name)));
-    strbuf_release(&name);
+    strbuf_set(out, list);
     strlist ex = STRLIST_INIT;
     const char *e = NULL;
     if (exclude && strlist_split(&ex, exclude, " ,:\t\r\n", &e) < 0) {

@@ -41,11 +41,17 @@ typedef struct tls_conn tls_conn;
  * highest allowed version. Unknown names are an error. */
 int tls_parse_protocols(const char *spec, int *min_version, int *max_version, strbuf *err);
 
+/* The OpenSSL cipher list of each Postfix grade (the tls_<grade>_cipherlist
+ * parameters), supplied by the caller: this module reads no configuration. */
+struct tls_grade_lists {
+    const char *high, *medium, *low, *export, *null;
+};
 /* OpenSSL cipher list for a Postfix grade (high, medium, low, export,
- * null: the tls_<grade>_cipherlist parameter) minus the names in
- * `exclude` (Postfix's *_exclude_ciphers, each appended as ":!name").
- * -1 for an unknown grade. */
-int tls_cipherlist(const char *grade, const char *exclude, strbuf *out, strbuf *err);
+ * null; any case) taken from `lists`, minus the names in `exclude`
+ * (Postfix's *_exclude_ciphers, each appended as ":!name"). -1 for an
+ * unknown grade. */
+int tls_cipherlist(const char *grade, const struct tls_grade_lists *lists, const char *exclude,
+                   strbuf *out, strbuf *err);
 
 struct tls_server_settings {
     const char *cert_file;       /* PEM: certificate then its chain; may be "" */

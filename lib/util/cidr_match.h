@@ -28,8 +28,11 @@ int cidr_addr_parse(const char *text, struct cidr_addr *out);
 /* Parse a pattern. 0, or -1 with *why set to a static reason. */
 int cidr_net_parse(const char *text, struct cidr_net *out, const char **why);
 bool cidr_match(const struct cidr_net *net, const struct cidr_addr *addr);
-/* Quick test: could `text` be meant as an address pattern (digits, dots,
- * colons, brackets, hex, one slash)? Used to tell them from host names. */
+/* Quick test: could `text` be meant as an address pattern (it starts with
+ * '[', or has only digits, dots and slashes, at least one digit)? Used to
+ * tell them from host names; a malformed one is then refused by
+ * cidr_net_parse. Bare IPv6 ("::1") is not recognised: main.cf lists
+ * bracket it. */
 bool cidr_looks_like_net(const char *text);
 
 #endif

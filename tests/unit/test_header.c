@@ -1,4 +1,5 @@
-/* Unit tests: header (collection/classification), addr_list, mail_date. */
+/* Unit tests: header (collection/classification). addr_list and mail_date
+ * have their own files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +11,7 @@
 
 #include <cmocka.h>
 
-#include "addr_list.h"
 #include "header.h"
-#include "mail_date.h"
 #include "strlist.h"
 
 struct collected {
@@ -111,86 +110,6 @@ static void header_name_rules(void **state)
     assert_memory_equal(v, "x@y", 3);
 }
 
-static void parse_list(const char *value, int expect_ret, const char **expect)
-{
-    strlist out = STRLIST_INIT;
-    strbuf err = STRBUF_INIT;
-    int ret = addr_list_parse(value, strlen(value), &out, 100, &err);
-    assert_int_equal(ret, expect_ret);
-    size_t n = 0;
-    while (expect[n])
-        n++;
-    if (out.n != n) {
-        for (size_t i = 0; i < out.n; i++)
-            fprintf(stderr, "got [%s]\n", out.v[i]);
-    }
-    assert_int_equal(out.n, n);
-    for (size_t i = 0; i < n; i++)
-        assert_string_equal(out.v[i], expect[i]);
-    strlist_release(&out);
-    strbuf_release(&err);
-}
-
-static void addr_list_forms(void **state)
-{
-    parse_list("a@b", 0, (const char *[]){"a@b", NULL});
-    parse_list("John Doe <jd@ex.org>, x@y (comment (nested))", 0,
-               (const char *[]){"jd@ex.org", "x@y", NULL});
-    parse_list("\"Doe, John\" <jd@ex.org>", 0, (const char *[]){"jd@ex.org", NULL});
-    parse_list("\"odd user\"@ex.org", 0, (const char *[]){"\"odd user\"@ex.org", NULL});
-    parse_list("team: a@b, c@d;, e@f", 0, (const char *[]){"a@b", "c@d", "e@f", NULL});
-    parse_list("<@relay1,@relay2:user@host>", 0, (const char *[]){"user@host", NULL});
-    parse_list("user@[1.2.3.4]", 0, (const char *[]){"user@[1.2.3.4]", NULL});
-    parse_list("localuser", 0, (const char *[]){"localuser", NULL});
-    parse_list("<>, , ,a@b", 0, (const char *[]){"a@b", NULL});
-    parse_list("a@b,\n\tc@d", 0, (const char *[]){"a@b", "c@d", NULL});
-    parse_list("un\r\nsafe\x01@b", 0, (const char *[]){"unsafe@b", NULL});
-}
-
-static void addr_list_hostile(void **state)
-{
-    parse_list("\"unterminated@b", -1, (const char *[]){NULL});
-    parse_list("a@b, (unterminated", -1, (const char *[]){"a@b", NULL});
-    parse_list("<a@b", -1, (const char *[]){NULL});
-    parse_list("<a<b>>", -1, (const char *[]){NULL});
-    parse_list("x@[1.2", -1, (const char *[]){NULL});
-
-    /* Too many addresses is an error, and the list stays bounded. */
-    strbuf many = STRBUF_INIT;
-    for (int i = 0; i < 500; i++)
-        strbuf_printf(&many, "u%d@x,", i);
-    strlist out = STRLIST_INIT;
-    strbuf err = STRBUF_INIT;
-    assert_int_equal(addr_list_parse(many.s, many.len, &out, 100, &err), -1);
-    assert_int_equal(out.n, 100);
-    strlist_release(&out);
-    strbuf_release(&err);
-    strbuf_release(&many);
-
-    /* NUL bytes inside the value are dropped like other control chars. */
-    strlist out2 = STRLIST_INIT;
-    strbuf err2 = STRBUF_INIT;
-    assert_int_equal(addr_list_parse("a\0b@c", 5, &out2, 10, &err2), 0);
-    assert_string_equal(out2.v[0], "ab@c");
-    strlist_release(&out2);
-    strbuf_release(&err2);
-}
-
-static void mail_date_format(void **state)
-{
-    setenv("TZ", "UTC", 1);
-    tzset();
-    strbuf sb = STRBUF_INIT;
-    mail_date_append(&sb, 1583402400); /* 2020-03-05 10:00:00 UTC */
-    assert_string_equal(sb.s, "Thu,  5 Mar 2020 10:00:00 +0000 (UTC)");
-    strbuf_reset(&sb);
-    setenv("TZ", "Asia/Yerevan", 1);
-    tzset();
-    mail_date_append(&sb, 1583402400);
-    assert_string_equal(sb.s, "Thu,  5 Mar 2020 14:00:00 +0400 (+04)");
-    strbuf_release(&sb);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,9 +117,6 @@ int main(void)
         cmocka_unit_test(header_non_header_line_starts_body),
         cmocka_unit_test(header_size_limit_truncates),
         cmocka_unit_test(header_name_rules),
-        cmocka_unit_test(addr_list_forms),
-        cmocka_unit_test(addr_list_hostile),
-        cmocka_unit_test(mail_date_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -157,6 +158,51 @@ static void paths(void **state)
         assert_int_equal(mail_queue_path(&p, bad_queues[i], "1E240ABCDEF"), -1);
     assert_int_equal(mail_queue_path(&p, NULL, "1E240ABCDEF"), -1);
     strbuf_release(&p);
+}
+
+/* The hash directories of an ID and their creation (queue_file uses both). */
+static void hash_dirs(void **state)
+{
+    (void)state;
+    strbuf h = STRBUF_INIT;
+    assert_int_equal(mail_queue_hash_dirs(&h, "4F2A1B3C9D", 0), 0);
+    assert_string_equal(strbuf_str(&h), "");
+    assert_int_equal(mail_queue_hash_dirs(&h, "4F2A1B3C9D", 2), 0);
+    size_t len2 = h.len;
+    assert_int_equal(len2, 4); /* "X/Y/" */
+    assert_int_equal(mail_queue_hash_dirs(&h, "4F2A1B3C9D", -1), -1);
+    char root[] = "/tmp/test_mail_queue_hashXXXXXX";
+    assert_non_null(mkdtemp(root));
+    int dfd = open(root, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    int created = 0;
+    assert_int_equal(mail_queue_make_hash_dirs(dfd, strbuf_str(&h), &created), 0);
+    assert_int_equal(created, 2);
+    struct stat st;
+    strbuf p = STRBUF_INIT;
+    strbuf_printf(&p, "%s/%s", root, strbuf_str(&h));
+    assert_int_equal(stat(strbuf_str(&p), &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0700);
+    created = 0; /* existing levels are fine and not counted */
+    assert_int_equal(mail_queue_make_hash_dirs(dfd, strbuf_str(&h), &created), 0);
+    assert_int_equal(created, 0);
+    /* A file where a level should be: an error, errno set. */
+    strbuf_set(&p, root);
+    strbuf_puts(&p, "/Z");
+    int fd = open(strbuf_str(&p), O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    errno = 0;
+    assert_int_equal(mail_queue_make_hash_dirs(dfd, "Z/Q/", &created), -1);
+    assert_int_equal(errno, ENOTDIR);
+    close(dfd);
+    strbuf cmd = STRBUF_INIT;
+    strbuf_printf(&cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(strbuf_str(&cmd)), 0);
+    strbuf_release(&cmd);
+    strbuf_release(&p);
+    strbuf_release(&h);
 }
 
 static void record_limits(void **state)
@@ -323,6 +369,7 @@ int main(void)
         cmocka_unit_test(parse_names),
         cmocka_unit_test(bad_configured_depth_is_fatal),
         cmocka_unit_test(paths),
+        cmocka_unit_test(hash_dirs),
         cmocka_unit_test(record_limits),
         cmocka_unit_test(scans),
     };

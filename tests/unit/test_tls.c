@@ -46,11 +46,22 @@ static void test_cipher_grades(void **state)
 {
     (void)state;
     strbuf out = STRBUF_INIT, err = STRBUF_INIT;
-    assert_int_equal(tls_cipherlist("medium", "", &out, &err), 0);
+    /* The lists come from the caller (Postfix's defaults here). */
+    const struct tls_grade_lists g = {.high = "aNULL:-aNULL:HIGH:@STRENGTH",
+                                      .medium = "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH",
+                                      .low = "LOW",
+                                      .export = "EXPORT",
+                                      .null = "eNULL:!aNULL"};
+    assert_int_equal(tls_cipherlist("medium", &g, "", &out, &err), 0);
     assert_string_equal(strbuf_str(&out), "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH");
-    assert_int_equal(tls_cipherlist("HIGH", "RC4, aNULL", &out, &err), 0);
+    assert_int_equal(tls_cipherlist("HIGH", &g, "RC4, aNULL", &out, &err), 0);
     assert_string_equal(strbuf_str(&out), "aNULL:-aNULL:HIGH:@STRENGTH:!RC4:!aNULL");
-    assert_int_equal(tls_cipherlist("super", "", &out, &err), -1);
+    assert_int_equal(tls_cipherlist("Null", &g, NULL, &out, &err), 0);
+    assert_string_equal(strbuf_str(&out), "eNULL:!aNULL");
+    const struct tls_grade_lists unset = {0};
+    assert_int_equal(tls_cipherlist("low", &unset, "x", &out, &err), 0);
+    assert_string_equal(strbuf_str(&out), ":!x");
+    assert_int_equal(tls_cipherlist("super", &g, "", &out, &err), -1);
     strbuf_release(&out);
     strbuf_release(&err);
 }
