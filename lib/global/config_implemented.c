@@ -214,7 +214,6 @@ static const struct config_implemented table[] = {
     READ("sender_canonical_classes"),
     READ("sender_canonical_maps"),
     READ("virtual_alias_expansion_limit"),
-    READ("virtual_alias_maps"),
     READ("virtual_alias_recursion_limit"),
     SMTP_LMTP("generic_maps"),
 
