@@ -17,8 +17,11 @@ void strbuf_reserve(strbuf *sb, size_t extra)
     size_t cap = sb->cap ? sb->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    bool fresh = !sb->s;
     sb->s = xrealloc(sb->s, cap);
     sb->cap = cap;
+    if (fresh) /* strbuf_str() of a reserved but still empty buffer is "" */
+        sb->s[0] = '\0';
 }
 
 void strbuf_append(strbuf *sb, const void *data, size_t n)
