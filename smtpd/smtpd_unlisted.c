@@ -5,7 +5,9 @@
  * class whose table does not list it is refused at RCPT with 550 5.1.1
  * rather than accepted and bounced later. Per address class, as Postfix 3.7:
  *
- *   any class          listed in virtual_alias_maps: known (cleanup rewrites it)
+ *   any class          listed in recipient_canonical_maps (sender_canonical_maps
+ *                      for a sender), canonical_maps or virtual_alias_maps:
+ *                      known (cleanup rewrites it)
  *   local              local_recipient_maps (empty: no check)
  *   virtual alias      not in virtual_alias_maps: unknown
  *   virtual mailbox    virtual_mailbox_maps (empty: no check)
@@ -38,6 +40,9 @@ static maps *virt_alias_maps;   /* NULL: empty */
 static maps *virt_mailbox_maps; /* NULL: no virtual mailbox check */
 static maps *relay_rcpt_maps;   /* NULL: no relay recipient check */
 static maps *relocated_maps;    /* NULL: empty */
+/* Addresses cleanup's canonical mapping rewrites count as known (Postfix's
+ * check_rcpt_maps): what they become is checked at delivery. */
+static maps *canonical_maps, *rcpt_canonical_maps, *sender_canonical_maps;
 
 static maps *open_param(const char *param)
 {
@@ -63,6 +68,9 @@ void smtpd_unlisted_init(void)
     strbuf err = STRBUF_INIT;
     if (!(rs = resolve_open(&err)))
         msg_fatal("%s", strbuf_str(&err));
+    canonical_maps = open_param("canonical_maps");
+    rcpt_canonical_maps = open_param("recipient_canonical_maps");
+    sender_canonical_maps = open_param("sender_canonical_maps");
 
     /* local_recipient_maps: NIS is not available here; Postfix behaves as
      * if such tables were empty when NIS is not set up. */
@@ -201,9 +209,16 @@ int smtpd_unlisted_address(struct smtpd_state *s, const char *addr, bool is_send
     }
     if (rr.cls == RESOLVE_DEFAULT)
         return 0;
-    /* Any class: an address virtual_alias_maps rewrites is deliverable
-     * as whatever it becomes. */
-    int found = smtpd_unlisted_find(virt_alias_maps, "virtual_alias_maps", addr, false);
+    /* Any class: an address the canonical maps or virtual_alias_maps
+     * rewrite is deliverable as whatever it becomes (Postfix's order). */
+    bool local = rr.cls == RESOLVE_LOCAL;
+    int found = smtpd_unlisted_find(rcpt_canonical_maps, "recipient_canonical_maps", addr, local);
+    if (found == 0 && is_sender)
+        found = smtpd_unlisted_find(sender_canonical_maps, "sender_canonical_maps", addr, local);
+    if (found == 0)
+        found = smtpd_unlisted_find(canonical_maps, "canonical_maps", addr, local);
+    if (found == 0)
+        found = smtpd_unlisted_find(virt_alias_maps, "virtual_alias_maps", addr, false);
     if (found > 0)
         return 0;
     maps *m = NULL;

@@ -80,12 +80,44 @@ static void table_failure(void **state)
     strbuf_release(&err);
 }
 
+/* A virtual alias domain's address is known when a canonical table
+ * rewrites it (cleanup maps it before virtual alias expansion), as in
+ * Postfix's check_rcpt_maps; otherwise 550 5.1.1. Senders: 5.1.0. */
+static void canonical_maps_make_known(void **state)
+{
+    (void)state;
+    strbuf err = STRBUF_INIT, reply = STRBUF_INIT;
+    const char *text = "recipient_delimiter = +\n"
+                       "mydestination = localhost\n"
+                       "local_recipient_maps =\n"
+                       "virtual_alias_domains = virt.example\n"
+                       "recipient_canonical_maps = inline:{someone@virt.example=u@localhost}\n"
+                       "sender_canonical_maps = inline:{boss@virt.example=u@localhost}\n";
+    assert_int_equal(config_load_text("test", text, strlen(text), &err), 0);
+    smtpd_unlisted_init();
+    struct smtpd_state *s = NULL; /* not consulted */
+    assert_int_equal(smtpd_unlisted_address(s, "someone@virt.example", false, &reply), 0);
+    assert_int_equal(smtpd_unlisted_address(s, "someone+x@virt.example", false, &reply), 0);
+    assert_int_equal(smtpd_unlisted_address(s, "other@virt.example", false, &reply), 550);
+    assert_string_equal(strbuf_str(&reply), "550 5.1.1 <other@virt.example>: Recipient address "
+                                            "rejected: User unknown in virtual alias table");
+    /* sender_canonical_maps counts for senders only */
+    assert_int_equal(smtpd_unlisted_address(s, "boss@virt.example", true, &reply), 0);
+    assert_int_equal(smtpd_unlisted_address(s, "boss@virt.example", false, &reply), 550);
+    assert_int_equal(smtpd_unlisted_address(s, "nobody@virt.example", true, &reply), 550);
+    assert_string_equal(strbuf_str(&reply), "550 5.1.0 <nobody@virt.example>: Sender address "
+                                            "rejected: User unknown in virtual alias table");
+    strbuf_release(&err);
+    strbuf_release(&reply);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(key_order),
         cmocka_unit_test(hostile_addresses),
         cmocka_unit_test(table_failure),
+        cmocka_unit_test(canonical_maps_make_known),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
