@@ -61,8 +61,8 @@ bool config_syntax_valid_name(const char *name)
 /* ---------------------------------------------------------------- parsing */
 
 /* One logical line: "name = value" (Postfix's split_nameval rules). */
-static int parse_logical(const char *origin, strbuf *logical, int line,
-                         config_syntax_entry_fn fn, void *ctx, strbuf *err)
+static int parse_logical(const char *origin, strbuf *logical, int line, config_syntax_entry_fn fn,
+                         void *ctx, strbuf *err)
 {
     const char *s = strbuf_str(logical);
     size_t i = 0, n = logical->len;
@@ -97,8 +97,8 @@ static int parse_logical(const char *origin, strbuf *logical, int line,
     return rc;
 }
 
-int config_syntax_parse(const char *origin, const char *text, size_t len,
-                        config_syntax_entry_fn fn, void *ctx, strbuf *err)
+int config_syntax_parse(const char *origin, const char *text, size_t len, config_syntax_entry_fn fn,
+                        void *ctx, strbuf *err)
 {
     strbuf logical = STRBUF_INIT;
     int logical_line = 0, line = 0;
@@ -178,7 +178,8 @@ void config_syntax_references(const char *s, void (*fn)(void *ctx, const char *n
 
 /* -------------------------------------------------------------- expansion */
 
-static int xverror(struct config_expansion *x, const char *fmt, va_list ap)
+static int __attribute__((format(printf, 2, 0)))
+xverror(struct config_expansion *x, const char *fmt, va_list ap)
 {
     if (x->err->len > 0)
         return -1; /* keep the first, innermost error */
@@ -195,8 +196,8 @@ static int xverror(struct config_expansion *x, const char *fmt, va_list ap)
 
 /* Report an expansion error, prefixed with the name being expanded
  * (innermost first: that is where the bad text is). Always returns -1. */
-static int __attribute__((format(printf, 2, 3))) xerror(struct config_expansion *x,
-                                                        const char *fmt, ...)
+static int __attribute__((format(printf, 2, 3)))
+xerror(struct config_expansion *x, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -244,8 +245,7 @@ static int push_name(struct config_expansion *x, const char *name)
         return -1;
     }
     if (x->nstack >= MAX_NESTING)
-        return xerror(x, "parameter references nested more than %d deep at $%s", MAX_NESTING,
-                      name);
+        return xerror(x, "parameter references nested more than %d deep at $%s", MAX_NESTING, name);
     x->stack[x->nstack++] = name;
     return 0;
 }
@@ -257,8 +257,7 @@ static int check_length(struct config_expansion *x, const strbuf *out)
     return 0;
 }
 
-static int raw_value(struct config_expansion *x, const char *name, const char **raw,
-                     bool *verbatim)
+static int raw_value(struct config_expansion *x, const char *name, const char **raw, bool *verbatim)
 {
     *raw = NULL;
     *verbatim = false;
@@ -313,8 +312,8 @@ static size_t skip_space(const char *s, size_t n, size_t i)
 }
 
 /* At s[*i] == '{': the balanced payload; *i moves past '}' and whitespace. */
-static int curly_payload(struct config_expansion *x, const char *s, size_t n, size_t *i, size_t *start,
-                         size_t *len)
+static int curly_payload(struct config_expansion *x, const char *s, size_t n, size_t *i,
+                         size_t *start, size_t *len)
 {
     int level = 0;
     for (size_t j = *i; j < n; j++) {
@@ -398,7 +397,8 @@ static bool relop_holds(enum relop op, int delta)
 }
 
 /* {left} op {right}: *truth is the result; *i moves past the right operand. */
-static int eval_relational(struct config_expansion *x, const char *s, size_t n, size_t *i, bool *truth)
+static int eval_relational(struct config_expansion *x, const char *s, size_t n, size_t *i,
+                           bool *truth)
 {
     size_t ls, ll, rs, rl;
     if (curly_payload(x, s, n, i, &ls, &ll) < 0)
@@ -649,8 +649,8 @@ static int expand_text(struct config_expansion *x, const char *s, size_t n, strb
 
 /* ------------------------------------------------------------ entry points */
 
-int config_expand_text(const struct config_expand_ops *ops, const char *text, size_t n,
-                       strbuf *out, strbuf *err)
+int config_expand_text(const struct config_expand_ops *ops, const char *text, size_t n, strbuf *out,
+                       strbuf *err)
 {
     struct config_expansion x = {.ops = ops, .err = err};
     return expand_text(&x, text, n, out);
