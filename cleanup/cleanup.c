@@ -386,35 +386,6 @@ static void content(struct cleanup_state *s, const attr_list *al)
     }
 }
 
-void cleanup_act(struct cleanup_state *s, enum cleanup_action kind, const char *value)
-{
-    if (!cleanup_action_value_ok(kind, value)) {
-        strbuf safe = STRBUF_INIT;
-        addr_sanitize(&safe, value ? value : "", value ? strlen(value) : 0, 256, true);
-        msg_warn("%s: bad %s action value \"%s\"; ignored", strbuf_str(&s->queue_id),
-                 cleanup_action_name(kind), strbuf_str(&safe));
-        strbuf_release(&safe);
-        return;
-    }
-    switch (kind) {
-    case CLEANUP_ACT_HOLD:
-        s->act_hold = true;
-        break;
-    case CLEANUP_ACT_DISCARD:
-        s->act_discard = true;
-        break;
-    case CLEANUP_ACT_REDIRECT:
-        strbuf_set(&s->act_redirect, value);
-        break;
-    case CLEANUP_ACT_FILTER:
-        strbuf_set(&s->act_filter, value);
-        break;
-    case CLEANUP_ACT_BCC:
-        strlist_push(&s->act_bcc, value);
-        break;
-    }
-}
-
 /* request=action: a bad kind or value is the client's protocol error. */
 static void action_request(struct cleanup_state *s, const attr_list *al)
 {

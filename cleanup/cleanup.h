@@ -99,7 +99,7 @@ void cleanup_message_release(struct cleanup_state *s);
 void cleanup_out_recipient(struct cleanup_state *s, const char *address, const char *orig,
                            const char *orcpt, int notify);
 
-/* cleanup.c: a whole-message action (lib/global/cleanup_client.h), from a
+/* cleanup_checks.c: a whole-message action (lib/global/cleanup_client.h), from a
  * client's request=action or a header/body check. Buffered and applied at
  * end: HOLD sets QF_FLAG_HOLD, DISCARD drops the file but answers success,
  * REDIRECT/FILTER become 'A' records "redirect="/"filter=" (last wins), BCC
