@@ -290,21 +290,25 @@ static void redirect_rcpt(struct qmgr_rcpt *r, const char *to)
     r->address = xstrdup(to);
 }
 
-/* HOLD on arrival: clear the flag in place (a release must deliver), then
- * park the file in hold/ without scheduling it. Returns -1 (not taken). */
+/* HOLD on arrival: park the file in hold/ without scheduling it, then clear
+ * the flag in place through the still open descriptor, so a release
+ * (postsuper -H) delivers it. In that order a crash in between leaves a
+ * held file with the flag (harmless: only incoming/ honours it), never an
+ * unflagged file in active/ that a restart would deliver. Returns -1 (not
+ * taken). */
 static int hold_message(struct qmgr_message *m)
 {
     strbuf err = STRBUF_INIT;
     const char *qdir = qmgr_cfg.queue_directory;
-    if (queue_file_update_flags(m->fd, m->flags & ~(uint64_t)QF_FLAG_HOLD, &err) < 0)
+    if (queue_file_move(qdir, m->id, "active", qmgr_cfg.active_depth, "hold", qmgr_cfg.hold_depth,
+                        true, &err) < 0) {
+        /* Left in active/: the next start moves it to incoming/ and it is
+         * held then. */
+        msg_warn("%s: cannot move from active to hold: %s", m->id, err.s);
+    } else if (queue_file_update_flags(m->fd, m->flags & ~(uint64_t)QF_FLAG_HOLD, &err) < 0) {
         msg_warn("%s: cannot clear the hold flag: %s", m->id, err.s);
-    char *id = xstrdup(m->id);
+    }
     qmgr_message_free(&m);
-    strbuf_reset(&err);
-    if (queue_file_move(qdir, id, "active", qmgr_cfg.active_depth, "hold", qmgr_cfg.hold_depth,
-                        true, &err) < 0)
-        msg_warn("%s: cannot move from active to hold: %s", id, err.s);
-    free(id);
     strbuf_release(&err);
     return -1;
 }
