@@ -165,10 +165,19 @@ static void message_action(struct cleanup_state *s, enum cleanup_check_class cls
         i++;
     enum cleanup_action kind = acts[i].kind;
     bool takes_value = kind != CLEANUP_ACT_HOLD && kind != CLEANUP_ACT_DISCARD;
-    if (takes_value && !cleanup_action_value_ok(kind, arg)) {
-        msg_warn("%s: %s map: bad %s destination: \"%.100s\"; ignored", strbuf_str(&s->queue_id),
-                 class_param[cls], acts[i].word, arg);
-        return;
+    if (takes_value) {
+        /* Postfix's warnings ("bad REDIRECT target ... need user@domain"). */
+        bool filter = kind == CLEANUP_ACT_FILTER;
+        if (!(filter ? strchr(arg, ':') != NULL : strchr(arg, '@') != NULL) ||
+            !cleanup_action_value_ok(kind, arg)) {
+            msg_warn("%s: bad %s %s \"%.100s\" in %s map, need %s", strbuf_str(&s->queue_id),
+                     acts[i].word,
+                     filter                      ? "action"
+                     : kind == CLEANUP_ACT_BCC ? "address"
+                                               : "target",
+                     arg, class_param[cls], filter ? "transport:destination" : "user@domain");
+            return;
+        }
     }
     log_action(s, cleanup_action_name(kind), cls, text, len, arg);
     cleanup_act(s, kind, takes_value ? arg : NULL);

@@ -304,10 +304,23 @@ static enum verdict message_action(struct ctx *c, const char *table, const char 
     while (acts[i].kind != kind)
         i++;
     bool takes_value = acts[i].act != CLEANUP_ACT_HOLD && acts[i].act != CLEANUP_ACT_DISCARD;
-    if (takes_value && !cleanup_action_value_ok(acts[i].act, text)) {
-        msg_warn("access table %s entry \"%.100s\" has a bad %s argument; ignored", table, value,
-                 acts[i].word);
-        return V_DUNNO;
+    if (takes_value) {
+        /* Postfix's warnings; then the entry is a DUNNO. */
+        const char *why = NULL;
+        if (!*text)
+            why = acts[i].act == CLEANUP_ACT_FILTER ? "has FILTER entry without value"
+                                                    : "has an entry without value";
+        else if (acts[i].act == CLEANUP_ACT_FILTER && !strchr(text, ':'))
+            why = "requires transport:destination";
+        else if (acts[i].act != CLEANUP_ACT_FILTER && !strchr(text, '@'))
+            why = "requires user@domain target";
+        else if (!cleanup_action_value_ok(acts[i].act, text))
+            why = acts[i].act == CLEANUP_ACT_FILTER ? "has an invalid transport:destination"
+                                                    : "has an invalid address";
+        if (why) {
+            msg_warn("access table %s entry \"%.100s\" %s", table, value, why);
+            return V_DUNNO;
+        }
     }
     strbuf line = STRBUF_INIT;
     if (takes_value)

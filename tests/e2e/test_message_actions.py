@@ -93,7 +93,8 @@ def test_access_discard(instance):
 
 
 def test_access_redirect(instance):
-    inst = make(instance, access="redir@client.example REDIRECT tester2@mta-test.example\n")
+    inst = make(instance, access="redir@client.example REDIRECT tester2@mta-test.example\n"
+                "noat@client.example REDIRECT tester2\n")
     rcpt = per_run("tester@mta-test.example")
     qid = send(inst, "redir@client.example", [rcpt, "tester3@mta-test.example"], "redirected")
     inst.wait_log(action_line("redirect", "redir@client.example", rcpt,
@@ -104,6 +105,11 @@ def test_access_redirect(instance):
     assert copies("tester", "redirected") == [] and copies("tester3", "redirected") == []
     inst.wait_log(re.escape(per_run("%s: to=<tester2@mta-test.example>, orig_to=<%s>, "
                                     "relay=local" % (qid, rcpt))))
+    # Postfix wants user@domain: the entry is ignored, with a warning.
+    send(inst, "noat@client.example", [rcpt], "not-redirected")
+    inst.wait_log(re.escape(per_run('entry "REDIRECT tester2" requires user@domain target')))
+    wait_maildir(inst, per_run("tester"))
+    assert len(copies("tester", "not-redirected")) == 1
 
 
 def test_access_bcc(instance):
@@ -133,8 +139,8 @@ def test_access_filter_to_smtp_sink(instance, smtp_sink):
     assert copies("tester", "filtered") == []
     # A value that is no transport:nexthop is ignored with a warning.
     send(inst, "badfilt@client.example", [rcpt], "unfiltered")
-    inst.wait_log(r"access table texthash:.*/access entry \"FILTER no/such:x\" has a bad FILTER "
-                  r"argument; ignored")
+    inst.wait_log(r"warning: access table texthash:.*/access entry \"FILTER no/such:x\" has an "
+                  r"invalid transport:destination")
     wait_maildir(inst, per_run("tester"))
     assert len(copies("tester", "unfiltered")) == 1
 
