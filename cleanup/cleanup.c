@@ -31,6 +31,9 @@
  * and recipient_bcc_maps add recipients with NOTIFY=NEVER; not for the
  * null sender (bounces) or address verification probes.
  * receive_override_options=no_address_mappings turns all of that off.
+ *
+ * Message actions (request=action from smtpd's access tables, or
+ * cleanup_checks.c) are buffered and applied at end, see cleanup_act().
  */
 #include <errno.h>
 #include <limits.h>
@@ -383,6 +386,47 @@ static void content(struct cleanup_state *s, const attr_list *al)
     }
 }
 
+/* request=action: a bad kind or value is the client's protocol error. */
+static void action_request(struct cleanup_state *s, const attr_list *al)
+{
+    int kind = cleanup_action_parse(opt(al, "kind"));
+    const char *value = opt(al, "value");
+    if (!s->have_envelope || kind < 0 ||
+        !cleanup_action_value_ok((enum cleanup_action)kind, value)) {
+        msg_warn("%s: cleanup client: bad action request", strbuf_str(&s->queue_id));
+        s->error = s->error ? s->error : CLEANUP_PROTO;
+        return;
+    }
+    cleanup_act(s, (enum cleanup_action)kind, value);
+}
+
+/* At end, content written: what the buffered actions add to the file.
+ * Recipients and attributes now belong in the extracted segment. */
+static void apply_actions(struct cleanup_state *s)
+{
+    if (s->act_bcc.n == 0 && s->act_redirect.len == 0 && s->act_filter.len == 0 && !s->act_hold)
+        return;
+    if (s->act_bcc.n || s->act_redirect.len || s->act_filter.len) {
+        if (queue_file_begin_extract(s->qf) < 0) {
+            cleanup_write_failed(s);
+            return;
+        }
+    }
+    for (size_t i = 0; i < s->act_bcc.n; i++)
+        cleanup_out_recipient(s, s->act_bcc.v[i], NULL, NULL, QF_NOTIFY_NEVER);
+    if (s->act_redirect.len) {
+        /* A bare "user" gets @$myorigin, as every envelope address. */
+        resolve_canonical(&s->act_redirect);
+        put_attr(s, "redirect", strbuf_str(&s->act_redirect));
+    }
+    if (s->act_filter.len)
+        put_attr(s, "filter", strbuf_str(&s->act_filter));
+    if (s->act_hold) {
+        s->qf_flags |= QF_FLAG_HOLD;
+        queue_file_set_flags(s->qf, s->qf_flags);
+    }
+}
+
 static void wake_qmgr(const char *qdir)
 {
     strbuf path = STRBUF_INIT, err = STRBUF_INIT;
@@ -406,6 +450,20 @@ static void finish(struct cleanup_state *s, stream *st, const char *qdir)
         s->error = CLEANUP_NORCPT;
     if (s->error == CLEANUP_OK)
         cleanup_message_end(s);
+    if (s->act_discard && s->have_envelope &&
+        (s->error == CLEANUP_OK || s->error == CLEANUP_CONTENT || s->error == CLEANUP_SIZE ||
+         s->error == CLEANUP_NORCPT)) {
+        /* DISCARD: Postfix pretends success; the check that asked for it
+         * logged the "discard:" line, nothing reaches the queue. */
+        queue_file_abort(&s->qf);
+        strbuf text = STRBUF_INIT;
+        strbuf_printf(&text, "250 2.0.0 Ok: queued as %s", id);
+        (void)reply(st, 0, strbuf_str(&text), id);
+        strbuf_release(&text);
+        return;
+    }
+    if (s->error == CLEANUP_OK)
+        apply_actions(s);
     if (s->error != CLEANUP_OK) {
         if (s->error == CLEANUP_SIZE)
             msg_info("%s: reject: message size exceeds fixed limit", id);
@@ -525,6 +583,8 @@ static void cleanup_serve(int fd, const char *service, char **args)
             envelope_rcpt(&s, &al);
         } else if (strcmp(req, "content") == 0) {
             content(&s, &al);
+        } else if (strcmp(req, "action") == 0) {
+            action_request(&s, &al);
         } else if (strcmp(req, "end") == 0) {
             finish(&s, st, qdir);
             break;
@@ -548,6 +608,9 @@ done:
     strbuf_release(&s.sender);
     strbuf_release(&s.fullname);
     dup_filter_free(&s.dups);
+    strbuf_release(&s.act_redirect);
+    strbuf_release(&s.act_filter);
+    strlist_release(&s.act_bcc);
     cleanup_message_release(&s);
 }
 

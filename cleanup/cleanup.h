@@ -12,10 +12,12 @@
 #include <stdint.h>
 #include <sys/time.h>
 
+#include "cleanup_client.h"
 #include "dup_filter.h"
 #include "header.h"
 #include "queue_file.h"
 #include "strbuf.h"
+#include "strlist.h"
 
 /* First problem wins; reported at "end". */
 enum cleanup_error {
@@ -46,6 +48,11 @@ struct cleanup_state {
     /* receive_override_options, parsed once per process (RW_OVR_* of
      * cleanup_rewrite.h): other parts test e.g. RW_OVR_NO_HEADER_BODY_CHECKS. */
     unsigned override_flags;
+
+    /* Whole-message actions (cleanup_act), applied at end. */
+    bool act_hold, act_discard;
+    strbuf act_redirect, act_filter; /* empty: none; the last one wins */
+    strlist act_bcc;
 
     /* content */
     bool content_started;
@@ -91,6 +98,14 @@ void cleanup_message_release(struct cleanup_state *s);
  * `orig` the original recipient (NULL = address), `orcpt` the DSN ORCPT. */
 void cleanup_out_recipient(struct cleanup_state *s, const char *address, const char *orig,
                            const char *orcpt, int notify);
+
+/* cleanup_checks.c: a whole-message action (lib/global/cleanup_client.h), from a
+ * client's request=action or a header/body check. Buffered and applied at
+ * end: HOLD sets QF_FLAG_HOLD, DISCARD drops the file but answers success,
+ * REDIRECT/FILTER become 'A' records "redirect="/"filter=" (last wins), BCC
+ * one more recipient through cleanup_out_recipient (NOTIFY=NEVER). A bad
+ * value is logged and ignored; the protocol code checks before calling. */
+void cleanup_act(struct cleanup_state *s, enum cleanup_action kind, const char *value);
 
 /* cleanup_checks.c */
 enum cleanup_check_class { CHECK_HEADER, CHECK_MIME, CHECK_NESTED, CHECK_BODY, CHECK_CLASSES };

@@ -112,6 +112,77 @@ static void log_action(struct cleanup_state *s, const char *action, enum cleanup
     strbuf_release(&tmp);
 }
 
+/* Here, not in cleanup.c, so the checks link without the daemon. */
+void cleanup_act(struct cleanup_state *s, enum cleanup_action kind, const char *value)
+{
+    if (!cleanup_action_value_ok(kind, value)) {
+        strbuf safe = STRBUF_INIT;
+        addr_sanitize(&safe, value ? value : "", value ? strlen(value) : 0, 256, true);
+        msg_warn("%s: bad %s action value \"%s\"; ignored", strbuf_str(&s->queue_id),
+                 cleanup_action_name(kind), strbuf_str(&safe));
+        strbuf_release(&safe);
+        return;
+    }
+    switch (kind) {
+    case CLEANUP_ACT_HOLD:
+        s->act_hold = true;
+        break;
+    case CLEANUP_ACT_DISCARD:
+        s->act_discard = true;
+        break;
+    case CLEANUP_ACT_REDIRECT:
+        strbuf_set(&s->act_redirect, value);
+        break;
+    case CLEANUP_ACT_FILTER:
+        strbuf_set(&s->act_filter, value);
+        break;
+    case CLEANUP_ACT_BCC:
+        strlist_push(&s->act_bcc, value);
+        break;
+    }
+}
+
+/* HOLD/DISCARD [text], REDIRECT addr, FILTER transport:nexthop, BCC addr:
+ * the Postfix log line ("hold", "discard", "redirect", "filter", "bcc"),
+ * then cleanup_act. A missing or bad argument is a warning, and the
+ * action is ignored (Postfix). */
+static void message_action(struct cleanup_state *s, enum cleanup_check_class cls, int act,
+                           const char *text, size_t len, const char *arg)
+{
+    static const struct {
+        int act;
+        enum cleanup_action kind;
+        const char *word;
+    } acts[] = {
+        {ACT_HOLD, CLEANUP_ACT_HOLD, "HOLD"},
+        {ACT_DISCARD, CLEANUP_ACT_DISCARD, "DISCARD"},
+        {ACT_REDIRECT, CLEANUP_ACT_REDIRECT, "REDIRECT"},
+        {ACT_FILTER, CLEANUP_ACT_FILTER, "FILTER"},
+        {ACT_BCC, CLEANUP_ACT_BCC, "BCC"},
+    };
+    size_t i = 0;
+    while (acts[i].act != act)
+        i++;
+    enum cleanup_action kind = acts[i].kind;
+    bool takes_value = kind != CLEANUP_ACT_HOLD && kind != CLEANUP_ACT_DISCARD;
+    if (takes_value) {
+        /* Postfix's warnings ("bad REDIRECT target ... need user@domain"). */
+        bool filter = kind == CLEANUP_ACT_FILTER;
+        if (!(filter ? strchr(arg, ':') != NULL : strchr(arg, '@') != NULL) ||
+            !cleanup_action_value_ok(kind, arg)) {
+            msg_warn("%s: bad %s %s \"%.100s\" in %s map, need %s", strbuf_str(&s->queue_id),
+                     acts[i].word,
+                     filter                      ? "action"
+                     : kind == CLEANUP_ACT_BCC ? "address"
+                                               : "target",
+                     arg, class_param[cls], filter ? "transport:destination" : "user@domain");
+            return;
+        }
+    }
+    log_action(s, cleanup_action_name(kind), cls, text, len, arg);
+    cleanup_act(s, kind, takes_value ? arg : NULL);
+}
+
 int cleanup_parse_action(const char *value, const char **arg, size_t *word_len)
 {
     while (isspace((unsigned char)*value))
@@ -207,9 +278,7 @@ enum check_verdict cleanup_check(struct cleanup_state *s, enum cleanup_check_cla
         case ACT_REDIRECT:
         case ACT_FILTER:
         case ACT_BCC:
-            /* Needs the message-action plumbing (not built yet). */
-            msg_warn("%s: %s map: action \"%.*s\" is not supported yet; ignored",
-                     strbuf_str(&s->queue_id), class_param[cls], (int)wl, strbuf_str(&value));
+            message_action(s, cls, act, text, len, arg);
             break;
         default:
             msg_warn("%s: unknown command in %s map: %.100s", strbuf_str(&s->queue_id),

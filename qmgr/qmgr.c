@@ -309,6 +309,7 @@ static void qmgr_init(const char *service, char **args)
     qmgr_cfg.incoming_depth = mail_queue_depth("incoming");
     qmgr_cfg.active_depth = mail_queue_depth("active");
     qmgr_cfg.deferred_depth = mail_queue_depth("deferred");
+    qmgr_cfg.hold_depth = mail_queue_depth("hold");
     qmgr_cfg.defer_depth = mail_queue_depth("defer");
     qmgr_cfg.long_ids = config_get_bool("enable_long_queue_ids");
     /* Numeric parameters come within the table's bounds (> 0 here, and

@@ -30,7 +30,7 @@ struct qmgr_config {
     const char *queue_directory;
     const char *myhostname;
     const char *mail_name;
-    int incoming_depth, active_depth, deferred_depth, defer_depth, corrupt_depth;
+    int incoming_depth, active_depth, deferred_depth, defer_depth, corrupt_depth, hold_depth;
     bool long_ids;
     long long active_limit;
     long long min_backoff, max_backoff, queue_run_delay;
@@ -67,6 +67,7 @@ struct qmgr_message {
     char *id;
     int fd; /* active/<id>, read-write (BOUNCED marks); open while in active */
     char *sender, *envid, *ret;
+    char *redirect, *filter; /* 'A' redirect=/filter= (message actions), or NULL */
     struct timeval arrival;
     int64_t active_us;
     uint64_t size, flags, warn_time;

@@ -17,6 +17,14 @@
  *    reasons (Postfix's bounce-log format, read by mailq), the file's mtime
  *    is set to the next attempt (back-off) and it moves to deferred/;
  *  - otherwise the file and defer/<id> are removed: "ID: removed".
+ *
+ * Message actions (cleanup_client.h) recorded by cleanup: a file arriving
+ * from incoming/ with QF_FLAG_HOLD goes to hold/ unscheduled, the flag
+ * cleared in place first so a release (postsuper -H) delivers it; an 'A'
+ * record redirect=<addr> replaces every pending recipient by that address
+ * (the original stays as orig_to), filter=<transport:nexthop> routes every
+ * recipient to that transport (an empty nexthop keeps the resolved one).
+ * The last record of each kind wins, as in Postfix.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +63,8 @@ void qmgr_message_free(struct qmgr_message **mp)
     free(m->sender);
     free(m->envid);
     free(m->ret);
+    free(m->redirect);
+    free(m->filter);
     if (m->fd >= 0)
         close(m->fd);
     XFREE(*mp);
@@ -98,6 +108,12 @@ static char *dup_buf(const strbuf *b)
     return xstrdup(b->s ? b->s : "");
 }
 
+/* The value as a C string (records are binary; ours never hold NUL). */
+static const char *dup_tmp(const strbuf *b)
+{
+    return b->s ? b->s : "";
+}
+
 /* Read the envelope; 0, or -1 (corrupt) with the reason in err. */
 static int read_message(struct qmgr_message *m, strbuf *err)
 {
@@ -132,6 +148,12 @@ static int read_message(struct qmgr_message *m, strbuf *err)
             } else if (strcmp(rec.name.s, "ret_flags") == 0) {
                 free(m->ret);
                 m->ret = dup_buf(&rec.value);
+            } else if (strcmp(rec.name.s, "redirect") == 0 && rec.value.len > 0) {
+                free(m->redirect);
+                m->redirect = dup_buf(&rec.value);
+            } else if (strcmp(rec.name.s, "filter") == 0 && strchr(dup_tmp(&rec.value), ':')) {
+                free(m->filter);
+                m->filter = dup_buf(&rec.value);
             }
             break;
         case QF_REC_RCPT: {
@@ -213,7 +235,18 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
     if (resolve_route(qmgr_resolve, r->address, rt, &err) < 0) {
         qmgr_log_outcome(m, r, "deferred", "4.3.0", err.s);
         qmgr_message_outcome(m, r, QR_DEFERRED, "4.3.0", err.s);
-    } else if (strcmp(rt->transport.s, "error") == 0 || strcmp(rt->transport.s, "retry") == 0) {
+        strbuf_release(&err);
+        return;
+    }
+    if (m->filter) {
+        /* FILTER transport:nexthop overrides the route (Postfix qmgr). */
+        const char *colon = strchr(m->filter, ':');
+        strbuf_set(&rt->transport, "");
+        strbuf_append(&rt->transport, m->filter, (size_t)(colon - m->filter));
+        if (colon[1])
+            strbuf_set(&rt->nexthop, colon + 1);
+    }
+    if (strcmp(rt->transport.s, "error") == 0 || strcmp(rt->transport.s, "retry") == 0) {
         /* Postfix's error(8)/retry: the nexthop is "[d.s.n ]text". */
         bool bounce = rt->transport.s[0] == 'e';
         char dsn[16];
@@ -242,6 +275,42 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
         qmgr_deliver_enqueue(m, r, rt->transport.s, rt->nexthop.s);
     }
     strbuf_release(&err);
+}
+
+/* REDIRECT: deliver to the redirect address; the address the sender gave
+ * stays the original recipient (orig_to= in the delivery log). */
+static void redirect_rcpt(struct qmgr_rcpt *r, const char *to)
+{
+    if (!r->orig_rcpt || !r->orig_rcpt[0]) {
+        free(r->orig_rcpt);
+        r->orig_rcpt = r->address;
+    } else {
+        free(r->address);
+    }
+    r->address = xstrdup(to);
+}
+
+/* HOLD on arrival: park the file in hold/ without scheduling it, then clear
+ * the flag in place through the still open descriptor, so a release
+ * (postsuper -H) delivers it. In that order a crash in between leaves a
+ * held file with the flag (harmless: only incoming/ honours it), never an
+ * unflagged file in active/ that a restart would deliver. Returns -1 (not
+ * taken). */
+static int hold_message(struct qmgr_message *m)
+{
+    strbuf err = STRBUF_INIT;
+    const char *qdir = qmgr_cfg.queue_directory;
+    if (queue_file_move(qdir, m->id, "active", qmgr_cfg.active_depth, "hold", qmgr_cfg.hold_depth,
+                        true, &err) < 0) {
+        /* Left in active/: the next start moves it to incoming/ and it is
+         * held then. */
+        msg_warn("%s: cannot move from active to hold: %s", m->id, err.s);
+    } else if (queue_file_update_flags(m->fd, m->flags & ~(uint64_t)QF_FLAG_HOLD, &err) < 0) {
+        msg_warn("%s: cannot clear the hold flag: %s", m->id, err.s);
+    }
+    qmgr_message_free(&m);
+    strbuf_release(&err);
+    return -1;
 }
 
 int qmgr_message_activate(const char *id, const char *from, int from_depth)
@@ -284,6 +353,8 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
      * been cut short by a crash): no stale results in the report. */
     if ((m->flags & QF_FLAG_VERIFY) && bounce_log_remove(qdir, BOUNCE_LOG_TRACE, id) < 0)
         msg_warn("%s: remove trace log: %m", id);
+    if ((m->flags & QF_FLAG_HOLD) && strcmp(from, "incoming") == 0)
+        return hold_message(m);
     msg_info("%s: from=<%s>, size=%llu, nrcpt=%llu (queue active)", m->id, m->sender,
              (unsigned long long)m->size, (unsigned long long)m->rcpt_total);
 
@@ -295,8 +366,11 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
     m->outstanding++;
     resolve_route_t rt = {.transport = STRBUF_INIT, .nexthop = STRBUF_INIT};
     for (size_t i = 0; i < m->nrcpt; i++)
-        if (m->rcpts[i].state == QR_PENDING)
+        if (m->rcpts[i].state == QR_PENDING) {
+            if (m->redirect)
+                redirect_rcpt(&m->rcpts[i], m->redirect);
             route(m, &m->rcpts[i], &rt);
+        }
     strbuf_release(&rt.transport);
     strbuf_release(&rt.nexthop);
     strbuf_release(&err);

@@ -208,6 +208,7 @@ void smtpd_reset(struct smtpd_state *s)
     strbuf_reset(&s->queue_id);
     strbuf_reset(&s->last_rcpt);
     strbuf_reset(&s->prepend);
+    smtpd_check_reset_actions(s);
     s->mail_size = 0;
     s->body = SMTP_BODY_NONE;
     s->ret = SMTP_RET_NONE;
@@ -834,6 +835,7 @@ done:
     strbuf_release(&s.queue_id);
     strbuf_release(&s.last_rcpt);
     strbuf_release(&s.prepend);
+    smtpd_check_reset_actions(&s);
     strbuf_release(&s.reply);
     smtpd_sasl_reset(&s);
     strbuf_release(&s.sasl_mechs);

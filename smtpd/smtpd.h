@@ -19,6 +19,7 @@
 #include "smtpd_data_scan.h"
 #include "stream.h"
 #include "strbuf.h"
+#include "strlist.h"
 #include "tls.h"
 #include "xsasl.h"
 
@@ -71,6 +72,15 @@ struct smtpd_state {
     long rcpt_overshoot;
     strbuf last_rcpt; /* for "for <x>" in Received: */
     strbuf prepend;   /* PREPEND headers from access tables, one a line */
+    /* Message actions from access tables (HOLD, DISCARD, REDIRECT, FILTER,
+     * BCC) for this transaction; sent to cleanup before the end of data
+     * (smtpd_check_send_actions), since the queue file may not be open yet
+     * when they are found. The last REDIRECT and FILTER win. */
+    struct {
+        bool hold, discard;
+        strbuf redirect, filter;
+        strlist bcc;
+    } act;
     bool bdat_active;
     smtp_data data;
     uint64_t bdat_total;
@@ -148,6 +158,10 @@ extern struct smtpd_params smtpd_params;
 void smtpd_reply(struct smtpd_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int smtpd_flush(struct smtpd_state *s);
 bool smtpd_open_queue(struct smtpd_state *s);
+/* smtpd_check.c: hand the transaction's message actions to cleanup (queue
+ * file open); forget them (transaction reset, session end). */
+void smtpd_check_send_actions(struct smtpd_state *s);
+void smtpd_check_reset_actions(struct smtpd_state *s);
 void smtpd_reset(struct smtpd_state *s);
 
 /* Recompute s->protocol from EHLO/TLS/AUTH state (ESMTP, ESMTPS, ESMTPSA). */

@@ -37,8 +37,15 @@
  * REJECT, DEFER, NNN text, DEFER_IF_PERMIT, DEFER_IF_REJECT, WARN, INFO, a
  * restriction class (smtpd_restriction_classes) or a restriction list.
  * PREPEND headers go before smtpd's Received: (smtpd_data).
- * DISCARD, HOLD, REDIRECT, FILTER and BCC need the cleanup
- * message-action plumbing and answer 451 4.3.5 until it is wired in.
+ * HOLD, DISCARD, REDIRECT, FILTER and BCC are message actions: logged as
+ * Postfix does ("NOQUEUE: hold: RCPT from h[a]: <r>: Recipient address
+ * triggers HOLD action; from=<s> to=<r> proto=ESMTP helo=<h>"), kept on the
+ * session and handed to cleanup before the end of data (cleanup_client
+ * action requests). HOLD, REDIRECT, FILTER and BCC do not decide: the
+ * evaluation goes on. DISCARD is an OK, and every later check of the
+ * transaction is skipped (its recipients are accepted); cleanup then drops
+ * the message but answers 250. A REDIRECT, FILTER or BCC without a usable
+ * value is logged and ignored (Postfix).
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -253,6 +260,102 @@ static bool prepend_has(const strbuf *prepend, const char *line)
     return false;
 }
 
+void smtpd_check_reset_actions(struct smtpd_state *s)
+{
+    s->act.hold = s->act.discard = false;
+    strbuf_release(&s->act.redirect);
+    strbuf_release(&s->act.filter);
+    strlist_release(&s->act.bcc);
+}
+
+void smtpd_check_send_actions(struct smtpd_state *s)
+{
+    if (!s->cc)
+        return;
+    if (s->act.hold)
+        (void)cleanup_client_action(s->cc, CLEANUP_ACT_HOLD, NULL);
+    if (s->act.redirect.len)
+        (void)cleanup_client_action(s->cc, CLEANUP_ACT_REDIRECT, strbuf_str(&s->act.redirect));
+    if (s->act.filter.len)
+        (void)cleanup_client_action(s->cc, CLEANUP_ACT_FILTER, strbuf_str(&s->act.filter));
+    for (size_t i = 0; i < s->act.bcc.n; i++)
+        (void)cleanup_client_action(s->cc, CLEANUP_ACT_BCC, s->act.bcc.v[i]);
+    if (s->act.discard)
+        (void)cleanup_client_action(s->cc, CLEANUP_ACT_DISCARD, NULL);
+}
+
+/* A message action from a table: Postfix's log line, then remember it.
+ * Returns the verdict (DISCARD is an OK; the others do not decide). */
+static enum verdict message_action(struct ctx *c, const char *table, const char *value,
+                                   enum access_kind kind, const char *text)
+{
+    static const struct {
+        enum access_kind kind;
+        enum cleanup_action act;
+        const char *word, *log;
+    } acts[] = {
+        {ACCESS_HOLD, CLEANUP_ACT_HOLD, "HOLD", "hold"},
+        {ACCESS_DISCARD, CLEANUP_ACT_DISCARD, "DISCARD", "discard"},
+        {ACCESS_REDIRECT, CLEANUP_ACT_REDIRECT, "REDIRECT", "redirect"},
+        {ACCESS_FILTER, CLEANUP_ACT_FILTER, "FILTER", "filter"},
+        {ACCESS_BCC, CLEANUP_ACT_BCC, "BCC", "bcc"},
+    };
+    size_t i = 0;
+    while (acts[i].kind != kind)
+        i++;
+    bool takes_value = acts[i].act != CLEANUP_ACT_HOLD && acts[i].act != CLEANUP_ACT_DISCARD;
+    if (takes_value) {
+        /* Postfix's warnings; then the entry is a DUNNO. */
+        const char *why = NULL;
+        if (!*text)
+            why = acts[i].act == CLEANUP_ACT_FILTER ? "has FILTER entry without value"
+                                                    : "has an entry without value";
+        else if (acts[i].act == CLEANUP_ACT_FILTER && !strchr(text, ':'))
+            why = "requires transport:destination";
+        else if (acts[i].act != CLEANUP_ACT_FILTER && !strchr(text, '@'))
+            why = "requires user@domain target";
+        else if (!cleanup_action_value_ok(acts[i].act, text))
+            why = acts[i].act == CLEANUP_ACT_FILTER ? "has an invalid transport:destination"
+                                                    : "has an invalid address";
+        if (why) {
+            msg_warn("access table %s entry \"%.100s\" %s", table, value, why);
+            return V_DUNNO;
+        }
+    }
+    strbuf line = STRBUF_INIT;
+    if (takes_value)
+        strbuf_printf(&line, "%s: %s triggers %s %s", c->subject, c->class_text, acts[i].word,
+                      text);
+    else if (*text)
+        strbuf_printf(&line, "%s: %s %s", c->subject, c->class_text, text);
+    else
+        strbuf_printf(&line, "%s: %s triggers %s action", c->subject, c->class_text,
+                      acts[i].word);
+    log_whatsup(c->s, acts[i].log, c->stage, strbuf_str(&line), c->rcpt);
+    strbuf_release(&line);
+    struct smtpd_state *s = c->s;
+    switch (acts[i].act) {
+    case CLEANUP_ACT_HOLD:
+        s->act.hold = true;
+        break;
+    case CLEANUP_ACT_DISCARD:
+        s->act.discard = true;
+        return V_PERMIT;
+    case CLEANUP_ACT_REDIRECT:
+        strbuf_set(&s->act.redirect, text);
+        break;
+    case CLEANUP_ACT_FILTER:
+        strbuf_set(&s->act.filter, text);
+        break;
+    case CLEANUP_ACT_BCC:
+        /* delay_reject evaluates the client lists per RCPT: once each. */
+        if (!strlist_contains(&s->act.bcc, text) && s->act.bcc.n < 100)
+            strlist_push(&s->act.bcc, text);
+        break;
+    }
+    return V_DUNNO;
+}
+
 /* One table value (access(5)) found for `key`. */
 static enum verdict apply_action(struct ctx *c, const char *table, const char *key,
                                  const char *value, int depth)
@@ -327,11 +430,7 @@ static enum verdict apply_action(struct ctx *c, const char *table, const char *k
     case ACCESS_REDIRECT:
     case ACCESS_FILTER:
     case ACCESS_BCC:
-        /* Message actions need the cleanup plumbing; never accept silently. */
-        msg_warn("access table %s: action \"%.100s\" for %s is not implemented in this "
-                 "version; answering 451 4.3.5",
-                 table, value, key);
-        v = say(c, 451, "4.3.5", "Server configuration error");
+        v = message_action(c, table, value, a.kind, text);
         break;
     case ACCESS_INVALID:
         msg_warn("access table %s: invalid result \"%.100s\" for %s: %s; answering 451 4.3.5",
@@ -745,9 +844,15 @@ int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply)
                     .stage = "RCPT",
                     .defer_if_permit = STRBUF_INIT,
                     .defer_if_reject = STRBUF_INIT};
-    for (int i = delay_reject ? 0 : 3; i < 5; i++)
+    /* After a DISCARD every recipient is accepted (Postfix). */
+    if (s->act.discard)
+        return finish(&c, false, "RCPT");
+    for (int i = delay_reject ? 0 : 3; i < 5; i++) {
         if (run_list(&c, i) == V_REJECT)
             return finish(&c, true, "RCPT");
+        if (s->act.discard)
+            return finish(&c, false, "RCPT");
+    }
     bool unlisted = config_get_bool("smtpd_reject_unlisted_recipient") ||
                     strlist_contains(&lists[4], "reject_unlisted_recipient");
     if (unlisted && (c.code = smtpd_unlisted_address(s, rcpt, false, reply)) != 0)
@@ -765,7 +870,7 @@ int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply)
         smtpd_log_reject(s, stage, strbuf_str(reply), NULL);
         return 451;
     }
-    if (data_lists[0].n == 0)
+    if (data_lists[0].n == 0 || s->act.discard)
         return 0;
     struct ctx c = {.s = s,
                     .reply = reply,

@@ -110,6 +110,7 @@ static void finish(struct smtpd_state *s, const char *stage, bool bdat, uint64_t
         else
             smtpd_log_reject(s, stage, strbuf_str(&reply), NULL);
     } else {
+        smtpd_check_send_actions(s);
         code = cleanup_client_finish(&s->cc, &reply);
         if (code == 250 && bdat) {
             strbuf_reset(&reply);

@@ -208,6 +208,79 @@ int cleanup_client_line(cleanup_client *cc, const char *line)
     return cleanup_client_content(cc, line, strlen(line), true);
 }
 
+static const char *const action_names[] = {
+    [CLEANUP_ACT_HOLD] = "hold",         [CLEANUP_ACT_DISCARD] = "discard",
+    [CLEANUP_ACT_REDIRECT] = "redirect", [CLEANUP_ACT_FILTER] = "filter",
+    [CLEANUP_ACT_BCC] = "bcc",
+};
+#define N_ACTIONS (sizeof(action_names) / sizeof(action_names[0]))
+
+const char *cleanup_action_name(enum cleanup_action kind)
+{
+    return (unsigned)kind < N_ACTIONS ? action_names[kind] : "unknown";
+}
+
+int cleanup_action_parse(const char *name)
+{
+    for (size_t i = 0; name && i < N_ACTIONS; i++)
+        if (strcmp(name, action_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* An address as a table gives it: non-empty, no control characters (it
+ * goes into a queue file record and log lines), bounded. */
+static bool address_ok(const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (n == 0 || n > 1024)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f || v[i] == ' ' || v[i] == '\t')
+            return false;
+    return true;
+}
+
+bool cleanup_action_value_ok(enum cleanup_action kind, const char *value)
+{
+    switch (kind) {
+    case CLEANUP_ACT_HOLD:
+    case CLEANUP_ACT_DISCARD:
+        return true;
+    case CLEANUP_ACT_REDIRECT:
+    case CLEANUP_ACT_BCC:
+        return address_ok(value);
+    case CLEANUP_ACT_FILTER: {
+        const char *colon = value ? strchr(value, ':') : NULL;
+        if (!colon || colon == value || strlen(value) > 1024)
+            return false;
+        for (const char *p = value; p < colon; p++)
+            if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                  *p == '.' || *p == '_' || *p == '-'))
+                return false;
+        for (const char *p = colon + 1; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return false;
+        return true;
+    }
+    }
+    return false;
+}
+
+int cleanup_client_action(cleanup_client *cc, enum cleanup_action kind, const char *value)
+{
+    /* Content streamed so far goes first: the action is ordered after it. */
+    if (flush_content(cc) < 0)
+        return -1;
+    attr_list al = ATTR_LIST_INIT;
+    attr_add_str(&al, "request", "action");
+    attr_add_str(&al, "kind", cleanup_action_name(kind));
+    add_opt(&al, "value", value);
+    int rc = send_list(cc, &al, "send action");
+    attr_list_release(&al);
+    return rc;
+}
+
 int cleanup_client_finish(cleanup_client **ccp, strbuf *reply)
 {
     cleanup_client *cc = *ccp;

@@ -26,6 +26,21 @@
  *                                             on in the next N/L. Lines carry
  *                                             no terminator. One message holds
  *                                             at most CLEANUP_CHUNK bytes.
+ *   C: request=action kind=hold|discard|redirect|filter|bcc [value=<text>]
+ *                                             a whole-message action (access
+ *                                             table, header/body check), any
+ *                                             time after the envelope and
+ *                                             before end; cleanup applies it
+ *                                             at end: hold = QF_FLAG_HOLD,
+ *                                             discard = no file but status 0,
+ *                                             redirect/filter = 'A' record
+ *                                             "redirect="/"filter=" (the last
+ *                                             one wins), bcc = one more
+ *                                             recipient (NOTIFY=NEVER).
+ *                                             redirect and bcc need a non-empty
+ *                                             address, filter "transport:nexthop"
+ *                                             with transport of [A-Za-z0-9._-];
+ *                                             anything else is a protocol error
  *   C: request=end
  *   S: status=0 queue_id=<ID> reason=<"250 2.0.0 Ok: queued as ID">
  *   S: status=<4xx|5xx> reason=<full SMTP reply>
@@ -104,6 +119,26 @@ int cleanup_client_rcpt(cleanup_client *cc, const char *address, const char *ori
 int cleanup_client_content(cleanup_client *cc, const void *data, size_t len, bool line_end);
 /* A whole line given as a C string. */
 int cleanup_client_line(cleanup_client *cc, const char *line);
+
+/* Whole-message actions (see the protocol above). */
+enum cleanup_action {
+    CLEANUP_ACT_HOLD,     /* value: unused; the message goes to hold/ */
+    CLEANUP_ACT_DISCARD,  /* the message is accepted (250) and dropped */
+    CLEANUP_ACT_REDIRECT, /* value: address; delivery goes to it instead of every recipient */
+    CLEANUP_ACT_FILTER,   /* value: transport:nexthop; every recipient is routed there */
+    CLEANUP_ACT_BCC,      /* value: address; one more recipient (NOTIFY=NEVER) */
+};
+/* The protocol word of an action ("hold", ...), and back: -1 = unknown. */
+const char *cleanup_action_name(enum cleanup_action kind);
+int cleanup_action_parse(const char *name);
+/* True when `value` is acceptable for `kind` (the rules above). Shared by
+ * the server (a bad value is a protocol error) and callers that want to
+ * warn before sending. */
+bool cleanup_action_value_ok(enum cleanup_action kind, const char *value);
+/* Any time after the envelope and before finish. 0, or -1 (connection
+ * broken, sticky). The value is not checked here: cleanup refuses a bad
+ * one at end (451 4.3.0 internal protocol error). */
+int cleanup_client_action(cleanup_client *cc, enum cleanup_action kind, const char *value);
 
 /* End the message and wait for the verdict. Returns the SMTP code (250 when
  * the message is safely queued, else 4xx/5xx) with the full reply text in

@@ -1111,7 +1111,9 @@ int queue_file_mark_recipient(int fd, off_t offset, int status, strbuf *err)
     return 0;
 }
 
-int queue_file_set_warn_time(int fd, uint64_t warn_time, strbuf *err)
+/* Rewrite one u64 field of the SIZE record in place (index as in the
+ * format comment of queue_file.h), after checking the record is there. */
+static int set_size_field(int fd, int index, uint64_t value, const char *what, strbuf *err)
 {
     unsigned char hdr[QF_HDR_LEN + 8];
     ssize_t got;
@@ -1127,13 +1129,23 @@ int queue_file_set_warn_time(int fd, uint64_t warn_time, strbuf *err)
         return -1;
     }
     unsigned char v[8];
-    put_u64(v, warn_time);
-    if (pwrite_all(fd, v, sizeof(v), QF_HDR_LEN + 40) < 0) {
+    put_u64(v, value);
+    if (pwrite_all(fd, v, sizeof(v), QF_HDR_LEN + 8 * index) < 0) {
         if (err)
-            strbuf_printf(err, "update warn time: %s", strerror(errno));
+            strbuf_printf(err, "update %s: %s", what, strerror(errno));
         return -1;
     }
     return 0;
+}
+
+int queue_file_set_warn_time(int fd, uint64_t warn_time, strbuf *err)
+{
+    return set_size_field(fd, 5, warn_time, "warn time", err);
+}
+
+int queue_file_update_flags(int fd, uint64_t flags, strbuf *err)
+{
+    return set_size_field(fd, 4, flags, "flags", err);
 }
 
 int queue_file_move(const char *queue_dir, const char *id, const char *from, int from_depth,

@@ -143,7 +143,11 @@ enum { QF_NOTIFY_NEVER = 1, QF_NOTIFY_SUCCESS = 2, QF_NOTIFY_FAILURE = 4, QF_NOT
 #define QF_FLAG_VERIFY                                                                             \
     0x02 /* sendmail -bv: verify the recipients and mail a                                         \
           * report to the sender; deliver nothing */
-#define QF_FLAG_MASK 0x03
+/* A HOLD action (access table, header/body check): qmgr moves the file
+ * from incoming/ to hold/ instead of scheduling it, clearing this bit in
+ * place first so that a release (postsuper -H) delivers it normally. */
+#define QF_FLAG_HOLD 0x04
+#define QF_FLAG_MASK 0x07
 
 /* The SIZE record. */
 struct queue_file_size {
@@ -294,6 +298,8 @@ int queue_file_mark_recipient(int fd, off_t offset, int status, strbuf *err);
 
 /* Update the warn time in the SIZE record in place. */
 int queue_file_set_warn_time(int fd, uint64_t warn_time, strbuf *err);
+/* Update the flags (QF_FLAG_*) in the SIZE record in place; not fsynced. */
+int queue_file_update_flags(int fd, uint64_t flags, strbuf *err);
 
 /* Rename <from>/[hash/]<id> to <to>/[hash/]<id>, creating hash directories
  * on demand, never replacing an existing file. With `sync`, fsync the

@@ -1,7 +1,9 @@
 /* Fuzz header/body checks with the sender's text: any bytes (NUL, CR,
  * 8-bit, huge folded headers) as a header and as a body line against a
  * regexp table with every local action and $n substitution. No crash, no
- * leak; a REJECT reply is "550 5.7.1 " plus the table's text only. */
+ * leak; a REJECT reply is "550 5.7.1 " plus the table's text only; a
+ * message action stores only a value that passes cleanup_action_value_ok
+ * (the sender's text reaches REDIRECT/FILTER/BCC through $1). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,11 @@ static void setup_once(void)
                                 "/^X-I:/ IGNORE\n"
                                 "/^X-P:(.*)/ PREPEND X-Q:$1\n"
                                 "/^X-W/ WARN w\n"
+                                "/^X-H/ HOLD h\n"
+                                "/^X-D/ DISCARD\n"
+                                "/^X-R:(.*)/ REDIRECT $1\n"
+                                "/^X-F:(.*)/ FILTER $1\n"
+                                "/^X-B:(.*)/ BCC $1\n"
                                 "!/x/ DUNNO\n";
     if (write(fd, rules, sizeof(rules) - 1) != (ssize_t)(sizeof(rules) - 1))
         abort();
@@ -54,6 +61,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (s.error == CLEANUP_CONTENT && strcmp(strbuf_str(&s.reject_reply), "550 5.7.1 no") != 0)
             abort();
     }
+    if (s.act_redirect.len &&
+        !cleanup_action_value_ok(CLEANUP_ACT_REDIRECT, strbuf_str(&s.act_redirect)))
+        abort();
+    if (s.act_filter.len && !cleanup_action_value_ok(CLEANUP_ACT_FILTER, strbuf_str(&s.act_filter)))
+        abort();
+    for (size_t i = 0; i < s.act_bcc.n; i++)
+        if (!cleanup_action_value_ok(CLEANUP_ACT_BCC, s.act_bcc.v[i]))
+            abort();
+    strbuf_release(&s.act_redirect);
+    strbuf_release(&s.act_filter);
+    strlist_release(&s.act_bcc);
     strbuf_release(&s.queue_id);
     strbuf_release(&s.prepend);
     strbuf_release(&s.replace);

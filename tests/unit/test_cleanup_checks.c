@@ -59,7 +59,17 @@ static int setup(void **state)
                                 "/^X-Fine:/ DUNNO\n"
                                 "/^X-Bogus:/ FROBNICATE\n"
                                 "/(a+)+b/ REJECT slow pattern\n"
-                                "/^body reject/ REJECT body text\n";
+                                "/^body reject/ REJECT body text\n"
+                                "/^X-Hold:/ HOLD held for review\n"
+                                "/^X-Redirect-1:/ REDIRECT first@example.org\n"
+                                "/^X-Redirect-2:/ REDIRECT second@example.org\n"
+                                "/^X-Redirect-Empty:/ REDIRECT\n"
+                                "/^X-Filter:/ FILTER scan:[127.0.0.1]:10025\n"
+                                "/^X-Filter-Bad:/ FILTER sc/an:x\n"
+                                "/^X-Filter-Nocolon:/ FILTER scan\n"
+                                "/^X-Filter-Notransport:/ FILTER :host\n"
+                                "/^X-Bcc:/ BCC copy@example.org\n"
+                                "/^X-Discard:/ DISCARD\n";
     if (write(fd, rules, sizeof(rules) - 1) != (ssize_t)(sizeof(rules) - 1))
         return -1;
     close(fd);
@@ -146,6 +156,59 @@ static void actions(void **state)
     strbuf_release(&s.sender);
 }
 
+static void release_acts(struct cleanup_state *s)
+{
+    strbuf_release(&s->act_redirect);
+    strbuf_release(&s->act_filter);
+    strlist_release(&s->act_bcc);
+}
+
+/* Message actions are buffered in the state; bad values are ignored. */
+static void message_actions(void **state)
+{
+    (void)state;
+    struct cleanup_state s;
+    memset(&s, 0, sizeof(s));
+    strbuf_set(&s.queue_id, "ABC123");
+    assert_int_equal(CHECK(&s, "X-Redirect-Empty: x"), CHECK_KEEP);
+    assert_int_equal(CHECK(&s, "X-Filter-Bad: x"), CHECK_KEEP);
+    assert_int_equal(CHECK(&s, "X-Filter-Nocolon: x"), CHECK_KEEP);
+    assert_int_equal(CHECK(&s, "X-Filter-Notransport: x"), CHECK_KEEP);
+    assert_int_equal(s.act_redirect.len, 0);
+    assert_int_equal(s.act_filter.len, 0);
+    assert_false(s.act_hold);
+    assert_false(s.act_discard);
+
+    assert_int_equal(CHECK(&s, "X-Hold: 1"), CHECK_KEEP);
+    assert_true(s.act_hold);
+    CHECK(&s, "X-Redirect-1: 1");
+    CHECK(&s, "X-Redirect-2: 1");
+    /* The last REDIRECT wins. */
+    assert_string_equal(strbuf_str(&s.act_redirect), "second@example.org");
+    CHECK(&s, "X-Filter: 1");
+    assert_string_equal(strbuf_str(&s.act_filter), "scan:[127.0.0.1]:10025");
+    CHECK(&s, "X-Bcc: 1");
+    CHECK(&s, "X-Bcc: 2");
+    assert_int_equal(s.act_bcc.n, 2);
+    assert_string_equal(s.act_bcc.v[0], "copy@example.org");
+    assert_false(s.act_discard);
+    CHECK(&s, "X-Discard: 1");
+    assert_true(s.act_discard);
+    assert_int_equal(s.error, CLEANUP_OK);
+
+    /* cleanup_act directly: hostile values are ignored, not stored. */
+    strbuf_reset(&s.act_redirect);
+    cleanup_act(&s, CLEANUP_ACT_REDIRECT, "a@b\r\nX-Evil: 1");
+    cleanup_act(&s, CLEANUP_ACT_REDIRECT, "");
+    cleanup_act(&s, CLEANUP_ACT_REDIRECT, NULL);
+    assert_int_equal(s.act_redirect.len, 0);
+    cleanup_act(&s, CLEANUP_ACT_BCC, "two words");
+    assert_int_equal(s.act_bcc.n, 2);
+    release(&s);
+    release_acts(&s);
+    strbuf_release(&s.queue_id);
+}
+
 static void hostile_headers(void **state)
 {
     (void)state;
@@ -199,6 +262,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(action_words),
         cmocka_unit_test(actions),
+        cmocka_unit_test(message_actions),
         cmocka_unit_test(hostile_headers),
         cmocka_unit_test(override_options),
     };

@@ -21,6 +21,9 @@
 #include "strbuf.h"
 
 static char dir[] = "/tmp/cc-test-XXXXXX";
+/* The action requests the fake server must see, as "kind[=value]@content;"
+ * where content is the content bytes received before it (NULL: none). */
+static const char *expect_actions;
 
 /* Fake server: answers open with ID "ABC123", reads everything up to end,
  * checks what it got and answers end with `final` (NULL: close without a
@@ -49,6 +52,7 @@ static pid_t fake_server(const char *final, int open_status)
     attr_list al = ATTR_LIST_INIT, out = ATTR_LIST_INIT;
     int bad = 0;
     size_t content = 0, max_piece = 0, lines = 0, rcpts = 0;
+    strbuf acts = STRBUF_INIT;
     if (attr_recv(st, &cleanup_attr_limits, &al, &err) != ATTR_OK)
         _exit(10);
     if (open_status) {
@@ -80,12 +84,17 @@ static pid_t fake_server(const char *final, int open_status)
                 if (a->name[0] == 'N')
                     lines++;
             }
+        } else if (strcmp(req->value, "action") == 0) {
+            const attr *k = attr_find(&al, "kind"), *v = attr_find(&al, "value");
+            strbuf_printf(&acts, "%s%s%s@%zu;", k ? k->value : "?", v ? "=" : "",
+                          v ? v->value : "", content);
         } else if (strcmp(req->value, "end") == 0) {
             break;
         }
     }
     /* 2 lines + one 300000-byte line, split but never bigger than a chunk */
     bad |= rcpts != 2 || lines != 3 || content != 300000 + 10 || max_piece > CLEANUP_CHUNK;
+    bad |= strcmp(strbuf_str(&acts), expect_actions ? expect_actions : "") != 0;
     if (!final)
         _exit(bad);
     attr_list_reset(&out);
@@ -131,6 +140,64 @@ static void queued(void **state)
     assert_int_equal(wait_child(pid), 0);
     strbuf_release(&id);
     strbuf_release(&reply);
+}
+
+/* Actions go out in order with the content: whatever content came before
+ * is flushed first. */
+static void actions_sent(void **state)
+{
+    (void)state;
+    expect_actions = "hold@300010;redirect=r@example.org@300010;filter=scan:[127.0.0.1]:10025@"
+                     "300010;bcc=x@example.org@300010;discard@300010;";
+    pid_t pid = fake_server("250 2.0.0 Ok: queued as ABC123", 0);
+    strbuf id = STRBUF_INIT, reply = STRBUF_INIT;
+    cleanup_client *cc = cleanup_client_open(dir, 0, 5000, &id, &reply);
+    assert_non_null(cc);
+    send_message(cc);
+    assert_int_equal(cleanup_client_action(cc, CLEANUP_ACT_HOLD, NULL), 0);
+    assert_int_equal(cleanup_client_action(cc, CLEANUP_ACT_REDIRECT, "r@example.org"), 0);
+    assert_int_equal(cleanup_client_action(cc, CLEANUP_ACT_FILTER, "scan:[127.0.0.1]:10025"), 0);
+    assert_int_equal(cleanup_client_action(cc, CLEANUP_ACT_BCC, "x@example.org"), 0);
+    assert_int_equal(cleanup_client_action(cc, CLEANUP_ACT_DISCARD, NULL), 0);
+    assert_int_equal(cleanup_client_finish(&cc, &reply), 250);
+    assert_int_equal(wait_child(pid), 0);
+    expect_actions = NULL;
+    strbuf_release(&id);
+    strbuf_release(&reply);
+}
+
+/* The value rules the server enforces, with hostile values. */
+static void action_values(void **state)
+{
+    (void)state;
+    for (int k = CLEANUP_ACT_HOLD; k <= CLEANUP_ACT_BCC; k++)
+        assert_int_equal(cleanup_action_parse(cleanup_action_name((enum cleanup_action)k)), k);
+    assert_int_equal(cleanup_action_parse("HOLD"), -1); /* the wire word is lower case */
+    assert_int_equal(cleanup_action_parse("hol"), -1);
+    assert_int_equal(cleanup_action_parse(""), -1);
+    assert_int_equal(cleanup_action_parse(NULL), -1);
+    assert_true(cleanup_action_value_ok(CLEANUP_ACT_HOLD, NULL));
+    assert_true(cleanup_action_value_ok(CLEANUP_ACT_DISCARD, "ignored"));
+    assert_true(cleanup_action_value_ok(CLEANUP_ACT_REDIRECT, "u@example.org"));
+    assert_true(cleanup_action_value_ok(CLEANUP_ACT_BCC, "user"));
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_REDIRECT, NULL));
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_REDIRECT, ""));
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_REDIRECT, "a@b\nc@d"));
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_REDIRECT, "a@b c@d"));
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_BCC, "a@b\x7f"));
+    char longv[2000];
+    memset(longv, 'a', sizeof(longv) - 1);
+    longv[sizeof(longv) - 1] = 0;
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_BCC, longv));
+    assert_true(cleanup_action_value_ok(CLEANUP_ACT_FILTER, "smtp:[127.0.0.1]:10025"));
+    assert_true(cleanup_action_value_ok(CLEANUP_ACT_FILTER, "my-filter.v2_x:"));
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_FILTER, NULL));
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_FILTER, "smtp"));
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_FILTER, ":host"));
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_FILTER, "../x:host"));
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_FILTER, "sm tp:host"));
+    assert_false(cleanup_action_value_ok(CLEANUP_ACT_FILTER, "smtp:host\r\n"));
+    assert_false(cleanup_action_value_ok((enum cleanup_action)42, "x"));
 }
 
 static void storage_error_at_end(void **state)
@@ -188,7 +255,8 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(queued),          cmocka_unit_test(storage_error_at_end),
+        cmocka_unit_test(queued),          cmocka_unit_test(actions_sent),
+        cmocka_unit_test(action_values),          cmocka_unit_test(storage_error_at_end),
         cmocka_unit_test(server_vanishes), cmocka_unit_test(open_refused),
         cmocka_unit_test(no_server),
     };

@@ -448,6 +448,7 @@ static void many_recipients_and_marks_survive_reopen(void **state)
     }
     assert_int_equal(queue_file_begin_content(qf), 0);
     assert_int_equal(queue_file_put_text(qf, "body", 4, true), 0);
+    queue_file_set_flags(qf, QF_FLAG_SMTPUTF8 | QF_FLAG_HOLD);
     strbuf id = STRBUF_INIT, err = STRBUF_INIT;
     strbuf_set(&id, queue_file_id(qf));
     assert_int_equal(commit(&qf, &err), 0);
@@ -466,6 +467,8 @@ static void many_recipients_and_marks_survive_reopen(void **state)
     assert_int_equal(queue_file_mark_recipient(fd, off[1] + 1, QF_RCPT_DELIVERED, &err), -1);
     assert_int_equal(queue_file_mark_recipient(fd, (off_t)1 << 40, QF_RCPT_DELIVERED, &err), -1);
     assert_int_equal(queue_file_set_warn_time(fd, 1234, &err), 0);
+    /* qmgr clears QF_FLAG_HOLD in place; the other bits stay. */
+    assert_int_equal(queue_file_update_flags(fd, QF_FLAG_SMTPUTF8, &err), 0);
     close(fd);
 
     /* Reopen as a restarted qmgr would. */
@@ -476,6 +479,7 @@ static void many_recipients_and_marks_survive_reopen(void **state)
         fail_msg("read: %s", strbuf_str(&err));
     assert_int_equal(s.nrcpt, N);
     assert_int_equal(s.size.warn_time, 1234);
+    assert_int_equal(s.size.flags, QF_FLAG_SMTPUTF8);
     for (int i = 0; i < N; i++) {
         int want = i % 3 == 0 ? QF_RCPT_DELIVERED : i % 5 == 0 ? QF_RCPT_BOUNCED : QF_RCPT_TODO;
         assert_int_equal(s.status[i], want);
