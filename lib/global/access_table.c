@@ -1,6 +1,7 @@
 /* access_table - see access_table.h. */
 #include <ctype.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -139,7 +140,7 @@ static void reply(struct access_action *a, int code, const char *text)
         text += dl;
         text += strspn(text, " \t");
     } else {
-        strcpy(a->dsn, "x.7.1");
+        snprintf(a->dsn, sizeof(a->dsn), "x.7.1");
     }
     a->dsn[0] = (char)('0' + code / 100); /* the class follows the reply code */
     set_text(a, text);
@@ -204,7 +205,7 @@ void access_action_parse(struct access_action *a, const char *value)
         a->kind = words[i].kind;
         if (words[i].code) {
             a->code = words[i].code;
-            strcpy(a->dsn, "4.7.1");
+            snprintf(a->dsn, sizeof(a->dsn), "4.7.1");
         }
         if (words[i].kind == ACCESS_FILTER && !strchr(arg, ':')) {
             a->kind = ACCESS_INVALID;

@@ -91,7 +91,7 @@ static void hostile_canonical_values(void **state)
     setup_rc(&rc);
     char *big = xmalloc(10000);
     memset(big, 'a', 9990);
-    strcpy(big + 9990, "@x.test");
+    snprintf(big + 9990, 10000 - 9990, "@x.test");
     char spec[10100];
     snprintf(spec, sizeof(spec),
              "inline:{ long@example.com=%s, {empty@example.com=}, "
