@@ -42,6 +42,7 @@
 #include "queue_file.h"
 #include "service.h"
 #include "smtpd.h"
+#include "smtpd_policy.h"
 #include "sock.h"
 #include "strlist.h"
 
@@ -356,6 +357,7 @@ static void do_mail(struct smtpd_state *s, const smtp_cmd *cmd)
     strbuf_release(&err);
     smtpd_reset(s);
     s->have_mail = true;
+    smtpd_policy_new_instance(s);
     strbuf_set(&s->sender, strbuf_str(&cmd->path.addr));
     s->mail_size = cmd->size;
     s->body = cmd->body;

@@ -72,6 +72,7 @@ struct smtpd_state {
     long rcpt_overshoot;
     strbuf last_rcpt; /* for "for <x>" in Received: */
     strbuf prepend;   /* PREPEND headers from access tables, one a line */
+    char policy_instance[64]; /* this transaction's policy "instance" (smtpd_policy) */
     /* Message actions from access tables (HOLD, DISCARD, REDIRECT, FILTER,
      * BCC) for this transaction; sent to cleanup before the end of data
      * (smtpd_check_send_actions), since the queue file may not be open yet

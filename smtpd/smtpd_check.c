@@ -64,6 +64,7 @@
 #include "resolve.h"
 #include "smtpd.h"
 #include "smtpd_dns_check.h"
+#include "smtpd_policy.h"
 #include "smtpd_restriction.h"
 #include "strlist.h"
 
@@ -135,6 +136,7 @@ void smtpd_check_init(void)
                   "defer_if_permit");
 
     smtpd_unlisted_init();
+    smtpd_policy_init();
     strbuf_release(&err);
 }
 
@@ -329,8 +331,7 @@ static enum verdict message_action(struct ctx *c, const char *table, const char 
     else if (*text)
         strbuf_printf(&line, "%s: %s %s", c->subject, c->class_text, text);
     else
-        strbuf_printf(&line, "%s: %s triggers %s action", c->subject, c->class_text,
-                      acts[i].word);
+        strbuf_printf(&line, "%s: %s triggers %s action", c->subject, c->class_text, acts[i].word);
     log_whatsup(c->s, acts[i].log, c->stage, strbuf_str(&line), c->rcpt);
     strbuf_release(&line);
     struct smtpd_state *s = c->s;
@@ -388,10 +389,12 @@ static enum verdict apply_action(struct ctx *c, const char *table, const char *k
         break;
     case ACCESS_DEFER_IF_PERMIT:
     case ACCESS_DEFER_IF_REJECT: {
+        /* Postfix: access_map_defer_code, and its own default text. */
         strbuf *r = a.kind == ACCESS_DEFER_IF_PERMIT ? &c->defer_if_permit : &c->defer_if_reject;
+        int code = (int)config_get_int("access_map_defer_code");
         strbuf_reset(r);
-        strbuf_printf(r, "%d %s %s: %s rejected: %s", a.code, a.dsn, c->subject, c->class_text,
-                      *text ? text : "Access denied");
+        strbuf_printf(r, "%d %s %s: %s rejected: %s", code >= 400 && code < 500 ? code : 450, a.dsn,
+                      c->subject, c->class_text, *text ? text : "Service unavailable");
         break;
     }
     case ACCESS_WARN:
@@ -475,6 +478,30 @@ out:
     access_keys_release(k);
     strbuf_release(&err);
     strbuf_release(&value);
+    return v;
+}
+
+/* check_policy_service: the server's action (or the service's default
+ * action when it cannot answer) is evaluated as an access table value, the
+ * service spec standing for the table name in warnings. A default action
+ * that itself needs a policy service that fails gets Postfix's built-in
+ * default instead, so a broken setup cannot recurse. */
+static enum verdict policy_check(struct ctx *c, const char *spec, int depth)
+{
+    static int nesting;
+    strbuf action = STRBUF_INIT;
+    enum verdict v;
+    int r = smtpd_policy_query(c->s, spec, c->stage ? c->stage : "RCPT", c->rcpt, &action);
+    if (r < 0) {
+        v = say(c, 451, "4.3.5", "Server configuration error");
+    } else {
+        if (r > 0 && nesting > 0)
+            strbuf_set(&action, config_default_value("smtpd_policy_service_default_action"));
+        nesting++;
+        v = apply_action(c, spec, "policy query", strbuf_str(&action), depth);
+        nesting--;
+    }
+    strbuf_release(&action);
     return v;
 }
 
@@ -758,6 +785,9 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
                                     config_get("smtpd_null_access_lookup_key"));
                 v = access_check(c, arg, &k, depth);
             }
+            break;
+        case SMTPD_R_CHECK_POLICY_SERVICE:
+            v = policy_check(c, arg, depth);
             break;
         case SMTPD_R_CHECK_RECIPIENT_ACCESS:
             if (c->rcpt && c->rcpt[0]) {

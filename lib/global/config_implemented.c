@@ -128,6 +128,14 @@ static const struct config_implemented table[] = {
     READ("smtpd_null_access_lookup_key"),
     READ("smtpd_peername_lookup"),
     READ("smtpd_per_request_deadline"),
+    READ("smtpd_policy_service_default_action"), /* check_policy_service: smtpd_policy.c */
+    READ("smtpd_policy_service_max_idle"),
+    READ("smtpd_policy_service_max_ttl"),
+    READ("smtpd_policy_service_policy_context"),
+    READ("smtpd_policy_service_request_limit"),
+    READ("smtpd_policy_service_retry_delay"),
+    READ("smtpd_policy_service_timeout"),
+    READ("smtpd_policy_service_try_limit"),
     READ("smtpd_pregreet_wait"), /* our extension */
     READ("smtpd_recipient_limit"),
     READ("smtpd_recipient_overshoot_limit"),

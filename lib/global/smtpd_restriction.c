@@ -47,7 +47,7 @@ static const struct smtpd_restriction restrictions[] = {
     IMPL("defer_if_reject", DEFER_IF_REJECT),
     IMPL("warn_if_reject", WARN_IF_REJECT),
     TODO_ARG("sleep"),
-    TODO_ARG("check_policy_service"),
+    IMPL_ARG("check_policy_service", CHECK_POLICY_SERVICE),
     TODO_ARG("check_ccert_access"),
     TODO_ARG("check_sasl_access"),
     TODO_ARG("check_client_a_access"),

@@ -58,6 +58,7 @@ enum smtpd_restriction_id {
     SMTPD_R_DEFER_IF_REJECT,
     SMTPD_R_REJECT_UNLISTED_SENDER,
     SMTPD_R_WARN_IF_REJECT,
+    SMTPD_R_CHECK_POLICY_SERVICE, /* smtpd/smtpd_policy.c */
     /* DNS-based (smtpd/smtpd_dns_check.c); keep this range contiguous. */
     SMTPD_R_REJECT_RBL_CLIENT,
     SMTPD_R_PERMIT_DNSWL_CLIENT,
