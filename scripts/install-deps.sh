@@ -19,6 +19,10 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest iproute
     # Peers for end-to-end tests (tests/e2e/peers.py). Dovecot is installed
     # with service starts forbidden: the tests run it with their own config.
     dovecot-core dovecot-imapd dovecot-lmtpd pflogsumm s-nail openssl dnsmasq-base
+    # Policy servers for check_policy_service (tests/e2e/test_policy.py):
+    # postgrey, policyd-spf (with python3-spf), and socat standing in for
+    # spawn(8) in front of policyd-spf.
+    postgrey postfix-policyd-spf-python socat
     # Runtime libraries of Debian's postfix, which the tests only unpack
     # (apt-get download + dpkg -x) because our MTA owns Postfix's paths.
     libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase
