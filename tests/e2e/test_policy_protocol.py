@@ -111,7 +111,7 @@ def test_request_attributes_and_connection_reuse(instance):
         replies, qid, cport = session(inst, "a@example.org", mail_params=" SIZE=321")
         assert replies[0].startswith("250") and qid, replies
         session(inst, "b@example.org", rcpts=(RCPT, "daemon@mta-test.example"))
-        (c1, rcpt), (c2, data) = srv.requests[0], srv.requests[1]
+        (_, rcpt), (_, data) = srv.requests[0], srv.requests[1]
         assert [n for n, _ in rcpt] == ATTRIBUTES
         assert [n for n, _ in data] == ATTRIBUTES
         r, d = dict(rcpt), dict(data)
