@@ -41,8 +41,8 @@ static const struct smtpd_restriction restrictions[] = {
     IMPL_ARG("check_recipient_access", CHECK_RECIPIENT_ACCESS),
 
     /* Not implemented. Those that need DNS (the unknown_* checks, RBLs,
-     * the _a_/_mx_/_ns_ access variants), address verification, policy
-     * services, client certificates, restriction modifiers. */
+     * the _a_/_mx_/_ns_ access variants), address verification,
+     * client certificates, restriction modifiers. */
     IMPL("defer_if_permit", DEFER_IF_PERMIT),
     IMPL("defer_if_reject", DEFER_IF_REJECT),
     IMPL("warn_if_reject", WARN_IF_REJECT),
