@@ -5,6 +5,7 @@ connections (one connection for all requests of all sessions of an smtpd
 process; request_limit), and how it takes answers: access(5) actions of
 every kind, and hostile replies (an over-long line, a NUL, no action)
 which get the default action. The real servers are in test_policy.py."""
+import os
 import re
 import socket
 import threading
@@ -31,15 +32,20 @@ class PolicyServer:
     """Answers each request with answer(request) (bytes, sent as is), and
     records (connection number, [(name, value)...]) per request."""
 
-    def __init__(self, answer):
+    def __init__(self, answer, unix_path=None):
         self.answer = answer
         self.requests = []
         self.connections = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        if unix_path:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(unix_path)
+            os.chmod(unix_path, 0o666)  # smtpd runs as mail_owner
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
         self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -139,6 +145,17 @@ def test_request_attributes_and_connection_reuse(instance):
         assert (later[2]["recipient"], later[2]["recipient_count"]) == ("", "2")
         assert later[0]["instance"] != r["instance"]
         assert {n for n, _ in srv.requests} == {1} and srv.connections == 1
+    finally:
+        srv.close()
+
+
+def test_unix_socket_relative_to_the_queue_directory(instance):
+    inst = start(instance, restrictions("unix:private/policy"))
+    srv = PolicyServer(lambda a: b"action=REJECT over the socket\n\n",
+                       unix_path=os.path.join(inst.queue_dir, "private", "policy"))
+    try:
+        assert session(inst, "a@example.org", data=False)[0] == [
+            "554 5.7.1 <%s>: Recipient address rejected: over the socket" % RCPT]
     finally:
         srv.close()
 

@@ -308,6 +308,28 @@ static void test_reuse_and_request_limit(void **state)
     stop_server(pid);
 }
 
+static void test_max_idle(void **state)
+{
+    (void)state;
+    pid_t pid = start_server(S_NORMAL);
+    strbuf a = STRBUF_INIT;
+    struct policy_settings s = DEFAULTS;
+    s.transport = "unix";
+    s.endpoint = path;
+    s.max_idle_s = 1;
+    policy_client *pc = policy_client_new(&s);
+    assert_int_equal(ask(pc, "x", &a), 0);
+    assert_string_equal(strbuf_str(&a), "DUNNO c1r1 request=x");
+    assert_int_equal(ask(pc, "y", &a), 0);
+    assert_string_equal(strbuf_str(&a), "DUNNO c1r2 request=y");
+    usleep(1200 * 1000); /* idle longer than max_idle: the next request reconnects */
+    assert_int_equal(ask(pc, "z", &a), 0);
+    assert_string_equal(strbuf_str(&a), "DUNNO c2r1 request=z");
+    policy_client_free(&pc);
+    strbuf_release(&a);
+    stop_server(pid);
+}
+
 static void test_server_hangs_up(void **state)
 {
     (void)state;
@@ -367,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_replies),
         cmocka_unit_test(test_request_values),
         cmocka_unit_test_setup_teardown(test_reuse_and_request_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_hangs_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_server_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_then_down, setup, teardown),
