@@ -22,8 +22,9 @@
  * reject_unlisted_sender, defer_if_permit, defer_if_reject, names from
  * smtpd_restriction_classes, check_{client,helo,sender,recipient}_access
  * type:table (below), check_policy_service (smtpd_policy.c asks the
- * server; its action is evaluated here as a table value). Anything else -- a Postfix restriction we don't have (the DNS
- * based ones among them), an unknown name -- is logged and the client gets
+ * server; its action is evaluated here as a table value). Anything else
+ * -- a Postfix restriction we don't have, an unknown name -- is logged and
+ * the client gets
  * 451 4.3.5: never an accept of what the restriction might have rejected.
  * `postfix check` reports such names as errors, master's start as
  * warnings (lib/global/config_fidelity).
