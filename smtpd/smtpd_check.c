@@ -24,8 +24,8 @@
  * type:table (below), check_policy_service (smtpd_policy.c asks the
  * server; its action is evaluated here as a table value). Anything else
  * -- a Postfix restriction we don't have, an unknown name -- is logged and
- * the client gets
- * 451 4.3.5: never an accept of what the restriction might have rejected.
+ * the client gets 451 4.3.5: never an accept of what the restriction
+ * might have rejected.
  * `postfix check` reports such names as errors, master's start as
  * warnings (lib/global/config_fidelity).
  *
