@@ -138,7 +138,6 @@ void smtpd_check_init(void)
                   "defer_if_permit");
 
     smtpd_unlisted_init();
-    smtpd_policy_init();
     strbuf_release(&err);
 }
 

@@ -13,7 +13,6 @@
 #include "mem.h"
 #include "msg.h"
 #include "policy_client.h"
-#include "strlist.h"
 #include "tls.h"
 
 struct registered {
@@ -59,44 +58,6 @@ static policy_client *client_for(const char *spec, strbuf *err)
     clients[n_clients].pc = policy_client_new(&set);
     policy_settings_release(&set);
     return clients[n_clients++].pc;
-}
-
-/* Every check_policy_service argument in `value` (a restriction list). */
-static void check_list(const char *param, const char *value)
-{
-    strlist l = STRLIST_INIT;
-    const char *e = NULL;
-    strbuf err = STRBUF_INIT;
-    if (strlist_split(&l, value, ", \t\r\n", &e) == 0) {
-        for (size_t i = 0; i + 1 < l.n; i++)
-            if (strcmp(l.v[i], "check_policy_service") == 0 && !client_for(l.v[++i], &err))
-                msg_fatal("parameter %s: %s", param, strbuf_str(&err));
-    }
-    strlist_release(&l);
-    strbuf_release(&err);
-}
-
-void smtpd_policy_init(void)
-{
-    static const char *const params[] = {
-        "smtpd_client_restrictions",      "smtpd_helo_restrictions",
-        "smtpd_sender_restrictions",      "smtpd_relay_restrictions",
-        "smtpd_recipient_restrictions",   "smtpd_data_restrictions",
-        "smtpd_end_of_data_restrictions",
-    };
-    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
-        check_list(params[i], config_get(params[i]));
-    strlist classes = STRLIST_INIT;
-    const char *e = NULL;
-    if (strlist_split(&classes, config_get("smtpd_restriction_classes"), ", \t\r\n", &e) == 0)
-        for (size_t i = 0; i < classes.n; i++) {
-            const char *v = "";
-            strbuf err = STRBUF_INIT;
-            if (config_lookup(classes.v[i], &v, &err) == 0)
-                check_list(classes.v[i], v);
-            strbuf_release(&err);
-        }
-    strlist_release(&classes);
 }
 
 void smtpd_policy_new_instance(struct smtpd_state *s)

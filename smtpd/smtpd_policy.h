@@ -5,9 +5,9 @@
  * for the life of the process, so a connection serves every request of a
  * session and of the sessions after it (Postfix's policy_clnt_table). The
  * smtpd_policy_service_* parameters are the defaults; a braced spec
- * overrides them per service. smtpd_policy_init checks every spec named in
- * the restriction lists and classes at start-up: a bad one is fatal, naming
- * the parameter.
+ * overrides them per service. A bad spec is logged and answered with
+ * 451 4.3.5 where evaluation reaches it, like any restriction smtpd cannot
+ * evaluate; `postfix check` reports it (smtpd_restriction_check).
  *
  * The request carries every attribute of Postfix 3.7's request (plus 3.8's
  * compatibility_level and mail_version), in Postfix's order; attributes we
@@ -20,8 +20,6 @@
 #define SMTPD_SMTPD_POLICY_H
 #include "smtpd.h"
 #include "strbuf.h"
-
-void smtpd_policy_init(void);
 
 /* Ask the service `spec` about the current command. `stage` is where
  * smtpd_check is ("CONNECT", "HELO", "MAIL", "RCPT", "DATA", "BDAT",

@@ -164,6 +164,17 @@ out:
     return rc;
 }
 
+int policy_spec_check(const char *spec, strbuf *err)
+{
+    static const struct policy_settings any = {
+        .timeout_s = 1, .max_idle_s = 1, .max_ttl_s = 1, .try_limit = 1, .line_limit = 1};
+    struct policy_settings s;
+    if (policy_settings_parse(spec, &any, &s, err) < 0)
+        return -1;
+    policy_settings_release(&s);
+    return 0;
+}
+
 /* ---- requests and replies ---- */
 
 void policy_request_add(strbuf *req, const char *name, const char *value)

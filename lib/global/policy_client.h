@@ -61,6 +61,8 @@ struct policy_settings {
 int policy_settings_parse(const char *spec, const struct policy_settings *defaults,
                           struct policy_settings *out, strbuf *err);
 void policy_settings_release(struct policy_settings *s);
+/* Is spec valid whatever the defaults (postfix check)? 0, or -1 with err. */
+int policy_spec_check(const char *spec, strbuf *err);
 
 /* One reply being read line by line. */
 struct policy_reply {

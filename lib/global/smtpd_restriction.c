@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "policy_client.h"
+
 /* clang-format off */
 #define IMPL(n, id) {n, SMTPD_R_##id, false}
 #define IMPL_ARG(n, id) {n, SMTPD_R_##id, true}
@@ -144,6 +146,7 @@ int smtpd_restriction_check(const struct smtpd_restriction_list *list, const cha
     if (classes)
         (void)strlist_split(&class_names, classes, LIST_DELIMS, &e);
     int count = 0;
+    strbuf bad_spec = STRBUF_INIT;
     for (size_t i = 0; i < items.n; i++) {
         const char *item = items.v[i];
         const struct smtpd_restriction *r = smtpd_restriction_find(item);
@@ -152,6 +155,9 @@ int smtpd_restriction_check(const struct smtpd_restriction_list *list, const cha
             why = "its argument is missing";
         else if (!list->evaluated)
             why = "this list is not implemented in this version";
+        else if (r && r->id == SMTPD_R_CHECK_POLICY_SERVICE &&
+                 policy_spec_check(items.v[i + 1], &bad_spec) < 0)
+            why = strbuf_str(&bad_spec);
         else if (r && r->id == SMTPD_R_NOT_IMPLEMENTED)
             why = "not implemented in this version";
         else if (!r && strlist_contains(&class_names, item))
@@ -170,5 +176,6 @@ int smtpd_restriction_check(const struct smtpd_restriction_list *list, const cha
     }
     strlist_release(&items);
     strlist_release(&class_names);
+    strbuf_release(&bad_spec);
     return count;
 }

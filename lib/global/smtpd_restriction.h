@@ -20,7 +20,8 @@
  * Postfix does not know either, a restriction class, a "type:table" used
  * directly -- makes smtpd answer 451 4.3.5 when evaluation reaches it
  * (never an accept of what Postfix might have rejected), and is reported
- * by smtpd_restriction_check().
+ * by smtpd_restriction_check(); so is a check_policy_service argument that
+ * is not a valid service (lib/global/policy_client.h).
  */
 #ifndef MTA_SMTPD_RESTRICTION_H
 #define MTA_SMTPD_RESTRICTION_H

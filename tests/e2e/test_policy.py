@@ -158,18 +158,22 @@ def test_stopped_server_times_out_to_per_service_default(instance, postgrey):
     assert r == GREY
 
 
-def test_bad_service_spec_is_fatal_at_start(instance):
+def test_bad_service_spec_fails_check_and_gets_451(instance):
     inst = instance(master_cf="127.0.0.1:{port_smtp} inet n - n - - smtpd\n",
                     main_cf_extra="smtpd_recipient_restrictions = reject_unauth_destination,\n"
-                    "    check_policy_service {{ inet:127.0.0.1:1, colour=blue }}\n")
-    # smtpd starts for the first client, and stops at once, naming the
-    # parameter and the bad setting.
-    c = Raw(inst.port("smtp"), timeout=5)
-    try:
-        inst.wait_log(r"fatal: parameter smtpd_recipient_restrictions: policy service setting "
-                      r"\"colour=blue\": unknown name \"colour\"")
-    finally:
-        c.close()
+                    "    check_policy_service {{ inet:127.0.0.1:1, colour=blue }}\n",
+                    start=False)
+    r = inst.postfix("check", check=False)
+    assert r.returncode != 0
+    assert re.search(r"error: \S+/main\.cf, line \d+: parameter smtpd_recipient_restrictions: "
+                     r"restriction check_policy_service: policy service setting "
+                     r"\"colour=blue\": unknown name \"colour\"; smtpd answers 451 4\.3\.5",
+                     r.stderr), r.stderr
+    inst.start()
+    r, _ = session(inst, "a@example.org")
+    assert r == "451 4.3.5 Server configuration error"
+    inst.wait_log(r"warning: check_policy_service: policy service setting \"colour=blue\": "
+                  r"unknown name \"colour\"")
 
 
 # ---- SPF: policyd-spf with a local DNS zone ----

@@ -107,6 +107,21 @@ static void check_reports_what_smtpd_cannot_evaluate(void **state)
                         "reject_unauth_pipelining: this list is not implemented in this version\n"
                         "permit: this list is not implemented in this version\n");
     assert_int_equal(check("smtpd_data_restrictions", "", ""), 0);
+    /* Policy services: a valid one is nothing to report, a bad one is. */
+    assert_int_equal(check("smtpd_recipient_restrictions",
+                           "check_policy_service unix:private/policy, check_policy_service "
+                           "{ inet:127.0.0.1:10023, timeout=10s, default_action=DUNNO }",
+                           ""),
+                     0);
+    assert_int_equal(check("smtpd_recipient_restrictions",
+                           "check_policy_service { inet:127.0.0.1:1, colour=blue }, "
+                           "check_policy_service private/policy",
+                           ""),
+                     2);
+    assert_string_equal(
+        strbuf_str(&reports),
+        "check_policy_service: policy service setting \"colour=blue\": unknown name \"colour\"\n"
+        "check_policy_service: policy service \"private/policy\": need transport:endpoint\n");
     const char *error = NULL;
     assert_int_equal(
         smtpd_restriction_check(smtpd_restriction_list_find("smtpd_client_restrictions"),
