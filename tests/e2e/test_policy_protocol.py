@@ -234,3 +234,29 @@ def test_hostile_replies_get_the_default_action(instance):
         assert srv.connections == 5
     finally:
         srv.close()
+
+
+def test_every_restriction_stage(instance):
+    srv = PolicyServer(dunno)
+    try:
+        spec = "inet:127.0.0.1:%d" % srv.port
+        lists = "".join("smtpd_%s_restrictions = check_policy_service %s\n" % (name, spec)
+                        for name in ("client", "helo", "sender"))
+        inst = start(instance, restrictions(spec, lists + "smtpd_delay_reject = no\n"),
+                     master_cf=ONE_SMTPD)
+        replies, qid, _ = session(inst, "a@example.org")
+        assert qid, replies
+        states = [dict(a)["protocol_state"] for _, a in srv.requests]
+        assert states == ["CONNECT", "EHLO", "MAIL", "RCPT", "DATA"]
+        # CONNECT knows only the client; MAIL the sender, not yet a recipient.
+        first, mail = dict(srv.requests[0][1]), dict(srv.requests[2][1])
+        assert (first["helo_name"], first["sender"], first["instance"]) == ("", "", "")
+        assert (mail["sender"], mail["recipient"]) == ("a@example.org", "")
+        assert mail["instance"]
+        # With smtpd_delay_reject (the default) all of them are asked at RCPT.
+        del srv.requests[:]
+        inst = start(instance, restrictions(spec, lists), master_cf=ONE_SMTPD)
+        session(inst, "b@example.org", data=False)
+        assert [dict(a)["protocol_state"] for _, a in srv.requests] == ["RCPT"] * 4
+    finally:
+        srv.close()
