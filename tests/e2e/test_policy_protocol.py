@@ -7,7 +7,10 @@ every kind, and hostile replies (an over-long line, a NUL, no action)
 which get the default action. The real servers are in test_policy.py."""
 import os
 import re
+import smtplib
 import socket
+import ssl
+import subprocess
 import threading
 
 from smtp_helpers import Raw, content, dump, queued_id, start
@@ -258,5 +261,35 @@ def test_every_restriction_stage(instance):
         inst = start(instance, restrictions(spec, lists), master_cf=ONE_SMTPD)
         session(inst, "b@example.org", data=False)
         assert [dict(a)["protocol_state"] for _, a in srv.requests] == ["RCPT"] * 4
+    finally:
+        srv.close()
+
+
+def test_tls_attributes(instance, tmp_path):
+    key, crt = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=mta-test.example", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True)
+    srv = PolicyServer(dunno)
+    try:
+        inst = start(instance, restrictions(
+            "inet:127.0.0.1:%d" % srv.port,
+            "smtpd_tls_cert_file = %s\nsmtpd_tls_key_file = %s\n"
+            "smtpd_tls_security_level = may\n" % (crt, key)), master_cf=ONE_SMTPD)
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=20) as c:
+            c.starttls(context=ctx)
+            c.ehlo("client.example")
+            c.sendmail("tls@example.org", [RCPT], "Subject: t\r\n\r\nbody\r\n")
+            version, cipher = c.sock.version(), c.sock.cipher()
+        r = dict(srv.requests[0][1])
+        assert (r["protocol_state"], r["sender"]) == ("RCPT", "tls@example.org")
+        assert (r["encryption_protocol"], r["encryption_cipher"]) == (version, cipher[0]), r
+        assert r["encryption_keysize"] == str(cipher[2]), r
+        # No client certificate was asked for.
+        assert [r[k] for k in ("ccert_subject", "ccert_issuer", "ccert_fingerprint",
+                               "ccert_pubkey_fingerprint")] == [""] * 4
     finally:
         srv.close()
