@@ -206,6 +206,7 @@ void smtpd_reset(struct smtpd_state *s)
     s->have_mail = false;
     strbuf_reset(&s->sender);
     strbuf_reset(&s->envid);
+    strbuf_reset(&s->sasl_sender);
     strbuf_reset(&s->queue_id);
     strbuf_reset(&s->last_rcpt);
     strbuf_reset(&s->prepend);
@@ -358,6 +359,8 @@ static void do_mail(struct smtpd_state *s, const smtp_cmd *cmd)
     smtpd_reset(s);
     s->have_mail = true;
     smtpd_policy_new_instance(s);
+    if ((cmd->params & SMTP_PARAM_AUTH) && smtpd_params.sasl_enable && !strbuf_eq(&cmd->auth, "<>"))
+        addr_sanitize(&s->sasl_sender, cmd->auth.s, cmd->auth.len, cmd->auth.len, true);
     strbuf_set(&s->sender, strbuf_str(&cmd->path.addr));
     s->mail_size = cmd->size;
     s->body = cmd->body;
@@ -834,6 +837,7 @@ done:
     strbuf_release(&s.helo);
     strbuf_release(&s.sender);
     strbuf_release(&s.envid);
+    strbuf_release(&s.sasl_sender);
     strbuf_release(&s.queue_id);
     strbuf_release(&s.last_rcpt);
     strbuf_release(&s.prepend);

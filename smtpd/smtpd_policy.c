@@ -145,7 +145,7 @@ static void build_request(struct smtpd_state *s, const struct policy_settings *s
     policy_request_add(req, "stress", config_get("stress"));
     policy_request_add(req, "sasl_method", authed ? strbuf_str(&s->sasl_method) : "");
     policy_request_add(req, "sasl_username", authed ? strbuf_str(&s->sasl_username) : "");
-    policy_request_add(req, "sasl_sender", "");
+    policy_request_add(req, "sasl_sender", strbuf_str(&s->sasl_sender));
     policy_request_add(req, "ccert_subject", "");
     policy_request_add(req, "ccert_issuer", "");
     policy_request_add(req, "ccert_fingerprint", "");

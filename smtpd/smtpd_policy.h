@@ -12,7 +12,8 @@
  * The request carries every attribute of Postfix 3.7's request (plus 3.8's
  * compatibility_level and mail_version), in Postfix's order; attributes we
  * cannot know are sent empty: ccert_* (smtpd asks no client certificate),
- * sasl_sender (MAIL FROM's AUTH= is not kept), etrn_domain (no ETRN).
+ * etrn_domain (no ETRN). sasl_sender is MAIL FROM's AUTH= xtext-decoded
+ * (Postfix sends it as received; the same unless it has +XX escapes).
  * The action comes back as text for smtpd_check to evaluate exactly as an
  * access table value.
  */

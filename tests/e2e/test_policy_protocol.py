@@ -293,3 +293,18 @@ def test_tls_attributes(instance, tmp_path):
                                "ccert_pubkey_fingerprint")] == [""] * 4
     finally:
         srv.close()
+
+
+def test_sasl_sender_is_mail_froms_auth(instance):
+    srv = PolicyServer(dunno)
+    try:
+        inst = start(instance, restrictions("inet:127.0.0.1:%d" % srv.port,
+                                            "smtpd_sasl_auth_enable = yes\n"
+                                            "smtpd_sasl_type = dovecot\n"
+                                            "smtpd_sasl_path = private/auth\n"),
+                     master_cf=ONE_SMTPD)
+        session(inst, "a@example.org", mail_params=" AUTH=b@example.org", data=False)
+        session(inst, "a@example.org", mail_params=" AUTH=<>", data=False)
+        assert [dict(a)["sasl_sender"] for _, a in srv.requests] == ["b@example.org", ""]
+    finally:
+        srv.close()
