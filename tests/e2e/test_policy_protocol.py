@@ -308,3 +308,24 @@ def test_sasl_sender_is_mail_froms_auth(instance):
         assert [dict(a)["sasl_sender"] for _, a in srv.requests] == ["b@example.org", ""]
     finally:
         srv.close()
+
+
+def test_bdat_is_asked_as_data(instance):
+    srv = PolicyServer(lambda a: b"action=REJECT no chunks\n\n"
+                       if a["protocol_state"] == "DATA" else b"action=DUNNO\n\n")
+    try:
+        inst = start(instance, restrictions("inet:127.0.0.1:%d" % srv.port), master_cf=ONE_SMTPD)
+        c = Raw(inst.port("smtp"))
+        c.reply()
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<a@example.org>")
+        assert c.cmd("RCPT TO:<%s>" % RCPT)[0].startswith("250")
+        body = b"Subject: t\r\n\r\nbody\r\n"
+        c.send(b"BDAT %d LAST\r\n" % len(body) + body)
+        assert c.reply() == ["554 5.7.1 <DATA>: Data command rejected: no chunks"]
+        c.cmd("QUIT")
+        c.close()
+        assert [dict(a)["protocol_state"] for _, a in srv.requests] == ["RCPT", "DATA"]
+        assert dict(srv.requests[1][1])["recipient_count"] == "1"
+    finally:
+        srv.close()
