@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "map_source.h"
 #include "maps.h"
 #include "mem.h"
 #include "msg.h"
@@ -74,6 +75,20 @@ static const char *source_text = "# comment\n"
                                  "novalue\n"
                                  "dup first\n"
                                  "dup second\n";
+
+/* A source file "huge" whose line 2 is longer than MAP_SOURCE_LINE_MAX:
+ * its path. *buf is the buffer it was written from (MAP_SOURCE_LINE_MAX + 74
+ * bytes, for the caller to reuse and free). */
+static char *write_huge_source(char **buf)
+{
+    size_t n = MAP_SOURCE_LINE_MAX + 10;
+    char *big = xmalloc(n + 64);
+    memcpy(big, "ok value\nk ", 11);
+    memset(big + 11, 'x', n);
+    memcpy(big + 11 + n, "\n", 1);
+    *buf = big;
+    return write_file("huge", big, 12 + n);
+}
 
 static int setup(void **state)
 {

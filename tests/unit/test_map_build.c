@@ -129,12 +129,8 @@ static void alias_build(void **state)
  * half-written. */
 static void huge_line_builds_nothing(void **state)
 {
-    size_t n = MAP_SOURCE_LINE_MAX + 10;
-    char *big = xmalloc(n + 64);
-    memcpy(big, "ok value\nk ", 11);
-    memset(big + 11, 'x', n);
-    memcpy(big + 11 + n, "\n", 1);
-    char *src = write_file("huge", big, 12 + n);
+    char *big;
+    char *src = write_huge_source(&big);
     strbuf err = STRBUF_INIT, db = STRBUF_INIT;
     assert_int_equal(map_build("hash", src, MAP_SOURCE_POSTMAP, 0, &err), -1);
     assert_non_null(strstr(err.s, ", line 2: line too long"));

@@ -372,12 +372,8 @@ static void count_warn(void *ctx, const char *text)
 
 static void huge_lines(void **state)
 {
-    size_t n = MAP_SOURCE_LINE_MAX + 10;
-    char *big = xmalloc(n + 64);
-    memcpy(big, "ok value\nk ", 11);
-    memset(big + 11, 'x', n);
-    memcpy(big + 11 + n, "\n", 1);
-    char *src = write_file("huge", big, 12 + n);
+    char *big;
+    char *src = write_huge_source(&big);
     char *e = open_err_type("texthash", src);
     assert_non_null(strstr(e, ", line 2: line too long"));
     free(e);
