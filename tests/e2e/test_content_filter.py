@@ -170,6 +170,21 @@ def test_sendmail_mail_is_filtered_too(instance):
         filt.stop()
 
 
+def test_filter_without_nexthop_uses_default_filter_nexthop(instance):
+    """content_filter = transport: (no next hop) goes to
+    $default_filter_nexthop, as in Postfix's qmgr."""
+    inst = make(instance, extra="content_filter = scan:\n"
+                "default_filter_nexthop = [127.0.0.1]:{port_filter}\n")
+    filt = Filter(inst).start()
+    try:
+        qid = send(inst, "sender@client.example", "default-nexthop")
+        filtered_twice(inst, qid, "default-nexthop")
+        got = copies("default-nexthop")
+        assert len(got) == 1 and got[0].count(HEADER + "\n") == 1, got
+    finally:
+        filt.stop()
+
+
 def test_access_and_header_check_filter_override_content_filter(instance):
     """FILTER actions win over content_filter (postconf(5)): here they send
     the mail straight to the re-injection listener, past the filter."""
