@@ -508,9 +508,8 @@ static bool open_file(struct cleanup_state *s, stream *st, const attr_list *al, 
         strbuf_release(&err);
         return false;
     }
-    s->qf = queue_file_create(qdir, "incoming", mail_queue_depth("incoming"),
-                              config_get_bool("enable_long_queue_ids"), mail_queue_record_limit(),
-                              &err);
+    s->qf = queue_file_create(qdir, "incoming", config_get_bool("enable_long_queue_ids"),
+                              mail_queue_record_limit(), &err);
     if (!s->qf) {
         msg_warn("create queue file: %s", strbuf_str(&err));
         (void)reply(st, 1, QUEUE_NOSPACE_REPLY, NULL);

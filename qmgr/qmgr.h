@@ -30,6 +30,7 @@ struct qmgr_config {
     const char *queue_directory;
     const char *myhostname;
     const char *mail_name;
+    const char *default_filter_nexthop; /* a FILTER without nexthop goes there */
     int incoming_depth, active_depth, deferred_depth, defer_depth, corrupt_depth, hold_depth;
     bool long_ids;
     long long active_limit;

@@ -23,7 +23,7 @@
  * cleared in place first so a release (postsuper -H) delivers it; an 'A'
  * record redirect=<addr> replaces every pending recipient by that address
  * (the original stays as orig_to), filter=<transport:nexthop> routes every
- * recipient to that transport (an empty nexthop keeps the resolved one).
+ * recipient to that transport without resolving it (filter_route).
  * The last record of each kind wins, as in Postfix.
  */
 #include <errno.h>
@@ -227,24 +227,39 @@ static void discard(struct qmgr_message *m, struct qmgr_rcpt *r, const char *nex
     strbuf_release(&err);
 }
 
+/* FILTER / content_filter transport:nexthop replaces the resolver, as in
+ * Postfix's qmgr: no nexthop means $default_filter_nexthop, and when that
+ * is empty the recipient's domain ($myhostname for a bare address). Not
+ * for sendmail -bv probes, which report the route the mail would take
+ * (Postfix bypasses the filter for them as well). */
+static void filter_route(const char *filter, const char *rcpt, resolve_route_t *rt)
+{
+    const char *colon = strchr(filter, ':');
+    strbuf_set(&rt->transport, "");
+    strbuf_append(&rt->transport, filter, (size_t)(colon - filter));
+    const char *nexthop = colon + 1;
+    const char *at = strrchr(rcpt, '@');
+    if (!*nexthop)
+        nexthop = qmgr_cfg.default_filter_nexthop;
+    if (!*nexthop)
+        nexthop = at && at[1] ? at + 1 : qmgr_cfg.myhostname;
+    strbuf_set(&rt->nexthop, nexthop);
+    rt->cls = RESOLVE_DEFAULT;
+    rt->routed = false;
+}
+
 /* Route one recipient: queue it for delivery, or decide here (error, retry
  * and discard transports, table failures). */
 static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *rt)
 {
     strbuf err = STRBUF_INIT;
-    if (resolve_route(qmgr_resolve, r->address, rt, &err) < 0) {
+    if (m->filter && !(m->flags & QF_FLAG_VERIFY)) {
+        filter_route(m->filter, r->address, rt);
+    } else if (resolve_route(qmgr_resolve, r->address, rt, &err) < 0) {
         qmgr_log_outcome(m, r, "deferred", "4.3.0", err.s);
         qmgr_message_outcome(m, r, QR_DEFERRED, "4.3.0", err.s);
         strbuf_release(&err);
         return;
-    }
-    if (m->filter) {
-        /* FILTER transport:nexthop overrides the route (Postfix qmgr). */
-        const char *colon = strchr(m->filter, ':');
-        strbuf_set(&rt->transport, "");
-        strbuf_append(&rt->transport, m->filter, (size_t)(colon - m->filter));
-        if (colon[1])
-            strbuf_set(&rt->nexthop, colon + 1);
     }
     if (strcmp(rt->transport.s, "error") == 0 || strcmp(rt->transport.s, "retry") == 0) {
         /* Postfix's error(8)/retry: the nexthop is "[d.s.n ]text". */

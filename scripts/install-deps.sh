@@ -23,6 +23,8 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest iproute
     # postgrey, policyd-spf (with python3-spf), and socat standing in for
     # spawn(8) in front of policyd-spf.
     postgrey postfix-policyd-spf-python socat
+    # The after-queue content filter of tests/e2e/test_content_filter.py.
+    python3-aiosmtpd
     # Runtime libraries of Debian's postfix, which the tests only unpack
     # (apt-get download + dpkg -x) because our MTA owns Postfix's paths.
     libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase

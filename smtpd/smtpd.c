@@ -36,6 +36,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "content_filter.h"
 #include "input_transp.h"
 #include "mem.h"
 #include "msg.h"
@@ -162,6 +163,8 @@ static void smtpd_init(const char *service, char **args)
     strlist_release(&items);
     smtpd_check_init();
     smtpd_limit_init();
+    /* A bad content_filter stops the listener now, not at the first mail. */
+    (void)content_filter_value();
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -260,6 +263,8 @@ bool smtpd_open_queue(struct smtpd_state *s)
         .uid = -1,
     };
     (void)cleanup_client_envelope(s->cc, &env);
+    /* First, so that access-table FILTER actions (sent at DATA) win. */
+    (void)content_filter_send(s->cc);
     return true;
 }
 

@@ -208,6 +208,8 @@ static const struct config_implemented table[] = {
     READ("nested_header_checks"),
     READ("receive_override_options"),
     READ("duplicate_filter_limit"),
+    /* smtpd and pickup pass it to cleanup (lib/global/content_filter). */
+    READ("content_filter"),
     READ("always_bcc"),
     READ("canonical_classes"),
     READ("canonical_maps"),
@@ -235,6 +237,7 @@ static const struct config_implemented table[] = {
     READ("default_destination_concurrency_positive_feedback"),
     READ("default_destination_rate_delay"),
     READ("default_destination_recipient_limit"),
+    READ("default_filter_nexthop"),
     READ("delay_warning_time"),
     READ("destination_concurrency_feedback_debug"),
     READ("double_bounce_sender"),

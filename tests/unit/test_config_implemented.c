@@ -90,7 +90,7 @@ static void find_exact_and_per_transport(void **state)
     assert_int_equal(e->how, CONFIG_HONOUR_READ);
     assert_null(e->only);
     assert_null(config_implemented_find("smtpd_milters", false));
-    assert_null(config_implemented_find("content_filter", false));
+    assert_null(config_implemented_find("smtpd_proxy_filter", false));
     e = config_implemented_find("biff", false);
     assert_non_null(e);
     assert_string_equal(e->only, "no");

@@ -1,19 +1,20 @@
-/* local_content - render a queued message for one local destination. */
+/* mailbox_content - a queued message as a mailbox stores it (see the header). */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "header.h"
-#include "local.h"
-#include "local_mbox.h"
+#include "mailbox_content.h"
 #include "mem.h"
 #include "queue_file.h"
 
 #define RENDER_CHUNK 65536
 
-struct local_render {
+struct mailbox_render {
     queue_file_reader *reader;
     queue_file_record rec;
-    enum local_format fmt;
+    enum mailbox_format fmt;
     strbuf out;
     size_t consumed; /* of out, handed to the caller */
     bool in_content;
@@ -21,25 +22,25 @@ struct local_render {
     bool finished;
 };
 
-static void put_prefix(struct local_render *r, struct local_message *msg, const char *recipient,
-                       const char *orig_rcpt)
+static void put_prefix(struct mailbox_render *r, const struct mailbox_message *msg,
+                       const char *recipient, const char *orig_rcpt)
 {
-    const char *sender = msg->req->sender;
-    if (r->fmt != FORMAT_MAILDIR)
-        mbox_from_line(&r->out, sender, (time_t)(msg->req->arrival_us / 1000000));
-    strbuf_printf(&r->out, "Return-Path: <%s>\n", sender);
-    if (local_cfg.enable_original_recipient && orig_rcpt && *orig_rcpt)
+    if (r->fmt != MAILBOX_FORMAT_MAILDIR)
+        mbox_from_line(&r->out, msg->sender, msg->arrival);
+    strbuf_printf(&r->out, "Return-Path: <%s>\n", msg->sender);
+    if (orig_rcpt && *orig_rcpt)
         strbuf_printf(&r->out, "X-Original-To: %s\n", orig_rcpt);
     strbuf_printf(&r->out, "Delivered-To: %s\n", recipient);
 }
 
-struct local_render *local_render_open(struct local_message *msg, enum local_format fmt,
-                                       const char *recipient, const char *orig_rcpt, strbuf *err)
+struct mailbox_render *mailbox_render_open(const struct mailbox_message *msg,
+                                           enum mailbox_format fmt, const char *recipient,
+                                           const char *orig_rcpt, strbuf *err)
 {
-    queue_file_reader *reader = queue_file_reader_open(msg->fd, local_cfg.record_limit, err);
+    queue_file_reader *reader = queue_file_reader_open(msg->fd, msg->record_limit, err);
     if (reader == NULL)
         return NULL;
-    struct local_render *r = xmalloc(sizeof(*r));
+    struct mailbox_render *r = xcalloc(1, sizeof(*r));
     r->reader = reader;
     r->fmt = fmt;
     r->at_line_start = true;
@@ -48,9 +49,9 @@ struct local_render *local_render_open(struct local_message *msg, enum local_for
 }
 
 /* Append one content piece, quoting "From " at line starts for mbox. */
-static void put_piece(struct local_render *r, const strbuf *data, bool line_end)
+static void put_piece(struct mailbox_render *r, const strbuf *data, bool line_end)
 {
-    if (r->fmt == FORMAT_MBOX && r->at_line_start && data->len >= 5 &&
+    if (r->fmt == MAILBOX_FORMAT_MBOX && r->at_line_start && data->len >= 5 &&
         memcmp(data->s, "From ", 5) == 0)
         strbuf_putc(&r->out, '>');
     strbuf_append(&r->out, data->s, data->len);
@@ -59,7 +60,7 @@ static void put_piece(struct local_render *r, const strbuf *data, bool line_end)
     r->at_line_start = line_end;
 }
 
-ssize_t local_render_next(struct local_render *r, const char **data, strbuf *err)
+ssize_t mailbox_render_next(struct mailbox_render *r, const char **data, strbuf *err)
 {
     /* Drop what the caller already took, then refill up to a chunk. */
     if (r->consumed > 0) {
@@ -96,9 +97,9 @@ ssize_t local_render_next(struct local_render *r, const char **data, strbuf *err
     return (ssize_t)r->out.len;
 }
 
-void local_render_close(struct local_render **rp)
+void mailbox_render_close(struct mailbox_render **rp)
 {
-    struct local_render *r = *rp;
+    struct mailbox_render *r = *rp;
     if (r == NULL)
         return;
     queue_file_reader_free(&r->reader);
@@ -108,9 +109,57 @@ void local_render_close(struct local_render **rp)
     *rp = NULL;
 }
 
-int local_scan_headers(struct local_message *msg, strbuf *err)
+int mailbox_render_to_maildir(struct mailbox_render *r, struct maildir_delivery *md, strbuf *err)
 {
-    queue_file_reader *reader = queue_file_reader_open(msg->fd, local_cfg.record_limit, err);
+    const char *data;
+    ssize_t n;
+    errno = 0;
+    while ((n = mailbox_render_next(r, &data, err)) > 0)
+        if (maildir_write(md, data, (size_t)n, err) < 0)
+            return -1;
+    return n == 0 ? 0 : -1;
+}
+
+int mailbox_render_to_mbox(struct mailbox_render *r, struct mbox_delivery *mb, strbuf *err)
+{
+    const char *data;
+    ssize_t n;
+    errno = 0;
+    while ((n = mailbox_render_next(r, &data, err)) > 0)
+        if (mbox_write(mb, data, (size_t)n, err) < 0)
+            return -1;
+    return n == 0 ? 0 : -1;
+}
+
+struct rlimit mailbox_size_limit_enter(long long limit)
+{
+    struct rlimit old = {RLIM_INFINITY, RLIM_INFINITY};
+    getrlimit(RLIMIT_FSIZE, &old);
+    if (limit > 0) {
+        struct rlimit lim = old;
+        lim.rlim_cur = (rlim_t)limit;
+        if (lim.rlim_max != RLIM_INFINITY && lim.rlim_cur > lim.rlim_max)
+            lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_FSIZE, &lim);
+    }
+    return old;
+}
+
+void mailbox_size_limit_leave(struct rlimit old)
+{
+    setrlimit(RLIMIT_FSIZE, &old);
+}
+
+struct mailbox_failure mailbox_failure(int err_no)
+{
+    if (err_no == EFBIG)
+        return (struct mailbox_failure){DELIVER_BOUNCED, "5.2.2"};
+    return (struct mailbox_failure){DELIVER_DEFERRED, err_no == ENOSPC ? "4.3.0" : "4.2.0"};
+}
+
+int mailbox_scan_delivered_to(int fd, size_t record_limit, strlist *out, strbuf *err)
+{
+    queue_file_reader *reader = queue_file_reader_open(fd, record_limit, err);
     if (reader == NULL)
         return -1;
     queue_file_record rec = QUEUE_FILE_RECORD_INIT;
@@ -133,7 +182,7 @@ int local_scan_headers(struct local_message *msg, strbuf *err)
             const char *v = header_value(rec.data.s, rec.data.len, &vlen);
             while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
                 vlen--;
-            strlist_pushn(&msg->delivered_to, v, vlen);
+            strlist_pushn(out, v, vlen);
         }
     }
     queue_file_record_release(&rec);

@@ -1,4 +1,5 @@
-/* local_mbox (mbox_*) - durable, locked append of one message to a UNIX mailbox file.
+/* mailbox_mbox (mbox_*) - durable, locked append of one message to a UNIX
+ * mailbox file (local(8) and virtual(8)).
  *
  * mbox_begin takes the locks named by `lock_methods` (MBOX_LOCK_FCNTL,
  * MBOX_LOCK_FLOCK, MBOX_LOCK_DOTLOCK: Postfix's mailbox_delivery_lock
@@ -13,8 +14,8 @@
  * reason in *err and errno preserved (ENOSPC/EDQUOT: mailbox full; EAGAIN:
  * mailbox locked by someone else for too long).
  */
-#ifndef MTA_MBOX_H
-#define MTA_MBOX_H
+#ifndef MTA_MAILBOX_MBOX_H
+#define MTA_MAILBOX_MBOX_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>

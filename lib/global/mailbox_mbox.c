@@ -1,4 +1,5 @@
-#include "local_mbox.h"
+/* mailbox_mbox - locked mbox appends (see the header). */
+#include "mailbox_mbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
