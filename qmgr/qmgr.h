@@ -104,6 +104,9 @@ void qmgr_log_outcome(const struct qmgr_message *m, const struct qmgr_rcpt *r, c
 /* qmgr_deliver.c */
 void qmgr_deliver_init(void);
 /* Queue one recipient for transport:nexthop (grouped into requests there). */
+/* True when master.cf has a unix service named `transport` (qmgr then
+ * connects to private/<transport> for it). */
+bool qmgr_deliver_has_agent(const char *transport);
 void qmgr_deliver_enqueue(struct qmgr_message *m, struct qmgr_rcpt *r, const char *transport,
                           const char *nexthop);
 /* Start deliveries that fit the limits (called after enqueueing). */
