@@ -11,7 +11,8 @@
  * start as Postfix does), in directory= (default: queue_directory), with
  * the export_environment variables and PATH=/usr/bin:/bin, for at most
  * <service>_time_limit ($command_time_limit) seconds; its stdin is the
- * message (pipe/pipe_copy.h), its output (bounded) goes into the reason.
+ * message (lib/global/mail_copy, with the lines the flags ask for), its
+ * output (bounded) goes into the reason.
  *
  * Outcomes, as Postfix's pipe_command(): exit 0 is sent ("delivered via
  * <service> service"); output that starts with a 4.X.X/5.X.X enhanced
@@ -37,11 +38,11 @@
 #include "command_run.h"
 #include "config.h"
 #include "deliver_request.h"
+#include "mail_copy.h"
 #include "mail_queue.h"
 #include "mem.h"
 #include "msg.h"
 #include "pipe_attr.h"
-#include "pipe_copy.h"
 #include "queue_file.h"
 #include "service.h"
 #include "strlist.h"
@@ -126,14 +127,33 @@ static void envelope_release(struct envelope *e)
 }
 
 struct copy_input {
-    struct pipe_copy *copy;
+    struct mail_copy *copy;
     strbuf *err;
 };
 
 static ssize_t copy_input(void *ctx, const char **data)
 {
     struct copy_input *in = ctx;
-    return pipe_copy_next(in->copy, data, in->err);
+    return mail_copy_next(in->copy, data, in->err);
+}
+
+/* flags= letters that shape the content, as mail_copy flags; pipe(8)
+ * quotes the addresses and lowercases Delivered-To, as Postfix's does. */
+static unsigned copy_flags(unsigned f)
+{
+    static const struct {
+        unsigned pipe, copy;
+    } map[] = {
+        {PIPE_F_FROM, MAIL_COPY_FROM},         {PIPE_F_RETURN, MAIL_COPY_RETURN_PATH},
+        {PIPE_F_ORIG_RCPT, MAIL_COPY_ORIG_RCPT}, {PIPE_F_DELIVERED, MAIL_COPY_DELIVERED},
+        {PIPE_F_QUOTE_FROM, MAIL_COPY_QUOTE},   {PIPE_F_DOT, MAIL_COPY_DOT},
+        {PIPE_F_BLANK, MAIL_COPY_BLANK},
+    };
+    unsigned out = MAIL_COPY_QUOTE_ADDRS | MAIL_COPY_FOLD_DELIVERED;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (f & map[i].pipe)
+            out |= map[i].copy;
+    return out;
 }
 
 /* Command output for a reason text: tabs and newlines become spaces, other
@@ -261,17 +281,17 @@ static void run_command(struct deliver_request *req, int fd, const struct envelo
     free(argv.v[0]);
     argv.v[0] = xstrdup(pcfg.command_path);
     const struct deliver_rcpt *first = &req->rcpts[0];
-    struct pipe_copy_info info = {
-        .flags = a->flags,
+    struct mail_copy_info info = {
+        .flags = copy_flags(a->flags),
         .eol = a->eol.s,
         .eol_len = a->eol.len,
         .sender = raw_sender,
         .orig_rcpt = *first->orig_rcpt ? first->orig_rcpt : first->address,
         .delivered = first->address,
-        .arrival = (time_t)(req->arrival_us / 1000000),
+        .from_time = (time_t)(req->arrival_us / 1000000),
         .record_limit = pcfg.record_limit,
     };
-    struct pipe_copy *copy = pipe_copy_open(fd, &info, &err);
+    struct mail_copy *copy = mail_copy_open(fd, &info, &err);
     if (!copy) {
         verdict_set(v, DELIVER_DEFERRED, "4.3.0", "cannot read queue file: %s", err.s);
         goto out;
@@ -295,7 +315,7 @@ static void run_command(struct deliver_request *req, int fd, const struct envelo
     else
         judge(&res, a->argv.v[0], v);
     command_result_release(&res);
-    pipe_copy_close(&copy);
+    mail_copy_close(&copy);
 out:
     strlist_release(&argv);
     free(rcpts);
@@ -321,7 +341,11 @@ static bool precheck(struct deliver_request *req, int fd, const struct envelope 
     }
     if (a->flags & PIPE_F_DELIVERED) {
         strbuf err = STRBUF_INIT;
-        int loop = pipe_copy_delivered_loop(fd, req->rcpts[0].address, pcfg.record_limit, &err);
+        strlist seen = STRLIST_INIT;
+        int loop = mail_copy_delivered_to(fd, pcfg.record_limit, &seen, &err);
+        if (loop == 0)
+            loop = strlist_contains_nocase(&seen, req->rcpts[0].address);
+        strlist_release(&seen);
         if (loop < 0)
             verdict_set(v, DELIVER_DEFERRED, "4.3.0", "cannot read queue file: %s", err.s);
         else if (loop > 0)

@@ -159,7 +159,7 @@ def test_flags_shape_the_content_and_the_addresses(instance):
     send(inst, "Some.One@client.example", ["alias@f.example", "Real2@F.example"], body)
     recs = runs(inst, 2)
     by_rcpt = {r["argv"][1]: r["stdin"] for r in recs}
-    stamp = r"From Some\.One@client\.example \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n"
+    stamp = r"From Some\.One@client\.example  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n"
     got = by_rcpt["alias@f.example"]
     assert re.match(stamp + "Return-Path: <Some\\.One@client\\.example>\nX-Original-To: "
                     "alias@f\\.example\nDelivered-To: real@f\\.example\nReceived: ", got), got
