@@ -387,18 +387,11 @@ static void process_one(struct deliver_request *req)
     strbuf_release(&err);
 }
 
-static void process_request(struct deliver_request *req)
-{
-    process_one(req);
-    for (size_t j = 0; j < req->nbatch; j++)
-        process_one(&req->batch[j]);
-}
-
 static void pipe_serve(int fd, const char *service, char **args)
 {
     (void)service;
     (void)args;
-    deliver_request_serve(fd, process_request);
+    deliver_request_serve_each(fd, process_one);
 }
 
 static _Noreturn void config_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

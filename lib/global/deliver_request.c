@@ -299,6 +299,23 @@ void deliver_request_serve(int fd, void (*process)(struct deliver_request *req))
     stream_release(&st);
 }
 
+/* One request at a time per process (SERVICE_SINGLE), so a static holds
+ * the callback. */
+static void (*serve_each_fn)(struct deliver_request *msg);
+
+static void serve_each(struct deliver_request *req)
+{
+    serve_each_fn(req);
+    for (size_t j = 0; j < req->nbatch; j++)
+        serve_each_fn(&req->batch[j]);
+}
+
+void deliver_request_serve_each(int fd, void (*process_one)(struct deliver_request *msg))
+{
+    serve_each_fn = process_one;
+    deliver_request_serve(fd, serve_each);
+}
+
 void deliver_request_finish_all(struct deliver_request *req, int fd, int64_t start_us,
                                 const char *relay, enum deliver_status status, const char *dsn,
                                 const char *text)

@@ -131,6 +131,9 @@ const char *deliver_status_name(enum deliver_status s);
  * reply. Malformed requests are logged and dropped (qmgr then defers). The
  * caller keeps ownership of fd. */
 void deliver_request_serve(int fd, void (*process)(struct deliver_request *req));
+/* The same for agents that treat each message of a batch on its own:
+ * process_one gets message 0, then each message of req->batch. */
+void deliver_request_serve_each(int fd, void (*process_one)(struct deliver_request *msg));
 
 /* Agent side, one outcome for every recipient of a message (pipe, error,
  * discard): when `status` is SENT (and not verify mode) each recipient

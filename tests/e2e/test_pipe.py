@@ -150,7 +150,8 @@ def test_flags_shape_the_content_and_the_addresses(instance):
          "crlf": "eol=\\r\\n user=%s argv={tmp}/script" % USER,
          "folded": "flags=quh user=%s argv={tmp}/script ${recipient} ${user} ${extension} "
                    "${mailbox} ${domain} ${nexthop} ${sender} ${user?has-user} "
-                   "${client_address} ${client_helo} ${client_protocol}" % USER},
+                   "${client_address} ${client_helo} ${client_protocol} ${client_port} "
+                   "${sasl_method}" % USER},
         extra="transport_maps = inline:{{f.example=flagged: c.example=crlf: "
               "q.example=folded:Up.Example}}\n"
               "flagged_destination_recipient_limit = 1\nrecipient_delimiter = +\n"
@@ -175,9 +176,11 @@ def test_flags_shape_the_content_and_the_addresses(instance):
     send(inst, "Odd Sender@client.example".replace(" ", ""), ['"Mixed Case"+Ext@Q.Example'])
     recs = runs(inst, 4)
     argv = [r["argv"] for r in recs if r["argv"][0].endswith("script") and len(r["argv"]) > 5][0]
-    assert argv[1:] == ['"mixed case+ext"@q.example', "mixed case", "ext", "mixed case+ext",
-                        "q.example", "up.example", "OddSender@client.example", "has-user",
-                        "127.0.0.1", "client.example", "ESMTP"], argv
+    assert argv[1:-2] == ['"mixed case+ext"@q.example', "mixed case", "ext", "mixed case+ext",
+                          "q.example", "up.example", "OddSender@client.example", "has-user",
+                          "127.0.0.1", "client.example", "ESMTP"], argv
+    # The client's TCP port; no AUTH, so no SASL method.
+    assert argv[-2].isdigit() and int(argv[-2]) > 0 and argv[-1] == "", argv
 
 
 def test_flag_D_refuses_a_delivery_loop(instance):
