@@ -35,8 +35,8 @@ static void process_one(struct deliver_request *req)
         snprintf(dsn, sizeof(dsn), "%s", fallback);
     if (!*text)
         text = retry_mode ? "delivery deferred" : "mail for this destination is not accepted";
-    deliver_request_finish_all(req, -1, start, "none", retry_mode ? DELIVER_DEFERRED : DELIVER_BOUNCED,
-                               dsn, text);
+    deliver_request_finish_all(req, -1, start, "none",
+                               retry_mode ? DELIVER_DEFERRED : DELIVER_BOUNCED, dsn, text);
 }
 
 static void error_serve(int fd, const char *service, char **args)

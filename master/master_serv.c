@@ -43,8 +43,8 @@ static unsigned next_generation = 1;
  * anvil: smtpd's connection limits use smtpd/smtpd_client_registry.
  * (error and discard are real agents: error/, discard/.) */
 static const char *const absorbed[] = {
-    "trivial-rewrite", "anvil", "scache", "proxymap", "verify",
-    "flush",           "postlogd", "oqmgr", "bounce",
+    "trivial-rewrite", "anvil",    "scache", "proxymap", "verify",
+    "flush",           "postlogd", "oqmgr",  "bounce",
 };
 
 static time_t now_mono(void)

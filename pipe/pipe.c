@@ -119,8 +119,8 @@ static int read_envelope(int fd, struct envelope *env, strbuf *err)
 
 static void envelope_release(struct envelope *e)
 {
-    strbuf *all[] = {&e->client_address, &e->client_hostname, &e->client_helo,
-                     &e->client_protocol, &e->client_port,    &e->sasl_method,
+    strbuf *all[] = {&e->client_address,  &e->client_hostname, &e->client_helo,
+                     &e->client_protocol, &e->client_port,     &e->sasl_method,
                      &e->sasl_username,   &e->sasl_sender};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         strbuf_release(all[i]);
@@ -144,9 +144,9 @@ static unsigned copy_flags(unsigned f)
     static const struct {
         unsigned pipe, copy;
     } map[] = {
-        {PIPE_F_FROM, MAIL_COPY_FROM},         {PIPE_F_RETURN, MAIL_COPY_RETURN_PATH},
+        {PIPE_F_FROM, MAIL_COPY_FROM},           {PIPE_F_RETURN, MAIL_COPY_RETURN_PATH},
         {PIPE_F_ORIG_RCPT, MAIL_COPY_ORIG_RCPT}, {PIPE_F_DELIVERED, MAIL_COPY_DELIVERED},
-        {PIPE_F_QUOTE_FROM, MAIL_COPY_QUOTE},   {PIPE_F_DOT, MAIL_COPY_DOT},
+        {PIPE_F_QUOTE_FROM, MAIL_COPY_QUOTE},    {PIPE_F_DOT, MAIL_COPY_DOT},
         {PIPE_F_BLANK, MAIL_COPY_BLANK},
     };
     unsigned out = MAIL_COPY_QUOTE_ADDRS | MAIL_COPY_FOLD_DELIVERED;
@@ -195,10 +195,10 @@ struct verdict {
     strbuf text;
 };
 
-static void verdict_set(struct verdict *v, enum deliver_status st, const char *dsn,
-                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void verdict_set(struct verdict *v, enum deliver_status st, const char *dsn,
-                        const char *fmt, ...)
+static void verdict_set(struct verdict *v, enum deliver_status st, const char *dsn, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
+static void verdict_set(struct verdict *v, enum deliver_status st, const char *dsn, const char *fmt,
+                        ...)
 {
     v->status = st;
     snprintf(v->dsn, sizeof(v->dsn), "%s", dsn);
@@ -221,8 +221,8 @@ static void judge(const struct command_result *res, const char *command, struct 
     if (res->input_error) {
         verdict_set(v, DELIVER_DEFERRED, "4.3.0", "cannot read queue file");
     } else if (res->timed_out) {
-        verdict_set(v, DELIVER_BOUNCED, "5.3.0", "Command time limit exceeded: \"%s\"%s%s",
-                    command, sep, o);
+        verdict_set(v, DELIVER_BOUNCED, "5.3.0", "Command time limit exceeded: \"%s\"%s%s", command,
+                    sep, o);
     } else if (res->signal > 0) {
         verdict_set(v, DELIVER_DEFERRED, "4.3.0", "Command died with signal %d: \"%s\"%s%s",
                     res->signal, command, sep, o);
@@ -235,8 +235,8 @@ static void judge(const struct command_result *res, const char *command, struct 
         rest += strspn(rest, " ");
         verdict_set(v, code[0] == '4' ? DELIVER_DEFERRED : DELIVER_BOUNCED, code, "%s", rest);
     } else if (command_sysexit_info(res->exit_status, &dsn, &text, &temporary)) {
-        verdict_set(v, dsn[0] == '4' ? DELIVER_DEFERRED : DELIVER_BOUNCED, dsn, "%s%s%s", text,
-                    sep, o);
+        verdict_set(v, dsn[0] == '4' ? DELIVER_DEFERRED : DELIVER_BOUNCED, dsn, "%s%s%s", text, sep,
+                    o);
     } else {
         verdict_set(v, DELIVER_BOUNCED, "5.3.0", "Command died with status %d: \"%s\"%s%s",
                     res->exit_status, command, sep, o);
@@ -374,8 +374,7 @@ static void process_one(struct deliver_request *req)
         verdict_set(&v, DELIVER_DEFERRED, "4.3.0", "no recipients");
     } else if (precheck(req, fd, &env, &v)) {
         if (verify)
-            verdict_set(&v, DELIVER_SENT, "2.0.0", "delivers to command: %s",
-                        pcfg.attr.argv.v[0]);
+            verdict_set(&v, DELIVER_SENT, "2.0.0", "delivers to command: %s", pcfg.attr.argv.v[0]);
         else
             run_command(req, fd, &env, &v);
     }

@@ -16,12 +16,24 @@ static const struct {
     const char *name;
     bool rcpt;
 } macros[] = {
-    {"nexthop", false},         {"recipient", true},       {"original_recipient", true},
-    {"sender", false},          {"user", true},            {"extension", true},
-    {"mailbox", true},          {"domain", true},          {"size", false},
-    {"queue_id", false},        {"client_address", false}, {"client_hostname", false},
-    {"client_port", false},     {"client_protocol", false}, {"client_helo", false},
-    {"sasl_method", false},     {"sasl_username", false},  {"sasl_sender", false},
+    {"nexthop", false},
+    {"recipient", true},
+    {"original_recipient", true},
+    {"sender", false},
+    {"user", true},
+    {"extension", true},
+    {"mailbox", true},
+    {"domain", true},
+    {"size", false},
+    {"queue_id", false},
+    {"client_address", false},
+    {"client_hostname", false},
+    {"client_port", false},
+    {"client_protocol", false},
+    {"client_helo", false},
+    {"sasl_method", false},
+    {"sasl_username", false},
+    {"sasl_sender", false},
 };
 #define NMACROS (sizeof(macros) / sizeof(macros[0]))
 
@@ -49,14 +61,30 @@ int pipe_unescape(const char *in, strbuf *out, strbuf *err)
         }
         p++;
         switch (*p) {
-        case 'a': strbuf_putc(out, '\a'); break;
-        case 'b': strbuf_putc(out, '\b'); break;
-        case 'f': strbuf_putc(out, '\f'); break;
-        case 'n': strbuf_putc(out, '\n'); break;
-        case 'r': strbuf_putc(out, '\r'); break;
-        case 't': strbuf_putc(out, '\t'); break;
-        case 'v': strbuf_putc(out, '\v'); break;
-        case '\\': strbuf_putc(out, '\\'); break;
+        case 'a':
+            strbuf_putc(out, '\a');
+            break;
+        case 'b':
+            strbuf_putc(out, '\b');
+            break;
+        case 'f':
+            strbuf_putc(out, '\f');
+            break;
+        case 'n':
+            strbuf_putc(out, '\n');
+            break;
+        case 'r':
+            strbuf_putc(out, '\r');
+            break;
+        case 't':
+            strbuf_putc(out, '\t');
+            break;
+        case 'v':
+            strbuf_putc(out, '\v');
+            break;
+        case '\\':
+            strbuf_putc(out, '\\');
+            break;
         default:
             if (*p >= '0' && *p <= '7') {
                 int v = 0, k = 0;
@@ -235,8 +263,8 @@ struct expand_ctx {
     const char *rcpt_value[NMACROS]; /* by macro index; NULL = empty */
 };
 
-static int lookup_unknown(void *ctx, struct config_expansion *x, const char *name,
-                          const char **raw, bool *verbatim)
+static int lookup_unknown(void *ctx, struct config_expansion *x, const char *name, const char **raw,
+                          bool *verbatim)
 {
     (void)ctx;
     (void)raw;

@@ -33,16 +33,16 @@
 
 /* flags= letters. */
 enum {
-    PIPE_F_BLANK = 1 << 0,     /* B: blank line at the end */
-    PIPE_F_DELIVERED = 1 << 1, /* D: Delivered-To: + loop check */
-    PIPE_F_FROM = 1 << 2,      /* F: From_ line */
-    PIPE_F_ORIG_RCPT = 1 << 3, /* O: X-Original-To: */
-    PIPE_F_RETURN = 1 << 4,    /* R: Return-Path: */
-    PIPE_F_FINAL = 1 << 5,     /* X: final delivery (DSN "delivered") */
-    PIPE_F_FOLD_HOST = 1 << 6, /* h */
-    PIPE_F_QUOTE = 1 << 7,     /* q */
-    PIPE_F_FOLD_USER = 1 << 8, /* u */
-    PIPE_F_DOT = 1 << 9,       /* . */
+    PIPE_F_BLANK = 1 << 0,       /* B: blank line at the end */
+    PIPE_F_DELIVERED = 1 << 1,   /* D: Delivered-To: + loop check */
+    PIPE_F_FROM = 1 << 2,        /* F: From_ line */
+    PIPE_F_ORIG_RCPT = 1 << 3,   /* O: X-Original-To: */
+    PIPE_F_RETURN = 1 << 4,      /* R: Return-Path: */
+    PIPE_F_FINAL = 1 << 5,       /* X: final delivery (DSN "delivered") */
+    PIPE_F_FOLD_HOST = 1 << 6,   /* h */
+    PIPE_F_QUOTE = 1 << 7,       /* q */
+    PIPE_F_FOLD_USER = 1 << 8,   /* u */
+    PIPE_F_DOT = 1 << 9,         /* . */
     PIPE_F_QUOTE_FROM = 1 << 10, /* > */
 };
 

@@ -240,7 +240,7 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
         bool bounce = rt->transport.s[0] == 'e';
         char dsn[16];
         const char *text = dsn_split_text(rt->nexthop.len ? rt->nexthop.s : "", dsn, sizeof(dsn),
-                                     bounce ? "5.0.0" : "4.0.0");
+                                          bounce ? "5.0.0" : "4.0.0");
         if (dsn[0] == '2')
             snprintf(dsn, sizeof(dsn), "%s", bounce ? "5.0.0" : "4.0.0");
         if (!*text)

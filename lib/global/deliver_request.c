@@ -339,8 +339,8 @@ void deliver_request_finish_all(struct deliver_request *req, int fd, int64_t sta
             .recipient = rc->address,
             .orig_recipient = *rc->orig_rcpt ? rc->orig_rcpt : rc->address,
             .relay = relay,
-            .times = {req->arrival_us / 1e6, req->active_us / 1e6, start_us / 1e6,
-                      start_us / 1e6, done},
+            .times = {req->arrival_us / 1e6, req->active_us / 1e6, start_us / 1e6, start_us / 1e6,
+                      done},
             .dsn = dsn,
             .status = verify ? (status == DELIVER_SENT ? "deliverable" : "undeliverable")
                              : deliver_status_name(status),

@@ -109,8 +109,7 @@ struct mail_copy *mail_copy_open(int fd, const struct mail_copy_info *info, strb
 static void put_piece(struct mail_copy *c, const strbuf *data, bool line_end)
 {
     if (c->at_line_start) {
-        if ((c->info.flags & MAIL_COPY_QUOTE) && data->len >= 5 &&
-            memcmp(data->s, "From ", 5) == 0)
+        if ((c->info.flags & MAIL_COPY_QUOTE) && data->len >= 5 && memcmp(data->s, "From ", 5) == 0)
             strbuf_putc(&c->out, '>');
         if ((c->info.flags & MAIL_COPY_DOT) && data->len >= 1 && data->s[0] == '.')
             strbuf_putc(&c->out, '.');

@@ -219,6 +219,29 @@ def test_exit_status_maps_through_sysexits(instance):
                   r"\(Command died with status 3: \"%s/script\"\)" % (qid, re.escape(inst.tmp)))
 
 
+def test_size_limit_and_null_sender(instance):
+    inst = pipe_instance(
+        instance,
+        {"small": "size=100 user=%s argv={tmp}/script" % USER,
+         "nulldef": "flags=qR user=%s argv={tmp}/script ${sender}" % USER,
+         "nullset": "flags=FR null_sender= user=%s argv={tmp}/script -f ${sender}" % USER},
+        extra="transport_maps = inline:{{s.example=small: d.example=nulldef: "
+              "n.example=nullset:}}\n")
+    qid = send(inst, "", ["a@s.example"], "Subject: big\r\n\r\n" + "x" * 200 + "\r\n")
+    inst.wait_log(r"%s: to=<a@s\.example>, relay=small, .*dsn=5\.2\.3, status=bounced "
+                  r"\(message too large\)" % qid)
+    send(inst, "", ["b@d.example"])
+    rec = runs(inst)[0]
+    # <> is MAILER-DAEMON by default, in $sender and in Return-Path:.
+    assert rec["argv"][1:] == ["MAILER-DAEMON"]
+    assert rec["stdin"].startswith("Return-Path: <MAILER-DAEMON>\n")
+    send(inst, "", ["c@n.example"])
+    rec = [r for r in runs(inst, 2) if r["argv"][1:2] == ["-f"]][0]
+    # null_sender= (empty): an empty argument, as Postfix's content filters want.
+    assert rec["argv"][1:] == ["-f", ""]
+    assert re.match(r"From MAILER-DAEMON  .*\nReturn-Path: <>\n", rec["stdin"]), rec["stdin"]
+
+
 def test_time_limit_kills_the_command(instance):
     inst = pipe_instance(instance, {"slow": "user=%s argv={tmp}/script" % USER},
                          extra="transport_maps = inline:{{pipe.example=slow:}}\n"

@@ -22,9 +22,11 @@ static int parse(const char *const *args, struct pipe_attr *a, strbuf *err)
 
 static void parse_all_attributes(void **state)
 {
-    const char *args[] = {"flags=BDFORXhqu.>", "USER=nobody:nogroup", "directory=/tmp",
-                          "eol=\\r\\n",       "null_sender=",       "size=1000",
-                          "argv=/bin/echo",   "user=not-an-attr",   "${recipient}", NULL};
+    const char *args[] = {"flags=BDFORXhqu.>", "USER=nobody:nogroup",
+                          "directory=/tmp",    "eol=\\r\\n",
+                          "null_sender=",      "size=1000",
+                          "argv=/bin/echo",    "user=not-an-attr",
+                          "${recipient}",      NULL};
     struct pipe_attr a;
     strbuf err = STRBUF_INIT;
     assert_int_equal(parse(args, &a, &err), 0);
@@ -67,8 +69,7 @@ static void parse_errors(void **state)
                        "bad size= value: 10k");
     expect_parse_error((const char *[]){"user=x", "size=-1", "argv=/bin/true", NULL},
                        "bad size= value");
-    expect_parse_error((const char *[]){"user=x", "eol=\\q", "argv=/bin/true", NULL},
-                       "bad escape");
+    expect_parse_error((const char *[]){"user=x", "eol=\\q", "argv=/bin/true", NULL}, "bad escape");
     expect_parse_error((const char *[]){"user=x", "chroot=/x", "argv=/bin/true", NULL},
                        "chroot= is not supported");
     expect_parse_error((const char *[]){"user=", "argv=/bin/true", NULL}, "empty user=");
@@ -93,8 +94,8 @@ static void unescape(void **state)
 }
 
 /* Expand `tpl` (NULL-terminated argv= words) for the recipients. */
-static void expand(const char *flags, const char *const *tpl, const struct pipe_rcpt *r,
-                   size_t n, strlist *out)
+static void expand(const char *flags, const char *const *tpl, const struct pipe_rcpt *r, size_t n,
+                   strlist *out)
 {
     const char *args[40] = {"user=x"};
     size_t k = 1;
@@ -141,21 +142,17 @@ static void assert_argv(const strlist *got, const char *const *want)
 static void hostile_recipients_stay_single_elements(void **state)
 {
     const struct pipe_rcpt r[] = {
-        {"a b@example.com", NULL},
-        {"x;y`id`$HOME$(ls)${sender}@example.com", NULL},
-        {"-rf@example.com", NULL},
-        {"it's \"q\"\\@example.com", NULL},
-        {"line\nbreak@example.com", NULL},
-        {"", NULL},
+        {"a b@example.com", NULL},         {"x;y`id`$HOME$(ls)${sender}@example.com", NULL},
+        {"-rf@example.com", NULL},         {"it's \"q\"\\@example.com", NULL},
+        {"line\nbreak@example.com", NULL}, {"", NULL},
     };
     strlist out = STRLIST_INIT;
-    expand(NULL, (const char *[]){"/bin/cmd", "-f", "${sender}", "--", "${recipient}", NULL}, r,
-           6, &out);
+    expand(NULL, (const char *[]){"/bin/cmd", "-f", "${sender}", "--", "${recipient}", NULL}, r, 6,
+           &out);
     assert_argv(&out, (const char *[]){"/bin/cmd", "-f", "s$ender;`x`@example.org", "--",
-                                       "a b@example.com",
-                                       "x;y`id`$HOME$(ls)${sender}@example.com", "-rf@example.com",
-                                       "it's \"q\"\\@example.com", "line\nbreak@example.com", "",
-                                       NULL});
+                                       "a b@example.com", "x;y`id`$HOME$(ls)${sender}@example.com",
+                                       "-rf@example.com", "it's \"q\"\\@example.com",
+                                       "line\nbreak@example.com", "", NULL});
     strlist_release(&out);
 }
 
@@ -206,8 +203,8 @@ static void empty_user_drops_the_element(void **state)
     expand(NULL, (const char *[]){"/bin/cmd", "-u${user}", "-e${extension}", NULL}, r, 3, &out);
     /* "+folder": addr_split_extension does not split an empty base, so the
      * user is "+folder" (Postfix 3.7's split_addr does the same). */
-    assert_argv(&out, (const char *[]){"/bin/cmd", "-u+folder", "-ujoe", "-uann", "-e", "-ex",
-                                       "-e", NULL});
+    assert_argv(
+        &out, (const char *[]){"/bin/cmd", "-u+folder", "-ujoe", "-uann", "-e", "-ex", "-e", NULL});
     strlist_release(&out);
     expand(NULL, (const char *[]){"/bin/cmd", "${user}", "${user?u}${extension:none}", NULL},
            (const struct pipe_rcpt[]){{"@d", NULL}, {"b+e@d", NULL}}, 2, &out);
