@@ -59,7 +59,6 @@ static struct {
     const char *queue_directory;
     size_t record_limit;
     strlist env;
-    char *command_path; /* argv[0] as executed */
 } pcfg;
 
 static int64_t now_us(void)
@@ -244,6 +243,24 @@ static void judge(const struct command_result *res, const char *command, struct 
     strbuf_release(&out);
 }
 
+/* Postfix runs argv[0] with execvp and PATH=/usr/bin:/bin; the same
+ * search, done once here. */
+static char *command_path(const char *cmd)
+{
+    if (strchr(cmd, '/'))
+        return xstrdup(cmd);
+    static const char *const dirs[] = {"/usr/bin", "/bin"};
+    strbuf p = STRBUF_INIT;
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        strbuf_reset(&p);
+        strbuf_printf(&p, "%s/%s", dirs[i], cmd);
+        if (access(p.s, X_OK) == 0)
+            return strbuf_detach(&p);
+    }
+    strbuf_release(&p);
+    return xstrdup(cmd); /* execve fails: EX_OSERR, deferred */
+}
+
 static void run_command(struct deliver_request *req, int fd, const struct envelope *env,
                         struct verdict *v)
 {
@@ -272,14 +289,21 @@ static void run_command(struct deliver_request *req, int fd, const struct envelo
     for (size_t i = 0; i < req->nrcpt; i++)
         rcpts[i] = (struct pipe_rcpt){req->rcpts[i].address, req->rcpts[i].orig_rcpt};
     strlist argv = STRLIST_INIT;
+    char *command = NULL;
     if (pipe_expand_argv(a, &vars, rcpts, req->nrcpt, &argv, &err) < 0) {
         msg_warn("file %s/master.cf: service %s: %s", config_directory(), pcfg.service, err.s);
         verdict_set(v, DELIVER_DEFERRED, "4.3.5", "mail system configuration error");
         goto out;
     }
-    /* argv[0] comes from master.cf; the expansion may not change it. */
-    free(argv.v[0]);
-    argv.v[0] = xstrdup(pcfg.command_path);
+    if (argv.n == 0 || !*argv.v[0]) {
+        msg_warn("file %s/master.cf: service %s: the command name expands to nothing",
+                 config_directory(), pcfg.service);
+        verdict_set(v, DELIVER_DEFERRED, "4.3.5", "mail system configuration error");
+        goto out;
+    }
+    /* Reports name the command as written (Postfix: as given to execvp). */
+    command = argv.v[0];
+    argv.v[0] = command_path(command);
     const struct deliver_rcpt *first = &req->rcpts[0];
     struct mail_copy_info info = {
         .flags = copy_flags(a->flags),
@@ -313,11 +337,12 @@ static void run_command(struct deliver_request *req, int fd, const struct envelo
     if (command_run(&creq, &res, &err) < 0)
         verdict_set(v, DELIVER_DEFERRED, "4.3.0", "cannot run command: %s", err.s);
     else
-        judge(&res, a->argv.v[0], v);
+        judge(&res, command, v);
     command_result_release(&res);
     mail_copy_close(&copy);
 out:
     strlist_release(&argv);
+    free(command);
     free(rcpts);
     strbuf_release(&err);
     strbuf_release(&size);
@@ -437,24 +462,6 @@ static void resolve_user(void)
                      config_get("setgid_group"), (long)pcfg.gid);
 }
 
-/* Postfix runs argv[0] with execvp and PATH=/usr/bin:/bin; the same
- * search, done once here. */
-static char *command_path(const char *cmd)
-{
-    if (strchr(cmd, '/'))
-        return xstrdup(cmd);
-    static const char *const dirs[] = {"/usr/bin", "/bin"};
-    strbuf p = STRBUF_INIT;
-    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-        strbuf_reset(&p);
-        strbuf_printf(&p, "%s/%s", dirs[i], cmd);
-        if (access(p.s, X_OK) == 0)
-            return strbuf_detach(&p);
-    }
-    strbuf_release(&p);
-    return xstrdup(cmd); /* execve fails: EX_OSERR, deferred */
-}
-
 /* export_environment: "NAME" takes our value, "NAME=value" sets it. */
 static void build_env(void)
 {
@@ -497,7 +504,6 @@ static void pipe_init(const char *service, char **args)
     pcfg.delimiter = config_get("recipient_delimiter");
     pcfg.queue_directory = config_get("queue_directory");
     pcfg.record_limit = mail_queue_read_limit();
-    pcfg.command_path = command_path(pcfg.attr.argv.v[0]);
     build_env();
 }
 
