@@ -183,6 +183,34 @@ def test_flags_shape_the_content_and_the_addresses(instance):
     assert argv[-2].isdigit() and int(argv[-2]) > 0 and argv[-1] == "", argv
 
 
+def test_sasl_macros(instance, start_peer, mail_user):
+    """${sasl_method} and ${sasl_username}: recorded by smtpd for an
+    authenticated client (real Dovecot auth), expanded by pipe."""
+    import base64
+    import peers
+    inst = pipe_instance(
+        instance,
+        {"script": "user=%s argv={tmp}/script ${sasl_method} ${sasl_username} "
+                   "${client_protocol}" % USER},
+        extra="transport_maps = inline:{{pipe.example=script:}}\n"
+              "smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\n"
+              "smtpd_sasl_path = private/auth\n")
+    start_peer(peers.Dovecot(auth_socket=peers.Path(inst.queue_dir) / "private" / "auth"))
+    c = Raw(inst.port("smtp"))
+    c.reply()
+    c.cmd("EHLO client.example")
+    auth = base64.b64encode(("\0%s\0%s" % (mail_user.name, mail_user.password)).encode())
+    assert c.cmd("AUTH PLAIN " + auth.decode()) == ["235 2.7.0 Authentication successful"]
+    assert c.cmd("MAIL FROM:<a@example.org>")[0].startswith("250")
+    assert c.cmd("RCPT TO:<x@pipe.example>")[0].startswith("250")
+    assert c.cmd("DATA")[0].startswith("354")
+    c.send("Subject: sasl\r\n\r\nbody\r\n.\r\n")
+    assert c.reply()[0].startswith("250")
+    c.cmd("QUIT")
+    c.close()
+    assert runs(inst)[0]["argv"][1:] == ["PLAIN", mail_user.name, "ESMTPA"]
+
+
 def test_flag_D_refuses_a_delivery_loop(instance):
     inst = pipe_instance(instance, {"dflag": "flags=D user=%s argv={tmp}/script" % USER},
                          extra="transport_maps = inline:{{f.example=dflag:}}\n"
