@@ -32,6 +32,7 @@ struct qmgr_config {
     const char *mail_name;
     int incoming_depth, active_depth, deferred_depth, defer_depth, corrupt_depth, hold_depth;
     bool long_ids;
+    bool allow_min_user; /* recipients starting with '-' may be delivered */
     long long active_limit;
     long long min_backoff, max_backoff, queue_run_delay;
     long long max_queue_lifetime, bounce_queue_lifetime, delay_warning_time;

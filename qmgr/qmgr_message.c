@@ -228,6 +228,13 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
         if (colon[1])
             strbuf_set(&rt->nexthop, colon + 1);
     }
+    /* Postfix's qmgr: with allow_min_user = no a recipient that starts
+     * with '-' goes to the error transport, whatever route or FILTER it
+     * has, so no command (pipe, |command) can mistake it for an option. */
+    if (!qmgr_cfg.allow_min_user && r->address[0] == '-') {
+        strbuf_set(&rt->transport, "error");
+        strbuf_set(&rt->nexthop, "5.1.3 bad address syntax");
+    }
     /* error, retry and discard go to their agents (error/, discard/) when
      * master.cf runs them, like any transport; without such a service (a
      * master.cf that lacks the stock rows), and for sendmail -bv, qmgr

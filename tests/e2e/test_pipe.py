@@ -117,7 +117,8 @@ def test_script_gets_the_exact_argv_without_a_shell(instance):
         instance,
         {"script": "user=%s argv={tmp}/script -f ${sender} -n $nexthop -s ${size} "
                    "-q $(queue_id) x$${recipient} -- ${recipient}" % USER},
-        extra="transport_maps = inline:{{pipe.example=script:Next.Hop}}\n")
+        extra="transport_maps = inline:{{pipe.example=script:Next.Hop}}\n"
+              "allow_min_user = yes\n")  # else -rf@ is bounced by qmgr (see below)
     sender = "we$ird;`x`@client.example"
     qid = send(inst, '"we$ird;`x`"@client.example', HOSTILE)
     rec = runs(inst)[0]
@@ -258,6 +259,12 @@ def test_size_limit_and_null_sender(instance):
     qid = send(inst, "", ["a@s.example"], "Subject: big\r\n\r\n" + "x" * 200 + "\r\n")
     inst.wait_log(r"%s: to=<a@s\.example>, relay=small, .*dsn=5\.2\.3, status=bounced "
                   r"\(message too large\)" % qid)
+    # allow_min_user = no (default): qmgr sends a recipient starting with
+    # '-' to error:5.1.3, no command ever sees it as an option.
+    qid = send(inst, "", ["-oi@d.example"])
+    inst.wait_log(r"%s: to=<-oi@d\.example>, relay=none, .*dsn=5\.1\.3, status=bounced "
+                  r"\(bad address syntax\)" % qid)
+    assert not os.listdir(os.path.join(inst.tmp, "out"))
     send(inst, "", ["b@d.example"])
     rec = runs(inst)[0]
     # <> is MAILER-DAEMON by default, in $sender and in Return-Path:.
