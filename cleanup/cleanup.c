@@ -193,6 +193,9 @@ static void envelope(struct cleanup_state *s, const attr_list *al)
     put_attr(s, "protocol_name", opt(al, "protocol"));
     put_attr(s, "rewrite_context", ctx);
     put_attr(s, "sasl_username", opt(al, "sasl_username"));
+    /* For pipe(8)'s ${sasl_method} and ${client_port}. */
+    put_attr(s, "sasl_method", opt(al, "sasl_method"));
+    put_attr(s, "client_port", opt(al, "client_port"));
     put_attr(s, "envelope_id", opt(al, "envid"));
     put_attr(s, "ret_flags", opt(al, "ret"));
     put_attr(s, "encoding", opt(al, "body"));

@@ -34,6 +34,7 @@
 #include "mem.h"
 #include "msg.h"
 #include "mail_queue.h"
+#include "mail_copy.h"
 #include "queue_file.h"
 #include "service.h"
 #include "bounce_log.h"
@@ -173,7 +174,7 @@ static void process_request(struct deliver_request *req)
     if (msg.fd < 0) {
         msg_warn("%s: cannot open queue file: %s", req->queue_id, err.s);
         defer_all(req, "cannot open queue file", err.s);
-    } else if (mailbox_scan_delivered_to(msg.fd, local_cfg.record_limit, &msg.delivered_to, &err) <
+    } else if (mail_copy_delivered_to(msg.fd, local_cfg.record_limit, &msg.delivered_to, &err) <
                0) {
         msg_warn("%s: corrupt queue file: %s", req->queue_id, err.s);
         defer_all(req, "cannot read queue file", err.s);
@@ -265,7 +266,7 @@ static void process_batch(struct deliver_request *req)
             defer_all(reqs[j], "cannot open queue file", err.s);
             continue;
         }
-        if (mailbox_scan_delivered_to(msg->fd, local_cfg.record_limit, &msg->delivered_to, &err) <
+        if (mail_copy_delivered_to(msg->fd, local_cfg.record_limit, &msg->delivered_to, &err) <
             0) {
             msg_warn("%s: corrupt queue file: %s", reqs[j]->queue_id, err.s);
             defer_all(reqs[j], "cannot read queue file", err.s);

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "local_command.h"
+#include "command_run.h"
 #include "config.h"
 #include "fsutil.h"
 #include "local.h"

@@ -313,6 +313,7 @@ static void qmgr_init(const char *service, char **args)
     qmgr_cfg.hold_depth = mail_queue_depth("hold");
     qmgr_cfg.defer_depth = mail_queue_depth("defer");
     qmgr_cfg.long_ids = config_get_bool("enable_long_queue_ids");
+    qmgr_cfg.allow_min_user = config_get_bool("allow_min_user");
     /* Numeric parameters come within the table's bounds (> 0 here, and
      * fitting an int): the getters are fatal otherwise. */
     qmgr_cfg.active_limit = (int)config_get_int("qmgr_message_active_limit");

@@ -245,6 +245,8 @@ bool smtpd_open_queue(struct smtpd_state *s)
         msg_info("%s: client=%s", strbuf_str(&s->queue_id), strbuf_str(&s->namaddr));
     gettimeofday(&s->arrival, NULL);
     static const char *const bodies[] = {NULL, "7BIT", "8BITMIME", "BINARYMIME"};
+    char port[16];
+    snprintf(port, sizeof(port), "%u", s->remote_port);
     struct cleanup_envelope env = {
         .arrival = s->arrival,
         .sender = strbuf_str(&s->sender),
@@ -260,6 +262,8 @@ bool smtpd_open_queue(struct smtpd_state *s)
         .body = bodies[s->body],
         .smtputf8 = s->smtputf8,
         .sasl_username = smtpd_sasl_authenticated(s) ? strbuf_str(&s->sasl_username) : NULL,
+        .sasl_method = smtpd_sasl_authenticated(s) ? strbuf_str(&s->sasl_method) : NULL,
+        .client_port = s->remote_port ? port : NULL,
         .uid = -1,
     };
     (void)cleanup_client_envelope(s->cc, &env);

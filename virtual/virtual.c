@@ -29,6 +29,7 @@
 #include "config.h"
 #include "delivery_log.h"
 #include "mail_queue.h"
+#include "mail_copy.h"
 #include "mailbox_content.h"
 #include "maps.h"
 #include "msg.h"
@@ -236,7 +237,7 @@ static void process_one(struct deliver_request *req)
      * once instead of failing each mailbox write. */
     strlist delivered_to = STRLIST_INIT;
     if (msg.fd < 0 ||
-        mailbox_scan_delivered_to(msg.fd, vcfg.record_limit, &delivered_to, &err) < 0) {
+        mail_copy_delivered_to(msg.fd, vcfg.record_limit, &delivered_to, &err) < 0) {
         msg_warn("%s: cannot read queue file: %s", req->queue_id, err.s);
         for (size_t i = 0; i < req->nrcpt; i++)
             deliver_rcpt_set(&req->rcpts[i], DELIVER_DEFERRED, "4.3.0",
@@ -276,18 +277,11 @@ static void process_one(struct deliver_request *req)
     strbuf_release(&err);
 }
 
-static void process_request(struct deliver_request *req)
-{
-    process_one(req);
-    for (size_t j = 0; j < req->nbatch; j++)
-        process_one(&req->batch[j]);
-}
-
 static void virtual_serve(int fd, const char *service, char **args)
 {
     (void)service;
     (void)args;
-    deliver_request_serve(fd, process_request);
+    deliver_request_serve_each(fd, process_one);
 }
 
 static maps *open_maps(const char *param)

@@ -260,6 +260,11 @@ static const struct config_implemented table[] = {
     DYNAMIC("*_destination_recipient_limit"),
     DYNAMIC("*_initial_destination_concurrency"),
 
+    /* pipe (also command_time_limit, recipient_delimiter below) */
+    READ("allow_min_user"), /* qmgr: '-' recipients go to error:5.1.3 */
+    READ("export_environment"),
+    DYNAMIC("*_time_limit"), /* <transport>_time_limit of each pipe service */
+
     /* local */
     READ("alias_maps"),
     READ("allow_mail_to_commands"),

@@ -1,7 +1,7 @@
 /* mailbox_content - a queued message as a mailbox stores it, for local(8)
  * and virtual(8) (one way to write a mailbox).
  *
- * RENDERING. mailbox_render_open reads the queue file `fd` from its start
+ * RENDERING (lib/global/mail_copy underneath). mailbox_render_open reads the queue file `fd` from its start
  * (records bounded by record_limit) and yields, chunk by chunk, what goes
  * into the mailbox: for MBOX and COMMAND a "From sender date" line first;
  * then Return-Path: <sender>, X-Original-To: <orig_rcpt> (when orig_rcpt
@@ -21,9 +21,6 @@
  * it the way local(8) reports it (Postfix's): EFBIG (over the size limit)
  * bounces with 5.2.2, ENOSPC (disk full) defers with 4.3.0, anything else
  * defers with 4.2.0. Each agent turns that into its own log line.
- *
- * DELIVERED-TO. mailbox_scan_delivered_to collects the Delivered-To: values
- * of the header section (local's loop detection; virtual reads it too).
  */
 #ifndef MTA_MAILBOX_CONTENT_H
 #define MTA_MAILBOX_CONTENT_H
@@ -80,9 +77,5 @@ struct mailbox_failure {
     const char *dsn;            /* "5.2.2", "4.3.0", "4.2.0" */
 };
 struct mailbox_failure mailbox_failure(int err_no);
-
-/* Append the Delivered-To: values of the header section to *out. 0, or -1
- * with err. */
-int mailbox_scan_delivered_to(int fd, size_t record_limit, strlist *out, strbuf *err);
 
 #endif

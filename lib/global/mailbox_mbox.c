@@ -165,16 +165,6 @@ int mbox_begin(struct mbox_delivery *mb, const char *path, int lock_methods, uid
     return 0;
 }
 
-void mbox_from_line(strbuf *out, const char *sender, time_t when)
-{
-    struct tm tm;
-    char date[64];
-    localtime_r(&when, &tm);
-    /* asctime layout without the newline: "Tue Nov 24 22:03:10 2026". */
-    strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
-    strbuf_printf(out, "From %s  %s\n", *sender ? sender : "MAILER-DAEMON", date);
-}
-
 static int flush_buffer(struct mbox_delivery *mb, strbuf *err)
 {
     if (mb->buffer.len && write_all(mb->fd, mb->buffer.s, mb->buffer.len) < 0)

@@ -5,7 +5,7 @@
  * MBOX_LOCK_FLOCK, MBOX_LOCK_DOTLOCK: Postfix's mailbox_delivery_lock
  * "fcntl, dotlock" is what mutt, mailx and Dovecot expect), opens or creates
  * the file (mode 0600) for appending and remembers its size. The caller
- * writes a "From " line (mbox_from_line) and the message through
+ * writes a "From " line (mail_copy_from_line) and the message through
  * mbox_write_line, which escapes body lines starting with "From " as
  * ">From "; mbox_commit adds the blank separator line, flushes and fsyncs.
  * mbox_end must always be called: if the delivery was not committed it
@@ -48,8 +48,6 @@ struct mbox_delivery {
  * opening (no symlink, FIFO or device; EPERM otherwise). */
 int mbox_begin(struct mbox_delivery *mb, const char *path, int lock_methods, uid_t owner,
                strbuf *err);
-/* "From <sender or MAILER-DAEMON> <asctime>\n" */
-void mbox_from_line(strbuf *out, const char *sender, time_t when);
 int mbox_write(struct mbox_delivery *mb, const void *data, size_t len, strbuf *err);
 /* One content line without terminator: escaped and followed by '\n'. */
 int mbox_write_line(struct mbox_delivery *mb, const char *line, size_t len, strbuf *err);

@@ -240,8 +240,8 @@ def stock_master_cf(name):
 
 
 def missing_program(line):
-    """A stock service whose program this build does not have (pipe,
-    virtual): master says so, as it should -- the only warning allowed."""
+    """A stock service whose program this build does not have: master says
+    so, as it should -- the only warning allowed."""
     m = re.search(r"warning: service \S+: command (\S+): No such file or directory -- skipped$",
                   line)
     return m is not None and not os.path.exists(m.group(1))

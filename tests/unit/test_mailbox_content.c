@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "mail_copy.h"
 #include "mailbox_content.h"
 #include "queue_file.h"
 
@@ -110,7 +111,7 @@ static void maildir_mbox_and_command_formats(void **state)
     long_line[0] = 'F'; /* a piece of a long line is no line start */
     int fd = make_file(MESSAGE, NLINES);
     strbuf got = STRBUF_INIT, want = STRBUF_INIT, from = STRBUF_INIT;
-    mbox_from_line(&from, "sender@example.org", ARRIVAL);
+    mail_copy_from_line(&from, "sender@example.org", ARRIVAL);
     const char *prefix = "Return-Path: <sender@example.org>\n"
                          "X-Original-To: Orig@example.com\n"
                          "Delivered-To: rcpt@example.com\n";
@@ -170,14 +171,14 @@ static void delivered_to_scan_stops_at_the_body(void **state)
     int fd = make_file(lines, 6);
     strlist got = STRLIST_INIT;
     strbuf err = STRBUF_INIT;
-    assert_int_equal(mailbox_scan_delivered_to(fd, LIMIT, &got, &err), 0);
+    assert_int_equal(mail_copy_delivered_to(fd, LIMIT, &got, &err), 0);
     assert_int_equal(got.n, 2);
     assert_string_equal(got.v[0], "a@x");
     assert_string_equal(got.v[1], "b@y");
     close(fd);
     /* Not a queue file: refused, nothing collected. */
     strlist_release(&got);
-    assert_int_equal(mailbox_scan_delivered_to(-1, LIMIT, &got, &err), -1);
+    assert_int_equal(mail_copy_delivered_to(-1, LIMIT, &got, &err), -1);
     assert_int_equal(got.n, 0);
     strlist_release(&got);
     strbuf_release(&err);

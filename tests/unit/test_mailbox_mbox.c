@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "mail_copy.h"
 #include "mailbox_mbox.h"
 
 #include "mailbox_test_files.h"
@@ -32,7 +33,7 @@ static void mbox_appends_escapes_and_separates(void **state)
         struct mbox_delivery mb;
         assert_int_equal(mbox_begin(&mb, path, methods, (uid_t)-1, &err), 0);
         strbuf_reset(&from);
-        mbox_from_line(&from, "", 0);
+        mail_copy_from_line(&from, "", 0);
         assert_int_equal(mbox_write(&mb, from.s, from.len, &err), 0);
         assert_int_equal(mbox_write_line(&mb, "Subject: s", 10, &err), 0);
         assert_int_equal(mbox_write_line(&mb, "", 0, &err), 0);
