@@ -161,6 +161,7 @@ static void smtpd_init(const char *service, char **args)
     strlist_release(&items);
     smtpd_check_init();
     smtpd_limit_init();
+    smtpd_milter_init();
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -202,6 +203,7 @@ void smtpd_reset(struct smtpd_state *s)
 {
     if (s->cc)
         cleanup_client_abort(&s->cc);
+    smtpd_milter_abort(s);
     s->have_mail = false;
     strbuf_reset(&s->sender);
     strbuf_reset(&s->envid);
@@ -283,6 +285,10 @@ static void do_helo(struct smtpd_state *s, const smtp_cmd *cmd, bool ehlo)
             return;
         }
         strbuf_release(&reply);
+    }
+    if (!smtpd_milter_helo(s)) {
+        strbuf_reset(&s->helo);
+        return;
     }
     s->cnt_ok[ehlo ? CNT_EHLO : CNT_HELO]++;
     if (!ehlo) {
@@ -373,6 +379,10 @@ static void do_mail(struct smtpd_state *s, const smtp_cmd *cmd)
         }
         strbuf_release(&reply);
     }
+    if (!smtpd_milter_mail(s, cmd->size)) {
+        smtpd_reset(s);
+        return;
+    }
     s->cnt_ok[CNT_MAIL]++;
     smtpd_reply(s, "250 2.1.0 Ok");
 }
@@ -407,6 +417,8 @@ static void do_rcpt(struct smtpd_state *s, const smtp_cmd *cmd)
         return;
     }
     strbuf_release(&reply);
+    if (!smtpd_milter_rcpt(s, rcpt))
+        return;
     if (!s->cc && !smtpd_open_queue(s))
         return;
     strbuf orcpt = STRBUF_INIT;
@@ -797,6 +809,8 @@ static void smtpd_serve(int fd, const char *service, char **args)
         smtpd_reply(&s, "220 %s", config_get("smtpd_banner"));
     }
     strbuf_release(&denied);
+    if (!s.access_denied)
+        smtpd_milter_connect(&s);
 
     strbuf line = STRBUF_INIT;
     smtp_cmd cmd;
@@ -822,6 +836,7 @@ done:
     linger_close(&s, fd);
     smtpd_limit_disconnect();
     smtpd_reset(&s);
+    smtpd_milter_disconnect(&s);
     log_disconnect(&s);
     (void)stream_release(&s.st);
     smtp_data_release(&s.data);

@@ -360,7 +360,8 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, int hash
         strbuf_set(&qf->rel, strbuf_str(&qf->hash));
         strbuf_puts(&qf->rel, strbuf_str(&qf->id));
         int created = 0;
-        if (hash_depth > 0 && mail_queue_make_hash_dirs(qf->dirfd, strbuf_str(&qf->hash), &created) < 0) {
+        if (hash_depth > 0 &&
+            mail_queue_make_hash_dirs(qf->dirfd, strbuf_str(&qf->hash), &created) < 0) {
             qf_fail(qf, errno, "create hash directory in");
             goto fail_unlink_tmp;
         }
@@ -651,6 +652,80 @@ int queue_file_commit(queue_file **qfp, strbuf *err)
         qf_free(qf);
     }
     return ret;
+}
+
+/* Copy [0, len) of `from` to `to` (both at their offset 0). */
+static int copy_prefix(int from, int to, off_t len)
+{
+    unsigned char buf[IO_BUF_SIZE];
+    off_t at = 0;
+    while (at < len) {
+        size_t want = (size_t)(len - at < (off_t)sizeof(buf) ? len - at : (off_t)sizeof(buf));
+        ssize_t n = pread(from, buf, want, at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        if (pwrite_all(to, buf, (size_t)n, at) < 0)
+            return -1;
+        at += n;
+    }
+    return 0;
+}
+
+int queue_file_restart(queue_file *qf, strbuf *err)
+{
+    if (!qf->have_time || !qf->have_sender)
+        msg_panic("queue_file_restart: %s has no %s record", strbuf_str(&qf->id),
+                  qf->have_time ? "sender" : "time");
+    if (qf->seg == SEG_ENVELOPE)
+        queue_file_begin_content(qf);
+    if (qf->seg == SEG_CONTENT)
+        queue_file_begin_extract(qf);
+    qf_record(qf, QF_REC_END, NULL, 0, NULL, 0, NULL, 0);
+    qf_flush(qf);
+    /* The copy lives in the queue's file system, unnamed: a crash leaves
+     * nothing behind, and the original stays incomplete (0600) and locked
+     * until commit, so no reader ever sees either half. */
+    int copy = -1;
+    if (qf->error == 0) {
+        copy = openat(qf->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (copy < 0) {
+            FILE *fp = tmpfile();
+            copy = fp ? dup(fileno(fp)) : -1;
+            if (fp)
+                fclose(fp);
+        }
+        if (copy < 0)
+            qf_fail(qf, errno, "create scratch copy of");
+    }
+    unsigned char size[QF_SIZE_LEN];
+    encode_size(size, QUEUE_FILE_MAGIC, &qf->size);
+    if (qf->error == 0 && (copy_prefix(qf->fd, copy, qf->offset) < 0 ||
+                           pwrite_all(copy, size, sizeof(size), QF_HDR_LEN) < 0))
+        qf_fail(qf, errno, "copy");
+    if (qf->error == 0 && ftruncate(qf->fd, 0) < 0)
+        qf_fail(qf, errno, "truncate");
+    if (qf->error) {
+        if (copy >= 0)
+            (void)close(copy);
+        if (err)
+            strbuf_set(err, strbuf_str(&qf->reason));
+        errno = qf->error;
+        return -1;
+    }
+    qf->offset = 0;
+    qf->buf_len = 0;
+    qf->have_time = qf->have_sender = qf->have_fullname = qf->in_part = false;
+    memset(&qf->size, 0, sizeof(qf->size));
+    qf->seg = SEG_SIZE;
+    unsigned char zero[QF_SIZE_LEN] = {0};
+    qf_record(qf, QF_REC_SIZE, zero, sizeof(zero), NULL, 0, NULL, 0);
+    qf->seg = SEG_ENVELOPE;
+    return copy;
 }
 
 void queue_file_abort(queue_file **qfp)
