@@ -8,9 +8,9 @@
  * request=milter records, where cleanup/cleanup_milter.c applies them for
  * smtpd and non_smtpd_milters alike (the reasons are in that file).
  *
- * A connect- or HELO-stage rejection is remembered and given to HELO and
- * MAIL FROM (smtpd_delay_reject style), so the client sees it where it
- * can act on it; the session itself goes on.
+ * A connect-stage rejection is remembered and given to every MAIL FROM
+ * (smtpd_delay_reject style: HELO is still answered), a HELO-stage one to
+ * that HELO and every later MAIL FROM; the session itself goes on.
  */
 #include <string.h>
 
@@ -202,10 +202,10 @@ bool smtpd_milter_helo(struct smtpd_state *s)
 {
     if (!s->milters)
         return true;
-    if (s->milter_session_reply.len) {
-        reply_text(s, strbuf_str(&s->milter_session_reply));
-        return false;
-    }
+    /* After a connect-stage rejection HELO itself is answered normally;
+     * MAIL FROM gets the rejection. */
+    if (s->milter_session_reply.len)
+        return true;
     strbuf reply = STRBUF_INIT;
     enum milter_verdict v = milter_helo_event(s->milters, strbuf_str(&s->helo), &reply);
     bool ok = true;

