@@ -113,6 +113,7 @@ int milter_packet_parse(int cmd, const unsigned char *data, size_t len, struct m
 {
     size_t pos = 0;
     p->cmd = cmd;
+    p->index = 0;
     p->body = NULL;
     p->body_len = 0;
     strbuf_reset(&p->name);
