@@ -252,3 +252,84 @@ def test_stopped_milter_times_out(instance, opendkim):
     assert code == 250, resp
     text = wait_delivered(inst, "stopped-accept")
     assert "DKIM-Signature:" not in text
+
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+@pytest.fixture(scope="module")
+def rspamd(tmp_path_factory):
+    """rspamd's proxy worker in milter mode, scanning itself (self_scan),
+    with a configuration of its own: no redis, no DNS (a dead loopback
+    resolver), no hyperscan compile (it would cost a minute). Started once
+    for the module: loading its rules takes seconds."""
+    if not shutil.which("rspamd"):
+        pytest.fail("rspamd is needed (scripts/install-deps.sh --test)")
+    d = tmp_path_factory.mktemp("rspamd")
+    port = free_port()
+    conf = d / "rspamd.conf"
+    conf.write_text("""\
+.include "$CONFDIR/common.conf"
+options {
+    pidfile = "%(d)s/rspamd.pid";
+    .include "$CONFDIR/options.inc"
+    disable_hyperscan = true;
+    dns { nameserver = ["127.0.0.1:1"]; timeout = 0.5s; retransmits = 1; }
+}
+logging { type = "file"; filename = "%(d)s/rspamd.log"; level = "info"; }
+worker "rspamd_proxy" {
+    bind_socket = "127.0.0.1:%(port)d";
+    milter = yes;
+    timeout = 120s;
+    upstream "local" { default = yes; self_scan = yes; }
+    count = 1;
+    spam_header = "X-Spam";
+    reject_message = "Spam message rejected";
+}
+""" % {"d": d, "port": port})
+    # Its local.d is ours too: the milter headers, also for a client on
+    # loopback (rspamd skips local clients by default).
+    (d / "local.d").mkdir()
+    (d / "local.d" / "milter_headers.conf").write_text(
+        "extended_spam_headers = true;\nskip_local = false;\nskip_authenticated = false;\n")
+    out = open(d / "out", "w")
+    proc = subprocess.Popen(["rspamd", "-f", "-i", "-u", "root", "-g", "root", "-c", str(conf),
+                             "--var", "DBDIR=%s" % d, "--var", "RUNDIR=%s" % d,
+                             "--var", "LOCAL_CONFDIR=%s" % d],
+                            stdout=out, stderr=out)
+    try:
+        wait_port(port, proc, "rspamd", timeout=90)
+        proc.port = port
+        proc.dir = d
+        yield proc
+    finally:
+        stop(proc)
+        out.close()
+
+
+def test_rspamd_rejects_gtube(instance, rspamd):
+    inst = make(instance, "smtpd_milters = inet:127.0.0.1:%d\nmilter_content_timeout = 30s\n"
+                % rspamd.port)
+    mark = inst.log_mark()
+    code, resp = smtp(inst.port("smtp"), "gtube", body="Spam:\r\n%s\r\n" % GTUBE)
+    assert code == 554 and "5.7.1 Gtube pattern" in resp, (code, resp)
+    m = inst.wait_log(r"postfix/smtpd\[\d+\]: (\w+): milter-reject: END-OF-MESSAGE from "
+                      r"localhost\[127\.0\.0\.1\]: 5\.7\.1 Gtube pattern; "
+                      r"from=<sender@example\.com> to=<%s@mta-test\.example> proto=ESMTP "
+                      r"helo=<%s>" % (re.escape(USER), re.escape(HELO)), since=mark)
+    # Nothing was queued under that ID.
+    assert not re.search(re.escape(m.group(1)) + r": from=<", inst.log()[mark:])
+
+
+def test_rspamd_adds_headers_to_a_clean_message(instance, rspamd):
+    inst = make(instance, "smtpd_milters = inet:127.0.0.1:%d\nmilter_content_timeout = 30s\n"
+                % rspamd.port)
+    code, resp = smtp(inst.port("smtp"), "clean-rspamd")
+    assert code == 250, resp
+    text = wait_delivered(inst, "clean-rspamd")
+    # rspamd's milter headers (milter_headers, extended_spam_headers): its
+    # verdict with the symbols it found, its server and our queue ID.
+    assert re.search(r"\nX-Spamd-Result: default: False \[", text), text
+    assert re.search(r"\nX-Rspamd-Server: ", text), text
+    qid = re.search(r"queued as (\w+)", resp).group(1)
+    assert "\nX-Rspamd-Queue-Id: %s\n" % qid in text, text
