@@ -333,3 +333,120 @@ def test_rspamd_adds_headers_to_a_clean_message(instance, rspamd):
     assert re.search(r"\nX-Rspamd-Server: ", text), text
     qid = re.search(r"queued as (\w+)", resp).group(1)
     assert "\nX-Rspamd-Queue-Id: %s\n" % qid in text, text
+
+
+USER2, USER3 = per_run("tester2"), per_run("tester3")
+NEW_SENDER = "changed@example.net"
+
+
+@pytest.fixture
+def editor():
+    """milter_editor.py: a libmilter program (python3-milter) that asks
+    for every modification."""
+    try:
+        import Milter  # noqa: F401
+    except ImportError:
+        pytest.fail("python3-milter is needed (scripts/install-deps.sh --test)")
+    port = free_port()
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "milter_editor.py")
+    proc = subprocess.Popen(["/usr/bin/python3", script, str(port), USER2 + "@mta-test.example",
+                             USER3 + "@mta-test.example", NEW_SENDER],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc, "milter_editor.py")
+        proc.port = port
+        yield proc
+    finally:
+        stop(proc)
+
+
+def make3(instance, extra):
+    inst = start_pipeline(instance, master_cf=CF, users=(USER, USER2, USER3), start=False,
+                          extra="milter_command_timeout = 5s\nmilter_content_timeout = 5s\n"
+                          + extra)
+    inst.start()
+    inst.wait_log(r"daemon started")
+    return inst
+
+
+MODS_MESSAGE = ("From: <sender@example.com>\nSubject: mods %s\nX-Change: original\n"
+                "X-Remove: bye\nX-Twice: first\nX-Twice: second\n"
+                "Message-ID: <mods-%s@example.com>\n\nThe original body.\n")
+
+
+def headers_of(text):
+    head = text.split("\n\n", 1)[0]
+    return re.findall(r"^([\w-]+):", head, re.M)
+
+
+def check_mods(inst, tag):
+    text = inst.wait_for(lambda: next((read(f) for f in maildir_new(USER)
+                                       if "mods %s" % tag in read(f)), None), timeout=20,
+                         what="the modified message")
+    names = headers_of(text)
+    # local(8) puts its own three above everything; then the inserted one.
+    assert names[:4] == ["Return-Path", "X-Original-To", "Delivered-To", "X-Inserted"], names
+    assert names[-1] == "X-Added", names
+    assert "Return-Path: <%s>" % NEW_SENDER in text
+    assert "\nX-Change: changed by milter\n" in text and "original" not in text
+    assert "X-Remove" not in names
+    assert "\nX-Twice: first\nX-Twice: second changed\n" in text
+    assert text.endswith("\n\nThe body was replaced.\nSecond line.\n"), text
+    # The added recipient got it, the deleted one did not.
+    wait_maildir(inst, USER2)
+    assert any("mods %s" % tag in read(f) for f in maildir_new(USER2))
+    time.sleep(0.5)
+    assert not any("mods %s" % tag in read(f) for f in maildir_new(USER3))
+    return text
+
+
+def test_every_modification_from_smtp(instance, editor):
+    inst = make3(instance, "smtpd_milters = inet:127.0.0.1:%d\n" % editor.port)
+    s = smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=30)
+    s.ehlo(HELO)
+    s.mail("sender@example.com")
+    # The first recipient refused: no queue file yet, NOQUEUE.
+    code, resp = s.rcpt("root@mta-test.example")
+    assert code == 550 and resp == b"5.7.1 Blocked by milter", (code, resp)
+    assert s.rcpt("%s@mta-test.example" % USER)[0] == 250
+    assert s.rcpt("%s@mta-test.example" % USER3)[0] == 250
+    code, resp = s.data(MODS_MESSAGE.replace("\n", "\r\n") % ("smtp", "smtp"))
+    assert code == 250, resp
+    s.quit()
+    inst.wait_log(r"NOQUEUE: milter-reject: RCPT from localhost\[127\.0\.0\.1\]: 550 5\.7\.1 "
+                  r"Blocked by milter; from=<sender@example\.com> to=<blocked@mta-test\.example> "
+                  r"proto=ESMTP helo=<%s>" % re.escape(HELO))
+    check_mods(inst, "smtp")
+
+
+def test_every_modification_from_sendmail(instance, editor):
+    inst = make3(instance, "non_smtpd_milters = inet:127.0.0.1:%d\n" % editor.port)
+    run(inst, "sendmail", "-f", "sender@example.com", "%s@mta-test.example" % USER,
+        "%s@mta-test.example" % USER3, input=(MODS_MESSAGE % ("local", "local")).encode())
+    check_mods(inst, "local")
+
+
+def test_quarantine_discard_tempfail(instance, editor):
+    inst = make3(instance, "smtpd_milters = inet:127.0.0.1:%d\n" % editor.port)
+    rcpt = "%s@mta-test.example" % USER
+    tail = (r"; from=<sender@example\.com> to=<%s> proto=ESMTP helo=<%s>"
+            % (re.escape(rcpt), re.escape(HELO)))
+    code, resp = smtp(inst.port("smtp"), "quarantine-me")
+    assert code == 250, resp
+    qid = re.search(r"queued as (\w+)", resp).group(1)
+    inst.wait_log(r"%s: milter-hold: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: milter "
+                  r"triggers HOLD action" % qid + tail)
+    inst.wait_for(lambda: any(qid in f for _, _, fs in os.walk(os.path.join(inst.queue_dir,
+                                                                          "hold")) for f in fs),
+                  what="the message in hold/")
+    code, resp = smtp(inst.port("smtp"), "discard-me")
+    assert code == 250, resp
+    qid = re.search(r"queued as (\w+)", resp).group(1)
+    inst.wait_log(r"%s: milter-discard: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: milter "
+                  r"triggers DISCARD action" % qid + tail)
+    code, resp = smtp(inst.port("smtp"), "tempfail-me")
+    assert code == 451 and "4.7.1 Try again" in resp and "later please" in resp, (code, resp)
+    inst.wait_log(r"milter-reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 4\.7\.1 Try "
+                  r"again")
+    time.sleep(0.5)
+    assert delivered("discard-me") is None and delivered("tempfail-me") is None
