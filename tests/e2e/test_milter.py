@@ -414,7 +414,7 @@ def test_every_modification_from_smtp(instance, editor):
     assert code == 250, resp
     s.quit()
     inst.wait_log(r"NOQUEUE: milter-reject: RCPT from localhost\[127\.0\.0\.1\]: 550 5\.7\.1 "
-                  r"Blocked by milter; from=<sender@example\.com> to=<blocked@mta-test\.example> "
+                  r"Blocked by milter; from=<sender@example\.com> to=<root@mta-test\.example> "
                   r"proto=ESMTP helo=<%s>" % re.escape(HELO))
     check_mods(inst, "smtp")
 
