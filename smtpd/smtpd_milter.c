@@ -107,32 +107,15 @@ static void reply_text(struct smtpd_state *s, const char *text)
     strbuf_release(&r);
 }
 
-/* "QID: milter-ACTION: STAGE from host[addr]: TEXT; from=<s> to=<r>
- * proto=P helo=<h>" (smtpd's whatsup format). */
+/* smtpd's whatsup line; a multi-line reply is logged on one line. */
 static void log_milter(struct smtpd_state *s, const char *action, const char *stage,
                        const char *text, const char *to)
 {
-    strbuf line = STRBUF_INIT, tmp = STRBUF_INIT;
-    strbuf_printf(&line,
-                  "%s: %s: %s from %s: ", s->queue_id.len ? strbuf_str(&s->queue_id) : "NOQUEUE",
-                  action, stage, strbuf_str(&s->namaddr));
+    strbuf one = STRBUF_INIT;
     for (const char *p = text; *p; p++)
-        strbuf_putc(&line, *p == '\n' ? ' ' : *p);
-    strbuf_putc(&line, ';');
-    if (s->have_mail) {
-        addr_sanitize(&tmp, s->sender.s ? s->sender.s : "", s->sender.len, 300, true);
-        strbuf_printf(&line, " from=<%s>", strbuf_str(&tmp));
-    }
-    if (to) {
-        addr_sanitize(&tmp, to, strlen(to), 300, true);
-        strbuf_printf(&line, " to=<%s>", strbuf_str(&tmp));
-    }
-    strbuf_printf(&line, " proto=%s", s->protocol);
-    if (s->helo.len)
-        strbuf_printf(&line, " helo=<%s>", strbuf_str(&s->helo));
-    msg_info("%s", strbuf_str(&line));
-    strbuf_release(&line);
-    strbuf_release(&tmp);
+        strbuf_putc(&one, *p == '\n' ? ' ' : *p);
+    smtpd_log_whatsup(s, action, stage, strbuf_str(&one), to);
+    strbuf_release(&one);
 }
 
 void smtpd_milter_connect(struct smtpd_state *s)

@@ -713,15 +713,22 @@ enum milter_verdict milter_connect_event(milter_set *ms, const char *name, const
     return v;
 }
 
-enum milter_verdict milter_helo_event(milter_set *ms, const char *helo, strbuf *reply)
+/* An event whose payload is one string. */
+static enum milter_verdict str_event(milter_set *ms, const struct event *ev, const char *text,
+                                     strbuf *reply)
 {
     strbuf b = STRBUF_INIT;
-    put_str(&b, helo);
-    struct event ev = {
-        .cmd = SMFIC_HELO, .stage = MILTER_M_HELO, .skip = SMFIP_NOHELO, .noreply = SMFIP_NR_HELO};
-    enum milter_verdict v = all(ms, &ev, b.s, b.len, NULL, 0, reply);
+    put_str(&b, text);
+    enum milter_verdict v = all(ms, ev, b.s, b.len, NULL, 0, reply);
     strbuf_release(&b);
     return v;
+}
+
+enum milter_verdict milter_helo_event(milter_set *ms, const char *helo, strbuf *reply)
+{
+    struct event ev = {
+        .cmd = SMFIC_HELO, .stage = MILTER_M_HELO, .skip = SMFIP_NOHELO, .noreply = SMFIP_NR_HELO};
+    return str_event(ms, &ev, helo, reply);
 }
 
 static void reset_message(milter_set *ms)
@@ -775,15 +782,11 @@ enum milter_verdict milter_data_event(milter_set *ms, strbuf *reply)
 
 enum milter_verdict milter_unknown_event(milter_set *ms, const char *command, strbuf *reply)
 {
-    strbuf b = STRBUF_INIT;
-    put_str(&b, command);
     struct event ev = {.cmd = SMFIC_UNKNOWN,
                        .stage = MILTER_M_UNKNOWN,
                        .skip = SMFIP_NOUNKNOWN,
                        .noreply = SMFIP_NR_UNKN};
-    enum milter_verdict v = all(ms, &ev, b.s, b.len, NULL, 0, reply);
-    strbuf_release(&b);
-    return v;
+    return str_event(ms, &ev, command, reply);
 }
 
 /* ---- content ---------------------------------------------------------- */

@@ -602,12 +602,12 @@ void queue_file_set_flags(queue_file *qf, uint64_t flags)
     qf->size.flags = flags;
 }
 
-int queue_file_commit(queue_file **qfp, strbuf *err)
+/* Close every open segment and write END: the file as commit and restart
+ * leave it. The caller checks qf->error. */
+static void qf_finish_records(queue_file *qf, const char *fn)
 {
-    queue_file *qf = *qfp;
-    *qfp = NULL;
     if (!qf->have_time || !qf->have_sender)
-        msg_panic("queue_file_commit: %s has no %s record", strbuf_str(&qf->id),
+        msg_panic("%s: %s has no %s record", fn, strbuf_str(&qf->id),
                   qf->have_time ? "sender" : "time");
     if (qf->seg == SEG_ENVELOPE)
         queue_file_begin_content(qf);
@@ -615,6 +615,13 @@ int queue_file_commit(queue_file **qfp, strbuf *err)
         queue_file_begin_extract(qf);
     qf_record(qf, QF_REC_END, NULL, 0, NULL, 0, NULL, 0);
     qf_flush(qf);
+}
+
+int queue_file_commit(queue_file **qfp, strbuf *err)
+{
+    queue_file *qf = *qfp;
+    *qfp = NULL;
+    qf_finish_records(qf, "queue_file_commit");
 
     /* Order matters: the size record (with the magic) last among the data,
      * then the complete marker, then fsync. fchmod before fsync is safe
@@ -678,15 +685,7 @@ static int copy_prefix(int from, int to, off_t len)
 
 int queue_file_restart(queue_file *qf, strbuf *err)
 {
-    if (!qf->have_time || !qf->have_sender)
-        msg_panic("queue_file_restart: %s has no %s record", strbuf_str(&qf->id),
-                  qf->have_time ? "sender" : "time");
-    if (qf->seg == SEG_ENVELOPE)
-        queue_file_begin_content(qf);
-    if (qf->seg == SEG_CONTENT)
-        queue_file_begin_extract(qf);
-    qf_record(qf, QF_REC_END, NULL, 0, NULL, 0, NULL, 0);
-    qf_flush(qf);
+    qf_finish_records(qf, "queue_file_restart");
     /* The copy lives in the queue's file system, unnamed: a crash leaves
      * nothing behind, and the original stays incomplete (0600) and locked
      * until commit, so no reader ever sees either half. */

@@ -6,6 +6,7 @@ milter = yes) rejecting GTUBE with its own text and adding its headers to a
 clean message; a milter that is down or stopped (SIGSTOP: it accepts the
 connection and never answers) -> milter_default_action, tempfail and
 accept, with Postfix's log lines."""
+import contextlib
 import os
 import re
 import shutil
@@ -44,6 +45,20 @@ def wait_port(port, proc, what, timeout=15):
     raise AssertionError("%s does not listen on %d" % (what, port))
 
 
+@contextlib.contextmanager
+def serving(cmd, port, what, log_path, timeout=15):
+    """Run a peer in the foreground, its output in log_path, until it
+    listens on port; stopped by PID afterwards."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+        try:
+            wait_port(port, proc, what, timeout=timeout)
+            proc.port = port
+            yield proc
+        finally:
+            stop(proc)
+
+
 def stop(proc):
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGCONT)
@@ -74,16 +89,9 @@ def opendkim(tmp_path):
                     "Selector test\nKeyFile %s\nCanonicalization relaxed/simple\n"
                     "RequireSafeKeys no\nInternalHosts 127.0.0.1\n"
                     "On-NoSignature accept\n" % (port, d / "test.private"))
-    log = open(d / "out", "w")
-    proc = subprocess.Popen(["opendkim", "-f", "-x", str(conf)], stdout=log, stderr=log)
-    try:
-        wait_port(port, proc, "opendkim")
-        proc.port = port
+    with serving(["opendkim", "-f", "-x", str(conf)], port, "opendkim", d / "out") as proc:
         proc.record = record
         yield proc
-    finally:
-        stop(proc)
-        log.close()
 
 
 def verify(message, record):
@@ -292,19 +300,11 @@ worker "rspamd_proxy" {
     (d / "local.d").mkdir()
     (d / "local.d" / "milter_headers.conf").write_text(
         "extended_spam_headers = true;\nskip_local = false;\nskip_authenticated = false;\n")
-    out = open(d / "out", "w")
-    proc = subprocess.Popen(["rspamd", "-f", "-i", "-u", "root", "-g", "root", "-c", str(conf),
-                             "--var", "DBDIR=%s" % d, "--var", "RUNDIR=%s" % d,
-                             "--var", "LOCAL_CONFDIR=%s" % d],
-                            stdout=out, stderr=out)
-    try:
-        wait_port(port, proc, "rspamd", timeout=90)
-        proc.port = port
-        proc.dir = d
+    with serving(["rspamd", "-f", "-i", "-u", "root", "-g", "root", "-c", str(conf),
+                  "--var", "DBDIR=%s" % d, "--var", "RUNDIR=%s" % d,
+                  "--var", "LOCAL_CONFDIR=%s" % d], port, "rspamd", d / "out",
+                 timeout=90) as proc:
         yield proc
-    finally:
-        stop(proc)
-        out.close()
 
 
 def test_rspamd_rejects_gtube(instance, rspamd):
@@ -349,15 +349,10 @@ def editor():
         pytest.fail("python3-milter is needed (scripts/install-deps.sh --test)")
     port = free_port()
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "milter_editor.py")
-    proc = subprocess.Popen(["/usr/bin/python3", script, str(port), USER2 + "@mta-test.example",
-                             USER3 + "@mta-test.example", NEW_SENDER],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, proc, "milter_editor.py")
-        proc.port = port
+    with serving(["/usr/bin/python3", script, str(port), USER2 + "@mta-test.example",
+                  USER3 + "@mta-test.example", NEW_SENDER], port, "milter_editor.py",
+                 "/dev/null") as proc:
         yield proc
-    finally:
-        stop(proc)
 
 
 def make3(instance, extra):
