@@ -684,6 +684,8 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
     case SMTP_VERB_EXPN: /* not in Postfix's smtpd either: unknown there */
     case SMTP_VERB_LHLO: /* lmtp's greeting, not an SMTP command */
     case SMTP_VERB_UNKNOWN:
+        if (cmd->verb == SMTP_VERB_UNKNOWN && !smtpd_milter_unknown(s, line))
+            break; /* a milter answered it */
         smtpd_reply(s, "500 5.5.2 Error: command not recognized");
         break;
     }

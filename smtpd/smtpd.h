@@ -124,6 +124,7 @@ bool smtpd_milter_helo(struct smtpd_state *s);
 bool smtpd_milter_mail(struct smtpd_state *s, uint64_t size);
 bool smtpd_milter_rcpt(struct smtpd_state *s, const char *rcpt);
 bool smtpd_milter_data(struct smtpd_state *s, const char *stage);
+bool smtpd_milter_unknown(struct smtpd_state *s, const strbuf *line);
 void smtpd_milter_content(struct smtpd_state *s, const char *data, size_t len, bool line_end);
 int smtpd_milter_eom(struct smtpd_state *s, strbuf *reply);
 void smtpd_milter_abort(struct smtpd_state *s);

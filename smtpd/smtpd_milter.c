@@ -14,7 +14,9 @@
  */
 #include <string.h>
 
+#include "address.h"
 #include "config.h"
+#include "input_transp.h"
 #include "mem.h"
 #include "milter.h"
 #include "msg.h"
@@ -120,7 +122,8 @@ static void log_milter(struct smtpd_state *s, const char *action, const char *st
 
 void smtpd_milter_connect(struct smtpd_state *s)
 {
-    if (!smtpd_milter_list || !*smtpd_milter_list)
+    /* receive_override_options = no_milters (an after-filter listener). */
+    if (!smtpd_milter_list || !*smtpd_milter_list || (input_transp_flags() & INPUT_TRANSP_MILTER))
         return;
     strbuf err = STRBUF_INIT;
     s->milters = milter_set_create("smtpd_milters", smtpd_milter_list, &err);
@@ -256,6 +259,25 @@ bool smtpd_milter_data(struct smtpd_state *s, const char *stage)
     strbuf reply = STRBUF_INIT;
     enum milter_verdict v = milter_data_event(s->milters, &reply);
     bool ok = !refused(s, v, stage, &reply, NULL);
+    strbuf_release(&reply);
+    return ok;
+}
+
+bool smtpd_milter_unknown(struct smtpd_state *s, const strbuf *line)
+{
+    if (!s->milters)
+        return true;
+    /* The client's bytes, made printable and bounded, as for the log. */
+    strbuf text = STRBUF_INIT, reply = STRBUF_INIT;
+    addr_sanitize(&text, line->s ? line->s : "", line->len, 512, false);
+    enum milter_verdict v = milter_unknown_event(s->milters, strbuf_str(&text), &reply);
+    bool ok = v != MILTER_REJECT && v != MILTER_SHUTDOWN;
+    if (!ok) {
+        log_milter(s, "milter-reject", "UNKNOWN", strbuf_str(&reply), NULL);
+        reply_text(s, strbuf_str(&reply));
+        s->quit |= v == MILTER_SHUTDOWN;
+    }
+    strbuf_release(&text);
     strbuf_release(&reply);
     return ok;
 }

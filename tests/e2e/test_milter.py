@@ -207,8 +207,17 @@ def closed_port():
 
 def test_milter_down_tempfail(instance):
     port = closed_port()
+    port2 = free_port()
     inst = make(instance, "smtpd_milters = inet:127.0.0.1:%d\nmilter_default_action = tempfail\n"
-                % port)
+                % port, master_extra="127.0.0.1:%d inet n - n - - smtpd\n"
+                "  -o receive_override_options=no_milters\n" % port2)
+    # A listener with no_milters (an after-filter re-injection port) never
+    # asks the milter.
+    mark = inst.log_mark()
+    code, resp = smtp(port2, "no-milters")
+    assert code == 250, resp
+    wait_delivered(inst, "no-milters")
+    assert "Milter" not in inst.log()[mark:]
     mark = inst.log_mark()
     code, resp = smtp(inst.port("smtp"), "down-tempfail")
     assert code == 451 and "4.7.1 Service unavailable - try again later" in resp, (code, resp)
