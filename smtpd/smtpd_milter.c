@@ -20,9 +20,31 @@
 #include "mem.h"
 #include "milter.h"
 #include "msg.h"
+#include "resolve.h"
 #include "smtpd.h"
 
 static const char *smtpd_milter_list;
+/* {mail_host} {mail_mailer} {rcpt_host} {rcpt_mailer}: where the address
+ * routes (nexthop, transport), as Postfix's trivial-rewrite says. One
+ * session per process: plain statics. */
+static resolve *milter_rs;
+static strbuf mail_host, mail_mailer, rcpt_host, rcpt_mailer;
+
+/* Route `addr` into host/mailer; both empty when it cannot be routed now. */
+static void route(const char *addr, strbuf *host, strbuf *mailer)
+{
+    resolve_route_t rt = {0};
+    strbuf err = STRBUF_INIT;
+    strbuf_reset(host);
+    strbuf_reset(mailer);
+    if (milter_rs && addr[0] && resolve_route(milter_rs, addr, &rt, &err) == 0) {
+        strbuf_set(host, strbuf_str(&rt.nexthop));
+        strbuf_set(mailer, strbuf_str(&rt.transport));
+    }
+    strbuf_release(&rt.transport);
+    strbuf_release(&rt.nexthop);
+    strbuf_release(&err);
+}
 
 void smtpd_milter_init(void)
 {
@@ -33,14 +55,10 @@ void smtpd_milter_init(void)
     milter_set *ms = milter_set_create("smtpd_milters", smtpd_milter_list, &err);
     if (!ms)
         msg_fatal("%s", strbuf_str(&err));
+    if (!milter_set_empty(ms) && !(milter_rs = resolve_open(&err)))
+        msg_fatal("%s", strbuf_str(&err));
     milter_set_free(&ms);
     strbuf_release(&err);
-}
-
-static const char *domain_of(const char *addr)
-{
-    const char *at = strrchr(addr, '@');
-    return at ? at + 1 : NULL;
 }
 
 static const char *smtpd_macro(void *ctx, const char *name)
@@ -87,12 +105,16 @@ static const char *smtpd_macro(void *ctx, const char *name)
         return smtpd_sasl_authenticated(s) ? strbuf_str(&s->sasl_username) : NULL;
     if (strcmp(name, "mail_addr") == 0)
         return s->have_mail ? strbuf_str(&s->sender) : NULL;
-    if (strcmp(name, "mail_host") == 0)
-        return s->have_mail ? domain_of(strbuf_str(&s->sender)) : NULL;
+    if (strcmp(name, "mail_host") == 0 || strcmp(name, "mail_mailer") == 0) {
+        const strbuf *v = name[5] == 'h' ? &mail_host : &mail_mailer;
+        return s->have_mail && v->len ? strbuf_str(v) : NULL;
+    }
     if (strcmp(name, "rcpt_addr") == 0)
         return s->milter_rcpt;
-    if (strcmp(name, "rcpt_host") == 0)
-        return s->milter_rcpt ? domain_of(s->milter_rcpt) : NULL;
+    if (strcmp(name, "rcpt_host") == 0 || strcmp(name, "rcpt_mailer") == 0) {
+        const strbuf *v = name[5] == 'h' ? &rcpt_host : &rcpt_mailer;
+        return s->milter_rcpt && v->len ? strbuf_str(v) : NULL;
+    }
     return NULL;
 }
 
@@ -224,6 +246,7 @@ bool smtpd_milter_mail(struct smtpd_state *s, uint64_t size)
         strbuf_printf(&a, "SIZE=%llu", (unsigned long long)size);
         strlist_push(&argv, strbuf_str(&a));
     }
+    route(strbuf_str(&s->sender), &mail_host, &mail_mailer);
     enum milter_verdict v = milter_mail_event(s->milters, &argv, &reply);
     bool ok = !refused(s, v, "MAIL", &reply, NULL);
     strlist_release(&argv);
@@ -241,6 +264,7 @@ bool smtpd_milter_rcpt(struct smtpd_state *s, const char *rcpt)
     strbuf_printf(&a, "<%s>", rcpt);
     strlist_push(&argv, strbuf_str(&a));
     s->milter_rcpt = rcpt;
+    route(rcpt, &rcpt_host, &rcpt_mailer);
     enum milter_verdict v = milter_rcpt_event(s->milters, &argv, &reply);
     s->milter_rcpt = NULL;
     bool ok = !refused(s, v, "RCPT", &reply, rcpt);

@@ -2,7 +2,8 @@
 """A milter on libmilter (Debian's python3-milter) for the e2e tests: it
 asks for every modification the protocol has, chosen by the Subject:
 
-  mods        add, insert (top), change and delete headers, replace the
+  mods        add, insert (top), change and delete headers (X-Macros: the
+              macros it was given), replace the
               body, add a recipient, delete one, change the sender
   quarantine  quarantine (Postfix: hold)
   discard     discard at end of message
@@ -28,12 +29,16 @@ class Editor(Milter.Base):
 
     def envfrom(self, mailfrom, *args):
         self.subject = ""
+        self.macros = {"mail_addr": self.getsymval("{mail_addr}"),
+                       "j": self.getsymval("j")}
         return Milter.CONTINUE
 
     def envrcpt(self, to, *args):
         if to.lower().startswith("<root@"):
             self.setreply("550", "5.7.1", "Blocked by milter")
             return Milter.REJECT
+        self.macros.setdefault("rcpt_mailer", self.getsymval("{rcpt_mailer}"))
+        self.macros.setdefault("rcpt_addr", self.getsymval("{rcpt_addr}"))
         return Milter.CONTINUE
 
     def header(self, name, value):
@@ -44,6 +49,8 @@ class Editor(Milter.Base):
     def eom(self):
         s = self.subject
         if s.startswith("mods"):
+            self.macros["i"] = self.getsymval("i")
+            self.addheader("X-Macros", " ".join("%s=%s" % kv for kv in sorted(self.macros.items())))
             self.addheader("X-Added", "added by milter")
             self.addheader("X-Inserted", "at the top", 0)
             self.chgheader("X-Change", 1, "changed by milter")

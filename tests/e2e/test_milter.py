@@ -390,7 +390,13 @@ def check_mods(inst, tag):
     names = headers_of(text)
     # local(8) puts its own three above everything; then the inserted one.
     assert names[:4] == ["Return-Path", "X-Original-To", "Delivered-To", "X-Inserted"], names
-    assert names[-1] == "X-Added", names
+    assert names[-2:] == ["X-Macros", "X-Added"], names
+    # The macros of each stage (Postfix's default lists), as libmilter saw them.
+    macros = re.search(r"\nX-Macros: (.*)\n", text).group(1)
+    assert "mail_addr=sender@example.com" in macros, macros
+    assert "rcpt_addr=%s@mta-test.example" % USER in macros, macros
+    assert "rcpt_mailer=local" in macros and "j=mta-test.example" in macros, macros
+    assert re.search(r"\bi=[0-9A-F]{6,}\b", macros), macros
     assert "Return-Path: <%s>" % NEW_SENDER in text
     assert "\nX-Change: changed by milter\n" in text and "original" not in text
     assert "X-Remove" not in names
