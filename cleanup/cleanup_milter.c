@@ -45,6 +45,11 @@
 #include "msg.h"
 #include "resolve.h"
 
+/* Far more than any milter sends (a DKIM signer: 1; rspamd: a few); the
+ * bound keeps one message's edit list, and the header work it causes,
+ * small whatever the client sends. */
+#define MAX_EDITS 10000
+
 struct stored_edit {
     enum milter_edit_kind kind;
     long index;
@@ -56,6 +61,7 @@ struct cleanup_milter {
     struct stored_edit *v;
     size_t n, cap;
     FILE *body; /* replbody bytes, NULL = body unchanged */
+    uint64_t body_len;
     bool body_replaced;
 };
 
@@ -108,11 +114,24 @@ int cleanup_milter_edit(struct cleanup_state *s, const struct milter_edit *e)
             return -1;
         }
         cm->body_replaced = true;
+        cm->body_len += e->body_len;
+        if (s->size_limit && cm->body_len > s->size_limit) {
+            /* The new body counts against message_size_limit like the old. */
+            if (s->error == CLEANUP_OK)
+                s->error = CLEANUP_SIZE;
+            return -1;
+        }
         if (e->body_len && fwrite(e->body, 1, e->body_len, cm->body) != e->body_len) {
             cleanup_write_failed(s);
             return -1;
         }
         return 0;
+    }
+    if (cm->n >= MAX_EDITS) {
+        msg_warn("%s: more than %d milter modifications", strbuf_str(&s->queue_id), MAX_EDITS);
+        if (s->error == CLEANUP_OK)
+            s->error = CLEANUP_PROTO;
+        return -1;
     }
     if (cm->n == cm->cap) {
         cm->cap = cm->cap ? cm->cap * 2 : 8;
