@@ -193,7 +193,7 @@ struct script {
     /* per step: the command expected, then its replies (NULL-terminated) */
     struct {
         int expect;
-        struct pkt replies[8]; /* ends at cmd 0 */
+        struct pkt replies[8];    /* ends at cmd 0 */
         const char *must_contain; /* in the payload of the command or its macros */
     } steps[12];
 };
