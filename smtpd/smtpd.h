@@ -256,7 +256,7 @@ bool smtpd_check_rewrite_local(struct smtpd_state *s);
 void smtpd_log_reject(struct smtpd_state *s, const char *stage, const char *reply_text,
                       const char *to);
 /* The same line with another action word ("milter-reject", "milter-hold"). */
-void smtpd_log_whatsup(struct smtpd_state *s, const char *what, const char *stage,
-                       const char *text, const char *to);
+void smtpd_log_whatsup(struct smtpd_state *s, const char *what, const char *stage, const char *text,
+                       const char *to);
 
 #endif
