@@ -18,6 +18,10 @@ user, after `sync` and a settling pause:
             (relayhost = [127.0.0.1]:port), until the sink has all of them
   sendmail  a shell loop running `sendmail -f ... user@localhost < msg`
             --sendmail-n times (default 1,000), until all are delivered
+  local10dkim  local10 with OpenDKIM as smtpd_milters on both MTAs: one
+            opendkim (Debian's package, started per run on a loopback port,
+            a fresh 1024-bit key) signing every message for client.test,
+            smtp-source's sender domain; its CPU is not the MTA's
 
 Metrics per run (time to all 250s, to all
 delivered, msg/s, CPU seconds of the MTA's process tree, peak RSS/PSS), the
@@ -158,6 +162,35 @@ def finish_bench_root(keep: bool) -> None:
 
 
 @contextlib.contextmanager
+def opendkim():
+    """OpenDKIM in the foreground on a free loopback port, signing for
+    client.test (smtp-source's sender); yields the port, stops it by PID."""
+    d = Path(tempfile.mkdtemp(prefix="bench-opendkim-"))
+    proc = None
+    try:
+        subprocess.run(["opendkim-genkey", "-b", "1024", "-d", "client.test", "-s", "bench",
+                        "-D", str(d)], check=True)
+        port = peers.free_port()
+        (d / "opendkim.conf").write_text(
+            f"Syslog no\nMode s\nSocket inet:{port}@127.0.0.1\nDomain client.test\n"
+            f"Selector bench\nKeyFile {d}/bench.private\nCanonicalization relaxed/simple\n"
+            "RequireSafeKeys no\nInternalHosts 127.0.0.1\n")
+        proc = subprocess.Popen(["opendkim", "-f", "-x", str(d / "opendkim.conf")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        peers.wait_until(lambda: peers.port_listening(port), 30, f"opendkim on port {port}")
+        yield port
+    finally:
+        if proc and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def bench_user():
     """A fresh recipient whose home lives under BENCH_ROOT: the account is
     removed after the run, its Maildir at the end of the bench."""
@@ -171,7 +204,7 @@ def bench_user():
         peers.run(["userdel", "--force", name], check=False)
 
 
-SCENARIOS = ("local1", "local10", "local50", "outbound", "sendmail")
+SCENARIOS = ("local1", "local10", "local50", "outbound", "sendmail", "local10dkim")
 
 
 def host_busy_s() -> float:
@@ -193,15 +226,18 @@ SAMPLE_INTERVAL_S = 0.25
 def run_scenario(mta_name: str, scenario: str, n: int, size: int, warmup: int,
                  timeout: float) -> dict:
     """One measured run of one scenario on a fresh instance and user."""
-    sessions = {"local1": 1, "local10": 10, "local50": 50, "outbound": 10, "sendmail": 1}[scenario]
+    sessions = {"local1": 1, "local10": 10, "local50": 50, "outbound": 10, "sendmail": 1,
+                "local10dkim": 10}[scenario]
     sink = peers.SmtpSink() if scenario == "outbound" else None
     msg = message_file(size) if scenario == "sendmail" else None
-    with bench_user() as user:
+    with bench_user() as user, (opendkim() if scenario == "local10dkim"
+                                else contextlib.nullcontext()) as dkim_port:
         mta = None
         try:
             if sink:
                 sink.start()
-            mta = pb.MTAS[mta_name](relay_port=sink.port if sink else None)
+            extra = {"smtpd_milters": f"inet:127.0.0.1:{dkim_port}"} if dkim_port else None
+            mta = pb.MTAS[mta_name](relay_port=sink.port if sink else None, main_cf=extra)
             mta.start()
             if sink:
                 rcpt = f"{user.name}@remote.test"
@@ -235,6 +271,11 @@ def run_scenario(mta_name: str, scenario: str, n: int, size: int, warmup: int,
             cpu = pb.tree_cpu(pids) - cpu0
             host = host_busy_s() - host0
             self1 = os.times()
+            if dkim_port and rc == 0:
+                # The milter really worked: the last message is signed.
+                last = md.files()[-1].read_bytes()
+                if b"\nDKIM-Signature: " not in last:
+                    raise RuntimeError(f"{mta_name} {scenario}: message not signed")
             return {
                 "mta": mta_name, "version": mta.version(), "scenario": scenario,
                 "messages": n, "sessions": sessions, "size": size,

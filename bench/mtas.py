@@ -66,8 +66,9 @@ class PostfixMTA(MTA):
 
     name = "postfix"
 
-    def __init__(self, relay_port: int | None = None):
-        self.peer = peers.PostfixPeer(myhostname="bench.test", relayhost=relay_port)
+    def __init__(self, relay_port: int | None = None, main_cf: dict[str, str] | None = None):
+        self.peer = peers.PostfixPeer(myhostname="bench.test", relayhost=relay_port,
+                                      main_cf=main_cf)
         self.port = self.peer.port
 
     def sendmail(self) -> tuple[str, dict]:
@@ -120,8 +121,9 @@ class OursMTA(MTA):
     name = "ours"
     build_env = "MTA_BUILD_DIR"
 
-    def __init__(self, relay_port: int | None = None):
+    def __init__(self, relay_port: int | None = None, main_cf: dict[str, str] | None = None):
         build = Path(os.environ.get(self.build_env) or REPO / "build-release")
+        self.extra_main = dict(main_cf or {})
         self.bin = build / "bin"
         if not (self.bin / "master").exists():
             raise SystemExit(f"no build of ours in {build} (set MTA_BUILD_DIR)")
@@ -144,6 +146,7 @@ class OursMTA(MTA):
             "maillog_file": str(self.workdir / "maillog"),
             **peers.loopback_mail_params("bench.test", self.relay_port),
             "import_environment": "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C",
+            **self.extra_main,
         }
         return p
 
@@ -194,7 +197,7 @@ class OursBaseMTA(OursMTA):
     name = "ours-base"
     build_env = "MTA_BASE_BUILD_DIR"
 
-    def __init__(self, relay_port: int | None = None):
+    def __init__(self, relay_port: int | None = None, main_cf: dict[str, str] | None = None):
         self.extra = dict(
             (k.strip(), v.strip()) for k, _, v in
             (item.partition("=") for item in os.environ.get("MTA_BASE_MAIN_CF", "").split(";"))
@@ -204,7 +207,7 @@ class OursBaseMTA(OursMTA):
                 raise SystemExit("ours-base needs MTA_BASE_BUILD_DIR (a build of the baseline "
                                  "commit) or MTA_BASE_MAIN_CF (settings to compare)")
             self.build_env = OursMTA.build_env
-        super().__init__(relay_port)
+        super().__init__(relay_port, main_cf)
 
     def main_cf(self) -> dict[str, str]:
         return {**super().main_cf(), **self.extra}

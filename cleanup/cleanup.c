@@ -403,6 +403,53 @@ static void action_request(struct cleanup_state *s, const attr_list *al)
     cleanup_act(s, (enum cleanup_action)kind, value);
 }
 
+/* request=milter: one modification from smtpd's milters. */
+static void milter_request(struct cleanup_state *s, const attr_list *al)
+{
+    int kind = cleanup_milter_edit_parse(opt(al, "kind"));
+    int64_t index = 0, leadspc = 0;
+    const attr *value = attr_find(al, "value");
+    struct milter_edit e = {0};
+    if (!s->have_envelope || kind < 0 ||
+        (attr_find(al, "index") && attr_get_int(al, "index", &index, NULL) < 0) ||
+        (attr_find(al, "leadspc") && attr_get_int(al, "leadspc", &leadspc, NULL) < 0) ||
+        index < 0 || index > INT32_MAX || (attr_find(al, "name") && !opt(al, "name")) ||
+        (kind != MILTER_EDIT_REPLBODY && value && !opt(al, "value"))) {
+        msg_warn("%s: cleanup client: bad milter request", strbuf_str(&s->queue_id));
+        s->error = s->error ? s->error : CLEANUP_PROTO;
+        return;
+    }
+    e.kind = (enum milter_edit_kind)kind;
+    e.index = (long)index;
+    e.name = opt(al, "name");
+    e.leadspc = leadspc != 0;
+    if (kind == MILTER_EDIT_REPLBODY) {
+        e.body = value ? (const unsigned char *)value->value : NULL;
+        e.body_len = value ? value->value_len : 0;
+    } else {
+        e.value = opt(al, "value");
+    }
+    bool header = kind == MILTER_EDIT_ADDHEADER || kind == MILTER_EDIT_INSHEADER ||
+                  kind == MILTER_EDIT_CHGHEADER;
+    bool address = kind == MILTER_EDIT_ADDRCPT || kind == MILTER_EDIT_ADDRCPT_PAR ||
+                   kind == MILTER_EDIT_DELRCPT || kind == MILTER_EDIT_CHGFROM;
+    if ((header || address) && (!e.name || !e.name[0])) {
+        msg_warn("%s: cleanup client: bad milter request", strbuf_str(&s->queue_id));
+        s->error = s->error ? s->error : CLEANUP_PROTO;
+        return;
+    }
+    if (header) {
+        /* The same shape rules as for a milter's own packet. */
+        for (const char *p = e.name; *p; p++)
+            if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || *p == ':') {
+                msg_warn("%s: cleanup client: bad milter header name", strbuf_str(&s->queue_id));
+                s->error = s->error ? s->error : CLEANUP_PROTO;
+                return;
+            }
+    }
+    (void)cleanup_milter_edit(s, &e);
+}
+
 /* At end, content written: what the buffered actions add to the file.
  * Recipients and attributes now belong in the extracted segment. */
 static void apply_actions(struct cleanup_state *s)
@@ -453,6 +500,10 @@ static void finish(struct cleanup_state *s, stream *st, const char *qdir)
         s->error = CLEANUP_NORCPT;
     if (s->error == CLEANUP_OK)
         cleanup_message_end(s);
+    cleanup_milter_run_local(s);
+    cleanup_milter_apply(s);
+    if (s->error == CLEANUP_OK && s->rcpt_count <= 0)
+        s->error = CLEANUP_NORCPT;
     if (s->act_discard && s->have_envelope &&
         (s->error == CLEANUP_OK || s->error == CLEANUP_CONTENT || s->error == CLEANUP_SIZE ||
          s->error == CLEANUP_NORCPT)) {
@@ -525,6 +576,7 @@ static bool open_file(struct cleanup_state *s, stream *st, const attr_list *al, 
         s->override_flags |= INPUT_TRANSP_HEADER_BODY;
     if (flags & CLEANUP_FLAG_NO_MILTERS)
         s->override_flags |= INPUT_TRANSP_MILTER;
+    s->run_milters = (flags & CLEANUP_FLAG_MILTER) != 0;
     if (flags & CLEANUP_FLAG_VERIFY) {
         s->qf_flags |= QF_FLAG_VERIFY;
         queue_file_set_flags(s->qf, s->qf_flags);
@@ -587,6 +639,8 @@ static void cleanup_serve(int fd, const char *service, char **args)
             content(&s, &al);
         } else if (strcmp(req, "action") == 0) {
             action_request(&s, &al);
+        } else if (strcmp(req, "milter") == 0) {
+            milter_request(&s, &al);
         } else if (strcmp(req, "end") == 0) {
             finish(&s, st, qdir);
             break;
@@ -613,6 +667,7 @@ done:
     strbuf_release(&s.act_redirect);
     strbuf_release(&s.act_filter);
     strlist_release(&s.act_bcc);
+    cleanup_milter_release(&s);
     cleanup_message_release(&s);
 }
 

@@ -54,6 +54,11 @@ struct cleanup_state {
     strbuf act_redirect, act_filter; /* empty: none; the last one wins */
     strlist act_bcc;
 
+    /* milters (cleanup_milter.c): modifications to apply at end, and
+     * whether this message gets non_smtpd_milters (CLEANUP_FLAG_MILTER). */
+    struct cleanup_milter *milter;
+    bool run_milters;
+
     /* content */
     bool content_started;
     bool in_headers;
@@ -137,6 +142,16 @@ enum check_verdict cleanup_check(struct cleanup_state *s, enum cleanup_check_cla
                                  const char *text, size_t len, strbuf *prepend, strbuf *replace);
 /* receive_override_options has no_header_body_checks. */
 bool cleanup_checks_disabled(void);
+
+/* cleanup_milter.c: record one milter modification (from smtpd's
+ * request=milter or a local milter session); 0 or -1 (error recorded). */
+struct milter_edit;
+int cleanup_milter_edit(struct cleanup_state *s, const struct milter_edit *e);
+/* At end, content written: run non_smtpd_milters when this message gets
+ * them, then apply every recorded modification (see the file's header). */
+void cleanup_milter_run_local(struct cleanup_state *s);
+void cleanup_milter_apply(struct cleanup_state *s);
+void cleanup_milter_release(struct cleanup_state *s);
 
 /* cleanup.c: note a queue-file write failure (first one is logged). */
 void cleanup_write_failed(struct cleanup_state *s);

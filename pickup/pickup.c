@@ -128,7 +128,7 @@ static enum outcome pickup_file(const char *id)
     cleanup_client *cc =
         cleanup_client_open(".",
                             ((m.flags & QF_FLAG_VERIFY) ? CLEANUP_FLAG_VERIFY : CLEANUP_FLAG_NONE) |
-                                input_transp_cleanup_flags(),
+                                CLEANUP_FLAG_MILTER | input_transp_cleanup_flags(),
                             ipc_timeout_ms(), &new_id, &reply);
     if (!cc) {
         msg_warn("maildrop/%s: cleanup service unavailable: %s", id, strbuf_str(&reply));

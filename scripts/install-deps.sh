@@ -26,6 +26,11 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest iproute
     postgrey python3-spf-engine socat
     # The after-queue content filter of tests/e2e/test_content_filter.py.
     python3-aiosmtpd
+    # Milters (tests/e2e/test_milter.py): OpenDKIM and its key tool, rspamd
+    # in milter mode, python3-dkim to verify the signatures.
+    opendkim opendkim-tools rspamd python3-dkim
+    # A libmilter program (pymilter) that asks for every modification.
+    python3-milter
     # Runtime libraries of Debian's postfix, which the tests only unpack
     # (apt-get download + dpkg -x) because our MTA owns Postfix's paths.
     libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase

@@ -165,6 +165,7 @@ static void smtpd_init(const char *service, char **args)
     smtpd_limit_init();
     /* A bad content_filter stops the listener now, not at the first mail. */
     (void)content_filter_value();
+    smtpd_milter_init();
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -206,6 +207,7 @@ void smtpd_reset(struct smtpd_state *s)
 {
     if (s->cc)
         cleanup_client_abort(&s->cc);
+    smtpd_milter_abort(s);
     s->have_mail = false;
     strbuf_reset(&s->sender);
     strbuf_reset(&s->envid);
@@ -294,6 +296,10 @@ static void do_helo(struct smtpd_state *s, const smtp_cmd *cmd, bool ehlo)
             return;
         }
         strbuf_release(&reply);
+    }
+    if (!smtpd_milter_helo(s)) {
+        strbuf_reset(&s->helo);
+        return;
     }
     s->cnt_ok[ehlo ? CNT_EHLO : CNT_HELO]++;
     if (!ehlo) {
@@ -387,6 +393,10 @@ static void do_mail(struct smtpd_state *s, const smtp_cmd *cmd)
         }
         strbuf_release(&reply);
     }
+    if (!smtpd_milter_mail(s, cmd->size)) {
+        smtpd_reset(s);
+        return;
+    }
     s->cnt_ok[CNT_MAIL]++;
     smtpd_reply(s, "250 2.1.0 Ok");
 }
@@ -421,6 +431,8 @@ static void do_rcpt(struct smtpd_state *s, const smtp_cmd *cmd)
         return;
     }
     strbuf_release(&reply);
+    if (!smtpd_milter_rcpt(s, rcpt))
+        return;
     if (!s->cc && !smtpd_open_queue(s))
         return;
     strbuf orcpt = STRBUF_INIT;
@@ -686,6 +698,8 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
     case SMTP_VERB_EXPN: /* not in Postfix's smtpd either: unknown there */
     case SMTP_VERB_LHLO: /* lmtp's greeting, not an SMTP command */
     case SMTP_VERB_UNKNOWN:
+        if (cmd->verb == SMTP_VERB_UNKNOWN && !smtpd_milter_unknown(s, line))
+            break; /* a milter answered it */
         smtpd_reply(s, "500 5.5.2 Error: command not recognized");
         break;
     }
@@ -811,6 +825,8 @@ static void smtpd_serve(int fd, const char *service, char **args)
         smtpd_reply(&s, "220 %s", config_get("smtpd_banner"));
     }
     strbuf_release(&denied);
+    if (!s.access_denied)
+        smtpd_milter_connect(&s);
 
     strbuf line = STRBUF_INIT;
     smtp_cmd cmd;
@@ -836,6 +852,7 @@ done:
     linger_close(&s, fd);
     smtpd_limit_disconnect();
     smtpd_reset(&s);
+    smtpd_milter_disconnect(&s);
     log_disconnect(&s);
     (void)stream_release(&s.st);
     smtp_data_release(&s.data);

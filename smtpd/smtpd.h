@@ -59,7 +59,7 @@ struct smtpd_state {
     /* transaction */
     bool have_mail;
     bool access_denied; /* smtpd_delay_reject = no: client rejected at connect */
-    strbuf sender; /* internal form */
+    strbuf sender;      /* internal form */
     uint64_t mail_size;
     enum smtp_body body;
     enum smtp_ret ret;
@@ -102,6 +102,14 @@ struct smtpd_state {
     strbuf sasl_method; /* non-empty once authenticated */
     strbuf sasl_username;
 
+    /* milters (smtpd_milter.c) */
+    struct milter_set *milters;  /* NULL: no smtpd_milters */
+    strbuf milter_session_reply; /* a connect/HELO-stage rejection */
+    strbuf milter_macro;         /* scratch for computed macro values */
+    strbuf milter_first_rcpt;    /* to=<> of the END-OF-MESSAGE log line */
+    const char *milter_rcpt;     /* {rcpt_addr} during the RCPT event */
+    bool milter_hold;
+
     /* session */
     int error_count;
     int junk_count;
@@ -109,6 +117,22 @@ struct smtpd_state {
     bool quit; /* close after the current reply */
     strbuf reply;
 };
+
+/* smtpd_milter.c. The bool functions return false when the command was
+ * answered (rejected); smtpd_milter_eom returns -1 with the reply to give
+ * (the message is not queued), else 0 with the modifications, DISCARD or
+ * HOLD already on their way to cleanup (s->act). */
+void smtpd_milter_init(void);
+void smtpd_milter_connect(struct smtpd_state *s);
+bool smtpd_milter_helo(struct smtpd_state *s);
+bool smtpd_milter_mail(struct smtpd_state *s, uint64_t size);
+bool smtpd_milter_rcpt(struct smtpd_state *s, const char *rcpt);
+bool smtpd_milter_data(struct smtpd_state *s, const char *stage);
+bool smtpd_milter_unknown(struct smtpd_state *s, const strbuf *line);
+void smtpd_milter_content(struct smtpd_state *s, const char *data, size_t len, bool line_end);
+int smtpd_milter_eom(struct smtpd_state *s, strbuf *reply);
+void smtpd_milter_abort(struct smtpd_state *s);
+void smtpd_milter_disconnect(struct smtpd_state *s);
 
 /* configuration read once per process (smtpd.c) */
 struct smtpd_params {
@@ -235,5 +259,8 @@ bool smtpd_check_rewrite_local(struct smtpd_state *s);
 /* The reject log line, Postfix's format. */
 void smtpd_log_reject(struct smtpd_state *s, const char *stage, const char *reply_text,
                       const char *to);
+/* The same line with another action word ("milter-reject", "milter-hold"). */
+void smtpd_log_whatsup(struct smtpd_state *s, const char *what, const char *stage, const char *text,
+                       const char *to);
 
 #endif

@@ -173,6 +173,12 @@ void smtpd_log_reject(struct smtpd_state *s, const char *stage, const char *repl
     log_whatsup(s, "reject", stage, reply_text, to);
 }
 
+void smtpd_log_whatsup(struct smtpd_state *s, const char *what, const char *stage, const char *text,
+                       const char *to)
+{
+    log_whatsup(s, what, stage, text, to);
+}
+
 struct ctx {
     struct smtpd_state *s;
     const char *rcpt;

@@ -22,7 +22,16 @@ static int data_line(void *ctx, const char *line, size_t len, bool complete)
     struct smtpd_state *s = ctx;
     if (!s->cc)
         return 0;
+    smtpd_milter_content(s, line, len, complete);
     return cleanup_client_content(s->cc, line, len, complete) < 0 ? 1 : 0;
+}
+
+/* A line smtpd adds itself (PREPEND, Received:): the milters see it too,
+ * as they see the queue file in Postfix. */
+static void own_line(struct smtpd_state *s, const char *p, size_t len)
+{
+    smtpd_milter_content(s, p, len, true);
+    cleanup_client_content(s->cc, p, len, true);
 }
 
 /* Postfix's layout:
@@ -36,7 +45,7 @@ static void received_header(struct smtpd_state *s)
     strbuf_printf(&h, "Received: from %s (%s [%s])",
                   s->helo.len ? strbuf_str(&s->helo) : strbuf_str(&s->name), strbuf_str(&s->name),
                   strbuf_str(&s->rfc_addr));
-    cleanup_client_content(s->cc, h.s, h.len, true);
+    own_line(s, h.s, h.len);
     /* Optional comment lines (TLS details, authenticated sender), each
      * sent as its own header line. */
     strbuf extra = STRBUF_INIT;
@@ -48,7 +57,7 @@ static void received_header(struct smtpd_state *s)
     }
     for (const char *p = extra.s; p && *p;) {
         size_t l = strcspn(p, "\n");
-        cleanup_client_content(s->cc, p, l, true);
+        own_line(s, p, l);
         p += l;
         p += *p == '\n';
     }
@@ -57,7 +66,7 @@ static void received_header(struct smtpd_state *s)
     strbuf_printf(&h, "\tby %s (%s) with %s id %s", smtpd_params.myhostname,
                   config_get("mail_name"), s->protocol, strbuf_str(&s->queue_id));
     if (s->rcpt_count == 1) {
-        cleanup_client_content(s->cc, h.s, h.len, true);
+        own_line(s, h.s, h.len);
         strbuf_reset(&h);
         strbuf tmp = STRBUF_INIT;
         addr_externalize(&tmp, s->last_rcpt.s ? s->last_rcpt.s : "", s->last_rcpt.len);
@@ -67,7 +76,7 @@ static void received_header(struct smtpd_state *s)
         strbuf_puts(&h, "; ");
     }
     mail_date_append(&h, s->arrival.tv_sec);
-    cleanup_client_content(s->cc, h.s, h.len, true);
+    own_line(s, h.s, h.len);
     strbuf_release(&h);
 }
 
@@ -85,7 +94,7 @@ static void begin(struct smtpd_state *s, enum smtp_data_mode mode)
      * text was sanitized when parsed: no line breaks inside. */
     for (const char *p = s->prepend.s; p && *p;) {
         size_t l = strcspn(p, "\n");
-        cleanup_client_content(s->cc, p, l, true);
+        own_line(s, p, l);
         p += l;
         p += *p == '\n';
     }
@@ -109,6 +118,18 @@ static void finish(struct smtpd_state *s, const char *stage, bool bdat, uint64_t
                      s->protocol, strbuf_str(&s->helo));
         else
             smtpd_log_reject(s, stage, strbuf_str(&reply), NULL);
+    } else if (smtpd_milter_eom(s, &reply) < 0) {
+        cleanup_client_abort(&s->cc);
+        code = reply.len && reply.s[0] == '4' ? 451 : 550;
+        /* A multi-line milter reply: CRLF between its lines. */
+        strbuf crlf = STRBUF_INIT;
+        for (size_t i = 0; i < reply.len; i++) {
+            if (reply.s[i] == '\n')
+                strbuf_putc(&crlf, '\r');
+            strbuf_putc(&crlf, reply.s[i]);
+        }
+        strbuf_set(&reply, strbuf_str(&crlf));
+        strbuf_release(&crlf);
     } else {
         smtpd_check_send_actions(s);
         code = cleanup_client_finish(&s->cc, &reply);
@@ -176,6 +197,8 @@ void smtpd_data(struct smtpd_state *s)
         return;
     }
     strbuf_release(&refusal);
+    if (!smtpd_milter_data(s, "DATA"))
+        return;
     /* RFC 2920: DATA ends a command group; content before 354 is
      * pipelining nobody offered (the smuggling pattern). */
     if (smtpd_params.forbid_unauth_pipelining && !s->stand_alone &&
@@ -249,6 +272,14 @@ void smtpd_bdat(struct smtpd_state *s, const smtp_cmd *cmd)
     strbuf refusal = STRBUF_INIT;
     if (!error && !s->bdat_active && smtpd_check_data(s, "BDAT", &refusal) != 0)
         error = strbuf_str(&refusal);
+    if (!error && !s->bdat_active && !smtpd_milter_data(s, "BDAT")) {
+        /* Answered already; the chunk is still read to keep in sync. */
+        int rc = read_chunk(s, cmd->bdat_size, false);
+        if (rc < 0)
+            lost(s, rc, "BDAT");
+        strbuf_release(&refusal);
+        return;
+    }
     bool feed = error == NULL;
     if (feed && !s->bdat_active) {
         s->bdat_active = true;

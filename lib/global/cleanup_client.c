@@ -257,8 +257,8 @@ bool cleanup_action_value_ok(enum cleanup_action kind, const char *value)
         if (!colon || colon == value || strlen(value) > 1024)
             return false;
         for (const char *p = value; p < colon; p++)
-            if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-                  *p == '.' || *p == '_' || *p == '-'))
+            if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
                 return false;
         for (const char *p = colon + 1; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -280,6 +280,53 @@ int cleanup_client_action(cleanup_client *cc, enum cleanup_action kind, const ch
     add_opt(&al, "value", value);
     int rc = send_list(cc, &al, "send action");
     attr_list_release(&al);
+    return rc;
+}
+
+const char *cleanup_milter_edit_name(enum milter_edit_kind kind)
+{
+    static const char *const names[] = {"addheader", "insheader",   "chgheader",
+                                        "addrcpt",   "addrcpt_par", "delrcpt",
+                                        "chgfrom",   "replbody",    "quarantine"};
+    return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : NULL;
+}
+
+int cleanup_milter_edit_parse(const char *name)
+{
+    for (int k = MILTER_EDIT_ADDHEADER; k <= MILTER_EDIT_QUARANTINE; k++)
+        if (name && strcmp(name, cleanup_milter_edit_name((enum milter_edit_kind)k)) == 0)
+            return k;
+    return -1;
+}
+
+int cleanup_client_milter_edit(cleanup_client *cc, const struct milter_edit *e)
+{
+    if (flush_content(cc) < 0)
+        return -1;
+    size_t nlen = e->name ? strlen(e->name) : 0, vlen = e->value ? strlen(e->value) : 0;
+    if (nlen > CLEANUP_CHUNK || vlen > CLEANUP_CHUNK)
+        return -1; /* longer than any header or address cleanup would keep */
+    int rc = 0;
+    size_t at = 0;
+    do {
+        attr_list al = ATTR_LIST_INIT;
+        attr_add_str(&al, "request", "milter");
+        attr_add_str(&al, "kind", cleanup_milter_edit_name(e->kind));
+        if (e->kind == MILTER_EDIT_REPLBODY) {
+            /* A milter's body packet may be larger than one message here. */
+            size_t n = e->body_len - at > CLEANUP_CHUNK ? CLEANUP_CHUNK : e->body_len - at;
+            attr_add_data(&al, "value", e->body ? e->body + at : (const unsigned char *)"", n);
+            at += n;
+        } else {
+            attr_add_int(&al, "index", e->index);
+            add_opt(&al, "name", e->name);
+            add_opt(&al, "value", e->value);
+            if (e->leadspc)
+                attr_add_int(&al, "leadspc", 1);
+        }
+        rc = send_list(cc, &al, "send milter edit");
+        attr_list_release(&al);
+    } while (rc == 0 && e->kind == MILTER_EDIT_REPLBODY && at < e->body_len);
     return rc;
 }
 

@@ -41,6 +41,18 @@
  *                                             address, filter "transport:nexthop"
  *                                             with transport of [A-Za-z0-9._-];
  *                                             anything else is a protocol error
+ *   C: request=milter kind=<edit> [index=<int>] [name=] [value=] [leadspc=1]
+ *                                             a milter modification (milter.h
+ *                                             milter_edit; kind is addheader,
+ *                                             insheader, chgheader, addrcpt,
+ *                                             addrcpt_par, delrcpt, chgfrom,
+ *                                             replbody, quarantine), after the
+ *                                             content and before end, in the
+ *                                             order the milters sent them.
+ *                                             replbody: value = the next piece
+ *                                             of the new body (CRLF line ends).
+ *                                             cleanup applies them at end
+ *                                             (cleanup/cleanup_milter.c).
  *   C: request=end
  *   S: status=0 queue_id=<ID> reason=<"250 2.0.0 Ok: queued as ID">
  *   S: status=<4xx|5xx> reason=<full SMTP reply>
@@ -63,6 +75,7 @@
 #include <sys/time.h>
 
 #include "attr.h"
+#include "milter.h"
 #include "strbuf.h"
 
 #define CLEANUP_SERVICE "public/cleanup"
@@ -78,7 +91,10 @@
 #define CLEANUP_FLAG_NO_MAPS 0x02    /* no_address_mappings */
 #define CLEANUP_FLAG_NO_HBC 0x04     /* no_header_body_checks */
 #define CLEANUP_FLAG_NO_MILTERS 0x08 /* no_milters */
-#define CLEANUP_FLAG_MASK 0x0f       /* unknown bits are refused */
+/* The client does not run milters itself: cleanup runs non_smtpd_milters
+ * (pickup sets it, as Postfix's pickup sets CLEANUP_FLAG_MILTER). */
+#define CLEANUP_FLAG_MILTER 0x10
+#define CLEANUP_FLAG_MASK 0x1f /* unknown bits are refused */
 
 /* Limits the server applies to every message it reads. */
 extern const attr_limits cleanup_attr_limits;
@@ -141,6 +157,13 @@ bool cleanup_action_value_ok(enum cleanup_action kind, const char *value);
  * broken, sticky). The value is not checked here: cleanup refuses a bad
  * one at end (451 4.3.0 internal protocol error). */
 int cleanup_client_action(cleanup_client *cc, enum cleanup_action kind, const char *value);
+
+/* A milter modification (request=milter above). 0, or -1 (connection
+ * broken, sticky; or a name/value longer than CLEANUP_CHUNK). */
+int cleanup_client_milter_edit(cleanup_client *cc, const struct milter_edit *e);
+/* The protocol word of an edit kind, and back (-1 = unknown). */
+const char *cleanup_milter_edit_name(enum milter_edit_kind kind);
+int cleanup_milter_edit_parse(const char *name);
 
 /* End the message and wait for the verdict. Returns the SMTP code (250 when
  * the message is safely queued, else 4xx/5xx) with the full reply text in

@@ -227,6 +227,25 @@ static const struct config_implemented table[] = {
     READ("virtual_alias_recursion_limit"),
     SMTP_LMTP("generic_maps"),
 
+    /* Milters (lib/global/milter: smtpd_milters in smtpd, non_smtpd_milters
+     * in cleanup). */
+    READ("milter_command_timeout"),
+    READ("milter_connect_macros"),
+    READ("milter_connect_timeout"),
+    READ("milter_content_timeout"),
+    READ("milter_data_macros"),
+    READ("milter_default_action"),
+    READ("milter_end_of_data_macros"),
+    READ("milter_end_of_header_macros"),
+    READ("milter_helo_macros"),
+    READ("milter_macro_daemon_name"),
+    READ("milter_macro_v"),
+    READ("milter_mail_macros"),
+    READ("milter_protocol"),
+    READ("milter_rcpt_macros"),
+    READ("milter_unknown_command_macros"),
+    READ("non_smtpd_milters"),
+    READ("smtpd_milters"),
     /* qmgr */
     READ("2bounce_notice_recipient"),
     READ("bounce_notice_recipient"),

@@ -603,12 +603,12 @@ void queue_file_set_flags(queue_file *qf, uint64_t flags)
     qf->size.flags = flags;
 }
 
-int queue_file_commit(queue_file **qfp, strbuf *err)
+/* Close every open segment and write END: the file as commit and restart
+ * leave it. The caller checks qf->error. */
+static void qf_finish_records(queue_file *qf, const char *fn)
 {
-    queue_file *qf = *qfp;
-    *qfp = NULL;
     if (!qf->have_time || !qf->have_sender)
-        msg_panic("queue_file_commit: %s has no %s record", strbuf_str(&qf->id),
+        msg_panic("%s: %s has no %s record", fn, strbuf_str(&qf->id),
                   qf->have_time ? "sender" : "time");
     if (qf->seg == SEG_ENVELOPE)
         queue_file_begin_content(qf);
@@ -616,6 +616,13 @@ int queue_file_commit(queue_file **qfp, strbuf *err)
         queue_file_begin_extract(qf);
     qf_record(qf, QF_REC_END, NULL, 0, NULL, 0, NULL, 0);
     qf_flush(qf);
+}
+
+int queue_file_commit(queue_file **qfp, strbuf *err)
+{
+    queue_file *qf = *qfp;
+    *qfp = NULL;
+    qf_finish_records(qf, "queue_file_commit");
 
     /* Order matters: the size record (with the magic) last among the data,
      * then the complete marker, then fsync. fchmod before fsync is safe
@@ -653,6 +660,73 @@ int queue_file_commit(queue_file **qfp, strbuf *err)
         qf_free(qf);
     }
     return ret;
+}
+
+/* Copy [0, len) of `from` to `to` (both at their offset 0). */
+static int copy_prefix(int from, int to, off_t len)
+{
+    unsigned char buf[IO_BUF_SIZE];
+    off_t at = 0;
+    while (at < len) {
+        size_t want = (size_t)(len - at < (off_t)sizeof(buf) ? len - at : (off_t)sizeof(buf));
+        ssize_t n = pread(from, buf, want, at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        if (pwrite_all(to, buf, (size_t)n, at) < 0)
+            return -1;
+        at += n;
+    }
+    return 0;
+}
+
+int queue_file_restart(queue_file *qf, strbuf *err)
+{
+    qf_finish_records(qf, "queue_file_restart");
+    /* The copy lives in the queue's file system, unnamed: a crash leaves
+     * nothing behind, and the original stays incomplete (0600) and locked
+     * until commit, so no reader ever sees either half. */
+    int copy = -1;
+    if (qf->error == 0) {
+        copy = openat(qf->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (copy < 0) {
+            FILE *fp = tmpfile();
+            copy = fp ? dup(fileno(fp)) : -1;
+            if (fp)
+                fclose(fp);
+        }
+        if (copy < 0)
+            qf_fail(qf, errno, "create scratch copy of");
+    }
+    unsigned char size[QF_SIZE_LEN];
+    encode_size(size, QUEUE_FILE_MAGIC, &qf->size);
+    if (qf->error == 0 && (copy_prefix(qf->fd, copy, qf->offset) < 0 ||
+                           pwrite_all(copy, size, sizeof(size), QF_HDR_LEN) < 0))
+        qf_fail(qf, errno, "copy");
+    /* The writer appends with write(2): its file position goes back too. */
+    if (qf->error == 0 && (ftruncate(qf->fd, 0) < 0 || lseek(qf->fd, 0, SEEK_SET) < 0))
+        qf_fail(qf, errno, "truncate");
+    if (qf->error) {
+        if (copy >= 0)
+            (void)close(copy);
+        if (err)
+            strbuf_set(err, strbuf_str(&qf->reason));
+        errno = qf->error;
+        return -1;
+    }
+    qf->offset = 0;
+    qf->buf_len = 0;
+    qf->have_time = qf->have_sender = qf->have_fullname = qf->in_part = false;
+    memset(&qf->size, 0, sizeof(qf->size));
+    qf->seg = SEG_SIZE;
+    unsigned char zero[QF_SIZE_LEN] = {0};
+    qf_record(qf, QF_REC_SIZE, zero, sizeof(zero), NULL, 0, NULL, 0);
+    qf->seg = SEG_ENVELOPE;
+    return copy;
 }
 
 void queue_file_abort(queue_file **qfp)

@@ -227,6 +227,16 @@ void queue_file_set_read_bits(queue_file *qf, mode_t bits);
  * err; the file is then gone. Missing TIME or SENDER is a programming error. */
 int queue_file_commit(queue_file **qfp, strbuf *err);
 
+/* Start over, keeping the queue ID, the file and its lock: what was written
+ * so far becomes a complete, valid queue-file image in an unnamed scratch
+ * file (returned fd, offset 0, readable with queue_file_reader_open; the
+ * caller closes it), and the writer is back where queue_file_create left
+ * it. For rewriting a message whose envelope or content must change after
+ * it was streamed (milter modifications). The flags set with
+ * queue_file_set_flags are cleared too. -1 with the reason on error (the
+ * error is sticky: commit fails too). */
+int queue_file_restart(queue_file *qf, strbuf *err);
+
 /* Give up: remove the file, free *qfp and clear it. */
 void queue_file_abort(queue_file **qfp);
 

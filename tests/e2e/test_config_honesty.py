@@ -23,7 +23,7 @@ cleanup unix n - n - 0 cleanup
 SUBMISSION_CF = SMTPD_CF + """\
 127.0.0.1:{port_submission} inet n - n - - smtpd
   -o syslog_name=postfix/submission
-  -o smtpd_milters=inet:127.0.0.1:8891
+  -o smtpd_proxy_filter=127.0.0.1:10025
   -o smtpd_client_restrictions=$mua_client_restrictions
 """
 
@@ -60,11 +60,11 @@ def start(inst):
     return r
 
 
-def test_milters_in_main_cf_are_announced(instance):
-    inst = instance(SMTPD_CF, main_cf_extra="smtpd_milters = inet:127.0.0.1:8891\n",
+def test_unimplemented_in_main_cf_is_announced(instance):
+    inst = instance(SMTPD_CF, main_cf_extra="smtpd_proxy_filter = 127.0.0.1:10025\n",
                     start=False)
-    text = param_warning(main_cf(inst), line_of(main_cf(inst), "smtpd_milters "),
-                         "smtpd_milters")
+    text = param_warning(main_cf(inst), line_of(main_cf(inst), "smtpd_proxy_filter "),
+                         "smtpd_proxy_filter")
     r = inst.postfix("check")
     assert r.stderr.count("warning: " + text) == 1, r.stderr
     assert re.search(r"postfix/postfix-script\[\d+\]: warning: %s" % re.escape(text), inst.log())
@@ -84,7 +84,7 @@ def test_master_cf_override_is_announced_with_its_line(instance):
     inst = instance(SUBMISSION_CF, main_cf_extra="mua_client_restrictions = "
                     "permit_sasl_authenticated, permit_mynetworks, reject\n", start=False)
     line = line_of(master_cf(inst), "127.0.0.1:%d" % inst.port("submission"))
-    text = param_warning(master_cf(inst), line, "smtpd_milters",
+    text = param_warning(master_cf(inst), line, "smtpd_proxy_filter",
                          service="127.0.0.1:%d/inet" % inst.port("submission"))
     r = inst.postfix("check")
     assert r.stderr.count("warning: " + text) == 1, r.stderr
@@ -97,7 +97,7 @@ def test_master_cf_override_is_announced_with_its_line(instance):
 def test_settings_equal_to_the_default_are_quiet(instance):
     """Stock files spell defaults out, in their own way: no warning for
     what means the default (compared expanded and by type)."""
-    extra = ("smtpd_milters =\n"                   # the default, empty
+    extra = ("smtpd_proxy_filter =\n"              # the default, empty
              "virtual_alias_maps = $virtual_maps\n"  # the default, as written by postconf -d
              "soft_bounce = NO\n"                  # "no"
              "address_verify_negative_expire_time = 72h\n"  # 3d
@@ -151,7 +151,7 @@ def test_unimplemented_restriction_fails_check_and_gets_451(instance):
 
 
 def test_restriction_in_a_master_cf_override_is_reported_there(instance):
-    inst = instance(SUBMISSION_CF.replace("  -o smtpd_milters=inet:127.0.0.1:8891\n", ""),
+    inst = instance(SUBMISSION_CF.replace("  -o smtpd_proxy_filter=127.0.0.1:10025\n", ""),
                     main_cf_extra="mua_client_restrictions = permit_sasl_authenticated, "
                     "check_sasl_access hash:/etc/postfix/sasl_access, reject\n", start=False)
     line = line_of(master_cf(inst), "127.0.0.1:%d" % inst.port("submission"))
@@ -299,10 +299,10 @@ def check_stock(instance, tmp_path, main_name, master_name):
     assert "unused parameter" not in inst.log() and "not implemented" not in inst.log()
     # The quiet is not deafness: one unimplemented setting more is said.
     with open(main_cf(inst), "a") as f:
-        f.write("smtpd_milters = inet:127.0.0.1:8891\n")
+        f.write("smtpd_proxy_filter = 127.0.0.1:10025\n")
     r = inst.postfix("check")
     assert r.stderr.count("warning:") == 1, r.stderr
-    assert "parameter smtpd_milters: " + NOT_IMPLEMENTED in r.stderr
+    assert "parameter smtpd_proxy_filter: " + NOT_IMPLEMENTED in r.stderr
     return rx.log()
 
 

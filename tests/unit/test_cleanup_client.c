@@ -86,8 +86,16 @@ static pid_t fake_server(const char *final, int open_status)
             }
         } else if (strcmp(req->value, "action") == 0) {
             const attr *k = attr_find(&al, "kind"), *v = attr_find(&al, "value");
-            strbuf_printf(&acts, "%s%s%s@%zu;", k ? k->value : "?", v ? "=" : "",
-                          v ? v->value : "", content);
+            strbuf_printf(&acts, "%s%s%s@%zu;", k ? k->value : "?", v ? "=" : "", v ? v->value : "",
+                          content);
+        } else if (strcmp(req->value, "milter") == 0) {
+            const attr *k = attr_find(&al, "kind"), *n = attr_find(&al, "name"),
+                       *v = attr_find(&al, "value");
+            int64_t index = 0;
+            attr_get_int(&al, "index", &index, NULL);
+            strbuf_printf(&acts, "milter:%s:%lld:%s:%zu%s@%zu;", k ? k->value : "?",
+                          (long long)index, n ? n->value : "", v ? v->value_len : 0,
+                          attr_find(&al, "leadspc") ? "+" : "", content);
         } else if (strcmp(req->value, "end") == 0) {
             break;
         }
@@ -162,6 +170,43 @@ static void actions_sent(void **state)
     assert_int_equal(cleanup_client_finish(&cc, &reply), 250);
     assert_int_equal(wait_child(pid), 0);
     expect_actions = NULL;
+    strbuf_release(&id);
+    strbuf_release(&reply);
+}
+
+/* Milter modifications go out in order after the content; a body larger
+ * than one message is split into CLEANUP_CHUNK pieces. */
+static void milter_edits_sent(void **state)
+{
+    (void)state;
+    expect_actions = "milter:addheader:0:X-A:3@300010;milter:replbody:0::65536@300010;"
+                     "milter:replbody:0::65536@300010;milter:replbody:0::18928@300010;"
+                     "milter:chgheader:2:Subject:0+@300010;milter:delrcpt:0:<b@example.org>:0@"
+                     "300010;";
+    pid_t pid = fake_server("250 2.0.0 Ok: queued as ABC123", 0);
+    strbuf id = STRBUF_INIT, reply = STRBUF_INIT;
+    cleanup_client *cc = cleanup_client_open(dir, 0, 5000, &id, &reply);
+    assert_non_null(cc);
+    send_message(cc);
+    struct milter_edit add = {.kind = MILTER_EDIT_ADDHEADER, .name = "X-A", .value = "yes"};
+    assert_int_equal(cleanup_client_milter_edit(cc, &add), 0);
+    unsigned char *body = calloc(1, 150000);
+    struct milter_edit rb = {.kind = MILTER_EDIT_REPLBODY, .body = body, .body_len = 150000};
+    assert_int_equal(cleanup_client_milter_edit(cc, &rb), 0);
+    free(body);
+    struct milter_edit chg = {
+        .kind = MILTER_EDIT_CHGHEADER, .index = 2, .name = "Subject", .value = "", .leadspc = true};
+    assert_int_equal(cleanup_client_milter_edit(cc, &chg), 0);
+    struct milter_edit del = {.kind = MILTER_EDIT_DELRCPT, .name = "<b@example.org>"};
+    assert_int_equal(cleanup_client_milter_edit(cc, &del), 0);
+    assert_int_equal(cleanup_client_finish(&cc, &reply), 250);
+    assert_int_equal(wait_child(pid), 0);
+    expect_actions = NULL;
+    /* Every kind has a protocol word, and back. */
+    for (int k = MILTER_EDIT_ADDHEADER; k <= MILTER_EDIT_QUARANTINE; k++)
+        assert_int_equal(cleanup_milter_edit_parse(cleanup_milter_edit_name(k)), k);
+    assert_int_equal(cleanup_milter_edit_parse("rmheader"), -1);
+    assert_int_equal(cleanup_milter_edit_parse(NULL), -1);
     strbuf_release(&id);
     strbuf_release(&reply);
 }
@@ -255,9 +300,13 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(queued),          cmocka_unit_test(actions_sent),
-        cmocka_unit_test(action_values),          cmocka_unit_test(storage_error_at_end),
-        cmocka_unit_test(server_vanishes), cmocka_unit_test(open_refused),
+        cmocka_unit_test(queued),
+        cmocka_unit_test(actions_sent),
+        cmocka_unit_test(action_values),
+        cmocka_unit_test(milter_edits_sent),
+        cmocka_unit_test(storage_error_at_end),
+        cmocka_unit_test(server_vanishes),
+        cmocka_unit_test(open_refused),
         cmocka_unit_test(no_server),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,7 +58,7 @@ static const char *logged(void)
 
 static void parameters_not_honoured(void **state)
 {
-    setup_config("smtpd_milters = inet:127.0.0.1:8891\n" /* line 1: warned */
+    setup_config("smtpd_proxy_filter = 127.0.0.1:10025\n" /* line 1: warned */
                  "virtual_alias_maps =\n"                /* = its default, spelled otherwise */
                  "soft_bounce = No\n"                    /* = its default "no" */
                  "smtpd_timeout = 5m\n"                  /* implemented */
@@ -76,8 +76,8 @@ static void parameters_not_honoured(void **state)
     assert_int_equal(n.restrictions, 0);
     assert_string_equal(
         logged(),
-        "warning: /etc/postfix/main.cf, line 1: parameter smtpd_milters: not implemented in this "
-        "version; the setting has no effect\n"
+        "warning: /etc/postfix/main.cf, line 1: parameter smtpd_proxy_filter: not implemented in "
+        "this version; the setting has no effect\n"
         "warning: /etc/postfix/main.cf, line 6: parameter append_dot_mydomain: not implemented in "
         "this version; the setting has no effect\n"
         "warning: /etc/postfix/main.cf, line 8: parameter error_notice_recipient: not implemented "
@@ -113,7 +113,7 @@ static void master_cf_overrides(void **state)
                  "submission inet n       -       y       -       -       smtpd\n" /* line 2 */
                  "  -o syslog_name=postfix/submission\n"
                  "  -o smtpd_client_restrictions=$mua_client_restrictions\n"
-                 "  -o { milter_macro_daemon_name = ORIGINATING }\n"
+                 "  -o { smtpd_proxy_filter = 127.0.0.1:10025 }\n"
                  "  -o smtpd_milters=\n"
                  "relay     unix  -       -       y       -       -       smtp\n" /* line 7 */
                  "  -o smtp_helo_timeout=5 -o smtp_header_checks=pcre:/x\n"
@@ -124,7 +124,7 @@ static void master_cf_overrides(void **state)
     assert_string_equal(
         logged(),
         "warning: /etc/postfix/master.cf, line 2: service submission/inet: parameter "
-        "milter_macro_daemon_name: not implemented in this version; the setting has no effect\n"
+        "smtpd_proxy_filter: not implemented in this version; the setting has no effect\n"
         "warning: /etc/postfix/master.cf, line 7: service relay/unix: parameter "
         "smtp_header_checks: not implemented in this version; the setting has no effect\n"
         "warning: /etc/postfix/master.cf, line 7: service relay/unix: parameter "
