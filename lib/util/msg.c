@@ -181,6 +181,15 @@ const char *msg_ident(void)
     return msg_state.ident;
 }
 
+void msg_set_ident(const char *ident)
+{
+    copy_bounded(msg_state.ident, sizeof(msg_state.ident), ident);
+    if (msg_state.syslog_open) {
+        closelog();
+        msg_state.syslog_open = false;
+    }
+}
+
 void msg_set_cleanup(void (*fn)(void))
 {
     msg_state.cleanup = fn;
@@ -288,6 +297,31 @@ static void msg_vlog(enum msg_level level, const char *fmt, va_list ap)
     va_start(ap, fmt);                                                                             \
     msg_vlog(level, fmt, ap);                                                                      \
     va_end(ap)
+
+static void msg_log_text(enum msg_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void msg_log_text(enum msg_level level, const char *fmt, ...)
+{
+    MSG_BODY(level);
+}
+
+int msg_log_named(const char *priority, const char *text)
+{
+    static const struct {
+        const char *name;
+        enum msg_level level;
+    } names[] = {{"info", LVL_INFO},
+                 {"warn", LVL_WARN},
+                 {"error", LVL_ERROR},
+                 {"fatal", LVL_FATAL},
+                 {"panic", LVL_PANIC}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(priority, names[i].name) == 0) {
+            msg_log_text(names[i].level, "%s", text);
+            return 0;
+        }
+    return -1;
+}
 
 void msg_info(const char *fmt, ...)
 {

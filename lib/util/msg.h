@@ -46,6 +46,14 @@ void msg_log_stamp(strbuf *out, time_t when);
 /* The ident in use, e.g. "postfix/smtpd". */
 const char *msg_ident(void);
 
+/* Replace the whole ident (postlog -t): lines are tagged `ident[pid]`. */
+void msg_set_ident(const char *ident);
+
+/* Log `text` (taken literally, no format) at the level postlog -p names:
+ * "info", "warn", "error", "fatal" or "panic", with that level's prefix,
+ * and return; nothing exits or aborts. -1 for another name. */
+int msg_log_named(const char *priority, const char *text);
+
 void msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -167,3 +167,145 @@ def test_postfix_logrotate(instance):
         "maillog_file_rotate_suffix = second\n", "maillog_file_rotate_suffix = a/b\n"))
     r = inst.postfix("logrotate", check=False)
     assert r.returncode != 0 and "maillog_file_rotate_suffix" in r.stderr, r.stderr
+
+
+def test_postlog(instance):
+    inst = deferred_instance(instance)
+    run(inst, "postlog", "-t", "lab-check", "-p", "warn", "disk", "almost", "full")
+    inst.wait_log(r" lab-check\[\d+\]: warning: disk almost full\n")
+    run(inst, "postlog", "-i", input=b"first line\nsecond \x1b[2J line\nno newline")
+    inst.wait_log(r" postfix/postlog\[\d+\]: first line\n")
+    inst.wait_log(r" postfix/postlog\[\d+\]: second \?\[2J line\n")
+    inst.wait_log(r" postfix/postlog\[\d+\]: no newline\n")
+    # fatal is a level, not an exit (Postfix 3.1 and later)
+    r = run(inst, "postlog", "-p", "fatal", "stop the presses")
+    assert r.returncode == 0
+    inst.wait_log(r" postfix/postlog\[\d+\]: fatal: stop the presses\n")
+    r = run(inst, "postlog", "-p", "loud", "x", check=False)
+    assert r.returncode == 64 and b"unknown priority" in r.stderr, r.stderr
+    # a record cannot be longer than line_length_limit
+    run(inst, "postlog", input=b"y" * 100000 + b"\n")
+    m = inst.wait_log(r" postfix/postlog\[\d+\]: (y+)\n")
+    assert len(m.group(1)) == 2048, len(m.group(1))
+
+
+def test_postkick(instance):
+    import socket
+    inst = deferred_instance(instance)
+    path = os.path.join(inst.queue_dir, "public", "kicktest")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(10)
+    try:
+        p = subprocess.Popen([os.path.join(BIN, "postkick"), "-c", inst.config_dir,
+                              "public", "kicktest", "DA"])
+        conn, _ = srv.accept()
+        conn.settimeout(10)
+        got = b""
+        while True:
+            chunk = conn.recv(16)
+            if not chunk:
+                break
+            got += chunk
+        conn.close()
+        assert p.wait(timeout=10) == 0
+        assert got == b"DA", got
+    finally:
+        srv.close()
+        os.unlink(path)
+    # the real qmgr takes a scan request
+    run(inst, "postkick", "public", "qmgr", "I")
+    r = run(inst, "postkick", "public", "nosuch", "W", check=False)
+    assert r.returncode == 69 and b"public/nosuch service not available" in r.stderr, r.stderr
+    for args in (["outside", "qmgr", "W"], ["public", "../private/x", "W"], ["public", "qmgr", ""]):
+        r = run(inst, "postkick", *args, check=False)
+        assert r.returncode == 64, (args, r.stderr)
+
+
+def qshape(inst, *args):
+    return run(inst, "qshape", "-c", inst.config_dir, *args).stdout.decode()
+
+
+def test_qshape(instance):
+    inst = deferred_instance(instance)
+    q1 = queue_message(inst, "a@remote.test")
+    q2 = smtp_send(inst, SENDER, ["b@remote.test", "c@Sub.Remote.Test"])
+    q3 = smtp_send(inst, "", ["d@other.test"])
+    for q in (q2, q3):
+        inst.wait_for(lambda q=q: deferred_path(inst, q), timeout=20, what="%s deferred" % q)
+    inst.stop()
+    # Copies of q1 that arrived 30 minutes and 2 days ago (the arrival time
+    # is the 'T' record: two 64-bit big-endian numbers; queue_file.h).
+    src = deferred_path(inst, q1)
+    data = open(src, "rb").read()
+    import struct
+    import time
+    pos, tpos = 0, None
+    while pos < len(data):
+        t, n = data[pos:pos + 1], struct.unpack(">I", data[pos + 1:pos + 5])[0]
+        if t == b"T":
+            tpos = pos + 5
+            break
+        pos += 5 + n
+    assert tpos
+    for age, suffix in ((30 * 60, "1"), (2 * 86400, "2")):
+        qid = q1[:-1] + ("0" if q1[-1] != "0" else "1") if suffix == "1" else \
+            q1[:-2] + ("00" if q1[-2:] != "00" else "11")
+        patched = data[:tpos] + struct.pack(">Q", int(time.time()) - age) + data[tpos + 8:]
+        dst = os.path.join(os.path.dirname(src), qid)
+        with open(dst, "wb") as f:
+            f.write(patched)
+        os.chmod(dst, 0o700)
+
+    out = qshape(inst, "deferred")
+    lines = out.splitlines()
+    assert all(len(line) == 80 for line in lines), out
+    assert lines[0].split() == "T 5 10 20 40 80 160 320 640 1280 1280+".split(), out
+    rows = {l.split()[0]: [int(x) for x in l.split()[1:]] for l in lines[1:]}
+    assert rows["TOTAL"] == [6, 4, 0, 0, 1, 0, 0, 0, 0, 0, 1], out
+    assert rows["remote.test"] == [4, 2, 0, 0, 1, 0, 0, 0, 0, 0, 1], out
+    assert rows["sub.remote.test"][0] == 1 and rows["other.test"][0] == 1, out
+    # sorted by count, then by length
+    assert [l.split()[0] for l in lines[1:]] == [
+        "TOTAL", "remote.test", "other.test", "sub.remote.test"], out
+
+    out = qshape(inst, "-s", "deferred")
+    rows = {l.split()[0]: [int(x) for x in l.split()[1:]] for l in out.splitlines()[1:]}
+    assert rows["TOTAL"][0] == 5 and rows["mta-test.example"][0] == 4, out
+    assert rows["MAILER-DAEMON"][0] == 1, out
+
+    out = qshape(inst, "-p", "-m", "1", "deferred")
+    rows = {l.split()[0]: [int(x) for x in l.split()[1:]] for l in out.splitlines()[1:]}
+    assert rows[".remote.test"][0] == 1, out      # one subdomain, sub.remote.test
+    assert ".test" not in rows, out               # never a top-level domain
+
+    out = qshape(inst, "-l", "-b", "4", "-t", "10", "-w", "100", "deferred")
+    lines = out.splitlines()
+    assert lines[0].split() == "T 10 20 30 30+".split() and len(lines[0]) == 100, out
+    rows = {l.split()[0]: [int(x) for x in l.split()[1:]] for l in lines[1:]}
+    assert rows["TOTAL"] == [6, 4, 0, 0, 2], out
+
+    # default queues (incoming, active) are empty now
+    out = qshape(inst)
+    assert out.splitlines()[1].split() == ["TOTAL"] + ["0"] * 11, out
+    r = run(inst, "qshape", "-c", inst.config_dir, "-b", "0", check=False)
+    assert r.returncode == 64, r
+
+
+def test_qshape_layout_matches_postfix(instance, tmp_path):
+    """Heading and TOTAL row byte for byte as Debian's qshape prints them
+    for an empty queue (layout only: it cannot read our queue files)."""
+    if not os.access("/usr/sbin/qshape", os.X_OK) or not shutil.which("postconf"):
+        import pytest
+        pytest.skip("Debian's qshape (package postfix) not installed")
+    inst = deferred_instance(instance)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "main.cf").write_text("queue_directory = %s\n" % inst.queue_dir)
+    (etc / "master.cf").write_text("")
+    for args in ([], ["-b", "4", "-t", "1"], ["-l", "-b", "3"], ["-w", "120"], ["-b", "14"]):
+        theirs = subprocess.run(["/usr/sbin/qshape", "-c", str(etc)] + args, capture_output=True,
+                                timeout=30).stdout.decode()
+        ours = qshape(inst, *args)
+        assert ours == theirs, (args, ours, theirs)
