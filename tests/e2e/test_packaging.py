@@ -20,7 +20,8 @@ from conftest import BUILD, REPO
 
 DAEMONS = ["master", "smtpd", "cleanup", "qmgr", "local", "virtual", "smtp", "lmtp", "pickup",
            "showq", "tlsmgr"]
-COMMANDS = ["postconf", "postdrop", "postfix", "postmap", "postqueue", "postsuper"]
+COMMANDS = ["postcat", "postconf", "postdrop", "postfix", "postkick", "postlog", "postmap",
+            "postqueue", "postsuper", "qshape"]
 # postalias is postmap under another name (argv[0]), a link beside it.
 
 
@@ -66,6 +67,12 @@ def test_destdir_install(tmp_path):
     expected |= {"%s/%s" % (command_dir, c) for c in COMMANDS + ["sendmail"]}
     expected |= {"/usr/share/postfix/main.cf.dist", "/usr/share/postfix/master.cf.dist",
                  "/lib/systemd/system/postfix.service", "/etc/logrotate.d/postfix"}
+    # A manual page for every program, its other names and postconf(5)
+    # (test_man_pages.py renders them).
+    expected |= {"/usr/share/man/man8/%s.8" % d for d in built}
+    expected |= {"/usr/share/man/man1/%s.1" % c for c in COMMANDS + [
+        "sendmail", "mailq", "newaliases", "postalias"]}
+    expected |= {"/usr/share/man/man5/postconf.5"}
     assert files == expected
     # Daemons are executables; a program this tree does not build is not listed.
     for d in built:
@@ -110,7 +117,8 @@ def test_systemd_analyze_verify(tmp_path):
         pytest.skip("systemd-analyze not installed (Debian package systemd)")
     # verify checks that ExecStart's program exists, and /usr/sbin/postfix
     # need not on a test host: the template is filled with this build's
-    # bin/. --man=no: the unit names man:postfix(1), not shipped yet.
+    # bin/. --man=no: the unit names man:postfix(1), which this check would
+    # look up on the test host, not in the package.
     with open(os.path.join(REPO, "packaging", "postfix.service.in")) as f:
         text = f.read()
     text = (text.replace("@MTA_COMMAND_DIR@", os.path.join(BUILD, "bin"))
@@ -188,6 +196,8 @@ def test_deb_paths(deb):
         assert listing["/usr/sbin/" + link][2] == "sendmail"
         assert listing["/usr/bin/" + link][2] == "../sbin/sendmail"
     assert "/lib/systemd/system/postfix.service" in listing
+    for page in ("man1/postqueue.1", "man1/postcat.1", "man5/postconf.5", "man8/smtpd.8"):
+        assert "/usr/share/man/" + page in listing, page
     assert all(owner == "root/root" for _, owner, _ in listing.values())
     # /etc/postfix is the admin's (written by postinst when missing), never
     # shipped: dpkg would otherwise ask about a migrated Postfix configuration.
@@ -226,6 +236,8 @@ def test_deb_install_remove_purge(deb, tmp_path):
     assert fact("postdrop", "install") == "2755 postdrop"
     assert fact("maildrop", "install") == "730 postfix postdrop"
     assert fact("enabled", "install") == "yes"
+    if shutil.which("man"):
+        assert fact("man postqueue", "install") == "ours"
     # No systemd in the overlay: postinst must not have started anything.
     assert fact("running", "install") == "no"
     assert "systemd is not running" in out
@@ -254,6 +266,9 @@ def test_rpm(tmp_path):
             "/usr/bin/newaliases.postfix"} <= files
     assert not files & {"/usr/sbin/sendmail", "/usr/bin/mailq", "/usr/bin/newaliases"}
     assert "/usr/lib/systemd/system/postfix.service" in files
+    assert {"/usr/share/man/man1/postqueue.1", "/usr/share/man/man5/postconf.5",
+            "/usr/share/man/man8/smtpd.8"} <= files
+    assert not files & {"/usr/share/man", "/usr/share/man/man1", "/usr/share/man/man8"}
     # No system directories and no /usr/lib/postfix (Debian's path).
     assert not files & {"/usr", "/usr/sbin", "/usr/bin", "/etc", "/usr/libexec", "/usr/share"}
     assert not [p for p in files if p.startswith(("/usr/lib/postfix", "/usr/lib/.build-id"))]

@@ -36,6 +36,8 @@ echo "postdrop: $(stat -c "%a %G" /usr/sbin/postdrop)"
 echo "maildrop: $(stat -c "%a %U %G" /var/spool/postfix/maildrop)"
 echo "myhostname: $(postconf -h myhostname)"
 [ -L /etc/systemd/system/multi-user.target.wants/postfix.service ] && echo "enabled: yes"
+# The manual is ours (a postfix whose pages were there is replaced).
+man -P cat postqueue 2>/dev/null | grep -q "no fast.flush service" && echo "man postqueue: ours"
 /usr/sbin/postfix status >/dev/null 2>&1 && echo "running: yes" || echo "running: no"
 # The installed mail system starts and stops (port 25 of this namespace).
 /usr/sbin/postfix start 2>/dev/null
