@@ -58,6 +58,7 @@
 #include "config_fidelity.h"
 #include "master_cf.h"
 #include "msg.h"
+#include "postfix_lab.h"
 #include "strbuf.h"
 
 #define EX_USAGE 64
@@ -231,6 +232,20 @@ static void ensure_setgid_commands(bool fix)
         strbuf_release(&path[i]);
 }
 
+static pid_t running_pid(void);
+
+/* The lab checklist (postfix_lab.h): each finding a warning and its fix. */
+static void lab_checks(const master_cf *cf)
+{
+    struct lab_findings f = LAB_FINDINGS_INIT;
+    postfix_lab_check(cf, running_pid() != 0, &f);
+    for (size_t i = 0; i < f.problems.n; i++) {
+        warn("%s", f.problems.v[i]);
+        info("fix: %s", f.fixes.v[i]);
+    }
+    lab_findings_release(&f);
+}
+
 /* report_config (check and set-permissions): report main.cf parameters
  * nothing uses, settings we do not honour, and smtpd restrictions smtpd
  * cannot evaluate -- those make the command fail once everything else was
@@ -250,6 +265,8 @@ static void check(bool fix, bool report_config)
         (void)config_warn_unused();
         restriction_errors = config_fidelity_check(cf, true).restrictions;
         msg_stderr_warnings(false);
+        if (!fix)
+            lab_checks(cf);
     }
     master_cf_free(&cf);
     strbuf_set(&path, config_get("daemon_directory"));
