@@ -3,8 +3,10 @@
  * CONTRACT
  *  - Each check looks at one thing the lab's "mail does not arrive" list
  *    names, and for each problem adds a finding: what is wrong, and one
- *    line saying how to fix it. Findings are warnings: Postfix's own
- *    `postfix check` starts such a system, so ours does not fail.
+ *    line saying how to fix it. Findings are advisory (postfix.c says them
+ *    as "lab check:" lines, logged as information, apart from the
+ *    "warning:" lines about the configuration files): Postfix's own
+ *    `postfix check` passes such a system, so ours does not fail.
  *  - Checks (in this order): myhostname resolves and is this host's name;
  *    mydestination includes $mydomain; with home_mailbox set, each login
  *    account's (uid >= 1000) mailbox can be written by that account;

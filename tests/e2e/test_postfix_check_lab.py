@@ -1,6 +1,6 @@
 """`postfix check` walks the lab's checklist (commands/postfix_lab.h): each
-problem is a warning followed by a "fix:" line, and the command still
-succeeds. Every case runs in a throw-away configuration; DNS answers come
+problem is a "lab check:" line followed by a "fix:" line, and the command
+still succeeds. Every case runs in a throw-away configuration; DNS answers come
 from the dnsmasq zones of test_dns_restrictions (withmx.test has an MX,
 onlya.test only an A record, everything else under .test does not
 exist)."""
@@ -34,7 +34,7 @@ def findings(stderr):
     lines = stderr.splitlines()
     out = []
     for i, line in enumerate(lines):
-        m = re.match(r"postfix/postfix-script: warning: (.*)$", line)
+        m = re.match(r"postfix/postfix-script: lab check: (.*)$", line)
         if m and i + 1 < len(lines) and lines[i + 1].startswith("postfix/postfix-script: fix: "):
             out.append((m.group(1), lines[i + 1][len("postfix/postfix-script: fix: "):]))
     return out
@@ -43,6 +43,15 @@ def findings(stderr):
 def test_clean_configuration_has_no_findings(instance, zones):  # noqa: F811
     _, err = check(instance, GOOD)
     assert findings(err) == [], err
+    assert "lab check:" not in err and "warning:" not in err, err
+
+
+def test_findings_are_logged_not_warned(instance, zones):  # noqa: F811
+    inst, err = check(instance, GOOD.replace("myhostname = {host}", "myhostname = nohost.test"))
+    assert "warning:" not in err, err
+    assert re.search(r"postfix/postfix-script\[\d+\]: lab check: myhostname nohost.test does not "
+                     r"resolve", inst.log()), inst.log()
+    assert re.search(r"postfix/postfix-script\[\d+\]: fix: ", inst.log())
 
 
 def test_myhostname(instance, zones):  # noqa: F811
