@@ -100,6 +100,10 @@ def test_postsuper_expire_and_flush(instance):
     assert b"postsuper: Expired: 1 message" in r.stderr, r.stderr
     assert os.stat(deferred_path(inst, q1)).st_mode & stat.S_IXGRP
     inst.wait_log(r"postsuper\[\d+\]: %s: expired" % q1)
+    import json
+    jobs = {j["queue_id"]: j for j in map(json.loads, run(inst, "postqueue", "-j").stdout.splitlines())}
+    assert jobs[q1]["forced_expire"] is True and jobs[q2]["forced_expire"] is False, jobs
+    assert re.search(r"^%s# " % q1, run(inst, "postqueue", "-p").stdout.decode(), re.M)
 
     # -e on a held message keeps it held; -f releases it too
     run(inst, "postsuper", "-h", q2)
@@ -269,6 +273,9 @@ def test_qshape(instance):
     # sorted by count, then by length
     assert [l.split()[0] for l in lines[1:]] == [
         "TOTAL", "remote.test", "other.test", "sub.remote.test"], out
+
+    # an absolute path is the same queue
+    assert qshape(inst, os.path.join(inst.queue_dir, "deferred")) == out
 
     out = qshape(inst, "-s", "deferred")
     rows = {l.split()[0]: [int(x) for x in l.split()[1:]] for l in out.splitlines()[1:]}
