@@ -1,7 +1,9 @@
 """Installing the MTA as the system's mail server (issue 17): `cmake
 --install` into a DESTDIR, the systemd unit, the Debian package (fields,
 paths, conffiles, maintainer scripts run for real in a throw-away overlay
-of this system) and the CentOS RPM (rpm -qpl / --provides).
+of this system: over Debian's postfix with apt-get, bsd-mailx then without
+another MTA, a fresh install running the lab's flow, remove and purge) and
+the CentOS RPM (rpm -qpl / --provides).
 
 The packages are built by scripts/package.sh, as a user would, into build
 directories that persist between runs (MTA_PACKAGE_BUILD_DIR_DEB / _RPM,
@@ -258,6 +260,14 @@ def test_deb_install_remove_purge(deb, tmp_path):
     assert fact("running", "install") == "no"
     assert "systemd is not running" in out
     assert fact("started", "install") == "yes"
+    # The lab's flow on the installed package.
+    if shutil.which("swaks"):
+        assert fact("dialog", "lab") == "ok", out
+    assert fact("maildir", "lab") == ("2" if shutil.which("swaks") else "1"), out
+    assert fact("owner", "lab") == "student", out
+    assert fact("read", "lab") == "yes", out
+    if shutil.which("pflogsumm"):
+        assert fact("pflogsumm delivered", "lab") == fact("maildir", "lab"), out
     assert fact("kept edits", "reinstall") == "1"
     assert re.fullmatch(r"\d+", fact("pid before remove", "remove") or "")
     assert fact("still running", "remove") == "no"

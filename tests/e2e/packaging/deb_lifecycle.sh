@@ -82,6 +82,38 @@ man -P cat postqueue 2>/dev/null | grep -q "no fast.flush service" && echo "man 
 /usr/sbin/postfix start 2>/dev/null
 /usr/sbin/postfix status 2>/dev/null && echo "started: yes"
 /usr/sbin/postfix stop 2>/dev/null
+
+echo "== lab"
+# The lab on the installed package: main.cf edited as the lab says, the
+# telnet dialog (swaks), mail from an ordinary user, reading it, pflogsumm.
+postconf -e "home_mailbox = Maildir/" "maillog_file = /var/log/postfix-lab.log" \
+    "mydestination = \$myhostname, localhost.\$mydomain, localhost, \$mydomain"
+useradd -m -s /bin/sh student
+/usr/sbin/postfix start 2>/dev/null
+if command -v swaks >/dev/null; then
+    swaks --server 127.0.0.1:25 --helo client --from user@yahoo.com --to student@localhost \
+        --header "Subject: lab dialog" >/tmp/swaks.log 2>&1 && echo "dialog: ok"
+fi
+su student -c "/usr/sbin/sendmail -t" <<EOM || true
+To: student@localhost
+Subject: lab sendmail
+
+hello
+EOM
+n=0
+while [ "$n" -lt 100 ] && [ "$(ls /home/student/Maildir/new 2>/dev/null | wc -l)" -lt 2 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
+echo "maildir: $(ls /home/student/Maildir/new 2>/dev/null | wc -l)"
+echo "owner: $(stat -c %U /home/student/Maildir/new)"
+grep -qs "Subject: lab sendmail" /home/student/Maildir/new/* && echo "read: yes"
+/usr/sbin/postfix stop 2>/dev/null
+if command -v pflogsumm >/dev/null; then
+    echo "pflogsumm delivered: $(pflogsumm /var/log/postfix-lab.log 2>/dev/null |
+        sed -n "s/^ *\([0-9][0-9]*\) *delivered\$/\1/p" | head -n 1)"
+fi
+userdel -r student 2>/dev/null || true
 echo "# edited by the admin" >>/etc/postfix/main.cf
 
 echo "== reinstall"
