@@ -10,6 +10,7 @@ directories that persist between runs (MTA_PACKAGE_BUILD_DIR_DEB / _RPM,
 default <repo>/build-package-{deb,rpm}), so reruns are incremental. Nothing
 is installed on the host: the .deb goes into an overlay root in a private
 mount and network namespace (tests/e2e/packaging/deb_lifecycle.sh)."""
+import glob
 import os
 import re
 import shutil
@@ -208,6 +209,9 @@ def test_deb_paths(deb):
     assert {p.split("/")[1] for p in listing if p != "/"} <= {"etc", "lib", "usr"}
 
 
+# Debian's postfix and bsd-mailx packages, downloaded (not installed) by
+# scripts/install-deps.sh --test; the lifecycle installs them in its overlay.
+CACHE = os.environ.get("MTA_TEST_CACHE", "/var/cache/mta-tests")
 # Debian's packages that provide mail-transport-agent.
 OTHER_MTAS = {"exim4", "exim4-base", "exim4-config", "exim4-daemon-light", "exim4-daemon-heavy",
               "postfix", "sendmail", "sendmail-bin", "nullmailer", "dma", "msmtp-mta",
@@ -223,7 +227,7 @@ def test_deb_install_remove_purge(deb, tmp_path):
     work = tmp_path / "ov"
     r = subprocess.run(["unshare", "-m", "-n", "sh",
                         os.path.join(REPO, "tests", "e2e", "packaging", "deb_lifecycle.sh"),
-                        str(work), deb], capture_output=True, text=True, timeout=120)
+                        str(work), deb, CACHE], capture_output=True, text=True, timeout=180)
     # The overlay's upper layer holds a copy of dpkg's database: drop it now.
     shutil.rmtree(work, ignore_errors=True)
     out = r.stdout
@@ -234,9 +238,16 @@ def test_deb_install_remove_purge(deb, tmp_path):
         m = re.search(r"^%s: (.*)$" % re.escape(name), body, re.M)
         return m.group(1) if m else None
 
-    # Over Debian's postfix (where the host has it installed): apt-get
-    # replaces it keeping /etc/postfix, bsd-mailx needs no other MTA, and
-    # an ordinary user's mail is delivered with the kept configuration.
+    # Over Debian's postfix (the host's, or installed in the overlay from
+    # the test cache): apt-get replaces it keeping /etc/postfix, bsd-mailx
+    # needs no other MTA, and an ordinary user's mail is delivered with the
+    # kept configuration.
+    have_postfix = glob.glob(os.path.join(CACHE, "debs", "postfix_*.deb")) or \
+        subprocess.run(["dpkg-query", "-W", "-f=${Status}", "postfix"], capture_output=True,
+                       text=True).stdout == "install ok installed"
+    assert bool(have_postfix) == ("== over-postfix" in out), out
+    if glob.glob(os.path.join(CACHE, "debs", "bsd-mailx_*.deb")):
+        assert fact("mailx", "over-postfix") == "install ok installed", out
     if "== over-postfix" in out:
         assert fact("ours", "over-postfix") == "install ok installed", out
         assert fact("debian postfix", "over-postfix") != "install ok installed", out

@@ -1,6 +1,9 @@
 #!/bin/sh
 # Install, remove and purge a .deb in a throw-away copy of this system:
-# run as `unshare -m -n sh deb_lifecycle.sh WORKDIR PACKAGE.deb` (root). An
+# run as `unshare -m -n sh deb_lifecycle.sh WORKDIR PACKAGE.deb [CACHE]`
+# (root; CACHE: the test cache with Debian's postfix and bsd-mailx .debs
+# that scripts/install-deps.sh --test downloads, default
+# /var/cache/mta-tests). An
 # overlay of / (writes land in WORKDIR/upper) is the root of a chroot, so
 # the package's maintainer scripts run for real -- accounts, /etc, dpkg's
 # database -- without touching the host; the new network namespace keeps
@@ -9,6 +12,7 @@
 set -eu
 work=$1
 deb=$2
+cache=${3:-/var/cache/mta-tests}
 mkdir -p "$work/upper" "$work/work" "$work/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$work/upper,workdir=$work/work" "$work/root"
 mount -t proc proc "$work/root/proc"
@@ -17,7 +21,7 @@ mount -t tmpfs tmpfs "$work/root/run"
 cp "$deb" "$work/root/tmp/pkg.deb"
 ip link set lo up 2>/dev/null || true
 
-chroot "$work/root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C sh -eu -c '
+chroot "$work/root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C CACHE="$cache" sh -eu -c '
 # Where Debian'"'"'s postfix is installed (this host has it): apt-get installs
 # the package over it, keeping /etc/postfix; bsd-mailx then needs no other
 # MTA (apt-get -s: nothing is downloaded); an ordinary user mails another
@@ -25,6 +29,15 @@ chroot "$work/root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C sh
 # A conffile path no package owns (left by a `cmake --install` onto this
 # host) would make dpkg ask about it: not the machine being simulated.
 dpkg -S /etc/logrotate.d/postfix >/dev/null 2>&1 || rm -f /etc/logrotate.d/postfix
+# No service of a package started here starts for real (this overlay only).
+printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d
+chmod 755 /usr/sbin/policy-rc.d
+if ! dpkg-query -W -f="\${Status}" postfix 2>/dev/null | grep -q "install ok installed"; then
+    for p in "$CACHE"/debs/postfix_*.deb; do
+        [ -e "$p" ] || continue
+        DEBIAN_FRONTEND=noninteractive dpkg -i "$p" >/tmp/postfix.log 2>&1 || cat /tmp/postfix.log
+    done
+fi
 if dpkg-query -W -f="\${Status}" postfix 2>/dev/null | grep -q "install ok installed"; then
     echo "== over-postfix"
     echo "# edited by the lab before the switch" >>/etc/postfix/main.cf
@@ -38,15 +51,27 @@ if dpkg-query -W -f="\${Status}" postfix 2>/dev/null | grep -q "install ok insta
     [ "$(md5sum </etc/postfix/main.cf)" = "$before" ] && echo "main.cf kept: yes"
     apt-get -s install bsd-mailx >/tmp/sim.log 2>&1 || cat /tmp/sim.log
     echo "mailx installs: $(sed -n "s/^Inst \([^ ]*\).*/\1/p" /tmp/sim.log | sort | tr "\n" " ")"
+    # bsd-mailx for real: dpkg accepts its MTA dependency as satisfied.
+    for p in "$CACHE"/debs/bsd-mailx_*.deb; do
+        [ -e "$p" ] || continue
+        dpkg -i "$p" >/tmp/mailx.log 2>&1 || cat /tmp/mailx.log
+        echo "mailx: $(dpkg-query -W -f="\${Status}" bsd-mailx)"
+    done
     useradd -m -s /bin/sh labstudent
     /usr/sbin/postfix start 2>/dev/null
-    echo "Subject: lab mail" | su labstudent -c "/usr/sbin/sendmail labstudent@localhost"
+    if command -v bsd-mailx >/dev/null; then
+        echo "lab mail body" | su labstudent -c "bsd-mailx -s \"lab mail\" labstudent@localhost"
+    else
+        printf "Subject: lab mail\n\nlab mail body\n" |
+            su labstudent -c "/usr/sbin/sendmail labstudent@localhost"
+    fi
     n=0
     while [ "$n" -lt 100 ] && ! ls /home/labstudent/Maildir/new/* >/dev/null 2>&1; do
         sleep 0.1
         n=$((n + 1))
     done
     grep -qs "Subject: lab mail" /home/labstudent/Maildir/new/* && echo "user mail delivered: yes"
+    dpkg --purge bsd-mailx >/dev/null 2>&1 || true
     /usr/sbin/postfix stop 2>/dev/null || true
     userdel -r labstudent 2>/dev/null || true
     dpkg --purge postfix-compatible-mta >/dev/null
