@@ -118,7 +118,10 @@ static int open_log(const char *path)
  * that does not resolve (a chrooted process) is left alone. */
 static void check_rotated(time_t now)
 {
-    if (!msg_state.log_path || now == msg_state.log_checked)
+    /* /dev/stdout and the like are not rotated, and after a fork (a child
+     * whose stdout is a command's pipe) the name may mean another file. */
+    if (!msg_state.log_path || now == msg_state.log_checked ||
+        strncmp(msg_state.log_path, "/dev/", 5) == 0)
         return;
     msg_state.log_checked = now;
     struct stat st;
