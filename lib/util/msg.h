@@ -7,7 +7,9 @@
  * "Mmm dd HH:MM:SS host ident[pid]: text", the day space-padded as syslog
 writes it ("Dec  2", which pflogsumm -d today matches; Postfix 3.7's own
 maillog_file writes "Dec 02"), one write(2) per line, O_APPEND,
- * so concurrent processes never interleave). Commands also print
+ * so concurrent processes never interleave; a maillog_file renamed away
+ * is reopened by name within a second, where the process may open the new
+ * file). Commands also print
  * "program: text" on stderr. Every format accepts %m (strerror(errno)).
  *
  * msg_fatal logs and exits 1 (daemons: master respawns them);
