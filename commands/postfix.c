@@ -2,7 +2,9 @@
  *
  * Usage: postfix [-c config_dir] [-v] command
  *   check            validate main.cf/master.cf, users, and the queue tree;
- *                    create missing queue directories, warn about bad owners
+ *                    create missing queue directories, warn about bad owners;
+ *                    then the lab checklist ("lab check:" + "fix:" lines,
+ *                    postfix_lab.h)
  *   set-permissions  like check, and also fix owners and modes (postdrop and
  *                    postqueue in command_directory: root:$setgid_group 2755)
  *   start            check, run postsuper (-s -p: queue structure, crash
