@@ -227,7 +227,7 @@ def test_deb_install_remove_purge(deb, tmp_path):
     work = tmp_path / "ov"
     r = subprocess.run(["unshare", "-m", "-n", "sh",
                         os.path.join(REPO, "tests", "e2e", "packaging", "deb_lifecycle.sh"),
-                        str(work), deb, CACHE], capture_output=True, text=True, timeout=180)
+                        str(work), deb, CACHE], capture_output=True, text=True, timeout=300)
     # The overlay's upper layer holds a copy of dpkg's database: drop it now.
     shutil.rmtree(work, ignore_errors=True)
     out = r.stdout

@@ -66,7 +66,7 @@ if dpkg-query -W -f="\${Status}" postfix 2>/dev/null | grep -q "install ok insta
             su labstudent -c "/usr/sbin/sendmail labstudent@localhost"
     fi
     n=0
-    while [ "$n" -lt 100 ] && ! ls /home/labstudent/Maildir/new/* >/dev/null 2>&1; do
+    while [ "$n" -lt 300 ] && ! ls /home/labstudent/Maildir/new/* >/dev/null 2>&1; do
         sleep 0.1
         n=$((n + 1))
     done
@@ -126,7 +126,7 @@ Subject: lab sendmail
 hello
 EOM
 n=0
-while [ "$n" -lt 100 ] && [ "$(ls /home/student/Maildir/new 2>/dev/null | wc -l)" -lt 2 ]; do
+while [ "$n" -lt 300 ] && [ "$(ls /home/student/Maildir/new 2>/dev/null | wc -l)" -lt 2 ]; do
     sleep 0.1
     n=$((n + 1))
 done
