@@ -130,6 +130,13 @@ while [ "$n" -lt 300 ] && [ "$(ls /home/student/Maildir/new 2>/dev/null | wc -l)
     sleep 0.1
     n=$((n + 1))
 done
+# local(8) logs a delivery once the file is in new/: wait for the lines too.
+n=0
+while [ "$n" -lt 300 ] && [ "$(grep -c "status=sent" /var/log/postfix-lab.log)" -lt \
+    "$(ls /home/student/Maildir/new 2>/dev/null | wc -l)" ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
 echo "maildir: $(ls /home/student/Maildir/new 2>/dev/null | wc -l)"
 echo "owner: $(stat -c %U /home/student/Maildir/new)"
 grep -qs "Subject: lab sendmail" /home/student/Maildir/new/* && echo "read: yes"
