@@ -2,7 +2,9 @@
  *
  * Usage: postfix [-c config_dir] [-v] command
  *   check            validate main.cf/master.cf, users, and the queue tree;
- *                    create missing queue directories, warn about bad owners
+ *                    create missing queue directories, warn about bad owners;
+ *                    then the lab checklist ("lab check:" + "fix:" lines,
+ *                    postfix_lab.h)
  *   set-permissions  like check, and also fix owners and modes (postdrop and
  *                    postqueue in command_directory: root:$setgid_group 2755)
  *   start            check, run postsuper (-s -p: queue structure, crash
@@ -18,6 +20,15 @@
  *   reload           SIGHUP to master
  *   status           "the Postfix mail system is running: PID: N" (exit 0)
  *                    or "... is not running" (exit 1)
+ *   flush            postqueue -f: deliver what is deferred now
+ *   logrotate        rename maillog_file to <name>.<date +suffix>
+ *                    (maillog_file_rotate_suffix), reload master so new
+ *                    processes write the new file (root processes also
+ *                    notice the rename themselves, lib/util/msg), wait a
+ *                    second for writers still on the old file, then run
+ *                    maillog_file_compressor on it (empty: none)
+ *   upgrade-configuration  nothing to do here (our defaults are Postfix 3.7's
+ *                    and main.cf/master.cf are read as they are): says so
  * Messages go to stderr as "postfix/postfix-script: text" and to the mail log.
  *
  * Chroot preparation (start, start-fg), as Debian's init script does it:
@@ -49,6 +60,7 @@
 #include "config_fidelity.h"
 #include "master_cf.h"
 #include "msg.h"
+#include "postfix_lab.h"
 #include "strbuf.h"
 
 #define EX_USAGE 64
@@ -222,6 +234,29 @@ static void ensure_setgid_commands(bool fix)
         strbuf_release(&path[i]);
 }
 
+static pid_t running_pid(void);
+
+/* The lab checklist (postfix_lab.h): each finding, then its fix. They are
+ * said as "lab check:" lines (logged as information), apart from the
+ * "warning:" lines about the configuration itself: they describe this
+ * host, its accounts and DNS, and never make check fail. */
+static void lab_line(const char *prefix, const char *text)
+{
+    fprintf(stderr, "postfix/postfix-script: %s%s\n", prefix, text);
+    msg_info("%s%s", prefix, text);
+}
+
+static void lab_checks(const master_cf *cf)
+{
+    struct lab_findings f = LAB_FINDINGS_INIT;
+    postfix_lab_check(cf, running_pid() != 0, &f);
+    for (size_t i = 0; i < f.problems.n; i++) {
+        lab_line("lab check: ", f.problems.v[i]);
+        lab_line("fix: ", f.fixes.v[i]);
+    }
+    lab_findings_release(&f);
+}
+
 /* report_config (check and set-permissions): report main.cf parameters
  * nothing uses, settings we do not honour, and smtpd restrictions smtpd
  * cannot evaluate -- those make the command fail once everything else was
@@ -241,6 +276,8 @@ static void check(bool fix, bool report_config)
         (void)config_warn_unused();
         restriction_errors = config_fidelity_check(cf, true).restrictions;
         msg_stderr_warnings(false);
+        if (!fix)
+            lab_checks(cf);
     }
     master_cf_free(&cf);
     strbuf_set(&path, config_get("daemon_directory"));
@@ -527,10 +564,85 @@ static void stop(void)
     }
 }
 
+/* Run argv[0] (a path, or a name looked up in PATH) and wait: its exit
+ * status, or -1 when it could not run or died of a signal. */
+static int run_wait(char *const argv[])
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        fail(EX_UNAVAILABLE, "fork: %m");
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "postfix/postfix-script: fatal: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(EX_UNAVAILABLE);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            fail(EX_SOFTWARE, "waitpid: %m");
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void flush(void)
+{
+    strbuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/postqueue", config_get("command_directory"));
+    char *argv[] = {path.s, "-c", (char *)config_dir, "-f", NULL};
+    int rc = run_wait(argv);
+    strbuf_release(&path);
+    if (rc != 0)
+        exit(rc < 0 ? 1 : rc);
+}
+
+static void logrotate(void)
+{
+    const char *file = config_get("maillog_file");
+    if (!*file)
+        fail(1, "no \"maillog_file\" parameter setting");
+    if (strncmp(file, "/dev/", 5) == 0)
+        fail(1, "\"maillog_file\" cannot be rotated");
+    char suffix[256];
+    time_t now = time(NULL);
+    struct tm tm;
+    const char *fmt = config_get("maillog_file_rotate_suffix");
+    /* The format is the administrator's, as date(1)'s in postfix-script. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    size_t len = *fmt && localtime_r(&now, &tm) ? strftime(suffix, sizeof(suffix), fmt, &tm) : 0;
+#pragma GCC diagnostic pop
+    if (len == 0 || strchr(suffix, '/'))
+        fail(EX_CONFIG, "\"postfix logrotate\" failed: bad maillog_file_rotate_suffix \"%s\"", fmt);
+    strbuf rotated = STRBUF_INIT;
+    strbuf_printf(&rotated, "%s.%s", file, suffix);
+    if (access(rotated.s, F_OK) == 0)
+        fail(1, "\"postfix logrotate\" failed: %s exists", rotated.s);
+    if (rename(file, rotated.s) < 0)
+        fail(1, "\"postfix logrotate\" failed: rename %s to %s: %m", file, rotated.s);
+    /* Our own lines (and the new file, root's 0644) from here on. */
+    (void)mail_log_setup(MAIL_LOG_WARN);
+    pid_t pid = running_pid();
+    if (pid && kill(pid, SIGHUP) < 0)
+        warn("\"postfix logrotate\": reload master (pid %ld): %m", (long)pid);
+    info("rotated %s to %s", file, rotated.s);
+    const char *compressor = config_get("maillog_file_compressor");
+    if (*compressor) {
+        /* Writers still on the old file notice the rename within a second
+         * (lib/util/msg); reloaded children exit after their client. */
+        sleep_ms(1500);
+        char *argv[] = {(char *)compressor, rotated.s, NULL};
+        int rc = run_wait(argv);
+        if (rc != 0)
+            fail(1, "\"postfix logrotate\" failed: %s %s: %s", compressor, rotated.s,
+                 rc < 0 ? "killed" : "non-zero exit status");
+    }
+    strbuf_release(&rotated);
+}
+
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: postfix [-c config_dir] [-v] "
-                    "start|stop|reload|abort|status|check|set-permissions|start-fg\n");
+                    "start|stop|reload|abort|status|check|set-permissions|start-fg|flush|"
+                    "logrotate|upgrade-configuration\n");
     exit(EX_USAGE);
 }
 
@@ -556,15 +668,24 @@ int main(int argc, char **argv)
     if (optind != argc - 1)
         usage();
     const char *cmd = argv[optind];
-    static const char *const known[] = {"start",  "stop",  "reload",          "abort",
-                                        "status", "check", "set-permissions", "start-fg"};
+    static const char *const known[] = {"start",
+                                        "stop",
+                                        "reload",
+                                        "abort",
+                                        "status",
+                                        "check",
+                                        "set-permissions",
+                                        "start-fg",
+                                        "flush",
+                                        "logrotate",
+                                        "upgrade-configuration"};
     bool ok = false;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         ok |= strcmp(cmd, known[i]) == 0;
     if (!ok)
         fail(EX_USAGE,
              "unknown command: '%s' (expected start, stop, reload, abort, status, "
-             "check, set-permissions or start-fg)",
+             "check, set-permissions, start-fg, flush, logrotate or upgrade-configuration)",
              cmd);
     if (geteuid() != 0 && strcmp(cmd, "status") != 0)
         fail(EX_USAGE, "to submit mail, use the Postfix sendmail command; the postfix command "
@@ -597,6 +718,16 @@ int main(int argc, char **argv)
         fail(EX_UNAVAILABLE, "exec %s: %m", path);
     } else if (strcmp(cmd, "stop") == 0) {
         stop();
+    } else if (strcmp(cmd, "flush") == 0) {
+        flush();
+    } else if (strcmp(cmd, "logrotate") == 0) {
+        logrotate();
+    } else if (strcmp(cmd, "upgrade-configuration") == 0) {
+        /* Postfix adds master.cf services and main.cf settings that new
+         * releases need; our defaults are Postfix 3.7's throughout and
+         * services we absorb are accepted where they are listed. */
+        info("upgrade-configuration: nothing to do: main.cf and master.cf are used as they "
+             "are (no parameter or service needs adding for this version)");
     } else if (strcmp(cmd, "status") == 0) {
         pid_t pid = running_pid();
         if (!pid) {

@@ -6,13 +6,21 @@
  *   -r ID|ALL   requeue: copy the undelivered recipients and content into a
  *               new maildrop/ file (owner root), then remove the original;
  *               pickup and cleanup process it again (new queue ID)
+ *   -e ID|ALL   expire: the next time qmgr takes the message it returns it
+ *               to the sender instead of delivering (Postfix 3.5's forced
+ *               expiration: the group-execute bit of the queue file, which
+ *               survives moves between queues); hold, incoming, active,
+ *               deferred. A message on hold stays there until released.
+ *   -f ID|ALL   as -e, and a message on hold is released (to deferred/)
+ *               so that it is returned at once
  *   -p          purge temporary and incomplete files left by crashes
  *   -s          structure check: files in the wrong hash directory, or whose
  *               name no longer matches their inode (restored from backup),
  *               are renamed to where they belong
  * "-" as ID reads IDs from stdin. Trailing arguments restrict -d/-h/-H/-r
  * to those queues. Log lines as Postfix: "ID: removed", "ID: placed on
- * hold", "ID: released from hold", "ID: requeued"; a summary on stderr.
+ * hold", "ID: released from hold", "ID: requeued", "ID: expired"; a
+ * summary on stderr.
  *
  * Without options: -s and -p, as Postfix ("postfix start" runs that).
  *
@@ -234,6 +242,35 @@ static bool op_requeue(const char *queue, const char *id)
     return true;
 }
 
+/* -e: the expire mark qmgr looks for (qmgr_message.c) and showq reports
+ * (forced_expire); chmod of the complete file keeps its owner bits. */
+static bool op_expire(const char *queue, const char *id)
+{
+    if (strcmp(queue, "maildrop") == 0 || strcmp(queue, "corrupt") == 0)
+        return false;
+    strbuf p = STRBUF_INIT;
+    queue_path(&p, queue, id);
+    struct stat st;
+    bool ok = lstat(strbuf_str(&p), &st) == 0 && S_ISREG(st.st_mode) &&
+              chmod(strbuf_str(&p), (st.st_mode & 07777) | S_IXGRP) == 0;
+    if (!ok && errno != ENOENT)
+        msg_warn("expire %s: %m", strbuf_str(&p));
+    strbuf_release(&p);
+    if (ok)
+        msg_info("%s: expired", id);
+    return ok;
+}
+
+/* -f: expire, and out of hold so the return happens at the next run. */
+static bool op_force_expire(const char *queue, const char *id)
+{
+    if (!op_expire(queue, id))
+        return false;
+    if (strcmp(queue, "hold") == 0)
+        (void)op_release(queue, id);
+    return true;
+}
+
 typedef bool (*op_fn)(const char *queue, const char *id);
 
 struct op {
@@ -248,6 +285,7 @@ struct op {
 static const char *const q_delete[] = {"hold", "incoming", "active", "deferred", "maildrop", NULL};
 static const char *const q_hold[] = {"incoming", "active", "deferred", NULL};
 static const char *const q_release[] = {"hold", NULL};
+static const char *const q_expire[] = {"hold", "incoming", "active", "deferred", NULL};
 static const char *const q_requeue[] = {"hold", "incoming", "active", "deferred", NULL};
 
 /* IDs of every file in a queue (hash directories included). */
@@ -372,7 +410,8 @@ static unsigned long structure_queue(const char *queue)
 static _Noreturn void usage(void)
 {
     msg_fatal_status(EX_USAGE, "usage: postsuper [-psv] [-c config_dir] [-d queue_id|ALL] "
-                               "[-h queue_id|ALL] [-H queue_id|ALL] [-r queue_id|ALL] [queue...]");
+                               "[-e queue_id|ALL] [-f queue_id|ALL] [-h queue_id|ALL] [-H "
+                               "queue_id|ALL] [-r queue_id|ALL] [queue...]");
 }
 
 int main(int argc, char **argv)
@@ -382,13 +421,15 @@ int main(int argc, char **argv)
         {'h', op_hold, "Placed on hold", q_hold, STRLIST_INIT, 0},
         {'H', op_release, "Released from hold", q_release, STRLIST_INIT, 0},
         {'r', op_requeue, "Requeued", q_requeue, STRLIST_INIT, 0},
+        {'e', op_expire, "Expired", q_expire, STRLIST_INIT, 0},
+        {'f', op_force_expire, "Expired", q_expire, STRLIST_INIT, 0},
     };
     const size_t nops = sizeof(ops) / sizeof(ops[0]);
     const char *opt_c = NULL;
     bool purge = false, structure = false, any = false;
     int c;
     msg_init("postsuper", true);
-    while ((c = getopt(argc, argv, "c:d:h:H:r:psSv")) != -1) {
+    while ((c = getopt(argc, argv, "c:d:e:f:h:H:r:psSv")) != -1) {
         switch (c) {
         case 'c':
             opt_c = optarg;
@@ -463,8 +504,9 @@ int main(int argc, char **argv)
         if (n)
             fprintf(stderr, "postsuper: Removed: %lu temporary file%s\n", n, n == 1 ? "" : "s");
     }
-    /* Postfix's order: requeue and release before hold, delete first. */
-    static const char order[] = {'d', 'r', 'H', 'h'};
+    /* Postfix's order: requeue and release before hold, delete first;
+     * expiry before release, so a released message is returned at once. */
+    static const char order[] = {'d', 'r', 'e', 'f', 'H', 'h'};
     bool requeued = false;
     for (size_t o = 0; o < sizeof(order); o++)
         for (size_t i = 0; i < nops; i++)

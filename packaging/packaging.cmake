@@ -53,7 +53,8 @@ set(CPACK_RPM_POST_UNINSTALL_SCRIPT_FILE ${_rpm}/postun)
 # Directories the base system owns must not become ours.
 set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
     /etc/logrotate.d /lib/systemd /lib/systemd/system /usr/lib/systemd /usr/lib/systemd/system
-    /usr/libexec /usr/share /etc /usr/sbin /usr/bin)
+    /usr/libexec /usr/share /etc /usr/sbin /usr/bin
+    /usr/share/man /usr/share/man/man1 /usr/share/man/man5 /usr/share/man/man8)
 set(CPACK_RPM_USER_FILELIST "%config(noreplace) /etc/logrotate.d/postfix")
 # No /usr/lib/.build-id links: they would clash with other packages' and
 # CentOS's postfix ships none in the main package.

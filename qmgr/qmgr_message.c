@@ -25,6 +25,11 @@
  * (the original stays as orig_to), filter=<transport:nexthop> routes every
  * recipient to that transport without resolving it (filter_route).
  * The last record of each kind wins, as in Postfix.
+ *
+ * Forced expiration (postsuper -e/-f: the file's group-execute bit, as in
+ * Postfix 3.5+): the message is not delivered; every pending recipient is
+ * bounced with "message is administratively expired" and the sender gets
+ * the notice ("status=force-expired, returned to sender").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -372,12 +377,20 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
     for (size_t i = 0; i < m->nrcpt; i++)
         if (m->rcpts[i].state == QR_PENDING)
             m->outstanding++;
+    struct stat st;
+    bool expired = !(m->flags & QF_FLAG_VERIFY) && fstat(fd, &st) == 0 && (st.st_mode & S_IXGRP);
+    if (expired)
+        msg_info("%s: from=<%s>, status=force-expired, returned to sender", m->id, m->sender);
     /* Hold one extra reference while routing so the message cannot finish
      * (and be freed) under our feet when every recipient is decided here. */
     m->outstanding++;
     resolve_route_t rt = {.transport = STRBUF_INIT, .nexthop = STRBUF_INIT};
     for (size_t i = 0; i < m->nrcpt; i++)
-        if (m->rcpts[i].state == QR_PENDING) {
+        if (m->rcpts[i].state == QR_PENDING && expired) {
+            static const char why[] = "message is administratively expired";
+            qmgr_log_outcome(m, &m->rcpts[i], "bounced", "5.4.7", why);
+            qmgr_message_outcome(m, &m->rcpts[i], QR_BOUNCED, "5.4.7", why);
+        } else if (m->rcpts[i].state == QR_PENDING) {
             if (m->redirect)
                 redirect_rcpt(&m->rcpts[i], m->redirect);
             route(m, &m->rcpts[i], &rt);

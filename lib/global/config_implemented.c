@@ -43,6 +43,8 @@ static const struct config_implemented table[] = {
     READ("mail_owner"),
     READ("mail_version"),
     READ("maillog_file"),
+    READ("maillog_file_compressor"),    /* postfix logrotate */
+    READ("maillog_file_rotate_suffix"), /* postfix logrotate */
     READ("max_idle"),
     READ("max_use"),
     READ("message_size_limit"),

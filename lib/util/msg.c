@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,14 +21,23 @@ static struct {
     char ident[160];
     char host[256];
     int facility;
-    int log_fd; /* maillog_file, or -1 for syslog */
+    int log_fd;     /* maillog_file, or -1 for syslog */
+    char *log_path; /* maillog_file as opened, for the rotation check */
+    dev_t log_dev;  /* ... and the file it named then */
+    ino_t log_ino;
+    time_t log_checked; /* second of the last rotation check */
     bool to_stderr;
     bool stderr_warnings_only; /* msg_stderr_warnings(): no info on stderr */
     bool syslog_open;
     void (*cleanup)(void);
     int depth; /* guards against recursion from allocation failures */
-} msg_state = {"unknown", "postfix/unknown", "localhost", LOG_MAIL, -1, true, false, false, NULL,
-               0};
+} msg_state = {"unknown",   "postfix/unknown",
+               "localhost", LOG_MAIL,
+               -1,          NULL,
+               0,           0,
+               0,           true,
+               false,       false,
+               NULL,        0};
 
 static void copy_bounded(char *dst, size_t size, const char *src)
 {
@@ -73,6 +83,59 @@ static const struct {
     {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
 };
 
+static int open_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    struct stat st;
+    if (fd < 0)
+        return -1;
+    char *copy = strdup(path);
+    if (fstat(fd, &st) < 0 || !copy) {
+        int saved = errno;
+        close(fd);
+        free(copy);
+        errno = saved;
+        return -1;
+    }
+    if (msg_state.log_fd >= 0)
+        close(msg_state.log_fd);
+    msg_state.log_fd = fd;
+    free(msg_state.log_path);
+    msg_state.log_path = copy;
+    msg_state.log_dev = st.st_dev;
+    msg_state.log_ino = st.st_ino;
+    msg_state.log_checked = time(NULL);
+    return 0;
+}
+
+/* A rotated maillog_file (renamed away by `postfix logrotate` or
+ * logrotate(8)) is noticed within a second: at most once per second a
+ * writer compares the name's inode with its open file's and reopens the
+ * name when another file is there. A process that may not open the new
+ * file (a daemon that dropped root; the file is root's, 0644) keeps its
+ * old one and does not try again for that file: `postfix logrotate`
+ * reloads master, whose new children open the new file as root. A name
+ * that does not resolve (a chrooted process) is left alone. */
+static void check_rotated(time_t now)
+{
+    /* /dev/stdout and the like are not rotated, and after a fork (a child
+     * whose stdout is a command's pipe) the name may mean another file. */
+    if (!msg_state.log_path || now == msg_state.log_checked ||
+        strncmp(msg_state.log_path, "/dev/", 5) == 0)
+        return;
+    msg_state.log_checked = now;
+    struct stat st;
+    if (stat(msg_state.log_path, &st) < 0 ||
+        (st.st_dev == msg_state.log_dev && st.st_ino == msg_state.log_ino))
+        return;
+    char *path = strdup(msg_state.log_path);
+    if (path && open_log(path) < 0) {
+        msg_state.log_dev = st.st_dev;
+        msg_state.log_ino = st.st_ino;
+    }
+    free(path);
+}
+
 int msg_configure(const char *syslog_name, const char *facility, const char *maillog_file,
                   const char *hostname)
 {
@@ -89,17 +152,14 @@ int msg_configure(const char *syslog_name, const char *facility, const char *mai
         copy_bounded(msg_state.host, sizeof(msg_state.host), hostname);
         msg_state.host[strcspn(msg_state.host, ".")] = '\0';
     }
-    if (maillog_file && *maillog_file) {
-        int fd = open(maillog_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
-        if (fd < 0)
-            return -1;
-        if (msg_state.log_fd >= 0)
-            close(msg_state.log_fd);
-        msg_state.log_fd = fd;
-    } else if (msg_state.log_fd >= 0) {
+    if (maillog_file && *maillog_file)
+        return open_log(maillog_file);
+    if (msg_state.log_fd >= 0) {
         close(msg_state.log_fd);
         msg_state.log_fd = -1;
     }
+    free(msg_state.log_path);
+    msg_state.log_path = NULL;
     return 0;
 }
 
@@ -122,6 +182,15 @@ void msg_log_stamp(strbuf *out, time_t when)
 const char *msg_ident(void)
 {
     return msg_state.ident;
+}
+
+void msg_set_ident(const char *ident)
+{
+    copy_bounded(msg_state.ident, sizeof(msg_state.ident), ident);
+    if (msg_state.syslog_open) {
+        closelog();
+        msg_state.syslog_open = false;
+    }
 }
 
 void msg_set_cleanup(void (*fn)(void))
@@ -196,8 +265,10 @@ static void msg_vlog(enum msg_level level, const char *fmt, va_list ap)
         if (text.s[i] == '\n' || text.s[i] == '\r' || text.s[i] == '\0')
             text.s[i] = ' ';
 
+    time_t now = time(NULL);
+    check_rotated(now);
     if (msg_state.log_fd >= 0) {
-        msg_log_stamp(&line, time(NULL));
+        msg_log_stamp(&line, now);
         strbuf_printf(&line, " %s %s[%ld]: %s%s\n", msg_state.host, msg_state.ident, (long)getpid(),
                       level_prefix(level), strbuf_str(&text));
         if (write(msg_state.log_fd, line.s, line.len) < 0) {
@@ -229,6 +300,31 @@ static void msg_vlog(enum msg_level level, const char *fmt, va_list ap)
     va_start(ap, fmt);                                                                             \
     msg_vlog(level, fmt, ap);                                                                      \
     va_end(ap)
+
+static void msg_log_text(enum msg_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void msg_log_text(enum msg_level level, const char *fmt, ...)
+{
+    MSG_BODY(level);
+}
+
+int msg_log_named(const char *priority, const char *text)
+{
+    static const struct {
+        const char *name;
+        enum msg_level level;
+    } names[] = {{"info", LVL_INFO},
+                 {"warn", LVL_WARN},
+                 {"error", LVL_ERROR},
+                 {"fatal", LVL_FATAL},
+                 {"panic", LVL_PANIC}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(priority, names[i].name) == 0) {
+            msg_log_text(names[i].level, "%s", text);
+            return 0;
+        }
+    return -1;
+}
 
 void msg_info(const char *fmt, ...)
 {

@@ -7,7 +7,9 @@
  * "Mmm dd HH:MM:SS host ident[pid]: text", the day space-padded as syslog
 writes it ("Dec  2", which pflogsumm -d today matches; Postfix 3.7's own
 maillog_file writes "Dec 02"), one write(2) per line, O_APPEND,
- * so concurrent processes never interleave). Commands also print
+ * so concurrent processes never interleave; a maillog_file renamed away
+ * is reopened by name within a second, where the process may open the new
+ * file). Commands also print
  * "program: text" on stderr. Every format accepts %m (strerror(errno)).
  *
  * msg_fatal logs and exits 1 (daemons: master respawns them);
@@ -45,6 +47,14 @@ void msg_log_stamp(strbuf *out, time_t when);
 
 /* The ident in use, e.g. "postfix/smtpd". */
 const char *msg_ident(void);
+
+/* Replace the whole ident (postlog -t): lines are tagged `ident[pid]`. */
+void msg_set_ident(const char *ident);
+
+/* Log `text` (taken literally, no format) at the level postlog -p names:
+ * "info", "warn", "error", "fatal" or "panic", with that level's prefix,
+ * and return; nothing exits or aborts. -1 for another name. */
+int msg_log_named(const char *priority, const char *text);
 
 void msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,13 +1,16 @@
 """Installing the MTA as the system's mail server (issue 17): `cmake
 --install` into a DESTDIR, the systemd unit, the Debian package (fields,
 paths, conffiles, maintainer scripts run for real in a throw-away overlay
-of this system) and the CentOS RPM (rpm -qpl / --provides).
+of this system: over Debian's postfix with apt-get, bsd-mailx then without
+another MTA, a fresh install running the lab's flow, remove and purge) and
+the CentOS RPM (rpm -qpl / --provides).
 
 The packages are built by scripts/package.sh, as a user would, into build
 directories that persist between runs (MTA_PACKAGE_BUILD_DIR_DEB / _RPM,
 default <repo>/build-package-{deb,rpm}), so reruns are incremental. Nothing
 is installed on the host: the .deb goes into an overlay root in a private
 mount and network namespace (tests/e2e/packaging/deb_lifecycle.sh)."""
+import glob
 import os
 import re
 import shutil
@@ -20,7 +23,8 @@ from conftest import BUILD, REPO
 
 DAEMONS = ["master", "smtpd", "cleanup", "qmgr", "local", "virtual", "smtp", "lmtp", "pickup",
            "showq", "tlsmgr", "pipe", "error", "discard"]
-COMMANDS = ["postconf", "postdrop", "postfix", "postmap", "postqueue", "postsuper"]
+COMMANDS = ["postcat", "postconf", "postdrop", "postfix", "postkick", "postlog", "postmap",
+            "postqueue", "postsuper", "qshape"]
 # postalias is postmap under another name (argv[0]), a link beside it.
 
 
@@ -66,6 +70,12 @@ def test_destdir_install(tmp_path):
     expected |= {"%s/%s" % (command_dir, c) for c in COMMANDS + ["sendmail"]}
     expected |= {"/usr/share/postfix/main.cf.dist", "/usr/share/postfix/master.cf.dist",
                  "/lib/systemd/system/postfix.service", "/etc/logrotate.d/postfix"}
+    # A manual page for every program, its other names and postconf(5)
+    # (test_man_pages.py renders them).
+    expected |= {"/usr/share/man/man8/%s.8" % d for d in built}
+    expected |= {"/usr/share/man/man1/%s.1" % c for c in COMMANDS + [
+        "sendmail", "mailq", "newaliases", "postalias"]}
+    expected |= {"/usr/share/man/man5/postconf.5"}
     assert files == expected
     # Daemons are executables; a program this tree does not build is not listed.
     for d in built:
@@ -110,7 +120,8 @@ def test_systemd_analyze_verify(tmp_path):
         pytest.skip("systemd-analyze not installed (Debian package systemd)")
     # verify checks that ExecStart's program exists, and /usr/sbin/postfix
     # need not on a test host: the template is filled with this build's
-    # bin/. --man=no: the unit names man:postfix(1), not shipped yet.
+    # bin/. --man=no: the unit names man:postfix(1), which this check would
+    # look up on the test host, not in the package.
     with open(os.path.join(REPO, "packaging", "postfix.service.in")) as f:
         text = f.read()
     text = (text.replace("@MTA_COMMAND_DIR@", os.path.join(BUILD, "bin"))
@@ -188,12 +199,23 @@ def test_deb_paths(deb):
         assert listing["/usr/sbin/" + link][2] == "sendmail"
         assert listing["/usr/bin/" + link][2] == "../sbin/sendmail"
     assert "/lib/systemd/system/postfix.service" in listing
+    for page in ("man1/postqueue.1", "man1/postcat.1", "man5/postconf.5", "man8/smtpd.8"):
+        assert "/usr/share/man/" + page in listing, page
     assert all(owner == "root/root" for _, owner, _ in listing.values())
     # /etc/postfix is the admin's (written by postinst when missing), never
     # shipped: dpkg would otherwise ask about a migrated Postfix configuration.
     assert not [p for p in listing if p.startswith("/etc/postfix")]
     # Everything is under the FHS places Debian's postfix uses.
     assert {p.split("/")[1] for p in listing if p != "/"} <= {"etc", "lib", "usr"}
+
+
+# Debian's postfix and bsd-mailx packages, downloaded (not installed) by
+# scripts/install-deps.sh --test; the lifecycle installs them in its overlay.
+CACHE = os.environ.get("MTA_TEST_CACHE", "/var/cache/mta-tests")
+# Debian's packages that provide mail-transport-agent.
+OTHER_MTAS = {"exim4", "exim4-base", "exim4-config", "exim4-daemon-light", "exim4-daemon-heavy",
+              "postfix", "sendmail", "sendmail-bin", "nullmailer", "dma", "msmtp-mta",
+              "opensmtpd", "courier-mta", "ssmtp", "citadel-mta", "esmtp-run", "masqmail"}
 
 
 def test_deb_install_remove_purge(deb, tmp_path):
@@ -205,7 +227,7 @@ def test_deb_install_remove_purge(deb, tmp_path):
     work = tmp_path / "ov"
     r = subprocess.run(["unshare", "-m", "-n", "sh",
                         os.path.join(REPO, "tests", "e2e", "packaging", "deb_lifecycle.sh"),
-                        str(work), deb], capture_output=True, text=True, timeout=120)
+                        str(work), deb, CACHE], capture_output=True, text=True, timeout=300)
     # The overlay's upper layer holds a copy of dpkg's database: drop it now.
     shutil.rmtree(work, ignore_errors=True)
     out = r.stdout
@@ -216,6 +238,23 @@ def test_deb_install_remove_purge(deb, tmp_path):
         m = re.search(r"^%s: (.*)$" % re.escape(name), body, re.M)
         return m.group(1) if m else None
 
+    # Over Debian's postfix (the host's, or installed in the overlay from
+    # the test cache): apt-get replaces it keeping /etc/postfix, bsd-mailx
+    # needs no other MTA, and an ordinary user's mail is delivered with the
+    # kept configuration.
+    have_postfix = glob.glob(os.path.join(CACHE, "debs", "postfix_*.deb")) or \
+        subprocess.run(["dpkg-query", "-W", "-f=${Status}", "postfix"], capture_output=True,
+                       text=True).stdout == "install ok installed"
+    assert bool(have_postfix) == ("== over-postfix" in out), out
+    if glob.glob(os.path.join(CACHE, "debs", "bsd-mailx_*.deb")):
+        assert fact("mailx", "over-postfix") == "install ok installed", out
+    if "== over-postfix" in out:
+        assert fact("ours", "over-postfix") == "install ok installed", out
+        assert fact("debian postfix", "over-postfix") != "install ok installed", out
+        assert fact("main.cf kept", "over-postfix") == "yes", out
+        installs = set((fact("mailx installs", "over-postfix") or "").split())
+        assert "bsd-mailx" in installs and not installs & OTHER_MTAS, installs
+        assert fact("user mail delivered", "over-postfix") == "yes", out
     assert fact("status", "install") == "install ok installed"
     assert fact("user", "install") == "postfix:/var/spool/postfix:/usr/sbin/nologin"
     assert fact("group", "install") == "postdrop"
@@ -226,10 +265,20 @@ def test_deb_install_remove_purge(deb, tmp_path):
     assert fact("postdrop", "install") == "2755 postdrop"
     assert fact("maildrop", "install") == "730 postfix postdrop"
     assert fact("enabled", "install") == "yes"
+    if shutil.which("man"):
+        assert fact("man postqueue", "install") == "ours"
     # No systemd in the overlay: postinst must not have started anything.
     assert fact("running", "install") == "no"
     assert "systemd is not running" in out
     assert fact("started", "install") == "yes"
+    # The lab's flow on the installed package.
+    if shutil.which("swaks"):
+        assert fact("dialog", "lab") == "ok", out
+    assert fact("maildir", "lab") == ("2" if shutil.which("swaks") else "1"), out
+    assert fact("owner", "lab") == "student", out
+    assert fact("read", "lab") == "yes", out
+    if shutil.which("pflogsumm"):
+        assert fact("pflogsumm delivered", "lab") == fact("maildir", "lab"), out
     assert fact("kept edits", "reinstall") == "1"
     assert re.fullmatch(r"\d+", fact("pid before remove", "remove") or "")
     assert fact("still running", "remove") == "no"
@@ -254,6 +303,9 @@ def test_rpm(tmp_path):
             "/usr/bin/newaliases.postfix"} <= files
     assert not files & {"/usr/sbin/sendmail", "/usr/bin/mailq", "/usr/bin/newaliases"}
     assert "/usr/lib/systemd/system/postfix.service" in files
+    assert {"/usr/share/man/man1/postqueue.1", "/usr/share/man/man5/postconf.5",
+            "/usr/share/man/man8/smtpd.8"} <= files
+    assert not files & {"/usr/share/man", "/usr/share/man/man1", "/usr/share/man/man8"}
     # No system directories and no /usr/lib/postfix (Debian's path).
     assert not files & {"/usr", "/usr/sbin", "/usr/bin", "/etc", "/usr/libexec", "/usr/share"}
     assert not [p for p in files if p.startswith(("/usr/lib/postfix", "/usr/lib/.build-id"))]

@@ -1,4 +1,5 @@
-/* Unit tests: msg (the maillog_file timestamp and line format). */
+/* Unit tests: msg (the maillog_file timestamp and line format, reopening a
+ * rotated maillog_file). */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,6 +98,52 @@ static void maillog_line_format(void **state)
     strbuf_release(&stamp);
 }
 
+static char *slurp(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return strdup("");
+    static char buf[4096];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return strdup(buf);
+}
+
+/* A maillog_file renamed away (postfix logrotate) is reopened by name
+ * within a second; until then lines go to the renamed file. */
+static void rotated_file_reopened(void **state)
+{
+    char dir[] = "/tmp/test_msg_rot_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    strbuf path = STRBUF_INIT, old = STRBUF_INIT;
+    strbuf_printf(&path, "%s/maillog", dir);
+    strbuf_printf(&old, "%s/maillog.1", dir);
+    msg_init("tester", false);
+    assert_int_equal(msg_configure("postfix", "mail", strbuf_str(&path), "host"), 0);
+    msg_info("first");
+    assert_int_equal(rename(strbuf_str(&path), strbuf_str(&old)), 0);
+    /* A new file appears (the rotating command opens it). */
+    int fd = open(strbuf_str(&path), O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    sleep(1);
+    usleep(100000);
+    msg_info("second");
+    assert_int_equal(msg_configure("postfix", "mail", "", NULL), 0);
+    char *a = slurp(strbuf_str(&old)), *b = slurp(strbuf_str(&path));
+    assert_non_null(strstr(a, "first"));
+    assert_null(strstr(a, "second"));
+    assert_non_null(strstr(b, "second"));
+    free(a);
+    free(b);
+    unlink(strbuf_str(&path));
+    unlink(strbuf_str(&old));
+    rmdir(dir);
+    strbuf_release(&path);
+    strbuf_release(&old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -104,6 +151,7 @@ int main(void)
         cmocka_unit_test(two_digit_day_unchanged),
         cmocka_unit_test(follows_local_time_zone),
         cmocka_unit_test(maillog_line_format),
+        cmocka_unit_test(rotated_file_reopened),
     };
     return cmocka_run_group_tests(tests, use_utc, NULL);
 }
