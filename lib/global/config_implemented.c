@@ -307,6 +307,16 @@ static const struct config_implemented table[] = {
     SMTP_LMTP("tls_session_cache_database"), /* kept by tlsmgr; Debian sets it */
     SMTP_LMTP("tls_session_cache_timeout"),
     SMTP_LMTP("use_tls"),
+    /* Verified outbound TLS and DANE (smtp/smtp_tls.c, smtp/smtp_dns.c). */
+    SMTP_LMTP("dns_support_level"),
+    SMTP_LMTP("tls_fingerprint_cert_match"),
+    SMTP_LMTP("tls_fingerprint_digest"),
+    SMTP_LMTP("tls_mandatory_ciphers"),
+    SMTP_LMTP("tls_mandatory_exclude_ciphers"),
+    SMTP_LMTP("tls_mandatory_protocols"),
+    SMTP_LMTP("tls_policy_maps"),
+    SMTP_LMTP("tls_secure_cert_match"),
+    SMTP_LMTP("tls_verify_cert_match"),
 
     /* postmap, postalias, newaliases */
     READ("alias_database"),
