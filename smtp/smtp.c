@@ -341,6 +341,59 @@ static bool is_lmtp(const char *service)
 #endif
 }
 
+/* The smtp_tls_* (lmtp_tls_*) settings, and the TLS context made from
+ * them: as root before any chroot, since trust anchor files
+ * (smtp_tls_CAfile, often under a root-only directory) must be read before
+ * the privilege drop, as Postfix does. */
+static void tls_init(void)
+{
+    smtp_cfg.tls_servername = param("tls_servername");
+    smtp_cfg.tls_protocols = param("tls_protocols");
+    smtp_cfg.tls_ciphers = param("tls_ciphers");
+    smtp_cfg.tls_exclude_ciphers = param("tls_exclude_ciphers");
+    smtp_cfg.tls_CAfile = param("tls_CAfile");
+    smtp_cfg.tls_CApath = param("tls_CApath");
+    smtp_cfg.tls_mandatory_protocols = param("tls_mandatory_protocols");
+    smtp_cfg.tls_mandatory_ciphers = param("tls_mandatory_ciphers");
+    smtp_cfg.tls_mandatory_exclude_ciphers = param("tls_mandatory_exclude_ciphers");
+    smtp_cfg.tls_verify_match = param("tls_verify_cert_match");
+    smtp_cfg.tls_secure_match = param("tls_secure_cert_match");
+    smtp_cfg.tls_fingerprint_match = param("tls_fingerprint_cert_match");
+    smtp_cfg.tls_fingerprint_digest = param("tls_fingerprint_digest");
+    /* smtp_dns_support_level: empty (the resolver's defaults), disabled,
+     * enabled, dnssec (DNSSEC-validated answers, which DANE needs). */
+    const char *dsl = smtp_cfg.dns_support_level = param("dns_support_level");
+    if (*dsl && strcasecmp(dsl, "disabled") != 0 && strcasecmp(dsl, "enabled") != 0 &&
+        strcasecmp(dsl, "dnssec") != 0)
+        msg_fatal("%sdns_support_level = %s: unknown value (use disabled, enabled or dnssec)",
+                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", dsl);
+    smtp_cfg.dnssec = strcasecmp(dsl, "dnssec") == 0;
+    smtp_cfg.tls_session_cache =
+        *param("tls_session_cache_database") && param_time("tls_session_cache_timeout") > 0;
+    if (strcmp(smtp_cfg.tls_servername, "hostname") == 0 ||
+        strcmp(smtp_cfg.tls_servername, "nexthop") == 0)
+        msg_fatal("%stls_servername = %s is not supported; use a literal name or leave it empty",
+                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", smtp_cfg.tls_servername);
+
+    const char *level = param("tls_security_level");
+    if (*level == 0) {
+        bool use = config_get_bool(smtp_cfg.lmtp ? "lmtp_use_tls" : "smtp_use_tls");
+        bool enforce = config_get_bool(smtp_cfg.lmtp ? "lmtp_enforce_tls" : "smtp_enforce_tls");
+        level = enforce ? "encrypt" : use ? "may" : "none";
+    }
+    if (smtp_tls_level_parse(level, &smtp_cfg.tls_level) < 0)
+        msg_fatal("%stls_security_level = %s: unknown level (use none, may, encrypt, dane, "
+                  "dane-only, fingerprint, verify or secure)",
+                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", level);
+
+    if (smtp_cfg.tls_level != SMTP_TLS_NONE || smtp_cfg.tls_policy) {
+        strbuf reason = STRBUF_INIT;
+        if (!smtp_tls_context(&reason))
+            msg_warn("cannot make the TLS client context: %s", reason.s);
+        strbuf_release(&reason);
+    }
+}
+
 /* As root: the SASL password table is normally readable by root only. */
 static void smtp_pre_init(const char *service, char **args)
 {
@@ -359,6 +412,9 @@ static void smtp_pre_init(const char *service, char **args)
             msg_fatal("%s", err.s);
         strbuf_release(&err);
     }
+    smtp_cfg.lmtp = lmtp;
+    smtp_cfg.starttls_timeout_ms = timeout_ms("starttls_timeout");
+    tls_init();
 }
 
 static void smtp_init(const char *service, char **args)
@@ -385,34 +441,6 @@ static void smtp_init(const char *service, char **args)
     smtp_cfg.mx_address_limit =
         (int)config_get_int(smtp_cfg.lmtp ? "lmtp_mx_address_limit" : "smtp_mx_address_limit");
     smtp_cfg.fallback_relay = param("fallback_relay");
-    smtp_cfg.tls_servername = param("tls_servername");
-    smtp_cfg.tls_protocols = param("tls_protocols");
-    smtp_cfg.tls_ciphers = param("tls_ciphers");
-    smtp_cfg.tls_exclude_ciphers = param("tls_exclude_ciphers");
-    smtp_cfg.tls_CAfile = param("tls_CAfile");
-    smtp_cfg.tls_CApath = param("tls_CApath");
-    smtp_cfg.tls_mandatory_protocols = param("tls_mandatory_protocols");
-    smtp_cfg.tls_mandatory_ciphers = param("tls_mandatory_ciphers");
-    smtp_cfg.tls_mandatory_exclude_ciphers = param("tls_mandatory_exclude_ciphers");
-    smtp_cfg.tls_verify_match = param("tls_verify_cert_match");
-    smtp_cfg.tls_secure_match = param("tls_secure_cert_match");
-    smtp_cfg.tls_fingerprint_match = param("tls_fingerprint_cert_match");
-    smtp_cfg.tls_fingerprint_digest = param("tls_fingerprint_digest");
-    /* smtp_dns_support_level: empty (the resolver's defaults), disabled,
-     * enabled, dnssec (DNSSEC-validated answers, which DANE needs). */
-    const char *dsl = param("dns_support_level");
-    if (*dsl && strcasecmp(dsl, "disabled") != 0 && strcasecmp(dsl, "enabled") != 0 &&
-        strcasecmp(dsl, "dnssec") != 0)
-        msg_fatal("%sdns_support_level = %s: unknown value (use disabled, enabled or dnssec)",
-                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", dsl);
-    smtp_cfg.dnssec = strcasecmp(dsl, "dnssec") == 0;
-    smtp_cfg.tls_session_cache =
-        *param("tls_session_cache_database") && param_time("tls_session_cache_timeout") > 0;
-    if (strcmp(smtp_cfg.tls_servername, "hostname") == 0 ||
-        strcmp(smtp_cfg.tls_servername, "nexthop") == 0)
-        msg_fatal("%stls_servername = %s is not supported; use a literal name or leave it empty",
-                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", smtp_cfg.tls_servername);
-
     /* smtp_host_lookup: dns and/or native; disable_dns_lookups overrides. */
     strlist methods = STRLIST_INIT;
     strlist_split(&methods, param("host_lookup"), ", \t\r\n", NULL);
@@ -429,17 +457,7 @@ static void smtp_init(const char *service, char **args)
         smtp_cfg.dns = false;
     smtp_cfg.mime_conversion = !config_get_bool("disable_mime_output_conversion");
 
-    const char *level = param("tls_security_level");
-    if (*level == 0) {
-        bool use = config_get_bool(smtp_cfg.lmtp ? "lmtp_use_tls" : "smtp_use_tls");
-        bool enforce = config_get_bool(smtp_cfg.lmtp ? "lmtp_enforce_tls" : "smtp_enforce_tls");
-        level = enforce ? "encrypt" : use ? "may" : "none";
-    }
-    if (smtp_tls_level_parse(level, &smtp_cfg.tls_level) < 0)
-        msg_fatal("%stls_security_level = %s: unknown level (use none, may, encrypt, dane, "
-                  "dane-only, fingerprint, verify or secure)",
-                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", level);
-    if (*dsl && strcasecmp(dsl, "disabled") == 0)
+    if (*smtp_cfg.dns_support_level && strcasecmp(smtp_cfg.dns_support_level, "disabled") == 0)
         smtp_cfg.dns = false;
 
     struct inet_protocols protos;

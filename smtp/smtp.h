@@ -55,8 +55,9 @@ struct smtp_config {
     const char *tls_mandatory_protocols, *tls_mandatory_ciphers, *tls_mandatory_exclude_ciphers;
     const char *tls_verify_match, *tls_secure_match, *tls_fingerprint_match;
     const char *tls_fingerprint_digest;
-    maps *tls_policy;       /* *_tls_policy_maps; NULL when empty */
-    bool dnssec;            /* *_dns_support_level = dnssec (DANE needs it) */
+    maps *tls_policy; /* *_tls_policy_maps; NULL when empty */
+    bool dnssec;      /* *_dns_support_level = dnssec (DANE needs it) */
+    const char *dns_support_level;
     bool tls_session_cache; /* *_tls_session_cache_database set, timeout > 0 */
     int family;             /* AF_UNSPEC, AF_INET or AF_INET6 (inet_protocols) */
     bool mime_conversion;   /* !disable_mime_output_conversion */
