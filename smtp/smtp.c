@@ -360,6 +360,7 @@ static void tls_init(void)
     smtp_cfg.tls_secure_match = param("tls_secure_cert_match");
     smtp_cfg.tls_fingerprint_match = param("tls_fingerprint_cert_match");
     smtp_cfg.tls_fingerprint_digest = param("tls_fingerprint_digest");
+    smtp_cfg.tls_trust_anchor_file = param("tls_trust_anchor_file");
     /* smtp_dns_support_level: empty (the resolver's defaults), disabled,
      * enabled, dnssec (DNSSEC-validated answers, which DANE needs). */
     const char *dsl = smtp_cfg.dns_support_level = param("dns_support_level");

@@ -55,6 +55,7 @@ struct smtp_config {
     const char *tls_mandatory_protocols, *tls_mandatory_ciphers, *tls_mandatory_exclude_ciphers;
     const char *tls_verify_match, *tls_secure_match, *tls_fingerprint_match;
     const char *tls_fingerprint_digest;
+    const char *tls_trust_anchor_file;
     maps *tls_policy; /* *_tls_policy_maps; NULL when empty */
     bool dnssec;      /* *_dns_support_level = dnssec (DANE needs it) */
     const char *dns_support_level;
@@ -178,13 +179,15 @@ int smtp_tls_level_parse(const char *name, enum smtp_tls_level *out);
 const char *smtp_tls_level_name(enum smtp_tls_level level);
 
 /* The TLS policy of a next hop: main.cf's, or a smtp_tls_policy_maps
- * entry "level [match=...] [ciphers=grade] [protocols=...] [exclude=...]"
+ * entry "level [match=...] [ciphers=grade] [protocols=...] [exclude=...]
+ * [tafile=...]"
  * (Postfix's TLS policy table syntax). NULL members: main.cf's settings. */
 struct smtp_tls_policy {
     enum smtp_tls_level level;
     strlist match; /* names/strategies (verify, secure) or fingerprints */
     bool have_match;
     char *protocols, *ciphers, *exclude;
+    char *tafile; /* verify, secure: trust anchor file (replaces the CAs) */
 };
 /* Parse a policy table value. -1 with err for an unknown level or
  * attribute, an attribute the level cannot use, a bad value. */

@@ -12,7 +12,9 @@
  * dane-only defers). An unverified peer at a level that needs one is a
  * failure of that host: "Server certificate not verified", 4.7.5.
  * smtp_tls_policy_maps sets the level (and match=, ciphers=, protocols=,
- * exclude=) per next hop.
+ * exclude=, tafile=) per next hop. A trust anchor file (tafile=,
+ * smtp_tls_trust_anchor_file) turns verify/secure into DANE-TA matching
+ * against its certificates and keys, with the same name checks.
  *
  * Session resumption (smtp_tls_session_cache_database): the sessions live
  * in tlsmgr(8), one request per lookup or update over private/tlsmgr
@@ -24,7 +26,9 @@
  * handshake and one warning per process, never a delivery.
  */
 #include <ctype.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,6 +197,7 @@ void smtp_tls_policy_release(struct smtp_tls_policy *p)
     XFREE(p->protocols);
     XFREE(p->ciphers);
     XFREE(p->exclude);
+    XFREE(p->tafile);
     p->have_match = false;
 }
 
@@ -270,10 +275,20 @@ int smtp_tls_policy_parse(const char *value, struct smtp_tls_policy *out, strbuf
         } else if (nl == 7 && strncasecmp(w, "exclude", 7) == 0) {
             if (set_once(&out->exclude, "exclude", v, err) < 0)
                 goto out;
+        } else if (nl == 6 && strncasecmp(w, "tafile", 6) == 0) {
+            if (out->level != SMTP_TLS_VERIFY && out->level != SMTP_TLS_SECURE) {
+                strbuf_printf(err,
+                              "attribute \"tafile\" is valid only with the verify and "
+                              "secure levels, not \"%s\"",
+                              words.v[0]);
+                goto out;
+            }
+            if (set_once(&out->tafile, "tafile", v, err) < 0)
+                goto out;
         } else {
             strbuf_printf(err,
                           "unsupported attribute \"%.*s\" (supported: match, ciphers, "
-                          "protocols, exclude)",
+                          "protocols, exclude, tafile)",
                           (int)nl, w);
             goto out;
         }
@@ -383,6 +398,73 @@ static int parse_fingerprint(const char *text, size_t want, strbuf *out)
     return n == want ? 0 : -1;
 }
 
+/* A trust anchor file (Postfix's smtp_tls_trust_anchor_file, tafile=):
+ * PEM certificates become DANE-TA(2) full-certificate records, PEM public
+ * keys DANE-TA(2) SPKI records, so the chain must lead to one of them (and
+ * the names still be matched); the CAfile/CApath anchors are not used.
+ * The DER is kept in ts->fpt. -1 with a warning for a file that cannot be
+ * read or holds anything else. */
+static int load_trust_anchors(struct smtp_tls_session *ts, const char *path, const char *nexthop)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    if (!bio) {
+        msg_warn("%s: cannot open trust anchor file %s", nexthop, path);
+        ERR_clear_error();
+        return -1;
+    }
+    struct {
+        unsigned char selector;
+        size_t off, len;
+    } found[64];
+    size_t n = 0;
+    int rc = 0;
+    for (;;) {
+        char *name = NULL, *header = NULL;
+        unsigned char *data = NULL;
+        long len = 0;
+        if (!PEM_read_bio(bio, &name, &header, &data, &len)) {
+            ERR_clear_error(); /* the end of the file */
+            break;
+        }
+        int sel = strcmp(name, "CERTIFICATE") == 0 ? 0 : strcmp(name, "PUBLIC KEY") == 0 ? 1 : -1;
+        if (sel < 0 || len <= 0 || n == sizeof(found) / sizeof(found[0])) {
+            msg_warn("%s: trust anchor file %s: %s", nexthop, path,
+                     sel < 0 ? "unexpected PEM type (use CERTIFICATE or PUBLIC KEY)"
+                             : "too many trust anchors");
+            rc = -1;
+        } else {
+            found[n].selector = (unsigned char)sel;
+            found[n].off = ts->fpt.len;
+            found[n].len = (size_t)len;
+            strbuf_append(&ts->fpt, (const char *)data, (size_t)len);
+            n++;
+        }
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        if (rc < 0)
+            break;
+    }
+    BIO_free(bio);
+    if (rc == 0 && n == 0) {
+        msg_warn("%s: trust anchor file %s holds no certificates or public keys", nexthop, path);
+        rc = -1;
+    }
+    if (rc < 0)
+        return -1;
+    ts->tlsa = xcalloc(n, sizeof(*ts->tlsa));
+    for (size_t i = 0; i < n; i++)
+        ts->tlsa[ts->ntlsa++] = (struct tls_tlsa){
+            .usage = 2,
+            .selector = found[i].selector,
+            .mtype = 0,
+            .data = (const unsigned char *)ts->fpt.s + found[i].off,
+            .len = found[i].len,
+        };
+    strbuf_printf(&ts->id, "&ta=%s", path);
+    return 0;
+}
+
 int smtp_tls_session_init(struct smtp_tls_session *ts, const struct smtp_tls_policy *pol,
                           const char *nexthop, const struct smtp_target *t, strbuf *reason,
                           const char **dsn)
@@ -476,6 +558,11 @@ int smtp_tls_session_init(struct smtp_tls_session *ts, const struct smtp_tls_pol
         if (ts->names.n == 0) {
             msg_warn("%s: no certificate match names for the %s level", nexthop,
                      smtp_tls_level_name(lv));
+            strbuf_set(reason, "client TLS configuration problem");
+            return -1;
+        }
+        const char *ta = pol->tafile ? pol->tafile : smtp_cfg.tls_trust_anchor_file;
+        if (ta && *ta && load_trust_anchors(ts, ta, nexthop) < 0) {
             strbuf_set(reason, "client TLS configuration problem");
             return -1;
         }

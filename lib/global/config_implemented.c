@@ -316,6 +316,7 @@ static const struct config_implemented table[] = {
     SMTP_LMTP("tls_mandatory_protocols"),
     SMTP_LMTP("tls_policy_maps"),
     SMTP_LMTP("tls_secure_cert_match"),
+    SMTP_LMTP("tls_trust_anchor_file"),
     SMTP_LMTP("tls_verify_cert_match"),
 
     /* postmap, postalias, newaliases */

@@ -138,7 +138,9 @@ struct tls_client_peer {
     const char *const *names;
     size_t nnames;
     /* DANE or fingerprints: TLSA records, and the TLSA base domain (a
-     * DANE-TA(2) match checks the certificate's names against it). */
+     * DANE-TA(2) match checks the certificate's names against it and
+     * against `names`; with a NULL base only against `names`, which is how
+     * trust anchor files work). */
     const struct tls_tlsa *tlsa;
     size_t ntlsa;
     const char *tlsa_base;

@@ -237,3 +237,32 @@ def test_verify_without_starttls_defers(instance, smtp_sink):
     qid, (status, dsn, mark, reason) = send(inst, "[127.0.0.1]:%d" % smtp_sink.port)
     assert status == "deferred" and dsn == "4.7.4"
     assert reason == "TLS is required, but was not offered by host 127.0.0.1[127.0.0.1]"
+
+
+def test_trust_anchor_file(instance, pki):
+    """tafile= (and smtp_tls_trust_anchor_file): the chain must lead to a
+    certificate of that file instead of the CAfile's, and the names are
+    still matched."""
+    rx = tls_receiver(instance, *pki["certs"]["peer"])
+    port = rx.port("smtp")
+    table = policy_table(pki, "[localhost]:%d secure tafile=%s\n"
+                              "[127.0.0.1]:%d secure tafile=%s match=.peer.test\n"
+                         % (port, pki["ca"], port, pki["other_ca"]))
+    inst = agent(instance, "smtp_tls_security_level = verify\n"
+                 "smtp_tls_trust_anchor_file = %s\nsmtp_tls_policy_maps = %s\n"
+                 % (pki["ca"], table))
+    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % port)
+    assert status == "sent", reason
+    inst.wait_log(r"Verified TLS connection established to %s" % relay(rx))
+    # Another CA's certificate as the only anchor.
+    qid, (status, dsn, mark, reason) = send(inst, "[127.0.0.1]:%d" % port)
+    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    inst.wait_log(r"server certificate verification failed for 127\.0\.0\.1\[127\.0\.0\.1\]:%d: "
+                  % port)
+    # main.cf's anchor file with the verify level and a certificate whose
+    # names are not "hostname" (localhost).
+    rx2 = tls_receiver(instance, *pki["certs"]["wrong"])
+    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % rx2.port("smtp"))
+    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    inst.wait_log(r"server certificate verification failed for %s: num=62:hostname mismatch"
+                  % relay(rx2))

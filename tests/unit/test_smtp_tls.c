@@ -105,12 +105,13 @@ static void test_policy_parse(void **state)
         {"verify novalue", "malformed attribute/value pair \"novalue\""},
         {"encrypt ciphers=high ciphers=low", "multiple \"ciphers\" attributes"},
         {"encrypt protocols=", "empty \"protocols\" value"},
-        {"secure tafile=/etc/ta.pem", "unsupported attribute \"tafile\" (supported: match, "
-                                      "ciphers, protocols, exclude)"},
+        {"encrypt tafile=/etc/ta.pem", "attribute \"tafile\" is valid only with the verify "
+                                       "and secure levels, not \"encrypt\""},
+        {"secure tafile=/a tafile=/b", "multiple \"tafile\" attributes"},
         {"dane connection_reuse=yes", "unsupported attribute \"connection_reuse\" "
-                                      "(supported: match, ciphers, protocols, exclude)"},
+                                      "(supported: match, ciphers, protocols, exclude, tafile)"},
         {"verify \x01\xff=\x80", "unsupported attribute \"\x01\xff\" (supported: match, "
-                                 "ciphers, protocols, exclude)"},
+                                 "ciphers, protocols, exclude, tafile)"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         strbuf_reset(&err);
