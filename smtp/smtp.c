@@ -380,7 +380,11 @@ static void tls_init(void)
     if (*level == 0) {
         bool use = config_get_bool(smtp_cfg.lmtp ? "lmtp_use_tls" : "smtp_use_tls");
         bool enforce = config_get_bool(smtp_cfg.lmtp ? "lmtp_enforce_tls" : "smtp_enforce_tls");
-        level = enforce ? "encrypt" : use ? "may" : "none";
+        /* Postfix's legacy mapping: enforcing TLS also verified the
+         * server's name unless smtp_tls_enforce_peername = no. */
+        bool peername = config_get_bool(smtp_cfg.lmtp ? "lmtp_tls_enforce_peername"
+                                                      : "smtp_tls_enforce_peername");
+        level = enforce ? (peername ? "verify" : "encrypt") : use ? "may" : "none";
     }
     if (smtp_tls_level_parse(level, &smtp_cfg.tls_level) < 0)
         msg_fatal("%stls_security_level = %s: unknown level (use none, may, encrypt, dane, "

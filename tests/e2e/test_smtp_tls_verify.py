@@ -266,3 +266,17 @@ def test_trust_anchor_file(instance, pki):
     assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
     inst.wait_log(r"server certificate verification failed for %s: num=62:hostname mismatch"
                   % relay(rx2))
+
+
+def test_legacy_enforce_tls_verifies_the_name(instance, pki):
+    """smtp_enforce_tls = yes (no security level) is Postfix's "verify"
+    unless smtp_tls_enforce_peername = no, which makes it "encrypt"."""
+    rx = tls_receiver(instance, *pki["certs"]["wrong"])
+    inst = agent(instance, "smtp_tls_security_level =\nsmtp_enforce_tls = yes\n"
+                 "smtp_tls_CAfile = %s\n" % pki["ca"])
+    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % rx.port("smtp"))
+    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    inst2 = agent(instance, "smtp_tls_security_level =\nsmtp_enforce_tls = yes\n"
+                  "smtp_tls_enforce_peername = no\nsmtp_tls_CAfile = %s\n" % pki["ca"])
+    qid, (status, dsn, mark, reason) = send(inst2, "[localhost]:%d" % rx.port("smtp"))
+    assert status == "sent", reason
