@@ -9,6 +9,7 @@ own); the rest of the machine is untouched.
 Zone dane.test (signed):  dane.test MX mx (TLSA 3 1 1 = the receiver's key),
 bad.dane.test MX mxbad (TLSA 3 1 1 of another key), none.dane.test MX
 mxnone (no TLSA), unusable.dane.test MX mxunusable (only a PKIX-EE TLSA).
+bogus.dane.test MX mxbogus (a TLSA RRset altered after signing: bogus).
 Zone plain.test (unsigned): MX and TLSA records nobody can validate.
 TLSA owners are wildcards (*._tcp.mx...) because receivers get free ports."""
 import ctypes
@@ -85,6 +86,9 @@ mxbad IN A 127.0.0.1
 none IN MX 10 mxnone
 mxnone IN A 127.0.0.1
 unusable IN MX 10 mxunusable
+bogus IN MX 10 mxbogus
+mxbogus IN A 127.0.0.1
+*._tcp.mxbogus IN TLSA 3 1 1 {good}
 mxunusable IN A 127.0.0.1
 *._tcp.mxunusable IN TLSA 1 1 1 {good}
 """
@@ -121,6 +125,17 @@ def dane_dns():
     ksk = _run(["ldns-keygen", "-a", "ECDSAP256SHA256", "-k", "dane.test"], tmp)
     zsk = _run(["ldns-keygen", "-a", "ECDSAP256SHA256", "dane.test"], tmp)
     _run(["ldns-signzone", "-o", "dane.test", "dane.test.zone", ksk, zsk], tmp)
+    # Tamper with one TLSA RRset after signing: its signature no longer
+    # verifies, so Unbound answers SERVFAIL (bogus) for it.
+    signed = os.path.join(tmp, "dane.test.zone.signed")
+    with open(signed) as f:
+        lines = f.read().splitlines()
+    bogus = [i for i, ln in enumerate(lines)
+             if ln.startswith("*._tcp.mxbogus.") and "\tTLSA\t" in ln]
+    assert len(bogus) == 1, lines
+    lines[bogus[0]] = lines[bogus[0]].rsplit(None, 1)[0] + " " + spki_sha256(other)
+    with open(signed, "w") as f:
+        f.write("\n".join(lines) + "\n")
     nsd_conf = os.path.join(tmp, "nsd.conf")
     with open(nsd_conf, "w") as f:
         f.write("""server:
@@ -273,6 +288,20 @@ def test_dane_fallback_and_dane_only(instance, dane_dns, domain, mx, why):
     only = agent(instance, "dane-only")
     qid, (status, dsn, mark, reason) = send(only, "%s:%d" % (domain, port))
     assert (status, dsn, reason) == ("deferred", "4.7.5", "%s: %s" % (mx, why))
+
+
+@pytest.mark.parametrize("level", ["dane", "dane-only"])
+def test_bogus_tlsa_defers(instance, dane_dns, level):
+    """A TLSA RRset that fails validation (the resolver's SERVFAIL) is a
+    lookup error: the host is deferred at both DANE levels, never used
+    without authentication."""
+    rx = tls_receiver(instance, dane_dns["cert"], dane_dns["key"])
+    port = rx.port("smtp")
+    inst = agent(instance, level)
+    qid, (status, dsn, mark, reason) = send(inst, "bogus.dane.test:%d" % port)
+    assert (status, dsn, reason) == ("deferred", "4.7.5",
+                                     "TLSA lookup error for mxbogus.dane.test:%d" % port)
+    assert "TLS connection established" not in inst.log()
 
 
 def test_dane_needs_dnssec_lookups(instance, dane_dns):
