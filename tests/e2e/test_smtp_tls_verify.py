@@ -98,6 +98,19 @@ def send(inst, nexthop):
     return qid, res["x@dest.test"]
 
 
+def expect_verified(inst, nexthop, relay_re):
+    qid, (status, dsn, mark, reason) = send(inst, nexthop)
+    assert status == "sent", reason
+    inst.wait_log(r"Verified TLS connection established to %s" % relay_re)
+
+
+def expect_unverified(inst, nexthop):
+    """Deferred as Postfix defers an unverified server."""
+    qid, (status, dsn, mark, reason) = send(inst, nexthop)
+    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    return qid
+
+
 def relay(rx):
     return r"localhost\[127\.0\.0\.1\]:%d" % rx.port("smtp")
 
@@ -115,8 +128,7 @@ def test_verify_trusted_name_matches(instance, pki):
 def test_verify_wrong_name_defers(instance, pki):
     rx = tls_receiver(instance, *pki["certs"]["wrong"])
     inst = agent(instance, "smtp_tls_security_level = verify\nsmtp_tls_CAfile = %s\n" % pki["ca"])
-    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % rx.port("smtp"))
-    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    qid = expect_unverified(inst, "[localhost]:%d" % rx.port("smtp"))
     log = inst.wait_log(r"%s: to=<x@dest\.test>, relay=none, delay=[0-9.]+, delays=[0-9./]+, "
                         r"dsn=4\.7\.5, status=deferred \(Server certificate not verified\)" % qid)
     assert log
@@ -134,8 +146,7 @@ def test_verify_unknown_ca_defers(instance, pki):
     rx = tls_receiver(instance, *pki["certs"]["localhost"])
     inst = agent(instance, "smtp_tls_security_level = verify\nsmtp_tls_CAfile = %s\n"
                  % pki["other_ca"])
-    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % rx.port("smtp"))
-    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    expect_unverified(inst, "[localhost]:%d" % rx.port("smtp"))
     inst.wait_log(r"(?m)server certificate verification failed for %s: untrusted issuer "
                   r"/CN=MTA Test CA$" % relay(rx))
 
@@ -160,12 +171,9 @@ def test_secure_default_and_match(instance, pki):
     inst = agent(instance, "smtp_tls_security_level = secure\nsmtp_tls_CAfile = %s\n"
                  "smtp_tls_policy_maps = %s\n" % (pki["ca"], table))
     # match=.peer.test: mx.peer.test is a subdomain.
-    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % port)
-    assert status == "sent", reason
-    inst.wait_log(r"Verified TLS connection established to %s" % relay(rx))
+    expect_verified(inst, "[localhost]:%d" % port, relay(rx))
     # No name in the certificate matches.
-    qid, (status, dsn, mark, reason) = send(inst, "[127.0.0.1]:%d" % port)
-    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    expect_unverified(inst, "[127.0.0.1]:%d" % port)
     inst.wait_log(r"server certificate verification failed for 127\.0\.0\.1\[127\.0\.0\.1\]:%d: "
                   r"num=62:hostname mismatch" % port)
 
@@ -175,9 +183,7 @@ def test_secure_nexthop_default(instance, pki):
     name "localhost" is the next hop's."""
     rx = tls_receiver(instance, *pki["certs"]["localhost"])
     inst = agent(instance, "smtp_tls_security_level = secure\nsmtp_tls_CAfile = %s\n" % pki["ca"])
-    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % rx.port("smtp"))
-    assert status == "sent", reason
-    inst.wait_log(r"Verified TLS connection established to %s" % relay(rx))
+    expect_verified(inst, "[localhost]:%d" % rx.port("smtp"), relay(rx))
 
 
 def test_fingerprint_right_and_wrong(instance, pki):
@@ -192,13 +198,10 @@ def test_fingerprint_right_and_wrong(instance, pki):
                  "smtp_tls_fingerprint_cert_match = %s\n"
                  "smtp_tls_policy_maps = %s\n" % (fingerprint(cert), table))
     # the table: a wrong digest, then the public key's digest among others.
-    qid, (status, dsn, mark, reason) = send(inst, "[127.0.0.1]:%d" % port)
-    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    expect_unverified(inst, "[127.0.0.1]:%d" % port)
     inst.wait_log(r"server certificate verification failed for 127\.0\.0\.1\[127\.0\.0\.1\]:%d: "
                   r"num=65:no matching DANE TLSA records" % port)
-    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % port)
-    assert status == "sent", reason
-    inst.wait_log(r"Verified TLS connection established to %s" % relay(rx))
+    expect_verified(inst, "[localhost]:%d" % port, relay(rx))
 
 
 def test_fingerprint_from_main_cf(instance, pki):
@@ -206,9 +209,7 @@ def test_fingerprint_from_main_cf(instance, pki):
     rx = tls_receiver(instance, cert, key)
     inst = agent(instance, "smtp_tls_security_level = fingerprint\n"
                  "smtp_tls_fingerprint_cert_match = %s\n" % fingerprint(cert))
-    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % rx.port("smtp"))
-    assert status == "sent", reason
-    inst.wait_log(r"Verified TLS connection established to %s" % relay(rx))
+    expect_verified(inst, "[localhost]:%d" % rx.port("smtp"), relay(rx))
 
 
 def test_policy_maps_per_destination(instance, pki):
@@ -221,8 +222,7 @@ def test_policy_maps_per_destination(instance, pki):
                          % (port, port))
     inst = agent(instance, "smtp_tls_security_level = may\nsmtp_tls_CAfile = %s\n"
                  "smtp_tls_policy_maps = %s\n" % (pki["ca"], table))
-    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % port)
-    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    expect_unverified(inst, "[localhost]:%d" % port)
     qid, (status, dsn, mark, reason) = send(inst, "[127.0.0.1]:%d" % port)
     assert status == "sent", reason
     inst.wait_log(r"Trusted TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:%d" % port)
@@ -251,19 +251,15 @@ def test_trust_anchor_file(instance, pki):
     inst = agent(instance, "smtp_tls_security_level = verify\n"
                  "smtp_tls_trust_anchor_file = %s\nsmtp_tls_policy_maps = %s\n"
                  % (pki["ca"], table))
-    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % port)
-    assert status == "sent", reason
-    inst.wait_log(r"Verified TLS connection established to %s" % relay(rx))
+    expect_verified(inst, "[localhost]:%d" % port, relay(rx))
     # Another CA's certificate as the only anchor.
-    qid, (status, dsn, mark, reason) = send(inst, "[127.0.0.1]:%d" % port)
-    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    expect_unverified(inst, "[127.0.0.1]:%d" % port)
     inst.wait_log(r"server certificate verification failed for 127\.0\.0\.1\[127\.0\.0\.1\]:%d: "
                   % port)
     # main.cf's anchor file with the verify level and a certificate whose
     # names are not "hostname" (localhost).
     rx2 = tls_receiver(instance, *pki["certs"]["wrong"])
-    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % rx2.port("smtp"))
-    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    expect_unverified(inst, "[localhost]:%d" % rx2.port("smtp"))
     inst.wait_log(r"server certificate verification failed for %s: num=62:hostname mismatch"
                   % relay(rx2))
 
@@ -274,8 +270,7 @@ def test_legacy_enforce_tls_verifies_the_name(instance, pki):
     rx = tls_receiver(instance, *pki["certs"]["wrong"])
     inst = agent(instance, "smtp_tls_security_level =\nsmtp_enforce_tls = yes\n"
                  "smtp_tls_CAfile = %s\n" % pki["ca"])
-    qid, (status, dsn, mark, reason) = send(inst, "[localhost]:%d" % rx.port("smtp"))
-    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    expect_unverified(inst, "[localhost]:%d" % rx.port("smtp"))
     inst2 = agent(instance, "smtp_tls_security_level =\nsmtp_enforce_tls = yes\n"
                   "smtp_tls_enforce_peername = no\nsmtp_tls_CAfile = %s\n" % pki["ca"])
     qid, (status, dsn, mark, reason) = send(inst2, "[localhost]:%d" % rx.port("smtp"))
