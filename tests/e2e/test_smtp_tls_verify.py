@@ -3,7 +3,8 @@ fingerprint, smtp_tls_policy_maps, against our own smtpd with STARTTLS and
 a certificate from a test CA made here (openssl CLI). Each failure must
 defer the mail with Postfix's 4.7.5 "Server certificate not verified" and
 log Postfix's lines; each success logs "Verified TLS connection
-established". The smtp agent is driven by deliver_req (agent_helpers)."""
+established". The smtp agent is driven by deliver_req (agent_helpers); one test has
+Debian's Postfix as the server."""
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import tempfile
 
 import pytest
 
+import peers
 from agent_helpers import deliver, message, tls_receiver
 from peers_fixtures import *  # noqa: F401,F403
 
@@ -275,3 +277,20 @@ def test_legacy_enforce_tls_verifies_the_name(instance, pki):
                   "smtp_tls_enforce_peername = no\nsmtp_tls_CAfile = %s\n" % pki["ca"])
     qid, (status, dsn, mark, reason) = send(inst2, "[localhost]:%d" % rx.port("smtp"))
     assert status == "sent", reason
+
+
+def test_verify_against_debian_postfix(instance, start_peer, mail_user, pki):
+    """A real Postfix (Debian's) as the server, with the test CA's
+    certificate: verified, and the mail reaches the user's Maildir."""
+    cert, key = pki["certs"]["localhost"]
+    pf = start_peer(peers.PostfixPeer(main_cf={
+        "smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cert,
+        "smtpd_tls_key_file": key}))
+    inst = agent(instance, "smtp_tls_security_level = verify\nsmtp_tls_CAfile = %s\n" % pki["ca"])
+    qid, res = deliver(inst, "[localhost]:%d" % pf.port, "a@client.test",
+                       "%s@localhost" % mail_user.name, message(b"verified\n"))
+    assert res["%s@localhost" % mail_user.name][0] == "sent", res
+    inst.wait_log(r"Verified TLS connection established to localhost\[127\.0\.0\.1\]:%d"
+                  % pf.port)
+    pf.wait_log(r"disconnect from .* starttls=1 ")
+    mail_user.maildir.wait_for(1)
