@@ -371,10 +371,6 @@ static void tls_init(void)
     smtp_cfg.dnssec = strcasecmp(dsl, "dnssec") == 0;
     smtp_cfg.tls_session_cache =
         *param("tls_session_cache_database") && param_time("tls_session_cache_timeout") > 0;
-    if (strcmp(smtp_cfg.tls_servername, "hostname") == 0 ||
-        strcmp(smtp_cfg.tls_servername, "nexthop") == 0)
-        msg_fatal("%stls_servername = %s is not supported; use a literal name or leave it empty",
-                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", smtp_cfg.tls_servername);
 
     const char *level = param("tls_security_level");
     if (*level == 0) {

@@ -210,6 +210,7 @@ struct smtp_tls_session {
     size_t ntlsa;
     strbuf fpt;                       /* owns the fingerprint bytes tlsa[] points to */
     const char *tlsa_base;            /* TLSA base domain (the MX host) */
+    strbuf sni;                       /* SNI name; empty: none */
     strbuf protocols, cipherlist, id; /* id: what the session cache keys on */
 };
 /* 0, or -1 when this host must not be used (dane-only without usable

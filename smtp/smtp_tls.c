@@ -25,6 +25,7 @@
  * resumed session). tlsmgr unreachable (no master.cf entry) costs a full
  * handshake and one warning per process, never a delivery.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -121,7 +122,7 @@ tls_conn *smtp_tls_start(tls_ctx *ctx, stream *st, const char *relay,
                          const struct smtp_tls_session *ts, strbuf *reason)
 {
     struct tls_client_peer peer = {
-        .servername = smtp_cfg.tls_servername,
+        .servername = ts->sni.s ? ts->sni.s : "",
         .protocols = ts->protocols.s,
         .cipherlist = ts->cipherlist.s,
         .names = (const char *const *)ts->names.v,
@@ -130,10 +131,6 @@ tls_conn *smtp_tls_start(tls_ctx *ctx, stream *st, const char *relay,
         .ntlsa = ts->ntlsa,
         .tlsa_base = ts->tlsa_base,
     };
-    /* RFC 7672 2.2.3 (Postfix does the same): DANE sends the TLSA base
-     * domain as SNI. */
-    if (ts->level == SMTP_TLS_DANE && !*peer.servername)
-        peer.servername = ts->tlsa_base;
     if (!smtp_cfg.tls_session_cache || ts->ntlsa > 0)
         return tls_client_start_peer(ctx, st, &peer, smtp_cfg.starttls_timeout_ms, reason);
     /* Lives until the next handshake: the server may issue sessions for as
@@ -352,6 +349,7 @@ void smtp_tls_session_release(struct smtp_tls_session *ts)
     ts->tlsa = NULL;
     ts->ntlsa = 0;
     strbuf_release(&ts->fpt);
+    strbuf_release(&ts->sni);
     strbuf_release(&ts->protocols);
     strbuf_release(&ts->cipherlist);
     strbuf_release(&ts->id);
@@ -625,5 +623,21 @@ int smtp_tls_session_init(struct smtp_tls_session *ts, const struct smtp_tls_pol
             };
         ts->tlsa_base = t->host;
     }
+    /* SNI: smtp_tls_servername ("hostname": the server's name, "nexthop":
+     * the next-hop domain, else literal); with DANE always the TLSA base
+     * domain (RFC 7672 8.1, as Postfix does). */
+    const char *sn = smtp_cfg.tls_servername ? smtp_cfg.tls_servername : "";
+    if (lv == SMTP_TLS_DANE)
+        strbuf_set(&ts->sni, t->host);
+    else if (strcasecmp(sn, "hostname") == 0)
+        strbuf_set(&ts->sni, t->host);
+    else if (strcasecmp(sn, "nexthop") == 0)
+        nexthop_domain(nexthop, &ts->sni);
+    else
+        strbuf_set(&ts->sni, sn);
+    unsigned char ip[16]; /* RFC 6066 3: no address literals in SNI */
+    if (ts->sni.len &&
+        (inet_pton(AF_INET, ts->sni.s, ip) == 1 || inet_pton(AF_INET6, ts->sni.s, ip) == 1))
+        strbuf_reset(&ts->sni);
     return 0;
 }

@@ -275,6 +275,43 @@ static void test_session_dane(void **state)
     strbuf_release(&why);
 }
 
+static void test_session_sni(void **state)
+{
+    (void)state;
+    struct smtp_tls_policy p = {.level = SMTP_TLS_MAY};
+    struct smtp_target t = target("mx1.example.com");
+    struct smtp_tls_session ts;
+    strbuf why = STRBUF_INIT;
+    const char *dsn;
+    static const struct {
+        const char *setting, *nexthop, *sni;
+    } cases[] = {
+        {"", "example.com", ""},
+        {"hostname", "example.com", "mx1.example.com"},
+        {"nexthop", "[relay.example]:587", "relay.example"},
+        {"nexthop", "[127.0.0.1]:25", ""}, /* never an address */
+        {"literal.example", "example.com", "literal.example"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        smtp_cfg.tls_servername = cases[i].setting;
+        assert_int_equal(smtp_tls_session_init(&ts, &p, cases[i].nexthop, &t, &why, &dsn), 0);
+        assert_string_equal(ts.sni.s ? ts.sni.s : "", cases[i].sni);
+        smtp_tls_session_release(&ts);
+    }
+    /* DANE: the TLSA base domain, whatever the setting. */
+    unsigned char digest[32] = {0};
+    struct smtp_tlsa rec = {.usage = 3, .selector = 1, .mtype = 1, .data = digest, .len = 32};
+    t.dane = SMTP_DANE_USABLE;
+    t.tlsa = &rec;
+    t.ntlsa = 1;
+    p.level = SMTP_TLS_DANE;
+    smtp_cfg.tls_servername = "literal.example";
+    assert_int_equal(smtp_tls_session_init(&ts, &p, "example.com", &t, &why, &dsn), 0);
+    assert_string_equal(ts.sni.s, "mx1.example.com");
+    smtp_tls_session_release(&ts);
+    strbuf_release(&why);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +320,7 @@ int main(void)
         cmocka_unit_test_setup(test_session_verify_secure, setup),
         cmocka_unit_test_setup(test_session_fingerprint, setup),
         cmocka_unit_test_setup(test_session_dane, setup),
+        cmocka_unit_test_setup(test_session_sni, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
