@@ -283,6 +283,9 @@ static void smtp_serve(int fd, const char *service, char **args)
     deliver_request_serve(fd, process_request);
 }
 
+/* Whether the TLS policy table can be watched for changes (smtp_init). */
+static bool tls_policy_watch;
+
 /* A rebuilt password table is seen by a fresh process (Postfix does the
  * same): the open Berkeley DB handle keeps the old contents, and reopening
  * needs root. */
@@ -290,7 +293,7 @@ static void smtp_pre_accept(const char *service, char **args)
 {
     (void)service;
     (void)args;
-    maps *tables[] = {smtp_cfg.sasl.passwd, smtp_cfg.tls_policy};
+    maps *tables[] = {smtp_cfg.sasl.passwd, tls_policy_watch ? smtp_cfg.tls_policy : NULL};
     for (size_t k = 0; k < sizeof(tables) / sizeof(tables[0]); k++) {
         maps *pw = tables[k];
         for (size_t i = 0; pw && i < maps_count(pw); i++) {
@@ -423,6 +426,14 @@ static void smtp_init(const char *service, char **args)
     (void)args;
     smtp_cfg.lmtp = is_lmtp(service);
     signal(SIGPIPE, SIG_IGN);
+    /* Opened as root outside any chroot: from inside one (or without the
+     * privileges) its file may be invisible, which would look like a
+     * change before every request. */
+    tls_policy_watch = smtp_cfg.tls_policy && !maps_changed(smtp_cfg.tls_policy);
+    if (smtp_cfg.tls_policy && !tls_policy_watch)
+        msg_warn("%stls_policy_maps: its files are not visible to this process (chroot or "
+                 "permissions): changes take effect after \"postfix reload\"",
+                 smtp_cfg.lmtp ? "lmtp_" : "smtp_");
     srandom((unsigned)(time(NULL) ^ (getpid() << 16)));
     /* The skeleton has changed (and maybe chrooted, as Debian's master.cf
      * does) to queue_directory: relative names work in both cases. */

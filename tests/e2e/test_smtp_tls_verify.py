@@ -294,3 +294,18 @@ def test_verify_against_debian_postfix(instance, start_peer, mail_user, pki):
                   % pf.port)
     pf.wait_log(r"disconnect from .* starttls=1 ")
     mail_user.maildir.wait_for(1)
+
+
+def test_chrooted_agent_with_policy_table(instance, pki):
+    """Debian's master.cf chroots smtp: the CAfile and the policy table are
+    read before the chroot, and a table the chrooted process cannot see is
+    not mistaken for a changed one (no restart before every request)."""
+    rx = tls_receiver(instance, *pki["certs"]["localhost"])
+    port = rx.port("smtp")
+    table = policy_table(pki, "[localhost]:%d verify\n" % port)
+    inst = instance(master_cf="smtp unix - - y - - smtp\n", main_cf_extra=(
+        EXTRA + "smtp_tls_CAfile = %s\nsmtp_tls_policy_maps = %s\n" % (pki["ca"], table)))
+    inst.wait_log(r"daemon started")
+    expect_verified(inst, "[localhost]:%d" % port, relay(rx))
+    inst.wait_log(r"warning: smtp_tls_policy_maps: its files are not visible to this process")
+    assert "has changed -- restarting" not in inst.log()
