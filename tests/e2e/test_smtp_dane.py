@@ -8,7 +8,8 @@ own); the rest of the machine is untouched.
 
 Zone dane.test (signed):  dane.test MX mx (TLSA 3 1 1 = the receiver's key),
 bad.dane.test MX mxbad (TLSA 3 1 1 of another key), none.dane.test MX
-mxnone (no TLSA), unusable.dane.test MX mxunusable (only a PKIX-EE TLSA).
+mxnone (no TLSA), unusable.dane.test MX mxunusable (only a PKIX-EE TLSA), ta.dane.test MX
+mxta (TLSA 2 0 1 = a test CA),
 bogus.dane.test MX mxbogus (a TLSA RRset altered after signing: bogus).
 Zone plain.test (unsigned): MX and TLSA records nobody can validate.
 TLSA owners are wildcards (*._tcp.mx...) because receivers get free ports."""
@@ -71,6 +72,28 @@ def self_signed(d, name, cn):
     return cert, key
 
 
+def cert_sha256(cert):
+    der = subprocess.run(["openssl", "x509", "-in", cert, "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def signed_chain(d, name, dns_name, ca, ca_key):
+    """A certificate for dns_name signed by ca; the file holds leaf + CA."""
+    key = os.path.join(d, name + ".key")
+    _run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+          name + ".csr", "-subj", "/CN=" + dns_name], d)
+    with open(os.path.join(d, name + ".ext"), "w") as f:
+        f.write("subjectAltName=DNS:%s\n" % dns_name)
+    _run(["openssl", "x509", "-req", "-in", name + ".csr", "-CA", ca, "-CAkey", ca_key,
+          "-CAcreateserial", "-days", "2", "-out", name + ".leaf", "-extfile", name + ".ext"], d)
+    chain = os.path.join(d, name + ".pem")
+    with open(chain, "w") as f:
+        f.write(open(os.path.join(d, name + ".leaf")).read() + open(ca).read())
+    os.chmod(key, 0o644)
+    return chain, key
+
+
 ZONE = """\
 $ORIGIN dane.test.
 $TTL 60
@@ -86,6 +109,9 @@ mxbad IN A 127.0.0.1
 none IN MX 10 mxnone
 mxnone IN A 127.0.0.1
 unusable IN MX 10 mxunusable
+ta IN MX 10 mxta
+mxta IN A 127.0.0.1
+*._tcp.mxta IN TLSA 2 0 1 {ca}
 bogus IN MX 10 mxbogus
 mxbogus IN A 127.0.0.1
 *._tcp.mxbogus IN TLSA 3 1 1 {good}
@@ -116,10 +142,16 @@ def dane_dns():
     os.chmod(tmp, 0o755)
     cert, key = self_signed(tmp, "mx", "mx.dane.test")
     other, _ = self_signed(tmp, "other", "other.example")
+    # DANE-TA(2): a CA published in DNS, a chain (leaf + CA) for the
+    # right name (mxta.dane.test) and one for another name.
+    ca, ca_key = self_signed(tmp, "ca", "DANE Test CA")
+    ta_chain = signed_chain(tmp, "ta", "mxta.dane.test", ca, ca_key)
+    ta_wrong = signed_chain(tmp, "tawrong", "elsewhere.dane.test", ca, ca_key)
     nsd_port = 5353
     nsd_ip = _free_ip(nsd_port, prefix="127.54")
     with open(os.path.join(tmp, "dane.test.zone"), "w") as f:
-        f.write(ZONE.format(nsd_ip=nsd_ip, good=spki_sha256(cert), other=spki_sha256(other)))
+        f.write(ZONE.format(nsd_ip=nsd_ip, good=spki_sha256(cert), other=spki_sha256(other),
+                            ca=cert_sha256(ca)))
     with open(os.path.join(tmp, "plain.test.zone"), "w") as f:
         f.write(PLAIN.format(nsd_ip=nsd_ip, good=spki_sha256(cert)))
     ksk = _run(["ldns-keygen", "-a", "ECDSAP256SHA256", "-k", "dane.test"], tmp)
@@ -219,7 +251,8 @@ stub-zone:
             assert time.time() < deadline, "DNS not answering: " + \
                 open(os.path.join(tmp, "unbound.log")).read()[-2000:]
             time.sleep(0.1)
-        yield {"dir": tmp, "cert": cert, "key": key, "ub_log": os.path.join(tmp, "unbound.log")}
+        yield {"dir": tmp, "cert": cert, "key": key, "ta": ta_chain, "ta_wrong": ta_wrong,
+               "ub_log": os.path.join(tmp, "unbound.log")}
     finally:
         for p in procs:
             os.killpg(p.pid, signal.SIGTERM)
@@ -288,6 +321,22 @@ def test_dane_fallback_and_dane_only(instance, dane_dns, domain, mx, why):
     only = agent(instance, "dane-only")
     qid, (status, dsn, mark, reason) = send(only, "%s:%d" % (domain, port))
     assert (status, dsn, reason) == ("deferred", "4.7.5", "%s: %s" % (mx, why))
+
+
+def test_dane_ta_checks_names(instance, dane_dns):
+    """DANE-TA(2) 0 1: the chain must lead to the published CA and the
+    certificate carry the TLSA base domain (the MX host name)."""
+    rx = tls_receiver(instance, *dane_dns["ta"])
+    inst = agent(instance, "dane-only")
+    qid, (status, dsn, mark, reason) = send(inst, "ta.dane.test:%d" % rx.port("smtp"))
+    assert status == "sent", reason
+    inst.wait_log(r"Verified TLS connection established to mxta\.dane\.test\[127\.0\.0\.1\]:%d"
+                  % rx.port("smtp"))
+    rx2 = tls_receiver(instance, *dane_dns["ta_wrong"])
+    qid, (status, dsn, mark, reason) = send(inst, "ta.dane.test:%d" % rx2.port("smtp"))
+    assert (status, dsn, reason) == ("deferred", "4.7.5", "Server certificate not verified")
+    inst.wait_log(r"server certificate verification failed for mxta\.dane\.test"
+                  r"\[127\.0\.0\.1\]:%d: num=62:hostname mismatch" % rx2.port("smtp"))
 
 
 @pytest.mark.parametrize("level", ["dane", "dane-only"])
