@@ -1,5 +1,4 @@
-/* smtp_mime_downgrade (mime_downgrade_*) - 8-bit MIME content to 7-bit, for a peer without
- * 8BITMIME.
+/* smtp_mime_downgrade (mime_downgrade_*) - 8-bit MIME content to 7-bit, for a peer without 8BITMIME.
  *
  * What Postfix's smtp(8) does when disable_mime_output_conversion = no:
  * content is fed one line at a time (no terminator, as queue files hold
