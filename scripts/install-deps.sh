@@ -31,6 +31,10 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest iproute
     opendkim opendkim-tools rspamd python3-dkim
     # A libmilter program (pymilter) that asks for every modification.
     python3-milter
+    # DANE tests (tests/e2e/test_smtp_dane.py): a zone signed with
+    # ldns-signzone, served by NSD, validated by Unbound (services not
+    # started: policy-rc.d below; the test runs its own).
+    nsd unbound ldnsutils
     # Runtime libraries of Debian's postfix, which the tests only unpack
     # (apt-get download + dpkg -x) because our MTA owns Postfix's paths.
     libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase

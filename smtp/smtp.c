@@ -162,6 +162,7 @@ static void process_request(struct deliver_request *req)
     struct smtp_message msg = {.fd = -1};
     struct smtp_state s = {.req = req, .msg = &msg, .start_us = smtp_now_us()};
     struct smtp_targets targets = {0};
+    struct smtp_tls_policy policy = {0};
     strbuf err = STRBUF_INIT;
 
     msg.fd = queue_file_open(smtp_cfg.queue_directory, req->queue_name,
@@ -178,8 +179,22 @@ static void process_request(struct deliver_request *req)
         finish_pending(&s, DELIVER_DEFERRED, "4.3.0", "cannot read queue file");
         goto out;
     }
+    /* The TLS policy first: DANE changes how the next hop is resolved. */
+    if (smtp_tls_policy_lookup(req->nexthop, &policy, &err) < 0) {
+        msg_warn("%s", err.s);
+        finish_pending(&s, DELIVER_DEFERRED, "4.7.5", "client TLS configuration problem");
+        goto out;
+    }
+    bool dane = policy.level == SMTP_TLS_DANE || policy.level == SMTP_TLS_DANE_ONLY;
+    if (dane && !smtp_cfg.dnssec) {
+        /* Postfix: a configuration problem, warned about; the per-host
+         * rules below then fall back (dane) or defer (dane-only). */
+        msg_warn("%s: %s configured with dnssec lookups disabled", req->nexthop,
+                 smtp_tls_level_name(policy.level));
+        dane = false;
+    }
     const char *dsn = "4.4.3";
-    int rr = smtp_resolve_nexthop(req->nexthop, &targets, &err, &dsn);
+    int rr = smtp_resolve_nexthop_dane(req->nexthop, dane, &targets, &err, &dsn);
     if (rr < 0) {
         finish_pending(&s, rr == SMTP_RESOLVE_PERM ? DELIVER_BOUNCED : DELIVER_DEFERRED, dsn,
                        err.s);
@@ -192,6 +207,25 @@ static void process_request(struct deliver_request *req)
         describe_target(&s, t);
         s.target = t;
         s.no_tls = false;
+        struct smtp_tls_session ts;
+        const char *tdsn = "4.7.5";
+        strbuf_reset(&err);
+        if (t->path == NULL && smtp_tls_session_init(&ts, &policy, t->dest ? t->dest : req->nexthop,
+                                                     t, &err, &tdsn) < 0) {
+            /* This host cannot be used as the policy demands (dane-only
+             * without usable TLSA, a TLSA lookup error): the next one may. */
+            strbuf_set(&s.last_reason, err.s);
+            s.last_dsn = tdsn;
+            s.last_permanent = false;
+            msg_info("%s: %s", req->queue_id, s.last_reason.s);
+            smtp_tls_session_release(&ts);
+            continue;
+        }
+        if (t->path) { /* LMTP over a UNIX socket: no TLS */
+            memset(&ts, 0, sizeof(ts));
+            ts.level = SMTP_TLS_NONE;
+        }
+        s.tls = &ts;
         for (int attempt = 0; attempt < 2; attempt++) {
             strbuf_reset(&err);
             s.conn_us = 0;
@@ -213,6 +247,8 @@ static void process_request(struct deliver_request *req)
                 msg_info("%s: %s", req->queue_id, s.last_reason.s);
             break;
         }
+        s.tls = NULL;
+        smtp_tls_session_release(&ts);
     }
     if (any_pending(req)) {
         /* No server gave any recipient an answer: the destination as a
@@ -232,6 +268,7 @@ static void process_request(struct deliver_request *req)
 out:
     if (msg.fd >= 0)
         close(msg.fd);
+    smtp_tls_policy_release(&policy);
     smtp_targets_free(&targets);
     strbuf_release(&s.relay);
     strbuf_release(&s.host_addr);
@@ -246,6 +283,9 @@ static void smtp_serve(int fd, const char *service, char **args)
     deliver_request_serve(fd, process_request);
 }
 
+/* Whether the TLS policy table can be watched for changes (smtp_init). */
+static bool tls_policy_watch;
+
 /* A rebuilt password table is seen by a fresh process (Postfix does the
  * same): the open Berkeley DB handle keeps the old contents, and reopening
  * needs root. */
@@ -253,11 +293,14 @@ static void smtp_pre_accept(const char *service, char **args)
 {
     (void)service;
     (void)args;
-    maps *pw = smtp_cfg.sasl.passwd;
-    for (size_t i = 0; pw && i < maps_count(pw); i++) {
-        if (map_changed(maps_get(pw, i))) {
-            msg_info("table %s has changed -- restarting", map_spec(maps_get(pw, i)));
-            exit(0);
+    maps *tables[] = {smtp_cfg.sasl.passwd, tls_policy_watch ? smtp_cfg.tls_policy : NULL};
+    for (size_t k = 0; k < sizeof(tables) / sizeof(tables[0]); k++) {
+        maps *pw = tables[k];
+        for (size_t i = 0; pw && i < maps_count(pw); i++) {
+            if (map_changed(maps_get(pw, i))) {
+                msg_info("table %s has changed -- restarting", map_spec(maps_get(pw, i)));
+                exit(0);
+            }
         }
     }
 }
@@ -301,11 +344,81 @@ static bool is_lmtp(const char *service)
 #endif
 }
 
+/* The smtp_tls_* (lmtp_tls_*) settings, and the TLS context made from
+ * them: as root before any chroot, since trust anchor files
+ * (smtp_tls_CAfile, often under a root-only directory) must be read before
+ * the privilege drop, as Postfix does. */
+static void tls_init(void)
+{
+    smtp_cfg.tls_servername = param("tls_servername");
+    smtp_cfg.tls_protocols = param("tls_protocols");
+    smtp_cfg.tls_ciphers = param("tls_ciphers");
+    smtp_cfg.tls_exclude_ciphers = param("tls_exclude_ciphers");
+    smtp_cfg.tls_CAfile = param("tls_CAfile");
+    smtp_cfg.tls_CApath = param("tls_CApath");
+    smtp_cfg.tls_mandatory_protocols = param("tls_mandatory_protocols");
+    smtp_cfg.tls_mandatory_ciphers = param("tls_mandatory_ciphers");
+    smtp_cfg.tls_mandatory_exclude_ciphers = param("tls_mandatory_exclude_ciphers");
+    smtp_cfg.tls_verify_match = param("tls_verify_cert_match");
+    smtp_cfg.tls_secure_match = param("tls_secure_cert_match");
+    smtp_cfg.tls_fingerprint_match = param("tls_fingerprint_cert_match");
+    smtp_cfg.tls_fingerprint_digest = param("tls_fingerprint_digest");
+    smtp_cfg.tls_trust_anchor_file = param("tls_trust_anchor_file");
+    /* smtp_dns_support_level: empty (the resolver's defaults), disabled,
+     * enabled, dnssec (DNSSEC-validated answers, which DANE needs). */
+    const char *dsl = smtp_cfg.dns_support_level = param("dns_support_level");
+    if (*dsl && strcasecmp(dsl, "disabled") != 0 && strcasecmp(dsl, "enabled") != 0 &&
+        strcasecmp(dsl, "dnssec") != 0)
+        msg_fatal("%sdns_support_level = %s: unknown value (use disabled, enabled or dnssec)",
+                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", dsl);
+    smtp_cfg.dnssec = strcasecmp(dsl, "dnssec") == 0;
+    smtp_cfg.tls_session_cache =
+        *param("tls_session_cache_database") && param_time("tls_session_cache_timeout") > 0;
+
+    const char *level = param("tls_security_level");
+    if (*level == 0) {
+        bool use = config_get_bool(smtp_cfg.lmtp ? "lmtp_use_tls" : "smtp_use_tls");
+        bool enforce = config_get_bool(smtp_cfg.lmtp ? "lmtp_enforce_tls" : "smtp_enforce_tls");
+        /* Postfix's legacy mapping: enforcing TLS also verified the
+         * server's name unless smtp_tls_enforce_peername = no. */
+        bool peername = config_get_bool(smtp_cfg.lmtp ? "lmtp_tls_enforce_peername"
+                                                      : "smtp_tls_enforce_peername");
+        level = enforce ? (peername ? "verify" : "encrypt") : use ? "may" : "none";
+    }
+    if (smtp_tls_level_parse(level, &smtp_cfg.tls_level) < 0)
+        msg_fatal("%stls_security_level = %s: unknown level (use none, may, encrypt, dane, "
+                  "dane-only, fingerprint, verify or secure)",
+                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", level);
+
+    if (smtp_cfg.tls_level != SMTP_TLS_NONE || smtp_cfg.tls_policy) {
+        strbuf reason = STRBUF_INIT;
+        if (!smtp_tls_context(&reason))
+            msg_warn("cannot make the TLS client context: %s", reason.s);
+        strbuf_release(&reason);
+    }
+}
+
 /* As root: the SASL password table is normally readable by root only. */
 static void smtp_pre_init(const char *service, char **args)
 {
     (void)args;
-    smtp_sasl_init(is_lmtp(service));
+    bool lmtp = is_lmtp(service);
+    smtp_sasl_init(lmtp);
+    /* The TLS policy table, like the password table, before any chroot. */
+    const char *name = lmtp ? "lmtp_tls_policy_maps" : "smtp_tls_policy_maps";
+    const char *list = config_get(name);
+    if (*list) {
+        strbuf err = STRBUF_INIT;
+        /* A broken table defers mail (4.7.5) instead of killing every
+         * delivery agent, as in Postfix. */
+        smtp_cfg.tls_policy = maps_open(name, list, MAP_SURROGATE, &err);
+        if (!smtp_cfg.tls_policy)
+            msg_fatal("%s", err.s);
+        strbuf_release(&err);
+    }
+    smtp_cfg.lmtp = lmtp;
+    smtp_cfg.starttls_timeout_ms = timeout_ms("starttls_timeout");
+    tls_init();
 }
 
 static void smtp_init(const char *service, char **args)
@@ -313,6 +426,14 @@ static void smtp_init(const char *service, char **args)
     (void)args;
     smtp_cfg.lmtp = is_lmtp(service);
     signal(SIGPIPE, SIG_IGN);
+    /* Opened as root outside any chroot: from inside one (or without the
+     * privileges) its file may be invisible, which would look like a
+     * change before every request. */
+    tls_policy_watch = smtp_cfg.tls_policy && !maps_changed(smtp_cfg.tls_policy);
+    if (smtp_cfg.tls_policy && !tls_policy_watch)
+        msg_warn("%stls_policy_maps: its files are not visible to this process (chroot or "
+                 "permissions): changes take effect after \"postfix reload\"",
+                 smtp_cfg.lmtp ? "lmtp_" : "smtp_");
     srandom((unsigned)(time(NULL) ^ (getpid() << 16)));
     /* The skeleton has changed (and maybe chrooted, as Debian's master.cf
      * does) to queue_directory: relative names work in both cases. */
@@ -332,19 +453,6 @@ static void smtp_init(const char *service, char **args)
     smtp_cfg.mx_address_limit =
         (int)config_get_int(smtp_cfg.lmtp ? "lmtp_mx_address_limit" : "smtp_mx_address_limit");
     smtp_cfg.fallback_relay = param("fallback_relay");
-    smtp_cfg.tls_servername = param("tls_servername");
-    smtp_cfg.tls_protocols = param("tls_protocols");
-    smtp_cfg.tls_ciphers = param("tls_ciphers");
-    smtp_cfg.tls_exclude_ciphers = param("tls_exclude_ciphers");
-    smtp_cfg.tls_CAfile = param("tls_CAfile");
-    smtp_cfg.tls_CApath = param("tls_CApath");
-    smtp_cfg.tls_session_cache =
-        *param("tls_session_cache_database") && param_time("tls_session_cache_timeout") > 0;
-    if (strcmp(smtp_cfg.tls_servername, "hostname") == 0 ||
-        strcmp(smtp_cfg.tls_servername, "nexthop") == 0)
-        msg_fatal("%stls_servername = %s is not supported; use a literal name or leave it empty",
-                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", smtp_cfg.tls_servername);
-
     /* smtp_host_lookup: dns and/or native; disable_dns_lookups overrides. */
     strlist methods = STRLIST_INIT;
     strlist_split(&methods, param("host_lookup"), ", \t\r\n", NULL);
@@ -361,21 +469,8 @@ static void smtp_init(const char *service, char **args)
         smtp_cfg.dns = false;
     smtp_cfg.mime_conversion = !config_get_bool("disable_mime_output_conversion");
 
-    const char *level = param("tls_security_level");
-    if (*level == 0) {
-        bool use = config_get_bool(smtp_cfg.lmtp ? "lmtp_use_tls" : "smtp_use_tls");
-        bool enforce = config_get_bool(smtp_cfg.lmtp ? "lmtp_enforce_tls" : "smtp_enforce_tls");
-        level = enforce ? "encrypt" : use ? "may" : "none";
-    }
-    if (strcasecmp(level, "none") == 0)
-        smtp_cfg.tls_level = SMTP_TLS_NONE;
-    else if (strcasecmp(level, "may") == 0)
-        smtp_cfg.tls_level = SMTP_TLS_MAY;
-    else if (strcasecmp(level, "encrypt") == 0)
-        smtp_cfg.tls_level = SMTP_TLS_ENCRYPT;
-    else
-        msg_fatal("%stls_security_level = %s is not supported (none, may, encrypt)",
-                  smtp_cfg.lmtp ? "lmtp_" : "smtp_", level);
+    if (*smtp_cfg.dns_support_level && strcasecmp(smtp_cfg.dns_support_level, "disabled") == 0)
+        smtp_cfg.dns = false;
 
     struct inet_protocols protos;
     strbuf perr = STRBUF_INIT;

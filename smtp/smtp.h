@@ -21,10 +21,21 @@
 #include "stream.h"
 #include "tls.h"
 #include "strbuf.h"
+#include "strlist.h"
 
 /* ---- configuration (smtp_* or lmtp_* parameters) ------------------------ */
 
-enum smtp_tls_level { SMTP_TLS_NONE, SMTP_TLS_MAY, SMTP_TLS_ENCRYPT };
+/* Postfix's TLS security levels, weakest first. */
+enum smtp_tls_level {
+    SMTP_TLS_NONE,
+    SMTP_TLS_MAY,
+    SMTP_TLS_ENCRYPT,
+    SMTP_TLS_DANE,
+    SMTP_TLS_DANE_ONLY,
+    SMTP_TLS_FINGERPRINT,
+    SMTP_TLS_VERIFY,
+    SMTP_TLS_SECURE,
+};
 
 struct smtp_config {
     bool lmtp;
@@ -41,6 +52,13 @@ struct smtp_config {
     enum smtp_tls_level tls_level;
     const char *tls_servername;
     const char *tls_protocols, *tls_ciphers, *tls_exclude_ciphers, *tls_CAfile, *tls_CApath;
+    const char *tls_mandatory_protocols, *tls_mandatory_ciphers, *tls_mandatory_exclude_ciphers;
+    const char *tls_verify_match, *tls_secure_match, *tls_fingerprint_match;
+    const char *tls_fingerprint_digest;
+    const char *tls_trust_anchor_file;
+    maps *tls_policy; /* *_tls_policy_maps; NULL when empty */
+    bool dnssec;      /* *_dns_support_level = dnssec (DANE needs it) */
+    const char *dns_support_level;
     bool tls_session_cache; /* *_tls_session_cache_database set, timeout > 0 */
     int family;             /* AF_UNSPEC, AF_INET or AF_INET6 (inet_protocols) */
     bool mime_conversion;   /* !disable_mime_output_conversion */
@@ -71,6 +89,21 @@ void smtp_mx_sort(struct smtp_mx *mx, size_t n, size_t (*rnd)(size_t n));
 void smtp_mx_free(struct smtp_mx *mx, size_t n);
 
 /* A place to connect to. For LMTP over UNIX sockets `path` is set. */
+/* DANE state of one MX host (smtp_dns.c, when the next hop's policy is
+ * dane or dane-only). */
+enum smtp_dane_status {
+    SMTP_DANE_INSECURE = 0, /* not looked up, or the MX/address records are not DNSSEC-valid */
+    SMTP_DANE_NOTFOUND,     /* validated, no (validated) TLSA records */
+    SMTP_DANE_UNUSABLE,     /* validated TLSA records, none usable for SMTP */
+    SMTP_DANE_USABLE,       /* validated, usable TLSA records in tlsa[] */
+    SMTP_DANE_ERROR,        /* the TLSA (or address) lookup failed: defer this host */
+};
+struct smtp_tlsa {
+    unsigned char usage, selector, mtype;
+    unsigned char *data;
+    size_t len;
+};
+
 struct smtp_target {
     char *host; /* name for logs: MX host, relay host, or $myhostname */
     char *addr; /* numeric address, or the socket path */
@@ -79,6 +112,9 @@ struct smtp_target {
     unsigned port;
     struct sockaddr_storage sa;
     socklen_t salen;
+    enum smtp_dane_status dane;
+    struct smtp_tlsa *tlsa; /* usable records only */
+    size_t ntlsa;
 };
 
 struct smtp_targets {
@@ -100,6 +136,12 @@ enum smtp_resolve_status {
  * wording) and DSN code are set. */
 int smtp_resolve_nexthop(const char *nexthop, struct smtp_targets *out, strbuf *reason,
                          const char **dsn);
+/* The same, with DNSSEC-validated MX and address lookups and the TLSA
+ * records of each host (_port._tcp.host) when `dane` is set (the next
+ * hop's TLS policy is dane or dane-only): see enum smtp_dane_status. The
+ * fallback relays get no DANE lookups (their own policy is not known). */
+int smtp_resolve_nexthop_dane(const char *nexthop, bool dane, struct smtp_targets *out,
+                              strbuf *reason, const char **dsn);
 
 /* ---- generic(5) (smtp_generic.c) ------------------------------------------ */
 
@@ -132,6 +174,52 @@ int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err);
 
 /* ---- TLS (smtp_tls.c, on the shared lib/global/tls) --------------------------- */
 
+/* A level name (any case) -> level; -1 for an unknown name. */
+int smtp_tls_level_parse(const char *name, enum smtp_tls_level *out);
+const char *smtp_tls_level_name(enum smtp_tls_level level);
+
+/* The TLS policy of a next hop: main.cf's, or a smtp_tls_policy_maps
+ * entry "level [match=...] [ciphers=grade] [protocols=...] [exclude=...]
+ * [tafile=...]"
+ * (Postfix's TLS policy table syntax). NULL members: main.cf's settings. */
+struct smtp_tls_policy {
+    enum smtp_tls_level level;
+    strlist match; /* names/strategies (verify, secure) or fingerprints */
+    bool have_match;
+    char *protocols, *ciphers, *exclude;
+    char *tafile; /* verify, secure: trust anchor file (replaces the CAs) */
+};
+/* Parse a policy table value. -1 with err for an unknown level or
+ * attribute, an attribute the level cannot use, a bad value. */
+int smtp_tls_policy_parse(const char *value, struct smtp_tls_policy *out, strbuf *err);
+void smtp_tls_policy_release(struct smtp_tls_policy *p);
+/* The policy for `nexthop` as written ("[host]:port", "domain"): the
+ * table's entry for it (a domain also ".parent" entries, nearest first),
+ * else main.cf's level. 0, or -1 with err (table trouble or a bad entry:
+ * the caller defers with 4.7.5, as Postfix does). */
+int smtp_tls_policy_lookup(const char *nexthop, struct smtp_tls_policy *out, strbuf *err);
+
+/* What one connection to one host must achieve (from the next hop's policy
+ * and the host's DANE state). */
+struct smtp_tls_session {
+    enum smtp_tls_level level; /* effective: DANE only with usable TLSA */
+    bool mandatory;            /* no plaintext fallback */
+    bool must_match;           /* unverified peer: "Server certificate not verified" */
+    strlist names;             /* reference names (verify, secure) */
+    struct tls_tlsa *tlsa;     /* DANE records or fingerprints */
+    size_t ntlsa;
+    strbuf fpt;                       /* owns the fingerprint bytes tlsa[] points to */
+    const char *tlsa_base;            /* TLSA base domain (the MX host) */
+    strbuf sni;                       /* SNI name; empty: none */
+    strbuf protocols, cipherlist, id; /* id: what the session cache keys on */
+};
+/* 0, or -1 when this host must not be used (dane-only without usable
+ * TLSA, a TLSA lookup error, a bad fingerprint): reason and dsn set. */
+int smtp_tls_session_init(struct smtp_tls_session *ts, const struct smtp_tls_policy *pol,
+                          const char *nexthop, const struct smtp_target *t, strbuf *reason,
+                          const char **dsn);
+void smtp_tls_session_release(struct smtp_tls_session *ts);
+
 /* The process-wide client context from the smtp_tls_* (lmtp_tls_*)
  * settings, made on first use. NULL with the reason on a bad setting. */
 tls_ctx *smtp_tls_context(strbuf *reason);
@@ -139,7 +227,8 @@ tls_ctx *smtp_tls_context(strbuf *reason);
  * offering the session tlsmgr(8) keeps for it and handing tlsmgr the ones
  * the server issues (smtp_tls_session_cache_database). NULL with the
  * reason on failure (a cached session that failed is forgotten). */
-tls_conn *smtp_tls_start(tls_ctx *ctx, stream *st, const char *relay, strbuf *reason);
+tls_conn *smtp_tls_start(tls_ctx *ctx, stream *st, const char *relay,
+                         const struct smtp_tls_session *ts, strbuf *reason);
 /* "Untrusted TLS connection established to <peer>: TLSv1.3 with cipher
  * TLS_AES_256_GCM_SHA384 (256/256 bits)", Postfix's log line. */
 void smtp_tls_describe(const tls_conn *conn, const char *peer, strbuf *out);
@@ -183,6 +272,7 @@ struct smtp_state {
     const char *last_dsn;
     bool last_permanent; /* the session failure would bounce if it is the last host */
     bool no_tls;         /* plaintext retry after a failed opportunistic handshake */
+    const struct smtp_tls_session *tls; /* what TLS this host must give */
 };
 
 int smtp_session(struct smtp_state *s, int fd);

@@ -4,6 +4,14 @@
  * /etc/resolv.conf decides where queries go); host addresses from getaddrinfo (so
  * /etc/hosts works as for every other program). Bracketed next hops and
  * LMTP destinations never see an MX lookup.
+ *
+ * DANE (the next hop's TLS policy is dane or dane-only): the MX lookup
+ * asks for DNSSEC validation (lib/global/dns, AD bit), and for each host
+ * reached through a validated MX RRset (or named by a bracketed next hop,
+ * or the domain itself without MX, when that answer validated) the
+ * address records are checked the same way and the TLSA records of
+ * _port._tcp.host looked up (RFC 7672 2.2). The addresses used are still
+ * getaddrinfo's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,6 +67,9 @@ void smtp_mx_free(struct smtp_mx *mx, size_t n)
 void smtp_targets_free(struct smtp_targets *t)
 {
     for (size_t i = 0; i < t->n; i++) {
+        for (size_t k = 0; k < t->v[i].ntlsa; k++)
+            free(t->v[i].tlsa[k].data);
+        free(t->v[i].tlsa);
         free(t->v[i].host);
         free(t->v[i].addr);
         free(t->v[i].path);
@@ -86,11 +97,15 @@ static size_t rnd_random(size_t n)
 
 /* MX records for domain. Returns the count (0: the domain exists but has
  * no MX), or a negative smtp_resolve_status with the reason set. */
-static int mx_lookup(const char *domain, struct smtp_mx **out, strbuf *reason, const char **dsn)
+static int mx_lookup(const char *domain, bool dnssec, bool *secure, struct smtp_mx **out,
+                     strbuf *reason, const char **dsn)
 {
     struct dns_reply rep;
     *out = NULL;
-    switch (dns_lookup(domain, DNS_T_MX, &rep, NULL)) {
+    int st = dnssec ? dns_lookup_dnssec(domain, DNS_T_MX, &rep, NULL)
+                    : dns_lookup(domain, DNS_T_MX, &rep, NULL);
+    *secure = dnssec && rep.authentic;
+    switch (st) {
     case DNS_NOTFOUND:
         strbuf_printf(reason,
                       "Host or domain name not found. Name service error for name=%s "
@@ -192,8 +207,62 @@ static int host_addrs(const char *host, unsigned port, struct smtp_targets *out,
     return 0;
 }
 
+/* DANE state of `host` (its zone reached securely): address records
+ * validated? then its TLSA records. Set on targets [from, n). */
+static void dane_host(const char *host, unsigned port, bool secure, struct smtp_targets *out,
+                      size_t from)
+{
+    if (from >= out->n)
+        return;
+    enum smtp_dane_status st = SMTP_DANE_INSECURE;
+    struct dns_reply rep = {0};
+    if (secure) {
+        int r =
+            dns_lookup_dnssec(host, smtp_cfg.family == AF_INET6 ? DNS_T_AAAA : DNS_T_A, &rep, NULL);
+        if (r == DNS_NODATA && smtp_cfg.family == AF_UNSPEC && rep.authentic) {
+            dns_reply_free(&rep);
+            r = dns_lookup_dnssec(host, DNS_T_AAAA, &rep, NULL);
+        }
+        secure = r == DNS_OK && rep.authentic;
+        dns_reply_free(&rep);
+    }
+    if (secure) {
+        strbuf name = STRBUF_INIT;
+        strbuf_printf(&name, "_%u._tcp.%s", port, host);
+        int r = dns_lookup_dnssec(name.s, DNS_T_TLSA, &rep, NULL);
+        strbuf_release(&name);
+        if (r == DNS_RETRY)
+            st = SMTP_DANE_ERROR;
+        else if (r != DNS_OK || !rep.authentic)
+            st = SMTP_DANE_NOTFOUND; /* insecure records count as none */
+        else
+            st = SMTP_DANE_UNUSABLE;
+    }
+    for (size_t i = from; i < out->n; i++) {
+        struct smtp_target *tg = &out->v[i];
+        tg->dane = st;
+        if (st != SMTP_DANE_UNUSABLE)
+            continue;
+        for (size_t k = 0; k < rep.n; k++) {
+            if (!dns_tlsa_check(&rep.v[k], NULL))
+                continue;
+            tg->tlsa = xreallocarray(tg->tlsa, tg->ntlsa + 1, sizeof(*tg->tlsa));
+            struct smtp_tlsa *a = &tg->tlsa[tg->ntlsa++];
+            a->usage = rep.v[k].usage;
+            a->selector = rep.v[k].selector;
+            a->mtype = rep.v[k].mtype;
+            a->len = rep.v[k].data_len;
+            a->data = xmalloc(a->len ? a->len : 1);
+            memcpy(a->data, rep.v[k].data, a->len);
+        }
+        if (tg->ntlsa > 0)
+            tg->dane = SMTP_DANE_USABLE;
+    }
+    dns_reply_free(&rep);
+}
+
 /* One hop spec: "[host]", "[host]:port", "host:port", "host". */
-static int add_hop(const char *spec, unsigned default_port, struct smtp_targets *out,
+static int add_hop(const char *spec, unsigned default_port, bool dane, struct smtp_targets *out,
                    strbuf *reason, const char **dsn)
 {
     strbuf host = STRBUF_INIT;
@@ -241,17 +310,26 @@ static int add_hop(const char *spec, unsigned default_port, struct smtp_targets 
     size_t limit = smtp_cfg.mx_address_limit > 0 ? out->n + (size_t)smtp_cfg.mx_address_limit : 0;
     struct smtp_mx *mx = NULL;
     int nmx = 0;
+    dane = dane && smtp_cfg.dns && !smtp_cfg.lmtp;
+    /* A bracketed host is its own TLSA base; its address records decide. */
+    bool secure = dane && bracketed;
     if (!bracketed && smtp_cfg.dns && !smtp_cfg.lmtp)
-        nmx = mx_lookup(h, &mx, reason, dsn);
+        nmx = mx_lookup(h, dane, &secure, &mx, reason, dsn);
     if (nmx < 0) {
         ret = nmx;
     } else if (nmx == 0) {
+        size_t before = out->n;
         ret = host_addrs(h, port, out, limit, reason, dsn);
+        if (dane)
+            dane_host(h, port, secure, out, before);
     } else {
         size_t before = out->n;
         int worst = 0;
         for (int i = 0; i < nmx; i++) {
+            size_t first = out->n;
             int r = host_addrs(mx[i].host, port, out, limit, reason, dsn);
+            if (dane)
+                dane_host(mx[i].host, port, secure, out, first);
             if (r == SMTP_RESOLVE_TEMP || (r < 0 && worst == 0))
                 worst = r;
         }
@@ -289,6 +367,12 @@ static int add_unix(const char *path, struct smtp_targets *out, strbuf *reason, 
 int smtp_resolve_nexthop(const char *nexthop, struct smtp_targets *out, strbuf *reason,
                          const char **dsn)
 {
+    return smtp_resolve_nexthop_dane(nexthop, false, out, reason, dsn);
+}
+
+int smtp_resolve_nexthop_dane(const char *nexthop, bool dane, struct smtp_targets *out,
+                              strbuf *reason, const char **dsn)
+{
     unsigned default_port = smtp_cfg.lmtp ? 24 : 25;
     int ret;
     out->v = NULL;
@@ -306,7 +390,7 @@ int smtp_resolve_nexthop(const char *nexthop, struct smtp_targets *out, strbuf *
     }
     if (strncmp(nexthop, "inet:", 5) == 0)
         nexthop += 5;
-    ret = add_hop(nexthop, default_port, out, reason, dsn);
+    ret = add_hop(nexthop, default_port, dane, out, reason, dsn);
     set_dest(out, 0, nexthop);
     /* Fallback relays help when the destination's own hosts don't answer
      * (or can't be found, temporarily). */
@@ -317,7 +401,7 @@ int smtp_resolve_nexthop(const char *nexthop, struct smtp_targets *out, strbuf *
             strbuf r2 = STRBUF_INIT;
             const char *d2 = NULL;
             size_t before = out->n;
-            (void)add_hop(relays.v[i], default_port, out, &r2, &d2);
+            (void)add_hop(relays.v[i], default_port, false, out, &r2, &d2);
             set_dest(out, before, relays.v[i]);
             strbuf_release(&r2);
         }

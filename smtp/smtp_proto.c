@@ -209,9 +209,9 @@ static int authenticate(struct session *ss)
         quit(ss);
         goto out;
     }
-    unsigned flags = ss->tls == NULL                   ? smtp_cfg.sasl.sec_flags
-                     : tls_conn_peer_verified(ss->tls) ? smtp_cfg.sasl.tlsv_flags
-                                                       : smtp_cfg.sasl.tls_flags;
+    unsigned flags = ss->tls == NULL                  ? smtp_cfg.sasl.sec_flags
+                     : tls_conn_peer_matched(ss->tls) ? smtp_cfg.sasl.tlsv_flags
+                                                      : smtp_cfg.sasl.tls_flags;
     c = sasl_client_new(ss->auth_mechs.s, flags, user.s, pass.s, &err);
     if (c == NULL) {
         ret = session_fail(ss, "4.7.0", false,
@@ -279,8 +279,9 @@ out:
 static int starttls(struct session *ss)
 {
     struct smtp_state *s = ss->s;
-    bool required = smtp_cfg.tls_level == SMTP_TLS_ENCRYPT;
-    if (smtp_cfg.tls_level == SMTP_TLS_NONE || s->no_tls)
+    const struct smtp_tls_session *ts = s->tls;
+    bool required = ts->mandatory;
+    if (ts->level == SMTP_TLS_NONE || s->no_tls)
         return 0;
     if (!(ss->features & SMTP_EXT_STARTTLS)) {
         if (required)
@@ -308,7 +309,7 @@ static int starttls(struct session *ss)
      * as if it came over TLS (CVE-2011-0411, client side). */
     stream_discard_input(ss->st);
     if (ctx)
-        ss->tls = smtp_tls_start(ctx, ss->st, s->relay.s, &reason);
+        ss->tls = smtp_tls_start(ctx, ss->st, s->relay.s, ts, &reason);
     if (ss->tls == NULL) {
         /* No context is the administrator's problem (a CAfile that does not
          * load): a warning, as Postfix's; a failed handshake is the peer's. */
@@ -325,10 +326,21 @@ static int starttls(struct session *ss)
         strbuf_release(&reason);
         return ret;
     }
+    /* Postfix's order: the verification error (only where it decides
+     * something), the connection line, then the failure. */
+    bool unverified = ts->must_match && !tls_conn_peer_matched(ss->tls);
+    strbuf_reset(&reason);
+    if (unverified && tls_conn_verify_error(ss->tls, &reason))
+        msg_info("server certificate verification failed for %s: %s", s->relay.s, reason.s);
     strbuf_reset(&reason);
     smtp_tls_describe(ss->tls, s->relay.s, &reason);
     msg_info("%s", reason.s);
     strbuf_release(&reason);
+    if (unverified) {
+        if (send_cmd(ss, true, "QUIT") == 0)
+            (void)read_reply(ss, smtp_cfg.quit_timeout_ms);
+        return session_fail(ss, "4.7.5", false, "Server certificate not verified");
+    }
     /* RFC 3207: forget everything learned before the handshake. */
     return hello(ss);
 }

@@ -104,8 +104,8 @@ static const struct config_implemented table[] = {
     READ("recipient_delimiter"),
     READ("relay_domains_reject_code"),
     READ("relay_recipient_maps"),
-    READ("relocated_maps"), /* at RCPT only (smtpd_unlisted) */
-    READ("virtual_alias_maps"),   /* also cleanup (rewriting) */
+    READ("relocated_maps"),     /* at RCPT only (smtpd_unlisted) */
+    READ("virtual_alias_maps"), /* also cleanup (rewriting) */
     READ("virtual_mailbox_maps"),
     READ("smtpd_banner"),
     READ("smtpd_client_connection_count_limit"),
@@ -113,7 +113,7 @@ static const struct config_implemented table[] = {
     READ("smtpd_client_event_limit_exceptions"),
     READ("smtpd_client_restrictions"), /* their restrictions: smtpd_restriction.h */
     READ("smtpd_enforce_tls"),
-    READ("access_map_defer_code"),  /* smtpd access tables */
+    READ("access_map_defer_code"), /* smtpd access tables */
     READ("access_map_reject_code"),
     READ("smtpd_data_restrictions"),
     READ("smtpd_delay_reject"),
@@ -344,6 +344,18 @@ static const struct config_implemented table[] = {
     SMTP_LMTP("tls_session_cache_database"), /* kept by tlsmgr; Debian sets it */
     SMTP_LMTP("tls_session_cache_timeout"),
     SMTP_LMTP("use_tls"),
+    /* Verified outbound TLS and DANE (smtp/smtp_tls.c, smtp/smtp_dns.c). */
+    SMTP_LMTP("dns_support_level"),
+    SMTP_LMTP("tls_fingerprint_cert_match"),
+    SMTP_LMTP("tls_fingerprint_digest"),
+    SMTP_LMTP("tls_mandatory_ciphers"),
+    SMTP_LMTP("tls_mandatory_exclude_ciphers"),
+    SMTP_LMTP("tls_mandatory_protocols"),
+    SMTP_LMTP("tls_policy_maps"),
+    SMTP_LMTP("tls_enforce_peername"), /* the legacy *_enforce_tls mapping */
+    SMTP_LMTP("tls_secure_cert_match"),
+    SMTP_LMTP("tls_trust_anchor_file"),
+    SMTP_LMTP("tls_verify_cert_match"),
 
     /* postmap, postalias, newaliases */
     READ("alias_database"),

@@ -74,10 +74,11 @@ static int get_name(const unsigned char *buf, size_t len, size_t off, char *out,
     return bad;
 }
 
-static void add_rr(struct dns_reply *out, unsigned type, unsigned pref, char *data)
+static struct dns_rr *add_rr(struct dns_reply *out, unsigned type, unsigned pref, char *data)
 {
     out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
-    out->v[out->n++] = (struct dns_rr){.type = type, .pref = pref, .data = data};
+    out->v[out->n] = (struct dns_rr){.type = type, .pref = pref, .data = data};
+    return &out->v[out->n++];
 }
 
 static void set_why(strbuf *why, const char *s)
@@ -91,6 +92,7 @@ int dns_parse_reply(const unsigned char *buf, size_t len, unsigned qtype, struct
 {
     out->v = NULL;
     out->n = 0;
+    out->authentic = false;
     if (len < DNS_HDR) {
         set_why(why, "malformed DNS reply (short header)");
         return DNS_RETRY;
@@ -102,6 +104,7 @@ int dns_parse_reply(const unsigned char *buf, size_t len, unsigned qtype, struct
         set_why(why, "malformed DNS reply (not a response)");
         return DNS_RETRY;
     }
+    out->authentic = (flags & 0x0020) != 0;
     if (rcode == 3)
         return DNS_NOTFOUND;
     if (rcode != 0) {
@@ -178,6 +181,23 @@ int dns_parse_reply(const unsigned char *buf, size_t len, unsigned qtype, struct
             add_rr(out, type, 0, t.s ? strbuf_detach(&t) : xstrdup(""));
             break;
         }
+        case DNS_T_TLSA: {
+            /* usage, selector, matching type, then the data: kept as
+             * bytes; dns_tlsa_check() judges them. Oversized data is
+             * dropped here so nobody allocates for it. */
+            if (rdlen < 3 || rdlen - 3 > DNS_TLSA_DATA_MAX)
+                continue;
+            size_t dl = rdlen - 3u;
+            char *d = xmalloc(dl + 1);
+            memcpy(d, buf + rd + 3, dl);
+            d[dl] = 0;
+            struct dns_rr *t = add_rr(out, type, 0, d);
+            t->data_len = dl;
+            t->usage = buf[rd];
+            t->selector = buf[rd + 1];
+            t->mtype = buf[rd + 2];
+            break;
+        }
         default:
             break;
         }
@@ -194,10 +214,11 @@ bad:
 static struct __res_state resolver;
 static bool res_ready;
 
-int dns_lookup(const char *name, unsigned qtype, struct dns_reply *out, strbuf *why)
+static int lookup(const char *name, unsigned qtype, bool dnssec, struct dns_reply *out, strbuf *why)
 {
     out->v = NULL;
     out->n = 0;
+    out->authentic = false;
     if (!res_ready) {
         if (res_ninit(&resolver) != 0) {
             set_why(why, "cannot initialize the DNS resolver");
@@ -205,25 +226,75 @@ int dns_lookup(const char *name, unsigned qtype, struct dns_reply *out, strbuf *
         }
         res_ready = true;
     }
+    /* DO (EDNS0) asks for the DNSSEC records, AD asks a validating
+     * resolver to say whether it validated (RFC 6840 5.7); glibc clears
+     * the AD bit of answers unless RES_TRUSTAD, so it is set only here. */
+    unsigned long saved = resolver.options;
+    if (dnssec) {
+        resolver.options |= RES_USE_EDNS0 | RES_USE_DNSSEC;
+#ifdef RES_TRUSTAD
+        resolver.options |= RES_TRUSTAD;
+#endif
+    }
     unsigned char query[NS_PACKETSZ + 64];
-    int qlen = res_nmkquery(&resolver, ns_o_query, name, ns_c_in, (int)qtype, NULL, 0, NULL,
-                            query, sizeof(query));
+    int qlen = res_nmkquery(&resolver, ns_o_query, name, ns_c_in, (int)qtype, NULL, 0, NULL, query,
+                            sizeof(query));
     if (qlen < 0) {
+        resolver.options = saved;
         set_why(why, "malformed DNS name");
         return DNS_NOTFOUND; /* a name DNS cannot carry does not exist */
     }
+    if (dnssec && qlen >= DNS_HDR)
+        query[3] |= 0x20; /* AD */
     unsigned char *answer = xmalloc(DNS_ANSWER_MAX);
     int alen = res_nsend(&resolver, query, qlen, answer, DNS_ANSWER_MAX);
+    resolver.options = saved;
     int ret;
     if (alen < 0) {
         set_why(why, "DNS lookup timed out");
         ret = DNS_RETRY;
     } else {
-        ret = dns_parse_reply(answer, alen > DNS_ANSWER_MAX ? DNS_ANSWER_MAX : (size_t)alen,
-                              qtype, out, why);
+        ret = dns_parse_reply(answer, alen > DNS_ANSWER_MAX ? DNS_ANSWER_MAX : (size_t)alen, qtype,
+                              out, why);
     }
     free(answer);
     return ret;
+}
+
+int dns_lookup(const char *name, unsigned qtype, struct dns_reply *out, strbuf *why)
+{
+    return lookup(name, qtype, false, out, why);
+}
+
+int dns_lookup_dnssec(const char *name, unsigned qtype, struct dns_reply *out, strbuf *why)
+{
+    return lookup(name, qtype, true, out, why);
+}
+
+bool dns_tlsa_check(const struct dns_rr *rr, strbuf *why)
+{
+    const char *bad = NULL;
+    if (rr->type != DNS_T_TLSA)
+        bad = "not a TLSA record";
+    else if (rr->usage == 0 || rr->usage == 1)
+        bad = "PKIX usages are not used for SMTP";
+    else if (rr->usage > 3)
+        bad = "unknown certificate usage";
+    else if (rr->selector > 1)
+        bad = "unknown selector";
+    else if (rr->mtype > 2)
+        bad = "unknown matching type";
+    else if (rr->mtype == 0 && rr->data_len == 0)
+        bad = "empty association data";
+    else if (rr->mtype == 1 && rr->data_len != 32)
+        bad = "SHA2-256 data is not 32 bytes";
+    else if (rr->mtype == 2 && rr->data_len != 64)
+        bad = "SHA2-512 data is not 64 bytes";
+    if (bad && why) {
+        strbuf_reset(why);
+        strbuf_printf(why, "TLSA %u %u %u: %s", rr->usage, rr->selector, rr->mtype, bad);
+    }
+    return bad == NULL;
 }
 
 int dns_reverse_name(const char *addr, const char *suffix_v4, const char *suffix_v6, strbuf *out)
@@ -263,6 +334,8 @@ const char *dns_type_name(unsigned type)
         return "TXT";
     case DNS_T_AAAA:
         return "AAAA";
+    case DNS_T_TLSA:
+        return "TLSA";
     default:
         return "?";
     }

@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 struct tls_ctx {
     SSL_CTX *ssl_ctx;
     bool server;
+    unsigned char fpt_mtype; /* client: see tls_fingerprint_mtype */
 };
 
 struct tls_conn {
@@ -31,7 +33,16 @@ struct tls_conn {
     /* Client: where sessions the server issues go (tls_client_sessions). */
     void (*save)(void *arg, const unsigned char *der, size_t len);
     void *save_arg;
+    bool auth;      /* names or TLSA records were given */
+    bool dane;      /* ... TLSA records */
+    int verify_err; /* first verification error (X509_V_OK: none) */
+    int verify_depth;
+    char *err_issuer; /* issuer of the certificate that failed, one line */
 };
+
+/* Private-use matching type (RFC 6698 PrivMatch) for fingerprints whose
+ * digest DANE has no number for. */
+#define FPT_PRIVATE_MTYPE 255
 
 /* SSL ex_data slot that leads from an SSL back to its tls_conn. */
 static int conn_index(void)
@@ -72,6 +83,28 @@ static void append_ssl_errors(strbuf *err)
         ERR_error_string_n(e, buf, sizeof(buf));
         strbuf_printf(err, "; %s", buf);
     }
+}
+
+/* Verification goes on past errors (SSL_VERIFY_NONE: the caller decides
+ * after the handshake), but the first error is what Postfix reports. */
+static int verify_cb(int ok, X509_STORE_CTX *store)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    tls_conn *c = ssl ? SSL_get_ex_data(ssl, conn_index()) : NULL;
+    if (!ok && c && c->verify_err == X509_V_OK) {
+        c->verify_err = X509_STORE_CTX_get_error(store);
+        c->verify_depth = X509_STORE_CTX_get_error_depth(store);
+        X509 *cert = X509_STORE_CTX_get_current_cert(store);
+        if (cert) {
+            char buf[256];
+            X509_NAME_oneline(X509_get_issuer_name(cert), buf, sizeof(buf));
+            for (char *p = buf; *p; p++) /* a name is the peer's text */
+                if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+                    *p = '?';
+            c->err_issuer = xstrdup(buf);
+        }
+    }
+    return 1;
 }
 
 /* ---- settings ----------------------------------------------------------- */
@@ -350,17 +383,57 @@ tls_ctx *tls_client_ctx_new(const struct tls_client_settings *set, strbuf *err)
     }
     /* Verification runs and its result is kept (tls_conn_peer_verified);
      * whether an unverified peer is acceptable is the caller's policy. */
-    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, verify_cb);
+    /* DANE for TLSA records and fingerprints (DANE-EE records of the
+     * fingerprint digest). */
+    if (SSL_CTX_dane_enable(c) <= 0) {
+        strbuf_puts(err, "cannot enable DANE support");
+        append_ssl_errors(err);
+        goto fail;
+    }
+    const char *fd =
+        set->fingerprint_digest && *set->fingerprint_digest ? set->fingerprint_digest : "sha256";
+    unsigned char fpt_mtype;
+    if (strcasecmp(fd, "sha256") == 0) {
+        fpt_mtype = 1;
+    } else if (strcasecmp(fd, "sha512") == 0) {
+        fpt_mtype = 2;
+    } else {
+        static const char *const known[] = {"md5", "sha1", "sha224", "sha384"};
+        const EVP_MD *md = NULL;
+        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+            if (strcasecmp(fd, known[i]) == 0)
+                md = EVP_get_digestbyname(known[i]);
+        if (!md) {
+            strbuf_printf(err,
+                          "unsupported fingerprint digest \"%s\" (use md5, sha1, sha224, "
+                          "sha256, sha384 or sha512)",
+                          fd);
+            goto fail;
+        }
+        if (SSL_CTX_dane_mtype_set(c, md, FPT_PRIVATE_MTYPE, 1) <= 0) {
+            strbuf_printf(err, "cannot use fingerprint digest \"%s\"", fd);
+            append_ssl_errors(err);
+            goto fail;
+        }
+        fpt_mtype = FPT_PRIVATE_MTYPE;
+    }
     /* Sessions are resumed only from what the caller keeps (tlsmgr's
      * cache): no OpenSSL-internal client cache. */
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(c, client_new_session);
     tls_ctx *t = xcalloc(1, sizeof(*t));
     t->ssl_ctx = c;
+    t->fpt_mtype = fpt_mtype;
     return t;
 fail:
     SSL_CTX_free(c);
     return NULL;
+}
+
+unsigned char tls_fingerprint_mtype(const tls_ctx *ctx)
+{
+    return ctx->fpt_mtype;
 }
 
 void tls_ctx_free(tls_ctx **ctxp)
@@ -588,9 +661,75 @@ static int handshake(tls_conn *c, int fd, int timeout_ms, const char *what, strb
     }
 }
 
-static tls_conn *start(tls_ctx *ctx, stream *st, const char *servername, int timeout_ms,
-                       const struct tls_client_sessions *sessions, strbuf *err)
+static void conn_free(tls_conn *c)
 {
+    SSL_free(c->ssl);
+    free(c->err_issuer);
+    free(c);
+}
+
+/* The per-connection parts of a client's settings: versions, ciphers,
+ * reference names, TLSA records. -1 with err on a bad setting. */
+static int client_peer_setup(tls_conn *c, const struct tls_client_peer *peer, strbuf *err)
+{
+    if (peer->protocols && *peer->protocols) {
+        int minv = 0, maxv = 0;
+        if (tls_parse_protocols(peer->protocols, &minv, &maxv, err) < 0)
+            return -1;
+        if (!SSL_set_min_proto_version(c->ssl, minv) || !SSL_set_max_proto_version(c->ssl, maxv)) {
+            strbuf_printf(err, "cannot set TLS protocol range from \"%s\"", peer->protocols);
+            append_ssl_errors(err);
+            return -1;
+        }
+    }
+    if (peer->cipherlist && *peer->cipherlist && !SSL_set_cipher_list(c->ssl, peer->cipherlist)) {
+        strbuf_printf(err, "invalid cipher list \"%s\"", peer->cipherlist);
+        append_ssl_errors(err);
+        return -1;
+    }
+    if (peer->ntlsa > 0) {
+        const char *base = peer->tlsa_base && *peer->tlsa_base ? peer->tlsa_base : NULL;
+        if (SSL_dane_enable(c->ssl, base) <= 0) {
+            strbuf_puts(err, "cannot enable DANE for the connection");
+            append_ssl_errors(err);
+            return -1;
+        }
+        /* Names matter for DANE-TA only; no partial wildcards ("fo*.d"). */
+        SSL_dane_set_flags(c->ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+        SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        int usable = 0;
+        for (size_t i = 0; i < peer->ntlsa; i++) {
+            const struct tls_tlsa *t = &peer->tlsa[i];
+            int r = SSL_dane_tlsa_add(c->ssl, t->usage, t->selector, t->mtype, t->data, t->len);
+            if (r > 0)
+                usable++;
+            ERR_clear_error(); /* an unusable record is skipped, as RFC 7671 says */
+        }
+        if (usable == 0) {
+            strbuf_puts(err, "no usable TLSA records");
+            return -1;
+        }
+        c->auth = c->dane = true;
+    }
+    if (peer->nnames > 0) {
+        SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        for (size_t i = 0; i < peer->nnames; i++) {
+            if (!SSL_add1_host(c->ssl, peer->names[i])) {
+                strbuf_printf(err, "bad certificate match name \"%s\"", peer->names[i]);
+                append_ssl_errors(err);
+                return -1;
+            }
+        }
+        c->auth = true;
+    }
+    return 0;
+}
+
+static tls_conn *start(tls_ctx *ctx, stream *st, const struct tls_client_peer *peer, int timeout_ms,
+                       strbuf *err)
+{
+    const char *servername = peer ? peer->servername : NULL;
+    const struct tls_client_sessions *sessions = peer ? peer->sessions : NULL;
     if (stream_input_pending(st) > 0)
         msg_panic("tls start with %zu bytes of plaintext input still buffered",
                   stream_input_pending(st));
@@ -609,6 +748,10 @@ static tls_conn *start(tls_ctx *ctx, stream *st, const char *servername, int tim
             (void)SSL_set_tlsext_host_name(c->ssl, servername);
         if (!SSL_set_ex_data(c->ssl, conn_index(), c))
             msg_fatal("SSL_set_ex_data: out of memory");
+        if (peer && client_peer_setup(c, peer, err) < 0) {
+            conn_free(c);
+            return NULL;
+        }
         if (sessions) {
             c->save = sessions->save;
             c->save_arg = sessions->arg;
@@ -627,8 +770,7 @@ static tls_conn *start(tls_ctx *ctx, stream *st, const char *servername, int tim
     }
     if (handshake(c, stream_fd(st), timeout_ms, ctx->server ? "SSL_accept" : "SSL_connect", err) <
         0) {
-        SSL_free(c->ssl);
-        free(c);
+        conn_free(c);
         return NULL;
     }
     stream_set_io(st, &tls_stream_io, c);
@@ -639,7 +781,7 @@ tls_conn *tls_server_start(tls_ctx *ctx, stream *st, int timeout_ms, strbuf *err
 {
     if (!ctx->server)
         msg_panic("tls_server_start with a client context");
-    return start(ctx, st, NULL, timeout_ms, NULL, err);
+    return start(ctx, st, NULL, timeout_ms, err);
 }
 
 tls_conn *tls_client_start(tls_ctx *ctx, stream *st, const char *servername, int timeout_ms,
@@ -652,9 +794,16 @@ tls_conn *tls_client_start_sessions(tls_ctx *ctx, stream *st, const char *server
                                     int timeout_ms, const struct tls_client_sessions *sessions,
                                     strbuf *err)
 {
+    struct tls_client_peer peer = {.servername = servername, .sessions = sessions};
+    return tls_client_start_peer(ctx, st, &peer, timeout_ms, err);
+}
+
+tls_conn *tls_client_start_peer(tls_ctx *ctx, stream *st, const struct tls_client_peer *peer,
+                                int timeout_ms, strbuf *err)
+{
     if (ctx->server)
         msg_panic("tls_client_start with a server context");
-    return start(ctx, st, servername, timeout_ms, sessions, err);
+    return start(ctx, st, peer, timeout_ms, err);
 }
 
 void tls_conn_close(tls_conn **connp, stream *st)
@@ -667,8 +816,8 @@ void tls_conn_close(tls_conn **connp, stream *st)
     (void)SSL_shutdown(c->ssl); /* one try: close_notify out, no wait for the peer's */
     ERR_clear_error();
     stream_set_io(st, NULL, NULL);
-    SSL_free(c->ssl);
-    XFREE(*connp);
+    conn_free(c);
+    *connp = NULL;
 }
 
 /* ---- what was negotiated ------------------------------------------------ */
@@ -704,6 +853,57 @@ bool tls_conn_peer_verified(const tls_conn *c)
     bool ok = peer && SSL_get_verify_result(c->ssl) == X509_V_OK;
     X509_free(peer);
     return ok;
+}
+
+bool tls_conn_peer_matched(const tls_conn *c)
+{
+    if (!c->auth || !tls_conn_peer_verified(c))
+        return false;
+    /* With TLSA records, a verified chain must also be a DANE match (a
+     * resumed session was verified when it was made, under the same
+     * policy: the caller's cache id names it). */
+    if (c->dane && !tls_conn_reused(c)) {
+        EVP_PKEY *mspki = NULL;
+        X509 *mcert = NULL;
+        return SSL_get0_dane_authority(c->ssl, &mcert, &mspki) >= 0;
+    }
+    return true;
+}
+
+bool tls_conn_verify_error(const tls_conn *c, strbuf *out)
+{
+    int e = c->verify_err;
+    if (e == X509_V_OK) {
+        long r = SSL_get_verify_result(c->ssl);
+        if (r == X509_V_OK)
+            return false;
+        e = (int)r;
+    }
+    const char *issuer = c->err_issuer ? c->err_issuer : "";
+    switch (e) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        strbuf_printf(out, "untrusted issuer %s", issuer);
+        break;
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        strbuf_puts(out, "self-signed certificate");
+        break;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
+        strbuf_puts(out, "certificate not yet valid");
+        break;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
+        strbuf_puts(out, "certificate has expired");
+        break;
+    case X509_V_ERR_INVALID_PURPOSE:
+        strbuf_puts(out, "not designated for use as a server certificate");
+        break;
+    default:
+        strbuf_printf(out, "num=%d:%s", e, X509_verify_cert_error_string(e));
+    }
+    return true;
 }
 
 bool tls_conn_peer_cn(const tls_conn *c, strbuf *out)

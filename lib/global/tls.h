@@ -23,6 +23,17 @@
  * - Session resumption on the client: only what the caller keeps
  *   (tls_client_start_sessions: the smtp client's tlsmgr cache); OpenSSL
  *   keeps nothing of its own.
+ * - Server authentication on the client (tls_client_start_peer): per
+ *   connection, the certificate must chain to the context's trust anchors
+ *   and carry one of the reference names (OpenSSL's host check: DNS
+ *   subjectAltNames, else the subject CN; "*.d" wildcards on the first
+ *   label; a name ".d" accepts any subdomain of d), or match one of the
+ *   TLSA records (OpenSSL's DANE: DANE-TA(2) and DANE-EE(3), the caller
+ *   filters PKIX usages out; fingerprints are DANE-EE records with the
+ *   context's fingerprint matching type). The handshake never fails for
+ *   an unverified peer: tls_conn_peer_matched() tells, and
+ *   tls_conn_verify_error() gives the first verification error in
+ *   Postfix's words; whether that is acceptable is the caller's policy.
  * - Private keys and session secrets never reach the log.
  */
 #ifndef MTA_TLS_H
@@ -69,6 +80,9 @@ struct tls_client_settings {
     const char *cipherlist;
     const char *cert_file, *key_file; /* optional client certificate */
     const char *CAfile, *CApath;      /* trust anchors; "" for none */
+    /* Digest of the fingerprint level (Postfix's *_tls_fingerprint_digest:
+     * md5, sha1, sha224, sha256, sha384, sha512; NULL/"": sha256). */
+    const char *fingerprint_digest;
 };
 
 tls_ctx *tls_server_ctx_new(const struct tls_server_settings *set, strbuf *err);
@@ -102,6 +116,39 @@ struct tls_client_sessions {
 tls_conn *tls_client_start_sessions(tls_ctx *ctx, stream *st, const char *servername,
                                     int timeout_ms, const struct tls_client_sessions *sessions,
                                     strbuf *err);
+
+/* One TLSA record (RFC 6698) as DANE matches it; data is not copied. */
+struct tls_tlsa {
+    unsigned char usage, selector, mtype;
+    const unsigned char *data;
+    size_t len;
+};
+/* The matching type under which fingerprints of the context's digest are
+ * given as TLSA records (1 for sha256, 2 for sha512, else a private-use
+ * number that DNS records never carry past dns_tlsa_check()). */
+unsigned char tls_fingerprint_mtype(const tls_ctx *ctx);
+
+/* Everything the client wants of one connection. NULL/0 members: the
+ * context's settings, no SNI, no authentication (only reported). */
+struct tls_client_peer {
+    const char *servername; /* SNI */
+    const char *protocols;  /* Postfix syntax; overrides the context's */
+    const char *cipherlist; /* OpenSSL syntax; overrides the context's */
+    /* Reference names for the chain + name check (verify, secure). */
+    const char *const *names;
+    size_t nnames;
+    /* DANE or fingerprints: TLSA records, and the TLSA base domain (a
+     * DANE-TA(2) match checks the certificate's names against it and
+     * against `names`; with a NULL base only against `names`, which is how
+     * trust anchor files work). */
+    const struct tls_tlsa *tlsa;
+    size_t ntlsa;
+    const char *tlsa_base;
+    const struct tls_client_sessions *sessions; /* resumption, as above */
+};
+tls_conn *tls_client_start_peer(tls_ctx *ctx, stream *st, const struct tls_client_peer *peer,
+                                int timeout_ms, strbuf *err);
+
 void tls_conn_close(tls_conn **connp, stream *st);
 
 /* What was negotiated. */
@@ -113,6 +160,14 @@ bool tls_conn_reused(const tls_conn *conn);
  * anchors (chain only; the caller matches names)? Subject CN into out. */
 bool tls_conn_peer_verified(const tls_conn *conn);
 bool tls_conn_peer_cn(const tls_conn *conn, strbuf *out);
+/* Did the authentication asked for in tls_client_start_peer succeed (the
+ * chain and a name, or a TLSA record)? false when none was asked for. */
+bool tls_conn_peer_matched(const tls_conn *conn);
+/* The first certificate verification error in Postfix's words, into out
+ * ("untrusted issuer /CN=Test CA", "certificate has expired",
+ * "num=62:hostname mismatch", "num=65:no matching DANE TLSA records");
+ * false when verification found no error. */
+bool tls_conn_verify_error(const tls_conn *conn, strbuf *out);
 
 /* Postfix's description, appended to out:
  *   "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
