@@ -28,12 +28,18 @@
  * warnings (lib/global/config_fidelity).
  *
  * smtpd_data_restrictions are evaluated at DATA and BDAT ("<DATA>: Data
- * command rejected"); smtpd_end_of_data_restrictions are not yet: set, they
- * make DATA and BDAT get 451 4.3.5.
+ * command rejected"), smtpd_end_of_data_restrictions after the last byte of
+ * the message and before cleanup commits it ("<END-OF-MESSAGE>: End-of-data
+ * rejected", logged with the queue ID); sender, recipient count and size are
+ * known there. As in Postfix, both see the recipient (reject_unauth_destination,
+ * to= in the log) only when the transaction has exactly one: the list applies
+ * to all recipients alike. Neither runs for smtpd -S (sendmail -bs).
  *
  * check_*_access tables come from lib/maps/map_cache (opened once, reopened
  * when the file changes) and are consulted with lib/global/access_table's
- * keys in Postfix's order; a table value is parsed there too: OK, DUNNO,
+ * keys in Postfix's order, and answer about what they looked up, at any
+ * stage ("<a@b>: Sender address rejected: text" also at END-OF-MESSAGE); a
+ * table value is parsed there too: OK, DUNNO,
  * REJECT, DEFER, NNN text, DEFER_IF_PERMIT, DEFER_IF_REJECT, WARN, INFO, a
  * restriction class (smtpd_restriction_classes) or a restriction list.
  * PREPEND headers go before smtpd's Received: (smtpd_data).
@@ -73,7 +79,7 @@ static resolve *rs;
 static match_list *mynetworks;
 static strlist lists[5]; /* client helo sender relay recipient */
 static strlist rewrite_clients;
-static strlist data_lists[2]; /* not evaluated: see smtpd_check_data */
+static strlist data_lists[2]; /* DATA, END-OF-MESSAGE */
 static const char *data_list_names[2] = {"smtpd_data_restrictions",
                                          "smtpd_end_of_data_restrictions"};
 static maps *sender_login_maps;     /* NULL: not configured */
@@ -85,7 +91,6 @@ static const char *list_names[5] = {"smtpd_client_restrictions", "smtpd_helo_res
                                     "smtpd_sender_restrictions", "smtpd_relay_restrictions",
                                     "smtpd_recipient_restrictions"};
 
-#define CONFIG_ERROR_REPLY "451 4.3.5 Server configuration error"
 #define TEMP_ERROR_REPLY "451 4.3.0 Temporary lookup failure"
 
 static void split_or_die(strlist *sl, const char *param)
@@ -329,8 +334,7 @@ static enum verdict message_action(struct ctx *c, const char *table, const char 
     else if (*text)
         strbuf_printf(&line, "%s: %s %s", c->subject, c->class_text, text);
     else
-        strbuf_printf(&line, "%s: %s triggers %s action", c->subject, c->class_text,
-                      acts[i].word);
+        strbuf_printf(&line, "%s: %s triggers %s action", c->subject, c->class_text, acts[i].word);
     log_whatsup(c->s, acts[i].log, c->stage, strbuf_str(&line), c->rcpt);
     strbuf_release(&line);
     struct smtpd_state *s = c->s;
@@ -475,6 +479,24 @@ out:
     access_keys_release(k);
     strbuf_release(&err);
     strbuf_release(&value);
+    return v;
+}
+
+/* check_{client,helo,sender,recipient}_access answer about what they looked
+ * up, whatever the stage (Postfix: "<a@b>: Sender address rejected" also in
+ * smtpd_recipient_restrictions or at END-OF-MESSAGE). */
+static enum verdict access_about(struct ctx *c, const char *table, struct access_keys *k, int depth,
+                                 const char *what, const char *class_text)
+{
+    const char *subject = c->subject, *cls = c->class_text;
+    strbuf subj = STRBUF_INIT;
+    strbuf_printf(&subj, "<%s>", what);
+    c->subject = strbuf_str(&subj);
+    c->class_text = class_text;
+    enum verdict v = access_check(c, table, k, depth);
+    c->subject = subject;
+    c->class_text = cls;
+    strbuf_release(&subj);
     return v;
 }
 
@@ -743,12 +765,12 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
         case SMTPD_R_CHECK_CLIENT_ACCESS:
             access_keys_domain(&k, strbuf_str(&s->name), access_parent);
             access_keys_ip(&k, strbuf_str(&s->addr));
-            v = access_check(c, arg, &k, depth);
+            v = access_about(c, arg, &k, depth, strbuf_str(&s->namaddr), "Client host");
             break;
         case SMTPD_R_CHECK_HELO_ACCESS:
             if (s->helo.len) {
                 access_keys_domain(&k, strbuf_str(&s->helo), access_parent);
-                v = access_check(c, arg, &k, depth);
+                v = access_about(c, arg, &k, depth, strbuf_str(&s->helo), "Helo command");
             }
             break;
         case SMTPD_R_CHECK_SENDER_ACCESS:
@@ -756,14 +778,14 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
                 access_keys_address(&k, s->sender.len ? strbuf_str(&s->sender) : "",
                                     config_get("recipient_delimiter"), access_parent,
                                     config_get("smtpd_null_access_lookup_key"));
-                v = access_check(c, arg, &k, depth);
+                v = access_about(c, arg, &k, depth, strbuf_str(&s->sender), "Sender address");
             }
             break;
         case SMTPD_R_CHECK_RECIPIENT_ACCESS:
             if (c->rcpt && c->rcpt[0]) {
                 access_keys_address(&k, c->rcpt, config_get("recipient_delimiter"), access_parent,
                                     "");
-                v = access_check(c, arg, &k, depth);
+                v = access_about(c, arg, &k, depth, c->rcpt, "Recipient address");
             }
             break;
         default:
@@ -860,27 +882,31 @@ int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply)
     return finish(&c, false, "RCPT");
 }
 
-int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply)
+/* smtpd_data_restrictions (which = 0) and smtpd_end_of_data_restrictions (1). */
+static int check_data_list(struct smtpd_state *s, int which, const char *stage, strbuf *reply)
 {
-    /* End-of-data restrictions would run after the message: not yet. */
-    if (data_lists[1].n) {
-        msg_warn("%s: not implemented in this version; answering %s with 451 4.3.5",
-                 data_list_names[1], stage);
-        strbuf_set(reply, CONFIG_ERROR_REPLY);
-        smtpd_log_reject(s, stage, strbuf_str(reply), NULL);
-        return 451;
-    }
-    if (data_lists[0].n == 0 || s->act.discard)
+    if (data_lists[which].n == 0 || s->act.discard || s->stand_alone)
         return 0;
     struct ctx c = {.s = s,
+                    .rcpt = s->rcpt_count == 1 && s->last_rcpt.s ? strbuf_str(&s->last_rcpt) : NULL,
                     .reply = reply,
                     .stage = stage,
-                    .class_text = "Data command",
-                    .subject = "<DATA>",
+                    .class_text = which ? "End-of-data" : "Data command",
+                    .subject = which ? "<END-OF-MESSAGE>" : "<DATA>",
                     .defer_if_permit = STRBUF_INIT,
                     .defer_if_reject = STRBUF_INIT};
-    enum verdict v = run_restrictions(&c, &data_lists[0], data_list_names[0], 0);
+    enum verdict v = run_restrictions(&c, &data_lists[which], data_list_names[which], 0);
     return finish(&c, v == V_REJECT, stage);
+}
+
+int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply)
+{
+    return check_data_list(s, 0, stage, reply);
+}
+
+int smtpd_check_eod(struct smtpd_state *s, strbuf *reply)
+{
+    return check_data_list(s, 1, "END-OF-MESSAGE", reply);
 }
 
 int smtpd_check_vrfy(struct smtpd_state *s, const char *rcpt, strbuf *reply)

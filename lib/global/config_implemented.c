@@ -114,6 +114,7 @@ static const struct config_implemented table[] = {
     READ("access_map_defer_code"),  /* smtpd access tables */
     READ("access_map_reject_code"),
     READ("smtpd_data_restrictions"),
+    READ("smtpd_end_of_data_restrictions"),
     READ("smtpd_delay_reject"),
     READ("smtpd_error_sleep_time"),
     READ("smtpd_forbid_bare_newline"),

@@ -103,7 +103,7 @@ static const struct smtpd_restriction_list lists[] = {
     {"smtpd_relay_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
     {"smtpd_recipient_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
     {"smtpd_data_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
-    {"smtpd_end_of_data_restrictions", false, "smtpd answers every DATA with 451 4.3.5"},
+    {"smtpd_end_of_data_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
 };
 
 const struct smtpd_restriction *smtpd_restriction_find(const char *name)

@@ -164,15 +164,16 @@ def test_restriction_in_a_master_cf_override_is_reported_there(instance):
 
 
 def test_data_restrictions_refuse_data(instance):
-    """smtpd_end_of_data_restrictions is not evaluated: set, it makes DATA 451
-    (it could have rejected the message), and postfix check says so."""
-    inst = instance(SMTPD_CF, main_cf_extra="smtpd_end_of_data_restrictions = reject_unauth_pipelining\n"
+    """A restriction we do not have in smtpd_end_of_data_restrictions: the end
+    of data gets 451 4.3.5 (it could have rejected the message), and postfix
+    check says so."""
+    inst = instance(SMTPD_CF, main_cf_extra="smtpd_end_of_data_restrictions = reject_unverified_sender\n"
                     "mydestination = $myhostname, localhost\nlocal_recipient_maps =\n",
                     start=False)
     r = inst.postfix("check", check=False)
     assert r.returncode != 0
-    assert ("parameter smtpd_end_of_data_restrictions: restriction reject_unauth_pipelining: this list "
-            "is not implemented in this version; smtpd answers every DATA with 451 4.3.5"
+    assert ("parameter smtpd_end_of_data_restrictions: restriction reject_unverified_sender: not "
+            "implemented in this version; smtpd answers 451 4.3.5 when evaluation gets there"
             in r.stderr), r.stderr
     start(inst)
     c = Raw(inst.port("smtp"))
@@ -184,11 +185,13 @@ def test_data_restrictions_refuse_data(instance):
     c.send("RCPT TO:<someone@mta-test.example>\r\n")
     assert c.reply()[0].startswith("250")
     c.send("DATA\r\n")
+    assert c.reply()[0].startswith("354")
+    c.send("Subject: t\r\n\r\nhi\r\n.\r\n")
     assert c.reply() == ["451 4.3.5 Server configuration error"]
     c.send("QUIT\r\n")
     c.reply()
-    inst.wait_log(r"\S+: reject: DATA from localhost\[127\.0\.0\.1\]: 451 4\.3\.5 Server "
-                  r"configuration error; from=<a@client\.example>")
+    inst.wait_log(r"[0-9A-F]+: reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 451 4\.3\.5 "
+                  r"Server configuration error; from=<a@client\.example> to=<someone@mta-test\.example>")
 
 
 # ---- Debian 12 and CentOS 8 stock files ------------------------------------

@@ -47,8 +47,7 @@ static void lists(void **state)
     assert_int_equal(n, 7);
     assert_true(smtpd_restriction_list_find("smtpd_relay_restrictions")->evaluated);
     assert_true(smtpd_restriction_list_find("smtpd_data_restrictions")->evaluated);
-    assert_false(smtpd_restriction_list_find("smtpd_end_of_data_restrictions")->evaluated);
-    assert_false(smtpd_restriction_list_find("smtpd_end_of_data_restrictions")->evaluated);
+    assert_true(smtpd_restriction_list_find("smtpd_end_of_data_restrictions")->evaluated);
     assert_null(smtpd_restriction_list_find("smtpd_etrn_restrictions"));
     assert_null(smtpd_restriction_list_find("header_checks"));
     assert_ptr_equal(smtpd_restriction_list_find(l[0].param), &l[0]);
@@ -84,7 +83,7 @@ static void check_reports_what_smtpd_cannot_evaluate(void **state)
                      0);
     assert_int_equal(check("smtpd_recipient_restrictions",
                            "permit_mynetworks, reject_rbl_client zen.spamhaus.org, "
-                           "check_policy_service inet:127.0.0.1:10023, reject_unauth_pipelining, "
+                           "check_policy_service inet:127.0.0.1:10023, reject_unverified_sender, "
                            "permit_mynetwork, hash:/etc/postfix/access, myclass, "
                            "check_recipient_access",
                            "myclass, other"),
@@ -92,16 +91,16 @@ static void check_reports_what_smtpd_cannot_evaluate(void **state)
     assert_string_equal(
         strbuf_str(&reports),
         "check_policy_service: not implemented in this version\n"
-        "reject_unauth_pipelining: not implemented in this version\n"
+        "reject_unverified_sender: not implemented in this version\n"
         "permit_mynetwork: unknown restriction\n"
         "hash:/etc/postfix/access: a lookup table used directly as a restriction is not "
         "implemented in this version\n"
         "check_recipient_access: its argument is missing\n");
-    /* Lists smtpd does not evaluate: every item counts, even "permit". */
-    assert_int_equal(check("smtpd_end_of_data_restrictions", "reject_unauth_pipelining, permit", ""), 2);
+    /* The end-of-data list is checked like the others. */
+    assert_int_equal(
+        check("smtpd_end_of_data_restrictions", "reject_unverified_sender, permit", ""), 1);
     assert_string_equal(strbuf_str(&reports),
-                        "reject_unauth_pipelining: this list is not implemented in this version\n"
-                        "permit: this list is not implemented in this version\n");
+                        "reject_unverified_sender: not implemented in this version\n");
     assert_int_equal(check("smtpd_data_restrictions", "", ""), 0);
     const char *error = NULL;
     assert_int_equal(
