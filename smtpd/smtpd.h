@@ -54,6 +54,7 @@ struct smtpd_state {
     const char *protocol; /* "SMTP", "ESMTP" */
     bool extended;        /* EHLO: PIPELINING etc. were offered */
     bool stand_alone;     /* smtpd -S (sendmail -bs): a local pipe, not the network */
+    bool ill_pipelining;  /* commands sent ahead where not allowed: reject_unauth_pipelining */
     const char *where;    /* last command, for "timeout after X" */
 
     /* transaction */

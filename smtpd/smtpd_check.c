@@ -19,8 +19,10 @@
  * defer_unauth_destination, reject_non_fqdn_recipient,
  * reject_non_fqdn_sender, reject_non_fqdn_helo_hostname,
  * reject_invalid_helo_hostname, reject_unlisted_recipient,
- * reject_unlisted_sender, defer_if_permit, defer_if_reject, names from
- * smtpd_restriction_classes, check_{client,helo,sender,recipient}_access
+ * reject_unlisted_sender, defer_if_permit, defer_if_reject,
+ * reject_unauth_pipelining (the session's ill_pipelining flag, set by
+ * smtpd.c as Postfix 2.6+ does), names from smtpd_restriction_classes,
+ * check_{client,reverse_client_hostname,helo,sender,recipient}_access
  * type:table (below). Anything else -- a Postfix restriction we don't have (the DNS
  * based ones among them), an unknown name -- is logged and the client gets
  * 451 4.3.5: never an accept of what the restriction might have rejected.
@@ -140,6 +142,7 @@ void smtpd_check_init(void)
                   "defer_if_permit");
 
     smtpd_unlisted_init();
+    smtpd_dns_init();
     strbuf_release(&err);
 }
 
@@ -527,6 +530,11 @@ static enum verdict dns_check(struct ctx *c, enum smtpd_restriction_id id, const
     struct dns_access_ctx d = {c, depth};
     enum smtpd_dns_verdict v =
         smtpd_dns_check(c->s, id, arg, c->rcpt, c->reply, &code, dns_access, &d);
+    if (v == SMTPD_DNS_DEFER_IF_PERMIT) {
+        strbuf_set(&c->defer_if_permit, strbuf_str(c->reply));
+        strbuf_reset(c->reply);
+        return V_DUNNO;
+    }
     if (v == SMTPD_DNS_REJECT && code)
         c->code = code;
     return v == SMTPD_DNS_PERMIT ? V_PERMIT : v == SMTPD_DNS_REJECT ? V_REJECT : V_DUNNO;
@@ -766,6 +774,23 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
             access_keys_domain(&k, strbuf_str(&s->name), access_parent);
             access_keys_ip(&k, strbuf_str(&s->addr));
             v = access_about(c, arg, &k, depth, strbuf_str(&s->namaddr), "Client host");
+            break;
+        case SMTPD_R_CHECK_REVERSE_CLIENT_HOSTNAME_ACCESS: {
+            /* The unverified PTR name (Postfix's reverse_client_name). */
+            strbuf rev = STRBUF_INIT;
+            if (smtpd_dns_reverse_name(strbuf_str(&s->addr), &rev) == 1)
+                access_keys_domain(&k, strbuf_str(&rev), access_parent);
+            else
+                strbuf_set(&rev, "unknown");
+            access_keys_ip(&k, strbuf_str(&s->addr));
+            v = access_about(c, arg, &k, depth, strbuf_str(&rev), "Unverified Client host");
+            strbuf_release(&rev);
+            break;
+        }
+        case SMTPD_R_REJECT_UNAUTH_PIPELINING:
+            if (s->ill_pipelining)
+                v = say(c, 503, "5.5.0", "%s: %s rejected: Improper use of SMTP command pipelining",
+                        c->subject, c->class_text);
             break;
         case SMTPD_R_CHECK_HELO_ACCESS:
             if (s->helo.len) {

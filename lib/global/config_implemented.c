@@ -175,6 +175,9 @@ static const struct config_implemented table[] = {
     READ("unknown_virtual_alias_reject_code"),
     READ("unknown_virtual_mailbox_reject_code"),
     READ("unknown_address_reject_code"),
+    READ("unknown_address_tempfail_action"),
+    READ("unknown_helo_hostname_tempfail_action"),
+    EXPANDED("reject_tempfail_action"), /* their default */
     READ("unknown_client_reject_code"),
     READ("unknown_hostname_reject_code"),
     /* lib/global/tls: tls_<grade>_cipherlist for the grade a *_ciphers names. */

@@ -333,3 +333,47 @@ def test_warn_if_reject(instance):
                             "address" + TAIL % ("a@client.example", "u@localhost")))
     assert c.cmd("RCPT TO:<v@localhost>")[0].startswith("250")
     c.close()
+
+
+def test_reject_unauth_pipelining(instance):
+    """Postfix's per-session flag: commands sent ahead by a client that was
+    not offered PIPELINING (HELO), or behind a command that ends a group
+    (EHLO), make reject_unauth_pipelining refuse; a client that waits for
+    each reply is not refused. smtpd_forbid_unauth_pipelining = no lets the
+    session go on, as Postfix 3.7 does."""
+    inst = make(instance, "smtpd_forbid_unauth_pipelining = no\n"
+                "smtpd_data_restrictions = reject_unauth_pipelining\n", {})
+    reply = "503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining"
+    c = Raw(inst.port("smtp"))
+    assert c.reply()[0].startswith("220")
+    c.send("HELO client.example\r\nMAIL FROM:<a@client.example>\r\nRCPT TO:<u@mta-test.example>\r\n")
+    assert c.reply()[0].startswith("250")
+    assert c.reply()[0].startswith("250")
+    assert c.reply()[0].startswith("250")
+    assert c.cmd("DATA") == [reply]
+    c.cmd("QUIT")
+    c.close()
+    inst.wait_log(re_escape("improper command pipelining after HELO from localhost[127.0.0.1]: "
+                            "MAIL FROM:<a@client.example>"))
+    inst.wait_log(r"[0-9A-F]+: " + re_escape("reject: DATA from localhost[127.0.0.1]: %s; "
+                                             "from=<a@client.example> to=<u@mta-test.example> "
+                                             "proto=SMTP helo=<client.example>" % reply))
+    # Pipelining after EHLO (which must end a group) sets it too.
+    c = Raw(inst.port("smtp"))
+    c.reply()
+    c.send("EHLO client.example\r\nMAIL FROM:<a@client.example>\r\n")
+    c.reply()
+    assert c.reply()[0].startswith("250")
+    assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("250")
+    assert c.cmd("DATA") == [reply]
+    c.close()
+    # Proper pipelining after EHLO (MAIL, RCPT in one send) is allowed.
+    c = session(inst)
+    c.send("RCPT TO:<u@mta-test.example>\r\nRCPT TO:<v@mta-test.example>\r\n")
+    assert c.reply()[0].startswith("250")
+    assert c.reply()[0].startswith("250")
+    assert c.cmd("DATA")[0].startswith("354")
+    c.send("Subject: t\r\n\r\nhi\r\n.\r\n")
+    assert c.reply()[0].startswith("250")
+    c.cmd("QUIT")
+    c.close()

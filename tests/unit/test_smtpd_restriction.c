@@ -102,6 +102,21 @@ static void check_reports_what_smtpd_cannot_evaluate(void **state)
     assert_string_equal(strbuf_str(&reports),
                         "reject_unverified_sender: not implemented in this version\n");
     assert_int_equal(check("smtpd_data_restrictions", "", ""), 0);
+    /* DNS list reply filters are checked here, as smtpd would refuse them. */
+    assert_int_equal(check("smtpd_client_restrictions",
+                           "reject_rbl_client zen.example=127.0.0.[2..11], "
+                           "permit_dnswl_client wl.example=127.0.[0..15].[2;3], "
+                           "reject_rbl_client zen.example=127.0.0.2;127.0.0.3, "
+                           "reject_rhsbl_sender dbl.example=127.0.1.[300], "
+                           "reject_unauth_pipelining, check_reverse_client_hostname_access "
+                           "hash:/x",
+                           ""),
+                     2);
+    assert_string_equal(strbuf_str(&reports),
+                        "reject_rbl_client: bad reply filter \"127.0.0.2;127.0.0.3\": \";\" is "
+                        "allowed only inside [] (write 127.0.0.[2;3])\n"
+                        "reject_rhsbl_sender: bad reply filter \"127.0.1.[300]\": expected a "
+                        "number 0-255 inside [] (e.g. [2;3] or [2..11])\n");
     const char *error = NULL;
     assert_int_equal(
         smtpd_restriction_check(smtpd_restriction_list_find("smtpd_client_restrictions"),
