@@ -254,6 +254,25 @@ static enum verdict run_text(struct ctx *c, const char *origin, const char *text
     return v;
 }
 
+/* A smtpd_restriction_classes name: its parameter's list. A class without a
+ * definition is a configuration error (postfix check says so too), never
+ * an empty list that lets everything pass. */
+static enum verdict run_class(struct ctx *c, const char *name, int depth)
+{
+    const char *list = NULL;
+    strbuf err = STRBUF_INIT;
+    enum verdict v;
+    if (!config_is_defined(name) || config_lookup(name, &list, &err) < 0 || !list) {
+        msg_warn("restriction class %s: %s; answering 451 4.3.5", name,
+                 err.len ? strbuf_str(&err) : "no definition");
+        v = say(c, 451, "4.3.5", "Server configuration error");
+    } else {
+        v = run_text(c, name, list, depth);
+    }
+    strbuf_release(&err);
+    return v;
+}
+
 /* Is `line` one of the lines of `prepend`? */
 static bool prepend_has(const strbuf *prepend, const char *line)
 {
@@ -409,12 +428,7 @@ static enum verdict apply_action(struct ctx *c, const char *table, const char *k
         break;
     case ACCESS_RESTRICTIONS:
         if (strcspn(text, ", \t") == strlen(text) && strlist_contains(&restriction_classes, text)) {
-            const char *list = "";
-            strbuf err = STRBUF_INIT;
-            if (config_lookup(text, &list, &err) < 0)
-                msg_warn("restriction class %s: %s", text, strbuf_str(&err));
-            strbuf_release(&err);
-            v = run_text(c, text, list, depth);
+            v = run_class(c, text, depth);
         } else {
             v = run_text(c, table, text, depth);
         }
@@ -652,12 +666,7 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
         bool yes = false;
         struct access_keys k = {0};
         if (!r && strlist_contains(&restriction_classes, name)) {
-            const char *list = "";
-            strbuf err = STRBUF_INIT;
-            if (config_lookup(name, &list, &err) < 0)
-                msg_warn("restriction class %s: %s", name, strbuf_str(&err));
-            strbuf_release(&err);
-            v = run_text(c, name, list, depth);
+            v = run_class(c, name, depth);
             goto next;
         }
         if (!r || r->id == SMTPD_R_NOT_IMPLEMENTED || (r->has_argument && !arg)) {

@@ -377,3 +377,14 @@ def test_reject_unauth_pipelining(instance):
     assert c.reply()[0].startswith("250")
     c.cmd("QUIT")
     c.close()
+
+
+def test_undefined_restriction_class_answers_451(instance):
+    """A class listed in smtpd_restriction_classes without a definition:
+    451 4.3.5 (smtpd cannot know what it would have rejected), logged."""
+    inst = make(instance, "smtpd_restriction_classes = ghost\n"
+                "smtpd_recipient_restrictions = ghost, permit\n", {})
+    c = session(inst)
+    assert c.cmd("RCPT TO:<u@mta-test.example>") == ["451 4.3.5 Server configuration error"]
+    c.close()
+    inst.wait_log(re_escape("warning: restriction class ghost: no definition; answering 451 4.3.5"))

@@ -150,6 +150,32 @@ def test_unimplemented_restriction_fails_check_and_gets_451(instance):
                   r"configuration error; from=<a@client\.example> to=<someone@remote\.example>")
 
 
+def test_restriction_classes_are_checked_not_unused(instance):
+    """smtpd_restriction_classes names are user-defined parameters: no
+    "unused parameter" for them; postfix check checks each class's list and
+    names the class's own main.cf line."""
+    extra = ("smtpd_restriction_classes = strict, typo\n"
+             "strict = reject_non_fqdn_sender, reject\n"
+             "typo = permit_mynetwork\n"
+             "smtpd_recipient_restrictions = check_sender_access texthash:/nonexistent, "
+             "reject_unauth_destination\n")
+    inst = instance(SMTPD_CF, main_cf_extra=extra, start=False)
+    where = "%s, line %d" % (main_cf(inst), line_of(main_cf(inst), "typo ="))
+    r = inst.postfix("check", check=False)
+    assert r.returncode != 0
+    assert ("error: %s: parameter typo: restriction permit_mynetwork: unknown restriction; smtpd "
+            "answers 451 4.3.5 when evaluation gets there" % where) in r.stderr, r.stderr
+    assert r.stderr.count("error:") == 1, r.stderr
+    assert "unused parameter" not in r.stderr, r.stderr
+    r = start(inst)
+    assert "unused parameter" not in r.stderr, r.stderr
+    assert "unused parameter" not in inst.log()
+    r = subprocess.run([os.path.join(BIN, "postconf"), "-c", inst.config_dir, "-n"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "typo = permit_mynetwork" in r.stdout, r.stderr
+    assert "unused parameter" not in r.stderr, r.stderr
+
+
 def test_restriction_in_a_master_cf_override_is_reported_there(instance):
     inst = instance(SUBMISSION_CF.replace("  -o smtpd_milters=inet:127.0.0.1:8891\n", ""),
                     main_cf_extra="mua_client_restrictions = permit_sasl_authenticated, "

@@ -168,6 +168,36 @@ static void restrictions(void **state)
                                      "check_policy_service"));
 }
 
+/* smtpd_restriction_classes: each class is checked like a list, at its own
+ * line; its name is a user-defined parameter, never "unused". */
+static void restriction_classes(void **state)
+{
+    (void)state;
+    setup_config("smtpd_restriction_classes = good, bad,\n"
+                 "    undefined, $extra_class, reject_rbl_client\n" /* line 1 */
+                 "extra_class = nested\n"                           /* line 3 */
+                 "good = check_sender_access hash:/x, nested, reject\n"
+                 "bad = permit_mynetwork, reject_unverified_sender\n" /* line 5 */
+                 "nested = reject_rbl_client zen.example=127.0.0.[2..11]\n"
+                 "smtpd_recipient_restrictions = good, reject_unauth_destination\n",
+                 "smtp      inet  n       -       y       -       -       smtpd\n"
+                 "  -o smtpd_restriction_classes=mine\n"
+                 "  -o mine=reject\n");
+    assert_int_equal(config_warn_unused(), 0);
+    struct config_fidelity_counts n = config_fidelity_check(cf, true);
+    assert_int_equal(n.restrictions, 4);
+    assert_string_equal(
+        logged(),
+        "error: /etc/postfix/main.cf, line 5: parameter bad: restriction permit_mynetwork: "
+        "unknown restriction; smtpd answers 451 4.3.5 when evaluation gets there\n"
+        "error: /etc/postfix/main.cf, line 5: parameter bad: restriction reject_unverified_sender: "
+        "not implemented in this version; smtpd answers 451 4.3.5 when evaluation gets there\n"
+        "error: /etc/postfix/main.cf, line 1: parameter smtpd_restriction_classes: restriction "
+        "class undefined has no definition; smtpd answers 451 4.3.5 when evaluation gets there\n"
+        "error: /etc/postfix/main.cf, line 1: parameter smtpd_restriction_classes: "
+        "reject_rbl_client is a Postfix restriction, not a restriction class name\n");
+}
+
 static char *slurp(const char *name)
 {
     char path[512];
@@ -216,6 +246,7 @@ int main(void)
         cmocka_unit_test(values_compare_expanded_and_typed),
         cmocka_unit_test(master_cf_overrides),
         cmocka_unit_test(restrictions),
+        cmocka_unit_test(restriction_classes),
         cmocka_unit_test(stock_configurations_are_quiet),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
