@@ -24,7 +24,9 @@
  * record redirect=<addr> replaces every pending recipient by that address
  * (the original stays as orig_to), filter=<transport:nexthop> routes every
  * recipient to that transport (an empty nexthop keeps the resolved one).
- * The last record of each kind wins, as in Postfix.
+ * The last record of each kind wins, as in Postfix. A reject=<d.s.n text>
+ * record (non-SMTP mail cleanup rejected, CLEANUP_FLAG_BOUNCE) bounces every
+ * recipient with that text.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +67,7 @@ void qmgr_message_free(struct qmgr_message **mp)
     free(m->ret);
     free(m->redirect);
     free(m->filter);
+    free(m->reject);
     if (m->fd >= 0)
         close(m->fd);
     XFREE(*mp);
@@ -154,6 +157,9 @@ static int read_message(struct qmgr_message *m, strbuf *err)
             } else if (strcmp(rec.name.s, "filter") == 0 && strchr(dup_tmp(&rec.value), ':')) {
                 free(m->filter);
                 m->filter = dup_buf(&rec.value);
+            } else if (strcmp(rec.name.s, "reject") == 0 && rec.value.len > 0) {
+                free(m->reject);
+                m->reject = dup_buf(&rec.value);
             }
             break;
         case QF_REC_RCPT: {
@@ -277,6 +283,21 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
     strbuf_release(&err);
 }
 
+/* Non-SMTP mail that cleanup rejected (header_checks REJECT ...): nobody
+ * saw the reply, so, as Postfix's cleanup does, every recipient bounces
+ * with the reject text and the sender gets the notice. */
+static void return_rejected(struct qmgr_message *m, struct qmgr_rcpt *r)
+{
+    char dsn[16];
+    const char *text = split_dsn(m->reject, dsn, sizeof(dsn), "5.7.1");
+    if (dsn[0] != '5')
+        snprintf(dsn, sizeof(dsn), "5.7.1");
+    if (!*text)
+        text = "message content rejected";
+    qmgr_log_outcome(m, r, "bounced", dsn, text);
+    qmgr_message_outcome(m, r, QR_BOUNCED, dsn, text);
+}
+
 /* REDIRECT: deliver to the redirect address; the address the sender gave
  * stays the original recipient (orig_to= in the delivery log). */
 static void redirect_rcpt(struct qmgr_rcpt *r, const char *to)
@@ -367,9 +388,13 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
     resolve_route_t rt = {.transport = STRBUF_INIT, .nexthop = STRBUF_INIT};
     for (size_t i = 0; i < m->nrcpt; i++)
         if (m->rcpts[i].state == QR_PENDING) {
-            if (m->redirect)
-                redirect_rcpt(&m->rcpts[i], m->redirect);
-            route(m, &m->rcpts[i], &rt);
+            if (m->reject)
+                return_rejected(m, &m->rcpts[i]);
+            else {
+                if (m->redirect)
+                    redirect_rcpt(&m->rcpts[i], m->redirect);
+                route(m, &m->rcpts[i], &rt);
+            }
         }
     strbuf_release(&rt.transport);
     strbuf_release(&rt.nexthop);

@@ -78,7 +78,14 @@
 #define CLEANUP_FLAG_NO_MAPS 0x02    /* no_address_mappings */
 #define CLEANUP_FLAG_NO_HBC 0x04     /* no_header_body_checks */
 #define CLEANUP_FLAG_NO_MILTERS 0x08 /* no_milters */
-#define CLEANUP_FLAG_MASK 0x0f       /* unknown bits are refused */
+/* Non-SMTP mail (pickup: sendmail, postdrop), as Postfix's
+ * CLEANUP_FLAG_BOUNCE: nobody is there to read a reject reply, so a content
+ * or policy REJECT does not fail the request. cleanup queues the whole
+ * message with an 'A' record reject=<d.s.n text>, answers status 0, and
+ * qmgr returns it to the sender: every recipient bounced with that text.
+ * Failures that are not rejections (I/O, size, protocol) still fail. */
+#define CLEANUP_FLAG_BOUNCE 0x10
+#define CLEANUP_FLAG_MASK 0x1f /* unknown bits are refused */
 
 /* Limits the server applies to every message it reads. */
 extern const attr_limits cleanup_attr_limits;

@@ -159,3 +159,39 @@ def test_multipart_part_headers(instance):
     # Part bodies are body lines: body_checks applies.
     assert "drop this line" not in text and "first part\n" in text
     assert "--b-123\nContent-Type: text/plain\n\nfirst part" in text
+
+
+def test_sendmail_reject_bounces_to_sender(instance):
+    """A header_checks REJECT of sendmail mail: nobody reads a reply, so, as
+    Postfix's cleanup does, the message is returned to the sender with the
+    reject text; nothing goes to corrupt/, nothing is lost."""
+    import subprocess
+    from conftest import BIN
+    from delivery_helpers import PIPELINE_CF, queue_files, wait_queue_empty
+    inst = start_pipeline(instance, master_cf=PIPELINE_CF + "pickup unix n - n 60 1 pickup\n",
+                          start=False, extra="header_checks = regexp:{tmp}/header_checks\n")
+    with open(os.path.join(inst.tmp, "header_checks"), "w") as f:
+        f.write(HEADER_RULES)
+    inst.start()
+    inst.wait_log(r"daemon started")
+    sender, rcpt = per_run("tester2@mta-test.example"), per_run("tester@mta-test.example")
+    r = subprocess.run([os.path.join(BIN, "sendmail"), "-f", sender, rcpt],
+                       input=b"Subject: please reject me\n\nthe body\n", capture_output=True,
+                       timeout=30, env=dict(os.environ, MAIL_CONFIG=inst.config_dir))
+    assert r.returncode == 0, r.stderr
+    m = inst.wait_log(per_run(r"(\w+): reject: header Subject: please reject me from local; "
+                              r"from=<tester2@mta-test\.example> to=<tester@mta-test\.example>: "
+                              r"5\.7\.1 no spam here"))
+    qid = m.group(1)
+    inst.wait_log(per_run(r"%s: to=<tester@mta-test\.example>, relay=none, .*dsn=5\.7\.1, "
+                          r"status=bounced \(no spam here\)" % qid))
+    notice = read(wait_maildir(inst, per_run("tester2"))[0])
+    assert "no spam here" in notice and "Subject: please reject me" in notice, notice
+    assert maildir_new_count(per_run("tester")) == 0
+    wait_queue_empty(inst)
+    assert queue_files(inst, "corrupt") == [] and queue_files(inst, "maildrop") == []
+
+
+def maildir_new_count(user):
+    from delivery_helpers import maildir_new
+    return len(maildir_new(user))
