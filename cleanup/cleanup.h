@@ -13,6 +13,7 @@
 #include <sys/time.h>
 
 #include "cleanup_client.h"
+#include "cleanup_mime.h"
 #include "dup_filter.h"
 #include "header.h"
 #include "queue_file.h"
@@ -75,11 +76,15 @@ struct cleanup_state {
     uint64_t body_size;                           /* body bytes seen, for body_checks_size_limit */
     uint64_t body_limit;
     strbuf prepend, replace;
-    /* MIME: the primary multipart boundary; part headers between a
-     * "--boundary" line and the blank line go to mime_header_checks
-     * (Content-*, Mime-Version) or nested_header_checks (others). Only the
-     * top-level multipart is followed. */
-    strbuf boundary;
+    /* MIME (cleanup_mime.h): the enclosing multiparts at every level, up to
+     * mime_nesting_limit. Part headers (after a "--boundary" line) and the
+     * headers of attached messages (message/rfc822, digest parts) go to
+     * mime_header_checks (Content-*, Mime-Version) or nested_header_checks
+     * (others). mime_next is what the header block being read opens at its
+     * end (its Content-Type), mime_next_boundary that multipart's boundary. */
+    mime_stack mime;
+    enum mime_type mime_next;
+    strbuf mime_next_boundary;
     bool in_part_headers;
     struct header_collector part_hc;
 };

@@ -202,6 +202,7 @@ static const struct config_implemented table[] = {
     READ("header_checks"),
     READ("mime_header_checks"),
     READ("nested_header_checks"),
+    READ("mime_nesting_limit"), /* cleanup_mime: how deep content checks follow */
     READ("receive_override_options"),
     READ("duplicate_filter_limit"),
     READ("always_bcc"),

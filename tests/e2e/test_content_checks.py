@@ -161,6 +161,55 @@ def test_multipart_part_headers(instance):
     assert "--b-123\nContent-Type: text/plain\n\nfirst part" in text
 
 
+NESTED = """Subject: nested
+Mime-Version: 1.0
+Content-Type: multipart/mixed; boundary=outer
+
+--outer
+Content-Type: multipart/alternative; boundary="inner"
+
+--inner
+Content-Type: text/plain
+
+plain text
+--inner
+Content-Type: message/rfc822
+
+Subject: please reject me
+X-Part-Tag: %s
+Content-Type: multipart/mixed; boundary=deep
+
+--deep
+Content-Type: %s
+
+deep body
+--deep--
+--inner--
+after inner
+--outer--
+"""
+
+
+def test_nested_parts_and_attached_messages(instance):
+    """Every level: the headers of a message attached inside a nested
+    multipart go to nested_header_checks (its Subject is not header_checks'
+    business), MIME headers at any depth to mime_header_checks."""
+    inst = start_checks(instance)
+    assert send(inst, NESTED % ("bad", "text/plain")) == ["550 5.7.1 nested header refused"]
+    inst.wait_log(r"reject: header X-Part-Tag: bad from localhost")
+    assert send(inst, NESTED % ("ok", "application/x-evil")) == ["550 5.7.1 evil attachment"]
+    r = send(inst, NESTED % ("drop", "text/plain"))
+    assert r[0].startswith("250 2.0.0 Ok"), r
+    text = read(wait_maildir(inst, per_run("tester"))[0])
+    assert "X-Part-Tag" not in text
+    assert "Subject: please reject me\n" in text and "deep body\n" in text
+    assert "--outer--\n" in text and "after inner\n" in text
+    # A digest's parts are messages: their headers are nested ones.
+    digest = ("Subject: d\nMime-Version: 1.0\nContent-Type: multipart/digest; boundary=dg\n\n"
+              "--dg\n\nX-Part-Tag: bad\nSubject: inside\n\nbody\n--dg--\n")
+    assert send(inst, digest) == ["550 5.7.1 nested header refused"]
+
+
 def test_sendmail_reject_bounces_to_sender(instance):
     """A header_checks REJECT of sendmail mail: nobody reads a reply, so, as
     Postfix's cleanup does, the message is returned to the sender with the
