@@ -30,6 +30,7 @@
 #include "cleanup.h"
 #include "cleanup_rewrite.h"
 #include "config.h"
+#include "header_addr.h"
 #include "mail_date.h"
 #include "msg.h"
 
@@ -72,27 +73,8 @@ static void log_message_id(struct cleanup_state *s, const char *value, size_t le
 /* The canonical_classes class of an address header, 0 for others. */
 static unsigned header_class(enum header_id id)
 {
-    switch (id) {
-    case HDR_FROM:
-    case HDR_SENDER:
-    case HDR_REPLY_TO:
-    case HDR_RETURN_PATH:
-    case HDR_RESENT_FROM:
-    case HDR_RESENT_SENDER:
-    case HDR_ERRORS_TO:
-    case HDR_RETURN_RECEIPT_TO:
-        return RW_HDR_SENDER;
-    case HDR_TO:
-    case HDR_CC:
-    case HDR_BCC:
-    case HDR_RESENT_TO:
-    case HDR_RESENT_CC:
-    case HDR_RESENT_BCC:
-    case HDR_APPARENTLY_TO:
-        return RW_HDR_RCPT;
-    default:
-        return 0;
-    }
+    unsigned c = header_addr_class(id);
+    return c == HEADER_ADDR_SENDER ? RW_HDR_SENDER : c == HEADER_ADDR_RCPT ? RW_HDR_RCPT : 0;
 }
 
 static bool is_mime_header(const char *h, size_t len);
