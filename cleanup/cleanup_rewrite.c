@@ -105,11 +105,17 @@ void rewrite_masquerade(const struct rewrite_config *rc, unsigned cls, strbuf *a
     if (!(rc->masq_classes & cls) || rc->masq_domains.n == 0 ||
         !addr_split(strbuf_str(addr), addr->len, &at))
         return;
-    if (rc->masq_exceptions.n > 0) {
+    if (rc->masq_exceptions) {
         char *user = xstrndup(addr->s, at);
-        bool exempt = strlist_contains_nocase(&rc->masq_exceptions, user);
+        strbuf err = STRBUF_INIT;
+        int exempt = match_list_domain(rc->masq_exceptions, user, &err);
+        /* A table that cannot answer: leave the address unmasqueraded
+         * rather than hide a user who may be an exception. */
+        if (exempt < 0)
+            msg_warn("masquerade_exceptions: %s", strbuf_str(&err));
         free(user);
-        if (exempt)
+        strbuf_release(&err);
+        if (exempt != 0)
             return;
     }
     const char *domain = addr->s + at + 1;
@@ -310,7 +316,15 @@ struct rewrite_config *rewrite_config_get(void)
     rc.masq_classes = classes("masquerade_classes");
     const char *e = NULL;
     (void)strlist_split(&rc.masq_domains, config_get("masquerade_domains"), ", \t\r\n", &e);
-    (void)strlist_split(&rc.masq_exceptions, config_get("masquerade_exceptions"), ", \t\r\n", &e);
+    const char *mx = config_get("masquerade_exceptions");
+    if (mx[strspn(mx, ", \t\r\n")]) {
+        strbuf merr = STRBUF_INIT;
+        rc.masq_exceptions =
+            match_list_compile("masquerade_exceptions", mx, MATCH_LIST_SURROGATE, &merr);
+        if (!rc.masq_exceptions)
+            msg_fatal("%s", strbuf_str(&merr));
+        strbuf_release(&merr);
+    }
     long long lim = config_get_int("virtual_alias_expansion_limit");
     rc.expansion_limit = lim > 0 && lim < 1000000 ? (long)lim : 1000;
     lim = config_get_int("virtual_alias_recursion_limit");
@@ -343,7 +357,7 @@ void rewrite_config_release(struct rewrite_config *rc)
     maps_free(&rc->sender_bcc);
     maps_free(&rc->recipient_bcc);
     strlist_release(&rc->masq_domains);
-    strlist_release(&rc->masq_exceptions);
+    match_list_free(&rc->masq_exceptions);
     free(rc->always_bcc);
     free(rc->delims);
     free(rc->myorigin);
