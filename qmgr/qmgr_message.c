@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "addr_map.h"
 #include "config.h"
 #include "delivery_log.h"
 #include "dsn.h"
@@ -233,12 +234,52 @@ static void discard(struct qmgr_message *m, struct qmgr_rcpt *r, const char *nex
     strbuf_release(&err);
 }
 
+/* relocated_maps at delivery, as Postfix's trivial-rewrite does for every
+ * address class: mail that never met smtpd's RCPT check (sendmail, alias
+ * and .forward results) bounces with 5.1.6 "User has moved to <text>"
+ * through the error transport below. Lookup order relocated(5): user@domain,
+ * user (local domains), @domain; no extension stripping (Postfix ignores
+ * the extension here). 1 relocated (nexthop set), 0 not, -1 table failure. */
+static int relocated(const char *addr, resolve_route_t *rt, strbuf *err)
+{
+    static maps *table;
+    static bool opened;
+    if (!opened) {
+        opened = true;
+        table = maps_open("relocated_maps", config_get("relocated_maps"), MAP_SURROGATE, err);
+        if (!table)
+            msg_fatal("%s", strbuf_str(err));
+    }
+    if (maps_count(table) == 0)
+        return 0;
+    struct addr_map_ctx ctx = {.delims = NULL, .myorigin = resolve_myorigin(), .res = qmgr_resolve};
+    strbuf where = STRBUF_INIT;
+    enum map_result r = addr_map_lookup(&ctx, table, addr, false, &where, err);
+    if (r == MAP_FOUND) {
+        /* Table text into a DSN and a log line: up to its first control. */
+        size_t n = 0;
+        while (n < where.len && n < 500 && (unsigned char)where.s[n] >= 0x20 && where.s[n] != 0x7f)
+            n++;
+        strbuf_set(&rt->transport, "error");
+        strbuf_reset(&rt->nexthop);
+        strbuf_printf(&rt->nexthop, "5.1.6 User has moved to %.*s", (int)n, where.s ? where.s : "");
+    }
+    strbuf_release(&where);
+    return r == MAP_FOUND ? 1 : r == MAP_TEMPFAIL ? -1 : 0;
+}
+
 /* Route one recipient: queue it for delivery, or decide here (error, retry
  * and discard transports, table failures). */
 static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *rt)
 {
     strbuf err = STRBUF_INIT;
     if (resolve_route(qmgr_resolve, r->address, rt, &err) < 0) {
+        qmgr_log_outcome(m, r, "deferred", "4.3.0", err.s);
+        qmgr_message_outcome(m, r, QR_DEFERRED, "4.3.0", err.s);
+        strbuf_release(&err);
+        return;
+    }
+    if (!m->filter && relocated(r->address, rt, &err) < 0) {
         qmgr_log_outcome(m, r, "deferred", "4.3.0", err.s);
         qmgr_message_outcome(m, r, QR_DEFERRED, "4.3.0", err.s);
         strbuf_release(&err);

@@ -102,7 +102,7 @@ static const struct config_implemented table[] = {
     READ("recipient_delimiter"),
     READ("relay_domains_reject_code"),
     READ("relay_recipient_maps"),
-    READ("relocated_maps"), /* at RCPT only (smtpd_unlisted) */
+    READ("relocated_maps"), /* at RCPT (smtpd_unlisted) and delivery (qmgr) */
     READ("virtual_alias_maps"),   /* also cleanup (rewriting) */
     READ("virtual_mailbox_maps"),
     READ("smtpd_banner"),

@@ -244,3 +244,31 @@ def test_sendmail_reject_bounces_to_sender(instance):
 def maildir_new_count(user):
     from delivery_helpers import maildir_new
     return len(maildir_new(user))
+
+
+def test_relocated_at_delivery_bounces(instance):
+    """relocated_maps for mail that bypassed smtpd's RCPT check (sendmail):
+    qmgr bounces it as Postfix's trivial-rewrite does (error class, 5.1.6
+    "User has moved to ..."), the other recipient is delivered."""
+    import subprocess
+    from conftest import BIN
+    from delivery_helpers import PIPELINE_CF, wait_queue_empty
+    inst = start_pipeline(instance, master_cf=PIPELINE_CF + "pickup unix n - n 60 1 pickup\n",
+                          start=False, extra="relocated_maps = texthash:{tmp}/relocated\n")
+    moved = per_run("tester3@mta-test.example")
+    with open(os.path.join(inst.tmp, "relocated"), "w") as f:
+        f.write("%s new.home@elsewhere.example\n" % moved)
+    inst.start()
+    inst.wait_log(r"daemon started")
+    sender = per_run("tester2@mta-test.example")
+    r = subprocess.run([os.path.join(BIN, "sendmail"), "-f", sender, moved,
+                        per_run("tester@mta-test.example")],
+                       input=b"Subject: are you there\n\nhello\n", capture_output=True,
+                       timeout=30, env=dict(os.environ, MAIL_CONFIG=inst.config_dir))
+    assert r.returncode == 0, r.stderr
+    inst.wait_log(per_run(r"to=<tester3@mta-test\.example>, relay=none, .*dsn=5\.1\.6, "
+                          r"status=bounced \(User has moved to new\.home@elsewhere\.example\)"))
+    wait_maildir(inst, per_run("tester"))
+    notice = read(wait_maildir(inst, per_run("tester2"))[0])
+    assert "User has moved to new.home@elsewhere.example" in notice, notice
+    wait_queue_empty(inst)
