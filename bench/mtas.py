@@ -58,6 +58,10 @@ class MTA:
     def version(self) -> str:
         return ""
 
+    def postmap(self, spec: str) -> None:
+        """Build an indexed table (hash:/path) with this MTA's own postmap."""
+        raise NotImplementedError
+
 
 class PostfixMTA(MTA):
     """Debian's Postfix 3.7 (unpacked, peers.PostfixPeer): Debian's defaults,
@@ -66,9 +70,13 @@ class PostfixMTA(MTA):
 
     name = "postfix"
 
-    def __init__(self, relay_port: int | None = None):
-        self.peer = peers.PostfixPeer(myhostname="bench.test", relayhost=relay_port)
+    def __init__(self, relay_port: int | None = None, main_cf: dict[str, str] | None = None):
+        self.peer = peers.PostfixPeer(myhostname="bench.test", relayhost=relay_port,
+                                      main_cf=main_cf)
         self.port = self.peer.port
+
+    def postmap(self, spec: str) -> None:
+        peers.run([self.peer.bin_dir / "postmap", "-c", self.peer.config_dir, spec])
 
     def sendmail(self) -> tuple[str, dict]:
         """(path of sendmail, environment) for local submission."""
@@ -120,7 +128,8 @@ class OursMTA(MTA):
     name = "ours"
     build_env = "MTA_BUILD_DIR"
 
-    def __init__(self, relay_port: int | None = None):
+    def __init__(self, relay_port: int | None = None, main_cf: dict[str, str] | None = None):
+        self.extra_main = dict(main_cf or {})
         build = Path(os.environ.get(self.build_env) or REPO / "build-release")
         self.bin = build / "bin"
         if not (self.bin / "master").exists():
@@ -144,8 +153,12 @@ class OursMTA(MTA):
             "maillog_file": str(self.workdir / "maillog"),
             **peers.loopback_mail_params("bench.test", self.relay_port),
             "import_environment": "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C",
+            **self.extra_main,
         }
         return p
+
+    def postmap(self, spec: str) -> None:
+        peers.run([self.bin / "postmap", "-c", self.config_dir, spec])
 
     def start(self) -> None:
         peers.ensure_mail_accounts()
@@ -194,7 +207,7 @@ class OursBaseMTA(OursMTA):
     name = "ours-base"
     build_env = "MTA_BASE_BUILD_DIR"
 
-    def __init__(self, relay_port: int | None = None):
+    def __init__(self, relay_port: int | None = None, main_cf: dict[str, str] | None = None):
         self.extra = dict(
             (k.strip(), v.strip()) for k, _, v in
             (item.partition("=") for item in os.environ.get("MTA_BASE_MAIN_CF", "").split(";"))
@@ -204,7 +217,7 @@ class OursBaseMTA(OursMTA):
                 raise SystemExit("ours-base needs MTA_BASE_BUILD_DIR (a build of the baseline "
                                  "commit) or MTA_BASE_MAIN_CF (settings to compare)")
             self.build_env = OursMTA.build_env
-        super().__init__(relay_port)
+        super().__init__(relay_port, main_cf)
 
     def main_cf(self) -> dict[str, str]:
         return {**super().main_cf(), **self.extra}

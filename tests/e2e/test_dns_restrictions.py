@@ -5,29 +5,19 @@ runs in a private mount namespace where /etc/resolv.conf is bind-mounted to
 a file naming a dnsmasq on a dedicated loopback address, port 53 (libresolv
 only talks to port 53). Nothing changes for the rest of the machine; see
 README-peers.md, "DNS zones for smtpd restrictions"."""
-import ctypes
 import os
-import random
-import signal
 import socket
-import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
 
+import peers
 from smtp_helpers import Raw, start
 
-CLONE_NEWNS = 0x00020000
 TXT = "Listed since 2026; see http://rbl.test/q?127.0.0.5"
 
 ZONES = """\
-no-resolv
-no-hosts
-bind-interfaces
-listen-address={ip}
-port=53
 local=/test/
 local=/127.in-addr.arpa/
 host-record=5.0.0.127.rbl.test,127.0.0.2
@@ -71,58 +61,21 @@ def _servfail_responder():
     return sock
 
 
-def _dns_ip():
-    for _ in range(50):
-        ip = "127.53.%d.%d" % (random.randint(1, 254), random.randint(1, 254))
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            s.bind((ip, 53))
-            return ip
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise AssertionError("no free loopback address for port 53")
-
-
 @pytest.fixture(scope="module")
 def zones():
     if os.geteuid() != 0:
         pytest.skip("needs root (mount namespace, port 53)")
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNS) != 0:
-        pytest.skip("unshare(CLONE_NEWNS): %s" % os.strerror(ctypes.get_errno()))
-    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
-    tmp = tempfile.mkdtemp(prefix="mta-dns-")
-    ip = _dns_ip()
     servfail = _servfail_responder()
-    resolv = os.path.join(tmp, "resolv.conf")
-    with open(resolv, "w") as f:
-        f.write("nameserver %s\noptions timeout:1 attempts:2\n" % ip)
-    subprocess.run(["mount", "--bind", resolv, "/etc/resolv.conf"], check=True)
-    conf = os.path.join(tmp, "dnsmasq.conf")
-    with open(conf, "w") as f:
-        f.write(ZONES.format(ip=ip, txt=TXT, servfail_port=servfail.getsockname()[1]))
-    dm = subprocess.Popen(["dnsmasq", "-k", "-C", conf, "--user=root",
-                           "--pid-file=" + os.path.join(tmp, "dnsmasq.pid"),
-                           "--log-facility=" + os.path.join(tmp, "dnsmasq.log"), "--log-queries"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          start_new_session=True)
-    deadline = time.time() + 10
-    while True:
-        try:
-            if socket.gethostbyname("mail.withmx.test") == "127.0.0.1":
-                break
-        except OSError:
-            pass
-        assert dm.poll() is None, "dnsmasq died"
-        assert time.time() < deadline, "dnsmasq not answering on %s" % ip
-        time.sleep(0.1)
-    yield ip
-    os.killpg(dm.pid, signal.SIGTERM)
-    dm.wait(timeout=10)
-    servfail.close()
-    subprocess.run(["umount", "/etc/resolv.conf"], check=False)
+    zone = ZONES.format(txt=TXT, servfail_port=servfail.getsockname()[1])
+    try:
+        with peers.LocalDns(zone, probe=("mail.withmx.test", "127.0.0.1")) as ip:
+            yield ip
+    except peers.PeerError as e:
+        if "unshare" in str(e):
+            pytest.skip(str(e))
+        raise
+    finally:
+        servfail.close()
 
 
 def dialog(inst, source, helo, sender, rcpt):
