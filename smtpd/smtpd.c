@@ -14,6 +14,13 @@
  * <CR><LF>.<CR><LF> the only end of data (the smtp_data state machine); only
  * "reject" also refuses messages with a bare newline.
  *
+ * Pipelining nobody offered (input before the greeting, after a command
+ * that must end a group, or from a client that never got PIPELINING) with
+ * smtpd_forbid_unauth_pipelining = yes ends the session (554 5.5.0), as
+ * Postfix 3.9; with "no" it only sets the session's flag that
+ * reject_unauth_pipelining tests (Postfix 2.6-3.8), logged once as
+ * "improper command pipelining after X from host[addr]: <what was sent>".
+ *
  * Stand-alone (-S, run by root's sendmail -bs on a pipe): the pre-greeting
  * and unauth-pipelining checks and bare-newline rejection are off (a script
  * may write the whole dialog at once, with LF line ends), as in Postfix.
