@@ -32,6 +32,7 @@ static void content_types(void **state)
     assert_int_equal(ct("message/rfc822x", &b), MIME_OTHER);
     assert_int_equal(ct("text/plain; boundary=zzz", &b), MIME_OTHER);
     assert_int_equal(ct("", &b), MIME_OTHER);
+    strbuf_release(&b);
 }
 
 static void hostile_content_types(void **state)
