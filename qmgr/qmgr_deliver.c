@@ -139,8 +139,7 @@ static int int_param(const char *transport, const char *suffix, const char *fall
     strbuf_printf(&name, "%s_%s", transport, suffix);
     /* A transport not in master.cf has no such parameter: use the
      * default_ one. A malformed value is fatal, naming file and line. */
-    long long v = config_is_defined(name.s) && *config_get(name.s) ? config_get_int(name.s)
-                                                                   : config_get_int(fallback);
+    long long v = config_is_defined(name.s) && *config_get(name.s) ? config_get_int(name.s) : config_get_int(fallback);
     strbuf_release(&name);
     if (v < 1)
         v = 1;
@@ -165,9 +164,7 @@ static struct transport *transport_find(const char *name)
     /* Only the agents that understand batches have the parameter. */
     strbuf bname = STRBUF_INIT;
     strbuf_printf(&bname, "%s_destination_batch_limit", name);
-    t->batch_limit = config_is_defined(bname.s) && *config_get(bname.s) && t->rcpt_limit == 1
-                         ? (int)config_get_int(bname.s)
-                         : 1;
+    t->batch_limit = config_is_defined(bname.s) && *config_get(bname.s) && t->rcpt_limit == 1 ? (int)config_get_int(bname.s) : 1;
     strbuf_release(&bname);
     if (t->batch_limit < 1)
         t->batch_limit = 1;
