@@ -250,7 +250,8 @@ def run_scenario(mta_name: str, scenario: str, n: int, size: int, warmup: int,
     sink = peers.SmtpSink() if scenario == "outbound" else None
     msg = message_file(size) if scenario == "sendmail" else None
     restrict = scenario == "restrict10"
-    with bench_user() as user, (peers.LocalDns(RBL_ZONE, ("probe.bench.test", "127.0.0.9"))
+    with bench_user() as user, (peers.LocalDns(RBL_ZONE, peers.LocalDns.resolves("probe.bench.test",
+                                                                         "127.0.0.9"))
                                 if restrict else contextlib.nullcontext()):
         mta = None
         try:

@@ -193,6 +193,9 @@ static void envelope(struct cleanup_state *s, const attr_list *al)
     put_attr(s, "protocol_name", opt(al, "protocol"));
     put_attr(s, "rewrite_context", ctx);
     put_attr(s, "sasl_username", opt(al, "sasl_username"));
+    /* For pipe(8)'s ${sasl_method} and ${client_port}. */
+    put_attr(s, "sasl_method", opt(al, "sasl_method"));
+    put_attr(s, "client_port", opt(al, "client_port"));
     put_attr(s, "envelope_id", opt(al, "envid"));
     put_attr(s, "ret_flags", opt(al, "ret"));
     put_attr(s, "encoding", opt(al, "body"));
@@ -524,9 +527,8 @@ static bool open_file(struct cleanup_state *s, stream *st, const attr_list *al, 
         strbuf_release(&err);
         return false;
     }
-    s->qf = queue_file_create(qdir, "incoming", mail_queue_depth("incoming"),
-                              config_get_bool("enable_long_queue_ids"), mail_queue_record_limit(),
-                              &err);
+    s->qf = queue_file_create(qdir, "incoming", config_get_bool("enable_long_queue_ids"),
+                              mail_queue_record_limit(), &err);
     if (!s->qf) {
         msg_warn("create queue file: %s", strbuf_str(&err));
         (void)reply(st, 1, QUEUE_NOSPACE_REPLY, NULL);

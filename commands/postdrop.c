@@ -153,7 +153,7 @@ int main(int argc, char **argv)
     long long msl = config_get_size("message_size_limit");
     uint64_t size_limit = msl > 0 ? (uint64_t)msl : 0, size = 0;
 
-    current = queue_file_create(qdir, "maildrop", 0, config_get_bool("enable_long_queue_ids"),
+    current = queue_file_create(qdir, "maildrop", config_get_bool("enable_long_queue_ids"),
                                 record_limit, &err);
     if (!current)
         msg_fatal_status(EX_TEMPFAIL, "create file in %s/maildrop: %s", qdir, strbuf_str(&err));

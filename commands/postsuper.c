@@ -146,7 +146,7 @@ static int copy_to_maildrop(const char *queue, const char *id)
     }
     size_t limit = mail_queue_read_limit();
     queue_file_reader *r = queue_file_reader_open(fd, limit, &err);
-    queue_file *qf = r ? queue_file_create(".", "maildrop", 0,
+    queue_file *qf = r ? queue_file_create(".", "maildrop",
                                            config_get_bool("enable_long_queue_ids"), limit, &err)
                        : NULL;
     queue_file_record rec = QUEUE_FILE_RECORD_INIT;

@@ -30,10 +30,11 @@
 #include "delivery_log.h"
 #include "fsutil.h"
 #include "local.h"
-#include "local_mbox.h"
+#include "mailbox_mbox.h"
 #include "mem.h"
 #include "msg.h"
 #include "mail_queue.h"
+#include "mail_copy.h"
 #include "queue_file.h"
 #include "service.h"
 #include "bounce_log.h"
@@ -173,7 +174,8 @@ static void process_request(struct deliver_request *req)
     if (msg.fd < 0) {
         msg_warn("%s: cannot open queue file: %s", req->queue_id, err.s);
         defer_all(req, "cannot open queue file", err.s);
-    } else if (local_scan_headers(&msg, &err) < 0) {
+    } else if (mail_copy_delivered_to(msg.fd, local_cfg.record_limit, &msg.delivered_to, &err) <
+               0) {
         msg_warn("%s: corrupt queue file: %s", req->queue_id, err.s);
         defer_all(req, "cannot read queue file", err.s);
     } else {
@@ -264,7 +266,8 @@ static void process_batch(struct deliver_request *req)
             defer_all(reqs[j], "cannot open queue file", err.s);
             continue;
         }
-        if (local_scan_headers(msg, &err) < 0) {
+        if (mail_copy_delivered_to(msg->fd, local_cfg.record_limit, &msg->delivered_to, &err) <
+            0) {
             msg_warn("%s: corrupt queue file: %s", reqs[j]->queue_id, err.s);
             defer_all(reqs[j], "cannot read queue file", err.s);
             continue;

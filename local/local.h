@@ -4,9 +4,10 @@
  * (local_destination_recipient_limit is 1 by default), or a batch of such
  * messages for one user (local_destination_batch_limit, local.c). For each recipient
  * local_expand.c resolves aliases, .forward and :include: files
- * recursively; local_deliver.c writes to Maildir, mbox, files and commands;
- * local_content.c renders the message (with the headers local prepends)
- * from the queue file for each of them.
+ * recursively; local_deliver.c writes to Maildir, mbox, files and commands,
+ * with the message rendered by lib/global/mailbox_content (the headers
+ * local prepends) and the Maildir and mbox writers of lib/global
+ * (mailbox_maildir, mailbox_mbox), which virtual(8) shares.
  */
 #ifndef MTA_LOCAL_H
 #define MTA_LOCAL_H
@@ -15,6 +16,7 @@
 #include <sys/types.h>
 
 #include "deliver_request.h"
+#include "mailbox_content.h"
 #include "maps.h"
 #include "match_list.h"
 #include "strbuf.h"
@@ -116,20 +118,10 @@ void local_default_privs(struct local_privs *p);
 const struct local_privs *local_unprivileged(const struct local_privs *privs,
                                              struct local_privs *storage);
 
-/* local_content.c: render the message for one destination. */
-enum local_format {
-    FORMAT_MAILDIR, /* prepended headers + content */
-    FORMAT_MBOX,    /* From_ line, prepended headers, >From quoting, blank line */
-    FORMAT_COMMAND, /* From_ line, prepended headers, content as is */
-};
-struct local_render;
-struct local_render *local_render_open(struct local_message *msg, enum local_format fmt,
-                                       const char *recipient, const char *orig_rcpt, strbuf *err);
-/* Next chunk (> 0 bytes), 0 at the end, -1 on a queue-file error (err). */
-ssize_t local_render_next(struct local_render *r, const char **data, strbuf *err);
-void local_render_close(struct local_render **r);
-/* Scan the header section once for Delivered-To: values. */
-int local_scan_headers(struct local_message *msg, strbuf *err);
+/* The message as lib/global/mailbox_content renders it for `recipient`
+ * (X-Original-To per enable_original_recipient); local_deliver.c. */
+struct mailbox_render *local_render_open(struct local_message *msg, enum mailbox_format fmt,
+                                         const char *recipient, const char *orig_rcpt, strbuf *err);
 
 /* A local recipient as local(8)'s $name expansions see it (Postfix's
  * $local, $domain, $extension, ...). Everything here is the sender's text. */

@@ -10,13 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "local_command.h"
+#include "command_run.h"
 #include "config.h"
 #include "fsutil.h"
 #include "local.h"
-#include "local_maildir.h"
+#include "mailbox_maildir.h"
 #include "mem.h"
-#include "local_mbox.h"
+#include "mailbox_mbox.h"
 #include "msg.h"
 
 /* Switch effective ids (real ids stay root so we can switch back). */
@@ -38,37 +38,26 @@ static void privs_leave(void)
         msg_fatal("cannot restore root privileges: %m");
 }
 
-/* mailbox_size_limit as the file size limit while writing; SIGXFSZ is
- * ignored at start-up so an oversized write fails with EFBIG. */
-static struct rlimit size_limit_enter(void)
+/* A write failure as the recipient's outcome (mailbox_failure: too big
+ * bounces, the rest defers). */
+static void mailbox_failed(struct local_attempt *at, const char *recipient, int err_no,
+                           const char *what, const strbuf *reason)
 {
-    struct rlimit old = {RLIM_INFINITY, RLIM_INFINITY};
-    getrlimit(RLIMIT_FSIZE, &old);
-    if (local_cfg.mailbox_size_limit > 0) {
-        struct rlimit lim = old;
-        lim.rlim_cur = (rlim_t)local_cfg.mailbox_size_limit;
-        if (lim.rlim_max != RLIM_INFINITY && lim.rlim_cur > lim.rlim_max)
-            lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_FSIZE, &lim);
-    }
-    return old;
+    struct mailbox_failure f = mailbox_failure(err_no);
+    local_outcome(at, recipient, f.status, f.dsn, "cannot update %s: %s", what, strbuf_str(reason));
 }
 
-static void size_limit_leave(struct rlimit old)
+struct mailbox_render *local_render_open(struct local_message *msg, enum mailbox_format fmt,
+                                         const char *recipient, const char *orig_rcpt, strbuf *err)
 {
-    setrlimit(RLIMIT_FSIZE, &old);
-}
-
-/* Map a write failure to an outcome: too big bounces, the rest defers. */
-static void mailbox_failure(struct local_attempt *at, const char *recipient, int err_no,
-                            const char *what, const strbuf *reason)
-{
-    if (err_no == EFBIG)
-        local_outcome(at, recipient, DELIVER_BOUNCED, "5.2.2", "cannot update %s: %s", what,
-                      strbuf_str(reason));
-    else
-        local_outcome(at, recipient, DELIVER_DEFERRED, err_no == ENOSPC ? "4.3.0" : "4.2.0",
-                      "cannot update %s: %s", what, strbuf_str(reason));
+    const struct mailbox_message m = {
+        .fd = msg->fd,
+        .record_limit = local_cfg.record_limit,
+        .sender = msg->req->sender,
+        .arrival = (time_t)(msg->req->arrival_us / 1000000),
+    };
+    return mailbox_render_open(&m, fmt, recipient,
+                               local_cfg.enable_original_recipient ? orig_rcpt : NULL, err);
 }
 
 /* A Maildir file written to tmp/, waiting for the end of its batch. */
@@ -155,21 +144,18 @@ static void deliver_maildir(struct local_attempt *at, const char *recipient, con
 {
     strbuf err = STRBUF_INIT;
     struct maildir_delivery md;
-    struct local_render *r = NULL;
+    struct mailbox_render *r = NULL;
     int ret = -1, err_no = 0;
     if (privs_enter(pw) < 0) {
         local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot switch to uid %ld: %s",
                       (long)pw->uid, strerror(errno));
         return;
     }
-    struct rlimit old = size_limit_enter();
+    struct rlimit old = mailbox_size_limit_enter(local_cfg.mailbox_size_limit);
     if (maildir_begin(&md, dir, maildir_local_hostname(), &err) == 0) {
-        r = local_render_open(at->msg, FORMAT_MAILDIR, recipient, at->rcpt->orig_rcpt, &err);
-        const char *data;
-        ssize_t n = r ? 0 : -1;
-        while (r && (n = local_render_next(r, &data, &err)) > 0)
-            if (maildir_write(&md, data, (size_t)n, &err) < 0)
-                break;
+        r = local_render_open(at->msg, MAILBOX_FORMAT_MAILDIR, recipient, at->rcpt->orig_rcpt,
+                              &err);
+        int n = r ? mailbox_render_to_maildir(r, &md, &err) : -1;
         if (n == 0 && at->msg->batch) {
             /* Batch: synced and moved to new/ with the others at its end. */
             ret = maildir_finish_write(&md, &err);
@@ -184,14 +170,14 @@ static void deliver_maildir(struct local_attempt *at, const char *recipient, con
     } else {
         err_no = errno;
     }
-    local_render_close(&r);
+    mailbox_render_close(&r);
     maildir_end(&md);
-    size_limit_leave(old);
+    mailbox_size_limit_leave(old);
     privs_leave();
     if (ret == 0)
         local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to maildir");
     else
-        mailbox_failure(at, recipient, err_no, "maildir", &err);
+        mailbox_failed(at, recipient, err_no, "maildir", &err);
     strbuf_release(&err);
 }
 
@@ -201,22 +187,17 @@ static int append_mbox(struct local_attempt *at, const char *recipient, const ch
 {
     struct mbox_delivery mb;
     int ret = -1;
-    struct rlimit old = size_limit_enter();
+    struct rlimit old = mailbox_size_limit_enter(local_cfg.mailbox_size_limit);
     if (mbox_begin(&mb, path, local_cfg.lock_methods, owner, err) == 0) {
-        struct local_render *r =
-            local_render_open(at->msg, FORMAT_MBOX, recipient, at->rcpt->orig_rcpt, err);
-        const char *data;
-        ssize_t n = r ? 0 : -1;
-        while (r && (n = local_render_next(r, &data, err)) > 0)
-            if (mbox_write(&mb, data, (size_t)n, err) < 0)
-                break;
-        if (n == 0)
+        struct mailbox_render *r =
+            local_render_open(at->msg, MAILBOX_FORMAT_MBOX, recipient, at->rcpt->orig_rcpt, err);
+        if (r && mailbox_render_to_mbox(r, &mb, err) == 0)
             ret = mbox_commit(&mb, err);
-        local_render_close(&r);
+        mailbox_render_close(&r);
     }
     int saved = errno;
     mbox_end(&mb);
-    size_limit_leave(old);
+    mailbox_size_limit_leave(old);
     errno = saved;
     return ret;
 }
@@ -290,7 +271,7 @@ void local_deliver_mailbox(struct local_attempt *at, const char *recipient,
             if (ret == 0)
                 local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to mailbox");
             else
-                mailbox_failure(at, recipient, err_no, "mailbox", &err);
+                mailbox_failed(at, recipient, err_no, "mailbox", &err);
         }
     } else {
         strbuf_printf(&path, "%s/%s", local_cfg.mail_spool_directory, pw->user);
@@ -300,7 +281,7 @@ void local_deliver_mailbox(struct local_attempt *at, const char *recipient,
         if (ret == 0)
             local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to mailbox");
         else
-            mailbox_failure(at, recipient, errno, "mailbox", &err);
+            mailbox_failed(at, recipient, errno, "mailbox", &err);
     }
     strbuf_release(&path);
     strbuf_release(&err);
@@ -357,14 +338,14 @@ void local_deliver_file(struct local_attempt *at, const char *recipient, const c
 }
 
 struct command_input {
-    struct local_render *render;
+    struct mailbox_render *render;
     strbuf *err;
 };
 
 static ssize_t command_input(void *ctx, const char **data)
 {
     struct command_input *in = ctx;
-    return local_render_next(in->render, data, in->err);
+    return mailbox_render_next(in->render, data, in->err);
 }
 
 /* NAME=value with the value censored by command_expansion_filter, as
@@ -451,8 +432,8 @@ void local_deliver_command(struct local_attempt *at, const char *recipient, cons
     strbuf_release(&local_part);
 
     strbuf err = STRBUF_INIT;
-    struct local_render *render =
-        local_render_open(at->msg, FORMAT_COMMAND, recipient, at->rcpt->orig_rcpt, &err);
+    struct mailbox_render *render =
+        local_render_open(at->msg, MAILBOX_FORMAT_COMMAND, recipient, at->rcpt->orig_rcpt, &err);
     if (render == NULL) {
         local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.0", "cannot read queue file: %s",
                       err.s);
@@ -463,7 +444,7 @@ void local_deliver_command(struct local_attempt *at, const char *recipient, cons
     strbuf cwd = STRBUF_INIT;
     if (command_cwd(recipient, privs, extension, &cwd) < 0) {
         local_outcome(at, recipient, DELIVER_DEFERRED, "4.3.5", "mail system configuration error");
-        local_render_close(&render);
+        mailbox_render_close(&render);
         strlist_release(&env);
         strbuf_release(&err);
         strbuf_release(&cwd);
@@ -496,7 +477,7 @@ void local_deliver_command(struct local_attempt *at, const char *recipient, cons
                       "%s", res.reason.s);
     }
     command_result_release(&res);
-    local_render_close(&render);
+    mailbox_render_close(&render);
     strlist_release(&env);
     strbuf_release(&err);
     strbuf_release(&cwd);

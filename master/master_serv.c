@@ -40,10 +40,11 @@ static unsigned next_generation = 1;
 /* Programs whose job the library does in-process, or that we do not need.
  * bounce (the stock bounce, defer and trace entries): qmgr builds
  * delivery status notifications itself and sends them through cleanup.
- * anvil: smtpd's connection limits use smtpd/smtpd_client_registry. */
+ * anvil: smtpd's connection limits use smtpd/smtpd_client_registry.
+ * (error and discard are real agents: error/, discard/.) */
 static const char *const absorbed[] = {
-    "trivial-rewrite", "anvil",   "scache", "proxymap", "verify", "flush",
-    "postlogd",        "discard", "error",  "oqmgr",    "bounce",
+    "trivial-rewrite", "anvil",    "scache", "proxymap", "verify",
+    "flush",           "postlogd", "oqmgr",  "bounce",
 };
 
 static time_t now_mono(void)

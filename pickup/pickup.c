@@ -34,6 +34,7 @@
 
 #include "address.h"
 #include "cleanup_client.h"
+#include "content_filter.h"
 #include "input_transp.h"
 #include "config.h"
 #include "mail_date.h"
@@ -147,6 +148,8 @@ static enum outcome pickup_file(const char *id)
         .uid = (long)st.st_uid,
     };
     (void)cleanup_client_envelope(cc, &env);
+    /* Before the content: a header/body check FILTER in cleanup wins. */
+    (void)content_filter_send(cc);
     for (size_t i = 0; i < m.nrcpt; i++)
         (void)cleanup_client_rcpt(cc, m.rcpt[i].address, m.rcpt[i].address, m.rcpt[i].orcpt,
                                   m.rcpt[i].notify);
@@ -199,6 +202,12 @@ static void pickup_scan(void)
     mail_queue_scan_close(&sc);
 }
 
+/* A bad content_filter is fatal at start, before any maildrop file is read. */
+static void pickup_init(const char *service, char **args)
+{
+    (void)content_filter_value();
+}
+
 static void pickup_trigger(const char *buf, size_t len, const char *service, char **args)
 {
     pickup_scan();
@@ -209,6 +218,7 @@ int main(int argc, char **argv)
     static const struct service_ops ops = {
         .mode = SERVICE_TRIGGER,
         .trigger = pickup_trigger,
+        .post_init = pickup_init,
     };
     service_main("pickup", argc, argv, &ops);
 }

@@ -306,12 +306,14 @@ static void qmgr_init(const char *service, char **args)
     qmgr_cfg.queue_directory = config_get("queue_directory");
     qmgr_cfg.myhostname = config_get("myhostname");
     qmgr_cfg.mail_name = config_get("mail_name");
+    qmgr_cfg.default_filter_nexthop = config_get("default_filter_nexthop");
     qmgr_cfg.incoming_depth = mail_queue_depth("incoming");
     qmgr_cfg.active_depth = mail_queue_depth("active");
     qmgr_cfg.deferred_depth = mail_queue_depth("deferred");
     qmgr_cfg.hold_depth = mail_queue_depth("hold");
     qmgr_cfg.defer_depth = mail_queue_depth("defer");
     qmgr_cfg.long_ids = config_get_bool("enable_long_queue_ids");
+    qmgr_cfg.allow_min_user = config_get_bool("allow_min_user");
     /* Numeric parameters come within the table's bounds (> 0 here, and
      * fitting an int): the getters are fatal otherwise. */
     qmgr_cfg.active_limit = (int)config_get_int("qmgr_message_active_limit");

@@ -30,8 +30,10 @@ struct qmgr_config {
     const char *queue_directory;
     const char *myhostname;
     const char *mail_name;
+    const char *default_filter_nexthop; /* a FILTER without nexthop goes there */
     int incoming_depth, active_depth, deferred_depth, defer_depth, corrupt_depth, hold_depth;
     bool long_ids;
+    bool allow_min_user; /* recipients starting with '-' may be delivered */
     long long active_limit;
     long long min_backoff, max_backoff, queue_run_delay;
     long long max_queue_lifetime, bounce_queue_lifetime, delay_warning_time;
@@ -105,6 +107,9 @@ void qmgr_log_outcome(const struct qmgr_message *m, const struct qmgr_rcpt *r, c
 /* qmgr_deliver.c */
 void qmgr_deliver_init(void);
 /* Queue one recipient for transport:nexthop (grouped into requests there). */
+/* True when master.cf has a unix service named `transport` (qmgr then
+ * connects to private/<transport> for it). */
+bool qmgr_deliver_has_agent(const char *transport);
 void qmgr_deliver_enqueue(struct qmgr_message *m, struct qmgr_rcpt *r, const char *transport,
                           const char *nexthop);
 /* Start deliveries that fit the limits (called after enqueueing). */

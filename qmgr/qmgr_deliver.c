@@ -133,6 +133,11 @@ void qmgr_deliver_init(void)
     strbuf_release(&err);
 }
 
+bool qmgr_deliver_has_agent(const char *transport)
+{
+    return mcf && master_cf_find(mcf, transport, MASTER_CF_UNIX) != NULL;
+}
+
 static int int_param(const char *transport, const char *suffix, const char *fallback)
 {
     strbuf name = STRBUF_INIT;

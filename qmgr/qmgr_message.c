@@ -23,7 +23,7 @@
  * cleared in place first so a release (postsuper -H) delivers it; an 'A'
  * record redirect=<addr> replaces every pending recipient by that address
  * (the original stays as orig_to), filter=<transport:nexthop> routes every
- * recipient to that transport (an empty nexthop keeps the resolved one).
+ * recipient to that transport without resolving it (filter_route).
  * The last record of each kind wins, as in Postfix. A reject=<d.s.n text>
  * record (non-SMTP mail cleanup rejected, CLEANUP_FLAG_BOUNCE) bounces every
  * recipient with that text.
@@ -193,24 +193,6 @@ static int read_message(struct qmgr_message *m, strbuf *err)
     return 0;
 }
 
-/* Split "[d.s.n ]text" (the nexthop of error:, retry: and discard:) into a
- * status code of class `cls` and the text; fallback_dsn when none is given
- * or its class does not fit. */
-static const char *split_dsn(const char *text, char *dsn, size_t size, const char *fallback_dsn)
-{
-    snprintf(dsn, size, "%s", fallback_dsn);
-    if ((text[0] == '2' || text[0] == '4' || text[0] == '5') && text[1] == '.') {
-        size_t n = strcspn(text, " ");
-        if (n < size) {
-            memcpy(dsn, text, n);
-            dsn[n] = 0;
-            text += n;
-            text += strspn(text, " ");
-        }
-    }
-    return text;
-}
-
 /* Postfix's discard(8), done here: the recipient counts as delivered, the
  * nexthop is the reason logged ("status=sent (reason)"), and the recipient
  * is marked done in the queue file before anything else happens, as an
@@ -218,7 +200,7 @@ static const char *split_dsn(const char *text, char *dsn, size_t size, const cha
 static void discard(struct qmgr_message *m, struct qmgr_rcpt *r, const char *nexthop)
 {
     char dsn[16];
-    const char *text = split_dsn(nexthop, dsn, sizeof(dsn), "2.0.0");
+    const char *text = dsn_split_text(nexthop, dsn, sizeof(dsn), "2.0.0");
     if (dsn[0] != '2')
         snprintf(dsn, sizeof(dsn), "2.0.0");
     strbuf err = STRBUF_INIT;
@@ -268,37 +250,66 @@ static int relocated(const char *addr, resolve_route_t *rt, strbuf *err)
     return r == MAP_FOUND ? 1 : r == MAP_TEMPFAIL ? -1 : 0;
 }
 
+/* FILTER / content_filter transport:nexthop replaces the resolver, as in
+ * Postfix's qmgr: no nexthop means $default_filter_nexthop, and when that
+ * is empty the recipient's domain ($myhostname for a bare address). Not
+ * for sendmail -bv probes, which report the route the mail would take
+ * (Postfix bypasses the filter for them as well). */
+static void filter_route(const char *filter, const char *rcpt, resolve_route_t *rt)
+{
+    const char *colon = strchr(filter, ':');
+    strbuf_set(&rt->transport, "");
+    strbuf_append(&rt->transport, filter, (size_t)(colon - filter));
+    const char *nexthop = colon + 1;
+    const char *at = strrchr(rcpt, '@');
+    if (!*nexthop)
+        nexthop = qmgr_cfg.default_filter_nexthop;
+    if (!*nexthop)
+        nexthop = at && at[1] ? at + 1 : qmgr_cfg.myhostname;
+    strbuf_set(&rt->nexthop, nexthop);
+    rt->cls = RESOLVE_DEFAULT;
+    rt->routed = false;
+}
+
 /* Route one recipient: queue it for delivery, or decide here (error, retry
  * and discard transports, table failures). */
 static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *rt)
 {
     strbuf err = STRBUF_INIT;
-    if (resolve_route(qmgr_resolve, r->address, rt, &err) < 0) {
+    if (m->filter && !(m->flags & QF_FLAG_VERIFY)) {
+        filter_route(m->filter, r->address, rt);
+    } else if (resolve_route(qmgr_resolve, r->address, rt, &err) < 0) {
         qmgr_log_outcome(m, r, "deferred", "4.3.0", err.s);
         qmgr_message_outcome(m, r, QR_DEFERRED, "4.3.0", err.s);
         strbuf_release(&err);
         return;
     }
-    if (!m->filter && relocated(r->address, rt, &err) < 0) {
+    if (!(m->filter && !(m->flags & QF_FLAG_VERIFY)) && relocated(r->address, rt, &err) < 0) {
         qmgr_log_outcome(m, r, "deferred", "4.3.0", err.s);
         qmgr_message_outcome(m, r, QR_DEFERRED, "4.3.0", err.s);
         strbuf_release(&err);
         return;
     }
-    if (m->filter) {
-        /* FILTER transport:nexthop overrides the route (Postfix qmgr). */
-        const char *colon = strchr(m->filter, ':');
-        strbuf_set(&rt->transport, "");
-        strbuf_append(&rt->transport, m->filter, (size_t)(colon - m->filter));
-        if (colon[1])
-            strbuf_set(&rt->nexthop, colon + 1);
+    /* Postfix's qmgr: with allow_min_user = no a recipient that starts
+     * with '-' goes to the error transport, whatever route or FILTER it
+     * has, so no command (pipe, |command) can mistake it for an option. */
+    if (!qmgr_cfg.allow_min_user && r->address[0] == '-') {
+        strbuf_set(&rt->transport, "error");
+        strbuf_set(&rt->nexthop, "5.1.3 bad address syntax");
     }
-    if (strcmp(rt->transport.s, "error") == 0 || strcmp(rt->transport.s, "retry") == 0) {
+    /* error, retry and discard go to their agents (error/, discard/) when
+     * master.cf runs them, like any transport; without such a service (a
+     * master.cf that lacks the stock rows), and for sendmail -bv, qmgr
+     * decides as those agents would. */
+    bool verify = (m->flags & QF_FLAG_VERIFY) != 0;
+    bool in_process = verify || !qmgr_deliver_has_agent(rt->transport.s);
+    if (in_process &&
+        (strcmp(rt->transport.s, "error") == 0 || strcmp(rt->transport.s, "retry") == 0)) {
         /* Postfix's error(8)/retry: the nexthop is "[d.s.n ]text". */
         bool bounce = rt->transport.s[0] == 'e';
         char dsn[16];
-        const char *text = split_dsn(rt->nexthop.len ? rt->nexthop.s : "", dsn, sizeof(dsn),
-                                     bounce ? "5.0.0" : "4.0.0");
+        const char *text = dsn_split_text(rt->nexthop.len ? rt->nexthop.s : "", dsn, sizeof(dsn),
+                                          bounce ? "5.0.0" : "4.0.0");
         if (dsn[0] == '2')
             snprintf(dsn, sizeof(dsn), "%s", bounce ? "5.0.0" : "4.0.0");
         if (!*text)
@@ -306,7 +317,7 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
         bounce = bounce && dsn[0] == '5';
         qmgr_log_outcome(m, r, bounce ? "bounced" : "deferred", dsn, text);
         qmgr_message_outcome(m, r, bounce ? QR_BOUNCED : QR_DEFERRED, dsn, text);
-    } else if ((m->flags & QF_FLAG_VERIFY) && strcmp(rt->transport.s, "local") != 0) {
+    } else if (verify && strcmp(rt->transport.s, "local") != 0) {
         /* sendmail -bv: only local(8) implements verify requests (an agent
          * that does not would deliver). For other transports we report the
          * route, as far as it is known here, without contacting anyone. */
@@ -316,7 +327,7 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
         qmgr_log_outcome(m, r, "sent", "2.0.0", text.s);
         qmgr_message_outcome(m, r, QR_SENT, "2.0.0", text.s);
         strbuf_release(&text);
-    } else if (strcmp(rt->transport.s, "discard") == 0) {
+    } else if (in_process && strcmp(rt->transport.s, "discard") == 0) {
         discard(m, r, rt->nexthop.s);
     } else {
         qmgr_deliver_enqueue(m, r, rt->transport.s, rt->nexthop.s);
@@ -330,7 +341,7 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
 static void return_rejected(struct qmgr_message *m, struct qmgr_rcpt *r)
 {
     char dsn[16];
-    const char *text = split_dsn(m->reject, dsn, sizeof(dsn), "5.7.1");
+    const char *text = dsn_split_text(m->reject, dsn, sizeof(dsn), "5.7.1");
     if (dsn[0] != '5')
         snprintf(dsn, sizeof(dsn), "5.7.1");
     if (!*text)

@@ -19,6 +19,13 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest iproute
     # Peers for end-to-end tests (tests/e2e/peers.py). Dovecot is installed
     # with service starts forbidden: the tests run it with their own config.
     dovecot-core dovecot-imapd dovecot-lmtpd pflogsumm s-nail openssl dnsmasq-base
+    # Policy servers for check_policy_service (tests/e2e/test_policy.py):
+    # postgrey, policyd-spf's engine (the program itself is unpacked:
+    # fetch_unpacked below), and socat standing in for spawn(8) in front of
+    # policyd-spf.
+    postgrey python3-spf-engine socat
+    # The after-queue content filter of tests/e2e/test_content_filter.py.
+    python3-aiosmtpd
     # Runtime libraries of Debian's postfix, which the tests only unpack
     # (apt-get download + dpkg -x) because our MTA owns Postfix's paths.
     libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase
@@ -35,8 +42,9 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest iproute
     # for the unit, dpkg-deb comes with dpkg.
     rpm systemd)
 # Not installed: bsd-mailx (Depends: default-mta | mail-transport-agent would
-# pull in exim4 and start it) and postfix itself: both are only unpacked
-# (fetch_postfix, fetch_bsd_mailx below).
+# pull in exim4 and start it), postfix-policyd-spf-python (Depends: postfix)
+# and postfix itself: they are only unpacked (fetch_postfix, fetch_unpacked
+# below), so Debian's postfix never owns /usr/sbin/sendmail here.
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then
@@ -97,23 +105,27 @@ fetch_postfix() {
     rm -rf "$root"
     mv "$root.tmp" "$root"
 }
-# Debian's bsd-mailx, unpacked the same way: the tests run the extracted
-# binary with "set sendmail=<our build>" in a private MAILRC, so no MTA
-# package and nothing in /usr/sbin is needed (tests/e2e/test_submit_mailx.py).
-fetch_bsd_mailx() {
+# A Debian package unpacked the same way into $cache/<package>-root, for a
+# program the tests run from there: bsd-mailx (run with "set
+# sendmail=<our build>" in a private MAILRC: tests/e2e/test_submit_mailx.py)
+# and policyd-spf (its python3-spf-engine is installed normally:
+# tests/e2e/test_policy.py). $2: a file that shows it is already there.
+fetch_unpacked() {
+    local pkg=$1 check=$2
     local cache=${MTA_TEST_CACHE:-/var/cache/mta-tests}
-    local root="$cache/bsd-mailx-root"
-    [ -x "$root/usr/bin/bsd-mailx" ] && return 0
+    local root="$cache/$pkg-root"
+    [ -e "$root/$check" ] && return 0
     mkdir -p "$cache/debs"
-    (cd "$cache/debs" && { apt-get download -qq -o APT::Sandbox::User=root bsd-mailx ||
-        { apt-get update -qq && apt-get download -qq -o APT::Sandbox::User=root bsd-mailx; }; })
+    (cd "$cache/debs" && { apt-get download -qq -o APT::Sandbox::User=root "$pkg" ||
+        { apt-get update -qq && apt-get download -qq -o APT::Sandbox::User=root "$pkg"; }; })
     rm -rf "$root.tmp"
     mkdir -p "$root.tmp"
-    dpkg -x "$cache"/debs/bsd-mailx_*.deb "$root.tmp"
+    dpkg -x "$(ls -t "$cache"/debs/"$pkg"_*.deb | head -n 1)" "$root.tmp"
     rm -rf "$root"
     mv "$root.tmp" "$root"
 }
 if [ "${1:-}" = "--test" ]; then
     fetch_postfix
-    fetch_bsd_mailx
+    fetch_unpacked bsd-mailx usr/bin/bsd-mailx
+    fetch_unpacked postfix-policyd-spf-python usr/bin/policyd-spf
 fi

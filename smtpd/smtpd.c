@@ -43,12 +43,14 @@
 
 #include "address.h"
 #include "config.h"
+#include "content_filter.h"
 #include "input_transp.h"
 #include "mem.h"
 #include "msg.h"
 #include "queue_file.h"
 #include "service.h"
 #include "smtpd.h"
+#include "smtpd_policy.h"
 #include "sock.h"
 #include "strlist.h"
 
@@ -200,6 +202,8 @@ static void smtpd_init(const char *service, char **args)
     strlist_release(&items);
     smtpd_check_init();
     smtpd_limit_init();
+    /* A bad content_filter stops the listener now, not at the first mail. */
+    (void)content_filter_value();
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -244,6 +248,7 @@ void smtpd_reset(struct smtpd_state *s)
     s->have_mail = false;
     strbuf_reset(&s->sender);
     strbuf_reset(&s->envid);
+    strbuf_reset(&s->sasl_sender);
     strbuf_reset(&s->queue_id);
     strbuf_reset(&s->last_rcpt);
     strbuf_reset(&s->prepend);
@@ -279,6 +284,8 @@ bool smtpd_open_queue(struct smtpd_state *s)
         msg_info("%s: client=%s", strbuf_str(&s->queue_id), strbuf_str(&s->namaddr));
     gettimeofday(&s->arrival, NULL);
     static const char *const bodies[] = {NULL, "7BIT", "8BITMIME", "BINARYMIME"};
+    char port[16];
+    snprintf(port, sizeof(port), "%u", s->remote_port);
     struct cleanup_envelope env = {
         .arrival = s->arrival,
         .sender = strbuf_str(&s->sender),
@@ -294,9 +301,13 @@ bool smtpd_open_queue(struct smtpd_state *s)
         .body = bodies[s->body],
         .smtputf8 = s->smtputf8,
         .sasl_username = smtpd_sasl_authenticated(s) ? strbuf_str(&s->sasl_username) : NULL,
+        .sasl_method = smtpd_sasl_authenticated(s) ? strbuf_str(&s->sasl_method) : NULL,
+        .client_port = s->remote_port ? port : NULL,
         .uid = -1,
     };
     (void)cleanup_client_envelope(s->cc, &env);
+    /* First, so that access-table FILTER actions (sent at DATA) win. */
+    (void)content_filter_send(s->cc);
     return true;
 }
 
@@ -395,6 +406,9 @@ static void do_mail(struct smtpd_state *s, const smtp_cmd *cmd)
     strbuf_release(&err);
     smtpd_reset(s);
     s->have_mail = true;
+    smtpd_policy_new_instance(s);
+    if ((cmd->params & SMTP_PARAM_AUTH) && smtpd_params.sasl_enable && !strbuf_eq(&cmd->auth, "<>"))
+        addr_sanitize(&s->sasl_sender, cmd->auth.s, cmd->auth.len, cmd->auth.len, true);
     strbuf_set(&s->sender, strbuf_str(&cmd->path.addr));
     s->mail_size = cmd->size;
     s->body = cmd->body;
@@ -879,6 +893,7 @@ done:
     strbuf_release(&s.helo);
     strbuf_release(&s.sender);
     strbuf_release(&s.envid);
+    strbuf_release(&s.sasl_sender);
     strbuf_release(&s.queue_id);
     strbuf_release(&s.last_rcpt);
     strbuf_release(&s.prepend);

@@ -73,6 +73,10 @@ struct smtpd_state {
     long rcpt_overshoot;
     strbuf last_rcpt; /* for "for <x>" in Received: */
     strbuf prepend;   /* PREPEND headers from access tables, one a line */
+    /* For check_policy_service (smtpd_policy.c): the "instance" attribute of
+     * this transaction, and MAIL FROM's AUTH= (SASL enabled, "<>" not kept). */
+    char policy_instance[64];
+    strbuf sasl_sender;
     /* Message actions from access tables (HOLD, DISCARD, REDIRECT, FILTER,
      * BCC) for this transaction; sent to cleanup before the end of data
      * (smtpd_check_send_actions), since the queue file may not be open yet

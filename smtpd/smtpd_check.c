@@ -23,9 +23,11 @@
  * reject_unauth_pipelining (the session's ill_pipelining flag, set by
  * smtpd.c as Postfix 2.6+ does), names from smtpd_restriction_classes,
  * check_{client,reverse_client_hostname,helo,sender,recipient}_access
- * type:table (below). Anything else -- a Postfix restriction we don't have (the DNS
- * based ones among them), an unknown name -- is logged and the client gets
- * 451 4.3.5: never an accept of what the restriction might have rejected.
+ * type:table (below), check_policy_service (smtpd_policy.c asks the
+ * server; its action is evaluated here as a table value). Anything else
+ * -- a Postfix restriction we don't have, an unknown name -- is logged and
+ * the client gets 451 4.3.5: never an accept of what the restriction
+ * might have rejected.
  * `postfix check` reports such names as errors, master's start as
  * warnings (lib/global/config_fidelity).
  *
@@ -72,6 +74,7 @@
 #include "resolve.h"
 #include "smtpd.h"
 #include "smtpd_dns_check.h"
+#include "smtpd_policy.h"
 #include "smtpd_restriction.h"
 #include "strlist.h"
 
@@ -414,10 +417,12 @@ static enum verdict apply_action(struct ctx *c, const char *table, const char *k
         break;
     case ACCESS_DEFER_IF_PERMIT:
     case ACCESS_DEFER_IF_REJECT: {
+        /* Postfix: access_map_defer_code, and its own default text. */
         strbuf *r = a.kind == ACCESS_DEFER_IF_PERMIT ? &c->defer_if_permit : &c->defer_if_reject;
+        int code = (int)config_get_int("access_map_defer_code");
         strbuf_reset(r);
-        strbuf_printf(r, "%d %s %s: %s rejected: %s", a.code, a.dsn, c->subject, c->class_text,
-                      *text ? text : "Access denied");
+        strbuf_printf(r, "%d %s %s: %s rejected: %s", code >= 400 && code < 500 ? code : 450, a.dsn,
+                      c->subject, c->class_text, *text ? text : "Service unavailable");
         break;
     }
     case ACCESS_WARN:
@@ -514,6 +519,30 @@ static enum verdict access_about(struct ctx *c, const char *table, struct access
     c->subject = subject;
     c->class_text = cls;
     strbuf_release(&subj);
+    return v;
+}
+
+/* check_policy_service: the server's action (or the service's default
+ * action when it cannot answer) is evaluated as an access table value, the
+ * service spec standing for the table name in warnings. A default action
+ * that itself needs a policy service that fails gets Postfix's built-in
+ * default instead, so a broken setup cannot recurse. */
+static enum verdict policy_check(struct ctx *c, const char *spec, int depth)
+{
+    static int nesting;
+    strbuf action = STRBUF_INIT;
+    enum verdict v;
+    int r = smtpd_policy_query(c->s, spec, c->stage ? c->stage : "RCPT", c->rcpt, &action);
+    if (r < 0) {
+        v = say(c, 451, "4.3.5", "Server configuration error");
+    } else {
+        if (r > 0 && nesting > 0)
+            strbuf_set(&action, config_default_value("smtpd_policy_service_default_action"));
+        nesting++;
+        v = apply_action(c, spec, "policy query", strbuf_str(&action), depth);
+        nesting--;
+    }
+    strbuf_release(&action);
     return v;
 }
 
@@ -814,6 +843,9 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
                                     config_get("smtpd_null_access_lookup_key"));
                 v = access_about(c, arg, &k, depth, strbuf_str(&s->sender), "Sender address");
             }
+            break;
+        case SMTPD_R_CHECK_POLICY_SERVICE:
+            v = policy_check(c, arg, depth);
             break;
         case SMTPD_R_CHECK_RECIPIENT_ACCESS:
             if (c->rcpt && c->rcpt[0]) {

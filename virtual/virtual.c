@@ -12,9 +12,10 @@
  * as Postfix does. Runs as root (unpriv = n) and writes with the table's
  * uid/gid as effective ids.
  *
- * The message is rendered by local(8)'s modules (local_content.c, with its
- * Delivered-To and Return-Path), Maildir/mbox writes by local_maildir.c and
- * local_mbox.c: one way to write a mailbox.
+ * The message is rendered, and written to the Maildir or mbox, by the same
+ * lib/global modules local(8) uses (mailbox_content with its Return-Path,
+ * X-Original-To and Delivered-To; mailbox_maildir, mailbox_mbox): one way
+ * to write a mailbox. virtual does not link local(8)'s code.
  */
 #include <errno.h>
 #include <grp.h>
@@ -27,18 +28,14 @@
 #include "address.h"
 #include "config.h"
 #include "delivery_log.h"
-#include "local.h"
-#include "local_maildir.h"
-#include "local_mbox.h"
 #include "mail_queue.h"
+#include "mail_copy.h"
+#include "mailbox_content.h"
 #include "maps.h"
 #include "msg.h"
 #include "queue_file.h"
 #include "service.h"
 #include "virtual_mailbox.h"
-
-/* local_content.c reads these two fields; the rest stays unused here. */
-struct local_config local_cfg;
 
 static struct {
     maps *mailbox_maps, *uid_maps, *gid_maps;
@@ -47,7 +44,16 @@ static struct {
     unsigned long minimum_uid;
     long long limit;
     int lock_methods;
+    bool original_recipient; /* enable_original_recipient: X-Original-To */
+    size_t record_limit;
 } vcfg;
+
+/* The message being delivered. */
+struct vmessage {
+    const struct deliver_request *req;
+    int fd;
+    int64_t start_us;
+};
 
 static int64_t now_us(void)
 {
@@ -104,39 +110,30 @@ static void mailbox_error(struct outcome *o, int err_no, const char *what, const
 {
     strbuf t = STRBUF_INIT;
     strbuf_printf(&t, "cannot update %s: %s", what, err->s ? err->s : "");
-    /* As local(8): over the size limit bounces, a full disk defers. */
-    if (err_no == EFBIG)
-        set(o, DELIVER_BOUNCED, "5.2.2", t.s);
-    else
-        set(o, DELIVER_DEFERRED, err_no == ENOSPC ? "4.3.0" : "4.2.0", t.s);
+    struct mailbox_failure f = mailbox_failure(err_no); /* as local(8) */
+    set(o, f.status, f.dsn, t.s);
     strbuf_release(&t);
 }
 
-static void write_mailbox(struct local_message *msg, const struct deliver_rcpt *rc,
+static void write_mailbox(const struct vmessage *msg, const struct deliver_rcpt *rc,
                           const char *path, bool maildir, uid_t uid, struct outcome *o)
 {
     strbuf err = STRBUF_INIT;
-    struct rlimit old = {RLIM_INFINITY, RLIM_INFINITY};
-    getrlimit(RLIMIT_FSIZE, &old);
-    if (vcfg.limit > 0) {
-        struct rlimit lim = old;
-        lim.rlim_cur = (rlim_t)vcfg.limit;
-        if (lim.rlim_max != RLIM_INFINITY && lim.rlim_cur > lim.rlim_max)
-            lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_FSIZE, &lim);
-    }
-    struct local_render *r = local_render_open(msg, maildir ? FORMAT_MAILDIR : FORMAT_MBOX,
-                                               rc->address, rc->orig_rcpt, &err);
-    const char *data;
-    ssize_t n = r ? 0 : -1;
+    struct rlimit old = mailbox_size_limit_enter(vcfg.limit);
+    const struct mailbox_message m = {
+        .fd = msg->fd,
+        .record_limit = vcfg.record_limit,
+        .sender = msg->req->sender,
+        .arrival = (time_t)(msg->req->arrival_us / 1000000),
+    };
+    struct mailbox_render *r =
+        mailbox_render_open(&m, maildir ? MAILBOX_FORMAT_MAILDIR : MAILBOX_FORMAT_MBOX, rc->address,
+                            vcfg.original_recipient ? rc->orig_rcpt : NULL, &err);
     int ret = -1, err_no = 0;
     if (maildir) {
         struct maildir_delivery md;
         if (r && maildir_begin(&md, path, maildir_local_hostname(), &err) == 0) {
-            while ((n = local_render_next(r, &data, &err)) > 0)
-                if (maildir_write(&md, data, (size_t)n, &err) < 0)
-                    break;
-            if (n == 0)
+            if (mailbox_render_to_maildir(r, &md, &err) == 0)
                 ret = maildir_commit(&md, &err);
             err_no = errno;
             maildir_end(&md);
@@ -146,10 +143,7 @@ static void write_mailbox(struct local_message *msg, const struct deliver_rcpt *
     } else {
         struct mbox_delivery mb;
         if (r && mbox_begin(&mb, path, vcfg.lock_methods, uid, &err) == 0) {
-            while ((n = local_render_next(r, &data, &err)) > 0)
-                if (mbox_write(&mb, data, (size_t)n, &err) < 0)
-                    break;
-            if (n == 0)
+            if (mailbox_render_to_mbox(r, &mb, &err) == 0)
                 ret = mbox_commit(&mb, &err);
             err_no = errno;
             mbox_end(&mb);
@@ -157,8 +151,8 @@ static void write_mailbox(struct local_message *msg, const struct deliver_rcpt *
             err_no = errno;
         }
     }
-    local_render_close(&r);
-    setrlimit(RLIMIT_FSIZE, &old);
+    mailbox_render_close(&r);
+    mailbox_size_limit_leave(old);
     if (ret == 0)
         set(o, DELIVER_SENT, "2.0.0", maildir ? "delivered to maildir" : "delivered to mailbox");
     else
@@ -194,7 +188,7 @@ static int lookup_id(maps *m, const char *param, const char *kind, const char *a
     return rc;
 }
 
-static void deliver_rcpt(struct local_message *msg, struct deliver_rcpt *rc, struct outcome *o)
+static void deliver_rcpt(const struct vmessage *msg, struct deliver_rcpt *rc, struct outcome *o)
 {
     strbuf v = STRBUF_INIT, err = STRBUF_INIT, path = STRBUF_INIT;
     unsigned long uid = 0, gid = 0;
@@ -235,10 +229,15 @@ static void deliver_rcpt(struct local_message *msg, struct deliver_rcpt *rc, str
 static void process_one(struct deliver_request *req)
 {
     strbuf err = STRBUF_INIT;
-    struct local_message msg = {.req = req, .start_us = now_us()};
+    struct vmessage msg = {.req = req, .start_us = now_us()};
     msg.fd = queue_file_open(config_get("queue_directory"), req->queue_name,
                              mail_queue_depth(req->queue_name), req->queue_id, true, &err);
-    if (msg.fd < 0 || local_scan_headers(&msg, &err) < 0) {
+    /* The header section is read first, as local(8) does for its loop
+     * check: a queue file that cannot be read defers every recipient at
+     * once instead of failing each mailbox write. */
+    strlist delivered_to = STRLIST_INIT;
+    if (msg.fd < 0 ||
+        mail_copy_delivered_to(msg.fd, vcfg.record_limit, &delivered_to, &err) < 0) {
         msg_warn("%s: cannot read queue file: %s", req->queue_id, err.s);
         for (size_t i = 0; i < req->nrcpt; i++)
             deliver_rcpt_set(&req->rcpts[i], DELIVER_DEFERRED, "4.3.0",
@@ -274,22 +273,15 @@ static void process_one(struct deliver_request *req)
     }
     if (msg.fd >= 0)
         close(msg.fd);
-    strlist_release(&msg.delivered_to);
+    strlist_release(&delivered_to);
     strbuf_release(&err);
-}
-
-static void process_request(struct deliver_request *req)
-{
-    process_one(req);
-    for (size_t j = 0; j < req->nbatch; j++)
-        process_one(&req->batch[j]);
 }
 
 static void virtual_serve(int fd, const char *service, char **args)
 {
     (void)service;
     (void)args;
-    deliver_request_serve(fd, process_request);
+    deliver_request_serve_each(fd, process_one);
 }
 
 static maps *open_maps(const char *param)
@@ -310,9 +302,8 @@ static void virtual_init(const char *service, char **args)
         msg_fatal("setgroups: %m");
     signal(SIGXFSZ, SIG_IGN); /* an oversized write fails with EFBIG */
     strbuf err = STRBUF_INIT;
-    local_cfg.enable_original_recipient = config_get_bool("enable_original_recipient");
-    local_cfg.record_limit = mail_queue_read_limit();
-    local_cfg.myhostname = config_get("myhostname");
+    vcfg.original_recipient = config_get_bool("enable_original_recipient");
+    vcfg.record_limit = mail_queue_read_limit();
     vcfg.mailbox_maps = open_maps("virtual_mailbox_maps");
     vcfg.uid_maps = open_maps("virtual_uid_maps");
     vcfg.gid_maps = open_maps("virtual_gid_maps");

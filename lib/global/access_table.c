@@ -202,11 +202,14 @@ void access_action_parse(struct access_action *a, const char *value)
             reply(a, words[i].code, arg);
             return;
         }
-        a->kind = words[i].kind;
         if (words[i].code) {
-            a->code = words[i].code;
-            snprintf(a->dsn, sizeof(a->dsn), "4.7.1");
+            /* DEFER_IF_*: the text may start with an enhanced status code
+             * (postgrey's "4.2.0 Greylisted"), as REJECT's does. */
+            reply(a, words[i].code, arg);
+            a->kind = words[i].kind;
+            return;
         }
+        a->kind = words[i].kind;
         if (words[i].kind == ACCESS_FILTER && !strchr(arg, ':')) {
             a->kind = ACCESS_INVALID;
             strbuf_set(&a->text, "FILTER needs transport:destination");

@@ -18,7 +18,8 @@
  * Actions (access_action_parse): the first word decides, case-insensitive:
  * OK/PERMIT, DUNNO, REJECT [text], DEFER [text], "4NN|5NN text" (text may
  * start with an enhanced status code; its class is forced to the reply's),
- * DEFER_IF_PERMIT/DEFER_IF_REJECT [text], DISCARD [text], HOLD [text],
+ * DEFER_IF_PERMIT/DEFER_IF_REJECT [text] (text may start with an enhanced
+ * status code too, class forced to 4), DISCARD [text], HOLD [text],
  * REDIRECT addr, FILTER transport:dest, PREPEND header: text, WARN text,
  * INFO text, BCC addr. Anything else is a restriction list (or a class
  * name) for the caller to evaluate. Reply text is the table owner's but a

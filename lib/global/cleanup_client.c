@@ -153,6 +153,8 @@ int cleanup_client_envelope(cleanup_client *cc, const struct cleanup_envelope *e
     add_opt(&al, "protocol", env->protocol);
     add_opt(&al, "rewrite_context", env->rewrite_context);
     add_opt(&al, "sasl_username", env->sasl_username);
+    add_opt(&al, "sasl_method", env->sasl_method);
+    add_opt(&al, "client_port", env->client_port);
     add_opt(&al, "envid", env->envid);
     add_opt(&al, "ret", env->ret);
     add_opt(&al, "body", env->body);

@@ -101,9 +101,11 @@ struct cleanup_envelope {
     const char *protocol;        /* "ESMTP", "SMTP", "UTF8SMTP", ... */
     const char *rewrite_context; /* "local" or "remote" (local_header_rewrite_clients) */
     const char *sasl_username;
-    const char *envid; /* DSN ENVID */
-    const char *ret;   /* "FULL", "HDRS" */
-    const char *body;  /* "7BIT", "8BITMIME" */
+    const char *sasl_method; /* the AUTH mechanism */
+    const char *client_port; /* decimal */
+    const char *envid;       /* DSN ENVID */
+    const char *ret;         /* "FULL", "HDRS" */
+    const char *body;        /* "7BIT", "8BITMIME" */
     bool smtputf8;
     long uid; /* submitting uid for local submissions; -1 = none */
 };

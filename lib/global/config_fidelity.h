@@ -26,7 +26,7 @@
  * once, as an error when `restrictions_are_errors` (postfix check), else
  * as a warning (master):
  *   error: /etc/postfix/main.cf, line 14: parameter
- *     smtpd_recipient_restrictions: restriction check_policy_service: not
+ *     smtpd_recipient_restrictions: restriction check_sasl_access: not
  *     implemented in this version; smtpd answers 451 4.3.5 when evaluation
  *     gets there
  * master.cf messages name the entry's first line (Postfix's convention).

@@ -129,6 +129,14 @@ static const struct config_implemented table[] = {
     READ("smtpd_null_access_lookup_key"),
     READ("smtpd_peername_lookup"),
     READ("smtpd_per_request_deadline"),
+    READ("smtpd_policy_service_default_action"), /* check_policy_service: smtpd_policy.c */
+    READ("smtpd_policy_service_max_idle"),
+    READ("smtpd_policy_service_max_ttl"),
+    READ("smtpd_policy_service_policy_context"),
+    READ("smtpd_policy_service_request_limit"),
+    READ("smtpd_policy_service_retry_delay"),
+    READ("smtpd_policy_service_timeout"),
+    READ("smtpd_policy_service_try_limit"),
     READ("smtpd_pregreet_wait"), /* our extension */
     READ("smtpd_recipient_limit"),
     READ("smtpd_recipient_overshoot_limit"),
@@ -205,6 +213,8 @@ static const struct config_implemented table[] = {
     READ("mime_nesting_limit"), /* cleanup_mime: how deep content checks follow */
     READ("receive_override_options"),
     READ("duplicate_filter_limit"),
+    /* smtpd and pickup pass it to cleanup (lib/global/content_filter). */
+    READ("content_filter"),
     READ("always_bcc"),
     READ("canonical_classes"),
     READ("canonical_maps"),
@@ -232,6 +242,7 @@ static const struct config_implemented table[] = {
     READ("default_destination_concurrency_positive_feedback"),
     READ("default_destination_rate_delay"),
     READ("default_destination_recipient_limit"),
+    READ("default_filter_nexthop"),
     READ("delay_warning_time"),
     READ("destination_concurrency_feedback_debug"),
     READ("double_bounce_sender"),
@@ -253,6 +264,11 @@ static const struct config_implemented table[] = {
     DYNAMIC("*_destination_rate_delay"),
     DYNAMIC("*_destination_recipient_limit"),
     DYNAMIC("*_initial_destination_concurrency"),
+
+    /* pipe (also command_time_limit, recipient_delimiter below) */
+    READ("allow_min_user"), /* qmgr: '-' recipients go to error:5.1.3 */
+    READ("export_environment"),
+    DYNAMIC("*_time_limit"), /* <transport>_time_limit of each pipe service */
 
     /* local */
     READ("alias_maps"),

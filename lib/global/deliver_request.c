@@ -3,8 +3,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "config.h"
+#include "delivery_log.h"
 #include "mem.h"
 #include "msg.h"
 #include "stream.h"
@@ -295,4 +297,57 @@ void deliver_request_serve(int fd, void (*process)(struct deliver_request *req))
     attr_list_release(&out);
     strbuf_release(&err);
     stream_release(&st);
+}
+
+/* One request at a time per process (SERVICE_SINGLE), so a static holds
+ * the callback. */
+static void (*serve_each_fn)(struct deliver_request *msg);
+
+static void serve_each(struct deliver_request *req)
+{
+    serve_each_fn(req);
+    for (size_t j = 0; j < req->nbatch; j++)
+        serve_each_fn(&req->batch[j]);
+}
+
+void deliver_request_serve_each(int fd, void (*process_one)(struct deliver_request *msg))
+{
+    serve_each_fn = process_one;
+    deliver_request_serve(fd, serve_each);
+}
+
+void deliver_request_finish_all(struct deliver_request *req, int fd, int64_t start_us,
+                                const char *relay, enum deliver_status status, const char *dsn,
+                                const char *text)
+{
+    bool verify = (req->flags & DELIVER_FLAG_VERIFY) != 0;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    double done = (double)tv.tv_sec + tv.tv_usec / 1e6;
+    strbuf err = STRBUF_INIT;
+    for (size_t i = 0; i < req->nrcpt; i++) {
+        struct deliver_rcpt *rc = &req->rcpts[i];
+        if (status == DELIVER_SENT && !verify && fd >= 0 && rc->offset > 0) {
+            strbuf_reset(&err);
+            /* Not recorded: the recipient would be delivered again after
+             * a restart, which invariant 4 allows; say so. */
+            if (queue_file_mark_recipient(fd, rc->offset, QF_RCPT_DELIVERED, &err) < 0)
+                msg_warn("%s: cannot mark recipient done: %s", req->queue_id, err.s);
+        }
+        struct delivery_record rec = {
+            .queue_id = req->queue_id,
+            .recipient = rc->address,
+            .orig_recipient = *rc->orig_rcpt ? rc->orig_rcpt : rc->address,
+            .relay = relay,
+            .times = {req->arrival_us / 1e6, req->active_us / 1e6, start_us / 1e6, start_us / 1e6,
+                      done},
+            .dsn = dsn,
+            .status = verify ? (status == DELIVER_SENT ? "deliverable" : "undeliverable")
+                             : deliver_status_name(status),
+            .text = text,
+        };
+        delivery_log(&rec);
+        deliver_rcpt_set(rc, status, dsn, "%s", text);
+    }
+    strbuf_release(&err);
 }

@@ -131,5 +131,18 @@ const char *deliver_status_name(enum deliver_status s);
  * reply. Malformed requests are logged and dropped (qmgr then defers). The
  * caller keeps ownership of fd. */
 void deliver_request_serve(int fd, void (*process)(struct deliver_request *req));
+/* The same for agents that treat each message of a batch on its own:
+ * process_one gets message 0, then each message of req->batch. */
+void deliver_request_serve_each(int fd, void (*process_one)(struct deliver_request *msg));
+
+/* Agent side, one outcome for every recipient of a message (pipe, error,
+ * discard): when `status` is SENT (and not verify mode) each recipient
+ * with an offset is marked DELIVERED in the queue file behind fd first
+ * (fd < 0: the caller could not open it; nothing is marked), then the
+ * delivery log line is written (relay=`relay`, the agent took the request
+ * at start_us) and the outcome recorded for the reply. */
+void deliver_request_finish_all(struct deliver_request *req, int fd, int64_t start_us,
+                                const char *relay, enum deliver_status status, const char *dsn,
+                                const char *text);
 
 #endif

@@ -1,5 +1,6 @@
 #include "dsn.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "mail_date.h"
@@ -181,4 +182,19 @@ void dsn_end(struct dsn_writer *w, strbuf *out)
 {
     strbuf_printf(out, "\n--%s--\n", w->boundary.s);
     strbuf_release(&w->boundary);
+}
+
+const char *dsn_split_text(const char *text, char *dsn, size_t size, const char *fallback_dsn)
+{
+    snprintf(dsn, size, "%s", fallback_dsn);
+    if ((text[0] == '2' || text[0] == '4' || text[0] == '5') && text[1] == '.') {
+        size_t n = strcspn(text, " ");
+        if (n < size) {
+            memcpy(dsn, text, n);
+            dsn[n] = 0;
+            text += n;
+            text += strspn(text, " ");
+        }
+    }
+    return text;
 }

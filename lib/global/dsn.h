@@ -64,4 +64,10 @@ void dsn_begin(struct dsn_writer *w, const struct dsn_report *r, strbuf *out);
 void dsn_original_line(struct dsn_writer *w, strbuf *out, const char *line, size_t len);
 void dsn_end(struct dsn_writer *w, strbuf *out);
 
+/* Split "[d.s.n ]text" (the nexthop of error:, retry: and discard:, as
+ * Postfix's dsn_split) into the status code, copied into dsn[size], and
+ * the text (returned, pointing into `text`); dsn gets fallback_dsn when
+ * the text starts with no code of class 2, 4 or 5. */
+const char *dsn_split_text(const char *text, char *dsn, size_t size, const char *fallback_dsn);
+
 #endif

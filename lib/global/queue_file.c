@@ -295,13 +295,14 @@ static void qf_remove(queue_file *qf)
         msg_warn("remove incomplete queue file %s: %m", strbuf_str(&qf->path));
 }
 
-queue_file *queue_file_create(const char *queue_dir, const char *queue, int hash_depth,
-                              bool long_id, size_t record_limit, strbuf *err)
+queue_file *queue_file_create(const char *queue_dir, const char *queue, bool long_id,
+                              size_t record_limit, strbuf *err)
 {
-    if (!queue_name_valid(queue) || hash_depth < 0 || hash_depth > QUEUE_ID_MAX_DEPTH ||
-        record_limit < QF_MIN_RECORD_LIMIT || record_limit > UINT32_MAX)
-        msg_panic("queue_file_create: bad arguments queue=\"%s\" depth=%d limit=%zu", queue,
-                  hash_depth, record_limit);
+    if (!queue_name_valid(queue) || record_limit < QF_MIN_RECORD_LIMIT || record_limit > UINT32_MAX)
+        msg_panic("queue_file_create: bad arguments queue=\"%s\" limit=%zu", queue, record_limit);
+    /* postdrop (maildrop/) never needs the hash settings, nor a warning
+     * about names in them it cannot use. */
+    int hash_depth = mail_queue_hashable(queue) ? mail_queue_depth(queue) : 0;
 
     queue_file *qf = xcalloc(1, sizeof(*qf));
     qf->fd = -1;
@@ -360,7 +361,8 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, int hash
         strbuf_set(&qf->rel, strbuf_str(&qf->hash));
         strbuf_puts(&qf->rel, strbuf_str(&qf->id));
         int created = 0;
-        if (hash_depth > 0 && mail_queue_make_hash_dirs(qf->dirfd, strbuf_str(&qf->hash), &created) < 0) {
+        if (hash_depth > 0 &&
+            mail_queue_make_hash_dirs(qf->dirfd, strbuf_str(&qf->hash), &created) < 0) {
             qf_fail(qf, errno, "create hash directory in");
             goto fail_unlink_tmp;
         }

@@ -173,12 +173,14 @@ typedef struct queue_file queue_file;
 
 /* Create <queue_dir>/<queue>/[hash/]<id> (mode 0600, incomplete) and return
  * the writer, or NULL with errno set and the reason in `err`. `queue` must be
- * a plain name ("incoming", "maildrop"); hash_depth is 0 for flat queues
- * and at most QUEUE_ID_MAX_DEPTH (config must check; out of range panics).
- * record_limit bounds every record the writer will produce (long content
- * lines are split at it) and must be <= the limit readers will use. */
-queue_file *queue_file_create(const char *queue_dir, const char *queue, int hash_depth,
-                              bool long_id, size_t record_limit, strbuf *err);
+ * a plain name ("incoming", "maildrop"); its hash depth is the queue
+ * module's (mail_queue_depth: hash_queue_names/hash_queue_depth, fatal when
+ * bad; a queue Postfix never hashes, such as maildrop, is flat without
+ * reading them). record_limit bounds every record the writer will produce
+ * (long content lines are split at it) and must be <= the limit readers
+ * will use. */
+queue_file *queue_file_create(const char *queue_dir, const char *queue, bool long_id,
+                              size_t record_limit, strbuf *err);
 
 const char *queue_file_id(const queue_file *qf);
 const char *queue_file_path(const queue_file *qf);

@@ -6,6 +6,7 @@
 
 #include "rbl_filter.h"
 #include "strbuf.h"
+#include "policy_client.h"
 
 /* clang-format off */
 #define IMPL(n, id) {n, SMTPD_R_##id, false}
@@ -45,13 +46,13 @@ static const struct smtpd_restriction restrictions[] = {
     IMPL_ARG("check_recipient_access", CHECK_RECIPIENT_ACCESS),
 
     /* Not implemented. Those that need DNS (the unknown_* checks, RBLs,
-     * the _a_/_mx_/_ns_ access variants), address verification, policy
-     * services, client certificates, restriction modifiers. */
+     * the _a_/_mx_/_ns_ access variants), address verification,
+     * client certificates, restriction modifiers. */
     IMPL("defer_if_permit", DEFER_IF_PERMIT),
     IMPL("defer_if_reject", DEFER_IF_REJECT),
     IMPL("warn_if_reject", WARN_IF_REJECT),
     TODO_ARG("sleep"),
-    TODO_ARG("check_policy_service"),
+    IMPL_ARG("check_policy_service", CHECK_POLICY_SERVICE),
     TODO_ARG("check_ccert_access"),
     TODO_ARG("check_sasl_access"),
     TODO_ARG("check_client_a_access"),
@@ -148,6 +149,7 @@ int smtpd_restriction_check(const struct smtpd_restriction_list *list, const cha
     if (classes)
         (void)strlist_split(&class_names, classes, LIST_DELIMS, &e);
     int count = 0;
+    strbuf bad_spec = STRBUF_INIT;
     for (size_t i = 0; i < items.n; i++) {
         const char *item = items.v[i];
         const struct smtpd_restriction *r = smtpd_restriction_find(item);
@@ -156,6 +158,9 @@ int smtpd_restriction_check(const struct smtpd_restriction_list *list, const cha
             why = "its argument is missing";
         else if (!list->evaluated)
             why = "this list is not implemented in this version";
+        else if (r && r->id == SMTPD_R_CHECK_POLICY_SERVICE &&
+                 policy_spec_check(items.v[i + 1], &bad_spec) < 0)
+            why = strbuf_str(&bad_spec);
         else if (r && r->id == SMTPD_R_NOT_IMPLEMENTED)
             why = "not implemented in this version";
         else if (!r && strlist_contains(&class_names, item))
@@ -185,5 +190,6 @@ int smtpd_restriction_check(const struct smtpd_restriction_list *list, const cha
     }
     strlist_release(&items);
     strlist_release(&class_names);
+    strbuf_release(&bad_spec);
     return count;
 }

@@ -19,7 +19,8 @@
  * Postfix does not know either, a restriction class, a "type:table" used
  * directly -- makes smtpd answer 451 4.3.5 when evaluation reaches it
  * (never an accept of what Postfix might have rejected), and is reported
- * by smtpd_restriction_check().
+ * by smtpd_restriction_check(); so is a check_policy_service argument that
+ * is not a valid service (lib/global/policy_client.h).
  */
 #ifndef MTA_SMTPD_RESTRICTION_H
 #define MTA_SMTPD_RESTRICTION_H
@@ -59,6 +60,7 @@ enum smtpd_restriction_id {
     SMTPD_R_WARN_IF_REJECT,
     SMTPD_R_REJECT_UNAUTH_PIPELINING,
     SMTPD_R_CHECK_REVERSE_CLIENT_HOSTNAME_ACCESS,
+    SMTPD_R_CHECK_POLICY_SERVICE, /* smtpd/smtpd_policy.c */
     /* DNS-based (smtpd/smtpd_dns_check.c); keep this range contiguous. */
     SMTPD_R_REJECT_RBL_CLIENT,
     SMTPD_R_PERMIT_DNSWL_CLIENT,

@@ -487,15 +487,17 @@ class LocalDns:
     the process enters a private mount namespace (once) and bind-mounts a
     resolv.conf naming it over /etc/resolv.conf; exit unmounts it and stops
     dnsmasq by PID. libresolv talks only to port 53, hence the namespace.
-    `probe` = (name, address) that must resolve before the zone counts as up.
-    Needs root."""
+    The zone counts as up when ready() is true (polled for 10 s); tmp holds
+    resolv.conf, dnsmasq.conf (and dnsmasq.log with log_queries). Needs
+    root. tests/e2e/dns_zone.py is the pytest face of it."""
 
     CLONE_NEWNS = 0x00020000
     _unshared = False
 
-    def __init__(self, zone: str, probe: tuple[str, str]):
+    def __init__(self, zone: str, ready: Callable[[], bool], log_queries: bool = False):
         self.zone = zone
-        self.probe = probe
+        self.ready = ready
+        self.log_queries = log_queries
         self.ip = ""
         self.proc: subprocess.Popen | None = None
         self.tmp: Path | None = None
@@ -534,18 +536,14 @@ class LocalDns:
         conf = self.tmp / "dnsmasq.conf"
         conf.write_text("no-resolv\nno-hosts\nbind-interfaces\nlisten-address=%s\nport=53\n"
                         % self.ip + self.zone)
-        self.proc = subprocess.Popen(
-            ["dnsmasq", "-k", "-C", str(conf), "--user=root",
-             "--pid-file=" + str(self.tmp / "dnsmasq.pid"),
-             "--log-facility=" + str(self.tmp / "dnsmasq.log"), "--log-queries"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        argv = ["dnsmasq", "-k", "-C", str(conf), "--user=root",
+                "--pid-file=" + str(self.tmp / "dnsmasq.pid")]
+        if self.log_queries:
+            argv += ["--log-facility=" + str(self.tmp / "dnsmasq.log"), "--log-queries"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
         deadline = time.time() + 10
-        while True:
-            try:
-                if socket.gethostbyname(self.probe[0]) == self.probe[1]:
-                    break
-            except OSError:
-                pass
+        while not self.ready():
             if self.proc.poll() is not None:
                 self.__exit__()
                 raise PeerError("dnsmasq died; see " + str(self.tmp / "dnsmasq.log"))
@@ -554,6 +552,16 @@ class LocalDns:
                 raise PeerError("dnsmasq not answering on %s" % self.ip)
             time.sleep(0.1)
         return self.ip
+
+    @staticmethod
+    def resolves(name: str, address: str) -> Callable[[], bool]:
+        """A ready() test: `name` has the A record `address`."""
+        def ready() -> bool:
+            try:
+                return socket.gethostbyname(name) == address
+            except OSError:
+                return False
+        return ready
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:

@@ -118,18 +118,18 @@ def test_settings_equal_to_the_default_are_quiet(instance):
 
 def test_unimplemented_restriction_fails_check_and_gets_451(instance):
     extra = ("smtpd_recipient_restrictions = permit_sasl_authenticated,\n"
-             "    check_policy_service inet:127.0.0.1:10023, reject_unauth_destination\n")
+             "    check_sasl_access hash:/etc/postfix/sasl_access, reject_unauth_destination\n")
     inst = instance(SMTPD_CF, main_cf_extra=extra, start=False)
     where = "%s, line %d" % (main_cf(inst), line_of(main_cf(inst), "smtpd_recipient_restrictions"))
-    text = ("%s: parameter smtpd_recipient_restrictions: restriction check_policy_service: "
+    text = ("%s: parameter smtpd_recipient_restrictions: restriction check_sasl_access: "
             "not implemented in this version; smtpd answers 451 4.3.5 when evaluation gets there"
             % where)
     r = inst.postfix("check", check=False)
     assert r.returncode != 0
     assert r.stderr.count("error: " + text) == 1, r.stderr
     assert "1 smtpd restriction that this version cannot evaluate" in r.stderr
-    # The argument (inet:...) is not reported as a restriction of its own.
-    assert "inet:127.0.0.1:10023" not in r.stderr
+    # The argument (hash:...) is not reported as a restriction of its own.
+    assert "hash:/etc/postfix/sasl_access" not in r.stderr
     r = start(inst)
     assert r.stderr.count("warning: " + text) == 1, r.stderr
     # At run time: 451, never an accept; and said in the log.
@@ -144,7 +144,7 @@ def test_unimplemented_restriction_fails_check_and_gets_451(instance):
     c.send("QUIT\r\n")
     c.reply()
     inst.wait_log(r"postfix/smtpd\[\d+\]: warning: smtpd_recipient_restrictions: restriction "
-                  r"\"check_policy_service\": not implemented in this version; answering "
+                  r"\"check_sasl_access\": not implemented in this version; answering "
                   r"451 4.3.5")
     inst.wait_log(r"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 451 4\.3\.5 Server "
                   r"configuration error; from=<a@client\.example> to=<someone@remote\.example>")
@@ -179,12 +179,12 @@ def test_restriction_classes_are_checked_not_unused(instance):
 def test_restriction_in_a_master_cf_override_is_reported_there(instance):
     inst = instance(SUBMISSION_CF.replace("  -o smtpd_milters=inet:127.0.0.1:8891\n", ""),
                     main_cf_extra="mua_client_restrictions = permit_sasl_authenticated, "
-                    "check_policy_service inet:127.0.0.1:10023, reject\n", start=False)
+                    "check_sasl_access hash:/etc/postfix/sasl_access, reject\n", start=False)
     line = line_of(master_cf(inst), "127.0.0.1:%d" % inst.port("submission"))
     r = inst.postfix("check", check=False)
     assert r.returncode != 0
     assert ("error: %s, line %d: service 127.0.0.1:%d/inet: parameter smtpd_client_restrictions: "
-            "restriction check_policy_service: not implemented in this version"
+            "restriction check_sasl_access: not implemented in this version"
             % (master_cf(inst), line, inst.port("submission"))) in r.stderr, r.stderr
     assert r.stderr.count("error:") == 1, r.stderr
 
@@ -269,8 +269,8 @@ def stock_master_cf(name):
 
 
 def missing_program(line):
-    """A stock service whose program this build does not have (pipe,
-    virtual): master says so, as it should -- the only warning allowed."""
+    """A stock service whose program this build does not have: master says
+    so, as it should -- the only warning allowed."""
     m = re.search(r"warning: service \S+: command (\S+): No such file or directory -- skipped$",
                   line)
     return m is not None and not os.path.exists(m.group(1))

@@ -1,5 +1,7 @@
-"""The discard: transport (Postfix's discard(8), decided inside qmgr): the
-recipient counts as delivered, the next hop is the logged reason."""
+"""The discard: transport (Postfix's discard(8); this master.cf has no
+discard service, so qmgr decides in-process as the agent would -- the agent
+itself is tested in test_pipe.py): the recipient counts as delivered, the
+next hop is the logged reason."""
 from conftest import per_run
 from delivery_helpers import maildir_new, smtp_send, start_pipeline, wait_maildir, wait_queue_empty
 

@@ -219,8 +219,14 @@ def test_debian_stock_master_cf(instance):
     inst = instance(text)
     log = inst.wait_log(r"daemon started") and inst.log()
     for cmd in ["trivial-rewrite", "anvil", "scache", "proxymap", "verify", "flush",
-                "postlogd", "discard", "error"]:
+                "postlogd"]:
         assert re.search(r"\(command %s\): handled inside the library" % cmd, log), cmd
+    # error(8), discard(8) and the stock pipe(8) services are real agents:
+    # neither absorbed nor skipped (their programs exist).
+    for svc in ["error", "retry", "discard", "maildrop", "uucp", "ifmail", "bsmtp",
+                "scalemail-backend", "mailman"]:
+        assert not re.search(r"service %s/unix\b.*(skipped|handled inside)" % re.escape(svc),
+                             log), svc
     assert "fatal" not in log and "panic" not in log
     # The chrooted, unprivileged echo service works.
     s, f, info = hello(os.path.join(inst.queue_dir, "public", "echo"), socket.AF_UNIX)

@@ -19,7 +19,7 @@ import pytest
 from conftest import BUILD, REPO
 
 DAEMONS = ["master", "smtpd", "cleanup", "qmgr", "local", "virtual", "smtp", "lmtp", "pickup",
-           "showq", "tlsmgr"]
+           "showq", "tlsmgr", "pipe", "error", "discard"]
 COMMANDS = ["postconf", "postdrop", "postfix", "postmap", "postqueue", "postsuper"]
 # postalias is postmap under another name (argv[0]), a link beside it.
 

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
     }
     const char *qdir = argv[1], *transport = argv[2], *nexthop = argv[3], *sender = argv[4];
     strbuf err = STRBUF_INIT;
-    queue_file *qf = queue_file_create(qdir, "incoming", 0, false, LIMIT, &err);
+    queue_file *qf = queue_file_create(qdir, "incoming", false, LIMIT, &err);
     if (qf == NULL)
         msg_fatal("create: %s", err.s);
     struct deliver_request req = {0};

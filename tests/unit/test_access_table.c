@@ -108,6 +108,10 @@ static void actions(void **state)
     parse(&a, "550 5.7.1000 not a dsn", ACCESS_REJECT, 550, "5.7.1", "5.7.1000 not a dsn");
     parse(&a, "DEFER_IF_PERMIT maybe", ACCESS_DEFER_IF_PERMIT, 450, "4.7.1", "maybe");
     parse(&a, "DEFER_IF_REJECT", ACCESS_DEFER_IF_REJECT, 450, "4.7.1", "");
+    /* postgrey's answer: the enhanced code leads the text, its class is 4. */
+    parse(&a, "DEFER_IF_PERMIT 4.2.0 Greylisted, see x", ACCESS_DEFER_IF_PERMIT, 450, "4.2.0",
+          "Greylisted, see x");
+    parse(&a, "defer_if_reject 5.7.1 no", ACCESS_DEFER_IF_REJECT, 450, "4.7.1", "no");
     parse(&a, "DISCARD spam", ACCESS_DISCARD, 0, NULL, "spam");
     parse(&a, "HOLD", ACCESS_HOLD, 0, NULL, "");
     parse(&a, "REDIRECT a@b", ACCESS_REDIRECT, 0, NULL, "a@b");

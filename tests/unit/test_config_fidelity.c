@@ -133,31 +133,31 @@ static void master_cf_overrides(void **state)
 
 static void restrictions(void **state)
 {
-    setup_config("smtpd_recipient_restrictions = permit_mynetworks,\n"
-                 "    check_policy_service inet:127.0.0.1:10023, reject_unauth_destination\n"
-                 "mua_client_restrictions = permit_sasl_authenticated, check_policy_service "
-                 "unix:private/policy, reject\n"
-                 "smtpd_end_of_data_restrictions = reject_unverified_sender\n", /* line 4 */
-                 "smtp      inet  n       -       y       -       -       smtpd\n"
-                 "submission inet n       -       y       -       -       smtpd\n" /* line 2 */
-                 "  -o smtpd_client_restrictions=$mua_client_restrictions\n"
-                 "  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject\n"
-                 "smtps     inet  n       -       y       -       -       smtpd\n" /* line 5 */
-                 "  -o smtpd_tls_wrappermode=yes\n");
+    setup_config(
+        "smtpd_recipient_restrictions = permit_mynetworks,\n"
+        "    check_sasl_access hash:/etc/postfix/sasl, reject_unauth_destination\n"
+        "mua_client_restrictions = permit_sasl_authenticated, check_sasl_access hash:/etc/postfix/sasl, reject\n"
+        "smtpd_end_of_data_restrictions = reject_unverified_sender\n", /* line 4 */
+        "smtp      inet  n       -       y       -       -       smtpd\n"
+        "submission inet n       -       y       -       -       smtpd\n" /* line 2 */
+        "  -o smtpd_client_restrictions=$mua_client_restrictions\n"
+        "  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject\n"
+        "smtps     inet  n       -       y       -       -       smtpd\n" /* line 5 */
+        "  -o smtpd_tls_wrappermode=yes\n");
     struct config_fidelity_counts n = config_fidelity_check(cf, true);
     assert_int_equal(n.parameters, 0);
     assert_int_equal(n.restrictions, 3);
     assert_string_equal(
         logged(),
         "error: /etc/postfix/main.cf, line 1: parameter smtpd_recipient_restrictions: restriction "
-        "check_policy_service: not implemented in this version; smtpd answers 451 4.3.5 when "
+        "check_sasl_access: not implemented in this version; smtpd answers 451 4.3.5 when "
         "evaluation gets there\n"
         "error: /etc/postfix/main.cf, line 4: parameter smtpd_end_of_data_restrictions: "
         "restriction "
         "reject_unverified_sender: not implemented in this version; smtpd answers 451 4.3.5 "
         "when evaluation gets there\n"
         "error: /etc/postfix/master.cf, line 2: service submission/inet: parameter "
-        "smtpd_client_restrictions: restriction check_policy_service: not implemented in this "
+        "smtpd_client_restrictions: restriction check_sasl_access: not implemented in this "
         "version; smtpd answers 451 4.3.5 when evaluation gets there\n");
     /* Master says the same as warnings. */
     assert_int_equal(truncate(log_path, 0), 0);
@@ -165,7 +165,7 @@ static void restrictions(void **state)
     assert_int_equal(n.restrictions, 3);
     assert_non_null(strstr(logged(), "warning: /etc/postfix/main.cf, line 1: parameter "
                                      "smtpd_recipient_restrictions: restriction "
-                                     "check_policy_service"));
+                                     "check_sasl_access"));
 }
 
 /* smtpd_restriction_classes: each class is checked like a list, at its own

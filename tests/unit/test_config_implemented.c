@@ -90,7 +90,7 @@ static void find_exact_and_per_transport(void **state)
     assert_int_equal(e->how, CONFIG_HONOUR_READ);
     assert_null(e->only);
     assert_null(config_implemented_find("smtpd_milters", false));
-    assert_null(config_implemented_find("content_filter", false));
+    assert_null(config_implemented_find("smtpd_proxy_filter", false));
     e = config_implemented_find("biff", false);
     assert_non_null(e);
     assert_string_equal(e->only, "no");
@@ -98,23 +98,28 @@ static void find_exact_and_per_transport(void **state)
     assert_non_null(config_implemented_find("relay_destination_concurrency_limit", true));
     assert_null(config_implemented_find("relay_destination_concurrency_limit", false));
     assert_null(config_implemented_find("relay_delivery_slot_cost", true));
-    assert_null(config_implemented_find("maildrop_time_limit", true));
+    /* pipe(8) reads <transport>_time_limit. */
+    assert_non_null(config_implemented_find("maildrop_time_limit", true));
+    assert_null(config_implemented_find("maildrop_time_limit", false));
 }
 
-/* Every "*suffix" is a per-transport parameter config.c creates. */
+/* Every "*suffix" is a per-transport parameter config.c creates (for an
+ * smtp service, or a pipe service: *_time_limit). */
 static void suffixes_are_service_parameters(void **state)
 {
     strbuf err = STRBUF_INIT;
     assert_int_equal(config_load_text("main.cf", "", 0, &err), 0);
     config_add_service("relay", "unix", "smtp");
+    config_add_service("maildrop", "unix", "pipe");
     size_t n;
     const struct config_implemented *t = config_implemented_table(&n);
     for (size_t i = 0; i < n; i++) {
         if (t[i].name[0] != '*')
             continue;
-        char name[200];
+        char name[200], piped[200];
         snprintf(name, sizeof(name), "relay%s", t[i].name + 1);
-        if (!config_default_value(name))
+        snprintf(piped, sizeof(piped), "maildrop%s", t[i].name + 1);
+        if (!config_default_value(name) && !config_default_value(piped))
             fail_msg("%s: master.cf creates no %s", t[i].name, name);
     }
     strbuf_release(&err);

@@ -29,7 +29,7 @@ static char root[] = "/tmp/test_maildropXXXXXX";
 static void write_file(strbuf *contents, const char *extra_attr, int nrcpt)
 {
     strbuf err = STRBUF_INIT;
-    queue_file *qf = queue_file_create(root, "maildrop", 0, false, LIMIT, &err);
+    queue_file *qf = queue_file_create(root, "maildrop", false, LIMIT, &err);
     assert_non_null(qf);
     assert_int_equal(queue_file_put_time(qf, queue_file_ctime(qf)), 0);
     assert_int_equal(queue_file_put_sender(qf, "user@example.org"), 0);
@@ -64,8 +64,7 @@ static void write_file(strbuf *contents, const char *extra_attr, int nrcpt)
 }
 
 /* Load bytes through a temporary file. */
-static int load(const char *data, size_t len, size_t max_rcpt, struct maildrop_msg *m,
-                strbuf *err)
+static int load(const char *data, size_t len, size_t max_rcpt, struct maildrop_msg *m, strbuf *err)
 {
     char path[] = "/tmp/test_maildrop_fileXXXXXX";
     int fd = mkstemp(path);

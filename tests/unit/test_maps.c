@@ -1,4 +1,5 @@
-/* Unit tests: lookup tables (maps), the source-file reader and map_build. */
+/* Unit tests: lookup tables (maps) and the source-file reader; building
+ * hash/btree tables is test_map_build.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,47 +12,12 @@
 
 #include <cmocka.h>
 
-#include "map_build.h"
 #include "map_source.h"
 #include "maps.h"
 #include "mem.h"
 #include "msg.h"
 
-static char tmpdir[] = "/tmp/test_maps.XXXXXX";
-
-static char *path_of(const char *name)
-{
-    strbuf sb = STRBUF_INIT;
-    strbuf_printf(&sb, "%s/%s", tmpdir, name);
-    return strbuf_detach(&sb);
-}
-
-static char *write_file(const char *name, const void *data, size_t len)
-{
-    char *path = path_of(name);
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, len, fp), len);
-    assert_int_equal(fclose(fp), 0);
-    return path;
-}
-
-static char *write_text(const char *name, const char *text)
-{
-    return write_file(name, text, strlen(text));
-}
-
-static map *open_ok(const char *type, const char *path)
-{
-    strbuf spec = STRBUF_INIT, err = STRBUF_INIT;
-    strbuf_printf(&spec, "%s:%s", type, path);
-    map *m = map_open(spec.s, 0, &err);
-    if (!m)
-        fail_msg("open %s: %s", spec.s, strbuf_str(&err));
-    strbuf_release(&spec);
-    strbuf_release(&err);
-    return m;
-}
+#include "map_test_files.h"
 
 /* Open must fail; returns the error text (caller frees). */
 static char *open_err(const char *spec)
@@ -71,139 +37,6 @@ static char *open_err_type(const char *type, const char *path)
     char *e = open_err(spec.s);
     strbuf_release(&spec);
     return e;
-}
-
-static void expect(map *m, const char *key, const char *value)
-{
-    strbuf v = STRBUF_INIT, err = STRBUF_INIT;
-    enum map_result r = map_lookup(m, key, &v, &err);
-    if (value) {
-        if (r != MAP_FOUND)
-            fail_msg("%s: key \"%s\" not found (%d: %s)", map_spec(m), key, r, strbuf_str(&err));
-        assert_string_equal(strbuf_str(&v), value);
-    } else if (r != MAP_NOTFOUND) {
-        fail_msg("%s: key \"%s\" unexpectedly gave %d \"%s\"", map_spec(m), key, r, strbuf_str(&v));
-    }
-    strbuf_release(&v);
-    strbuf_release(&err);
-}
-
-static const char *source_text = "# comment\n"
-                                 "Foo bar\n"
-                                 "baz   qux quux  \n"
-                                 "  continued here\n"
-                                 "\n"
-                                 "   # indented comment\n"
-                                 "user@Example.COM  local\r\n"
-                                 "novalue\n"
-                                 "dup first\n"
-                                 "dup second\n";
-
-static void db_round_trip(const char *type, unsigned flags)
-{
-    char *src = write_text(type, source_text);
-    strbuf err = STRBUF_INIT;
-    assert_int_equal(map_build(type, src, MAP_SOURCE_POSTMAP, flags, &err), 0);
-    map *m = open_ok(type, src);
-    expect(m, "foo", "bar");
-    expect(m, "FOO", "bar");
-    expect(m, "baz", "qux quux    continued here");
-    expect(m, "user@example.com", "local");
-    expect(m, "novalue", NULL);
-    expect(m, "missing", NULL);
-    expect(m, "dup", (flags & MAP_BUILD_REPLACE) ? "second" : "first");
-    assert_int_equal(map_kind(m), MAP_KIND_FIXED);
-    assert_false(map_changed(m));
-    /* Rebuild replaces the file atomically: an open table notices. */
-    free(write_text(type, "foo changed\n"));
-    assert_int_equal(map_build(type, src, MAP_SOURCE_POSTMAP, flags, &err), 0);
-    assert_true(map_changed(m));
-    map_free(&m);
-    assert_null(m);
-    m = open_ok(type, src);
-    expect(m, "foo", "changed");
-    expect(m, "baz", NULL);
-    map_free(&m);
-    strbuf_release(&err);
-    free(src);
-}
-
-static void hash_round_trip(void **state)
-{
-    db_round_trip("hash", 0);
-}
-
-static void btree_round_trip(void **state)
-{
-    db_round_trip("btree", 0);
-}
-
-static void hash_without_nul_and_replace(void **state)
-{
-    db_round_trip("hash", MAP_BUILD_NONUL | MAP_BUILD_REPLACE);
-}
-
-static void hash_mode_follows_source(void **state)
-{
-    char *src = write_text("modes", "a b\n");
-    assert_int_equal(chmod(src, 0640), 0);
-    strbuf err = STRBUF_INIT, db = STRBUF_INIT;
-    assert_int_equal(map_build("hash", src, MAP_SOURCE_POSTMAP, 0, &err), 0);
-    strbuf_printf(&db, "%s.db", src);
-    struct stat st;
-    assert_int_equal(stat(db.s, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0640);
-    /* An existing table keeps its mode across rebuilds. */
-    assert_int_equal(chmod(db.s, 0600), 0);
-    assert_int_equal(map_build("hash", src, MAP_SOURCE_POSTMAP, 0, &err), 0);
-    assert_int_equal(stat(db.s, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0600);
-    strbuf_release(&err);
-    strbuf_release(&db);
-    free(src);
-}
-
-static void hash_update_and_delete(void **state)
-{
-    char *src = write_text("upd", "a 1\n");
-    strbuf err = STRBUF_INIT;
-    assert_int_equal(map_build("hash", src, MAP_SOURCE_POSTMAP, 0, &err), 0);
-    FILE *in = fmemopen((void *)"B 2\nc 3\n", 8, "r");
-    assert_non_null(in);
-    assert_int_equal(map_build_update("hash", src, in, "stdin", MAP_SOURCE_POSTMAP, 0, &err), 0);
-    fclose(in);
-    assert_int_equal(map_build_delete("hash", src, "A", 0, &err), 1);
-    assert_int_equal(map_build_delete("hash", src, "a", 0, &err), 0);
-    map *m = open_ok("hash", src);
-    expect(m, "a", NULL);
-    expect(m, "b", "2");
-    expect(m, "c", "3");
-    map_free(&m);
-    assert_int_equal(map_build("cidr", src, MAP_SOURCE_POSTMAP, 0, &err), -1);
-    assert_non_null(strstr(err.s, "cidr"));
-    strbuf_release(&err);
-    free(src);
-}
-
-static void alias_build(void **state)
-{
-    char *src = write_text("aliases", "# aliases\n"
-                                      "Postmaster: root\n"
-                                      "root: admin, \"|/usr/bin/procmail -a x\",\n"
-                                      "   /var/log/mail.copy, :include:/etc/list\n"
-                                      "\"two words\": someone\n"
-                                      "no colon here\n");
-    strbuf err = STRBUF_INIT;
-    assert_int_equal(map_build("hash", src, MAP_SOURCE_ALIAS, 0, &err), 0);
-    map *m = open_ok("hash", src);
-    expect(m, "postmaster", "root");
-    expect(m, "root", "admin, \"|/usr/bin/procmail -a x\", /var/log/mail.copy, :include:/etc/list");
-    expect(m, "two words", "someone");
-    expect(m, "@", "@");
-    expect(m, "no colon here", NULL);
-    map_free(&m);
-    strbuf_release(&err);
-    free(src);
 }
 
 static void texthash_lookup(void **state)
@@ -539,21 +372,11 @@ static void count_warn(void *ctx, const char *text)
 
 static void huge_lines(void **state)
 {
-    size_t n = MAP_SOURCE_LINE_MAX + 10;
-    char *big = xmalloc(n + 64);
-    memcpy(big, "ok value\nk ", 11);
-    memset(big + 11, 'x', n);
-    memcpy(big + 11 + n, "\n", 1);
-    char *src = write_file("huge", big, 12 + n);
+    char *big;
+    char *src = write_huge_source(&big);
     char *e = open_err_type("texthash", src);
     assert_non_null(strstr(e, ", line 2: line too long"));
     free(e);
-    strbuf err = STRBUF_INIT;
-    assert_int_equal(map_build("hash", src, MAP_SOURCE_POSTMAP, 0, &err), -1);
-    assert_non_null(strstr(err.s, ", line 2: line too long"));
-    strbuf db = STRBUF_INIT;
-    strbuf_printf(&db, "%s.db", src);
-    assert_int_equal(access(db.s, F_OK), -1); /* nothing half-written left */
     free(src);
 
     /* Many continuation lines that add up to more than the limit. */
@@ -583,8 +406,6 @@ static void huge_lines(void **state)
     free(src);
     free(big);
     strbuf_release(&text);
-    strbuf_release(&db);
-    strbuf_release(&err);
 }
 
 static void nul_bytes(void **state)
@@ -597,10 +418,6 @@ static void nul_bytes(void **state)
     e = open_err_type("regexp", src);
     assert_non_null(strstr(e, ", line 2: NUL byte"));
     free(e);
-    strbuf err = STRBUF_INIT;
-    assert_int_equal(map_build("hash", src, MAP_SOURCE_POSTMAP, 0, &err), -1);
-    assert_non_null(strstr(err.s, ", line 2: NUL byte"));
-    strbuf_release(&err);
     free(src);
 }
 
@@ -640,30 +457,9 @@ static void missing_values_warn(void **state)
     strbuf_release(&err);
 }
 
-static int setup(void **state)
-{
-    msg_init("test_maps", true);
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    strbuf cmd = STRBUF_INIT;
-    strbuf_printf(&cmd, "rm -rf '%s'", tmpdir);
-    int r = system(cmd.s);
-    strbuf_release(&cmd);
-    return r == 0 ? 0 : -1;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(hash_round_trip),
-        cmocka_unit_test(btree_round_trip),
-        cmocka_unit_test(hash_without_nul_and_replace),
-        cmocka_unit_test(hash_mode_follows_source),
-        cmocka_unit_test(hash_update_and_delete),
-        cmocka_unit_test(alias_build),
         cmocka_unit_test(texthash_lookup),
         cmocka_unit_test(inline_and_static),
         cmocka_unit_test(cidr_lookup),

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "mem.h"
 #include "msg.h"
 #include "queue_file.h"
@@ -229,10 +230,12 @@ static int read_all(int fd, size_t limit, struct seen *s, strbuf *err)
     return n;
 }
 
-static queue_file *new_msg(const char *queue, int depth, bool long_id, size_t limit)
+/* The depth is the queue module's: main() hashes deferred/ two levels deep
+ * (HASH_CF), every other queue used here is flat. */
+static queue_file *new_msg(const char *queue, bool long_id, size_t limit)
 {
     strbuf err = STRBUF_INIT;
-    queue_file *qf = queue_file_create(qdir, queue, depth, long_id, limit, &err);
+    queue_file *qf = queue_file_create(qdir, queue, long_id, limit, &err);
     if (qf == NULL)
         fail_msg("create: %s", strbuf_str(&err));
     strbuf_release(&err);
@@ -249,7 +252,7 @@ static int commit(queue_file **qf, strbuf *err)
 /* A small committed message: 3 recipients, a few lines, one long line. */
 static void simple_msg(const char *queue, size_t limit, strbuf *idout)
 {
-    queue_file *qf = new_msg(queue, 0, false, limit);
+    queue_file *qf = new_msg(queue, false, limit);
     assert_int_equal(queue_file_put_attr_str(qf, "client_address", "192.0.2.1"), 0);
     for (int i = 0; i < 3; i++) {
         char a[64];
@@ -300,7 +303,7 @@ static int validate_bytes(const char *path, const void *data, size_t len, size_t
 static void round_trip(void **state)
 {
     for (int lf = 0; lf < 2; lf++) {
-        queue_file *qf = new_msg("incoming", 0, lf, LIMIT);
+        queue_file *qf = new_msg("incoming", lf, LIMIT);
         strbuf id = STRBUF_INIT, path = STRBUF_INIT, err = STRBUF_INIT;
         strbuf_set(&id, queue_file_id(qf));
         assert_true(queue_id_valid(strbuf_str(&id)));
@@ -399,7 +402,7 @@ static void round_trip(void **state)
 
 static void put_stream_splits_and_strips(void **state)
 {
-    queue_file *qf = new_msg("incoming", 0, false, 64);
+    queue_file *qf = new_msg("incoming", false, 64);
     assert_int_equal(queue_file_begin_content(qf), 0);
     strbuf in = STRBUF_INIT;
     strbuf_puts(&in, "line one\r\n\r\n");
@@ -438,7 +441,7 @@ static void put_stream_splits_and_strips(void **state)
 static void many_recipients_and_marks_survive_reopen(void **state)
 {
     enum { N = 10000 };
-    queue_file *qf = new_msg("incoming", 0, true, LIMIT);
+    queue_file *qf = new_msg("incoming", true, LIMIT);
     off_t *off = xcalloc(N, sizeof(off_t));
     for (int i = 0; i < N; i++) {
         char a[64];
@@ -605,7 +608,7 @@ static void corruption_is_rejected(void **state)
 static void uncommitted_and_incomplete_files(void **state)
 {
     strbuf id = STRBUF_INIT, path = STRBUF_INIT, err = STRBUF_INIT;
-    queue_file *qf = new_msg("incoming", 0, false, LIMIT);
+    queue_file *qf = new_msg("incoming", false, LIMIT);
     strbuf_set(&id, queue_file_id(qf));
     strbuf_printf(&path, "%s/incoming/%s", qdir, strbuf_str(&id));
     assert_int_equal(queue_file_begin_content(qf), 0);
@@ -671,7 +674,7 @@ static void touch_in(const char *queue, const char *name, mode_t mode, time_t ag
 static void purge_removes_only_abandoned_files(void **state)
 {
     strbuf live = STRBUF_INIT, dead = STRBUF_INIT, done = STRBUF_INIT;
-    queue_file *qf = new_msg("incoming", 0, false, LIMIT);
+    queue_file *qf = new_msg("incoming", false, LIMIT);
     strbuf_set(&live, queue_file_id(qf));
     struct timespec old[2] = {{time(NULL) - 30 * 86400, 0}, {time(NULL) - 30 * 86400, 0}};
     assert_int_equal(utimensat(AT_FDCWD, queue_file_path(qf), old, 0), 0);
@@ -682,7 +685,7 @@ static void purge_removes_only_abandoned_files(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         strbuf e = STRBUF_INIT;
-        queue_file *c = queue_file_create(qdir, "incoming", 0, false, LIMIT, &e);
+        queue_file *c = queue_file_create(qdir, "incoming", false, LIMIT, &e);
         if (!c)
             _exit(1);
         const char *id = queue_file_id(c);
@@ -757,7 +760,7 @@ static void purge_walks_hash_directories(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         strbuf e = STRBUF_INIT;
-        queue_file *c = queue_file_create(qdir, "deferred", 2, false, LIMIT, &e);
+        queue_file *c = queue_file_create(qdir, "deferred", false, LIMIT, &e);
         _exit(c ? 0 : 1);
     }
     int status;
@@ -784,7 +787,7 @@ static void open_refuses_path_tricks(void **state)
     assert_int_equal(unlink(strbuf_str(&p)), 0);
     /* A writer in a missing queue fails with a reason, nothing created. */
     strbuf_reset(&err);
-    assert_null(queue_file_create(qdir, "nosuch", 0, false, LIMIT, &err));
+    assert_null(queue_file_create(qdir, "nosuch", false, LIMIT, &err));
     assert_int_equal(errno, ENOENT);
     assert_non_null(strstr(err.s, "nosuch"));
     strbuf_reset(&err);
@@ -838,7 +841,7 @@ static void moves_between_queues(void **state)
 
 static void create_in_hashed_queue(void **state)
 {
-    queue_file *qf = new_msg("deferred", 2, true, LIMIT);
+    queue_file *qf = new_msg("deferred", true, LIMIT);
     strbuf id = STRBUF_INIT, err = STRBUF_INIT, h = STRBUF_INIT;
     strbuf_set(&id, queue_file_id(qf));
     assert_int_equal(queue_id_hash_dir(&h, strbuf_str(&id), 2), 0);
@@ -858,7 +861,7 @@ static void create_in_hashed_queue(void **state)
 /* The injected failure must make commit fail and leave nothing behind. */
 static void expect_commit_failure(int want_errno)
 {
-    queue_file *qf = new_msg("incoming", 0, false, LIMIT);
+    queue_file *qf = new_msg("incoming", false, LIMIT);
     assert_int_equal(queue_file_begin_content(qf), 0);
     for (int i = 0; i < 10; i++)
         queue_file_put_text(qf, "some content", 12, true);
@@ -887,7 +890,7 @@ static void injected_failures(void **state)
     expect_commit_failure(EFBIG);
 
     /* And the happy path costs exactly two fsyncs (file + directory). */
-    queue_file *qf = new_msg("incoming", 0, false, LIMIT);
+    queue_file *qf = new_msg("incoming", false, LIMIT);
     fsync_fail_at = 1000;
     strbuf err = STRBUF_INIT;
     assert_int_equal(commit(&qf, &err), 0);
@@ -898,7 +901,7 @@ static void injected_failures(void **state)
 
 static void over_limit_fields_fail_cleanly(void **state)
 {
-    queue_file *qf = new_msg("incoming", 0, false, 64);
+    queue_file *qf = new_msg("incoming", false, 64);
     char big[200];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
@@ -945,7 +948,7 @@ static void disk_full_on_tmpfs(void **state)
     strbuf_reset(&err);
     assert_int_equal(queue_space_check(mnt, 0, 1 << 20, &err), -1);
 
-    queue_file *qf = queue_file_create(mnt, "incoming", 0, false, LIMIT, &err);
+    queue_file *qf = queue_file_create(mnt, "incoming", false, LIMIT, &err);
     assert_non_null(qf);
     assert_int_equal(queue_file_put_time(qf, queue_file_ctime(qf)), 0);
     assert_int_equal(queue_file_put_sender(qf, "a@b"), 0);
@@ -963,7 +966,7 @@ static void disk_full_on_tmpfs(void **state)
     assert_int_equal(count_entries(inc), 0);
 
     /* After the failure the file system works again for a small message. */
-    qf = queue_file_create(mnt, "incoming", 0, false, LIMIT, &err);
+    qf = queue_file_create(mnt, "incoming", false, LIMIT, &err);
     assert_non_null(qf);
     assert_int_equal(queue_file_put_time(qf, queue_file_ctime(qf)), 0);
     assert_int_equal(queue_file_put_sender(qf, "a@b"), 0);
@@ -991,7 +994,7 @@ static void unreadable_queue_directory(void **state)
         if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
             _exit(2);
         strbuf err = STRBUF_INIT;
-        queue_file *qf = queue_file_create(qdir, "maildrop", 0, false, LIMIT, &err);
+        queue_file *qf = queue_file_create(qdir, "maildrop", false, LIMIT, &err);
         if (qf == NULL) {
             fprintf(stderr, "create: %s\n", strbuf_str(&err));
             _exit(3);
@@ -1034,6 +1037,13 @@ static void unreadable_queue_directory(void **state)
 int main(void)
 {
     msg_init("test_queue_file", true);
+    /* queue_file_create takes each queue's depth from the configuration. */
+    static const char HASH_CF[] = "hash_queue_names = deferred\nhash_queue_depth = 2\n";
+    strbuf cf_err = STRBUF_INIT;
+    if (config_load_text("main.cf", HASH_CF, sizeof(HASH_CF) - 1, &cf_err) < 0) {
+        fprintf(stderr, "config: %s\n", strbuf_str(&cf_err));
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(put_stream_splits_and_strips, setup, teardown),

@@ -50,7 +50,7 @@ static char qdir[] = "/tmp/test_smtp_content.XXXXXX";
 static int make_file(const char *const *lines, size_t n, const char *encoding, strbuf *id)
 {
     strbuf err = STRBUF_INIT;
-    queue_file *qf = queue_file_create(qdir, "incoming", 0, false, QF_MIN_RECORD_LIMIT, &err);
+    queue_file *qf = queue_file_create(qdir, "incoming", false, QF_MIN_RECORD_LIMIT, &err);
     assert_non_null(qf);
     strbuf_set(id, queue_file_id(qf));
     struct timeval tv = {1700000000, 0};

@@ -32,6 +32,10 @@ static void names(void **state)
     assert_false(r->has_argument);
     r = smtpd_restriction_find("check_policy_service");
     assert_non_null(r);
+    assert_int_equal(r->id, SMTPD_R_CHECK_POLICY_SERVICE);
+    assert_true(r->has_argument);
+    r = smtpd_restriction_find("check_sasl_access");
+    assert_non_null(r);
     assert_int_equal(r->id, SMTPD_R_NOT_IMPLEMENTED);
     /* The old spellings Postfix still takes. */
     assert_int_equal(smtpd_restriction_find("reject_non_fqdn_hostname")->id,
@@ -83,14 +87,14 @@ static void check_reports_what_smtpd_cannot_evaluate(void **state)
                      0);
     assert_int_equal(check("smtpd_recipient_restrictions",
                            "permit_mynetworks, reject_rbl_client zen.spamhaus.org, "
-                           "check_policy_service inet:127.0.0.1:10023, reject_unverified_sender, "
+                           "check_sasl_access hash:/etc/postfix/sasl, reject_unverified_sender, "
                            "permit_mynetwork, hash:/etc/postfix/access, myclass, "
                            "check_recipient_access",
                            "myclass, other"),
                      5);
     assert_string_equal(
         strbuf_str(&reports),
-        "check_policy_service: not implemented in this version\n"
+        "check_sasl_access: not implemented in this version\n"
         "reject_unverified_sender: not implemented in this version\n"
         "permit_mynetwork: unknown restriction\n"
         "hash:/etc/postfix/access: a lookup table used directly as a restriction is not "
@@ -117,6 +121,21 @@ static void check_reports_what_smtpd_cannot_evaluate(void **state)
                         "allowed only inside [] (write 127.0.0.[2;3])\n"
                         "reject_rhsbl_sender: bad reply filter \"127.0.1.[300]\": expected a "
                         "number 0-255 inside [] (e.g. [2;3] or [2..11])\n");
+    /* Policy services: a valid one is nothing to report, a bad one is. */
+    assert_int_equal(check("smtpd_recipient_restrictions",
+                           "check_policy_service unix:private/policy, check_policy_service "
+                           "{ inet:127.0.0.1:10023, timeout=10s, default_action=DUNNO }",
+                           ""),
+                     0);
+    assert_int_equal(check("smtpd_recipient_restrictions",
+                           "check_policy_service { inet:127.0.0.1:1, colour=blue }, "
+                           "check_policy_service private/policy",
+                           ""),
+                     2);
+    assert_string_equal(
+        strbuf_str(&reports),
+        "check_policy_service: policy service setting \"colour=blue\": unknown name \"colour\"\n"
+        "check_policy_service: policy service \"private/policy\": need transport:endpoint\n");
     const char *error = NULL;
     assert_int_equal(
         smtpd_restriction_check(smtpd_restriction_list_find("smtpd_client_restrictions"),

@@ -1,8 +1,8 @@
-/* local_command (command_run*) - deliver a message to an external command.
+/* command_run - deliver a message to an external command.
  *
  * Used by local(8) for "|command" aliases, .forward entries and
- * mailbox_command (a pipe(8)-style transport would be a second user and
- * bring it back to lib/global). The command runs in its own session
+ * mailbox_command, and by pipe(8) for its argv= commands (never a shell:
+ * shell_command NULL, argv built element by element). The command runs in its own session
  * (process group) with the given uid/gid (when we are root), working
  * directory and complete environment; nothing is inherited but
  * stdin (the message), stdout+stderr (captured, at most output_limit bytes,

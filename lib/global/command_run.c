@@ -1,4 +1,4 @@
-#include "local_command.h"
+#include "command_run.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,10 +1,11 @@
-/* local_mbox (mbox_*) - durable, locked append of one message to a UNIX mailbox file.
+/* mailbox_mbox (mbox_*) - durable, locked append of one message to a UNIX
+ * mailbox file (local(8) and virtual(8)).
  *
  * mbox_begin takes the locks named by `lock_methods` (MBOX_LOCK_FCNTL,
  * MBOX_LOCK_FLOCK, MBOX_LOCK_DOTLOCK: Postfix's mailbox_delivery_lock
  * "fcntl, dotlock" is what mutt, mailx and Dovecot expect), opens or creates
  * the file (mode 0600) for appending and remembers its size. The caller
- * writes a "From " line (mbox_from_line) and the message through
+ * writes a "From " line (mail_copy_from_line) and the message through
  * mbox_write_line, which escapes body lines starting with "From " as
  * ">From "; mbox_commit adds the blank separator line, flushes and fsyncs.
  * mbox_end must always be called: if the delivery was not committed it
@@ -13,8 +14,8 @@
  * reason in *err and errno preserved (ENOSPC/EDQUOT: mailbox full; EAGAIN:
  * mailbox locked by someone else for too long).
  */
-#ifndef MTA_MBOX_H
-#define MTA_MBOX_H
+#ifndef MTA_MAILBOX_MBOX_H
+#define MTA_MAILBOX_MBOX_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -47,8 +48,6 @@ struct mbox_delivery {
  * opening (no symlink, FIFO or device; EPERM otherwise). */
 int mbox_begin(struct mbox_delivery *mb, const char *path, int lock_methods, uid_t owner,
                strbuf *err);
-/* "From <sender or MAILER-DAEMON> <asctime>\n" */
-void mbox_from_line(strbuf *out, const char *sender, time_t when);
 int mbox_write(struct mbox_delivery *mb, const void *data, size_t len, strbuf *err);
 /* One content line without terminator: escaped and followed by '\n'. */
 int mbox_write_line(struct mbox_delivery *mb, const char *line, size_t len, strbuf *err);

@@ -1,4 +1,4 @@
-/* Unit tests: local/local_command (message delivery to external commands). */
+/* Unit tests: lib/global/command_run (message delivery to external commands). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "local_command.h"
+#include "command_run.h"
 
 struct input {
     const char *data;

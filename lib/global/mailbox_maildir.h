@@ -1,4 +1,5 @@
-/* local_maildir (maildir_*) - durable delivery of one message into a Maildir.
+/* mailbox_maildir (maildir_*) - durable delivery of one message into a Maildir
+ * (local(8) and virtual(8)).
  *
  * The caller has already switched to the recipient's uid/gid. maildir_begin
  * creates <maildir>/{tmp,new,cur} when missing (mode 0700) and a uniquely
@@ -14,8 +15,8 @@
  * names the delivered file until maildir_end(), which every delivery must
  * call last (it also cleans up after a failure; calling it twice is safe).
  */
-#ifndef MTA_MAILDIR_H
-#define MTA_MAILDIR_H
+#ifndef MTA_MAILBOX_MAILDIR_H
+#define MTA_MAILBOX_MAILDIR_H
 #include <stddef.h>
 
 #include "strbuf.h"

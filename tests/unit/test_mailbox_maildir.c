@@ -1,4 +1,4 @@
-/* Unit tests: maildir and mbox delivery primitives (local/local_maildir, local/local_mbox). */
+/* Unit tests: mailbox_maildir (durable Maildir delivery, batches, names). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,24 +16,9 @@
 #include <cmocka.h>
 
 #include "fsutil.h"
-#include "local_maildir.h"
-#include "local_mbox.h"
+#include "mailbox_maildir.h"
 
-static char tmpdir[64];
-
-static int setup(void **state)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/mta-test-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+#include "mailbox_test_files.h"
 
 static int count_entries(const char *dir)
 {
@@ -47,21 +32,6 @@ static int count_entries(const char *dir)
             n++;
     closedir(d);
     return n;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "r");
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    rewind(fp);
-    char *buf = malloc((size_t)n + 1);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    buf[n] = '\0';
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
 }
 
 static void maildir_delivers_into_new(void **state)
@@ -231,124 +201,16 @@ static void maildir_disk_full_fails_cleanly(void **state)
     strbuf_release(&err);
 }
 
-static void mbox_appends_escapes_and_separates(void **state)
-{
-    char path[128];
-    snprintf(path, sizeof(path), "%s/mbox", tmpdir);
-    strbuf err = STRBUF_INIT, from = STRBUF_INIT;
-    int methods;
-    assert_int_equal(mbox_lock_methods_parse("fcntl, dotlock", &methods, &err), 0);
-    assert_int_equal(methods, MBOX_LOCK_FCNTL | MBOX_LOCK_DOTLOCK);
-    for (int round = 0; round < 2; round++) {
-        struct mbox_delivery mb;
-        assert_int_equal(mbox_begin(&mb, path, methods, (uid_t)-1, &err), 0);
-        strbuf_reset(&from);
-        mbox_from_line(&from, "", 0);
-        assert_int_equal(mbox_write(&mb, from.s, from.len, &err), 0);
-        assert_int_equal(mbox_write_line(&mb, "Subject: s", 10, &err), 0);
-        assert_int_equal(mbox_write_line(&mb, "", 0, &err), 0);
-        assert_int_equal(mbox_write_line(&mb, "From me", 7, &err), 0);
-        assert_int_equal(mbox_commit(&mb, &err), 0);
-        mbox_end(&mb);
-    }
-    size_t len;
-    char *got = read_file(path, &len);
-    assert_non_null(strstr(got, "From MAILER-DAEMON  "));
-    assert_non_null(strstr(got, "\n>From me\n\nFrom MAILER-DAEMON"));
-    assert_int_equal(got[len - 1], '\n');
-    assert_int_equal(got[len - 2], '\n');
-    free(got);
-    char lock[160];
-    snprintf(lock, sizeof(lock), "%s.lock", path);
-    assert_int_equal(access(lock, F_OK), -1);
-    assert_int_equal(mbox_lock_methods_parse("fcntl, bogus", &methods, &err), -1);
-    strbuf_release(&err);
-    strbuf_release(&from);
-}
-
-static void mbox_uncommitted_is_truncated(void **state)
-{
-    char path[128];
-    snprintf(path, sizeof(path), "%s/mbox2", tmpdir);
-    FILE *fp = fopen(path, "w");
-    fputs("From x  Thu Jan  1 00:00:00 1970\nold\n\n", fp);
-    fclose(fp);
-    struct stat before, after;
-    stat(path, &before);
-    strbuf err = STRBUF_INIT;
-    struct mbox_delivery mb;
-    assert_int_equal(mbox_begin(&mb, path, MBOX_LOCK_FCNTL, (uid_t)-1, &err), 0);
-    for (int i = 0; i < 20000; i++)
-        assert_int_equal(mbox_write_line(&mb, "some partial line", 17, &err), 0);
-    mbox_end(&mb);
-    stat(path, &after);
-    assert_int_equal(before.st_size, after.st_size);
-    strbuf_release(&err);
-}
-
-static void mbox_refuses_symlink(void **state)
-{
-    char path[128];
-    snprintf(path, sizeof(path), "%s/link", tmpdir);
-    assert_int_equal(symlink("/etc/passwd", path), 0);
-    strbuf err = STRBUF_INIT;
-    struct mbox_delivery mb;
-    assert_int_equal(mbox_begin(&mb, path, MBOX_LOCK_FCNTL, (uid_t)-1, &err), -1);
-    mbox_end(&mb);
-    strbuf_release(&err);
-}
-
-static void mbox_refuses_hard_link_and_wrong_owner(void **state)
-{
-    char target[128], path[128];
-    snprintf(target, sizeof(target), "%s/secret", tmpdir);
-    snprintf(path, sizeof(path), "%s/linked-mbox", tmpdir);
-    FILE *fp = fopen(target, "w");
-    fputs("secret\n", fp);
-    fclose(fp);
-    assert_int_equal(link(target, path), 0);
-    strbuf err = STRBUF_INIT;
-    struct mbox_delivery mb;
-    assert_int_equal(mbox_begin(&mb, path, MBOX_LOCK_FCNTL, (uid_t)-1, &err), -1);
-    assert_int_equal(errno, EPERM);
-    assert_non_null(strstr(err.s, "hard links"));
-    mbox_end(&mb);
-    unlink(path);
-    struct stat st;
-    assert_int_equal(stat(target, &st), 0);
-    assert_int_equal(st.st_size, 7); /* nothing appended */
-    /* One link now, but the wrong owner. */
-    strbuf_reset(&err);
-    assert_int_equal(mbox_begin(&mb, target, MBOX_LOCK_FCNTL, st.st_uid + 1, &err), -1);
-    assert_non_null(strstr(err.s, "owned by"));
-    mbox_end(&mb);
-    strbuf_reset(&err);
-    assert_int_equal(mbox_begin(&mb, target, MBOX_LOCK_FCNTL, st.st_uid, &err), 0);
-    mbox_end(&mb);
-    /* A FIFO is refused without blocking. */
-    char fifo[128];
-    snprintf(fifo, sizeof(fifo), "%s/fifo-mbox", tmpdir);
-    assert_int_equal(mkfifo(fifo, 0600), 0);
-    strbuf_reset(&err);
-    assert_int_equal(mbox_begin(&mb, fifo, MBOX_LOCK_FCNTL, (uid_t)-1, &err), -1);
-    mbox_end(&mb);
-    strbuf_release(&err);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(maildir_delivers_into_new),
-        cmocka_unit_test(mbox_refuses_hard_link_and_wrong_owner),
         cmocka_unit_test(maildir_batch_steps),
-        cmocka_unit_test(maildir_names_carry_the_whole_host_name),
         cmocka_unit_test(maildir_local_hostname_is_the_machine),
+        cmocka_unit_test(maildir_names_carry_the_whole_host_name),
         cmocka_unit_test(maildir_abandoned_leaves_nothing),
         cmocka_unit_test(maildir_unwritable_fails),
         cmocka_unit_test(maildir_disk_full_fails_cleanly),
-        cmocka_unit_test(mbox_appends_escapes_and_separates),
-        cmocka_unit_test(mbox_uncommitted_is_truncated),
-        cmocka_unit_test(mbox_refuses_symlink),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

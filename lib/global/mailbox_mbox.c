@@ -1,4 +1,5 @@
-#include "local_mbox.h"
+/* mailbox_mbox - locked mbox appends (see the header). */
+#include "mailbox_mbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,16 +163,6 @@ int mbox_begin(struct mbox_delivery *mb, const char *path, int lock_methods, uid
     mb->orig_size = st.st_size;
     mb->committed = false;
     return 0;
-}
-
-void mbox_from_line(strbuf *out, const char *sender, time_t when)
-{
-    struct tm tm;
-    char date[64];
-    localtime_r(&when, &tm);
-    /* asctime layout without the newline: "Tue Nov 24 22:03:10 2026". */
-    strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
-    strbuf_printf(out, "From %s  %s\n", *sender ? sender : "MAILER-DAEMON", date);
 }
 
 static int flush_buffer(struct mbox_delivery *mb, strbuf *err)

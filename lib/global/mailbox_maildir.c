@@ -1,4 +1,5 @@
-#include "local_maildir.h"
+/* mailbox_maildir - Maildir delivery (see the header). */
+#include "mailbox_maildir.h"
 
 #include <errno.h>
 #include <fcntl.h>
