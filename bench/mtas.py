@@ -58,6 +58,10 @@ class MTA:
     def version(self) -> str:
         return ""
 
+    def postmap(self, spec: str) -> None:
+        """Build an indexed table (hash:/path) with this MTA's own postmap."""
+        raise NotImplementedError
+
 
 class PostfixMTA(MTA):
     """Debian's Postfix 3.7 (unpacked, peers.PostfixPeer): Debian's defaults,
@@ -70,6 +74,9 @@ class PostfixMTA(MTA):
         self.peer = peers.PostfixPeer(myhostname="bench.test", relayhost=relay_port,
                                       main_cf=main_cf)
         self.port = self.peer.port
+
+    def postmap(self, spec: str) -> None:
+        peers.run([self.peer.bin_dir / "postmap", "-c", self.peer.config_dir, spec])
 
     def sendmail(self) -> tuple[str, dict]:
         """(path of sendmail, environment) for local submission."""
@@ -149,6 +156,9 @@ class OursMTA(MTA):
             **self.extra_main,
         }
         return p
+
+    def postmap(self, spec: str) -> None:
+        peers.run([self.bin / "postmap", "-c", self.config_dir, spec])
 
     def start(self) -> None:
         peers.ensure_mail_accounts()

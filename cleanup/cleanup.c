@@ -450,6 +450,20 @@ static void milter_request(struct cleanup_state *s, const attr_list *al)
     (void)cleanup_milter_edit(s, &e);
 }
 
+/* A non-SMTP message that was rejected: the reject text for qmgr, which
+ * bounces every recipient with it. The other actions are moot. */
+static void apply_reject(struct cleanup_state *s)
+{
+    const char *text = strbuf_str(&s->reject_reply);
+    text += strspn(text, "0123456789");
+    text += strspn(text, " ");
+    if (queue_file_begin_extract(s->qf) < 0) {
+        cleanup_write_failed(s);
+        return;
+    }
+    put_attr(s, "reject", text);
+}
+
 /* At end, content written: what the buffered actions add to the file.
  * Recipients and attributes now belong in the extracted segment. */
 static void apply_actions(struct cleanup_state *s)
@@ -516,7 +530,9 @@ static void finish(struct cleanup_state *s, stream *st, const char *qdir)
         strbuf_release(&text);
         return;
     }
-    if (s->error == CLEANUP_OK)
+    if (s->error == CLEANUP_OK && s->reject_reply.len)
+        apply_reject(s);
+    else if (s->error == CLEANUP_OK)
         apply_actions(s);
     if (s->error != CLEANUP_OK) {
         if (s->error == CLEANUP_SIZE)
@@ -577,6 +593,7 @@ static bool open_file(struct cleanup_state *s, stream *st, const attr_list *al, 
     if (flags & CLEANUP_FLAG_NO_MILTERS)
         s->override_flags |= INPUT_TRANSP_MILTER;
     s->run_milters = (flags & CLEANUP_FLAG_MILTER) != 0;
+    s->bounce_rejects = flags & CLEANUP_FLAG_BOUNCE;
     if (flags & CLEANUP_FLAG_VERIFY) {
         s->qf_flags |= QF_FLAG_VERIFY;
         queue_file_set_flags(s->qf, s->qf_flags);

@@ -13,6 +13,7 @@
 #include <sys/time.h>
 
 #include "cleanup_client.h"
+#include "cleanup_mime.h"
 #include "dup_filter.h"
 #include "header.h"
 #include "queue_file.h"
@@ -76,14 +77,19 @@ struct cleanup_state {
     strbuf client_name, client_addr, helo, proto; /* for the log line */
     strbuf first_rcpt;                            /* "to=<...>" of the log line */
     strbuf reject_reply;                          /* "550 5.7.1 text" of a REJECT */
+    bool bounce_rejects;                          /* CLEANUP_FLAG_BOUNCE: see cleanup_reject */
     uint64_t body_size;                           /* body bytes seen, for body_checks_size_limit */
     uint64_t body_limit;
     strbuf prepend, replace;
-    /* MIME: the primary multipart boundary; part headers between a
-     * "--boundary" line and the blank line go to mime_header_checks
-     * (Content-*, Mime-Version) or nested_header_checks (others). Only the
-     * top-level multipart is followed. */
-    strbuf boundary;
+    /* MIME (cleanup_mime.h): the enclosing multiparts at every level, up to
+     * mime_nesting_limit. Part headers (after a "--boundary" line) and the
+     * headers of attached messages (message/rfc822, digest parts) go to
+     * mime_header_checks (Content-*, Mime-Version) or nested_header_checks
+     * (others). mime_next is what the header block being read opens at its
+     * end (its Content-Type), mime_next_boundary that multipart's boundary. */
+    mime_stack mime;
+    enum mime_type mime_next;
+    strbuf mime_next_boundary;
     bool in_part_headers;
     struct header_collector part_hc;
 };
@@ -111,6 +117,13 @@ void cleanup_out_recipient(struct cleanup_state *s, const char *address, const c
  * one more recipient through cleanup_out_recipient (NOTIFY=NEVER). A bad
  * value is logged and ignored; the protocol code checks before calling. */
 void cleanup_act(struct cleanup_state *s, enum cleanup_action kind, const char *value);
+
+/* cleanup_checks.c: a content or policy REJECT with its full reply ("550 5.7.1
+ * text"); the caller has logged it. SMTP clients get the reply at end
+ * (s->error = CLEANUP_CONTENT). With CLEANUP_FLAG_BOUNCE (non-SMTP mail)
+ * the message is queued to be returned to the sender with that text, as
+ * Postfix's cleanup does; the first reject wins and later checks are off. */
+void cleanup_reject(struct cleanup_state *s, const char *reply);
 
 /* cleanup_checks.c */
 enum cleanup_check_class { CHECK_HEADER, CHECK_MIME, CHECK_NESTED, CHECK_BODY, CHECK_CLASSES };

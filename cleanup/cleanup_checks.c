@@ -172,7 +172,7 @@ static void message_action(struct cleanup_state *s, enum cleanup_check_class cls
             !cleanup_action_value_ok(kind, arg)) {
             msg_warn("%s: bad %s %s \"%.100s\" in %s map, need %s", strbuf_str(&s->queue_id),
                      acts[i].word,
-                     filter                      ? "action"
+                     filter                    ? "action"
                      : kind == CLEANUP_ACT_BCC ? "address"
                                                : "target",
                      arg, class_param[cls], filter ? "transport:destination" : "user@domain");
@@ -209,12 +209,21 @@ int cleanup_parse_action(const char *value, const char **arg, size_t *word_len)
     return ACT_UNKNOWN;
 }
 
+void cleanup_reject(struct cleanup_state *s, const char *reply)
+{
+    if (s->reject_reply.len)
+        return; /* the first one decides */
+    strbuf_set(&s->reject_reply, reply);
+    if (!s->bounce_rejects)
+        s->error = CLEANUP_CONTENT;
+}
+
 enum check_verdict cleanup_check(struct cleanup_state *s, enum cleanup_check_class cls,
                                  const char *text, size_t len, strbuf *prepend, strbuf *replace)
 {
     strbuf_reset(prepend);
     strbuf_reset(replace);
-    if (s->error != CLEANUP_OK || s->checks_off)
+    if (s->error != CLEANUP_OK || s->checks_off || s->reject_reply.len)
         return CHECK_KEEP;
     maps *ms = table_for(cls);
     if (!ms)
@@ -238,10 +247,10 @@ enum check_verdict cleanup_check(struct cleanup_state *s, enum cleanup_check_cla
             strbuf reason = STRBUF_INIT;
             strbuf_printf(&reason, "5.7.1 %s", t);
             log_action(s, "reject", cls, text, len, strbuf_str(&reason));
-            strbuf_set(&s->reject_reply, "550 ");
-            strbuf_append(&s->reject_reply, reason.s, reason.len);
+            strbuf_set(&value, "550 ");
+            strbuf_append(&value, reason.s, reason.len);
             strbuf_release(&reason);
-            s->error = CLEANUP_CONTENT;
+            cleanup_reject(s, strbuf_str(&value));
             break;
         }
         case ACT_WARN:

@@ -16,9 +16,11 @@
  * touches headers (Postfix).
  * Content checks (cleanup_checks.c): header_emit() hands each logical
  * primary header to header_checks (MIME headers to mime_header_checks);
- * the part headers of the top-level multipart (boundary from the primary
- * Content-Type) go to mime_header_checks / nested_header_checks; every
- * other body line, within body_checks_size_limit, to body_checks.
+ * the headers of every multipart body part and of every attached message
+ * (message/rfc822, multipart/digest parts), at any depth up to
+ * mime_nesting_limit (cleanup_mime.h), go to mime_header_checks (MIME
+ * headers) or nested_header_checks (the others); every other body line,
+ * within body_checks_size_limit, to body_checks.
  */
 #include <string.h>
 #include <strings.h>
@@ -28,6 +30,7 @@
 #include "cleanup.h"
 #include "cleanup_rewrite.h"
 #include "config.h"
+#include "header_addr.h"
 #include "mail_date.h"
 #include "msg.h"
 
@@ -70,31 +73,12 @@ static void log_message_id(struct cleanup_state *s, const char *value, size_t le
 /* The canonical_classes class of an address header, 0 for others. */
 static unsigned header_class(enum header_id id)
 {
-    switch (id) {
-    case HDR_FROM:
-    case HDR_SENDER:
-    case HDR_REPLY_TO:
-    case HDR_RETURN_PATH:
-    case HDR_RESENT_FROM:
-    case HDR_RESENT_SENDER:
-    case HDR_ERRORS_TO:
-    case HDR_RETURN_RECEIPT_TO:
-        return RW_HDR_SENDER;
-    case HDR_TO:
-    case HDR_CC:
-    case HDR_BCC:
-    case HDR_RESENT_TO:
-    case HDR_RESENT_CC:
-    case HDR_RESENT_BCC:
-    case HDR_APPARENTLY_TO:
-        return RW_HDR_RCPT;
-    default:
-        return 0;
-    }
+    unsigned c = header_addr_class(id);
+    return c == HEADER_ADDR_SENDER ? RW_HDR_SENDER : c == HEADER_ADDR_RCPT ? RW_HDR_RCPT : 0;
 }
 
 static bool is_mime_header(const char *h, size_t len);
-static void note_boundary(struct cleanup_state *s, const char *h, size_t len);
+static void note_type(struct cleanup_state *s, const char *h, size_t len);
 
 /* Write a header kept by the checks; an address header first gets
  * canonical mapping and masquerading (Postfix: checks see the original). */
@@ -144,7 +128,7 @@ static void header_emit(void *ctx, const char *header, size_t len, enum header_i
     /* Content headers go to mime_header_checks (default $header_checks). */
     bool mime = is_mime_header(header, len);
     if (id == HDR_CONTENT_TYPE)
-        note_boundary(s, header, len);
+        note_type(s, header, len);
     enum check_verdict v =
         cleanup_check(s, mime ? CHECK_MIME : CHECK_HEADER, header, len, &s->prepend, &s->replace);
     if (s->prepend.len > 0)
@@ -162,32 +146,49 @@ static bool is_mime_header(const char *h, size_t len)
            (nl == 12 && strncasecmp(h, "Mime-Version", 12) == 0);
 }
 
-/* Remember the boundary of a primary "Content-Type: multipart/...;
- * boundary=..." (RFC 2046: at most 70 characters; longer ones ignored). */
-static void note_boundary(struct cleanup_state *s, const char *h, size_t len)
+/* A Content-Type of the header block being read: what its end opens. */
+static void note_type(struct cleanup_state *s, const char *h, size_t len)
 {
     size_t vlen = 0;
     const char *v = header_value(h, len, &vlen);
-    if (vlen < 10 || strncasecmp(v, "multipart/", 10) != 0)
-        return;
-    for (size_t i = 0; i + 9 <= vlen; i++) {
-        if (strncasecmp(v + i, "boundary=", 9) != 0)
-            continue;
-        const char *b = v + i + 9, *end = v + vlen;
-        size_t n = 0;
-        if (b < end && *b == '"') {
-            b++;
-            while (b + n < end && b[n] != '"')
-                n++;
-        } else {
-            while (b + n < end && !strchr(" \t\n;", b[n]))
-                n++;
-        }
-        if (n > 0 && n <= 70) {
-            strbuf_set(&s->boundary, "--");
-            strbuf_append(&s->boundary, b, n);
-        }
-        return;
+    s->mime_next = mime_content_type(v, vlen, &s->mime_next_boundary);
+}
+
+static bool is_content_type(const char *h, size_t len)
+{
+    return header_name_length(h, len) == 12 && strncasecmp(h, "Content-Type", 12) == 0;
+}
+
+static void part_header_emit(void *ctx, const char *header, size_t len, enum header_id id,
+                             bool truncated);
+
+/* A header block of a part or an attached message begins; `digest`: a part
+ * of a multipart/digest, which is a message unless it says otherwise. */
+static void start_part_headers(struct cleanup_state *s, bool digest)
+{
+    header_collector_release(&s->part_hc);
+    header_collector_init(&s->part_hc, s->header_limit, part_header_emit, s);
+    s->in_part_headers = true;
+    s->mime_next = digest ? MIME_MESSAGE : MIME_OTHER;
+}
+
+/* The end of a header block: enter what its Content-Type opened. An
+ * attached message's headers follow at once; a multipart's parts come after
+ * its boundary. `message_ok` is false when the block ended abnormally (a
+ * line too long to be a header): no headers can follow then. */
+static void mime_enter(struct cleanup_state *s, bool message_ok)
+{
+    enum mime_type t = s->mime_next;
+    s->mime_next = MIME_OTHER;
+    if (t == MIME_MULTIPART || t == MIME_DIGEST) {
+        bool was = s->mime.overflowed;
+        if (!mime_stack_push(&s->mime, strbuf_str(&s->mime_next_boundary), t == MIME_DIGEST) &&
+            !was)
+            msg_info("%s: MIME nesting exceeds mime_nesting_limit %zu: deeper parts are "
+                     "checked as body text",
+                     strbuf_str(&s->queue_id), s->mime.limit);
+    } else if (t == MIME_MESSAGE && message_ok) {
+        start_part_headers(s, false);
     }
 }
 
@@ -197,6 +198,8 @@ static void part_header_emit(void *ctx, const char *header, size_t len, enum hea
     (void)id;
     (void)truncated;
     struct cleanup_state *s = ctx;
+    if (is_content_type(header, len))
+        note_type(s, header, len);
     enum check_verdict v = cleanup_check(s, is_mime_header(header, len) ? CHECK_MIME : CHECK_NESTED,
                                          header, len, &s->prepend, &s->replace);
     if (s->prepend.len > 0)
@@ -217,35 +220,21 @@ static void part_header_line(struct cleanup_state *s, const char *data, size_t l
         break;
     case HEADER_END_BLANK:
         s->in_part_headers = false;
+        mime_enter(s, true);
         put_line(s, "", 0, true);
         break;
     case HEADER_END_BODY:
     case HEADER_NOT_HEADERS:
         s->in_part_headers = false;
+        mime_enter(s, true);
         body_line(s, data, len, true);
         break;
     }
 }
 
-/* "--boundary" or "--boundary--" (trailing blanks allowed). */
-static bool boundary_line(struct cleanup_state *s, const char *data, size_t len, bool *final)
-{
-    size_t bl = s->boundary.len;
-    if (bl == 0 || len < bl || memcmp(data, s->boundary.s, bl) != 0)
-        return false;
-    size_t i = bl;
-    *final = len >= bl + 2 && data[bl] == '-' && data[bl + 1] == '-';
-    if (*final)
-        i += 2;
-    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r'))
-        i++;
-    return i == len;
-}
-
 /* One body line: body_checks over the first body_checks_size_limit bytes. */
 static void body_line(struct cleanup_state *s, const char *data, size_t len, bool line_end)
 {
-    bool final = false;
     if (s->in_part_headers) {
         if (line_end) {
             part_header_line(s, data, len);
@@ -255,15 +244,19 @@ static void body_line(struct cleanup_state *s, const char *data, size_t len, boo
          * headers end here and the pieces are body text. */
         header_collector_finish(&s->part_hc);
         s->in_part_headers = false;
+        mime_enter(s, false);
     }
-    if (line_end && boundary_line(s, data, len, &final)) {
-        put_line(s, data, len, true);
-        if (!final) {
-            header_collector_release(&s->part_hc);
-            header_collector_init(&s->part_hc, s->header_limit, part_header_emit, s);
-            s->in_part_headers = true;
+    bool digest = false, closing = false;
+    if (line_end && mime_stack_depth(&s->mime) > 0) {
+        if (mime_stack_boundary(&s->mime, data, len, &digest, &closing)) {
+            put_line(s, data, len, true);
+            start_part_headers(s, digest);
+            return;
         }
-        return;
+        if (closing) {
+            put_line(s, data, len, true);
+            return;
+        }
     }
     bool check = s->body_size < s->body_limit;
     s->body_size += len + (line_end ? 1 : 0);
@@ -360,6 +353,7 @@ static void headers_done(struct cleanup_state *s)
         put_line(s, h.s, h.len, true);
         strbuf_release(&h);
     }
+    mime_enter(s, true);
 }
 
 void cleanup_message_begin(struct cleanup_state *s)
@@ -373,6 +367,9 @@ void cleanup_message_begin(struct cleanup_state *s)
     long long bl = config_get_size("body_checks_size_limit");
     s->body_limit = bl > 0 ? (uint64_t)bl : 0;
     header_collector_init(&s->hc, s->header_limit, header_emit, s);
+    long long nl = config_get_int("mime_nesting_limit");
+    mime_stack_init(&s->mime, nl > 0 ? (size_t)nl : 0);
+    s->mime_next = MIME_OTHER;
     if (queue_file_begin_content(s->qf) < 0)
         cleanup_write_failed(s);
 }
@@ -452,6 +449,7 @@ void cleanup_message_release(struct cleanup_state *s)
     strbuf_release(&s->proto);
     strbuf_release(&s->first_rcpt);
     strbuf_release(&s->reject_reply);
-    strbuf_release(&s->boundary);
+    mime_stack_release(&s->mime);
+    strbuf_release(&s->mime_next_boundary);
     header_collector_release(&s->part_hc);
 }

@@ -4,10 +4,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "addr_list.h"
 #include "addr_map.h"
 #include "address.h"
 #include "cleanup_rewrite.h"
+
+#include "header_addr.h"
 #include "config.h"
 #include "mem.h"
 #include "msg.h"
@@ -104,11 +105,17 @@ void rewrite_masquerade(const struct rewrite_config *rc, unsigned cls, strbuf *a
     if (!(rc->masq_classes & cls) || rc->masq_domains.n == 0 ||
         !addr_split(strbuf_str(addr), addr->len, &at))
         return;
-    if (rc->masq_exceptions.n > 0) {
+    if (rc->masq_exceptions) {
         char *user = xstrndup(addr->s, at);
-        bool exempt = strlist_contains_nocase(&rc->masq_exceptions, user);
+        strbuf err = STRBUF_INIT;
+        int exempt = match_list_domain(rc->masq_exceptions, user, &err);
+        /* A table that cannot answer: leave the address unmasqueraded
+         * rather than hide a user who may be an exception. */
+        if (exempt < 0)
+            msg_warn("masquerade_exceptions: %s", strbuf_str(&err));
         free(user);
-        if (exempt)
+        strbuf_release(&err);
+        if (exempt != 0)
             return;
     }
     const char *domain = addr->s + at + 1;
@@ -309,7 +316,15 @@ struct rewrite_config *rewrite_config_get(void)
     rc.masq_classes = classes("masquerade_classes");
     const char *e = NULL;
     (void)strlist_split(&rc.masq_domains, config_get("masquerade_domains"), ", \t\r\n", &e);
-    (void)strlist_split(&rc.masq_exceptions, config_get("masquerade_exceptions"), ", \t\r\n", &e);
+    const char *mx = config_get("masquerade_exceptions");
+    if (mx[strspn(mx, ", \t\r\n")]) {
+        strbuf merr = STRBUF_INIT;
+        rc.masq_exceptions =
+            match_list_compile("masquerade_exceptions", mx, MATCH_LIST_SURROGATE, &merr);
+        if (!rc.masq_exceptions)
+            msg_fatal("%s", strbuf_str(&merr));
+        strbuf_release(&merr);
+    }
     long long lim = config_get_int("virtual_alias_expansion_limit");
     rc.expansion_limit = lim > 0 && lim < 1000000 ? (long)lim : 1000;
     lim = config_get_int("virtual_alias_recursion_limit");
@@ -342,7 +357,7 @@ void rewrite_config_release(struct rewrite_config *rc)
     maps_free(&rc->sender_bcc);
     maps_free(&rc->recipient_bcc);
     strlist_release(&rc->masq_domains);
-    strlist_release(&rc->masq_exceptions);
+    match_list_free(&rc->masq_exceptions);
     free(rc->always_bcc);
     free(rc->delims);
     free(rc->myorigin);
@@ -351,89 +366,34 @@ void rewrite_config_release(struct rewrite_config *rc)
     memset(rc, 0, sizeof(*rc));
 }
 
-/* Is position i of v a boundary where an address may start or end? */
-static bool hdr_boundary(char c)
+struct header_map_ctx {
+    const struct rewrite_config *rc;
+    unsigned cls;
+};
+
+/* Canonical mapping and masquerading of one header address. */
+static int header_map(void *vctx, const char *addr, strbuf *out, strbuf *err)
 {
-    return c == '<' || c == '>' || c == ',' || c == ':' || c == ';' || c == ' ' || c == '\t' ||
-           c == '\n' || c == '(';
+    const struct header_map_ctx *c = vctx;
+    strbuf base = STRBUF_INIT;
+    strbuf_set(out, addr);
+    resolve_canonical(out);
+    strbuf_set(&base, strbuf_str(out));
+    int r = 0;
+    if (rewrite_canonical(c->rc, c->cls, out, err) < 0) {
+        r = -1;
+    } else {
+        rewrite_masquerade(c->rc, c->cls, out);
+        /* Only a real mapping changes a header: a bare name stays bare. */
+        r = !strbuf_eq(out, strbuf_str(&base));
+    }
+    strbuf_release(&base);
+    return r;
 }
 
 int rewrite_header_value(const struct rewrite_config *rc, unsigned cls, const char *value,
                          size_t len, strbuf *out, strbuf *err)
 {
-    strlist addrs = STRLIST_INIT, from = STRLIST_INIT, to = STRLIST_INIT;
-    strbuf in = STRBUF_INIT, ext = STRBUF_INIT, base = STRBUF_INIT;
-    int rc_out = 0;
-    /* A header we cannot parse is left exactly as it came. */
-    strbuf perr = STRBUF_INIT;
-    int parsed = addr_list_parse(value, len, &addrs, 1000, &perr);
-    strbuf_release(&perr);
-    if (parsed < 0)
-        goto done;
-    for (size_t i = 0; i < addrs.n; i++) {
-        if (addr_internalize(&in, addrs.v[i], strlen(addrs.v[i]), ADDR_F_UTF8, NULL, NULL) < 0 ||
-            in.len == 0)
-            continue;
-        resolve_canonical(&in);
-        strbuf_set(&base, strbuf_str(&in));
-        if (rewrite_canonical(rc, cls, &in, err) < 0) {
-            rc_out = -1;
-            goto done;
-        }
-        rewrite_masquerade(rc, cls, &in);
-        /* Only a real mapping changes a header: a bare name stays bare. */
-        if (strbuf_eq(&in, strbuf_str(&base)))
-            continue;
-        strbuf_reset(&ext);
-        addr_externalize(&ext, in.s, in.len);
-        strlist_push(&from, addrs.v[i]);
-        strlist_push(&to, strbuf_str(&ext));
-    }
-    if (from.n == 0)
-        goto done;
-    /* Replace each rewritten address where it stands as an address token:
-     * outside quoted strings (display names) and comments, between
-     * address delimiters. Everything else is kept byte for byte. */
-    strbuf_reset(out);
-    bool quoted = false;
-    int comment = 0;
-    for (size_t i = 0; i < len;) {
-        char c = value[i];
-        if (c == '\\' && i + 1 < len && (quoted || comment)) {
-            strbuf_append(out, value + i, 2);
-            i += 2;
-            continue;
-        }
-        if (!comment && c == '"') {
-            quoted = !quoted;
-        } else if (!quoted && c == '(') {
-            comment++;
-        } else if (!quoted && comment && c == ')') {
-            comment--;
-        } else if (!quoted && !comment && (i == 0 || hdr_boundary(value[i - 1]))) {
-            size_t k = 0;
-            for (; k < from.n; k++) {
-                size_t fl = strlen(from.v[k]);
-                if (fl <= len - i && memcmp(value + i, from.v[k], fl) == 0 &&
-                    (i + fl == len || hdr_boundary(value[i + fl])))
-                    break;
-            }
-            if (k < from.n) {
-                strbuf_puts(out, to.v[k]);
-                i += strlen(from.v[k]);
-                continue;
-            }
-        }
-        strbuf_putc(out, c);
-        i++;
-    }
-    rc_out = 1;
-done:
-    strlist_release(&addrs);
-    strlist_release(&from);
-    strlist_release(&to);
-    strbuf_release(&in);
-    strbuf_release(&ext);
-    strbuf_release(&base);
-    return rc_out;
+    struct header_map_ctx c = {rc, cls};
+    return header_addr_rewrite(value, len, header_map, &c, out, err);
 }

@@ -24,6 +24,7 @@
 
 #include "input_transp.h"
 #include "maps.h"
+#include "match_list.h"
 #include "resolve.h"
 #include "strbuf.h"
 #include "strlist.h"
@@ -46,7 +47,9 @@ struct rewrite_config {
     maps *virtual_alias;
     long expansion_limit, recursion_limit;
     strlist masq_domains;
-    strlist masq_exceptions;
+    /* masquerade_exceptions: a Postfix match list (names, /file/name,
+     * type:table, !pattern) of user names; NULL = none. */
+    match_list *masq_exceptions;
     unsigned masq_classes;
     maps *sender_bcc, *recipient_bcc;
     char *always_bcc; /* NULL when empty */

@@ -361,6 +361,7 @@ int postconf_show_master(const char *dir, int mode, int flags, bool expand, bool
 void postconf_mark_master_used(const char *dir, bool warn)
 {
     master_cf *cf = load_master(dir, false, warn);
+    master_cf_mark_restriction_classes(cf);
     if (!cf)
         return;
     /* References first: a -o name that some value mentions as $name is a

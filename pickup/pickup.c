@@ -128,7 +128,7 @@ static enum outcome pickup_file(const char *id)
     cleanup_client *cc =
         cleanup_client_open(".",
                             ((m.flags & QF_FLAG_VERIFY) ? CLEANUP_FLAG_VERIFY : CLEANUP_FLAG_NONE) |
-                                CLEANUP_FLAG_MILTER | input_transp_cleanup_flags(),
+                                CLEANUP_FLAG_MILTER | CLEANUP_FLAG_BOUNCE | input_transp_cleanup_flags(),
                             ipc_timeout_ms(), &new_id, &reply);
     if (!cc) {
         msg_warn("maildrop/%s: cleanup service unavailable: %s", id, strbuf_str(&reply));
@@ -168,7 +168,9 @@ static enum outcome pickup_file(const char *id)
         if (unlink(strbuf_str(&err)) < 0 && errno != ENOENT)
             msg_fatal("remove %s: %m", strbuf_str(&err)); /* else we would queue it twice */
     } else if (code >= 500) {
-        /* Never silently dropped: an administrator finds it in corrupt/. */
+        /* A content REJECT is returned to the sender (CLEANUP_FLAG_BOUNCE);
+         * what is left (no valid recipient, size) is never silently
+         * dropped either: an administrator finds it in corrupt/. */
         strbuf_reset(&err);
         strbuf_printf(&err, "rejected by cleanup: %s", strbuf_str(&reply));
         queue_file_move_corrupt(".", "maildrop", 0, id, strbuf_str(&err));

@@ -70,6 +70,7 @@ struct qmgr_message {
     int fd; /* active/<id>, read-write (BOUNCED marks); open while in active */
     char *sender, *envid, *ret;
     char *redirect, *filter; /* 'A' redirect=/filter= (message actions), or NULL */
+    char *reject;            /* 'A' reject=<d.s.n text>: non-SMTP mail cleanup rejected */
     struct timeval arrival;
     int64_t active_us;
     uint64_t size, flags, warn_time;

@@ -24,7 +24,9 @@
  * record redirect=<addr> replaces every pending recipient by that address
  * (the original stays as orig_to), filter=<transport:nexthop> routes every
  * recipient to that transport without resolving it (filter_route).
- * The last record of each kind wins, as in Postfix.
+ * The last record of each kind wins, as in Postfix. A reject=<d.s.n text>
+ * record (non-SMTP mail cleanup rejected, CLEANUP_FLAG_BOUNCE) bounces every
+ * recipient with that text.
  *
  * Forced expiration (postsuper -e/-f: the file's group-execute bit, as in
  * Postfix 3.5+): the message is not delivered; every pending recipient is
@@ -39,6 +41,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "addr_map.h"
 #include "config.h"
 #include "delivery_log.h"
 #include "dsn.h"
@@ -70,6 +73,7 @@ void qmgr_message_free(struct qmgr_message **mp)
     free(m->ret);
     free(m->redirect);
     free(m->filter);
+    free(m->reject);
     if (m->fd >= 0)
         close(m->fd);
     XFREE(*mp);
@@ -159,6 +163,9 @@ static int read_message(struct qmgr_message *m, strbuf *err)
             } else if (strcmp(rec.name.s, "filter") == 0 && strchr(dup_tmp(&rec.value), ':')) {
                 free(m->filter);
                 m->filter = dup_buf(&rec.value);
+            } else if (strcmp(rec.name.s, "reject") == 0 && rec.value.len > 0) {
+                free(m->reject);
+                m->reject = dup_buf(&rec.value);
             }
             break;
         case QF_REC_RCPT: {
@@ -214,6 +221,40 @@ static void discard(struct qmgr_message *m, struct qmgr_rcpt *r, const char *nex
     strbuf_release(&err);
 }
 
+/* relocated_maps at delivery, as Postfix's trivial-rewrite does for every
+ * address class: mail that never met smtpd's RCPT check (sendmail, alias
+ * and .forward results) bounces with 5.1.6 "User has moved to <text>"
+ * through the error transport below. Lookup order relocated(5): user@domain,
+ * user (local domains), @domain; no extension stripping (Postfix ignores
+ * the extension here). 1 relocated (nexthop set), 0 not, -1 table failure. */
+static int relocated(const char *addr, resolve_route_t *rt, strbuf *err)
+{
+    static maps *table;
+    static bool opened;
+    if (!opened) {
+        opened = true;
+        table = maps_open("relocated_maps", config_get("relocated_maps"), MAP_SURROGATE, err);
+        if (!table)
+            msg_fatal("%s", strbuf_str(err));
+    }
+    if (maps_count(table) == 0)
+        return 0;
+    struct addr_map_ctx ctx = {.delims = NULL, .myorigin = resolve_myorigin(), .res = qmgr_resolve};
+    strbuf where = STRBUF_INIT;
+    enum map_result r = addr_map_lookup(&ctx, table, addr, false, &where, err);
+    if (r == MAP_FOUND) {
+        /* Table text into a DSN and a log line: up to its first control. */
+        size_t n = 0;
+        while (n < where.len && n < 500 && (unsigned char)where.s[n] >= 0x20 && where.s[n] != 0x7f)
+            n++;
+        strbuf_set(&rt->transport, "error");
+        strbuf_reset(&rt->nexthop);
+        strbuf_printf(&rt->nexthop, "5.1.6 User has moved to %.*s", (int)n, where.s ? where.s : "");
+    }
+    strbuf_release(&where);
+    return r == MAP_FOUND ? 1 : r == MAP_TEMPFAIL ? -1 : 0;
+}
+
 /* FILTER / content_filter transport:nexthop replaces the resolver, as in
  * Postfix's qmgr: no nexthop means $default_filter_nexthop, and when that
  * is empty the recipient's domain ($myhostname for a bare address). Not
@@ -243,6 +284,12 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
     if (m->filter && !(m->flags & QF_FLAG_VERIFY)) {
         filter_route(m->filter, r->address, rt);
     } else if (resolve_route(qmgr_resolve, r->address, rt, &err) < 0) {
+        qmgr_log_outcome(m, r, "deferred", "4.3.0", err.s);
+        qmgr_message_outcome(m, r, QR_DEFERRED, "4.3.0", err.s);
+        strbuf_release(&err);
+        return;
+    }
+    if (!(m->filter && !(m->flags & QF_FLAG_VERIFY)) && relocated(r->address, rt, &err) < 0) {
         qmgr_log_outcome(m, r, "deferred", "4.3.0", err.s);
         qmgr_message_outcome(m, r, QR_DEFERRED, "4.3.0", err.s);
         strbuf_release(&err);
@@ -291,6 +338,21 @@ static void route(struct qmgr_message *m, struct qmgr_rcpt *r, resolve_route_t *
         qmgr_deliver_enqueue(m, r, rt->transport.s, rt->nexthop.s);
     }
     strbuf_release(&err);
+}
+
+/* Non-SMTP mail that cleanup rejected (header_checks REJECT ...): nobody
+ * saw the reply, so, as Postfix's cleanup does, every recipient bounces
+ * with the reject text and the sender gets the notice. */
+static void return_rejected(struct qmgr_message *m, struct qmgr_rcpt *r)
+{
+    char dsn[16];
+    const char *text = dsn_split_text(m->reject, dsn, sizeof(dsn), "5.7.1");
+    if (dsn[0] != '5')
+        snprintf(dsn, sizeof(dsn), "5.7.1");
+    if (!*text)
+        text = "message content rejected";
+    qmgr_log_outcome(m, r, "bounced", dsn, text);
+    qmgr_message_outcome(m, r, QR_BOUNCED, dsn, text);
 }
 
 /* REDIRECT: deliver to the redirect address; the address the sender gave
@@ -391,9 +453,13 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
             qmgr_log_outcome(m, &m->rcpts[i], "bounced", "5.4.7", why);
             qmgr_message_outcome(m, &m->rcpts[i], QR_BOUNCED, "5.4.7", why);
         } else if (m->rcpts[i].state == QR_PENDING) {
-            if (m->redirect)
-                redirect_rcpt(&m->rcpts[i], m->redirect);
-            route(m, &m->rcpts[i], &rt);
+            if (m->reject)
+                return_rejected(m, &m->rcpts[i]);
+            else {
+                if (m->redirect)
+                    redirect_rcpt(&m->rcpts[i], m->redirect);
+                route(m, &m->rcpts[i], &rt);
+            }
         }
     strbuf_release(&rt.transport);
     strbuf_release(&rt.nexthop);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "deliver_request.h"
+#include "header.h"
 #include "maps.h"
 #include "smtp_resp.h"
 #include "stream.h"
@@ -148,6 +149,14 @@ int smtp_resolve_nexthop_dane(const char *nexthop, bool dane, struct smtp_target
 /* smtp_generic_maps (lmtp_generic_maps) on one envelope address: *out is the
  * address to send (addr itself when nothing matches). */
 void smtp_generic_map(const char *addr, strbuf *out);
+/* True when a generic table is configured: the primary headers then go
+ * through smtp_generic_header. */
+bool smtp_generic_headers(void);
+/* One logical primary header ("Name: value", folded lines joined by "\n"):
+ * in an address header (From:, To:, Cc:, Reply-To: ... header_addr.h) each
+ * address the table maps is replaced, as Postfix's smtp does. true with the
+ * new header in *out, false when it stays as it is. */
+bool smtp_generic_header(const char *header, size_t len, enum header_id id, strbuf *out);
 
 /* ---- content (smtp_content.c) ------------------------------------------ */
 

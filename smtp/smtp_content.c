@@ -7,10 +7,12 @@
  * "<LF>.<LF>" to survive; it cannot, because LF only ever comes out of here
  * as part of CRLF).
  */
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "header.h"
 #include "mail_queue.h"
 #include "smtp_mime_downgrade.h"
 #include "queue_file.h"
@@ -77,15 +79,47 @@ int smtp_message_scan(struct smtp_message *m, strbuf *err)
     return ret < 0 ? -1 : 0;
 }
 
+/* Where whole lines go: the 7-bit downgrade, or straight to the wire. */
 struct wire {
     strbuf *out;
     bool *at_bol;
+    mime_downgrade *md;
 };
 
 static void wire_line(void *ctx, const char *line, size_t len)
 {
     struct wire *w = ctx;
     smtp_wire_piece(w->out, line, len, true, w->at_bol);
+}
+
+static void sink_line(struct wire *w, const char *line, size_t len)
+{
+    if (w->md)
+        mime_downgrade_line(w->md, line, len);
+    else
+        wire_line(w, line, len);
+}
+
+/* smtp_generic_maps on a primary header, then its lines out. */
+static void header_out(void *ctx, const char *header, size_t len, enum header_id id, bool truncated)
+{
+    (void)truncated;
+    struct wire *w = ctx;
+    strbuf mapped = STRBUF_INIT;
+    if (smtp_generic_header(header, len, id, &mapped)) {
+        header = mapped.s;
+        len = mapped.len;
+    }
+    while (len > 0) {
+        const char *nl = memchr(header, '\n', len);
+        size_t n = nl ? (size_t)(nl - header) : len;
+        sink_line(w, header, n);
+        if (!nl)
+            break;
+        header += n + 1;
+        len -= n + 1;
+    }
+    strbuf_release(&mapped);
 }
 
 int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err)
@@ -99,11 +133,17 @@ int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err)
     int ret = 0;
     /* Downgrading works on whole lines: pieces of a long line gather in
      * `line` (bounded by the queue file's record limit per piece). */
-    struct wire w = {&out, &at_bol};
+    struct wire w = {&out, &at_bol, NULL};
     mime_downgrade *md =
         m->downgrade
             ? mime_downgrade_new(m->content_8bit ? MIME_DOWNGRADE_UNDECLARED : 0, wire_line, &w)
             : NULL;
+    w.md = md;
+    /* smtp_generic_maps: the primary header section, logical header by
+     * logical header (cleanup bounded each to header_size_limit). */
+    bool headers = smtp_generic_headers();
+    struct header_collector hc;
+    header_collector_init(&hc, SIZE_MAX, header_out, &w);
     strbuf line = STRBUF_INIT;
     while (!done) {
         int n = queue_file_reader_next(r, &rec, err);
@@ -122,7 +162,25 @@ int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err)
             break;
         case QF_REC_LINE:
         case QF_REC_PART:
-            if (in_content && md) {
+            if (in_content && headers) {
+                strbuf_append(&line, rec.data.s ? rec.data.s : "", rec.data.len);
+                if (rec.type == QF_REC_PART)
+                    break;
+                switch (header_collector_feed(&hc, line.s ? line.s : "", line.len)) {
+                case HEADER_CONSUMED:
+                    break;
+                case HEADER_END_BLANK:
+                    headers = false;
+                    sink_line(&w, "", 0);
+                    break;
+                case HEADER_END_BODY:
+                case HEADER_NOT_HEADERS:
+                    headers = false;
+                    sink_line(&w, line.s ? line.s : "", line.len);
+                    break;
+                }
+                strbuf_reset(&line);
+            } else if (in_content && md) {
                 strbuf_append(&line, rec.data.s ? rec.data.s : "", rec.data.len);
                 if (rec.type == QF_REC_LINE) {
                     mime_downgrade_line(md, line.s ? line.s : "", line.len);
@@ -142,6 +200,13 @@ int smtp_content_send(stream *st, const struct smtp_message *m, strbuf *err)
             strbuf_reset(&out);
         }
     }
+    if (headers && ret == 0) {
+        if (line.len > 0)
+            (void)header_collector_feed(&hc, line.s, line.len);
+        header_collector_finish(&hc);
+        strbuf_reset(&line);
+    }
+    header_collector_release(&hc);
     if (md) {
         if (ret == 0 && line.len > 0)
             mime_downgrade_line(md, line.s, line.len);

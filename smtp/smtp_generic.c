@@ -1,5 +1,7 @@
 /* smtp_generic - smtp_generic_maps (lmtp_generic_maps): generic(5) rewriting
- * of the envelope sender and recipients on output.
+ * of the envelope sender and recipients on output, and of the addresses in
+ * the primary message headers (From:, To:, Cc:, Reply-To: ...; Postfix's
+ * smtp_header_rewrite: display names, comments and folding are kept).
  *
  * The table is opened once per process, on first use. Lookup order is
  * lib/global/addr_map's (generic(5): user@domain, user for local domains,
@@ -14,6 +16,7 @@
 
 #include "addr_map.h"
 #include "config.h"
+#include "header_addr.h"
 #include "mem.h"
 #include "msg.h"
 #include "smtp.h"
@@ -77,4 +80,36 @@ void smtp_generic_map(const char *addr, strbuf *out)
     }
     strbuf_release(&v);
     strbuf_release(&err);
+}
+
+bool smtp_generic_headers(void)
+{
+    generic_open();
+    return maps_count(generic) > 0;
+}
+
+static int header_map(void *unused, const char *addr, strbuf *out, strbuf *err)
+{
+    (void)unused;
+    (void)err;
+    smtp_generic_map(addr, out);
+    return !strbuf_eq(out, addr);
+}
+
+bool smtp_generic_header(const char *header, size_t len, enum header_id id, strbuf *out)
+{
+    if (!header_addr_class(id) || !smtp_generic_headers())
+        return false;
+    size_t vlen = 0;
+    const char *v = header_value(header, len, &vlen);
+    strbuf nv = STRBUF_INIT, err = STRBUF_INIT;
+    bool changed = header_addr_rewrite(v, vlen, header_map, NULL, &nv, &err) > 0;
+    if (changed) {
+        strbuf_reset(out);
+        strbuf_append(out, header, (size_t)(v - header));
+        strbuf_append(out, nv.s, nv.len);
+    }
+    strbuf_release(&nv);
+    strbuf_release(&err);
+    return changed;
 }

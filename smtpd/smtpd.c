@@ -14,6 +14,13 @@
  * <CR><LF>.<CR><LF> the only end of data (the smtp_data state machine); only
  * "reject" also refuses messages with a bare newline.
  *
+ * Pipelining nobody offered (input before the greeting, after a command
+ * that must end a group, or from a client that never got PIPELINING) with
+ * smtpd_forbid_unauth_pipelining = yes ends the session (554 5.5.0), as
+ * Postfix 3.9; with "no" it only sets the session's flag that
+ * reject_unauth_pipelining tests (Postfix 2.6-3.8), logged once as
+ * "improper command pipelining after X from host[addr]: <what was sent>".
+ *
  * Stand-alone (-S, run by root's sendmail -bs on a pipe): the pre-greeting
  * and unauth-pipelining checks and bare-newline rejection are off (a script
  * may write the whole dialog at once, with LF line ends), as in Postfix.
@@ -58,6 +65,38 @@ static const char *const counter_names[CNT_COUNT] = {"helo", "ehlo", "starttls",
 static bool param_bool_default(const char *name, bool fallback)
 {
     return config_is_set(name) ? config_get_bool(name) : fallback;
+}
+
+/* Postfix's line: what the client sent ahead, as far as it is buffered. */
+static void log_ill_pipelining(struct smtpd_state *s, const char *after)
+{
+    const char *p;
+    size_t n = stream_input_peek(s->st, &p);
+    strbuf shown = STRBUF_INIT;
+    addr_sanitize(&shown, p, n, 100, false);
+    msg_info("improper command pipelining after %s from %s: %s", after, strbuf_str(&s->namaddr),
+             strbuf_str(&shown));
+    strbuf_release(&shown);
+}
+
+/* reject_unauth_pipelining's per-session flag (Postfix 2.6 and later): set
+ * once input is waiting behind a command that must end a command group
+ * (RFC 2920: EHLO, HELO, DATA, VRFY, EXPN, NOOP), or behind any command of a
+ * client that was never offered PIPELINING. The pre-greeting case is in
+ * smtpd_serve; DATA with smtpd_forbid_unauth_pipelining is smtpd_data's. */
+static void note_ill_pipelining(struct smtpd_state *s, const smtp_cmd *cmd)
+{
+    bool ends_group = cmd->verb == SMTP_VERB_EHLO || cmd->verb == SMTP_VERB_HELO ||
+                      cmd->verb == SMTP_VERB_DATA || cmd->verb == SMTP_VERB_VRFY ||
+                      cmd->verb == SMTP_VERB_EXPN || cmd->verb == SMTP_VERB_NOOP;
+    if (s->stand_alone || s->ill_pipelining || cmd->verb == SMTP_VERB_QUIT ||
+        cmd->verb == SMTP_VERB_STARTTLS || cmd->verb == SMTP_VERB_BDAT ||
+        (s->extended && !ends_group) ||
+        (cmd->verb == SMTP_VERB_DATA && smtpd_params.forbid_unauth_pipelining) ||
+        stream_input_pending(s->st) == 0)
+        return;
+    s->ill_pipelining = true;
+    log_ill_pipelining(s, smtp_verb_name(cmd->verb));
 }
 
 /* smtpd_pregreet_wait (our extension; Postfix's smtpd has no such wait, its
@@ -612,6 +651,7 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
         smtpd_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
         return false;
     }
+    note_ill_pipelining(s, cmd);
     if (cmd->verb != SMTP_VERB_DATA && cmd->verb != SMTP_VERB_BDAT)
         s->cnt_all[cnt]++;
     s->where = smtp_verb_name(cmd->verb);
@@ -800,7 +840,14 @@ static void smtpd_serve(int fd, const char *service, char **args)
      * Commands that arrive after the banner but before our replies are
      * still caught by smtpd_forbid_unauth_pipelining in one_command().
      * smtpd_pregreet_wait buys the stronger test for that much latency. */
-    if (!s.stand_alone && stream_input_ready(s.st, smtpd_params.pregreet_wait_ms)) {
+    if (!s.stand_alone && !smtpd_params.forbid_unauth_pipelining &&
+        stream_input_ready(s.st, smtpd_params.pregreet_wait_ms)) {
+        /* Postfix's way: the session goes on, reject_unauth_pipelining
+         * refuses it where it is listed. The input stays for the command
+         * loop, so only the fact is logged. */
+        s.ill_pipelining = true;
+        log_ill_pipelining(&s, "CONNECT");
+    } else if (!s.stand_alone && stream_input_ready(s.st, smtpd_params.pregreet_wait_ms)) {
         strbuf peek = STRBUF_INIT;
         int rc = stream_read_line(s.st, &peek, 100);
         if (rc >= 0 && rc != STREAM_LINE_PARTIAL) {

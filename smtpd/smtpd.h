@@ -54,6 +54,7 @@ struct smtpd_state {
     const char *protocol; /* "SMTP", "ESMTP" */
     bool extended;        /* EHLO: PIPELINING etc. were offered */
     bool stand_alone;     /* smtpd -S (sendmail -bs): a local pipe, not the network */
+    bool ill_pipelining;  /* commands sent ahead where not allowed: reject_unauth_pipelining */
     const char *where;    /* last command, for "timeout after X" */
 
     /* transaction */
@@ -249,9 +250,11 @@ int smtpd_check_mail(struct smtpd_state *s, strbuf *reply);
  * reply ("554 5.7.1 <x>: Relay access denied"); logs the NOQUEUE line. */
 int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply);
 /* DATA/BDAT: smtpd_data_restrictions (0, or the reply code with the reply
- * in reply, logged); smtpd_end_of_data_restrictions are not implemented, so
- * that one set means 451 4.3.5. `stage` is "DATA" or "BDAT". */
+ * in reply, logged). `stage` is "DATA" or "BDAT". */
 int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply);
+/* smtpd_end_of_data_restrictions, after the last byte and before cleanup
+ * finishes: 0, or the SMTP code with the reply in `reply` (logged). */
+int smtpd_check_eod(struct smtpd_state *s, strbuf *reply);
 /* VRFY policy: 0 known, else reply. */
 int smtpd_check_vrfy(struct smtpd_state *s, const char *rcpt, strbuf *reply);
 /* local_header_rewrite_clients */

@@ -19,8 +19,10 @@
  * defer_unauth_destination, reject_non_fqdn_recipient,
  * reject_non_fqdn_sender, reject_non_fqdn_helo_hostname,
  * reject_invalid_helo_hostname, reject_unlisted_recipient,
- * reject_unlisted_sender, defer_if_permit, defer_if_reject, names from
- * smtpd_restriction_classes, check_{client,helo,sender,recipient}_access
+ * reject_unlisted_sender, defer_if_permit, defer_if_reject,
+ * reject_unauth_pipelining (the session's ill_pipelining flag, set by
+ * smtpd.c as Postfix 2.6+ does), names from smtpd_restriction_classes,
+ * check_{client,reverse_client_hostname,helo,sender,recipient}_access
  * type:table (below), check_policy_service (smtpd_policy.c asks the
  * server; its action is evaluated here as a table value). Anything else
  * -- a Postfix restriction we don't have, an unknown name -- is logged and
@@ -30,12 +32,18 @@
  * warnings (lib/global/config_fidelity).
  *
  * smtpd_data_restrictions are evaluated at DATA and BDAT ("<DATA>: Data
- * command rejected"); smtpd_end_of_data_restrictions are not yet: set, they
- * make DATA and BDAT get 451 4.3.5.
+ * command rejected"), smtpd_end_of_data_restrictions after the last byte of
+ * the message and before cleanup commits it ("<END-OF-MESSAGE>: End-of-data
+ * rejected", logged with the queue ID); sender, recipient count and size are
+ * known there. As in Postfix, both see the recipient (reject_unauth_destination,
+ * to= in the log) only when the transaction has exactly one: the list applies
+ * to all recipients alike. Neither runs for smtpd -S (sendmail -bs).
  *
  * check_*_access tables come from lib/maps/map_cache (opened once, reopened
  * when the file changes) and are consulted with lib/global/access_table's
- * keys in Postfix's order; a table value is parsed there too: OK, DUNNO,
+ * keys in Postfix's order, and answer about what they looked up, at any
+ * stage ("<a@b>: Sender address rejected: text" also at END-OF-MESSAGE); a
+ * table value is parsed there too: OK, DUNNO,
  * REJECT, DEFER, NNN text, DEFER_IF_PERMIT, DEFER_IF_REJECT, WARN, INFO, a
  * restriction class (smtpd_restriction_classes) or a restriction list.
  * PREPEND headers go before smtpd's Received: (smtpd_data).
@@ -76,7 +84,7 @@ static resolve *rs;
 static match_list *mynetworks;
 static strlist lists[5]; /* client helo sender relay recipient */
 static strlist rewrite_clients;
-static strlist data_lists[2]; /* not evaluated: see smtpd_check_data */
+static strlist data_lists[2]; /* DATA, END-OF-MESSAGE */
 static const char *data_list_names[2] = {"smtpd_data_restrictions",
                                          "smtpd_end_of_data_restrictions"};
 static maps *sender_login_maps;     /* NULL: not configured */
@@ -88,7 +96,6 @@ static const char *list_names[5] = {"smtpd_client_restrictions", "smtpd_helo_res
                                     "smtpd_sender_restrictions", "smtpd_relay_restrictions",
                                     "smtpd_recipient_restrictions"};
 
-#define CONFIG_ERROR_REPLY "451 4.3.5 Server configuration error"
 #define TEMP_ERROR_REPLY "451 4.3.0 Temporary lookup failure"
 
 static void split_or_die(strlist *sl, const char *param)
@@ -138,6 +145,7 @@ void smtpd_check_init(void)
                   "defer_if_permit");
 
     smtpd_unlisted_init();
+    smtpd_dns_init();
     strbuf_release(&err);
 }
 
@@ -252,6 +260,25 @@ static enum verdict run_text(struct ctx *c, const char *origin, const char *text
         v = run_restrictions(c, &l, origin, depth + 1);
     }
     strlist_release(&l);
+    return v;
+}
+
+/* A smtpd_restriction_classes name: its parameter's list. A class without a
+ * definition is a configuration error (postfix check says so too), never
+ * an empty list that lets everything pass. */
+static enum verdict run_class(struct ctx *c, const char *name, int depth)
+{
+    const char *list = NULL;
+    strbuf err = STRBUF_INIT;
+    enum verdict v;
+    if (!config_is_defined(name) || config_lookup(name, &list, &err) < 0 || !list) {
+        msg_warn("restriction class %s: %s; answering 451 4.3.5", name,
+                 err.len ? strbuf_str(&err) : "no definition");
+        v = say(c, 451, "4.3.5", "Server configuration error");
+    } else {
+        v = run_text(c, name, list, depth);
+    }
+    strbuf_release(&err);
     return v;
 }
 
@@ -412,12 +439,7 @@ static enum verdict apply_action(struct ctx *c, const char *table, const char *k
         break;
     case ACCESS_RESTRICTIONS:
         if (strcspn(text, ", \t") == strlen(text) && strlist_contains(&restriction_classes, text)) {
-            const char *list = "";
-            strbuf err = STRBUF_INIT;
-            if (config_lookup(text, &list, &err) < 0)
-                msg_warn("restriction class %s: %s", text, strbuf_str(&err));
-            strbuf_release(&err);
-            v = run_text(c, text, list, depth);
+            v = run_class(c, text, depth);
         } else {
             v = run_text(c, table, text, depth);
         }
@@ -488,6 +510,24 @@ out:
     return v;
 }
 
+/* check_{client,helo,sender,recipient}_access answer about what they looked
+ * up, whatever the stage (Postfix: "<a@b>: Sender address rejected" also in
+ * smtpd_recipient_restrictions or at END-OF-MESSAGE). */
+static enum verdict access_about(struct ctx *c, const char *table, struct access_keys *k, int depth,
+                                 const char *what, const char *class_text)
+{
+    const char *subject = c->subject, *cls = c->class_text;
+    strbuf subj = STRBUF_INIT;
+    strbuf_printf(&subj, "<%s>", what);
+    c->subject = strbuf_str(&subj);
+    c->class_text = class_text;
+    enum verdict v = access_check(c, table, k, depth);
+    c->subject = subject;
+    c->class_text = cls;
+    strbuf_release(&subj);
+    return v;
+}
+
 /* check_policy_service: the server's action (or the service's default
  * action when it cannot answer) is evaluated as an access table value, the
  * service spec standing for the table name in warnings. A default action
@@ -539,6 +579,11 @@ static enum verdict dns_check(struct ctx *c, enum smtpd_restriction_id id, const
     struct dns_access_ctx d = {c, depth};
     enum smtpd_dns_verdict v =
         smtpd_dns_check(c->s, id, arg, c->rcpt, c->reply, &code, dns_access, &d);
+    if (v == SMTPD_DNS_DEFER_IF_PERMIT) {
+        strbuf_set(&c->defer_if_permit, strbuf_str(c->reply));
+        strbuf_reset(c->reply);
+        return V_DUNNO;
+    }
     if (v == SMTPD_DNS_REJECT && code)
         c->code = code;
     return v == SMTPD_DNS_PERMIT ? V_PERMIT : v == SMTPD_DNS_REJECT ? V_REJECT : V_DUNNO;
@@ -656,12 +701,7 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
         bool yes = false;
         struct access_keys k = {0};
         if (!r && strlist_contains(&restriction_classes, name)) {
-            const char *list = "";
-            strbuf err = STRBUF_INIT;
-            if (config_lookup(name, &list, &err) < 0)
-                msg_warn("restriction class %s: %s", name, strbuf_str(&err));
-            strbuf_release(&err);
-            v = run_text(c, name, list, depth);
+            v = run_class(c, name, depth);
             goto next;
         }
         if (!r || r->id == SMTPD_R_NOT_IMPLEMENTED || (r->has_argument && !arg)) {
@@ -777,12 +817,29 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
         case SMTPD_R_CHECK_CLIENT_ACCESS:
             access_keys_domain(&k, strbuf_str(&s->name), access_parent);
             access_keys_ip(&k, strbuf_str(&s->addr));
-            v = access_check(c, arg, &k, depth);
+            v = access_about(c, arg, &k, depth, strbuf_str(&s->namaddr), "Client host");
+            break;
+        case SMTPD_R_CHECK_REVERSE_CLIENT_HOSTNAME_ACCESS: {
+            /* The unverified PTR name (Postfix's reverse_client_name). */
+            strbuf rev = STRBUF_INIT;
+            if (smtpd_dns_reverse_name(strbuf_str(&s->addr), &rev) == 1)
+                access_keys_domain(&k, strbuf_str(&rev), access_parent);
+            else
+                strbuf_set(&rev, "unknown");
+            access_keys_ip(&k, strbuf_str(&s->addr));
+            v = access_about(c, arg, &k, depth, strbuf_str(&rev), "Unverified Client host");
+            strbuf_release(&rev);
+            break;
+        }
+        case SMTPD_R_REJECT_UNAUTH_PIPELINING:
+            if (s->ill_pipelining)
+                v = say(c, 503, "5.5.0", "%s: %s rejected: Improper use of SMTP command pipelining",
+                        c->subject, c->class_text);
             break;
         case SMTPD_R_CHECK_HELO_ACCESS:
             if (s->helo.len) {
                 access_keys_domain(&k, strbuf_str(&s->helo), access_parent);
-                v = access_check(c, arg, &k, depth);
+                v = access_about(c, arg, &k, depth, strbuf_str(&s->helo), "Helo command");
             }
             break;
         case SMTPD_R_CHECK_SENDER_ACCESS:
@@ -790,7 +847,7 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
                 access_keys_address(&k, s->sender.len ? strbuf_str(&s->sender) : "",
                                     config_get("recipient_delimiter"), access_parent,
                                     config_get("smtpd_null_access_lookup_key"));
-                v = access_check(c, arg, &k, depth);
+                v = access_about(c, arg, &k, depth, strbuf_str(&s->sender), "Sender address");
             }
             break;
         case SMTPD_R_CHECK_POLICY_SERVICE:
@@ -800,7 +857,7 @@ static enum verdict run_restrictions(struct ctx *c, const strlist *l, const char
             if (c->rcpt && c->rcpt[0]) {
                 access_keys_address(&k, c->rcpt, config_get("recipient_delimiter"), access_parent,
                                     "");
-                v = access_check(c, arg, &k, depth);
+                v = access_about(c, arg, &k, depth, c->rcpt, "Recipient address");
             }
             break;
         default:
@@ -897,27 +954,31 @@ int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply)
     return finish(&c, false, "RCPT");
 }
 
-int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply)
+/* smtpd_data_restrictions (which = 0) and smtpd_end_of_data_restrictions (1). */
+static int check_data_list(struct smtpd_state *s, int which, const char *stage, strbuf *reply)
 {
-    /* End-of-data restrictions would run after the message: not yet. */
-    if (data_lists[1].n) {
-        msg_warn("%s: not implemented in this version; answering %s with 451 4.3.5",
-                 data_list_names[1], stage);
-        strbuf_set(reply, CONFIG_ERROR_REPLY);
-        smtpd_log_reject(s, stage, strbuf_str(reply), NULL);
-        return 451;
-    }
-    if (data_lists[0].n == 0 || s->act.discard)
+    if (data_lists[which].n == 0 || s->act.discard || s->stand_alone)
         return 0;
     struct ctx c = {.s = s,
+                    .rcpt = s->rcpt_count == 1 && s->last_rcpt.s ? strbuf_str(&s->last_rcpt) : NULL,
                     .reply = reply,
                     .stage = stage,
-                    .class_text = "Data command",
-                    .subject = "<DATA>",
+                    .class_text = which ? "End-of-data" : "Data command",
+                    .subject = which ? "<END-OF-MESSAGE>" : "<DATA>",
                     .defer_if_permit = STRBUF_INIT,
                     .defer_if_reject = STRBUF_INIT};
-    enum verdict v = run_restrictions(&c, &data_lists[0], data_list_names[0], 0);
+    enum verdict v = run_restrictions(&c, &data_lists[which], data_list_names[which], 0);
     return finish(&c, v == V_REJECT, stage);
+}
+
+int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply)
+{
+    return check_data_list(s, 0, stage, reply);
+}
+
+int smtpd_check_eod(struct smtpd_state *s, strbuf *reply)
+{
+    return check_data_list(s, 1, "END-OF-MESSAGE", reply);
 }
 
 int smtpd_check_vrfy(struct smtpd_state *s, const char *rcpt, strbuf *reply)

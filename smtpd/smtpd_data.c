@@ -118,6 +118,8 @@ static void finish(struct smtpd_state *s, const char *stage, bool bdat, uint64_t
                      s->protocol, strbuf_str(&s->helo));
         else
             smtpd_log_reject(s, stage, strbuf_str(&reply), NULL);
+    } else if ((code = smtpd_check_eod(s, &reply)) != 0) {
+        cleanup_client_abort(&s->cc); /* logged by smtpd_check, with the queue ID */
     } else if (smtpd_milter_eom(s, &reply) < 0) {
         cleanup_client_abort(&s->cc);
         code = reply.len && reply.s[0] == '4' ? 451 : 550;

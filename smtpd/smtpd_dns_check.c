@@ -10,9 +10,12 @@
 #include "address.h"
 #include "config.h"
 #include "dns.h"
+#include "map_cache.h"
 #include "maps.h"
 #include "mem.h"
 #include "msg.h"
+#include "rbl_filter.h"
+#include "strlist.h"
 
 #define REPLY_MAX 500
 
@@ -130,17 +133,21 @@ static const char *rbl_var(void *ctx, const char *name)
     return NULL;
 }
 
-/* Is `query` listed in the zone? 1 listed (TXT in reason), 0 not. The
- * filter (after '=' in the spec) must equal one of the A answers. */
-static int rbl_listed(const char *query, const char *filter, strbuf *reason)
+/* Is `query` listed in the zone? 1 listed (TXT in reason), 0 not, -1 the
+ * filter (after '=' in the spec, rbl_filter) is malformed: checked before
+ * any lookup, so a bad filter is a configuration error every time, not
+ * only when a listed client comes. */
+static int rbl_listed(const char *query, const char *filter, strbuf *reason, const char **why)
 {
+    if (filter && rbl_filter_check(filter, why) < 0)
+        return -1;
     struct dns_reply rep;
     int r = dns_lookup(query, DNS_T_A, &rep, NULL);
     if (r != DNS_OK)
         return 0;
     bool hit = false;
     for (size_t i = 0; i < rep.n && !hit; i++)
-        hit = !filter || strcmp(rep.v[i].data, filter) == 0;
+        hit = !filter || rbl_filter_match(filter, rep.v[i].data, why) == 1;
     dns_reply_free(&rep);
     if (!hit)
         return 0;
@@ -151,9 +158,39 @@ static int rbl_listed(const char *query, const char *filter, strbuf *reason)
     return 1;
 }
 
-static void rbl_reply(struct smtpd_state *s, const char *rcpt, const char *spec,
-                      const char *domain, const char *what, const char *class, const char *reason,
-                      strbuf *reply, int *code)
+/* rbl_reply_maps, each table from lib/maps/map_cache: opened at the first
+ * listed client, reopened only when its file changes. true when found. */
+static bool rbl_reply_lookup(const char *key, strbuf *value)
+{
+    static strlist tables = STRLIST_INIT;
+    static bool split;
+    strbuf err = STRBUF_INIT;
+    if (!split) {
+        if (maps_split(&tables, config_get("rbl_reply_maps"), &err) < 0)
+            msg_warn("rbl_reply_maps: %s", strbuf_str(&err));
+        split = true;
+    }
+    bool found = false;
+    for (size_t i = 0; i < tables.n && !found; i++) {
+        strbuf_reset(&err);
+        map *m = map_cache_get(tables.v[i], 0, &err);
+        if (!m) {
+            msg_warn("rbl_reply_maps: %s", strbuf_str(&err));
+            continue;
+        }
+        enum map_result r = map_lookup(m, key, value, &err);
+        if (r == MAP_FOUND)
+            found = true;
+        else if (r == MAP_TEMPFAIL)
+            msg_warn("rbl_reply_maps: %s: %s", tables.v[i], strbuf_str(&err));
+    }
+    strbuf_release(&err);
+    return found;
+}
+
+static void rbl_reply(struct smtpd_state *s, const char *rcpt, const char *spec, const char *domain,
+                      const char *what, const char *class, const char *reason, strbuf *reply,
+                      int *code)
 {
     int c = (int)config_get_int("maps_rbl_reject_code");
     char codebuf[16];
@@ -161,16 +198,8 @@ static void rbl_reply(struct smtpd_state *s, const char *rcpt, const char *spec,
     struct rbl_vars v = {s, rcpt, codebuf, domain, reason, what, class};
     strbuf tmpl = STRBUF_INIT, err = STRBUF_INIT, text = STRBUF_INIT;
     strbuf_set(&tmpl, config_get("default_rbl_reply"));
-    const char *mapsv = config_get("rbl_reply_maps");
-    if (mapsv[0]) {
-        maps *m = maps_open("rbl_reply_maps", mapsv, 0, &err);
-        if (!m)
-            msg_warn("%s", strbuf_str(&err));
-        else if (maps_find(m, spec, 0, &text, &err) == MAP_FOUND ||
-                 maps_find(m, domain, 0, &text, &err) == MAP_FOUND)
-            strbuf_set(&tmpl, strbuf_str(&text));
-        maps_free(&m);
-    }
+    if (rbl_reply_lookup(spec, &text) || rbl_reply_lookup(domain, &text))
+        strbuf_set(&tmpl, strbuf_str(&text));
     smtpd_dns_expand(strbuf_str(&tmpl), rbl_var, &v, &text);
     /* The template starts with the code; the enhanced status code goes
      * after it, as Postfix inserts it. */
@@ -188,6 +217,17 @@ static void rbl_reply(struct smtpd_state *s, const char *rcpt, const char *spec,
     strbuf_release(&tmpl);
     strbuf_release(&err);
     strbuf_release(&text);
+}
+
+/* A malformed "=d.d.d.d": never an accept of what the list may have
+ * rejected (postfix check names it too). */
+static enum smtpd_dns_verdict filter_error(const char *spec, const char *filter, const char *why,
+                                           strbuf *reply, int *code)
+{
+    msg_warn("DNS list %s: bad reply filter \"%s\": %s; answering 451 4.3.5", spec, filter, why);
+    strbuf_set(reply, "451 4.3.5 Server configuration error");
+    *code = 451;
+    return SMTPD_DNS_REJECT;
 }
 
 /* spec "domain[=d.d.d.d]": split into domain and filter. */
@@ -240,6 +280,23 @@ static int mail_domain_status(const char *domain, bool mx_too)
     return retry ? DNS_RETRY : DNS_NOTFOUND;
 }
 
+static bool tempfail_defers_now(const char *param)
+{
+    return strcmp(config_get(param), "defer") == 0;
+}
+
+void smtpd_dns_init(void)
+{
+    static const char *const params[] = {"unknown_address_tempfail_action",
+                                         "unknown_helo_hostname_tempfail_action"};
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+        const char *v = config_get(params[i]);
+        if (strcmp(v, "defer") != 0 && strcmp(v, "defer_if_permit") != 0)
+            msg_fatal("parameter %s: bad value \"%s\": specify defer or defer_if_permit", params[i],
+                      v);
+    }
+}
+
 static enum smtpd_dns_verdict unknown_domain(const char *what, const char *domain,
                                              const char *class, const char *dsn_perm,
                                              const char *dsn_temp, bool mx_too, strbuf *reply,
@@ -254,13 +311,20 @@ static enum smtpd_dns_verdict unknown_domain(const char *what, const char *domai
         return SMTPD_DNS_DUNNO;
     strbuf_reset(reply);
     if (st == 3) {
-        *code = 550;
-        strbuf_printf(reply, "550 5.7.27 <%s>: %s rejected: Domain %s does not accept mail (nullMX)",
-                      what, class, domain);
+        /* Postfix: a sender's null MX is a policy refusal, a recipient's
+         * RFC 7505's 556. */
+        bool snd = strcmp(class, "Sender address") == 0;
+        *code = snd ? 550 : 556;
+        strbuf_printf(reply, "%d %s <%s>: %s rejected: Domain %s does not accept mail (nullMX)",
+                      *code, snd ? "5.7.27" : "5.1.10", what, class, domain);
     } else if (st == DNS_RETRY) {
         *code = 450;
-        strbuf_printf(reply, "450 %s <%s>: %s rejected: %s", dsn_temp, what, class,
+        strbuf_printf(reply, "450 4.4.3 <%s>: %s rejected: %s", what, class,
                       mx_too ? "Domain not found" : "Host not found");
+        return tempfail_defers_now(mx_too ? "unknown_address_tempfail_action"
+                                          : "unknown_helo_hostname_tempfail_action")
+                   ? SMTPD_DNS_REJECT
+                   : SMTPD_DNS_DEFER_IF_PERMIT;
     } else {
         *code = (int)config_get_int(mx_too ? "unknown_address_reject_code"
                                            : "unknown_hostname_reject_code");
@@ -328,7 +392,7 @@ static enum smtpd_dns_verdict server_access(const char *domain, unsigned type, c
 
 /* The client address's PTR name (not forward-confirmed: Postfix's
  * reverse_client_name): 1 found (in name), 0 none, -1 temporary failure. */
-static int reverse_name(const char *addr, strbuf *name)
+int smtpd_dns_reverse_name(const char *addr, strbuf *name)
 {
     strbuf q = STRBUF_INIT;
     strbuf_reset(name);
@@ -352,7 +416,7 @@ static int reverse_name(const char *addr, strbuf *name)
 static int has_reverse_name(const char *addr)
 {
     strbuf n = STRBUF_INIT;
-    int r = reverse_name(addr, &n);
+    int r = smtpd_dns_reverse_name(addr, &n);
     strbuf_release(&n);
     return r;
 }
@@ -375,12 +439,16 @@ enum smtpd_dns_verdict smtpd_dns_check(struct smtpd_state *s, enum smtpd_restric
         enum smtpd_dns_verdict v = SMTPD_DNS_DUNNO;
         if (dns_reverse_name(addr, strbuf_str(&q), strbuf_str(&q), &reason) == 0) {
             strbuf_set(&q, strbuf_str(&reason));
-            if (rbl_listed(strbuf_str(&q), filter, &reason)) {
+            const char *why = NULL;
+            int listed = rbl_listed(strbuf_str(&q), filter, &reason, &why);
+            if (listed < 0) {
+                v = filter_error(arg, filter, why, reply, code);
+            } else if (listed) {
                 if (id == SMTPD_R_PERMIT_DNSWL_CLIENT) {
                     v = SMTPD_DNS_PERMIT;
                 } else {
-                    rbl_reply(s, rcpt, arg, domain, addr, "Client host", strbuf_str(&reason),
-                              reply, code);
+                    rbl_reply(s, rcpt, arg, domain, addr, "Client host", strbuf_str(&reason), reply,
+                              code);
                     v = SMTPD_DNS_REJECT;
                 }
             }
@@ -400,7 +468,7 @@ enum smtpd_dns_verdict smtpd_dns_check(struct smtpd_state *s, enum smtpd_restric
             what = strcmp(name, "unknown") ? name : NULL;
             class = "Client host";
         } else if (id == SMTPD_R_REJECT_RHSBL_REVERSE_CLIENT) {
-            what = reverse_name(addr, &rev) == 1 ? strbuf_str(&rev) : NULL;
+            what = smtpd_dns_reverse_name(addr, &rev) == 1 ? strbuf_str(&rev) : NULL;
             class = "Unverified Client host";
         } else if (id == SMTPD_R_REJECT_RHSBL_HELO) {
             what = s->helo.len ? strbuf_str(&s->helo) : NULL;
@@ -418,8 +486,13 @@ enum smtpd_dns_verdict smtpd_dns_check(struct smtpd_state *s, enum smtpd_restric
         strbuf q = STRBUF_INIT, reason = STRBUF_INIT;
         strbuf_printf(&q, "%s.%s", what, domain);
         enum smtpd_dns_verdict v = SMTPD_DNS_DUNNO;
-        if (addr_valid_hostname(what, strlen(what)) &&
-            rbl_listed(strbuf_str(&q), filter, &reason)) {
+        const char *why = NULL;
+        int listed = addr_valid_hostname(what, strlen(what))
+                         ? rbl_listed(strbuf_str(&q), filter, &reason, &why)
+                         : 0;
+        if (listed < 0) {
+            v = filter_error(arg, filter, why, reply, code);
+        } else if (listed) {
             rbl_reply(s, rcpt, arg, domain, what, class, strbuf_str(&reason), reply, code);
             v = SMTPD_DNS_REJECT;
         }
@@ -432,18 +505,18 @@ enum smtpd_dns_verdict smtpd_dns_check(struct smtpd_state *s, enum smtpd_restric
     case SMTPD_R_REJECT_UNKNOWN_HELO_HOSTNAME:
         if (!s->helo.len || !addr_valid_hostname(s->helo.s, s->helo.len))
             return SMTPD_DNS_DUNNO; /* reject_invalid_helo_hostname's business */
-        return unknown_domain(strbuf_str(&s->helo), strbuf_str(&s->helo), "Helo command",
-                              "5.7.1", "4.7.1", false, reply, code);
+        return unknown_domain(strbuf_str(&s->helo), strbuf_str(&s->helo), "Helo command", "5.7.1",
+                              "4.7.1", false, reply, code);
     case SMTPD_R_REJECT_UNKNOWN_SENDER_DOMAIN:
         if (!s->sender.len)
             return SMTPD_DNS_DUNNO;
-        return unknown_domain(sender, addr_domain_part(sender), "Sender address", "5.1.8",
-                              "4.1.8", true, reply, code);
+        return unknown_domain(sender, addr_domain_part(sender), "Sender address", "5.1.8", "4.1.8",
+                              true, reply, code);
     case SMTPD_R_REJECT_UNKNOWN_RECIPIENT_DOMAIN:
         if (!rcpt || !rcpt[0])
             return SMTPD_DNS_DUNNO;
-        return unknown_domain(rcpt, addr_domain_part(rcpt), "Recipient address", "5.1.2",
-                              "4.1.2", true, reply, code);
+        return unknown_domain(rcpt, addr_domain_part(rcpt), "Recipient address", "5.1.2", "4.1.2",
+                              true, reply, code);
     case SMTPD_R_REJECT_UNKNOWN_CLIENT_HOSTNAME:
     case SMTPD_R_REJECT_UNKNOWN_REVERSE_CLIENT_HOSTNAME: {
         bool unknown;
@@ -459,8 +532,8 @@ enum smtpd_dns_verdict smtpd_dns_check(struct smtpd_state *s, enum smtpd_restric
             return SMTPD_DNS_DUNNO;
         *code = temp ? 450 : (int)config_get_int("unknown_client_reject_code");
         strbuf_reset(reply);
-        strbuf_printf(reply, "%d %s Client host rejected: cannot find your %shostname, [%s]",
-                      *code, *code / 100 == 4 ? "4.7.25" : "5.7.25",
+        strbuf_printf(reply, "%d %s Client host rejected: cannot find your %shostname, [%s]", *code,
+                      *code / 100 == 4 ? "4.7.25" : "5.7.25",
                       id == SMTPD_R_REJECT_UNKNOWN_CLIENT_HOSTNAME ? "" : "reverse ", addr);
         return SMTPD_DNS_REJECT;
     }
@@ -476,13 +549,12 @@ enum smtpd_dns_verdict smtpd_dns_check(struct smtpd_state *s, enum smtpd_restric
         const char *d = a ? addr_domain_part(a) : NULL;
         if (!d || !d[0] || d[0] == '[' || !addr_valid_hostname(d, strlen(d)))
             return SMTPD_DNS_DUNNO;
-        unsigned type = id == SMTPD_R_CHECK_SENDER_MX_ACCESS ||
-                                id == SMTPD_R_CHECK_RECIPIENT_MX_ACCESS
-                            ? DNS_T_MX
-                        : id == SMTPD_R_CHECK_SENDER_NS_ACCESS ||
-                                id == SMTPD_R_CHECK_RECIPIENT_NS_ACCESS
-                            ? DNS_T_NS
-                            : DNS_T_A;
+        unsigned type =
+            id == SMTPD_R_CHECK_SENDER_MX_ACCESS || id == SMTPD_R_CHECK_RECIPIENT_MX_ACCESS
+                ? DNS_T_MX
+            : id == SMTPD_R_CHECK_SENDER_NS_ACCESS || id == SMTPD_R_CHECK_RECIPIENT_NS_ACCESS
+                ? DNS_T_NS
+                : DNS_T_A;
         return server_access(d, type, arg, access, actx);
     }
     default:

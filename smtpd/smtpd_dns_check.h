@@ -14,7 +14,12 @@
  * $rbl_reason (the TXT record), $rbl_what, $rbl_class, $rbl_txt,
  * $client_address, $client_name, $reverse_client_name, $helo_name,
  * $sender, $recipient. A DNS temporary failure of a list lookup counts as
- * "not listed" (the client is not punished for our resolver). */
+ * "not listed" (the client is not punished for our resolver).
+ * reject_unknown_{sender,recipient}_domain answer unknown_address_reject_code
+ * for a domain without MX or address, 550 5.7.27 (sender) / 556 5.1.10
+ * (recipient) for a null MX, and on a temporary DNS failure "450 4.4.3",
+ * at once (defer) or as a defer_if_permit (unknown_address_tempfail_action;
+ * reject_unknown_helo_hostname: unknown_helo_hostname_tempfail_action). */
 #ifndef MTA_SMTPD_DNS_CHECK_H
 #define MTA_SMTPD_DNS_CHECK_H
 
@@ -22,7 +27,20 @@
 #include "smtpd_restriction.h"
 #include "strbuf.h"
 
-enum smtpd_dns_verdict { SMTPD_DNS_DUNNO, SMTPD_DNS_PERMIT, SMTPD_DNS_REJECT };
+/* SMTPD_DNS_DEFER_IF_PERMIT: a temporary failure under *_tempfail_action =
+ * defer_if_permit; the reply (in reply) is used only if nothing else
+ * rejects. */
+enum smtpd_dns_verdict {
+    SMTPD_DNS_DUNNO,
+    SMTPD_DNS_PERMIT,
+    SMTPD_DNS_REJECT,
+    SMTPD_DNS_DEFER_IF_PERMIT
+};
+
+/* Check the parameters read per request (unknown_address_tempfail_action,
+ * unknown_helo_hostname_tempfail_action: defer or defer_if_permit); a bad
+ * value is fatal, naming the parameter. */
+void smtpd_dns_init(void);
 
 typedef enum smtpd_dns_verdict (*smtpd_dns_access_fn)(void *ctx, const char *table,
                                                       const char *key);
@@ -35,6 +53,10 @@ bool smtpd_dns_handles(enum smtpd_restriction_id id);
 enum smtpd_dns_verdict smtpd_dns_check(struct smtpd_state *s, enum smtpd_restriction_id id,
                                        const char *arg, const char *rcpt, strbuf *reply, int *code,
                                        smtpd_dns_access_fn access, void *actx);
+
+/* The client address's PTR name, not forward-confirmed (Postfix's
+ * reverse_client_name): 1 found (in name), 0 none, -1 temporary failure. */
+int smtpd_dns_reverse_name(const char *addr, strbuf *name);
 
 /* Expand a Postfix reply template: $name, ${name}, ${name?text},
  * ${name:text}, $$. lookup returns NULL for an unset name. The result has

@@ -39,7 +39,6 @@ NOT_HONOURED = {
     "lmtp_sasl_auth_cache_name": "the LMTP client refuses to start when it is set",
     "lmtp_fallback_relay": "the LMTP client never uses fallback relays",
     "lmtp_sender_dependent_authentication": "the LMTP client never looks up the sender",
-    "smtpd_end_of_data_restrictions": "smtpd answers DATA with 451 4.3.5 when it is set",
 }
 
 

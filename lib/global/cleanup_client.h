@@ -94,7 +94,14 @@
 /* The client does not run milters itself: cleanup runs non_smtpd_milters
  * (pickup sets it, as Postfix's pickup sets CLEANUP_FLAG_MILTER). */
 #define CLEANUP_FLAG_MILTER 0x10
-#define CLEANUP_FLAG_MASK 0x1f /* unknown bits are refused */
+/* Non-SMTP mail (pickup: sendmail, postdrop), as Postfix's
+ * CLEANUP_FLAG_BOUNCE: nobody is there to read a reject reply, so a content
+ * or policy REJECT does not fail the request. cleanup queues the whole
+ * message with an 'A' record reject=<d.s.n text>, answers status 0, and
+ * qmgr returns it to the sender: every recipient bounced with that text.
+ * Failures that are not rejections (I/O, size, protocol) still fail. */
+#define CLEANUP_FLAG_BOUNCE 0x20
+#define CLEANUP_FLAG_MASK 0x3f /* unknown bits are refused */
 
 /* Limits the server applies to every message it reads. */
 extern const attr_limits cleanup_attr_limits;

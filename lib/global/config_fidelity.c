@@ -237,6 +237,54 @@ static size_t check_list(const struct smtpd_restriction_list *l, const strlist *
     return ctx.count;
 }
 
+/* smtpd_restriction_classes: each name is a parameter holding a
+ * restriction list (smtpd evaluates it where a list or table names it),
+ * checked like the lists themselves and reported at its own main.cf line. A
+ * name without a definition is an error: smtpd would answer 451 4.3.5. */
+static size_t check_classes(const char *classes, bool as_error, strlist *seen)
+{
+    strlist names = STRLIST_INIT;
+    const char *e = NULL;
+    size_t count = 0;
+    if (strlist_split(&names, classes, ", \t\r\n", &e) < 0) {
+        problem(as_error, "%s: parameter smtpd_restriction_classes: %s",
+                config_origin("smtpd_restriction_classes")
+                    ? config_origin("smtpd_restriction_classes")
+                    : "main.cf",
+                e);
+        strlist_release(&names);
+        return 1;
+    }
+    strlist none = STRLIST_INIT;
+    for (size_t i = 0; i < names.n; i++) {
+        const char *name = names.v[i];
+        const char *o = config_origin("smtpd_restriction_classes");
+        if (config_default_find(name) || smtpd_restriction_find(name)) {
+            problem(as_error,
+                    "%s: parameter smtpd_restriction_classes: %s is a Postfix %s, not a "
+                    "restriction class name",
+                    o ? o : "main.cf", name,
+                    config_default_find(name) ? "parameter" : "restriction");
+            count++;
+            continue;
+        }
+        if (!config_is_defined(name)) {
+            problem(as_error,
+                    "%s: parameter smtpd_restriction_classes: restriction class %s has no "
+                    "definition; smtpd answers 451 4.3.5 when evaluation gets there",
+                    o ? o : "main.cf", name);
+            count++;
+            continue;
+        }
+        const char *co = config_origin(name);
+        struct smtpd_restriction_list l = {name, true,
+                                           "smtpd answers 451 4.3.5 when evaluation gets there"};
+        count += check_list(&l, &none, co ? co : "main.cf", classes, as_error, seen);
+    }
+    strlist_release(&names);
+    return count;
+}
+
 /* Every restriction list as main.cf gives it (e NULL), or as the master.cf
  * entry e sees it where that differs from main.cf's (main.cf's own value is
  * reported at main.cf). */
@@ -251,6 +299,8 @@ static size_t check_lists(const master_cf *cf, const struct master_cf_entry *e, 
            ref = STRBUF_INIT, origin = STRBUF_INIT;
     if (expand_in(&overlay, "${smtpd_restriction_classes}", &classes, &err) < 0)
         strbuf_reset(&classes);
+    if (!e)
+        count += check_classes(strbuf_str(&classes), as_error, seen);
     for (size_t i = 0; i < nlists; i++) {
         const struct smtpd_restriction_list *l = &lists[i];
         strbuf_reset(&origin);

@@ -104,8 +104,8 @@ static const struct config_implemented table[] = {
     READ("recipient_delimiter"),
     READ("relay_domains_reject_code"),
     READ("relay_recipient_maps"),
-    READ("relocated_maps"),     /* at RCPT only (smtpd_unlisted) */
-    READ("virtual_alias_maps"), /* also cleanup (rewriting) */
+    READ("relocated_maps"), /* at RCPT (smtpd_unlisted) and delivery (qmgr) */
+    READ("virtual_alias_maps"),   /* also cleanup (rewriting) */
     READ("virtual_mailbox_maps"),
     READ("smtpd_banner"),
     READ("smtpd_client_connection_count_limit"),
@@ -116,6 +116,7 @@ static const struct config_implemented table[] = {
     READ("access_map_defer_code"), /* smtpd access tables */
     READ("access_map_reject_code"),
     READ("smtpd_data_restrictions"),
+    READ("smtpd_end_of_data_restrictions"),
     READ("smtpd_delay_reject"),
     READ("smtpd_error_sleep_time"),
     READ("smtpd_forbid_bare_newline"),
@@ -184,6 +185,9 @@ static const struct config_implemented table[] = {
     READ("unknown_virtual_alias_reject_code"),
     READ("unknown_virtual_mailbox_reject_code"),
     READ("unknown_address_reject_code"),
+    READ("unknown_address_tempfail_action"),
+    READ("unknown_helo_hostname_tempfail_action"),
+    EXPANDED("reject_tempfail_action"), /* their default */
     READ("unknown_client_reject_code"),
     READ("unknown_hostname_reject_code"),
     /* lib/global/tls: tls_<grade>_cipherlist for the grade a *_ciphers names. */
@@ -208,6 +212,7 @@ static const struct config_implemented table[] = {
     READ("header_checks"),
     READ("mime_header_checks"),
     READ("nested_header_checks"),
+    READ("mime_nesting_limit"), /* cleanup_mime: how deep content checks follow */
     READ("receive_override_options"),
     READ("duplicate_filter_limit"),
     /* smtpd and pickup pass it to cleanup (lib/global/content_filter). */

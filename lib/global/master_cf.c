@@ -10,6 +10,8 @@
 
 #include "config.h"
 #include "mem.h"
+#include "strbuf.h"
+#include "strlist.h"
 
 /* Upper bound for a whole master.cf read from disk. */
 #define MASTER_CF_FILE_LIMIT (16 * 1024 * 1024)
@@ -458,6 +460,40 @@ fail:
     return -1;
 }
 
+/* One smtpd_restriction_classes value: its names are user-defined
+ * parameters (smtpd reads each as a restriction list), not unused ones. */
+static void mark_class_names(const char *list)
+{
+    strlist names = STRLIST_INIT;
+    const char *e = NULL;
+    if (strlist_split(&names, list, ", \t\r\n", &e) == 0)
+        for (size_t i = 0; i < names.n; i++)
+            if (!config_default_find(names.v[i]) && config_is_defined(names.v[i])) {
+                config_mark_used(names.v[i]);
+                config_mark_references(config_get_raw(names.v[i]));
+            }
+    strlist_release(&names);
+}
+
+void master_cf_mark_restriction_classes(const master_cf *cf)
+{
+    mark_class_names(config_get("smtpd_restriction_classes"));
+    static const char param[] = "smtpd_restriction_classes=";
+    strbuf value = STRBUF_INIT, err = STRBUF_INIT;
+    for (size_t k = 0; cf && k < cf->n; k++)
+        for (size_t i = 0; i < cf->entries[k]->overrides.n; i++) {
+            const char *o = cf->entries[k]->overrides.v[i];
+            if (strncmp(o, param, sizeof(param) - 1) != 0)
+                continue;
+            strbuf_reset(&value);
+            strbuf_reset(&err);
+            if (config_expand(o + sizeof(param) - 1, &value, &err) == 0)
+                mark_class_names(strbuf_str(&value));
+        }
+    strbuf_release(&value);
+    strbuf_release(&err);
+}
+
 void master_cf_register_config(const master_cf *cf)
 {
     for (size_t k = 0; k < cf->n; k++) {
@@ -472,4 +508,5 @@ void master_cf_register_config(const master_cf *cf)
             free(name);
         }
     }
+    master_cf_mark_restriction_classes(cf);
 }

@@ -92,10 +92,14 @@ const struct master_cf_entry *master_cf_find(const master_cf *cf, const char *se
 /* Tell the config module what master.cf uses (config.h, "Unused-parameter
  * warnings" and "Service-defined parameters"): config_add_service for every
  * entry, config_mark_references for every argument, config_mark_used for
- * every -o name. Call after each config_load and before reading
- * per-service parameters (relay_destination_concurrency_limit) or calling
- * config_warn_unused. */
+ * every -o name, and master_cf_mark_restriction_classes. Call after each
+ * config_load and before reading per-service parameters
+ * (relay_destination_concurrency_limit) or calling config_warn_unused. */
 void master_cf_register_config(const master_cf *cf);
+/* The names in smtpd_restriction_classes (main.cf's and every -o
+ * override's; cf may be NULL) are user-defined parameters, as in Postfix:
+ * mark them used so the unused-parameter check does not name them. */
+void master_cf_mark_restriction_classes(const master_cf *cf);
 
 const char *master_cf_type_name(enum master_cf_type type);
 /* Returns 0 and sets *type for "inet", "unix", "unix-dgram", "fifo", "pass"; else -1. */

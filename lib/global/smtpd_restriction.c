@@ -1,8 +1,11 @@
 /* smtpd_restriction - restriction names and lists; see smtpd_restriction.h. */
 #include "smtpd_restriction.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "rbl_filter.h"
+#include "strbuf.h"
 #include "policy_client.h"
 
 /* clang-format off */
@@ -55,7 +58,7 @@ static const struct smtpd_restriction restrictions[] = {
     TODO_ARG("check_client_a_access"),
     TODO_ARG("check_client_mx_access"),
     TODO_ARG("check_client_ns_access"),
-    TODO_ARG("check_reverse_client_hostname_access"),
+    IMPL_ARG("check_reverse_client_hostname_access", CHECK_REVERSE_CLIENT_HOSTNAME_ACCESS),
     TODO_ARG("check_reverse_client_hostname_a_access"),
     TODO_ARG("check_reverse_client_hostname_mx_access"),
     TODO_ARG("check_reverse_client_hostname_ns_access"),
@@ -93,7 +96,7 @@ static const struct smtpd_restriction restrictions[] = {
     TODO("reject_unverified_sender"),
     TODO("reject_unverified_recipient"),
     TODO("reject_multi_recipient_bounce"),
-    TODO("reject_unauth_pipelining"),
+    IMPL("reject_unauth_pipelining", REJECT_UNAUTH_PIPELINING),
     TODO("permit_mx_backup"),
     TODO("permit_naked_ip_address"),
 };
@@ -105,7 +108,7 @@ static const struct smtpd_restriction_list lists[] = {
     {"smtpd_relay_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
     {"smtpd_recipient_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
     {"smtpd_data_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
-    {"smtpd_end_of_data_restrictions", false, "smtpd answers every DATA with 451 4.3.5"},
+    {"smtpd_end_of_data_restrictions", true, "smtpd answers 451 4.3.5 when evaluation gets there"},
 };
 
 const struct smtpd_restriction *smtpd_restriction_find(const char *name)
@@ -167,10 +170,21 @@ int smtpd_restriction_check(const struct smtpd_restriction_list *list, const cha
                   "version";
         else if (!r)
             why = "unknown restriction";
+        strbuf filter_why = STRBUF_INIT;
+        if (!why && r && r->id >= SMTPD_R_REJECT_RBL_CLIENT &&
+            r->id <= SMTPD_R_REJECT_RHSBL_SENDER && strchr(items.v[i + 1], '=')) {
+            /* A DNS list's "=d.d.d.d" (rbl_filter): smtpd would answer 451. */
+            const char *filter = strchr(items.v[i + 1], '=') + 1, *fw = NULL;
+            if (rbl_filter_check(filter, &fw) < 0) {
+                strbuf_printf(&filter_why, "bad reply filter \"%s\": %s", filter, fw);
+                why = strbuf_str(&filter_why);
+            }
+        }
         if (why) {
             report(ctx, item, why);
             count++;
         }
+        strbuf_release(&filter_why);
         if (r && r->has_argument)
             i++;
     }

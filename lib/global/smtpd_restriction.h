@@ -6,12 +6,11 @@
  * (config_fidelity.h) report what smtpd would not evaluate.
  *
  * Lists. smtpd evaluates smtpd_client_, _helo_, _sender_, _relay_ and
- * _recipient_restrictions (all at RCPT time, smtpd_delay_reject = yes).
- * smtpd_data_restrictions and smtpd_end_of_data_restrictions are not
- * evaluated: when either is not empty, smtpd answers DATA (and BDAT) with
- * 451 4.3.5, because accepting would let through mail the list could have
- * rejected. (smtpd_etrn_restrictions is an ordinary unimplemented
- * parameter: ETRN itself gets 502.)
+ * _recipient_restrictions (all at RCPT time, smtpd_delay_reject = yes),
+ * smtpd_data_restrictions at DATA/BDAT and smtpd_end_of_data_restrictions
+ * after the message. (smtpd_etrn_restrictions is an ordinary unimplemented
+ * parameter: ETRN itself gets 502.) A DNS list's "=d.d.d.d" reply filter
+ * is checked here too (rbl_filter): a malformed one is reported.
  *
  * Items. A list is split like every Postfix list (", \t\r\n", {braces}).
  * A restriction marked has_argument takes the next item as its argument
@@ -59,6 +58,8 @@ enum smtpd_restriction_id {
     SMTPD_R_DEFER_IF_REJECT,
     SMTPD_R_REJECT_UNLISTED_SENDER,
     SMTPD_R_WARN_IF_REJECT,
+    SMTPD_R_REJECT_UNAUTH_PIPELINING,
+    SMTPD_R_CHECK_REVERSE_CLIENT_HOSTNAME_ACCESS,
     SMTPD_R_CHECK_POLICY_SERVICE, /* smtpd/smtpd_policy.c */
     /* DNS-based (smtpd/smtpd_dns_check.c); keep this range contiguous. */
     SMTPD_R_REJECT_RBL_CLIENT,
@@ -92,7 +93,7 @@ const struct smtpd_restriction *smtpd_restriction_find(const char *name);
 
 struct smtpd_restriction_list {
     const char *param;
-    bool evaluated;          /* false: any content makes DATA get 451 4.3.5 */
+    bool evaluated;          /* false: any content is reported (today every list is) */
     const char *consequence; /* what smtpd does about an item it can't evaluate */
 };
 

@@ -493,6 +493,12 @@ size_t stream_input_pending(const stream *st)
     return n;
 }
 
+size_t stream_input_peek(const stream *st, const char **p)
+{
+    *p = (const char *)st->in + st->in_pos;
+    return avail(st);
+}
+
 bool stream_input_ready(stream *st, int wait_ms)
 {
     if (stream_input_pending(st) > 0)

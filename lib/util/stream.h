@@ -130,6 +130,9 @@ int stream_read_append(stream *st, strbuf *sb, size_t len);
  * buffered here plus io->pending. No system call. Used for pipelining
  * checks ("data after DATA/STARTTLS/before greeting"). */
 size_t stream_input_pending(const stream *st);
+/* The input buffered here and not yet consumed (*p, the count returned),
+ * for logging what a client sent ahead; it stays unread. */
+size_t stream_input_peek(const stream *st, const char **p);
 /* True when input is pending or arrives within wait_ms (0: just look).
  * EOF counts as input (the next read reports it). */
 bool stream_input_ready(stream *st, int wait_ms);

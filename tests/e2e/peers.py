@@ -481,6 +481,98 @@ def loopback_mail_params(myhostname: str, relay_port: int | None) -> dict[str, s
     return p
 
 
+class LocalDns:
+    """A dnsmasq serving `zone` (dnsmasq.conf lines) on a free loopback
+    address, port 53, as the resolver of this process and its children only:
+    the process enters a private mount namespace (once) and bind-mounts a
+    resolv.conf naming it over /etc/resolv.conf; exit unmounts it and stops
+    dnsmasq by PID. libresolv talks only to port 53, hence the namespace.
+    The zone counts as up when ready() is true (polled for 10 s); tmp holds
+    resolv.conf, dnsmasq.conf (and dnsmasq.log with log_queries). Needs
+    root. tests/e2e/dns_zone.py is the pytest face of it."""
+
+    CLONE_NEWNS = 0x00020000
+    _unshared = False
+
+    def __init__(self, zone: str, ready: Callable[[], bool], log_queries: bool = False):
+        self.zone = zone
+        self.ready = ready
+        self.log_queries = log_queries
+        self.ip = ""
+        self.proc: subprocess.Popen | None = None
+        self.tmp: Path | None = None
+        self.mounted = False
+
+    @staticmethod
+    def _free_ip() -> str:
+        import random
+        for _ in range(50):
+            ip = "127.53.%d.%d" % (random.randint(1, 254), random.randint(1, 254))
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind((ip, 53))
+                return ip
+            except OSError:
+                continue
+            finally:
+                s.close()
+        raise PeerError("no free loopback address for port 53")
+
+    def __enter__(self) -> str:
+        import ctypes
+        if not LocalDns._unshared:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(self.CLONE_NEWNS) != 0:
+                raise PeerError("unshare(CLONE_NEWNS): %s" % os.strerror(ctypes.get_errno()))
+            subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+            LocalDns._unshared = True
+        self.tmp = Path(tempfile.mkdtemp(prefix="mta-dns-"))
+        self.ip = self._free_ip()
+        resolv = self.tmp / "resolv.conf"
+        resolv.write_text("nameserver %s\noptions timeout:1 attempts:2\n" % self.ip)
+        resolv.chmod(0o644)
+        subprocess.run(["mount", "--bind", str(resolv), "/etc/resolv.conf"], check=True)
+        self.mounted = True
+        conf = self.tmp / "dnsmasq.conf"
+        conf.write_text("no-resolv\nno-hosts\nbind-interfaces\nlisten-address=%s\nport=53\n"
+                        % self.ip + self.zone)
+        argv = ["dnsmasq", "-k", "-C", str(conf), "--user=root",
+                "--pid-file=" + str(self.tmp / "dnsmasq.pid")]
+        if self.log_queries:
+            argv += ["--log-facility=" + str(self.tmp / "dnsmasq.log"), "--log-queries"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        deadline = time.time() + 10
+        while not self.ready():
+            if self.proc.poll() is not None:
+                self.__exit__()
+                raise PeerError("dnsmasq died; see " + str(self.tmp / "dnsmasq.log"))
+            if time.time() > deadline:
+                self.__exit__()
+                raise PeerError("dnsmasq not answering on %s" % self.ip)
+            time.sleep(0.1)
+        return self.ip
+
+    @staticmethod
+    def resolves(name: str, address: str) -> Callable[[], bool]:
+        """A ready() test: `name` has the A record `address`."""
+        def ready() -> bool:
+            try:
+                return socket.gethostbyname(name) == address
+            except OSError:
+                return False
+        return ready
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        self.proc = None
+        if self.mounted:
+            subprocess.run(["umount", "/etc/resolv.conf"], check=False)
+            self.mounted = False
+
+
 class PostfixPeer(_Server):
     """Debian's Postfix 3.7 running from the unpacked cache in a temp dir.
 

@@ -4,7 +4,7 @@ smtpd_data_restrictions -- each seen on the wire and in the log. Tables are
 texthash: (read from the source file, no postmap)."""
 import os
 
-from smtp_helpers import BASE_EXTRA, SMTP_CF, Raw, content, dump, queued_id
+from smtp_helpers import BASE_EXTRA, SMTP_CF, Raw, content, dump, incoming, queued_id
 
 TAIL = "; from=<%s> to=<%s> proto=ESMTP helo=<client.example>"
 
@@ -125,12 +125,83 @@ def test_data_restrictions(instance):
     assert c.reply()[0].startswith("250")
     assert c.cmd("MAIL FROM:<bad@client.example>")[0].startswith("250")
     assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("250")
-    reply = "554 5.7.1 <DATA>: Data command rejected: no data for you"
+    # The answer is about what the table looked up (Postfix), not the stage.
+    reply = "554 5.7.1 <bad@client.example>: Sender address rejected: no data for you"
     assert c.cmd("DATA") == [reply]
-    inst.wait_log(re_escape("reject: DATA from localhost[127.0.0.1]: %s; "
+    # One recipient: Postfix names it (to=); with several it names none.
+    inst.wait_log(r"[0-9A-F]+: " + re_escape("reject: DATA from localhost[127.0.0.1]: %s; "
+                            "from=<bad@client.example> to=<u@mta-test.example> proto=ESMTP "
+                            "helo=<client.example>" % reply))
+    c.cmd("RSET")
+    assert c.cmd("MAIL FROM:<bad@client.example>")[0].startswith("250")
+    assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("250")
+    assert c.cmd("RCPT TO:<v@mta-test.example>")[0].startswith("250")
+    assert c.cmd("DATA") == [reply]
+    inst.wait_log(r"[0-9A-F]+: " + re_escape("reject: DATA from localhost[127.0.0.1]: %s; "
                             "from=<bad@client.example> proto=ESMTP helo=<client.example>" % reply))
     c.cmd("QUIT")
     c.close()
+
+
+EOD_TABLE = """\
+bad@client.example REJECT no mail for you
+later@client.example DEFER try again
+held@client.example REDIRECT other@mta-test.example
+"""
+
+
+def test_end_of_data_restrictions(instance):
+    """smtpd_end_of_data_restrictions run after the last byte, before the
+    queue file is committed: the reject is logged with the queue ID and
+    "END-OF-MESSAGE", and the message is gone; an accepted one is queued."""
+    inst = make(instance, "smtpd_end_of_data_restrictions = check_sender_access texthash:{tmp}/eod, "
+                "reject_unauth_destination, warn_if_reject, reject\n", {"eod": EOD_TABLE})
+    c = session(inst, "bad@client.example")
+    assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("250")
+    assert c.cmd("DATA")[0].startswith("354")
+    c.send("Subject: t\r\n\r\nhi\r\n.\r\n")
+    reply = "554 5.7.1 <bad@client.example>: Sender address rejected: no mail for you"
+    assert c.reply() == [reply]
+    m = inst.wait_log(r"([0-9A-F]+): " + re_escape("reject: END-OF-MESSAGE from localhost[127.0.0.1]: "
+                      "%s; from=<bad@client.example> to=<u@mta-test.example> proto=ESMTP "
+                      "helo=<client.example>" % reply))
+    bad_qid = m.group(1)
+    # BDAT ends the same way; a 4xx action with two recipients names none.
+    assert c.cmd("MAIL FROM:<later@client.example>")[0].startswith("250")
+    assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("250")
+    assert c.cmd("RCPT TO:<v@mta-test.example>")[0].startswith("250")
+    body = b"Subject: t\r\n\r\nhi\r\n"
+    c.send(b"BDAT %d LAST\r\n" % len(body) + body)
+    reply = "450 4.7.1 <later@client.example>: Sender address rejected: try again"
+    assert c.reply() == [reply]
+    inst.wait_log(r"[0-9A-F]+: " + re_escape("reject: END-OF-MESSAGE from localhost[127.0.0.1]: "
+                  "%s; from=<later@client.example> proto=ESMTP helo=<client.example>" % reply))
+    # A message action found there still reaches cleanup.
+    c.cmd("MAIL FROM:<held@client.example>")
+    c.cmd("RCPT TO:<u@mta-test.example>")
+    c.cmd("DATA")
+    c.send("Subject: t\r\n\r\nhi\r\n.\r\n")
+    held = queued_id(c.reply()[0])
+    inst.wait_log(re_escape("%s: redirect: END-OF-MESSAGE from localhost[127.0.0.1]: "
+                            "<held@client.example>: Sender address triggers REDIRECT "
+                            "other@mta-test.example; from=<held@client.example> "
+                            "to=<u@mta-test.example>" % held))
+    assert "A redirect=other@mta-test.example" in dump(inst, held)
+    # The stage's own answer (reject), here only logged (warn_if_reject).
+    c.cmd("MAIL FROM:<good@client.example>")
+    c.cmd("RCPT TO:<u@mta-test.example>")
+    c.cmd("DATA")
+    c.send("Subject: t\r\n\r\nhi\r\n.\r\n")
+    good = queued_id(c.reply()[0])
+    inst.wait_log(re_escape("%s: reject_warning: END-OF-MESSAGE from localhost[127.0.0.1]: 554 5.7.1 "
+                            "<END-OF-MESSAGE>: End-of-data rejected: Access denied; "
+                            "from=<good@client.example> to=<u@mta-test.example> proto=ESMTP "
+                            "helo=<client.example>" % good))
+    c.cmd("QUIT")
+    c.close()
+    # No qmgr here: what was accepted stays in incoming/, the rejected is gone.
+    assert good in incoming(inst) and held in incoming(inst)
+    assert bad_qid not in incoming(inst)
 
 
 def test_invalid_helo_and_defer_if(instance):
@@ -262,3 +333,58 @@ def test_warn_if_reject(instance):
                             "address" + TAIL % ("a@client.example", "u@localhost")))
     assert c.cmd("RCPT TO:<v@localhost>")[0].startswith("250")
     c.close()
+
+
+def test_reject_unauth_pipelining(instance):
+    """Postfix's per-session flag: commands sent ahead by a client that was
+    not offered PIPELINING (HELO), or behind a command that ends a group
+    (EHLO), make reject_unauth_pipelining refuse; a client that waits for
+    each reply is not refused. smtpd_forbid_unauth_pipelining = no lets the
+    session go on, as Postfix 3.7 does."""
+    inst = make(instance, "smtpd_forbid_unauth_pipelining = no\n"
+                "smtpd_data_restrictions = reject_unauth_pipelining\n", {})
+    reply = "503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining"
+    c = Raw(inst.port("smtp"))
+    assert c.reply()[0].startswith("220")
+    c.send("HELO client.example\r\nMAIL FROM:<a@client.example>\r\nRCPT TO:<u@mta-test.example>\r\n")
+    assert c.reply()[0].startswith("250")
+    assert c.reply()[0].startswith("250")
+    assert c.reply()[0].startswith("250")
+    assert c.cmd("DATA") == [reply]
+    c.cmd("QUIT")
+    c.close()
+    inst.wait_log(re_escape("improper command pipelining after HELO from localhost[127.0.0.1]: "
+                            "MAIL FROM:<a@client.example>"))
+    inst.wait_log(r"[0-9A-F]+: " + re_escape("reject: DATA from localhost[127.0.0.1]: %s; "
+                                             "from=<a@client.example> to=<u@mta-test.example> "
+                                             "proto=SMTP helo=<client.example>" % reply))
+    # Pipelining after EHLO (which must end a group) sets it too.
+    c = Raw(inst.port("smtp"))
+    c.reply()
+    c.send("EHLO client.example\r\nMAIL FROM:<a@client.example>\r\n")
+    c.reply()
+    assert c.reply()[0].startswith("250")
+    assert c.cmd("RCPT TO:<u@mta-test.example>")[0].startswith("250")
+    assert c.cmd("DATA") == [reply]
+    c.close()
+    # Proper pipelining after EHLO (MAIL, RCPT in one send) is allowed.
+    c = session(inst)
+    c.send("RCPT TO:<u@mta-test.example>\r\nRCPT TO:<v@mta-test.example>\r\n")
+    assert c.reply()[0].startswith("250")
+    assert c.reply()[0].startswith("250")
+    assert c.cmd("DATA")[0].startswith("354")
+    c.send("Subject: t\r\n\r\nhi\r\n.\r\n")
+    assert c.reply()[0].startswith("250")
+    c.cmd("QUIT")
+    c.close()
+
+
+def test_undefined_restriction_class_answers_451(instance):
+    """A class listed in smtpd_restriction_classes without a definition:
+    451 4.3.5 (smtpd cannot know what it would have rejected), logged."""
+    inst = make(instance, "smtpd_restriction_classes = ghost\n"
+                "smtpd_recipient_restrictions = ghost, permit\n", {})
+    c = session(inst)
+    assert c.cmd("RCPT TO:<u@mta-test.example>") == ["451 4.3.5 Server configuration error"]
+    c.close()
+    inst.wait_log(re_escape("warning: restriction class ghost: no definition; answering 451 4.3.5"))

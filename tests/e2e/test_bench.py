@@ -28,7 +28,8 @@ def test_bench_quick(tmp_path):
                        text=True, timeout=240)
     assert r.returncode == 0, r.stdout + r.stderr
     report = json.loads(out.read_text())
-    assert set(report["scenarios"]) == {"local1", "local10", "local50", "outbound", "sendmail"}
+    assert set(report["scenarios"]) == {"local1", "local10", "local50", "outbound", "sendmail",
+                                        "restrict10"}
     for name, results in report["scenarios"].items():
         assert [x["mta"] for x in results] == ["postfix", "ours"], name
         for x in results:

@@ -150,6 +150,32 @@ def test_unimplemented_restriction_fails_check_and_gets_451(instance):
                   r"configuration error; from=<a@client\.example> to=<someone@remote\.example>")
 
 
+def test_restriction_classes_are_checked_not_unused(instance):
+    """smtpd_restriction_classes names are user-defined parameters: no
+    "unused parameter" for them; postfix check checks each class's list and
+    names the class's own main.cf line."""
+    extra = ("smtpd_restriction_classes = strict, typo\n"
+             "strict = reject_non_fqdn_sender, reject\n"
+             "typo = permit_mynetwork\n"
+             "smtpd_recipient_restrictions = check_sender_access texthash:/nonexistent, "
+             "reject_unauth_destination\n")
+    inst = instance(SMTPD_CF, main_cf_extra=extra, start=False)
+    where = "%s, line %d" % (main_cf(inst), line_of(main_cf(inst), "typo ="))
+    r = inst.postfix("check", check=False)
+    assert r.returncode != 0
+    assert ("error: %s: parameter typo: restriction permit_mynetwork: unknown restriction; smtpd "
+            "answers 451 4.3.5 when evaluation gets there" % where) in r.stderr, r.stderr
+    assert r.stderr.count("error:") == 1, r.stderr
+    assert "unused parameter" not in r.stderr, r.stderr
+    r = start(inst)
+    assert "unused parameter" not in r.stderr, r.stderr
+    assert "unused parameter" not in inst.log()
+    r = subprocess.run([os.path.join(BIN, "postconf"), "-c", inst.config_dir, "-n"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "typo = permit_mynetwork" in r.stdout, r.stderr
+    assert "unused parameter" not in r.stderr, r.stderr
+
+
 def test_restriction_in_a_master_cf_override_is_reported_there(instance):
     inst = instance(SUBMISSION_CF.replace("  -o smtpd_proxy_filter=127.0.0.1:10025\n", ""),
                     main_cf_extra="mua_client_restrictions = permit_sasl_authenticated, "
@@ -164,15 +190,16 @@ def test_restriction_in_a_master_cf_override_is_reported_there(instance):
 
 
 def test_data_restrictions_refuse_data(instance):
-    """smtpd_end_of_data_restrictions is not evaluated: set, it makes DATA 451
-    (it could have rejected the message), and postfix check says so."""
-    inst = instance(SMTPD_CF, main_cf_extra="smtpd_end_of_data_restrictions = reject_unauth_pipelining\n"
+    """A restriction we do not have in smtpd_end_of_data_restrictions: the end
+    of data gets 451 4.3.5 (it could have rejected the message), and postfix
+    check says so."""
+    inst = instance(SMTPD_CF, main_cf_extra="smtpd_end_of_data_restrictions = reject_unverified_sender\n"
                     "mydestination = $myhostname, localhost\nlocal_recipient_maps =\n",
                     start=False)
     r = inst.postfix("check", check=False)
     assert r.returncode != 0
-    assert ("parameter smtpd_end_of_data_restrictions: restriction reject_unauth_pipelining: this list "
-            "is not implemented in this version; smtpd answers every DATA with 451 4.3.5"
+    assert ("parameter smtpd_end_of_data_restrictions: restriction reject_unverified_sender: not "
+            "implemented in this version; smtpd answers 451 4.3.5 when evaluation gets there"
             in r.stderr), r.stderr
     start(inst)
     c = Raw(inst.port("smtp"))
@@ -184,11 +211,13 @@ def test_data_restrictions_refuse_data(instance):
     c.send("RCPT TO:<someone@mta-test.example>\r\n")
     assert c.reply()[0].startswith("250")
     c.send("DATA\r\n")
+    assert c.reply()[0].startswith("354")
+    c.send("Subject: t\r\n\r\nhi\r\n.\r\n")
     assert c.reply() == ["451 4.3.5 Server configuration error"]
     c.send("QUIT\r\n")
     c.reply()
-    inst.wait_log(r"\S+: reject: DATA from localhost\[127\.0\.0\.1\]: 451 4\.3\.5 Server "
-                  r"configuration error; from=<a@client\.example>")
+    inst.wait_log(r"[0-9A-F]+: reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 451 4\.3\.5 "
+                  r"Server configuration error; from=<a@client\.example> to=<someone@mta-test\.example>")
 
 
 # ---- Debian 12 and CentOS 8 stock files ------------------------------------

@@ -159,3 +159,116 @@ def test_multipart_part_headers(instance):
     # Part bodies are body lines: body_checks applies.
     assert "drop this line" not in text and "first part\n" in text
     assert "--b-123\nContent-Type: text/plain\n\nfirst part" in text
+
+
+NESTED = """Subject: nested
+Mime-Version: 1.0
+Content-Type: multipart/mixed; boundary=outer
+
+--outer
+Content-Type: multipart/alternative; boundary="inner"
+
+--inner
+Content-Type: text/plain
+
+plain text
+--inner
+Content-Type: message/rfc822
+
+Subject: please reject me
+X-Part-Tag: %s
+Content-Type: multipart/mixed; boundary=deep
+
+--deep
+Content-Type: %s
+
+deep body
+--deep--
+--inner--
+after inner
+--outer--
+"""
+
+
+def test_nested_parts_and_attached_messages(instance):
+    """Every level: the headers of a message attached inside a nested
+    multipart go to nested_header_checks (its Subject is not header_checks'
+    business), MIME headers at any depth to mime_header_checks."""
+    inst = start_checks(instance)
+    assert send(inst, NESTED % ("bad", "text/plain")) == ["550 5.7.1 nested header refused"]
+    inst.wait_log(r"reject: header X-Part-Tag: bad from localhost")
+    assert send(inst, NESTED % ("ok", "application/x-evil")) == ["550 5.7.1 evil attachment"]
+    r = send(inst, NESTED % ("drop", "text/plain"))
+    assert r[0].startswith("250 2.0.0 Ok"), r
+    text = read(wait_maildir(inst, per_run("tester"))[0])
+    assert "X-Part-Tag" not in text
+    assert "Subject: please reject me\n" in text and "deep body\n" in text
+    assert "--outer--\n" in text and "after inner\n" in text
+    # A digest's parts are messages: their headers are nested ones.
+    digest = ("Subject: d\nMime-Version: 1.0\nContent-Type: multipart/digest; boundary=dg\n\n"
+              "--dg\n\nX-Part-Tag: bad\nSubject: inside\n\nbody\n--dg--\n")
+    assert send(inst, digest) == ["550 5.7.1 nested header refused"]
+
+
+def test_sendmail_reject_bounces_to_sender(instance):
+    """A header_checks REJECT of sendmail mail: nobody reads a reply, so, as
+    Postfix's cleanup does, the message is returned to the sender with the
+    reject text; nothing goes to corrupt/, nothing is lost."""
+    import subprocess
+    from conftest import BIN
+    from delivery_helpers import PIPELINE_CF, queue_files, wait_queue_empty
+    inst = start_pipeline(instance, master_cf=PIPELINE_CF + "pickup unix n - n 60 1 pickup\n",
+                          start=False, extra="header_checks = regexp:{tmp}/header_checks\n")
+    with open(os.path.join(inst.tmp, "header_checks"), "w") as f:
+        f.write(HEADER_RULES)
+    inst.start()
+    inst.wait_log(r"daemon started")
+    sender, rcpt = per_run("tester2@mta-test.example"), per_run("tester@mta-test.example")
+    r = subprocess.run([os.path.join(BIN, "sendmail"), "-f", sender, rcpt],
+                       input=b"Subject: please reject me\n\nthe body\n", capture_output=True,
+                       timeout=30, env=dict(os.environ, MAIL_CONFIG=inst.config_dir))
+    assert r.returncode == 0, r.stderr
+    m = inst.wait_log(per_run(r"(\w+): reject: header Subject: please reject me from local; "
+                              r"from=<tester2@mta-test\.example> to=<tester@mta-test\.example>: "
+                              r"5\.7\.1 no spam here"))
+    qid = m.group(1)
+    inst.wait_log(per_run(r"%s: to=<tester@mta-test\.example>, relay=none, .*dsn=5\.7\.1, "
+                          r"status=bounced \(no spam here\)" % qid))
+    notice = read(wait_maildir(inst, per_run("tester2"))[0])
+    assert "no spam here" in notice and "Subject: please reject me" in notice, notice
+    assert maildir_new_count(per_run("tester")) == 0
+    wait_queue_empty(inst)
+    assert queue_files(inst, "corrupt") == [] and queue_files(inst, "maildrop") == []
+
+
+def maildir_new_count(user):
+    from delivery_helpers import maildir_new
+    return len(maildir_new(user))
+
+
+def test_relocated_at_delivery_bounces(instance):
+    """relocated_maps for mail that bypassed smtpd's RCPT check (sendmail):
+    qmgr bounces it as Postfix's trivial-rewrite does (error class, 5.1.6
+    "User has moved to ..."), the other recipient is delivered."""
+    import subprocess
+    from conftest import BIN
+    from delivery_helpers import PIPELINE_CF, wait_queue_empty
+    inst = start_pipeline(instance, master_cf=PIPELINE_CF + "pickup unix n - n 60 1 pickup\n",
+                          start=False, extra="relocated_maps = texthash:{tmp}/relocated\n")
+    moved = per_run("tester3@mta-test.example")
+    with open(os.path.join(inst.tmp, "relocated"), "w") as f:
+        f.write("%s new.home@elsewhere.example\n" % moved)
+    inst.start()
+    inst.wait_log(r"daemon started")
+    sender = per_run("tester2@mta-test.example")
+    r = subprocess.run([os.path.join(BIN, "sendmail"), "-f", sender, moved,
+                        per_run("tester@mta-test.example")],
+                       input=b"Subject: are you there\n\nhello\n", capture_output=True,
+                       timeout=30, env=dict(os.environ, MAIL_CONFIG=inst.config_dir))
+    assert r.returncode == 0, r.stderr
+    inst.wait_log(per_run(r"to=<tester3@mta-test\.example>, relay=none, .*dsn=5\.1\.6, "
+                          r"status=bounced \(User has moved to new\.home@elsewhere\.example\)"))
+    wait_maildir(inst, per_run("tester"))
+    notice = read(wait_maildir(inst, per_run("tester2"))[0])
+    assert "User has moved to new.home@elsewhere.example" in notice, notice
+    wait_queue_empty(inst)

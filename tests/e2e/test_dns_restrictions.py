@@ -8,6 +8,7 @@ README-peers.md, "DNS zones for smtpd restrictions"."""
 import os
 import socket
 import tempfile
+import threading
 
 import pytest
 
@@ -34,7 +35,30 @@ ptr-record=7.0.0.127.in-addr.arpa,ptr-only.test
 host-record=fcrdns.test,127.0.0.8
 host-record=fcrdns.test.rhsbl.test,127.0.0.2
 host-record=ptr-only.test.rhsbl.test,127.0.0.2
+host-record=9.0.0.127.rbl.test,127.0.0.10
+server=/fail.test/127.0.0.1#{servfail_port}
 """
+
+
+def _servfail_responder():
+    """fail.test's upstream: answers every query at once with SERVFAIL, so a
+    temporary DNS failure costs no resolver timeouts."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                q, peer = sock.recvfrom(4096)
+            except OSError:
+                return
+            if len(q) >= 12:
+                # QR=1, opcode and RD kept, RA=1, RCODE=2; the question echoed.
+                flags = bytes([0x80 | (q[2] & 0x79), 0x82])
+                sock.sendto(q[:2] + flags + q[4:6] + b"\0\0\0\0\0\0" + q[12:], peer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock
 
 
 def _answers():
@@ -46,8 +70,13 @@ def _answers():
 
 @pytest.fixture(scope="module")
 def zones():
-    for ip, _ in private_zone(ZONES.format(txt=TXT), _answers, log_queries=True):
-        yield ip
+    servfail = _servfail_responder()
+    try:
+        zone = ZONES.format(txt=TXT, servfail_port=servfail.getsockname()[1])
+        for ip, _ in private_zone(zone, _answers, log_queries=True):
+            yield ip
+    finally:
+        servfail.close()
 
 
 def dialog(inst, source, helo, sender, rcpt):
@@ -104,6 +133,72 @@ def test_rbl_filter_and_reply_maps(instance, zones):
                  "rbl_reply_maps = texthash:%s\n" % replies)
     assert dialog(inst, "127.0.0.5", "c.example", "a@example.org", RCPT) == (
         "550 5.7.1 go away 127.0.0.5 (%s)" % TXT)
+
+
+def test_rbl_filter_patterns(instance, zones):
+    """postconf(5)'s filter forms: ranges and ";" lists inside [] match the A
+    answer (127.0.0.5 is listed as 127.0.0.2, 127.0.0.9 as 127.0.0.10)."""
+    inst = start(instance, "smtpd_client_restrictions = reject_rbl_client rbl.test=127.0.0.[3..11]\n")
+    assert dialog(inst, "127.0.0.9", "c.example", "a@example.org", RCPT) == (
+        "554 5.7.1 Service unavailable; Client host [127.0.0.9] blocked using rbl.test")
+    assert dialog(inst, "127.0.0.5", "c.example", "a@example.org", RCPT).startswith("250")
+    inst.stop()
+    inst = start(instance, "smtpd_client_restrictions = reject_rbl_client rbl.test=127.0.0.[1;2;20..30]\n")
+    assert dialog(inst, "127.0.0.5", "c.example", "a@example.org", RCPT).startswith("554 5.7.1")
+    assert dialog(inst, "127.0.0.9", "c.example", "a@example.org", RCPT).startswith("250")
+
+
+def test_rbl_filter_malformed(instance, zones):
+    """A ";" list outside [] is no filter (postconf(5)): postfix check names
+    it, and smtpd answers 451 4.3.5 rather than ignore the list."""
+    spec = "rbl.test=127.0.0.2;127.0.0.3"
+    inst = start(instance, "smtpd_client_restrictions = reject_rbl_client %s\n" % spec)
+    r = inst.postfix("check", check=False)
+    assert r.returncode != 0
+    assert ("parameter smtpd_client_restrictions: restriction reject_rbl_client: bad reply filter "
+            "\"127.0.0.2;127.0.0.3\": \";\" is allowed only inside [] (write 127.0.0.[2;3])"
+            in r.stderr), r.stderr
+    assert dialog(inst, "127.0.0.1", "c.example", "a@example.org", RCPT) == (
+        "451 4.3.5 Server configuration error")
+    inst.wait_log(re_escape('warning: DNS list %s: bad reply filter "127.0.0.2;127.0.0.3": '
+                            '";" is allowed only inside [] (write 127.0.0.[2;3]); answering 451 4.3.5'
+                            % spec))
+
+
+def re_escape(text):
+    import re
+    return re.escape(text)
+
+
+def test_unknown_address_tempfail_action(instance, zones):
+    """A DNS failure (fail.test's server does not answer): by default
+    (defer_if_permit) 450 4.4.3 only when nothing rejects; with defer at once."""
+    lists = ("smtpd_sender_restrictions = reject_unknown_sender_domain, "
+             "check_sender_access texthash:%s\n" % table_file("s", "x@fail.test REJECT\n"))
+    want = "450 4.4.3 <y@fail.test>: Sender address rejected: Domain not found"
+    inst = start(instance, lists)
+    assert dialog(inst, "127.0.0.1", "c.example", "y@fail.test", RCPT) == want
+    reject_log(inst, "localhost", "127.0.0.1", want, "y@fail.test", RCPT, "c.example")
+    assert dialog(inst, "127.0.0.1", "c.example", "x@fail.test", RCPT) == (
+        "554 5.7.1 <x@fail.test>: Sender address rejected: Access denied")
+    inst.stop()
+    inst = start(instance, lists + "unknown_address_tempfail_action = defer\n")
+    assert dialog(inst, "127.0.0.1", "c.example", "x@fail.test", RCPT) == (
+        "450 4.4.3 <x@fail.test>: Sender address rejected: Domain not found")
+
+
+def test_check_reverse_client_hostname_access(instance, zones):
+    """The unverified PTR name (127.0.0.7 -> ptr-only.test, no forward
+    record), its parent domains, then the address."""
+    table = table_file("rev", "ptr-only.test REJECT no unverified names\n127.0.0.11 REJECT by address\n")
+    inst = start(instance, "smtpd_client_restrictions = check_reverse_client_hostname_access "
+                 "texthash:%s\n" % table)
+    want = "554 5.7.1 <ptr-only.test>: Unverified Client host rejected: no unverified names"
+    assert dialog(inst, "127.0.0.7", "c.example", "a@example.org", RCPT) == want
+    reject_log(inst, "unknown", "127.0.0.7", want, "a@example.org", RCPT, "c.example")
+    assert dialog(inst, "127.0.0.11", "c.example", "a@example.org", RCPT) == (
+        "554 5.7.1 <unknown>: Unverified Client host rejected: by address")
+    assert dialog(inst, "127.0.0.1", "c.example", "a@example.org", RCPT).startswith("250")
 
 
 def test_permit_dnswl_client(instance, zones):

@@ -141,13 +141,26 @@ def test_smtp_generic_maps_rewrite_the_envelope_on_output(instance, smtp_sink):
         f.write("joe@mta-test.example  joe.public@isp.test\n@mta-test.example @isp.test\n")
     inst.start()
     inst.wait_log(r"daemon started")
+    headers = (b"Reply-To: \"Joe (home)\" <joe@mta-test.example>\n"
+               b"Cc: ann@mta-test.example,\n\t\"joe@mta-test.example\" <x@dest.test>\n"
+               b"X-Note: joe@mta-test.example\n")
+    body = b"From: joe@mta-test.example\n\n--\nFrom: joe@mta-test.example in the body\n"
     qid, res = deliver(inst, "[127.0.0.1]:%d" % smtp_sink.port, "joe@mta-test.example",
-                       ["ann@mta-test.example", "x@dest.test"], message(b"body\n"))
+                       ["ann@mta-test.example", "x@dest.test"],
+                       message(body, extra_headers=headers))
     assert res["x@dest.test"][0] == "sent", res
     smtp_sink.wait_for(1)
     raw = smtp_sink.messages()[0]
     assert b"X-Mail-Args: <joe.public@isp.test>" in raw, raw[:400]
     assert b"X-Rcpt-Args: <ann@isp.test>" in raw and b"X-Rcpt-Args: <x@dest.test>" in raw
+    # Primary address headers too (Postfix's smtp_header_rewrite); display
+    # names, comments, folding, other headers and the body are kept.
+    assert b'\nReply-To: "Joe (home)" <joe.public@isp.test>\n' in raw, raw
+    assert (b'\nCc: ann@isp.test,\n\t"joe@mta-test.example" <x@dest.test>\n'
+            in raw), raw
+    assert b"\nX-Note: joe@mta-test.example\n" in raw
+    assert b"\nFrom: joe@mta-test.example in the body\n" in raw
+    assert b"\n\nFrom: joe@mta-test.example\n\n--\n" in raw  # a body line, not a header
     # the log names the recipient as queued, like Postfix
     inst.wait_log(r"%s: to=<ann@mta-test\.example>, relay=127\.0\.0\.1" % qid)
 

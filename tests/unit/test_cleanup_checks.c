@@ -151,6 +151,24 @@ static void actions(void **state)
     assert_int_equal(cleanup_check(&s, CHECK_HEADER, "X-Drop: x", 9, &s.prepend, &s.replace),
                      CHECK_KEEP);
 
+    /* Non-SMTP mail (CLEANUP_FLAG_BOUNCE): the REJECT is recorded for the
+     * bounce, the message goes on being written, the first reject wins and
+     * nothing more is checked (IGNORE would otherwise drop the line). */
+    s.error = CLEANUP_OK;
+    strbuf_reset(&s.reject_reply);
+    s.bounce_rejects = true;
+    assert_int_equal(
+        cleanup_check(&s, CHECK_HEADER, "Subject: please reject me", 25, &s.prepend, &s.replace),
+        CHECK_KEEP);
+    assert_int_equal(s.error, CLEANUP_OK);
+    assert_string_equal(strbuf_str(&s.reject_reply), "550 5.7.1 go away");
+    assert_int_equal(cleanup_check(&s, CHECK_HEADER, "X-Drop: x", 9, &s.prepend, &s.replace),
+                     CHECK_KEEP);
+    cleanup_reject(&s, "550 5.7.1 second");
+    assert_string_equal(strbuf_str(&s.reject_reply), "550 5.7.1 go away");
+    assert_int_equal(s.error, CLEANUP_OK);
+    s.bounce_rejects = false;
+
     release(&s);
     strbuf_release(&s.queue_id);
     strbuf_release(&s.sender);
@@ -260,10 +278,8 @@ static void override_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(action_words),
-        cmocka_unit_test(actions),
-        cmocka_unit_test(message_actions),
-        cmocka_unit_test(hostile_headers),
+        cmocka_unit_test(action_words),     cmocka_unit_test(actions),
+        cmocka_unit_test(message_actions),  cmocka_unit_test(hostile_headers),
         cmocka_unit_test(override_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "cleanup_rewrite.h"
 #include "mem.h"
+#include "strbuf.h"
 
 static maps *tbl(const char *spec)
 {
@@ -112,7 +114,16 @@ static void masquerading(void **state)
     setup_rc(&rc);
     const char *e = NULL;
     assert_int_equal(strlist_split(&rc.masq_domains, "!sub.example.com, example.com", ", ", &e), 0);
-    assert_int_equal(strlist_split(&rc.masq_exceptions, "root", ", ", &e), 0);
+    /* masquerade_exceptions is a match list: names and tables. */
+    char table[] = "/tmp/test_masq_exc.XXXXXX";
+    int fd = mkstemp(table);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "postmaster x\n", 13), 13);
+    close(fd);
+    strbuf spec = STRBUF_INIT, err = STRBUF_INIT;
+    strbuf_printf(&spec, "root, texthash:%s, !nobody", table);
+    rc.masq_exceptions = match_list_compile("masquerade_exceptions", spec.s, 0, &err);
+    assert_non_null(rc.masq_exceptions);
     strbuf a = STRBUF_INIT;
 #define MASQ(cls, in, want)                                                                        \
     do {                                                                                           \
@@ -127,6 +138,11 @@ static void masquerading(void **state)
     MASQ(RW_ENV_SENDER, "u@h.sub.example.com", "u@h.sub.example.com");
     MASQ(RW_ENV_SENDER, "u@notexample.com", "u@notexample.com");
     MASQ(RW_ENV_SENDER, "ROOT@host.example.com", "ROOT@host.example.com");
+    MASQ(RW_ENV_SENDER, "postmaster@host.example.com", "postmaster@host.example.com");
+    MASQ(RW_ENV_SENDER, "nobody@host.example.com", "nobody@example.com");
+    unlink(table);
+    strbuf_release(&spec);
+    strbuf_release(&err);
     /* envelope_recipient is not in the default classes. */
     MASQ(RW_ENV_RCPT, "u@host.example.com", "u@host.example.com");
     MASQ(RW_ENV_SENDER, "nodomain", "nodomain");

@@ -137,7 +137,7 @@ static void restrictions(void **state)
         "smtpd_recipient_restrictions = permit_mynetworks,\n"
         "    check_sasl_access hash:/etc/postfix/sasl, reject_unauth_destination\n"
         "mua_client_restrictions = permit_sasl_authenticated, check_sasl_access hash:/etc/postfix/sasl, reject\n"
-        "smtpd_end_of_data_restrictions = reject_unauth_pipelining\n", /* line 4 */
+        "smtpd_end_of_data_restrictions = reject_unverified_sender\n", /* line 4 */
         "smtp      inet  n       -       y       -       -       smtpd\n"
         "submission inet n       -       y       -       -       smtpd\n" /* line 2 */
         "  -o smtpd_client_restrictions=$mua_client_restrictions\n"
@@ -152,9 +152,10 @@ static void restrictions(void **state)
         "error: /etc/postfix/main.cf, line 1: parameter smtpd_recipient_restrictions: restriction "
         "check_sasl_access: not implemented in this version; smtpd answers 451 4.3.5 when "
         "evaluation gets there\n"
-        "error: /etc/postfix/main.cf, line 4: parameter smtpd_end_of_data_restrictions: restriction "
-        "reject_unauth_pipelining: this list is not implemented in this version; smtpd answers "
-        "every DATA with 451 4.3.5\n"
+        "error: /etc/postfix/main.cf, line 4: parameter smtpd_end_of_data_restrictions: "
+        "restriction "
+        "reject_unverified_sender: not implemented in this version; smtpd answers 451 4.3.5 "
+        "when evaluation gets there\n"
         "error: /etc/postfix/master.cf, line 2: service submission/inet: parameter "
         "smtpd_client_restrictions: restriction check_sasl_access: not implemented in this "
         "version; smtpd answers 451 4.3.5 when evaluation gets there\n");
@@ -165,6 +166,36 @@ static void restrictions(void **state)
     assert_non_null(strstr(logged(), "warning: /etc/postfix/main.cf, line 1: parameter "
                                      "smtpd_recipient_restrictions: restriction "
                                      "check_sasl_access"));
+}
+
+/* smtpd_restriction_classes: each class is checked like a list, at its own
+ * line; its name is a user-defined parameter, never "unused". */
+static void restriction_classes(void **state)
+{
+    (void)state;
+    setup_config("smtpd_restriction_classes = good, bad,\n"
+                 "    undefined, $extra_class, reject_rbl_client\n" /* line 1 */
+                 "extra_class = nested\n"                           /* line 3 */
+                 "good = check_sender_access hash:/x, nested, reject\n"
+                 "bad = permit_mynetwork, reject_unverified_sender\n" /* line 5 */
+                 "nested = reject_rbl_client zen.example=127.0.0.[2..11]\n"
+                 "smtpd_recipient_restrictions = good, reject_unauth_destination\n",
+                 "smtp      inet  n       -       y       -       -       smtpd\n"
+                 "  -o smtpd_restriction_classes=mine\n"
+                 "  -o mine=reject\n");
+    assert_int_equal(config_warn_unused(), 0);
+    struct config_fidelity_counts n = config_fidelity_check(cf, true);
+    assert_int_equal(n.restrictions, 4);
+    assert_string_equal(
+        logged(),
+        "error: /etc/postfix/main.cf, line 5: parameter bad: restriction permit_mynetwork: "
+        "unknown restriction; smtpd answers 451 4.3.5 when evaluation gets there\n"
+        "error: /etc/postfix/main.cf, line 5: parameter bad: restriction reject_unverified_sender: "
+        "not implemented in this version; smtpd answers 451 4.3.5 when evaluation gets there\n"
+        "error: /etc/postfix/main.cf, line 1: parameter smtpd_restriction_classes: restriction "
+        "class undefined has no definition; smtpd answers 451 4.3.5 when evaluation gets there\n"
+        "error: /etc/postfix/main.cf, line 1: parameter smtpd_restriction_classes: "
+        "reject_rbl_client is a Postfix restriction, not a restriction class name\n");
 }
 
 static char *slurp(const char *name)
@@ -215,6 +246,7 @@ int main(void)
         cmocka_unit_test(values_compare_expanded_and_typed),
         cmocka_unit_test(master_cf_overrides),
         cmocka_unit_test(restrictions),
+        cmocka_unit_test(restriction_classes),
         cmocka_unit_test(stock_configurations_are_quiet),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

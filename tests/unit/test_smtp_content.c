@@ -15,6 +15,10 @@
 #include "queue_file.h"
 #include "smtp.h"
 
+/* smtp_content.c reaches smtp_generic.c (header rewriting), which reads the
+ * client settings smtp.c keeps; here: the SMTP client, no tables. */
+struct smtp_config smtp_cfg;
+
 static void wire(const char *const *pieces, const bool *ends, size_t n, const char *expect)
 {
     strbuf out = STRBUF_INIT;

@@ -51,8 +51,7 @@ static void lists(void **state)
     assert_int_equal(n, 7);
     assert_true(smtpd_restriction_list_find("smtpd_relay_restrictions")->evaluated);
     assert_true(smtpd_restriction_list_find("smtpd_data_restrictions")->evaluated);
-    assert_false(smtpd_restriction_list_find("smtpd_end_of_data_restrictions")->evaluated);
-    assert_false(smtpd_restriction_list_find("smtpd_end_of_data_restrictions")->evaluated);
+    assert_true(smtpd_restriction_list_find("smtpd_end_of_data_restrictions")->evaluated);
     assert_null(smtpd_restriction_list_find("smtpd_etrn_restrictions"));
     assert_null(smtpd_restriction_list_find("header_checks"));
     assert_ptr_equal(smtpd_restriction_list_find(l[0].param), &l[0]);
@@ -88,7 +87,7 @@ static void check_reports_what_smtpd_cannot_evaluate(void **state)
                      0);
     assert_int_equal(check("smtpd_recipient_restrictions",
                            "permit_mynetworks, reject_rbl_client zen.spamhaus.org, "
-                           "check_sasl_access hash:/etc/postfix/sasl, reject_unauth_pipelining, "
+                           "check_sasl_access hash:/etc/postfix/sasl, reject_unverified_sender, "
                            "permit_mynetwork, hash:/etc/postfix/access, myclass, "
                            "check_recipient_access",
                            "myclass, other"),
@@ -96,17 +95,32 @@ static void check_reports_what_smtpd_cannot_evaluate(void **state)
     assert_string_equal(
         strbuf_str(&reports),
         "check_sasl_access: not implemented in this version\n"
-        "reject_unauth_pipelining: not implemented in this version\n"
+        "reject_unverified_sender: not implemented in this version\n"
         "permit_mynetwork: unknown restriction\n"
         "hash:/etc/postfix/access: a lookup table used directly as a restriction is not "
         "implemented in this version\n"
         "check_recipient_access: its argument is missing\n");
-    /* Lists smtpd does not evaluate: every item counts, even "permit". */
-    assert_int_equal(check("smtpd_end_of_data_restrictions", "reject_unauth_pipelining, permit", ""), 2);
+    /* The end-of-data list is checked like the others. */
+    assert_int_equal(
+        check("smtpd_end_of_data_restrictions", "reject_unverified_sender, permit", ""), 1);
     assert_string_equal(strbuf_str(&reports),
-                        "reject_unauth_pipelining: this list is not implemented in this version\n"
-                        "permit: this list is not implemented in this version\n");
+                        "reject_unverified_sender: not implemented in this version\n");
     assert_int_equal(check("smtpd_data_restrictions", "", ""), 0);
+    /* DNS list reply filters are checked here, as smtpd would refuse them. */
+    assert_int_equal(check("smtpd_client_restrictions",
+                           "reject_rbl_client zen.example=127.0.0.[2..11], "
+                           "permit_dnswl_client wl.example=127.0.[0..15].[2;3], "
+                           "reject_rbl_client zen.example=127.0.0.2;127.0.0.3, "
+                           "reject_rhsbl_sender dbl.example=127.0.1.[300], "
+                           "reject_unauth_pipelining, check_reverse_client_hostname_access "
+                           "hash:/x",
+                           ""),
+                     2);
+    assert_string_equal(strbuf_str(&reports),
+                        "reject_rbl_client: bad reply filter \"127.0.0.2;127.0.0.3\": \";\" is "
+                        "allowed only inside [] (write 127.0.0.[2;3])\n"
+                        "reject_rhsbl_sender: bad reply filter \"127.0.1.[300]\": expected a "
+                        "number 0-255 inside [] (e.g. [2;3] or [2..11])\n");
     /* Policy services: a valid one is nothing to report, a bad one is. */
     assert_int_equal(check("smtpd_recipient_restrictions",
                            "check_policy_service unix:private/policy, check_policy_service "
