@@ -166,7 +166,7 @@ static void *pcre_compile_pat(const char *text, const char **rest, strbuf *err)
     char *pattern = split_delimited(text, &flags, rest, err);
     if (!pattern)
         return NULL;
-    uint32_t options = PCRE2_CASELESS;
+    uint32_t options = PCRE2_CASELESS | PCRE2_DOTALL; /* Postfix: "s" turns DOTALL off */
     for (const char *f = flags; f < *rest; f++) {
         switch (*f) {
         case 'i':

@@ -186,28 +186,31 @@ int map_rules_open(map *m, const struct rule_ops *ops, strbuf *err)
     size_t *open_ifs = NULL, nifs = 0;
     strbuf line = STRBUF_INIT;
     int r = 0, ret = 0;
-    while (ret == 0 && (r = map_source_logical_line(src, &line, &why)) == 1) {
+    /* Postfix's leniency, which postmap -q answers must match: a rule that
+     * does not compile, or has no result where one is needed, is skipped
+     * with a warning naming the file and line; a stray endif is ignored;
+     * text after if/endif is ignored; an if without endif runs to the end
+     * of the file. Only a table that cannot be read fails to open. */
+    while ((r = map_source_logical_line(src, &line, &why)) == 1) {
         size_t lineno = map_source_lineno(src);
         const char *p = line.s;
         if (word_is(p, "endif")) {
             p += 5;
             while (isspace((unsigned char)*p))
                 p++;
-            if (*p) {
-                strbuf_printf(&why, "text after \"endif\"");
-            } else if (nifs == 0) {
-                strbuf_printf(&why, "\"endif\" without \"if\"");
-            } else {
-                struct rule *rule = push_rule(rs);
-                rule->kind = RULE_ENDIF;
-                rule->lineno = lineno;
-                rs->v[open_ifs[--nifs]].endif = rs->n - 1;
+            if (*p)
+                msg_warn("%s map %s, line %zu: ignoring extra text after ENDIF", m->type, m->name,
+                         lineno);
+            if (nifs == 0) {
+                msg_warn("%s map %s, line %zu: ignoring ENDIF without matching IF", m->type,
+                         m->name, lineno);
                 continue;
             }
-            ret = -1;
-            strbuf_printf(err, "%s table %s, line %zu: %s", m->type, m->name, lineno,
-                          strbuf_str(&why));
-            break;
+            struct rule *rule = push_rule(rs);
+            rule->kind = RULE_ENDIF;
+            rule->lineno = lineno;
+            rs->v[open_ifs[--nifs]].endif = rs->n - 1;
+            continue;
         }
         bool is_if = word_is(p, "if");
         if (is_if) {
@@ -223,51 +226,68 @@ int map_rules_open(map *m, const struct rule_ops *ops, strbuf *err)
         const char *rest = NULL;
         strbuf_reset(&why);
         void *pat = ops->compile(p, &rest, &why);
-        struct rule *rule = NULL;
-        if (pat) {
-            rule = push_rule(rs);
-            rule->kind = is_if ? RULE_IF : RULE_MATCH;
+        if (!pat) {
+            msg_warn("%s map %s, line %zu: %s: skipping this rule", m->type, m->name, lineno,
+                     strbuf_str(&why));
+            continue;
+        }
+        while (isspace((unsigned char)*rest))
+            rest++;
+        if (is_if) {
+            if (*rest)
+                msg_warn("%s map %s, line %zu: ignoring extra text after IF statement: \"%s\"",
+                         m->type, m->name, lineno, rest);
+            struct rule *rule = push_rule(rs);
+            rule->kind = RULE_IF;
             rule->negate = negate;
             rule->lineno = lineno;
             rule->pat = pat;
-            while (isspace((unsigned char)*rest))
-                rest++;
-            if (is_if) {
-                if (*rest)
-                    strbuf_puts(&why, "text after \"if\" pattern");
-                else {
-                    open_ifs = xreallocarray(open_ifs, nifs + 1, sizeof(*open_ifs));
-                    open_ifs[nifs++] = rs->n - 1;
-                    continue;
-                }
-            } else if (*rest == '\0') {
-                strbuf_puts(&why, "missing result after pattern");
-            } else {
-                rule->result = xstrdup(rest);
-                if (ops->substitutes && (m->flags & MAP_NO_REGSUB) && uses_groups(rule->result)) {
-                    msg_warn("%s table %s, line %zu: regular expression substitution is not "
-                             "allowed here: skipping this rule",
-                             m->type, m->name, lineno);
-                    ops->free(rule->pat);
-                    free(rule->result);
-                    rs->n--;
-                    continue;
-                }
-                if (!ops->substitutes || check_result(ops, rule, &why) == 0)
-                    continue;
-            }
+            open_ifs = xreallocarray(open_ifs, nifs + 1, sizeof(*open_ifs));
+            open_ifs[nifs++] = rs->n - 1;
+            continue;
         }
-        ret = -1;
-        strbuf_printf(err, "%s table %s, line %zu: %s", m->type, m->name, lineno, strbuf_str(&why));
+        if (*rest == '\0' && !ops->substitutes) {
+            msg_warn("%s map %s, line %zu: no lookup result: skipping this rule", m->type, m->name,
+                     lineno);
+            ops->free(pat);
+            continue;
+        }
+        if (*rest == '\0')
+            msg_warn("%s map %s, line %zu: no replacement text: using empty string", m->type,
+                     m->name, lineno);
+        struct rule *rule = push_rule(rs);
+        rule->kind = RULE_MATCH;
+        rule->negate = negate;
+        rule->lineno = lineno;
+        rule->pat = pat;
+        rule->result = xstrdup(rest);
+        const char *skip = NULL;
+        strbuf_reset(&why);
+        if (ops->substitutes && (m->flags & MAP_NO_REGSUB) && uses_groups(rule->result))
+            skip = "regular expression substitution is not allowed here";
+        else if (ops->substitutes && check_result(ops, rule, &why) != 0)
+            skip = strbuf_str(&why);
+        if (skip) {
+            msg_warn("%s map %s, line %zu: %s: skipping this rule", m->type, m->name, lineno, skip);
+            ops->free(rule->pat);
+            free(rule->result);
+            rs->n--;
+        }
     }
-    if (ret == 0 && r < 0) {
+    if (r < 0) {
         ret = -1;
         strbuf_printf(err, "%s: %s", m->spec, strbuf_str(&why));
     }
-    if (ret == 0 && nifs > 0) {
-        ret = -1;
-        strbuf_printf(err, "%s table %s, line %zu: \"if\" without \"endif\"", m->type, m->name,
-                      rs->v[open_ifs[nifs - 1]].lineno);
+    while (ret == 0 && nifs > 0) {
+        /* Postfix: the if block runs to the end of the table. */
+        struct rule *open_if = &rs->v[open_ifs[nifs - 1]];
+        msg_warn("%s map %s, line %zu: IF has no matching ENDIF", m->type, m->name,
+                 open_if->lineno);
+        size_t at = open_ifs[--nifs];
+        struct rule *rule = push_rule(rs);
+        rule->kind = RULE_ENDIF;
+        rule->lineno = map_source_lineno(src);
+        rs->v[at].endif = rs->n - 1;
     }
     free(open_ifs);
     strbuf_release(&line);

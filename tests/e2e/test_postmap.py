@@ -2,19 +2,16 @@
 Debian's Postfix (its postmap reads our .db files and we read its files).
 
 Our binaries come from $MTA_BUILD_DIR/bin (default <repo>/build/bin).
-Debian's Postfix is never installed: its package is fetched with
-`apt-get download` and unpacked with `dpkg -x` into a cache directory
-($MTA_POSTFIX_CACHE, default /tmp/mta-postfix-pkg; /tmp/pfx is used when it
-already holds an unpacked package). The compatibility tests skip, saying
-why, when that is impossible.
+Debian's Postfix is never installed: the tests run the package unpacked
+by peers.ensure_postfix_tree (scripts/install-deps.sh --test does it first).
 """
 import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
+
+import peers
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("MTA_BUILD_DIR", REPO / "build")) / "bin"
@@ -27,55 +24,18 @@ def ours(name):
     return str(path)
 
 
-def _unpacked(root):
-    return (Path(root) / "usr/sbin/postmap").exists() and (
-        Path(root) / "usr/lib/postfix/libpostfix-util.so"
-    ).exists()
-
-
-def _fetch_postfix():
-    for root in (os.environ.get("MTA_POSTFIX_CACHE"), "/tmp/pfx", "/tmp/mta-postfix-pkg"):
-        if root and _unpacked(root):
-            return Path(root)
-    dest = Path(os.environ.get("MTA_POSTFIX_CACHE", "/tmp/mta-postfix-pkg"))
-    if not shutil.which("apt-get") or not shutil.which("dpkg"):
-        return "apt-get/dpkg not available to fetch Debian's postfix package"
-    work = Path(tempfile.mkdtemp(prefix="mta-postfix-dl."))
-    try:
-        r = subprocess.run(["apt-get", "download", "postfix"], cwd=work,
-                           capture_output=True, text=True, timeout=300)
-        debs = list(work.glob("postfix_*.deb"))
-        if r.returncode != 0 or not debs:
-            return f"apt-get download postfix failed: {r.stderr.strip()[-300:]}"
-        unpack = work / "root"
-        r = subprocess.run(["dpkg", "-x", str(debs[0]), str(unpack)],
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode != 0 or not _unpacked(unpack):
-            return f"dpkg -x failed: {r.stderr.strip()[-300:]}"
-        try:
-            os.rename(unpack, dest)  # atomic; another run may have won the race
-        except OSError:
-            if not _unpacked(dest):
-                return f"cannot place the unpacked package at {dest}"
-        return dest
-    except (OSError, subprocess.SubprocessError) as e:
-        return f"fetching postfix failed: {e}"
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def postfix(tmp_path_factory):
-    root = _fetch_postfix()
-    if isinstance(root, str):
-        pytest.skip(f"Debian's postfix tools unavailable: {root}")
+    root = peers.ensure_postfix_tree()
     conf = tmp_path_factory.mktemp("pfxconf")
     lib = root / "usr/lib/postfix"
+    # pcre: tables come from postfix-pcre's plugin (unpacked beside postfix).
+    (conf / "dynamicmaps.cf").write_text("pcre\tpostfix-pcre.so\tdict_pcre_open\n")
     (conf / "main.cf").write_text(
         "compatibility_level = 3.6\n"
         f"shlib_directory = {lib}\n"
         f"daemon_directory = {lib}/sbin\n"
-        f"meta_directory = {root}/etc/postfix\n"
+        f"meta_directory = {conf}\n"
         f"queue_directory = {conf}/queue\n"
         f"data_directory = {conf}/data\n"
     )
@@ -87,8 +47,7 @@ def postfix(tmp_path_factory):
                               timeout=60)
 
     r = run("postmap", "-q", "x", "inline:{x=y}")
-    if r.returncode != 0 or r.stdout != "y\n":
-        pytest.skip(f"Debian's postmap does not run here: {r.stderr.strip()}")
+    assert r.returncode == 0 and r.stdout == "y\n", f"Debian's postmap does not run: {r.stderr}"
     return run
 
 
