@@ -1,5 +1,6 @@
 """bench/bench.py --quick: ours and Debian's Postfix side by side, every
-scenario (local S=1/10/50, outbound relay to smtp-sink, sendmail loop) with a
+scenario (local S=1/10/50, outbound relay to smtp-sink, sendmail loop, a
+restriction list, OpenDKIM as milter) with a
 handful of messages, so the benchmark cannot silently rot. No timing is
 asserted: CI machines are too noisy for that; bench/README.md says how to
 run the real thing."""
@@ -29,7 +30,7 @@ def test_bench_quick(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     report = json.loads(out.read_text())
     assert set(report["scenarios"]) == {"local1", "local10", "local50", "outbound", "sendmail",
-                                        "restrict10"}
+                                        "restrict10", "local10dkim"}
     for name, results in report["scenarios"].items():
         assert [x["mta"] for x in results] == ["postfix", "ours"], name
         for x in results:
