@@ -11,7 +11,7 @@ import subprocess
 
 import peers
 from conftest import BIN, per_run
-from delivery_helpers import PIPELINE_CF, maildir_new, smtp_send, start_pipeline, wait_maildir
+from delivery_helpers import PIPELINE_CF, smtp_send, start_pipeline, wait_maildir
 from test_submit import run
 
 CF = PIPELINE_CF + """\
