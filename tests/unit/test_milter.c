@@ -249,7 +249,7 @@ static pid_t start_milter(const struct script *sc)
     unlink(sock_path);
     int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    strcpy(sa.sun_path, sock_path);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
     assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     assert_int_equal(listen(lfd, 1), 0);
     pid_t pid = fork();
