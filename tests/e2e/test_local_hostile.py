@@ -225,7 +225,7 @@ def test_regexp_alias_substitution_is_refused(instance, victim):
     before = home_listing(pw)
     code, qid = send_raw_rcpt(inst, "run-ran@%s" % DOMAIN, "regsub")
     assert code == 550, code
-    inst.wait_log(r"regexp table .*aliases\.regexp, line 1: regular expression substitution "
+    inst.wait_log(r"regexp map .*aliases\.regexp, line 1: regular expression substitution "
                   r"is not allowed")
     # A rule without $n still works.
     qid = smtp_send(inst, SENDER, "fixed@%s" % DOMAIN)
