@@ -25,6 +25,21 @@ user, after `sync` and a settling pause:
   restrict10  local10 behind a realistic restriction list (RBL against a
             local dnsmasq zone, hash: sender access, permit_mynetworks,
             reject_unauth_destination, pcre header_checks)
+  rcpt100   N/100 messages, each to 100 local recipients (user+1 ..
+            user+100, recipient_delimiter "+"), S=10, our own client
+            (bench/latency.py); counts deliveries (files)
+  big1m     N/10 messages of 1 MiB, S=10
+  conn100   S=10 connections, 100 messages each on its connection
+  local20n10k  10,000 messages at S=20 (--scenario-n local20n10k=N)
+  backlog   --backlog (default 50,000) messages deferred to a relay domain
+            whose next hop is a closed loopback port, then --latency-n new
+            local messages at S=10 through our own client
+
+Latency (bench/latency.py): end of DATA (the final "." sent) to the file's
+appearance in new/ (inotify in a forked child), p50 and p99 per delivered
+file; after every S=10 Maildir run a probe of --latency-n messages of the
+same shape, outside the run's time and CPU (rcpt100 and backlog: the load
+itself is timed).
 
 Metrics per run (time to all 250s, to all
 delivered, msg/s, CPU seconds of the MTA's process tree, peak RSS/PSS), the
@@ -34,7 +49,9 @@ loop), so their CPU is in client_cpu_s, not in the MTA's CPU.
 
 The machine's limit (`fsync_probe`): create + write 5 KiB + fsync + rename
 cycles per second with 1 and 2 writers on the filesystem of the queue and
-Maildirs; each msg/s is also shown as a fraction of it.
+Maildirs, and for each scenario with as many writers as it has sessions and
+its message size; each msg/s is also shown as a fraction of it.  At the end
+the issue 18 table: one row per scenario, ours against Postfix.
 """
 
 from __future__ import annotations
@@ -245,7 +262,10 @@ SPECS: dict[str, Spec] = {
     "big1m": Spec(10, lambda a: max(10, a.messages // 10), size=1 << 20, probe=True),
     "conn100": Spec(10, lambda a: 30 if a.quick else 1000, reuse=True, probe=True),
     "local20n10k": Spec(20, lambda a: 30 if a.quick else 10000),
-    "backlog": Spec(10, _n, client="python", backlog=True),
+    # New mail (as many messages as a latency probe, so its latency compares
+    # with local10's probe) behind --backlog deferred messages.
+    "backlog": Spec(10, lambda a: a.latency_n if a.latency_n > 0 else a.messages,
+                    client="python", backlog=True),
 }
 SCENARIOS = tuple(SPECS)
 
@@ -681,6 +701,26 @@ def main(argv=None) -> int:
         finish_bench_root(keep_tmp)
 
 
+def machine(directory: str) -> dict:
+    """What the numbers were measured on (JSON "host")."""
+    out: dict = {"cpus": os.cpu_count(), "kernel": platform.release()}
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            out["cpu_model"] = next((line.split(":", 1)[1].strip() for line in f
+                                     if line.startswith("model name")), "?")
+    with contextlib.suppress(OSError):
+        with open("/proc/meminfo") as f:
+            out["mem_total_kb"] = int(f.readline().split()[1])
+    cp = subprocess.run(["findmnt", "-n", "-o", "SOURCE,FSTYPE,OPTIONS", "-T", directory],
+                        capture_output=True, text=True, check=False)
+    out["filesystem"] = cp.stdout.strip()
+    with contextlib.suppress(OSError):
+        with open("/proc/sys/vm/dirty_expire_centisecs") as f:
+            out["dirty_expire_centisecs"] = int(f.read())
+    out["loadavg_start"] = os.getloadavg()
+    return out
+
+
 def scenario_n(args, sc: str) -> int:
     return args.n_override.get(sc) or SPECS[sc].n(args)
 
@@ -701,8 +741,7 @@ def measure(args, mtas: list[str], scenarios: list[str]) -> int:
         print(f"disk limit, {w} writer(s) x {size} B: {shape_limit[(w, size)]:g}/s")
 
     report = {
-        "host": {"cpus": os.cpu_count(), "kernel": platform.release(),
-                 "loadavg_start": os.getloadavg()},
+        "host": machine(probe_dir),
         "params": {"messages": args.messages, "sendmail_messages": args.sendmail_n,
                    "size": args.size, "warmup": args.warmup, "repeat": args.repeat,
                    "settle_s": args.settle, "quick": args.quick, "backlog": args.backlog,
