@@ -492,21 +492,25 @@ def run_scenario(mta_name: str, scenario: str, n: int, size: int, warmup: int,
             if restrict and not restrictions_active(mta.port):
                 raise RuntimeError(f"{mta_name} {scenario}: the restriction list was not in force")
             lat = client.get("latency_ms")
+            probe_n = 0
+            if client.get("errors"):
+                extra_out["client_errors"] = client["errors"]
             if spec.probe and latency_n and rc == 0:
                 # After the measured run (outside its CPU and time): the
                 # same shape at S=10 from our own client, timed per message.
                 before = count()
                 pr = python_client(mta.port, md, messages=min(latency_n, n), sessions=10,
                                    size=size, rcpts=[rcpt], reuse=spec.reuse, timeout=timeout)
-                lat = pr.get("latency_ms") if pr["rc"] == 0 else None
+                lat = pr.get("latency_ms")
                 if pr["rc"]:
                     rc = pr["rc"]
-                wait(before + min(latency_n, n))
+                    extra_out["client_errors"] = pr.get("errors")
+                wait(before + pr.get("accepted", 0))
+                probe_n = pr.get("accepted", 0)
             return {
                 "mta": mta_name, "version": mta.version(), "scenario": scenario,
                 "messages": deliveries, "sessions": sessions, "size": size,
-                "delivered": count() - warmup - (min(latency_n, n) if spec.probe and latency_n
-                                                  else 0),
+                "delivered": count() - warmup - probe_n,
                 "source_rc": rc,
                 "accept_s": round(t_accept, 3),
                 "deliver_s": round(t_deliver, 3),

@@ -210,10 +210,12 @@ def main(argv=None) -> int:
     for t in threads:
         t.join()
     t_accept = time.monotonic() - t0
-    want = args.messages * len(args.rcpt)
+    # After an error (e.g. a 4xx), still wait for what was accepted: its
+    # latency is measured, and the exit status says the run failed.
+    want = (len(ok) if errors else args.messages) * len(args.rcpt)
     arrived: list[str] = []
     deadline = time.monotonic() + args.timeout
-    while not errors:
+    while True:
         arrived = [n for n in os.listdir(new) if n not in before and not n.startswith(".")]
         if len(arrived) >= want or time.monotonic() > deadline:
             break
