@@ -58,6 +58,10 @@ class MTA:
     def version(self) -> str:
         return ""
 
+    def queue_path(self) -> Path:
+        """The queue_directory (the backlog run counts deferred/ there)."""
+        raise NotImplementedError
+
     def postmap(self, spec: str) -> None:
         """Build an indexed table (hash:/path) with this MTA's own postmap."""
         raise NotImplementedError
@@ -90,6 +94,9 @@ class PostfixMTA(MTA):
 
     def root_pids(self) -> list[int]:
         return [self.peer.master_pid]
+
+    def queue_path(self) -> Path:
+        return self.peer.queue_dir
 
     def version(self) -> str:
         return self.peer.postconf("-h", "mail_version").strip()
@@ -188,6 +195,9 @@ class OursMTA(MTA):
     def root_pids(self) -> list[int]:
         assert self.master_pid, "not started"
         return [self.master_pid]
+
+    def queue_path(self) -> Path:
+        return self.queue_dir
 
     def sendmail(self) -> tuple[str, dict]:
         return str(self.bin / "sendmail"), {**os.environ, "MAIL_CONFIG": str(self.config_dir)}
