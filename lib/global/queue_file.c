@@ -332,10 +332,23 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, bool lon
                         O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (qf->fd >= 0) {
             /* The writer's lock (CRASH LEFTOVERS in the header): taken
-             * before the file gets its queue ID, held until the close. */
-            if (flock(qf->fd, LOCK_EX | LOCK_NB) < 0) {
+             * before the file gets its queue ID, held until the close.
+             * A purge scan may hold it for a moment between our create
+             * and this lock (it judges the file, sees a live creator and
+             * lets go), so wait rather than fail; should the scan have
+             * removed the name meanwhile, take another one. */
+            int locked;
+            while ((locked = flock(qf->fd, LOCK_EX)) < 0 && errno == EINTR)
+                ;
+            if (locked < 0) {
                 qf_fail(qf, errno, "lock new file in");
                 goto fail_unlink_tmp;
+            }
+            struct stat lst;
+            if (fstat(qf->fd, &lst) == 0 && lst.st_nlink == 0 && attempt < 100) {
+                (void)close(qf->fd);
+                qf->fd = -1;
+                continue;
             }
             break;
         }

@@ -754,6 +754,47 @@ static void purge_removes_only_abandoned_files(void **state)
 }
 
 /* Hashed queues are walked level by level. */
+/* A purge scan locks each incoming file for a moment to judge it; a file
+ * created in that moment must still be created (the creator waits for the
+ * lock; before, it failed with EWOULDBLOCK and smtpd answered 452). */
+static void create_survives_a_concurrent_purge(void **state)
+{
+    /* Two scanners and a few files that stay, so that each scan takes
+     * longer and the window between create and lock is hit often. */
+    queue_file *keep[50];
+    for (size_t k = 0; k < 50; k++)
+        keep[k] = new_msg("incoming", false, LIMIT);
+    pid_t pids[2];
+    for (int c = 0; c < 2; c++) {
+        pids[c] = fork();
+        assert_true(pids[c] >= 0);
+        if (pids[c] == 0) {
+            for (;;)
+                (void)queue_file_purge_abandoned(qdir, "incoming", 0, 0);
+        }
+    }
+    int failures = 0;
+    strbuf err = STRBUF_INIT;
+    for (int i = 0; i < 20000 && failures == 0; i++) {
+        queue_file *qf = queue_file_create(qdir, "incoming", false, LIMIT, &err);
+        if (qf == NULL) {
+            failures++;
+            print_message("create %d: %s\n", i, strbuf_str(&err));
+            continue;
+        }
+        queue_file_abort(&qf);
+    }
+    for (int c = 0; c < 2; c++) {
+        int status;
+        kill(pids[c], SIGKILL);
+        assert_int_equal(waitpid(pids[c], &status, 0), pids[c]);
+    }
+    for (size_t k = 0; k < 50; k++)
+        queue_file_abort(&keep[k]);
+    strbuf_release(&err);
+    assert_int_equal(failures, 0);
+}
+
 static void purge_walks_hash_directories(void **state)
 {
     pid_t pid = fork();
@@ -1058,6 +1099,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(injected_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(over_limit_fields_fail_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(disk_full_on_tmpfs, setup, teardown),
+        cmocka_unit_test_setup_teardown(create_survives_a_concurrent_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(unreadable_queue_directory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
