@@ -168,20 +168,27 @@ static void read_trigger_stream(int fd, strbuf *out)
 {
     char buf[256];
     while (out->len < SERVICE_TRIGGER_MAX) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int rc = poll(&p, 1, TRIGGER_READ_TIMEOUT_MS);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc < 0)
-            msg_fatal("poll: %m");
-        if (rc == 0) {
-            msg_warn("timeout reading trigger");
-            break;
-        }
+        /* Try first, wait only when nothing is there yet: a wakeup client
+         * has usually written its byte and closed before the accept, so
+         * the bytes and the EOF are two calls, not two polls and two reads
+         * (per message, for qmgr). */
         size_t want = SERVICE_TRIGGER_MAX - out->len;
-        ssize_t n = read(fd, buf, want < sizeof(buf) ? want : sizeof(buf));
+        ssize_t n = recv(fd, buf, want < sizeof(buf) ? want : sizeof(buf), MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            int rc = poll(&p, 1, TRIGGER_READ_TIMEOUT_MS);
+            if (rc < 0 && errno == EINTR)
+                continue;
+            if (rc < 0)
+                msg_fatal("poll: %m");
+            if (rc == 0) {
+                msg_warn("timeout reading trigger");
+                break;
+            }
+            continue;
+        }
         if (n < 0) {
             msg_warn("read trigger: %m");
             break;
