@@ -344,8 +344,11 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, bool lon
                 qf_fail(qf, errno, "lock new file in");
                 goto fail_unlink_tmp;
             }
-            struct stat lst;
-            if (fstat(qf->fd, &lst) == 0 && lst.st_nlink == 0 && attempt < 100) {
+            if (fstat(qf->fd, &st) < 0) {
+                qf_fail(qf, errno, "fstat");
+                goto fail_unlink_tmp;
+            }
+            if (st.st_nlink == 0 && attempt < 100) {
                 (void)close(qf->fd);
                 qf->fd = -1;
                 continue;
@@ -358,10 +361,6 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, bool lon
         }
     }
     strbuf_printf(&qf->path, "/%s", strbuf_str(&tmp));
-    if (fstat(qf->fd, &st) < 0) {
-        qf_fail(qf, errno, "fstat");
-        goto fail_unlink_tmp;
-    }
 
     /* The inode makes the ID unique among live files on this file system;
      * a collision means a stale link or a foreign file, so step the clock
