@@ -31,9 +31,14 @@ user, after `sync` and a settling pause:
   big1m     N/10 messages of 1 MiB, S=10
   conn100   S=10 connections, 100 messages each on its connection
   local20n10k  10,000 messages at S=20 (--scenario-n local20n10k=N)
-  backlog   --backlog (default 50,000) messages deferred to a relay domain
-            whose next hop is a closed loopback port, then --latency-n new
-            local messages at S=10 through our own client
+  drain10k  10,000 messages queued for the relay while its smtp-sink is
+            down (all deferred), then the sink started and `postqueue -f`:
+            timed until the sink has all of them
+  backlog   --latency-n new local messages at S=10 through our own client,
+            paced at --backlog-rate per second, first on the empty queue,
+            then behind --backlog (default 50,000) messages deferred to a
+            relay domain whose next hop is a closed loopback port: the new
+            mail's latency must not grow with the backlog
 
 Latency (bench/latency.py): end of DATA (the final "." sent) to the file's
 appearance in new/ (inotify in a forked child), p50 and p99 per delivered
@@ -242,6 +247,7 @@ class Spec:
     rcpts: int = 1                   # recipients per message (user+1 .. user+rcpts)
     probe: bool = False              # latency probe after the measured run (S=10 shapes)
     backlog: bool = False            # deferred backlog before the measured run
+    drain: bool = False              # queued while the sink is down, then flushed (timed)
 
 
 def _n(args):
@@ -262,6 +268,9 @@ SPECS: dict[str, Spec] = {
     "big1m": Spec(10, lambda a: max(10, a.messages // 10), size=1 << 20, probe=True),
     "conn100": Spec(10, lambda a: 30 if a.quick else 1000, reuse=True, probe=True),
     "local20n10k": Spec(20, lambda a: 30 if a.quick else 10000),
+    # 10,000 messages queued (deferred: the relay's sink not yet listening),
+    # then the sink started and `postqueue -f`: the time to empty the queue.
+    "drain10k": Spec(20, lambda a: 30 if a.quick else 10000, drain=True),
     # New mail (as many messages as a latency probe, so its latency compares
     # with local10's probe) behind --backlog deferred messages.
     "backlog": Spec(10, lambda a: a.latency_n if a.latency_n > 0 else a.messages,
@@ -344,7 +353,7 @@ def count_files(d: Path) -> int:
 
 
 def python_client(port: int, md: peers.Maildir, *, messages: int, sessions: int, size: int,
-                  rcpts: list[str], reuse: bool, timeout: float) -> dict:
+                  rcpts: list[str], reuse: bool, timeout: float, rate: float = 0) -> dict:
     """bench/latency.py as a child process (its CPU is the client's, like
     smtp-source's): the load and its per-delivery latency."""
     fd, out = tempfile.mkstemp(prefix="latency-", suffix=".json")
@@ -352,7 +361,7 @@ def python_client(port: int, md: peers.Maildir, *, messages: int, sessions: int,
     cmd = [sys.executable, str(HERE / "latency.py"), "--port", str(port),
            "--maildir", str(md.path), "--messages", str(messages),
            "--sessions", str(sessions), "--size", str(size), "--timeout", str(timeout),
-           "--out", out, *[x for r in rcpts for x in ("--rcpt", r)]]
+           "--rate", str(rate), "--out", out, *[x for r in rcpts for x in ("--rcpt", r)]]
     if reuse:
         cmd.append("--reuse")
     cp = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -372,12 +381,13 @@ BACKLOG_DOMAIN = "unreach.test"
 
 
 def run_scenario(mta_name: str, scenario: str, n: int, size: int, warmup: int,
-                 timeout: float, latency_n: int = 0, backlog: int = 0) -> dict:
+                 timeout: float, latency_n: int = 0, backlog: int = 0,
+                 backlog_rate: float = 0) -> dict:
     """One measured run of one scenario on a fresh instance and user."""
     spec = SPECS[scenario]
     sessions = min(spec.sessions, n) if spec.client == "python" else spec.sessions
     size = spec.size or size
-    sink = peers.SmtpSink() if scenario == "outbound" else None
+    sink = peers.SmtpSink() if scenario in ("outbound", "drain10k") else None
     msg = message_file(size) if scenario == "sendmail" else None
     restrict = scenario == "restrict10"
     dns = (peers.LocalDns(RBL_ZONE, peers.LocalDns.resolves("probe.bench.test", "127.0.0.9"))
@@ -386,7 +396,7 @@ def run_scenario(mta_name: str, scenario: str, n: int, size: int, warmup: int,
                                 else contextlib.nullcontext()) as dkim_port, dns:
         mta = None
         try:
-            if sink:
+            if sink and not spec.drain:
                 sink.start()
             tables, extra = restriction_tables() if restrict else (None, {})
             if dkim_port:
@@ -427,16 +437,22 @@ def run_scenario(mta_name: str, scenario: str, n: int, size: int, warmup: int,
             client: dict = {}
 
             def send(k: int, s: int) -> int:
+                if spec.drain:
+                    sink.start()
+                    return mta.flush()
                 if scenario == "sendmail":
                     return sendmail_loop(mta, rcpt, k, msg, timeout)
                 if spec.client == "python":
                     client.update(python_client(mta.port, md, messages=k, sessions=s, size=size,
-                                                rcpts=rcpts, reuse=spec.reuse, timeout=timeout))
+                                                rcpts=rcpts, reuse=spec.reuse, timeout=timeout,
+                                                rate=backlog_rate if spec.backlog else 0))
                     return client["rc"]
                 return peers.smtp_source(peers.LOOPBACK, mta.port, messages=k, sessions=s,
                                          size=size, recipient=rcpt, reuse_connection=spec.reuse,
                                          timeout=timeout).returncode
 
+            if spec.drain:
+                warmup = 0  # the sink is down until the measured flush
             if warmup:
                 # Always one recipient, smtp-source: every daemon spawned
                 # once and the Maildir (new/, which latency.py watches) made.
@@ -450,6 +466,19 @@ def run_scenario(mta_name: str, scenario: str, n: int, size: int, warmup: int,
                 wait(warmup)
             extra_out: dict = {}
             if spec.backlog:
+                # The same paced load on the empty queue first: the latency
+                # the backlog is compared with, on this very instance.
+                before = count()
+                pr = python_client(mta.port, md, messages=n, sessions=sessions, size=size,
+                                   rcpts=rcpts, reuse=False, timeout=timeout, rate=backlog_rate)
+                if pr["rc"]:
+                    raise RuntimeError(f"{mta_name} backlog: paced load on the empty queue "
+                                       f"failed: {pr.get('errors')}")
+                wait(before + n)
+                warmup += n
+                empty = pr.get("latency_ms") or {}
+                extra_out.update({"lat_empty_p50_ms": empty.get("p50"),
+                                  "lat_empty_p99_ms": empty.get("p99")})
                 # The fastest way into either MTA: smtp-source, 20 sessions,
                 # one connection each.  Not timed as part of the run.
                 t_fill = time.monotonic()
@@ -461,8 +490,20 @@ def run_scenario(mta_name: str, scenario: str, n: int, size: int, warmup: int,
                 deferred = mta.queue_path() / "deferred"
                 peers.wait_until(lambda: count_files(deferred) >= backlog, timeout * 4,
                                  f"{backlog} deferred messages in {deferred}", interval=0.5)
-                extra_out = {"backlog": backlog,
-                             "backlog_fill_s": round(time.monotonic() - t_fill, 1)}
+                extra_out.update({"backlog": backlog,
+                                  "backlog_fill_s": round(time.monotonic() - t_fill, 1)})
+                subprocess.run(["sync"], check=True)
+            if spec.drain:
+                # The fill (not timed): smtp-source, 20 sessions, into a
+                # queue whose only next hop refuses connections.
+                r = peers.smtp_source(peers.LOOPBACK, mta.port, messages=n, sessions=20,
+                                      size=size, recipient=rcpt, reuse_connection=True,
+                                      timeout=timeout * 4, check=False)
+                if r.returncode:
+                    raise RuntimeError(f"{mta_name} drain: smtp-source: {r.output[-500:]}")
+                deferred = mta.queue_path() / "deferred"
+                peers.wait_until(lambda: count_files(deferred) >= n, timeout * 4,
+                                 f"{n} deferred messages in {deferred}", interval=0.5)
                 subprocess.run(["sync"], check=True)
             pids = mta.root_pids()
             cpu0 = pb.tree_cpu(pids)
@@ -546,7 +587,9 @@ METRICS = pb.METRICS + [("accept_msg_per_s", "accepted msg/s", False),
                         ("client_cpu_s", "client CPU (s)", True)]
 
 
-LATENCY = [("lat_p50_ms", "latency p50 (ms)", True), ("lat_p99_ms", "latency p99 (ms)", True)]
+LATENCY = [("lat_p50_ms", "latency p50 (ms)", True), ("lat_p99_ms", "latency p99 (ms)", True),
+           ("lat_empty_p50_ms", "p50, empty queue (ms)", True),
+           ("lat_empty_p99_ms", "p99, empty queue (ms)", True)]
 
 
 def median_or_none(vals) -> float | None:
@@ -603,6 +646,14 @@ def pair_ratios(base: list[dict], other: list[dict], key: str) -> list[float]:
     return [x for x in (ratio(o[key], b[key]) for b, o in zip(base, other)) if x is not None]
 
 
+def latency_cell(r: dict) -> str:
+    """p50/p99; for the backlog run the empty queue's first: "empty -> behind"."""
+    cell = f"{fmt(r['lat_p50_ms'])}/{fmt(r['lat_p99_ms'])}"
+    if r.get("lat_empty_p50_ms") is not None:
+        cell = f"{fmt(r['lat_empty_p50_ms'])}/{fmt(r['lat_empty_p99_ms'])} -> {cell}"
+    return cell
+
+
 def issue_table(report: dict, mtas: list[str]) -> str:
     """The issue 18 table: one row per scenario, the second MTA ('ours')
     against the first ('postfix')."""
@@ -619,8 +670,7 @@ def issue_table(report: dict, mtas: list[str]) -> str:
             sc, fmt(o["msg_per_s"]), fmt(b["msg_per_s"]), f"{rt['msg_per_s']:.2f}",
             (f"{min(pr):.2f}-{max(pr):.2f}" if len(pr) > 1 else "-"),
             fmt(rt["cpu_ms_per_msg"]), fmt(rt["peak_pss_kb"]),
-            f"{fmt(o['lat_p50_ms'])}/{fmt(o['lat_p99_ms'])}",
-            f"{fmt(b['lat_p50_ms'])}/{fmt(b['lat_p99_ms'])}",
+            latency_cell(o), latency_cell(b),
             f"{o['msg_per_s'] / lim:.2f}" if lim else "-"])
     return render(rows)
 
@@ -635,8 +685,12 @@ TARGETS = [  # (scenario, metric, comparison, bound): issue 18, ours/postfix
     ("local50", "cpu_ms_per_msg", "<=", 0.5),
     ("local20n10k", "cpu_ms_per_msg", "<=", 0.5),
     ("outbound", "msg_per_s", ">=", 1.8),
+    ("drain10k", "msg_per_s", ">=", 1.5),
 ]
 DISK_TARGET = 0.8  # ours' msg/s / disk limit, local scenarios
+# backlog: new mail's p50 behind the backlog / on the empty queue, same MTA
+# and paced load ("must not grow with the backlog"; noise allows a little).
+BACKLOG_GROWTH_TARGET = 1.5
 
 
 def build_release() -> Path:
@@ -673,6 +727,9 @@ def main(argv=None) -> int:
                          "of 100 recipients each)")
     ap.add_argument("--backlog", type=int, default=50000,
                     help="deferred messages queued before the backlog run (default 50,000)")
+    ap.add_argument("--backlog-rate", type=float, default=100,
+                    help="messages per second of the backlog run's new mail, paced (default "
+                         "100: well below either MTA's capacity, so latency is not queueing)")
     ap.add_argument("--latency-n", type=int, default=500,
                     help="messages of the latency probe after each S=10 run (default 500; 0: none)")
     args = ap.parse_args(argv)
@@ -749,6 +806,7 @@ def measure(args, mtas: list[str], scenarios: list[str]) -> int:
         "params": {"messages": args.messages, "sendmail_messages": args.sendmail_n,
                    "size": args.size, "warmup": args.warmup, "repeat": args.repeat,
                    "settle_s": args.settle, "quick": args.quick, "backlog": args.backlog,
+                   "backlog_rate": args.backlog_rate,
                    "latency_n": args.latency_n, "scenario_n": args.n_override},
         "disk_limit_per_s": limit,
         "disk_limit_by_shape": {f"{w}x{size}": v for (w, size), v in shape_limit.items()},
@@ -771,7 +829,8 @@ def measure(args, mtas: list[str], scenarios: list[str]) -> int:
                 subprocess.run(["sync"], check=True)
                 time.sleep(args.settle)
                 r = run_scenario(name, sc, n, args.size, args.warmup, args.timeout,
-                                 latency_n=args.latency_n, backlog=args.backlog)
+                                 latency_n=args.latency_n, backlog=args.backlog,
+                                 backlog_rate=args.backlog_rate)
                 runs[name].append(r)
                 if r["delivered"] != want or r["source_rc"] != 0:
                     print(f"{name} {sc}: delivered {r['delivered']} of {want} "
@@ -791,7 +850,8 @@ def measure(args, mtas: list[str], scenarios: list[str]) -> int:
                  f"{spec.rcpts} recipient(s)" + (", one connection per session" if spec.reuse
                                                  else ""))
         if spec.backlog:
-            shape += f", after a backlog of {args.backlog} deferred"
+            shape += (f", paced at {args.backlog_rate:g}/s, on the empty queue and then "
+                      f"after a backlog of {args.backlog} deferred")
         print(f"\n== {sc}: {shape}; median of {args.repeat}")
         print(table(results, lim))
 
@@ -822,6 +882,18 @@ def measure(args, mtas: list[str], scenarios: list[str]) -> int:
                                           "met": met})
                 print(f"  {sc:11} {'of disk limit':15} {frac:6.2f}  want >= {DISK_TARGET:<4}  "
                       f"{'met' if met else 'NOT met'}")
+        if "backlog" in report["scenarios"]:
+            for r in report["scenarios"]["backlog"]:
+                growth = ratio(r["lat_p50_ms"], r["lat_empty_p50_ms"])
+                met = growth is not None and growth <= BACKLOG_GROWTH_TARGET
+                if r["mta"] == mtas[1]:
+                    report["targets"].append({"scenario": "backlog",
+                                              "metric": "p50_growth_behind_backlog",
+                                              "want": f"<= {BACKLOG_GROWTH_TARGET}",
+                                              "ratio": growth, "met": met})
+                print(f"  backlog     p50 growth {r['mta']:>7} {fmt(growth):>6}  want <= "
+                      f"{BACKLOG_GROWTH_TARGET:<4}  {'met' if met else 'NOT met'}"
+                      + ("" if r["mta"] == mtas[1] else "  (for comparison)"))
     report["host"]["loadavg_end"] = os.getloadavg()
     report["users_created"] = USERS_CREATED
     if args.json:

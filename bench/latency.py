@@ -2,14 +2,17 @@
 """SMTP load with per-message latency: end of DATA to the Maildir rename.
 
     latency.py --port P --maildir ~u/Maildir --messages M --sessions S
-               --size B --rcpt u@localhost [--rcpt ...] [--reuse] --out r.json
+               --size B --rcpt u@localhost [--rcpt ...] [--reuse] [--rate R]
+               --out r.json
 
 A client of our own (smtp-source reports no per-message times): S threads,
 each sending messages (one connection per message, or all of a session's
 messages on one connection with --reuse), every message carrying
 `X-Bench-Seq: k` as its first header.  For each message it notes the
 CLOCK_MONOTONIC time right after the final ".\\r\\n" was handed to the
-kernel (end of DATA) and when the 250 arrived.
+kernel (end of DATA) and when the 250 arrived.  With --rate the messages
+start at a fixed pace (open loop) instead of as fast as the MTA answers:
+then latency is the MTA's own, not the queue a saturating client builds.
 
 Arrivals: an inotify watch on new/ (IN_CREATE for Postfix's link(2),
 IN_MOVED_TO for a rename(2)), read by a forked child process so that its
@@ -115,6 +118,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rcpt", action="append", required=True)
     ap.add_argument("--reuse", action="store_true", help="one connection per session")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--rate", type=float, default=0,
+                    help="messages per second, paced (open loop); 0 = as fast as the MTA answers")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -147,13 +152,23 @@ def main(argv=None) -> int:
     errors: list[BaseException] = []
     lock = threading.Lock()
     next_seq = [0]
+    t_start = [0.0]
 
     def take() -> int | None:
         with lock:
             if next_seq[0] >= args.messages or errors:
                 return None
             next_seq[0] += 1
-            return next_seq[0]
+            seq = next_seq[0]
+        if args.rate > 0:
+            # Message k starts (k-1)/rate after the first, whoever is
+            # free: the arrival rate stays the same however slow the
+            # MTA's answers, so latency measures the MTA, not a queue of
+            # our own making.
+            delay = t_start[0] + (seq - 1) / args.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        return seq
 
     def connect():
         s = socket.create_connection((args.host, args.port), timeout=args.timeout)
@@ -203,7 +218,7 @@ def main(argv=None) -> int:
             with lock:
                 errors.append(e)
 
-    t0 = time.monotonic()
+    t0 = t_start[0] = time.monotonic()
     threads = [threading.Thread(target=session) for _ in range(args.sessions)]
     for t in threads:
         t.start()
@@ -240,7 +255,8 @@ def main(argv=None) -> int:
         lat.append(1000 * (w["stamps"][name] - eod[seq]))
     lat.sort()
     res = {
-        "messages": args.messages, "recipients": len(args.rcpt), "sessions": args.sessions,
+        "messages": args.messages, "rate": args.rate, "recipients": len(args.rcpt),
+        "sessions": args.sessions,
         "accepted": len(ok), "deliveries": len(arrived), "missing": missing,
         "overflow": w["overflow"], "errors": [repr(e) for e in errors[:3]],
         "accept_s": round(t_accept, 3), "deliver_s": round(t_deliver, 3),

@@ -66,6 +66,10 @@ class MTA:
         """Build an indexed table (hash:/path) with this MTA's own postmap."""
         raise NotImplementedError
 
+    def flush(self) -> int:
+        """`postqueue -f` with this MTA's own postqueue: its exit status."""
+        raise NotImplementedError
+
 
 class PostfixMTA(MTA):
     """Debian's Postfix 3.7 (unpacked, peers.PostfixPeer): Debian's defaults,
@@ -81,6 +85,10 @@ class PostfixMTA(MTA):
 
     def postmap(self, spec: str) -> None:
         peers.run([self.peer.bin_dir / "postmap", "-c", self.peer.config_dir, spec])
+
+    def flush(self) -> int:
+        return peers.run([self.peer.bin_dir / "postqueue", "-c", self.peer.config_dir, "-f"],
+                         check=False).returncode
 
     def sendmail(self) -> tuple[str, dict]:
         """(path of sendmail, environment) for local submission."""
@@ -166,6 +174,10 @@ class OursMTA(MTA):
 
     def postmap(self, spec: str) -> None:
         peers.run([self.bin / "postmap", "-c", self.config_dir, spec])
+
+    def flush(self) -> int:
+        return peers.run([self.bin / "postqueue", "-c", self.config_dir, "-f"],
+                         check=False).returncode
 
     def start(self) -> None:
         peers.ensure_mail_accounts()

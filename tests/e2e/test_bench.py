@@ -1,8 +1,9 @@
 """bench/bench.py --quick: ours and Debian's Postfix side by side, every
 scenario (local S=1/10/50, outbound relay to smtp-sink, sendmail loop, a
 restriction list, OpenDKIM as milter, 100 recipients per message, 1 MiB
-messages, many messages per connection, local S=20, new mail behind a
-deferred backlog) with a handful of messages, so the benchmark cannot
+messages, many messages per connection, local S=20, a drain of a queue
+to smtp-sink, paced new mail on the empty queue and behind a deferred
+backlog) with a handful of messages, so the benchmark cannot
 silently rot. No timing is asserted: CI machines are too noisy for that;
 bench/README.md says how to run the real thing."""
 import json
@@ -32,7 +33,7 @@ def test_bench_quick(tmp_path):
     report = json.loads(out.read_text())
     assert set(report["scenarios"]) == {"local1", "local10", "local50", "outbound", "sendmail",
                                         "restrict10", "local10dkim", "rcpt100", "big1m",
-                                        "conn100", "local20n10k", "backlog"}
+                                        "conn100", "local20n10k", "backlog", "drain10k"}
     for name, results in report["scenarios"].items():
         assert [x["mta"] for x in results] == ["postfix", "ours"], name
         for x in results:
@@ -44,6 +45,10 @@ def test_bench_quick(tmp_path):
         run = x["runs"][0]
         # The backlog was there before and is still deferred after the run.
         assert run["backlog"] > 0 and run["deferred_after"] >= run["backlog"], run
+        # The same paced load on the empty queue, measured first.
+        assert 0 <= run["lat_empty_p50_ms"] <= run["lat_empty_p99_ms"], run
+    # drain10k: everything was deferred first, the flush delivered all.
+    assert {x["messages"] for x in report["scenarios"]["drain10k"]} == {30}
     # Latency (end of DATA to the file in new/) for every S=10 Maildir shape:
     # one value per delivered file of the probe or of our own client.
     for name in ("local10", "conn100", "big1m", "rcpt100", "backlog"):
