@@ -7,11 +7,17 @@
  * scan, 'F' forgets dead transports -- and scans deferred/ (and incoming/)
  * every $queue_run_delay by itself.
  *
- * A scan only lists candidate IDs (one readdir pass, one fstatat per file);
- * messages are taken into active/ from those lists, alternating incoming
- * and deferred, while fewer than $qmgr_message_active_limit are active. A
- * new scan of a queue starts only when its list is used up, so a flood of
- * wake-ups costs one directory pass per batch, never one per message.
+ * A scan is a pass over a queue's directory that the event loop advances
+ * a bounded number of entries at a time (QMGR_SCAN_ENTRIES_PER_ROUND, one
+ * fstatat each), taking each complete (deferred: due) file into active/ as
+ * it is found, alternating incoming and deferred, while fewer than
+ * $qmgr_message_active_limit are active. A pass over 50,000 deferred files
+ * that are not due is then a few hundred short rounds between which new
+ * mail, triggers and delivery replies get their turn -- not one stall of
+ * the whole loop every $queue_run_delay (a full scan made the latency of
+ * new mail grow with the backlog). A new pass of a queue starts only when
+ * the current one is done, so a flood of wake-ups costs one directory
+ * pass per batch, never one per message.
  *
  * One queue manager at a time: qmgr holds an exclusive flock on active/ for
  * its whole life and takes it before it recovers active/, because that
@@ -58,12 +64,12 @@ struct qmgr_config qmgr_cfg;
 event_loop *qmgr_loop;
 resolve *qmgr_resolve;
 
-/* Candidate IDs from the last scan of a queue, used front to back. */
+/* The pass over a queue in progress, if any. */
 struct scan_list {
     const char *queue;
-    strlist ids;
-    size_t next;
-    bool rescan; /* a scan was asked for while the list was in use */
+    mail_queue_scan *pass; /* NULL: no pass in progress */
+    bool all;              /* this deferred pass ignores retry times ('A') */
+    bool rescan;           /* a scan was asked for while the pass was running */
 };
 
 static struct scan_list incoming_list = {.queue = "incoming"};
@@ -81,6 +87,10 @@ static bool draining; /* master went away: finish deliveries in flight, then exi
 #define QMGR_DRAIN_MAX_MS 10000
 /* Trigger connections taken per wake-up of the service fd. */
 #define QMGR_TRIGGERS_PER_ROUND 256
+/* Directory entries each queue's pass examines per feed round (one fstatat
+ * each: a millisecond or so), and messages taken into active/ per round. */
+#define QMGR_SCAN_ENTRIES_PER_ROUND 512
+#define QMGR_FEED_PER_ROUND 200
 
 int64_t qmgr_now_us(void)
 {
@@ -91,9 +101,9 @@ int64_t qmgr_now_us(void)
 
 /* ---- scanning ---------------------------------------------------------- */
 
-/* Collect the complete queue files of `queue` (deferred: only those due
- * unless `all`). */
-static void walk(const char *queue, int depth, bool deferred, bool all, time_t now, strlist *out)
+/* Collect the complete queue files of `queue` in one go (crash recovery
+ * of active/, before the loop runs). */
+static void walk(const char *queue, int depth, strlist *out)
 {
     mail_queue_scan *sc = mail_queue_scan_open(AT_FDCWD, queue, depth);
     const char *name;
@@ -101,11 +111,8 @@ static void walk(const char *queue, int depth, bool deferred, bool all, time_t n
         struct stat st;
         if (fstatat(mail_queue_scan_dirfd(sc), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue; /* gone meanwhile */
-        if (!queue_file_mode_complete(&st))
-            continue;
-        if (deferred && !all && st.st_mtime > now)
-            continue;
-        strlist_push(out, name);
+        if (queue_file_mode_complete(&st))
+            strlist_push(out, name);
     }
     mail_queue_scan_close(&sc);
 }
@@ -115,33 +122,51 @@ static int depth_of(const struct scan_list *l)
     return l == &deferred_list ? qmgr_cfg.deferred_depth : qmgr_cfg.incoming_depth;
 }
 
-static void scan(struct scan_list *l)
+static void pass_start(struct scan_list *l)
 {
-    if (l->next < l->ids.n) {
-        l->rescan = true;
-        return;
-    }
-    strlist_release(&l->ids);
-    l->next = 0;
+    l->pass = mail_queue_scan_open(AT_FDCWD, l->queue, depth_of(l));
     l->rescan = false;
-    bool deferred = l == &deferred_list;
-    walk(l->queue, depth_of(l), deferred, ignore_deferred_time, time(NULL), &l->ids);
-    if (deferred)
+    l->all = false;
+    if (l == &deferred_list) {
+        l->all = ignore_deferred_time;
         ignore_deferred_time = false;
-    if (l->ids.n)
-        msg_debug("%s scan: %zu messages", l->queue, l->ids.n);
+    }
 }
 
-static const char *list_take(struct scan_list *l)
+/* Ask for a pass over the queue: now, or after the one in progress (which
+ * may have read a directory before the file the request is about). */
+static void scan(struct scan_list *l)
 {
-    if (l->next >= l->ids.n) {
-        if (!l->rescan)
-            return NULL;
-        scan(l);
-        if (l->next >= l->ids.n)
-            return NULL;
+    if (l->pass)
+        l->rescan = true;
+    else
+        pass_start(l);
+}
+
+/* The next file of l's pass to take into active/, examining at most
+ * *budget more directory entries; NULL when the budget is spent or no
+ * pass is left. The name is valid until the next call. */
+static const char *list_take(struct scan_list *l, int *budget, time_t now)
+{
+    while (l->pass && *budget > 0) {
+        const char *name = mail_queue_scan_next(l->pass);
+        if (!name) {
+            mail_queue_scan_close(&l->pass);
+            if (l->rescan)
+                pass_start(l);
+            continue;
+        }
+        --*budget;
+        struct stat st;
+        if (fstatat(mail_queue_scan_dirfd(l->pass), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue; /* gone meanwhile */
+        if (!queue_file_mode_complete(&st))
+            continue;
+        if (l == &deferred_list && !l->all && st.st_mtime > now)
+            continue; /* not due */
+        return name;
     }
-    return l->ids.v[l->next++];
+    return NULL;
 }
 
 static void feed(event_loop *loop, void *ctx);
@@ -163,15 +188,24 @@ static void feed(event_loop *loop, void *ctx)
     if (draining)
         return;
     int batch = 0;
-    while ((long long)active_count < qmgr_cfg.active_limit && batch < 200) {
+    /* Each queue has its own budget: a deferred pass over files that are
+     * not due never delays incoming's. */
+    int budget_incoming = QMGR_SCAN_ENTRIES_PER_ROUND;
+    int budget_deferred = QMGR_SCAN_ENTRIES_PER_ROUND;
+    time_t now = time(NULL);
+    bool room;
+    while ((room = (long long)active_count < qmgr_cfg.active_limit) &&
+           batch < QMGR_FEED_PER_ROUND) {
         struct scan_list *first = take_deferred_next ? &deferred_list : &incoming_list;
         struct scan_list *second = take_deferred_next ? &incoming_list : &deferred_list;
         take_deferred_next = !take_deferred_next;
         struct scan_list *l = first;
-        const char *id = list_take(first);
+        const char *id =
+            list_take(first, first == &deferred_list ? &budget_deferred : &budget_incoming, now);
         if (!id) {
             l = second;
-            id = list_take(second);
+            id = list_take(second, second == &deferred_list ? &budget_deferred : &budget_incoming,
+                           now);
         }
         if (!id)
             break;
@@ -181,7 +215,10 @@ static void feed(event_loop *loop, void *ctx)
             active_count--;
     }
     qmgr_deliver_kick();
-    if (batch == 200)
+    /* More to take and room for it: the next round after the loop has
+     * looked at its file descriptors and timers. A full active queue
+     * resumes when a message finishes. */
+    if (room && (batch == QMGR_FEED_PER_ROUND || incoming_list.pass || deferred_list.pass))
         schedule_feed();
 }
 
@@ -288,7 +325,7 @@ static void on_service_fd(event_loop *loop, int fd, unsigned events, void *ctx)
 static void recover_active(void)
 {
     strlist ids = STRLIST_INIT;
-    walk("active", qmgr_cfg.active_depth, false, true, 0, &ids);
+    walk("active", qmgr_cfg.active_depth, &ids);
     strbuf err = STRBUF_INIT;
     for (size_t i = 0; i < ids.n; i++)
         if (queue_file_move(qmgr_cfg.queue_directory, ids.v[i], "active", qmgr_cfg.active_depth,

@@ -95,9 +95,7 @@ def test_whole_instance_killed_postfix_start_removes_leftover(instance):
     `postfix start` (postsuper) removes the file before qmgr even runs."""
     inst = start_pipeline(instance, users=(per_run("tester"),), extra="queue_run_delay = 3600s\n")
     c, qid = half_sent_message(inst)
-    for pid in inst.group_pids():
-        os.kill(pid, signal.SIGKILL)
-    inst.wait_for(lambda: not inst.group_pids(), what="every process gone")
+    inst.kill_all()
     c.close()
     assert os.path.exists(os.path.join(inst.queue_dir, "incoming", qid))
     mark = inst.log_mark()

@@ -131,12 +131,7 @@ def test_kill_storm_every_acknowledged_message_delivered(instance):
 
     def kill_instance():
         up.clear()
-        for pid in inst.group_pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        inst.wait_for(lambda: not inst.group_pids(), timeout=30, what="every process gone")
+        inst.kill_all()
         kills["instance"] += 1
         time.sleep(0.2)
         inst.start()
