@@ -151,8 +151,10 @@ static void deliver_maildir(struct local_attempt *at, const char *recipient, con
                       (long)pw->uid, strerror(errno));
         return;
     }
-    struct rlimit old = mailbox_size_limit_enter(local_cfg.mailbox_size_limit);
+    /* mailbox_size_limit is counted by the writer (a new file, so its size
+     * is what is written): no setrlimit pair per message. */
     if (maildir_begin(&md, dir, maildir_local_hostname(), &err) == 0) {
+        maildir_set_size_limit(&md, local_cfg.mailbox_size_limit);
         r = local_render_open(at->msg, MAILBOX_FORMAT_MAILDIR, recipient, at->rcpt->orig_rcpt,
                               &err);
         int n = r ? mailbox_render_to_maildir(r, &md, &err) : -1;
@@ -172,7 +174,6 @@ static void deliver_maildir(struct local_attempt *at, const char *recipient, con
     }
     mailbox_render_close(&r);
     maildir_end(&md);
-    mailbox_size_limit_leave(old);
     privs_leave();
     if (ret == 0)
         local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to maildir");
