@@ -851,11 +851,29 @@ queue_file_reader *queue_file_reader_open_head(const struct queue_file_head *h,
 int queue_file_head_mark_recipient(struct queue_file_head *h, off_t offset, int status,
                                    strbuf *err)
 {
-    if (queue_file_mark_recipient(h->fd, offset, status, err) < 0)
+    if (offset < 0 || offset + QF_HDR_LEN + 1 > (off_t)h->len)
+        return queue_file_mark_recipient(h->fd, offset, status, err);
+    /* The record is in the copy: check it there (a record's type and length
+     * never change in place, its status byte takes only the three values)
+     * and save the pread queue_file_mark_recipient would make. */
+    if (status != QF_RCPT_TODO && status != QF_RCPT_DELIVERED && status != QF_RCPT_BOUNCED)
+        msg_panic("queue_file_head_mark_recipient: bad status 0x%02x", status);
+    unsigned char *hdr = h->data + offset;
+    if (hdr[0] != QF_REC_RCPT || get_u32(hdr + 1) < RCPT_FIXED_LEN ||
+        (hdr[5] != QF_RCPT_TODO && hdr[5] != QF_RCPT_DELIVERED && hdr[5] != QF_RCPT_BOUNCED)) {
+        if (err)
+            strbuf_printf(err, "no recipient record at offset %lld", (long long)offset);
+        errno = EINVAL;
         return -1;
-    off_t at = offset + QF_RCPT_STATUS_AT;
-    if (at >= 0 && at < (off_t)h->len)
-        h->data[at] = (unsigned char)status;
+    }
+    unsigned char b = (unsigned char)status;
+    if (pwrite_all(h->fd, &b, 1, offset + QF_RCPT_STATUS_AT) < 0) {
+        if (err)
+            strbuf_printf(err, "mark recipient at offset %lld: %s", (long long)offset,
+                          strerror(errno));
+        return -1;
+    }
+    h->data[offset + QF_RCPT_STATUS_AT] = b;
     return 0;
 }
 

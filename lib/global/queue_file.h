@@ -290,7 +290,9 @@ void queue_file_head_release(struct queue_file_head *h);
  * already holds. */
 queue_file_reader *queue_file_reader_open_head(const struct queue_file_head *h,
                                                size_t record_limit, strbuf *err);
-/* queue_file_mark_recipient on h->fd, and the same byte in h's copy. */
+/* queue_file_mark_recipient on h->fd, and the same byte in h's copy; a
+ * record inside the copy is checked there (no pread), one beyond it on
+ * the file. */
 int queue_file_head_mark_recipient(struct queue_file_head *h, off_t offset, int status,
                                    strbuf *err);
 
