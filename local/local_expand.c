@@ -13,6 +13,7 @@
 #include "config.h"
 #include "fsutil.h"
 #include "local.h"
+#include "pw_cache.h"
 #include "mem.h"
 #include "msg.h"
 
@@ -57,11 +58,15 @@ static bool allowed(const strlist *list, enum local_origin origin)
     return origin == ORIGIN_DIRECT || strlist_contains(list, names[origin]);
 }
 
+/* getpwnam without rereading an unchanged /etc/passwd per message. */
+static pw_cache passwd_cache = PW_CACHE_INIT(NULL, NULL);
+
 void local_default_privs(struct local_privs *p)
 {
-    struct passwd *pw = getpwnam(local_cfg.default_privs);
-    p->uid = pw ? pw->pw_uid : 65534;
-    p->gid = pw ? pw->pw_gid : 65534;
+    struct pw_cache_entry pw;
+    bool found = pw_cache_lookup(&passwd_cache, local_cfg.default_privs, &pw) == 1;
+    p->uid = found ? pw.uid : 65534;
+    p->gid = found ? pw.gid : 65534;
     p->user = local_cfg.default_privs;
     p->home = "/";
     p->shell = "/bin/sh";
@@ -396,7 +401,9 @@ void local_expand_recipient(struct local_attempt *at, const char *address, int d
             goto pop;
     }
 
-    struct passwd *pwd = getpwnam(base.s);
+    struct pw_cache_entry pwent;
+    const struct pw_cache_entry *pwd =
+        pw_cache_lookup(&passwd_cache, base.s, &pwent) == 1 ? &pwent : NULL;
     if (pwd == NULL && *local_cfg.mailbox_transport) {
         /* mailbox_transport serves all local recipients, whether or not
          * they are in passwd (Dovecot may know virtual users). */
@@ -407,10 +414,10 @@ void local_expand_recipient(struct local_attempt *at, const char *address, int d
         local_outcome(at, full.s, DELIVER_BOUNCED, "5.1.1", "unknown user: \"%s\"", base.s);
         goto pop;
     }
-    /* getpwnam's storage is overwritten by the next call: copy. */
-    char *home = xstrdup(pwd->pw_dir), *shell = xstrdup(pwd->pw_shell);
-    char *user = xstrdup(pwd->pw_name);
-    struct local_privs pw = {pwd->pw_uid, pwd->pw_gid, user, home, shell};
+    /* The entry is overwritten by the next lookup: copy. */
+    char *home = xstrdup(pwd->dir), *shell = xstrdup(pwd->shell);
+    char *user = xstrdup(pwd->name);
+    struct local_privs pw = {pwd->uid, pwd->gid, user, home, shell};
     struct local_recipient rparts;
     strbuf rlocal = STRBUF_INIT;
     local_recipient_parse(&rparts, full.s, ext.s, &rlocal);
