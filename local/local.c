@@ -168,9 +168,8 @@ static void process_batch(struct deliver_request *req);
  * rendering reuses that read) and collect its Delivered-To: values. 0, or
  * -1 with every recipient deferred (msg->fd may be open: the caller closes
  * it). */
-static int open_message(struct local_message *msg, strbuf *err)
+static int open_message(struct local_message *msg, struct deliver_request *req, strbuf *err)
 {
-    struct deliver_request *req = (struct deliver_request *)msg->req;
     struct stat st;
     msg->fd = queue_file_open_stat(local_cfg.queue_directory, req->queue_name,
                                    mail_queue_depth(req->queue_name), req->queue_id, true, &st,
@@ -198,7 +197,7 @@ static void process_request(struct deliver_request *req)
     }
     strbuf err = STRBUF_INIT;
     struct local_message msg = {.req = req, .start_us = now_us()};
-    if (open_message(&msg, &err) == 0) {
+    if (open_message(&msg, req, &err) == 0) {
         for (size_t i = 0; i < req->nrcpt; i++) {
             deliver_one(&msg, &req->rcpts[i]);
             if (req->rcpts[i].status == DELIVER_SENT && !(req->flags & DELIVER_FLAG_VERIFY)) {
@@ -280,7 +279,7 @@ static void process_batch(struct deliver_request *req)
         struct local_message *msg = &msgs[j];
         *msg = (struct local_message){.req = reqs[j], .start_us = now_us(), .batch = &batch};
         strbuf_reset(&err);
-        if (open_message(msg, &err) < 0)
+        if (open_message(msg, reqs[j], &err) < 0)
             continue;
         for (size_t i = 0; i < reqs[j]->nrcpt; i++)
             deliver_one(msg, &reqs[j]->rcpts[i]);
