@@ -171,9 +171,9 @@ static void process_batch(struct deliver_request *req);
 static int open_message(struct local_message *msg, struct deliver_request *req, strbuf *err)
 {
     struct stat st;
-    msg->fd = queue_file_open_stat(local_cfg.queue_directory, req->queue_name,
-                                   mail_queue_depth(req->queue_name), req->queue_id, true, &st,
-                                   err);
+    msg->fd =
+        queue_file_open_stat(local_cfg.queue_directory, req->queue_name,
+                             mail_queue_depth(req->queue_name), req->queue_id, true, &st, err);
     if (msg->fd < 0) {
         msg_warn("%s: cannot open queue file: %s", req->queue_id, err->s);
         defer_all(req, "cannot open queue file", err->s);

@@ -77,10 +77,10 @@ int local_batch_commit(struct local_batch *b, strbuf *failed);
 /* The message being delivered. */
 struct local_message {
     const struct deliver_request *req;
-    int fd;               /* queue file, read-write (to mark recipients) */
+    int fd;                      /* queue file, read-write (to mark recipients) */
     struct queue_file_head head; /* its one read, shared by the renderings */
-    strlist delivered_to; /* Delivered-To: values already in the message */
-    int64_t start_us;     /* when this agent took the request */
+    strlist delivered_to;        /* Delivered-To: values already in the message */
+    int64_t start_us;            /* when this agent took the request */
     /* Batch mode: Maildir deliveries wait in *batch; log lines wait in
      * logs[] and DELIVERED marks wait too, until local_batch_commit().
      * NULL: no batch, every delivery is final at once. */

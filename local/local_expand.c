@@ -315,8 +315,7 @@ void local_recipient_parse(struct local_recipient *r, const char *address, const
  * return still as pw (the Maildir delivery that follows is made as pw);
  * otherwise, and whenever a file is found or something is logged, back
  * as root. */
-static char *find_forward(const struct local_recipient *r, const struct local_privs *pw,
-                          bool stay)
+static char *find_forward(const struct local_recipient *r, const struct local_privs *pw, bool stay)
 {
     strbuf path = STRBUF_INIT, err = STRBUF_INIT;
     char *text = NULL;

@@ -27,7 +27,7 @@ struct maildir_delivery {
     strbuf tmp_path; /* tmp/ file being written */
     strbuf buffer;   /* pending output, flushed in large writes */
     strbuf final_path;
-    strbuf host; /* host name part of file names, '/' and ':' escaped */
+    strbuf host;          /* host name part of file names, '/' and ':' escaped */
     long long size_limit; /* > 0: maildir_set_size_limit */
     long long size;       /* bytes given to maildir_write so far */
 };

@@ -830,8 +830,8 @@ void queue_file_head_release(struct queue_file_head *h)
     h->len = 0;
 }
 
-queue_file_reader *queue_file_reader_open_head(const struct queue_file_head *h,
-                                               size_t record_limit, strbuf *err)
+queue_file_reader *queue_file_reader_open_head(const struct queue_file_head *h, size_t record_limit,
+                                               strbuf *err)
 {
     (void)err;
     if (record_limit < QF_MIN_RECORD_LIMIT || record_limit > UINT32_MAX)
@@ -848,8 +848,7 @@ queue_file_reader *queue_file_reader_open_head(const struct queue_file_head *h,
     return r;
 }
 
-int queue_file_head_mark_recipient(struct queue_file_head *h, off_t offset, int status,
-                                   strbuf *err)
+int queue_file_head_mark_recipient(struct queue_file_head *h, off_t offset, int status, strbuf *err)
 {
     if (offset < 0 || offset + QF_HDR_LEN + 1 > (off_t)h->len)
         return queue_file_mark_recipient(h->fd, offset, status, err);

@@ -288,8 +288,8 @@ int queue_file_head_load(struct queue_file_head *h, int fd, const struct stat *s
 void queue_file_head_release(struct queue_file_head *h);
 /* queue_file_reader_open on h->fd without an fstat or a read of what h
  * already holds. */
-queue_file_reader *queue_file_reader_open_head(const struct queue_file_head *h,
-                                               size_t record_limit, strbuf *err);
+queue_file_reader *queue_file_reader_open_head(const struct queue_file_head *h, size_t record_limit,
+                                               strbuf *err);
 /* queue_file_mark_recipient on h->fd, and the same byte in h's copy; a
  * record inside the copy is checked there (no pread), one beyond it on
  * the file. */

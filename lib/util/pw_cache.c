@@ -42,10 +42,9 @@ static bool changed(const char *path, const struct pw_file_key *was, struct pw_f
                                 .size = st.st_size,
                                 .mtime = st.st_mtim,
                                 .ctime = st.st_ctim};
-    return !was->valid || was->dev != now->dev || was->ino != now->ino ||
-           was->size != now->size || was->mtime.tv_sec != now->mtime.tv_sec ||
-           was->mtime.tv_nsec != now->mtime.tv_nsec || was->ctime.tv_sec != now->ctime.tv_sec ||
-           was->ctime.tv_nsec != now->ctime.tv_nsec;
+    return !was->valid || was->dev != now->dev || was->ino != now->ino || was->size != now->size ||
+           was->mtime.tv_sec != now->mtime.tv_sec || was->mtime.tv_nsec != now->mtime.tv_nsec ||
+           was->ctime.tv_sec != now->ctime.tv_sec || was->ctime.tv_nsec != now->ctime.tv_nsec;
 }
 
 /* Does the "passwd:" line name "files" as its first source? */
@@ -150,8 +149,8 @@ static int from_getpwnam(pw_cache *c, const char *name, struct pw_cache_entry *e
     struct passwd *pw = getpwnam(name);
     if (pw == NULL)
         return 0;
-    c->found = (struct pw_cache_entry){pw->pw_name, pw->pw_uid, pw->pw_gid, pw->pw_dir,
-                                       pw->pw_shell};
+    c->found =
+        (struct pw_cache_entry){pw->pw_name, pw->pw_uid, pw->pw_gid, pw->pw_dir, pw->pw_shell};
     *e = c->found;
     return 1;
 }

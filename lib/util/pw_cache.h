@@ -45,8 +45,8 @@ struct pw_cache_row;
 typedef struct pw_cache {
     const char *passwd_path, *nsswitch_path;
     struct pw_file_key passwd_key, nsswitch_key;
-    bool files_first;           /* nsswitch.conf's passwd: starts with files */
-    struct pw_cache_row *rows;  /* sorted by name, then line number */
+    bool files_first;          /* nsswitch.conf's passwd: starts with files */
+    struct pw_cache_row *rows; /* sorted by name, then line number */
     size_t nrows;
     struct pw_cache_entry found; /* getpwnam's answer, copied */
 } pw_cache;

@@ -256,8 +256,7 @@ static void failures_defer_except_too_big(void **state)
 }
 
 /* What render_all yields, from a queue_file_head instead of the fd. */
-static void render_all_head(const struct queue_file_head *h, enum mailbox_format fmt,
-                            strbuf *out)
+static void render_all_head(const struct queue_file_head *h, enum mailbox_format fmt, strbuf *out)
 {
     const struct mailbox_message m = {h->fd, LIMIT, "sender@example.org", ARRIVAL, h};
     strbuf err = STRBUF_INIT;
