@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "delivery_log.h"
@@ -141,6 +143,7 @@ static void deliver_one(struct local_message *msg, struct deliver_rcpt *rcpt)
 {
     struct local_attempt at = {.msg = msg, .rcpt = rcpt};
     local_expand_recipient(&at, rcpt->address, 0);
+    local_privs_leave(); /* root again, whatever path was taken (no-op) */
     if (at.deferred)
         deliver_rcpt_set(rcpt, DELIVER_DEFERRED, at.defer_dsn, "%s", at.first_defer.s);
     else if (at.bounced)
@@ -161,6 +164,31 @@ static void defer_all(struct deliver_request *req, const char *what, const char 
 
 static void process_batch(struct deliver_request *req);
 
+/* Open msg->req's queue file, read it once (msg->head: every recipient's
+ * rendering reuses that read) and collect its Delivered-To: values. 0, or
+ * -1 with every recipient deferred (msg->fd may be open: the caller closes
+ * it). */
+static int open_message(struct local_message *msg, struct deliver_request *req, strbuf *err)
+{
+    struct stat st;
+    msg->fd =
+        queue_file_open_stat(local_cfg.queue_directory, req->queue_name,
+                             mail_queue_depth(req->queue_name), req->queue_id, true, &st, err);
+    if (msg->fd < 0) {
+        msg_warn("%s: cannot open queue file: %s", req->queue_id, err->s);
+        defer_all(req, "cannot open queue file", err->s);
+        return -1;
+    }
+    if (queue_file_head_load(&msg->head, msg->fd, &st, err) < 0 ||
+        mail_copy_delivered_to_head(&msg->head, local_cfg.record_limit, &msg->delivered_to, err) <
+            0) {
+        msg_warn("%s: corrupt queue file: %s", req->queue_id, err->s);
+        defer_all(req, "cannot read queue file", err->s);
+        return -1;
+    }
+    return 0;
+}
+
 static void process_request(struct deliver_request *req)
 {
     if (req->nbatch > 0) {
@@ -169,28 +197,20 @@ static void process_request(struct deliver_request *req)
     }
     strbuf err = STRBUF_INIT;
     struct local_message msg = {.req = req, .start_us = now_us()};
-    msg.fd = queue_file_open(local_cfg.queue_directory, req->queue_name,
-                             mail_queue_depth(req->queue_name), req->queue_id, true, &err);
-    if (msg.fd < 0) {
-        msg_warn("%s: cannot open queue file: %s", req->queue_id, err.s);
-        defer_all(req, "cannot open queue file", err.s);
-    } else if (mail_copy_delivered_to(msg.fd, local_cfg.record_limit, &msg.delivered_to, &err) <
-               0) {
-        msg_warn("%s: corrupt queue file: %s", req->queue_id, err.s);
-        defer_all(req, "cannot read queue file", err.s);
-    } else {
+    if (open_message(&msg, req, &err) == 0) {
         for (size_t i = 0; i < req->nrcpt; i++) {
             deliver_one(&msg, &req->rcpts[i]);
             if (req->rcpts[i].status == DELIVER_SENT && !(req->flags & DELIVER_FLAG_VERIFY)) {
                 strbuf_reset(&err);
-                if (queue_file_mark_recipient(msg.fd, req->rcpts[i].offset, QF_RCPT_DELIVERED,
-                                              &err) < 0)
+                if (queue_file_head_mark_recipient(&msg.head, req->rcpts[i].offset,
+                                                   QF_RCPT_DELIVERED, &err) < 0)
                     msg_warn("%s: cannot mark recipient done: %s", req->queue_id, err.s);
             }
         }
     }
     if (msg.fd >= 0)
         close(msg.fd);
+    queue_file_head_release(&msg.head);
     strlist_release(&msg.delivered_to);
     strbuf_release(&err);
 }
@@ -237,7 +257,8 @@ static void mark_delivered(struct local_message *msg, strbuf *err)
         if (req->rcpts[i].status != DELIVER_SENT)
             continue;
         strbuf_reset(err);
-        if (queue_file_mark_recipient(msg->fd, req->rcpts[i].offset, QF_RCPT_DELIVERED, err) < 0)
+        if (queue_file_head_mark_recipient(&msg->head, req->rcpts[i].offset, QF_RCPT_DELIVERED,
+                                           err) < 0)
             msg_warn("%s: cannot mark recipient done: %s", req->queue_id, err->s);
     }
 }
@@ -258,20 +279,8 @@ static void process_batch(struct deliver_request *req)
         struct local_message *msg = &msgs[j];
         *msg = (struct local_message){.req = reqs[j], .start_us = now_us(), .batch = &batch};
         strbuf_reset(&err);
-        msg->fd =
-            queue_file_open(local_cfg.queue_directory, reqs[j]->queue_name,
-                            mail_queue_depth(reqs[j]->queue_name), reqs[j]->queue_id, true, &err);
-        if (msg->fd < 0) {
-            msg_warn("%s: cannot open queue file: %s", reqs[j]->queue_id, err.s);
-            defer_all(reqs[j], "cannot open queue file", err.s);
+        if (open_message(msg, reqs[j], &err) < 0)
             continue;
-        }
-        if (mail_copy_delivered_to(msg->fd, local_cfg.record_limit, &msg->delivered_to, &err) <
-            0) {
-            msg_warn("%s: corrupt queue file: %s", reqs[j]->queue_id, err.s);
-            defer_all(reqs[j], "cannot read queue file", err.s);
-            continue;
-        }
         for (size_t i = 0; i < reqs[j]->nrcpt; i++)
             deliver_one(msg, &reqs[j]->rcpts[i]);
         if (!msg->pending_sync) {
@@ -302,6 +311,7 @@ static void process_batch(struct deliver_request *req)
         }
         if (msg->fd >= 0 && close(msg->fd) < 0)
             msg_warn("%s: close queue file: %m", reqs[j]->queue_id);
+        queue_file_head_release(&msg->head);
         strlist_release(&msg->delivered_to);
     }
     strbuf_release(&failed);

@@ -19,6 +19,7 @@
 #include "mailbox_content.h"
 #include "maps.h"
 #include "match_list.h"
+#include "queue_file.h"
 #include "strbuf.h"
 #include "strlist.h"
 
@@ -76,9 +77,10 @@ int local_batch_commit(struct local_batch *b, strbuf *failed);
 /* The message being delivered. */
 struct local_message {
     const struct deliver_request *req;
-    int fd;               /* queue file, read-write (to mark recipients) */
-    strlist delivered_to; /* Delivered-To: values already in the message */
-    int64_t start_us;     /* when this agent took the request */
+    int fd;                      /* queue file, read-write (to mark recipients) */
+    struct queue_file_head head; /* its one read, shared by the renderings */
+    strlist delivered_to;        /* Delivered-To: values already in the message */
+    int64_t start_us;            /* when this agent took the request */
     /* Batch mode: Maildir deliveries wait in *batch; log lines wait in
      * logs[] and DELIVERED marks wait too, until local_batch_commit().
      * NULL: no batch, every delivery is final at once. */
@@ -107,6 +109,21 @@ struct local_privs {
     const char *home;
     const char *shell;
 };
+
+/* local_deliver.c: become p (effective uid and gid, groups just gid) or
+ * go back to root. Entering the identity already in effect does nothing,
+ * leaving twice neither: a caller that keeps an identity on for the next
+ * step (local_expand.c's .forward lookup before a Maildir delivery) saves
+ * the switch back and forth. Every path returns to root before anything
+ * that needs root (the spool, commands, sockets, the next request).
+ * 0, or -1 with errno (still root). */
+int local_privs_enter(const struct local_privs *p);
+void local_privs_leave(void);
+
+/* local_deliver.c: true when local_deliver_mailbox(at, ..., pw) will write
+ * a Maildir as pw and nothing else (no mailbox_transport or
+ * mailbox_command, home_mailbox ending in '/', not verifying). */
+bool local_mailbox_is_maildir(const struct local_attempt *at);
 
 /* local_expand.c: the default_privs account (nobody when it is missing). */
 void local_default_privs(struct local_privs *p);

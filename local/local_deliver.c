@@ -19,24 +19,46 @@
 #include "mailbox_mbox.h"
 #include "msg.h"
 
+/* The effective identity now: root, or `uid`/`gid` with the one group
+ * gid. Kept so that entering the identity we are already in costs no
+ * system call (a .forward looked for as the user, then the Maildir written
+ * as the same user: local_expand.c). */
+static struct {
+    bool in;
+    uid_t uid;
+    gid_t gid;
+} privs_now;
+
 /* Switch effective ids (real ids stay root so we can switch back). */
-static int privs_enter(const struct local_privs *p)
+int local_privs_enter(const struct local_privs *p)
 {
+    if (privs_now.in && privs_now.uid == p->uid && privs_now.gid == p->gid)
+        return 0;
+    local_privs_leave();
     if (setgroups(1, &p->gid) < 0 || setegid(p->gid) < 0 || seteuid(p->uid) < 0) {
         int saved = errno;
-        if (seteuid(0) < 0 || setegid(0) < 0)
+        if (seteuid(0) < 0 || setegid(0) < 0 || setgroups(0, NULL) < 0)
             msg_fatal("cannot restore root privileges: %m");
         errno = saved;
         return -1;
     }
+    privs_now.in = true;
+    privs_now.uid = p->uid;
+    privs_now.gid = p->gid;
     return 0;
 }
 
-static void privs_leave(void)
+void local_privs_leave(void)
 {
+    if (!privs_now.in)
+        return;
     if (seteuid(0) < 0 || setegid(0) < 0 || setgroups(0, NULL) < 0)
         msg_fatal("cannot restore root privileges: %m");
+    privs_now.in = false;
 }
+
+#define privs_enter local_privs_enter
+#define privs_leave local_privs_leave
 
 /* A write failure as the recipient's outcome (mailbox_failure: too big
  * bounces, the rest defers). */
@@ -52,6 +74,7 @@ struct mailbox_render *local_render_open(struct local_message *msg, enum mailbox
 {
     const struct mailbox_message m = {
         .fd = msg->fd,
+        .head = &msg->head,
         .record_limit = local_cfg.record_limit,
         .sender = msg->req->sender,
         .arrival = (time_t)(msg->req->arrival_us / 1000000),
@@ -151,8 +174,10 @@ static void deliver_maildir(struct local_attempt *at, const char *recipient, con
                       (long)pw->uid, strerror(errno));
         return;
     }
-    struct rlimit old = mailbox_size_limit_enter(local_cfg.mailbox_size_limit);
+    /* mailbox_size_limit is counted by the writer (a new file, so its size
+     * is what is written): no setrlimit pair per message. */
     if (maildir_begin(&md, dir, maildir_local_hostname(), &err) == 0) {
+        maildir_set_size_limit(&md, local_cfg.mailbox_size_limit);
         r = local_render_open(at->msg, MAILBOX_FORMAT_MAILDIR, recipient, at->rcpt->orig_rcpt,
                               &err);
         int n = r ? mailbox_render_to_maildir(r, &md, &err) : -1;
@@ -172,7 +197,6 @@ static void deliver_maildir(struct local_attempt *at, const char *recipient, con
     }
     mailbox_render_close(&r);
     maildir_end(&md);
-    mailbox_size_limit_leave(old);
     privs_leave();
     if (ret == 0)
         local_outcome(at, recipient, DELIVER_SENT, "2.0.0", "delivered to maildir");
@@ -234,6 +258,13 @@ static int spool_mailbox_ready(const char *path, const struct local_privs *pw, s
         return -1;
     }
     return 0;
+}
+
+bool local_mailbox_is_maildir(const struct local_attempt *at)
+{
+    const char *hm = local_cfg.home_mailbox;
+    return !*local_cfg.mailbox_transport && !*local_cfg.mailbox_command && !local_verifying(at) &&
+           *hm && hm[strlen(hm) - 1] == '/';
 }
 
 void local_deliver_mailbox(struct local_attempt *at, const char *recipient,

@@ -12,7 +12,8 @@
 /* Stream the queued content into cleanup. */
 static int copy_content(struct local_message *msg, cleanup_client *cc, strbuf *err)
 {
-    queue_file_reader *reader = queue_file_reader_open(msg->fd, local_cfg.record_limit, err);
+    queue_file_reader *reader =
+        queue_file_reader_open_head(&msg->head, local_cfg.record_limit, err);
     if (reader == NULL)
         return -1;
     queue_file_record rec = QUEUE_FILE_RECORD_INIT;

@@ -89,11 +89,23 @@ static void put_prefix(struct mail_copy *c)
     strbuf_release(&line);
 }
 
+static struct mail_copy *copy_start(queue_file_reader *reader, const struct mail_copy_info *info);
+
 struct mail_copy *mail_copy_open(int fd, const struct mail_copy_info *info, strbuf *err)
 {
     queue_file_reader *reader = queue_file_reader_open(fd, info->record_limit, err);
-    if (reader == NULL)
-        return NULL;
+    return reader ? copy_start(reader, info) : NULL;
+}
+
+struct mail_copy *mail_copy_open_head(const struct queue_file_head *head,
+                                      const struct mail_copy_info *info, strbuf *err)
+{
+    queue_file_reader *reader = queue_file_reader_open_head(head, info->record_limit, err);
+    return reader ? copy_start(reader, info) : NULL;
+}
+
+static struct mail_copy *copy_start(queue_file_reader *reader, const struct mail_copy_info *info)
+{
     struct mail_copy *c = xcalloc(1, sizeof(*c));
     c->reader = reader;
     c->info = *info;
@@ -179,11 +191,24 @@ void mail_copy_close(struct mail_copy **cp)
     *cp = NULL;
 }
 
+static int delivered_to(queue_file_reader *reader, strlist *out, strbuf *err);
+
 int mail_copy_delivered_to(int fd, size_t record_limit, strlist *out, strbuf *err)
 {
     queue_file_reader *reader = queue_file_reader_open(fd, record_limit, err);
-    if (reader == NULL)
-        return -1;
+    return reader ? delivered_to(reader, out, err) : -1;
+}
+
+int mail_copy_delivered_to_head(const struct queue_file_head *head, size_t record_limit,
+                                strlist *out, strbuf *err)
+{
+    queue_file_reader *reader = queue_file_reader_open_head(head, record_limit, err);
+    return reader ? delivered_to(reader, out, err) : -1;
+}
+
+/* Frees reader. */
+static int delivered_to(queue_file_reader *reader, strlist *out, strbuf *err)
+{
     queue_file_record rec = QUEUE_FILE_RECORD_INIT;
     bool in_content = false;
     int ret;

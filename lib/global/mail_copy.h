@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "queue_file.h"
 #include "strbuf.h"
 #include "strlist.h"
 
@@ -50,6 +51,10 @@ struct mail_copy_info {
 struct mail_copy;
 /* Start reading the queue file behind fd; NULL with err. */
 struct mail_copy *mail_copy_open(int fd, const struct mail_copy_info *info, strbuf *err);
+/* The same on a queue file already read once (queue_file_head): no fstat,
+ * no second read of what the head holds. */
+struct mail_copy *mail_copy_open_head(const struct queue_file_head *head,
+                                      const struct mail_copy_info *info, strbuf *err);
 /* Next chunk (> 0 bytes), 0 at the end, -1 on a queue file error (err). */
 ssize_t mail_copy_next(struct mail_copy *c, const char **data, strbuf *err);
 void mail_copy_close(struct mail_copy **c);
@@ -61,5 +66,7 @@ void mail_copy_from_line(strbuf *out, const char *sender, time_t when);
 /* Append the values of the Delivered-To: headers in the header section of
  * the queue file behind fd to *out (loop detection). 0, or -1 with err. */
 int mail_copy_delivered_to(int fd, size_t record_limit, strlist *out, strbuf *err);
+int mail_copy_delivered_to_head(const struct queue_file_head *head, size_t record_limit,
+                                strlist *out, strbuf *err);
 
 #endif

@@ -30,7 +30,8 @@ struct mailbox_render *mailbox_render_open(const struct mailbox_message *msg,
         .from_time = msg->arrival,
         .record_limit = msg->record_limit,
     };
-    struct mail_copy *copy = mail_copy_open(msg->fd, &info, err);
+    struct mail_copy *copy = msg->head ? mail_copy_open_head(msg->head, &info, err)
+                                       : mail_copy_open(msg->fd, &info, err);
     if (copy == NULL)
         return NULL;
     struct mailbox_render *r = xmalloc(sizeof(*r));

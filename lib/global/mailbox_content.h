@@ -33,6 +33,7 @@
 #include "deliver_request.h"
 #include "mailbox_maildir.h"
 #include "mailbox_mbox.h"
+#include "queue_file.h"
 #include "strbuf.h"
 #include "strlist.h"
 
@@ -48,6 +49,9 @@ struct mailbox_message {
     size_t record_limit; /* mail_queue_read_limit() */
     const char *sender;  /* internal form; "" for <> */
     time_t arrival;      /* for the From_ line */
+    /* Optional: the queue file as read once (fd is then head->fd);
+     * renderings take it from there (queue_file_head). */
+    const struct queue_file_head *head;
 };
 
 struct mailbox_render;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "msg.h"
 
 /* Large enough that a typical message is one write(2), small enough that a
  * huge one never sits in memory. */
@@ -90,7 +91,7 @@ int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *
         gettimeofday(&tv, NULL);
         strbuf_reset(&md->tmp_path);
         strbuf_printf(&md->tmp_path, "%s/tmp/%lld.P%ldQ%u.%s", md->dir.s, (long long)tv.tv_sec,
-                      (long)getpid(), counter++, md->host.s);
+                      msg_pid(), counter++, md->host.s);
         md->fd = open(md->tmp_path.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (md->fd >= 0)
             return 0;
@@ -122,8 +123,18 @@ static int flush_buffer(struct maildir_delivery *md)
     return 0;
 }
 
+void maildir_set_size_limit(struct maildir_delivery *md, long long limit)
+{
+    md->size_limit = limit;
+}
+
 int maildir_write(struct maildir_delivery *md, const void *data, size_t len, strbuf *err)
 {
+    if (md->size_limit > 0 && (long long)len > md->size_limit - md->size) {
+        errno = EFBIG;
+        return fail(md, err, "write maildir file", md->tmp_path.s);
+    }
+    md->size += (long long)len;
     strbuf_append(&md->buffer, data, len);
     if (md->buffer.len >= MAILDIR_FLUSH_SIZE && flush_buffer(md) < 0)
         return fail(md, err, "write maildir file", md->tmp_path.s);

@@ -27,7 +27,9 @@ struct maildir_delivery {
     strbuf tmp_path; /* tmp/ file being written */
     strbuf buffer;   /* pending output, flushed in large writes */
     strbuf final_path;
-    strbuf host; /* host name part of file names, '/' and ':' escaped */
+    strbuf host;          /* host name part of file names, '/' and ':' escaped */
+    long long size_limit; /* > 0: maildir_set_size_limit */
+    long long size;       /* bytes given to maildir_write so far */
 };
 
 /* The name of this machine (gethostname), for maildir_begin's hostname:
@@ -38,6 +40,10 @@ const char *maildir_local_hostname(void);
 int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *hostname,
                   strbuf *err);
 int maildir_write(struct maildir_delivery *md, const void *data, size_t len, strbuf *err);
+/* After maildir_begin: limit > 0 makes a maildir_write that would take the
+ * file past `limit` bytes fail with EFBIG, as RLIMIT_FSIZE would
+ * (mailbox_size_limit), without the two setrlimit calls per message. */
+void maildir_set_size_limit(struct maildir_delivery *md, long long limit);
 int maildir_commit(struct maildir_delivery *md, strbuf *err);
 /* maildir_commit in three steps, for callers that sync several messages
  * together (local(8)'s batches, local_destination_batch_limit):

@@ -795,6 +795,87 @@ queue_file_reader *queue_file_reader_open(int fd, size_t record_limit, strbuf *e
     return r;
 }
 
+int queue_file_head_load(struct queue_file_head *h, int fd, const struct stat *st, strbuf *err)
+{
+    *h = (struct queue_file_head){.fd = fd, .size = st->st_size};
+    if (!S_ISREG(st->st_mode)) {
+        if (err)
+            strbuf_puts(err, "queue file is not a regular file");
+        return -1;
+    }
+    size_t want = st->st_size < IO_BUF_SIZE ? (size_t)st->st_size : IO_BUF_SIZE;
+    h->data = xmalloc(want ? want : 1);
+    /* Short reads (a file shrinking meanwhile) keep what came: the readers
+     * then pread the rest and report the truncation as they always do. */
+    while (h->len < want) {
+        ssize_t got = pread(fd, h->data + h->len, want - h->len, (off_t)h->len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            if (err)
+                strbuf_printf(err, "read queue file: %s", strerror(errno));
+            queue_file_head_release(h);
+            return -1;
+        }
+        if (got == 0)
+            break;
+        h->len += (size_t)got;
+    }
+    return 0;
+}
+
+void queue_file_head_release(struct queue_file_head *h)
+{
+    XFREE(h->data);
+    h->len = 0;
+}
+
+queue_file_reader *queue_file_reader_open_head(const struct queue_file_head *h, size_t record_limit,
+                                               strbuf *err)
+{
+    (void)err;
+    if (record_limit < QF_MIN_RECORD_LIMIT || record_limit > UINT32_MAX)
+        msg_panic("queue_file_reader_open_head: bad record limit %zu", record_limit);
+    queue_file_reader *r = xcalloc(1, sizeof(*r));
+    r->fd = h->fd;
+    r->file_size = h->size;
+    r->limit = record_limit;
+    r->buf = xmalloc(IO_BUF_SIZE);
+    memcpy(r->buf, h->data, h->len);
+    r->buf_at = 0;
+    r->buf_len = h->len;
+    r->seg = SEG_SIZE;
+    return r;
+}
+
+int queue_file_head_mark_recipient(struct queue_file_head *h, off_t offset, int status, strbuf *err)
+{
+    if (offset < 0 || offset + QF_HDR_LEN + 1 > (off_t)h->len)
+        return queue_file_mark_recipient(h->fd, offset, status, err);
+    /* The record is in the copy: check it there (a record's type and length
+     * never change in place, its status byte takes only the three values)
+     * and save the pread queue_file_mark_recipient would make. */
+    if (status != QF_RCPT_TODO && status != QF_RCPT_DELIVERED && status != QF_RCPT_BOUNCED)
+        msg_panic("queue_file_head_mark_recipient: bad status 0x%02x", status);
+    unsigned char *hdr = h->data + offset;
+    if (hdr[0] != QF_REC_RCPT || get_u32(hdr + 1) < RCPT_FIXED_LEN ||
+        (hdr[5] != QF_RCPT_TODO && hdr[5] != QF_RCPT_DELIVERED && hdr[5] != QF_RCPT_BOUNCED)) {
+        if (err)
+            strbuf_printf(err, "no recipient record at offset %lld", (long long)offset);
+        errno = EINVAL;
+        return -1;
+    }
+    unsigned char b = (unsigned char)status;
+    if (pwrite_all(h->fd, &b, 1, offset + QF_RCPT_STATUS_AT) < 0) {
+        if (err)
+            strbuf_printf(err, "mark recipient at offset %lld: %s", (long long)offset,
+                          strerror(errno));
+        return -1;
+    }
+    h->data[offset + QF_RCPT_STATUS_AT] = b;
+    return 0;
+}
+
 void queue_file_reader_free(queue_file_reader **rp)
 {
     queue_file_reader *r = *rp;
@@ -1126,6 +1207,13 @@ static int queue_paths(strbuf *dir, strbuf *hash, const char *queue_dir, const c
 int queue_file_open(const char *queue_dir, const char *queue, int hash_depth, const char *id,
                     bool writable, strbuf *err)
 {
+    struct stat st;
+    return queue_file_open_stat(queue_dir, queue, hash_depth, id, writable, &st, err);
+}
+
+int queue_file_open_stat(const char *queue_dir, const char *queue, int hash_depth, const char *id,
+                         bool writable, struct stat *stp, strbuf *err)
+{
     strbuf dir = STRBUF_INIT, hash = STRBUF_INIT;
     int fd = -1;
     if (queue_paths(&dir, &hash, queue_dir, queue, hash_depth, id, err) < 0)
@@ -1141,6 +1229,7 @@ int queue_file_open(const char *queue_dir, const char *queue, int hash_depth, co
     }
     struct stat st;
     int bad = fstat(fd, &st) < 0 ? errno : S_ISREG(st.st_mode) ? 0 : EINVAL;
+    *stp = st;
     if (bad) {
         int saved = bad;
         if (err)

@@ -269,6 +269,33 @@ typedef struct queue_file_reader queue_file_reader;
  * reason in err when fstat fails or the fd is not a regular file. */
 queue_file_reader *queue_file_reader_open(int fd, size_t record_limit, strbuf *err);
 
+/* A queue file read once for several readers (local(8): the Delivered-To
+ * scan, then one rendering per recipient): its size at open and its
+ * first bytes (up to 64 KiB: a whole ordinary message), from ONE pread.
+ * Readers opened on it take those bytes from memory and pread only
+ * what lies beyond. The file may change under it only where every reader
+ * may already see either value (recipient status bytes, the SIZE record's
+ * warn time): it is an earlier read of the same file, no more. */
+struct queue_file_head {
+    int fd;
+    off_t size;          /* st_size when loaded */
+    unsigned char *data; /* bytes [0, len) of the file */
+    size_t len;
+};
+/* Load from fd (st: its fstat, e.g. from queue_file_open_stat). 0, or -1
+ * with the reason (err; *h is then empty). */
+int queue_file_head_load(struct queue_file_head *h, int fd, const struct stat *st, strbuf *err);
+void queue_file_head_release(struct queue_file_head *h);
+/* queue_file_reader_open on h->fd without an fstat or a read of what h
+ * already holds. */
+queue_file_reader *queue_file_reader_open_head(const struct queue_file_head *h, size_t record_limit,
+                                               strbuf *err);
+/* queue_file_mark_recipient on h->fd, and the same byte in h's copy; a
+ * record inside the copy is checked there (no pread), one beyond it on
+ * the file. */
+int queue_file_head_mark_recipient(struct queue_file_head *h, off_t offset, int status,
+                                   strbuf *err);
+
 /* Next record: 1 = a record in *rec (every type, SIZE and the segment
  * markers included, END excluded); 0 = the END record was reached, the file
  * ends there and is consistent; -1 = corrupt or unreadable, reason in err
@@ -302,6 +329,9 @@ bool queue_file_mode_complete(const struct stat *st);
  * incomplete file. */
 int queue_file_open(const char *queue_dir, const char *queue, int hash_depth, const char *id,
                     bool writable, strbuf *err);
+/* The same, and the fstat it made in *st (for queue_file_head_load). */
+int queue_file_open_stat(const char *queue_dir, const char *queue, int hash_depth, const char *id,
+                         bool writable, struct stat *st, strbuf *err);
 
 /* Set the status byte of the 'R' record at `offset` with pwrite, after
  * checking that a recipient record is really there. -1 with the reason on

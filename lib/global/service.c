@@ -65,7 +65,7 @@ static void send_status(int avail)
 {
     if (svc.status_fd < 0 || svc.master_gone)
         return;
-    struct master_status st = {.pid = getpid(), .gen = svc.gen, .avail = avail};
+    struct master_status st = {.pid = (pid_t)msg_pid(), .gen = svc.gen, .avail = avail};
     for (;;) {
         ssize_t n = send(svc.status_fd, &st, sizeof(st), MSG_NOSIGNAL);
         if (n == (ssize_t)sizeof(st))

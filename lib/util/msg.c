@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,29 @@ void msg_stderr_warnings(bool on)
 {
     msg_state.to_stderr = on;
     msg_state.stderr_warnings_only = on;
+}
+
+/* 0: not known yet (or just forked). */
+static long cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void forget_pid(void)
+{
+    cached_pid = 0;
+}
+
+static void register_forget_pid(void)
+{
+    (void)pthread_atfork(NULL, NULL, forget_pid);
+}
+
+long msg_pid(void)
+{
+    if (cached_pid == 0) {
+        pthread_once(&pid_once, register_forget_pid);
+        cached_pid = (long)getpid();
+    }
+    return cached_pid;
 }
 
 void msg_init(const char *service, bool to_stderr)
@@ -269,7 +293,7 @@ static void msg_vlog(enum msg_level level, const char *fmt, va_list ap)
     check_rotated(now);
     if (msg_state.log_fd >= 0) {
         msg_log_stamp(&line, now);
-        strbuf_printf(&line, " %s %s[%ld]: %s%s\n", msg_state.host, msg_state.ident, (long)getpid(),
+        strbuf_printf(&line, " %s %s[%ld]: %s%s\n", msg_state.host, msg_state.ident, msg_pid(),
                       level_prefix(level), strbuf_str(&text));
         if (write(msg_state.log_fd, line.s, line.len) < 0) {
             /* Nowhere left to report it; stderr below still gets it. */

@@ -28,6 +28,11 @@ maillog_file writes "Dec 02"), one write(2) per line, O_APPEND,
  * with ident "postfix/<service>" until msg_configure is called. */
 void msg_init(const char *service, bool to_stderr);
 
+/* This process's pid, as getpid() returns it, without a system call after
+ * the first one (the log line of every message names it). A child made by
+ * fork() gets its own: the cache is cleared in the child (pthread_atfork). */
+long msg_pid(void);
+
 /* With `on`, warnings and worse also go to stderr, informational lines
  * only to the log (a daemon before it detaches, a command that reports
  * library warnings); with `off`, nothing goes to stderr. */

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +69,7 @@ static int make_file(const char *const *lines, size_t n)
 /* Everything the renderer yields, as one string. */
 static void render_all(int fd, enum mailbox_format fmt, const char *orig, strbuf *out)
 {
-    const struct mailbox_message m = {fd, LIMIT, "sender@example.org", ARRIVAL};
+    const struct mailbox_message m = {fd, LIMIT, "sender@example.org", ARRIVAL, NULL};
     strbuf err = STRBUF_INIT;
     struct mailbox_render *r = mailbox_render_open(&m, fmt, "rcpt@example.com", orig, &err);
     assert_non_null(r);
@@ -150,7 +151,7 @@ static void null_sender(void **state)
     (void)state;
     const char *lines[] = {"Subject: bounce", "", "x"};
     int fd = make_file(lines, 3);
-    const struct mailbox_message m = {fd, LIMIT, "", ARRIVAL};
+    const struct mailbox_message m = {fd, LIMIT, "", ARRIVAL, NULL};
     strbuf err = STRBUF_INIT;
     struct mailbox_render *r = mailbox_render_open(&m, MAILBOX_FORMAT_MBOX, "u@x", NULL, &err);
     const char *data;
@@ -191,7 +192,7 @@ static void copy_under_a_size_limit(void **state)
     (void)state;
     signal(SIGXFSZ, SIG_IGN); /* what local(8) and virtual(8) do at start */
     int fd = make_file(MESSAGE, NLINES);
-    const struct mailbox_message m = {fd, LIMIT, "sender@example.org", ARRIVAL};
+    const struct mailbox_message m = {fd, LIMIT, "sender@example.org", ARRIVAL, NULL};
     strbuf err = STRBUF_INIT, path = STRBUF_INIT;
 
     strbuf_printf(&path, "%s/Maildir", qdir);
@@ -254,6 +255,101 @@ static void failures_defer_except_too_big(void **state)
     }
 }
 
+/* What render_all yields, from a queue_file_head instead of the fd. */
+static void render_all_head(const struct queue_file_head *h, enum mailbox_format fmt, strbuf *out)
+{
+    const struct mailbox_message m = {h->fd, LIMIT, "sender@example.org", ARRIVAL, h};
+    strbuf err = STRBUF_INIT;
+    struct mailbox_render *r = mailbox_render_open(&m, fmt, "rcpt@example.com", NULL, &err);
+    assert_non_null(r);
+    const char *data;
+    ssize_t n;
+    strbuf_reset(out);
+    while ((n = mailbox_render_next(r, &data, &err)) > 0)
+        strbuf_append(out, data, (size_t)n);
+    assert_int_equal(n, 0);
+    mailbox_render_close(&r);
+    strbuf_release(&err);
+}
+
+/* A file read once (queue_file_head) renders exactly as the file does,
+ * again and again, whether the head holds all of it or only its first
+ * 64 KiB; the Delivered-To scan agrees; a recipient mark reaches both the
+ * file and the head's copy. */
+static void head_renders_like_the_file(void **state)
+{
+    (void)state;
+    memset(long_line, 'L', sizeof(long_line) - 1);
+    static char filler[200];
+    memset(filler, 'f', sizeof(filler) - 1);
+    const char *big[2000];
+    for (size_t i = 0; i < 2000; i++)
+        big[i] = i == 0 ? "Delivered-To: big@example.com" : i == 1 ? "" : filler;
+    for (int round = 0; round < 2; round++) {
+        int fd = round == 0 ? make_file(MESSAGE, NLINES) : make_file(big, 2000);
+        struct stat st;
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_true(round == 0 ? st.st_size < 65536 : st.st_size > 65536);
+        struct queue_file_head h;
+        strbuf err = STRBUF_INIT, a = STRBUF_INIT, b = STRBUF_INIT;
+        assert_int_equal(queue_file_head_load(&h, fd, &st, &err), 0);
+        assert_int_equal(h.len, round == 0 ? (size_t)st.st_size : 65536);
+        static const enum mailbox_format fmts[] = {MAILBOX_FORMAT_MAILDIR, MAILBOX_FORMAT_MBOX,
+                                                   MAILBOX_FORMAT_COMMAND};
+        for (size_t k = 0; k < 3; k++) {
+            render_all(fd, fmts[k], NULL, &a);
+            render_all_head(&h, fmts[k], &b);
+            assert_int_equal(a.len, b.len);
+            assert_memory_equal(a.s, b.s, a.len);
+            render_all_head(&h, fmts[k], &b); /* reusable */
+            assert_memory_equal(a.s, b.s, a.len);
+        }
+        strlist x = STRLIST_INIT, y = STRLIST_INIT;
+        assert_int_equal(mail_copy_delivered_to(fd, LIMIT, &x, &err), 0);
+        assert_int_equal(mail_copy_delivered_to_head(&h, LIMIT, &y, &err), 0);
+        assert_int_equal(x.n, round == 0 ? 2 : 1);
+        assert_int_equal(x.n, y.n);
+        for (size_t i = 0; i < x.n; i++)
+            assert_string_equal(x.v[i], y.v[i]);
+        strlist_release(&x);
+        strlist_release(&y);
+        /* The recipient record's offset, as a reader reports it. */
+        queue_file_reader *rd = queue_file_reader_open_head(&h, LIMIT, &err);
+        assert_non_null(rd);
+        queue_file_record rec = QUEUE_FILE_RECORD_INIT;
+        off_t rcpt_at = -1;
+        while (queue_file_reader_next(rd, &rec, &err) > 0)
+            if (rec.type == QF_REC_RCPT)
+                rcpt_at = rec.offset;
+        queue_file_record_release(&rec);
+        queue_file_reader_free(&rd);
+        assert_true(rcpt_at > 0);
+        queue_file_head_release(&h);
+        /* Marking through a writable head: the file and the copy agree. */
+        char self[64];
+        snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+        int wfd = open(self, O_RDWR);
+        assert_true(wfd >= 0);
+        close(fd);
+        assert_int_equal(queue_file_head_load(&h, wfd, &st, &err), 0);
+        off_t status_at = rcpt_at + QF_RCPT_STATUS_AT;
+        assert_int_equal(h.data[status_at], QF_RCPT_TODO);
+        assert_int_equal(queue_file_head_mark_recipient(&h, rcpt_at, QF_RCPT_DELIVERED, &err), 0);
+        assert_int_equal(h.data[status_at], QF_RCPT_DELIVERED);
+        unsigned char on_disk = 0;
+        assert_int_equal(pread(wfd, &on_disk, 1, status_at), 1);
+        assert_int_equal(on_disk, QF_RCPT_DELIVERED);
+        /* A stale offset is refused and changes nothing. */
+        assert_int_equal(queue_file_head_mark_recipient(&h, rcpt_at + 1, QF_RCPT_DELIVERED, &err),
+                         -1);
+        close(wfd);
+        queue_file_head_release(&h);
+        strbuf_release(&err);
+        strbuf_release(&a);
+        strbuf_release(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +358,7 @@ int main(void)
         cmocka_unit_test(delivered_to_scan_stops_at_the_body),
         cmocka_unit_test(copy_under_a_size_limit),
         cmocka_unit_test(failures_defer_except_too_big),
+        cmocka_unit_test(head_renders_like_the_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -201,6 +201,37 @@ static void maildir_disk_full_fails_cleanly(void **state)
     strbuf_release(&err);
 }
 
+/* maildir_set_size_limit: exactly `limit` bytes fit, one more fails with
+ * EFBIG (what RLIMIT_FSIZE did) and leaves no file behind. */
+static void maildir_size_limit(void **state)
+{
+    char maildir[128], sub[160];
+    snprintf(maildir, sizeof(maildir), "%s/Limited", tmpdir);
+    snprintf(sub, sizeof(sub), "%s/Limited/tmp", tmpdir);
+    struct maildir_delivery md;
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(maildir_begin(&md, maildir, "host", &err), 0);
+    maildir_set_size_limit(&md, 10);
+    assert_int_equal(maildir_write(&md, "12345", 5, &err), 0);
+    assert_int_equal(maildir_write(&md, "67890", 5, &err), 0);
+    assert_int_equal(maildir_commit(&md, &err), 0);
+    maildir_end(&md);
+
+    strbuf_reset(&err);
+    assert_int_equal(maildir_begin(&md, maildir, "host", &err), 0);
+    maildir_set_size_limit(&md, 10);
+    assert_int_equal(maildir_write(&md, "12345", 5, &err), 0);
+    errno = 0;
+    assert_int_equal(maildir_write(&md, "678901", 6, &err), -1);
+    assert_int_equal(errno, EFBIG);
+    assert_non_null(strstr(err.s, "File too large"));
+    maildir_end(&md);
+    assert_int_equal(count_entries(sub), 0);
+    snprintf(sub, sizeof(sub), "%s/Limited/new", tmpdir);
+    assert_int_equal(count_entries(sub), 1);
+    strbuf_release(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +242,7 @@ int main(void)
         cmocka_unit_test(maildir_abandoned_leaves_nothing),
         cmocka_unit_test(maildir_unwritable_fails),
         cmocka_unit_test(maildir_disk_full_fails_cleanly),
+        cmocka_unit_test(maildir_size_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

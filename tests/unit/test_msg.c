@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -144,6 +145,32 @@ static void rotated_file_reopened(void **state)
     strbuf_release(&old);
 }
 
+/* The cached pid is the process's own, in a forked child too (a child
+ * that logs before exec must not name its parent). */
+static void pid_cached_and_renewed_after_fork(void **state)
+{
+    assert_int_equal(msg_pid(), (long)getpid());
+    assert_int_equal(msg_pid(), (long)getpid());
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        long seen[2] = {msg_pid(), (long)getpid()};
+        ssize_t n = write(pipefd[1], seen, sizeof(seen));
+        _exit(n == (ssize_t)sizeof(seen) ? 0 : 1);
+    }
+    close(pipefd[1]);
+    long seen[2] = {0, 0};
+    assert_int_equal(read(pipefd[0], seen, sizeof(seen)), (ssize_t)sizeof(seen));
+    close(pipefd[0]);
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_int_equal(seen[0], (long)child);
+    assert_int_equal(seen[1], (long)child);
+    assert_int_equal(msg_pid(), (long)getpid());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +179,7 @@ int main(void)
         cmocka_unit_test(follows_local_time_zone),
         cmocka_unit_test(maillog_line_format),
         cmocka_unit_test(rotated_file_reopened),
+        cmocka_unit_test(pid_cached_and_renewed_after_fork),
     };
     return cmocka_run_group_tests(tests, use_utc, NULL);
 }
