@@ -402,7 +402,8 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
         strbuf_release(&err);
         return -1;
     }
-    int fd = queue_file_open(qdir, "active", qmgr_cfg.active_depth, id, true, &err);
+    struct stat st; /* its mode says whether postsuper -e force-expired it */
+    int fd = queue_file_open_stat(qdir, "active", qmgr_cfg.active_depth, id, true, &st, &err);
     if (fd < 0) {
         /* Not ours to judge (incomplete, or an open failure): put it back. */
         msg_warn("%s: cannot open active queue file: %s", id, err.s);
@@ -439,8 +440,7 @@ int qmgr_message_activate(const char *id, const char *from, int from_depth)
     for (size_t i = 0; i < m->nrcpt; i++)
         if (m->rcpts[i].state == QR_PENDING)
             m->outstanding++;
-    struct stat st;
-    bool expired = !(m->flags & QF_FLAG_VERIFY) && fstat(fd, &st) == 0 && (st.st_mode & S_IXGRP);
+    bool expired = !(m->flags & QF_FLAG_VERIFY) && (st.st_mode & S_IXGRP);
     if (expired)
         msg_info("%s: from=<%s>, status=force-expired, returned to sender", m->id, m->sender);
     /* Hold one extra reference while routing so the message cannot finish

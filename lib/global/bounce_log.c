@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "mail_queue.h"
+#include "msg.h"
 
 bool bounce_log_name_valid(const char *log)
 {
@@ -160,7 +161,7 @@ int bounce_log_replace(const char *queue_dir, const char *log, const char *queue
     if (log_path(&path, queue_dir, log, queue_id, err) < 0)
         goto out;
     /* A name no queue ID can have ('.'), unique per process. */
-    strbuf_printf(&tmp, "%s.%ld.tmp", path.s, (long)getpid());
+    strbuf_printf(&tmp, "%s.%ld.tmp", path.s, (long)msg_pid());
     if ((fd = open_log(queue_dir, tmp.s, O_TRUNC, err)) < 0)
         goto out;
     for (size_t i = 0; i < n; i++)

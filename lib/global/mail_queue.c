@@ -162,6 +162,53 @@ struct mail_queue_scan {
     struct level lv[QUEUE_ID_MAX_DEPTH + 1];
 };
 
+/* Push the names of the directory open on `fd` (not "." names) to
+ * `out`. 0, or -1 with errno after a read error (what was read stays). */
+static int list_names(int fd, strlist *out)
+{
+#ifdef __linux__
+    /* getdents64 on the descriptor itself: fdopendir wants a descriptor of
+     * its own (dup), checks it (fstat, fcntl twice) and closes it again --
+     * five system calls per directory that qmgr pays per wake-up. */
+    union {
+        char bytes[32768];
+        struct dirent64 align;
+    } buf;
+    ssize_t n;
+    while ((n = getdents64(fd, buf.bytes, sizeof(buf.bytes))) > 0) {
+        for (ssize_t off = 0; off < n;) {
+            const struct dirent64 *de = (const struct dirent64 *)(buf.bytes + off);
+            off += de->d_reclen;
+            if (de->d_name[0] != '.')
+                strlist_push(out, de->d_name);
+        }
+    }
+    return n < 0 ? -1 : 0;
+#else
+    int dup_fd = dup(fd);
+    DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return -1;
+    }
+    struct dirent *de;
+    int ret = 0;
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] != '.')
+            strlist_push(out, de->d_name);
+        errno = 0;
+    }
+    if (errno != 0)
+        ret = -1;
+    int saved = errno;
+    closedir(d);
+    errno = saved;
+    return ret;
+#endif
+}
+
 /* Open `name` under `dirfd` and list it. -1 when it cannot be opened. A
  * hash directory (`nofollow`) that is a symlink is skipped: nothing a
  * scan yields may lie outside the queue. */
@@ -175,30 +222,13 @@ static int push(mail_queue_scan *s, int dirfd, const char *name, bool nofollow)
         errno = saved;
         return -1;
     }
-    int dup_fd = dup(fd);
-    DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
-    if (!d) {
-        msg_warn("read directory %s: %m", name);
-        if (dup_fd >= 0)
-            close(dup_fd);
-        close(fd);
-        return -1;
-    }
     struct level *l = &s->lv[++s->top];
     l->fd = fd;
     l->name = xstrdup(name);
     l->names = (strlist)STRLIST_INIT;
     l->next = 0;
-    struct dirent *de;
-    errno = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] != '.')
-            strlist_push(&l->names, de->d_name);
-        errno = 0;
-    }
-    if (errno != 0)
+    if (list_names(fd, &l->names) < 0)
         msg_warn("read directory %s: %m", name);
-    closedir(d);
     return 0;
 }
 

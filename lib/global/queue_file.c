@@ -140,6 +140,14 @@ static int open_dir_handle(const char *path)
  * local submissions are rare and the promise is the same. */
 static int fsync_dir_at(int dirfd, const char *rel, int file_fd)
 {
+    /* dirfd itself, when it was opened for reading: no second descriptor.
+     * An O_PATH handle answers EBADF. */
+    if (strcmp(rel, ".") == 0) {
+        if (fsync(dirfd) == 0)
+            return 0;
+        if (errno != EBADF)
+            return -1;
+    }
     int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == EACCES && file_fd >= 0)
@@ -312,7 +320,12 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, bool lon
     strbuf_printf(&dir, "%s/%s", queue_dir, queue);
     strbuf_set(&qf->path, strbuf_str(&dir));
 
-    qf->dirfd = open_dir_handle(strbuf_str(&dir));
+    /* Readable where we may read it (cleanup in incoming/): the commit then
+     * fsyncs this very descriptor instead of opening the directory again.
+     * postdrop may not read maildrop/ (mode 0730): a handle only. */
+    qf->dirfd = open(strbuf_str(&dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (qf->dirfd < 0 && errno == EACCES)
+        qf->dirfd = open_dir_handle(strbuf_str(&dir));
     if (qf->dirfd < 0) {
         qf_fail(qf, errno, "open queue directory");
         goto fail;
@@ -327,7 +340,7 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, bool lon
             goto fail;
         }
         strbuf_reset(&tmp);
-        strbuf_printf(&tmp, "%ld.%ld.%d", (long)qf->ctime.tv_usec, (long)getpid(), attempt);
+        strbuf_printf(&tmp, "%ld.%ld.%d", (long)qf->ctime.tv_usec, (long)msg_pid(), attempt);
         qf->fd = openat(qf->dirfd, strbuf_str(&tmp),
                         O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (qf->fd >= 0) {
@@ -1339,6 +1352,23 @@ int queue_file_move(const char *queue_dir, const char *id, const char *from, int
         goto done;
     strbuf_printf(&from_rel, "%s%s", strbuf_str(&from_hash), id);
     strbuf_printf(&to_rel, "%s%s", strbuf_str(&to_hash), id);
+    if (!sync) {
+        /* The common case, qmgr's moves: one rename by path (the same
+         * names the handles below would resolve), no handles to open and
+         * close. Anything else (a hash directory to make, an fsync, an
+         * error to tell apart) goes the long way. */
+        strbuf from_path = STRBUF_INIT, to_path = STRBUF_INIT;
+        strbuf_printf(&from_path, "%s/%s", strbuf_str(&from_dir), strbuf_str(&from_rel));
+        strbuf_printf(&to_path, "%s/%s", strbuf_str(&to_dir), strbuf_str(&to_rel));
+        int quick = rename_noreplace(AT_FDCWD, strbuf_str(&from_path), AT_FDCWD,
+                                     strbuf_str(&to_path));
+        strbuf_release(&from_path);
+        strbuf_release(&to_path);
+        if (quick == 0) {
+            ret = 0;
+            goto done;
+        }
+    }
     what = "open queue directory";
     if ((from_fd = open_dir_handle(strbuf_str(&from_dir))) < 0 ||
         (to_fd = open_dir_handle(strbuf_str(&to_dir))) < 0)
