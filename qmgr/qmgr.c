@@ -344,6 +344,7 @@ static void qmgr_init(const char *service, char **args)
     qmgr_cfg.myhostname = config_get("myhostname");
     qmgr_cfg.mail_name = config_get("mail_name");
     qmgr_cfg.default_filter_nexthop = config_get("default_filter_nexthop");
+    qmgr_cfg.recipient_delimiter = config_get("recipient_delimiter");
     qmgr_cfg.incoming_depth = mail_queue_depth("incoming");
     qmgr_cfg.active_depth = mail_queue_depth("active");
     qmgr_cfg.deferred_depth = mail_queue_depth("deferred");

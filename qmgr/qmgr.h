@@ -31,6 +31,7 @@ struct qmgr_config {
     const char *myhostname;
     const char *mail_name;
     const char *default_filter_nexthop; /* a FILTER without nexthop goes there */
+    const char *recipient_delimiter;    /* per-user destination queues ignore extensions */
     int incoming_depth, active_depth, deferred_depth, defer_depth, corrupt_depth, hold_depth;
     bool long_ids;
     bool allow_min_user; /* recipients starting with '-' may be delivered */

@@ -1,9 +1,11 @@
 /* qmgr_deliver - scheduling recipients onto delivery agents.
  *
  * Recipients are queued per transport and destination. A destination is the
- * nexthop, or the recipient itself when the transport takes one recipient
- * per request (<transport>_destination_recipient_limit = 1, e.g. local), so
- * that local_destination_concurrency_limit is per user as in Postfix.
+ * nexthop, or the recipient's local part without its extension @ nexthop
+ * when the transport takes one recipient per request
+ * (<transport>_destination_recipient_limit = 1, e.g. local), so that
+ * local_destination_concurrency_limit is per user as in Postfix
+ * (qmgr_queue_name.h).
  * Consecutive recipients of one message for one destination share a request
  * up to the recipient limit.
  *
@@ -51,6 +53,7 @@
 #include "mem.h"
 #include "msg.h"
 #include "qmgr.h"
+#include "qmgr_queue_name.h"
 #include "qmgr_feedback.h"
 #include "sock.h"
 #include "stream.h"
@@ -268,20 +271,12 @@ static struct dest *ready_pop(struct transport *t)
     return d;
 }
 
-static void lower(strbuf *b)
-{
-    for (size_t i = 0; i < b->len; i++)
-        if (b->s[i] >= 'A' && b->s[i] <= 'Z')
-            b->s[i] = (char)(b->s[i] - 'A' + 'a');
-}
-
 void qmgr_deliver_enqueue(struct qmgr_message *m, struct qmgr_rcpt *r, const char *transport,
                           const char *nexthop)
 {
     struct transport *t = transport_find(transport);
     strbuf key = STRBUF_INIT;
-    strbuf_set(&key, t->rcpt_limit == 1 ? r->address : nexthop);
-    lower(&key);
+    qmgr_queue_name(&key, r->address, nexthop, qmgr_cfg.recipient_delimiter, t->rcpt_limit == 1);
     struct dest *d = dest_find(t, key.s, nexthop);
     strbuf_release(&key);
     struct entry *e = d->tail;
