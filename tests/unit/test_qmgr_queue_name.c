@@ -21,8 +21,7 @@ static void test_per_recipient_strips_the_extension(void **state)
 {
     (void)state;
     assert_string_equal(name("user+1@example.com", "example.com", "+", true), "user@example.com");
-    assert_string_equal(name("user+a+b@example.com", "example.com", "+", true),
-                        "user@example.com");
+    assert_string_equal(name("user+a+b@example.com", "example.com", "+", true), "user@example.com");
     assert_string_equal(name("User@Example.COM", "Example.COM", "+", true), "user@example.com");
     /* Several delimiters: the first one found cuts. */
     assert_string_equal(name("a-b+c@x", "x", "+-", true), "a@x");
