@@ -77,6 +77,58 @@ static void put(smtp_data *d, unsigned char c)
         strbuf_putc(&d->line, (char)c);
 }
 
+/* put() for each of n bytes that hold no CR and no LF, with the same
+ * result byte for byte (the size limit and the line length limit cut where
+ * put() would), a copy per run instead of a call per byte. */
+static void put_span(smtp_data *d, const unsigned char *p, size_t n)
+{
+    if (!d->saw_nul && memchr(p, 0, n))
+        d->saw_nul = true;
+    if (!d->saw_8bit)
+        for (size_t k = 0; k < n; k++)
+            if (p[k] >= 0x80) {
+                d->saw_8bit = true;
+                break;
+            }
+    const size_t limit = d->opts.line_length_limit;
+    while (n > 0) {
+        if (!d->emitting) {
+            count(d, n);
+            return;
+        }
+        if (d->line.len >= limit) {
+            put(d, *p++);
+            n--;
+            continue;
+        }
+        size_t take = n < limit - d->line.len ? n : limit - d->line.len;
+        if (d->opts.message_size_limit > 0) {
+            uint64_t room =
+                d->size >= d->opts.message_size_limit ? 0 : d->opts.message_size_limit - d->size;
+            if (take > room)
+                take = (size_t)room;
+        }
+        if (take == 0) { /* the next byte goes past the size limit */
+            put(d, *p++);
+            n--;
+            continue;
+        }
+        count(d, take);
+        strbuf_append(&d->line, p, take);
+        p += take;
+        n -= take;
+    }
+}
+
+/* Bytes p[i..) up to the first CR or LF (or len). */
+static size_t text_run_end(const unsigned char *p, size_t i, size_t len)
+{
+    const unsigned char *lf = memchr(p + i, '\n', len - i);
+    size_t end = lf ? (size_t)(lf - p) : len;
+    const unsigned char *cr = memchr(p + i, '\r', end - i);
+    return cr ? (size_t)(cr - p) : end;
+}
+
 /* A line ends; crlf says whether it ended with a real <CR><LF>. */
 static void end_line(smtp_data *d, bool crlf)
 {
@@ -204,19 +256,29 @@ size_t smtp_data_feed(smtp_data *d, const void *buf, size_t len)
     if (d->done)
         return 0;
     if (d->mode == SMTP_DATA_MODE_BDAT) {
-        while (i < len)
+        while (i < len) {
+            /* Fast path: text up to the next CR or LF (no dots in BDAT). */
+            if (d->state != S_CR) {
+                size_t j = text_run_end(p, i, len);
+                if (j > i) {
+                    put_span(d, p + i, j - i);
+                    d->state = S_TEXT;
+                    i = j;
+                    if (i == len)
+                        break;
+                }
+            }
             if (bdat_byte(d, p[i]))
                 i++;
+        }
         return len;
     }
     while (i < len && !d->done) {
         /* Fast path: plain text inside a line. */
         if (d->state == S_TEXT) {
-            size_t j = i;
-            while (j < len && p[j] != '\r' && p[j] != '\n')
-                j++;
-            for (; i < j; i++)
-                put(d, p[i]);
+            size_t j = text_run_end(p, i, len);
+            put_span(d, p + i, j - i);
+            i = j;
             if (i == len)
                 break;
         }
