@@ -355,10 +355,18 @@ static int finish_line(stream *st, strbuf *line)
 
 int stream_read_line(stream *st, strbuf *line, size_t limit)
 {
-    int64_t op_dl = op_deadline(st);
+    /* The operation's deadline is read from the clock at its first read
+     * from the fd (nothing before that can wait): a line already buffered
+     * costs no clock_gettime. */
+    bool have_dl = false;
+    int64_t op_dl = -1;
     strbuf_reset(line);
     for (;;) {
         if (avail(st) == 0) {
+            if (!have_dl) {
+                op_dl = op_deadline(st);
+                have_dl = true;
+            }
             ssize_t n = fill(st, op_dl);
             if (n == STREAM_EOF)
                 return line->len ? STREAM_LINE_PARTIAL : STREAM_EOF;
@@ -451,6 +459,13 @@ ssize_t stream_read(stream *st, void *buf, size_t len)
 
 int stream_read_exact(stream *st, void *buf, size_t len)
 {
+    if (avail(st) >= len) {
+        /* All buffered (an attribute stream's many small fields): no clock
+         * read for a deadline that no I/O will need. */
+        memcpy(buf, st->in + st->in_pos, len);
+        st->in_pos += len;
+        return 0;
+    }
     int64_t op_dl = op_deadline(st);
     unsigned char *p = buf;
     while (len > 0) {
@@ -465,6 +480,11 @@ int stream_read_exact(stream *st, void *buf, size_t len)
 
 int stream_read_append(stream *st, strbuf *sb, size_t len)
 {
+    if (avail(st) >= len) { /* all buffered: as stream_read_exact */
+        strbuf_append(sb, st->in + st->in_pos, len);
+        st->in_pos += len;
+        return 0;
+    }
     int64_t op_dl = op_deadline(st);
     size_t orig = sb->len;
     while (len > 0) {
