@@ -447,11 +447,40 @@ static void busy_warning(struct mservice *s)
              "service time per client");
 }
 
+/* Status messages taken per system call: every connection a child takes
+ * and finishes is two messages, so under load many wait at once. */
+#define STATUS_BATCH 32
+
+static void apply_status(struct mservice *s, const struct master_status *st)
+{
+    struct mproc *p = find_proc(st->pid, NULL);
+    if (!p || p->serv != s || p->gen != s->gen || st->gen != s->gen) {
+        msg_debug("ignoring status from pid %ld (gen %u)", (long)st->pid, st->gen);
+        return;
+    }
+    if (st->avail == MASTER_STAT_TAKEN && p->avail) {
+        p->avail = false;
+        p->use_count++;
+        s->avail--;
+        s->used = true;
+        busy_warning(s);
+    } else if (st->avail == MASTER_STAT_AVAIL && !p->avail) {
+        p->avail = true;
+        s->avail++;
+    }
+}
+
 static void read_status(struct mservice *s)
 {
+    struct master_status st[STATUS_BATCH];
+    struct iovec iov[STATUS_BATCH];
+    struct mmsghdr mm[STATUS_BATCH];
     for (;;) {
-        struct master_status st;
-        ssize_t n = recv(s->status_fd[0], &st, sizeof(st), MSG_DONTWAIT);
+        for (int i = 0; i < STATUS_BATCH; i++) {
+            iov[i] = (struct iovec){.iov_base = &st[i], .iov_len = sizeof(st[i])};
+            mm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+        }
+        int n = recvmmsg(s->status_fd[0], mm, STATUS_BATCH, MSG_DONTWAIT, NULL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -459,27 +488,17 @@ static void read_status(struct mservice *s)
                 msg_warn("read status of %s: %m", s->key);
             return;
         }
-        if (n == 0)
+        for (int i = 0; i < n; i++) {
+            if (mm[i].msg_len != sizeof(st[i]) || (mm[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+                msg_warn("service %s: bad status message size %u", s->key, mm[i].msg_len);
+                continue;
+            }
+            apply_status(s, &st[i]);
+        }
+        /* A short batch took all that was waiting; the descriptor is
+         * polled level-triggered, so whatever comes next wakes us again. */
+        if (n < STATUS_BATCH)
             return;
-        if (n != (ssize_t)sizeof(st)) {
-            msg_warn("service %s: bad status message size %zd", s->key, n);
-            continue;
-        }
-        struct mproc *p = find_proc(st.pid, NULL);
-        if (!p || p->serv != s || p->gen != s->gen || st.gen != s->gen) {
-            msg_debug("ignoring status from pid %ld (gen %u)", (long)st.pid, st.gen);
-            continue;
-        }
-        if (st.avail == MASTER_STAT_TAKEN && p->avail) {
-            p->avail = false;
-            p->use_count++;
-            s->avail--;
-            s->used = true;
-            busy_warning(s);
-        } else if (st.avail == MASTER_STAT_AVAIL && !p->avail) {
-            p->avail = true;
-            s->avail++;
-        }
     }
 }
 
