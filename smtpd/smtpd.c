@@ -752,12 +752,14 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
     return !s->quit;
 }
 
-static void describe_client(struct smtpd_state *s, int fd)
+/* Returns whether fd is a socket (getpeername worked), so the stream
+ * need not fstat it to find out. */
+static bool describe_client(struct smtpd_state *s, int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    strbuf err = STRBUF_INIT;
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family == AF_UNIX) {
+    bool is_socket = getpeername(fd, (struct sockaddr *)&ss, &len) == 0;
+    if (!is_socket || ss.ss_family == AF_UNIX) {
         /* stdin mode (-S) or a local socket: Postfix says localhost. */
         strbuf_set(&s->name, "localhost");
         strbuf_set(&s->addr, "127.0.0.1");
@@ -773,8 +775,9 @@ static void describe_client(struct smtpd_state *s, int fd)
                                                            : ((struct sockaddr_in *)&ls)->sin_port);
         }
         strbuf desc = STRBUF_INIT;
-        if (config_get_bool("smtpd_peername_lookup") &&
-            sock_peer_describe(fd, true, &desc, &err) == 0) {
+        if (config_get_bool("smtpd_peername_lookup")) {
+            /* The address from above: no second getpeername. */
+            sock_peer_describe_addr((struct sockaddr *)&ss, len, true, &desc);
             const char *b = strchr(strbuf_str(&desc), '[');
             strbuf_reset(&s->name);
             strbuf_append(&s->name, desc.s, b ? (size_t)(b - desc.s) : desc.len);
@@ -789,7 +792,7 @@ static void describe_client(struct smtpd_state *s, int fd)
     if (strchr(strbuf_str(&s->addr), ':'))
         strbuf_puts(&s->rfc_addr, "IPv6:");
     strbuf_puts(&s->rfc_addr, strbuf_str(&s->addr));
-    strbuf_release(&err);
+    return is_socket;
 }
 
 /* A client that is still sending when we hang up would get a reset, and a
@@ -815,7 +818,7 @@ static void smtpd_serve(int fd, const char *service, char **args)
 {
     struct smtpd_state s;
     memset(&s, 0, sizeof(s));
-    s.st = stream_open(fd);
+    s.st = describe_client(&s, fd) ? stream_open_socket(fd) : stream_open(fd);
     s.protocol = "SMTP";
     s.where = "CONNECT";
     /* sendmail -bs: a script may write the whole dialog before reading a
@@ -823,7 +826,6 @@ static void smtpd_serve(int fd, const char *service, char **args)
      * clients only, as Postfix's are. */
     s.stand_alone = service_stand_alone();
     stream_set_timeout(s.st, (int)smtpd_params.timeout_s * 1000);
-    describe_client(&s, fd);
     msg_info("connect from %s", strbuf_str(&s.namaddr));
     /* smtps: TLS from the first byte (the client speaks first). */
     if (smtpd_params.tls_wrapper && !smtpd_tls_wrapper_start(&s))

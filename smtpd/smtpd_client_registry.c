@@ -9,6 +9,7 @@
 
 #include "smtpd_client_registry.h"
 #include "mem.h"
+#include "msg.h"
 
 #define HDR_SIZE 64
 #define REC_SIZE 32
@@ -269,7 +270,7 @@ static int take_slot(client_registry *r, uint64_t key, time_t now, strbuf *err)
     struct conn_rec rec;
     memset(&rec, 0, sizeof(rec));
     rec.key = key;
-    rec.pid = (uint32_t)getpid();
+    rec.pid = (uint32_t)msg_pid();
     rec.in_use = 1;
     rec.since = (int64_t)now;
     if (write_all(r->fd, &rec, sizeof(rec), conn_off((size_t)r->slot), err) < 0) {

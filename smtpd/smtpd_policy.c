@@ -65,7 +65,7 @@ void smtpd_policy_new_instance(struct smtpd_state *s)
     static unsigned seq;
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    snprintf(s->policy_instance, sizeof(s->policy_instance), "%x.%lx.%lx.%x", (unsigned)getpid(),
+    snprintf(s->policy_instance, sizeof(s->policy_instance), "%x.%lx.%lx.%x", (unsigned)msg_pid(),
              (unsigned long)tv.tv_sec, (unsigned long)tv.tv_usec, seq++);
 }
 

@@ -448,9 +448,11 @@ stream *attr_connect(const char *dir, const char *name, int timeout_ms, strbuf *
     stream *st = NULL;
     int64_t start = stream_now_ms();
     if (sock_unix_path(dir, name, &path, err) == 0) {
-        int fd = sock_unix_connect(strbuf_str(&path), timeout_ms, err);
+        /* Non-blocking and known to be a socket: no fcntl pair to make it
+         * blocking (the stream never relies on the mode), no fstat. */
+        int fd = sock_unix_connect_nonblock(strbuf_str(&path), timeout_ms, err);
         if (fd >= 0) {
-            st = stream_open(fd);
+            st = stream_open_socket(fd);
             if (timeout_ms >= 0)
                 stream_set_deadline(st, start + timeout_ms);
         }
@@ -469,6 +471,7 @@ int attr_request(const char *dir, const char *name, int timeout_ms, const attr_l
     strbuf why = STRBUF_INIT;
     int r = attr_send(st, req, &why);
     if (r == ATTR_OK) {
+        stream_expect_wait(st);
         r = attr_recv(st, lim, reply, &why);
         if (r == ATTR_EOF)
             r = ATTR_TRUNCATED; /* the service hung up without replying */

@@ -122,10 +122,13 @@ int attr_recv(stream *st, const attr_limits *lim, attr_list *out, strbuf *err);
 
 /* Connect to the UNIX socket dir/name ("$queue_directory", "private/cleanup")
  * within timeout_ms; the stream gets timeout_ms as its request deadline.
- * NULL on failure with err set. */
+ * NULL on failure with err set. The fd is non-blocking: use it only through
+ * the stream (whose I/O never depends on the mode). */
 stream *attr_connect(const char *dir, const char *name, int timeout_ms, strbuf *err);
 /* One round trip: connect, send req, receive the reply into reply, close,
- * all within timeout_ms. Returns an enum attr_result. */
+ * all within timeout_ms. Returns an enum attr_result. The reply is waited
+ * for with poll(2) first (stream_expect_wait): the service has to read and
+ * handle the request before it answers. */
 int attr_request(const char *dir, const char *name, int timeout_ms, const attr_list *req,
                  const attr_limits *lim, attr_list *reply, strbuf *err);
 

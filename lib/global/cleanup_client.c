@@ -104,6 +104,8 @@ cleanup_client *cleanup_client_open(const char *queue_dir, int flags, int timeou
     int64_t status = -1;
     const char *id = NULL;
     int rc = attr_send(cc->st, &req, &cc->err);
+    /* cleanup creates the queue file before it answers: poll first. */
+    stream_expect_wait(cc->st);
     if (rc == ATTR_OK)
         rc = attr_recv(cc->st, &cleanup_attr_limits, &resp, &cc->err);
     if (rc != ATTR_OK || attr_get_int(&resp, "status", &status, &cc->err) < 0) {
@@ -344,6 +346,8 @@ int cleanup_client_finish(cleanup_client **ccp, strbuf *reply)
     if (send_list(cc, &req, "send end") < 0)
         goto done;
     strbuf_reset(&cc->err);
+    /* cleanup writes and fsyncs the queue file before it answers. */
+    stream_expect_wait(cc->st);
     if (stream_flush(cc->st) < 0 ||
         attr_recv(cc->st, &cleanup_attr_limits, &resp, &cc->err) != ATTR_OK ||
         attr_get_int(&resp, "status", &status, &cc->err) < 0) {

@@ -12,7 +12,7 @@
 #include "mem.h"
 
 struct pw_cache_row {
-    char *name, *dir, *shell;
+    char *name, *dir, *shell, *passwd, *gecos;
     uid_t uid;
     gid_t gid;
     size_t line; /* order in the file: the first of equal names wins */
@@ -83,6 +83,8 @@ static void free_rows(pw_cache *c)
         free(c->rows[i].name);
         free(c->rows[i].dir);
         free(c->rows[i].shell);
+        free(c->rows[i].passwd);
+        free(c->rows[i].gecos);
     }
     XFREE(c->rows);
     c->nrows = 0;
@@ -114,6 +116,8 @@ static bool load_rows(pw_cache *c)
             .name = xstrdup(pw->pw_name),
             .dir = xstrdup(pw->pw_dir ? pw->pw_dir : ""),
             .shell = xstrdup(pw->pw_shell ? pw->pw_shell : ""),
+            .passwd = xstrdup(pw->pw_passwd ? pw->pw_passwd : ""),
+            .gecos = xstrdup(pw->pw_gecos ? pw->pw_gecos : ""),
             .uid = pw->pw_uid,
             .gid = pw->pw_gid,
             .line = c->nrows,
@@ -146,11 +150,21 @@ static const struct pw_cache_row *find_row(const pw_cache *c, const char *name)
 
 static int from_getpwnam(pw_cache *c, const char *name, struct pw_cache_entry *e)
 {
+    /* getpwnam leaves errno alone when there is no such account: clear it,
+     * so the caller can tell "not found" from a failed lookup. */
+    errno = 0;
     struct passwd *pw = getpwnam(name);
     if (pw == NULL)
         return 0;
-    c->found =
-        (struct pw_cache_entry){pw->pw_name, pw->pw_uid, pw->pw_gid, pw->pw_dir, pw->pw_shell};
+    c->found = (struct pw_cache_entry){
+        .name = pw->pw_name,
+        .uid = pw->pw_uid,
+        .gid = pw->pw_gid,
+        .dir = pw->pw_dir,
+        .shell = pw->pw_shell,
+        .passwd = pw->pw_passwd ? pw->pw_passwd : "",
+        .gecos = pw->pw_gecos ? pw->pw_gecos : "",
+    };
     *e = c->found;
     return 1;
 }
@@ -177,7 +191,13 @@ int pw_cache_lookup(pw_cache *c, const char *name, struct pw_cache_entry *e)
     const struct pw_cache_row *r = find_row(c, name);
     if (r == NULL)
         return from_getpwnam(c, name, e);
-    *e = (struct pw_cache_entry){r->name, r->uid, r->gid, r->dir, r->shell};
+    *e = (struct pw_cache_entry){.name = r->name,
+                                 .uid = r->uid,
+                                 .gid = r->gid,
+                                 .dir = r->dir,
+                                 .shell = r->shell,
+                                 .passwd = r->passwd,
+                                 .gecos = r->gecos};
     return 1;
 }
 

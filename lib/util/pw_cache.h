@@ -15,7 +15,10 @@
  *  nsswitch.conf is stat(2)ed on every lookup too and parsed again when it
  *  changed. Cost per lookup of a cached name: two stat calls, where
  *  getpwnam makes six (stat, open, fstat, lseek, read, close).
- * An entry is valid until the next lookup on the same cache.
+ * An entry is valid until the next lookup on the same cache. It carries
+ * every passwd(5) field (unix:passwd.byname returns the whole line).
+ * On 0, errno is getpwnam's (0 or a "not found" code when there is no
+ * such account; anything else is a lookup failure, as getpwnam(3) says).
  */
 #ifndef MTA_PW_CACHE_H
 #define MTA_PW_CACHE_H
@@ -30,6 +33,8 @@ struct pw_cache_entry {
     gid_t gid;
     const char *dir;
     const char *shell;
+    const char *passwd; /* the password field ("x" with shadow passwords) */
+    const char *gecos;
 };
 
 struct pw_file_key {

@@ -228,6 +228,11 @@ int sock_unix_connect(const char *path, int timeout_ms, strbuf *err)
     return unix_connect_deadline(path, deadline_from(timeout_ms), err);
 }
 
+int sock_unix_connect_nonblock(const char *path, int timeout_ms, strbuf *err)
+{
+    return unix_connect_mode(path, deadline_from(timeout_ms), true, err);
+}
+
 /* ---- service specs ---- */
 
 static bool host_char_ok(unsigned char c)
@@ -597,17 +602,22 @@ int sock_peer_describe(int fd, bool resolve, strbuf *out, strbuf *err)
         set_err(err, "getpeername: %m");
         return -1;
     }
+    sock_peer_describe_addr((struct sockaddr *)&ss, len, resolve, out);
+    return 0;
+}
+
+void sock_peer_describe_addr(const struct sockaddr *sa, socklen_t len, bool resolve, strbuf *out)
+{
     strbuf_reset(out);
-    if (ss.ss_family == AF_UNIX) {
+    if (sa->sa_family == AF_UNIX) {
         strbuf_puts(out, "localhost[127.0.0.1]");
-        return 0;
+        return;
     }
     strbuf name = STRBUF_INIT;
     if (resolve)
-        (void)verified_name((struct sockaddr *)&ss, len, &name);
-    sock_format_peer((struct sockaddr *)&ss, len, strbuf_str(&name), out);
+        (void)verified_name(sa, len, &name);
+    sock_format_peer(sa, len, strbuf_str(&name), out);
     strbuf_release(&name);
-    return 0;
 }
 
 /* ---- triggers ---- */

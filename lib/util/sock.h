@@ -47,6 +47,11 @@ int sock_unix_listen(const char *path, mode_t mode, int backlog, strbuf *err);
 /* Connect to a UNIX-domain stream socket. A full backlog is retried until
  * the timeout; a missing socket or no listener fails at once. */
 int sock_unix_connect(const char *path, int timeout_ms, strbuf *err);
+/* The same, but the fd is left non-blocking (as it was connected), for a
+ * caller that only does I/O that never depends on the mode (stream.h): a
+ * UNIX-domain connect completes or fails at once, so switching to blocking
+ * would only cost an fcntl pair. */
+int sock_unix_connect_nonblock(const char *path, int timeout_ms, strbuf *err);
 /* Join dir + "/" + name, checking it fits in sockaddr_un.sun_path. */
 int sock_unix_path(const char *dir, const char *name, strbuf *path, strbuf *err);
 
@@ -78,6 +83,9 @@ void sock_format_peer(const struct sockaddr *sa, socklen_t len, const char *name
  * "unknown", as Postfix does). A UNIX-domain peer is "localhost[127.0.0.1]"
  * (how Postfix's smtpd describes a local, non-inet client). */
 int sock_peer_describe(int fd, bool resolve, strbuf *out, strbuf *err);
+/* The same for a peer address the caller already has (from getpeername or
+ * accept): no system call of its own besides the name lookups. */
+void sock_peer_describe_addr(const struct sockaddr *sa, socklen_t len, bool resolve, strbuf *out);
 
 /* Send a wakeup trigger (len bytes, usually 1) to the FIFO or UNIX socket
  * at path, never waiting more than timeout_ms. */

@@ -20,6 +20,7 @@ struct stream {
     int fd;
     bool is_socket;
     bool is_fifo;
+    bool wait_first; /* stream_expect_wait: poll before the next fd read */
     const stream_io *io;
     void *io_ctx;
     unsigned char *in;
@@ -88,14 +89,16 @@ static const stream_io default_io = {default_read, default_write, NULL};
 
 /* ---- life cycle ---- */
 
-stream *stream_open(int fd)
+static stream *open_kind(int fd, bool known_socket)
 {
     if (fd < 0)
         msg_panic("stream_open: bad fd %d", fd);
     stream *st = xmalloc(sizeof(*st));
     st->fd = fd;
     struct stat sb;
-    if (fstat(fd, &sb) == 0) {
+    if (known_socket) {
+        st->is_socket = true;
+    } else if (fstat(fd, &sb) == 0) {
         st->is_socket = S_ISSOCK(sb.st_mode);
         st->is_fifo = S_ISFIFO(sb.st_mode);
     }
@@ -105,6 +108,16 @@ stream *stream_open(int fd)
     st->timeout_ms = -1;
     st->deadline = -1;
     return st;
+}
+
+stream *stream_open(int fd)
+{
+    return open_kind(fd, false);
+}
+
+stream *stream_open_socket(int fd)
+{
+    return open_kind(fd, true);
 }
 
 int stream_release(stream **stp)
@@ -253,6 +266,15 @@ static int wait_fd(stream *st, short want, int64_t op_dl)
  * keeps arriving, so a fast flood cannot keep an operation alive forever. */
 static ssize_t raw_read(stream *st, void *buf, size_t len, int64_t op_dl)
 {
+    if (st->wait_first) {
+        st->wait_first = false;
+        /* Bytes the I/O layer already holds need no wait. */
+        if (st->io->pending == NULL || st->io->pending(st->io_ctx) == 0) {
+            int r = wait_fd(st, POLLIN, op_dl);
+            if (r < 0)
+                return r;
+        }
+    }
     for (;;) {
         if (expired(st, op_dl))
             return STREAM_TIMEOUT;
@@ -503,6 +525,11 @@ int stream_read_append(stream *st, strbuf *sb, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+void stream_expect_wait(stream *st)
+{
+    st->wait_first = true;
 }
 
 size_t stream_input_pending(const stream *st)

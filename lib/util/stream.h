@@ -82,6 +82,9 @@ int64_t stream_now_ms(void);
 /* Wrap fd (socket, pipe or file). The stream owns nothing until
  * stream_close. No timeout and no deadline are set initially. */
 stream *stream_open(int fd);
+/* The same for an fd the caller knows to be a socket (it connected or
+ * accepted it, or getpeername(2) succeeded on it): no fstat(2) to find out. */
+stream *stream_open_socket(int fd);
 /* Close the fd and free; *stp becomes NULL. Returns close(2)'s result.
  * Unflushed output is discarded: flush first if it matters. */
 int stream_close(stream **stp);
@@ -125,6 +128,16 @@ int stream_read_exact(stream *st, void *buf, size_t len);
 /* Append exactly len bytes to sb (caller bounds len). 0 or < 0 as above;
  * on failure sb is restored to its previous length. */
 int stream_read_append(stream *st, strbuf *sb, size_t len);
+
+/* The caller knows that input is not there yet (it just sent a request the
+ * peer has to work on first: open a file, commit a message): the next read
+ * that needs bytes from the fd waits in poll(2) first, instead of trying a
+ * read that would fail with EAGAIN and then polling (one system call less
+ * per reply). Once only: that next fd read clears it. Buffered input, and
+ * bytes the TLS layer holds (io->pending), are used first, as always;
+ * results and deadlines do not change. Not for input that is usually
+ * already there (SMTP commands): there it would add a poll per read. */
+void stream_expect_wait(stream *st);
 
 /* Bytes of input already received but not yet consumed by the caller:
  * buffered here plus io->pending. No system call. Used for pipelining

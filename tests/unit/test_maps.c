@@ -1,5 +1,6 @@
 /* Unit tests: lookup tables (maps) and the source-file reader; building
  * hash/btree tables is test_map_build.c. */
+#include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -323,6 +324,25 @@ static void unix_tables(void **state)
     assert_int_equal(map_lookup(m, "no-such-user-xyzzy", &v, &err), MAP_NOTFOUND);
     /* A full address (smtpd's first local_recipient_maps key) is no account. */
     assert_int_equal(map_lookup(m, "root@localhost", &v, &err), MAP_NOTFOUND);
+    /* Every account answers the passwd(5) line getpwnam gives, the first
+     * time (file read) and again (from the cache). */
+    strbuf want = STRBUF_INIT;
+    setpwent();
+    struct passwd *pw;
+    int n = 0;
+    while ((pw = getpwent()) != NULL && n < 50) {
+        strbuf_reset(&want);
+        strbuf_printf(&want, "%s:%s:%ld:%ld:%s:%s:%s", pw->pw_name, pw->pw_passwd, (long)pw->pw_uid,
+                      (long)pw->pw_gid, pw->pw_gecos, pw->pw_dir, pw->pw_shell);
+        for (int round = 0; round < 2; round++) {
+            assert_int_equal(map_lookup(m, pw->pw_name, &v, &err), MAP_FOUND);
+            assert_string_equal(v.s, want.s);
+        }
+        n++;
+    }
+    endpwent();
+    assert_true(n > 0);
+    strbuf_release(&want);
     map_free(&m);
     m = map_open("proxy:unix:group.byname", 0, &err);
     assert_non_null(m);

@@ -1,5 +1,6 @@
 /* Unit tests: pw_cache (answers from a parsed passwd file while it is
  * unchanged and nsswitch.conf puts files first; getpwnam otherwise). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,15 +65,25 @@ static void files_first_reads_the_file_and_sees_changes(void **state)
     assert_int_equal(e.gid, 1002);
     assert_string_equal(e.dir, "/home/alice");
     assert_string_equal(e.shell, "/bin/sh");
+    assert_string_equal(e.passwd, "x");
+    assert_string_equal(e.gecos, "Alice");
     assert_int_equal(pw_cache_lookup(&c, "bob", &e), 1);
     assert_int_equal(e.uid, 1003);
     assert_string_equal(e.dir, "/home/bob");
+    assert_string_equal(e.gecos, "");
     /* Not in the file: getpwnam's answer (root is in the system's). */
     struct passwd *root = getpwnam("root");
     assert_non_null(root);
     assert_int_equal(pw_cache_lookup(&c, "root", &e), 1);
     assert_int_equal(e.uid, 0);
+    assert_string_equal(e.passwd, root->pw_passwd);
+    assert_string_equal(e.gecos, root->pw_gecos);
+    /* Not found is told from a failure by errno, as with getpwnam: a stale
+     * errno from before the call must not look like a failed lookup. */
+    errno = EIO;
     assert_int_equal(pw_cache_lookup(&c, "no-such-user-pw-cache", &e), 0);
+    assert_true(errno == 0 || errno == ENOENT || errno == ESRCH || errno == EBADF ||
+                errno == EPERM);
 
     /* A changed file is read again: bob moved, carol is new. */
     write_file(passwd, "bob:x:1003:1004::/srv/bob:/bin/sh\ncarol:x:1005:1005::/home/carol:\n");

@@ -72,6 +72,16 @@ static void inet_listen_connect_v4(void **state)
     assert_int_equal(sock_peer_describe(sfd, true, &peer, &err), 0);
     size_t n = peer.len;
     assert_true(n > 11 && strcmp(peer.s + n - 11, "[127.0.0.1]") == 0);
+    /* From an address the caller has: the same text, both ways. */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    assert_int_equal(getpeername(sfd, (struct sockaddr *)&ss, &sl), 0);
+    strbuf peer2 = STRBUF_INIT;
+    sock_peer_describe_addr((struct sockaddr *)&ss, sl, true, &peer2);
+    assert_string_equal(peer2.s, peer.s);
+    sock_peer_describe_addr((struct sockaddr *)&ss, sl, false, &peer2);
+    assert_string_equal(peer2.s, "unknown[127.0.0.1]");
+    strbuf_release(&peer2);
     assert_int_equal(write(cfd, "hi", 2), 2);
     char buf[2];
     assert_int_equal(read(sfd, buf, 2), 2);
@@ -242,7 +252,25 @@ static void unix_listen_connect(void **state)
     strbuf peer = STRBUF_INIT;
     assert_int_equal(sock_peer_describe(s, true, &peer, &err), 0);
     assert_string_equal(peer.s, "localhost[127.0.0.1]");
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    assert_int_equal(getpeername(s, (struct sockaddr *)&ss, &sl), 0);
+    sock_peer_describe_addr((struct sockaddr *)&ss, sl, true, &peer);
+    assert_string_equal(peer.s, "localhost[127.0.0.1]");
     strbuf_release(&peer);
+    assert_false(fcntl(c, F_GETFL) & O_NONBLOCK);
+    close(s);
+    close(c);
+
+    /* The non-blocking variant: connected, mode left non-blocking. */
+    c = sock_unix_connect_nonblock(path.s, 5000, &err);
+    assert_true(c >= 0);
+    assert_true(fcntl(c, F_GETFL) & O_NONBLOCK);
+    assert_true(fcntl(c, F_GETFD) & FD_CLOEXEC);
+    s = accept_wait(lfd);
+    assert_int_equal(write(c, "hi", 2), 2);
+    char hb[2];
+    assert_int_equal(read(s, hb, 2), 2);
     close(s);
     close(c);
     close(lfd);
@@ -274,6 +302,10 @@ static void unix_listen_connect(void **state)
 
     in_tmp(&path, "missing");
     assert_int_equal(sock_unix_connect(path.s, 5000, &err), -1);
+    int64_t t0 = stream_now_ms();
+    assert_int_equal(sock_unix_connect_nonblock(path.s, 5000, &err), -1);
+    assert_true(stream_now_ms() - t0 < 2000);
+    assert_non_null(strstr(err.s, "connect to"));
     strbuf_release(&path);
     strbuf_release(&err);
 }

@@ -490,6 +490,149 @@ static void io_vtable_seam(void **state)
     stream_close(&b);
 }
 
+/* stream_open_socket: no fstat, but still a socket stream (MSG_NOSIGNAL,
+ * MSG_DONTWAIT): a closed peer is EPIPE, not a signal. */
+static void open_socket_is_a_socket_stream(void **state)
+{
+    int sv[2];
+    pair(sv);
+    stream *a = stream_open_socket(sv[0]);
+    stream_set_timeout(a, 5000);
+    assert_int_equal(stream_puts(a, "ping\r\n"), 0);
+    assert_int_equal(stream_flush(a), 0);
+    char buf[16];
+    assert_int_equal(read(sv[1], buf, sizeof(buf)), 6);
+    close(sv[1]);
+    assert_int_equal(stream_puts(a, "hello\r\n"), 0);
+    assert_int_equal(stream_flush(a), STREAM_ERROR);
+    assert_int_equal(stream_errno(a), EPIPE);
+    stream_close(&a);
+}
+
+/* Counts raw reads; with `held` > 0 it returns bytes it holds itself (as
+ * a TLS layer holds decrypted input), without touching the fd. */
+struct count_ctx {
+    int reads, eagain;
+    size_t held;
+};
+
+static ssize_t count_read(void *ctx, int fd, void *buf, size_t len, short *want)
+{
+    struct count_ctx *c = ctx;
+    c->reads++;
+    *want = POLLIN;
+    if (c->held > 0 && len > 0) {
+        c->held--;
+        *(char *)buf = 'z';
+        return 1;
+    }
+    ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+    if (n < 0 && errno == EAGAIN)
+        c->eagain++;
+    return n;
+}
+
+static ssize_t count_write(void *ctx, int fd, const void *buf, size_t len, short *want)
+{
+    (void)ctx;
+    *want = POLLOUT;
+    return send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static size_t count_pending(void *ctx)
+{
+    return ((struct count_ctx *)ctx)->held;
+}
+
+static const stream_io count_io = {count_read, count_write, count_pending};
+
+/* A reply that comes late: without the hint the first read fails with
+ * EAGAIN before the poll; with it, poll first, then one read that gets it.
+ * The hint is used once: the next late reply costs the EAGAIN again. */
+static void expect_wait_polls_before_reading(void **state)
+{
+    int sv[2];
+    pair(sv);
+    stream *st = stream_open_socket(sv[0]);
+    stream_set_timeout(st, 5000);
+    struct count_ctx c = {0};
+    stream_set_io(st, &count_io, &c);
+    strbuf line = STRBUF_INIT;
+
+    pid_t pid = spawn_writer(sv[1], 0, 150, 1, "late\n");
+    stream_expect_wait(st);
+    assert_int_equal(stream_read_line(st, &line, 100), STREAM_LINE_LF);
+    assert_true(strbuf_eq(&line, "late"));
+    assert_int_equal(c.reads, 1);
+    assert_int_equal(c.eagain, 0);
+    reap(pid);
+
+    c = (struct count_ctx){0};
+    pid = spawn_writer(sv[1], 0, 150, 1, "again\n");
+    assert_int_equal(stream_read_line(st, &line, 100), STREAM_LINE_LF);
+    assert_true(strbuf_eq(&line, "again"));
+    assert_int_equal(c.eagain, 1); /* no hint: try, EAGAIN, poll, read */
+    assert_int_equal(c.reads, 2);
+    reap(pid);
+
+    /* Input already buffered satisfies the read without any wait. */
+    write_all(sv[1], "one\ntwo\n", 8);
+    assert_int_equal(stream_read_line(st, &line, 100), STREAM_LINE_LF);
+    assert_true(strbuf_eq(&line, "one"));
+    c = (struct count_ctx){0};
+    stream_expect_wait(st);
+    assert_int_equal(stream_read_line(st, &line, 100), STREAM_LINE_LF);
+    assert_true(strbuf_eq(&line, "two"));
+    assert_int_equal(c.reads, 0);
+    strbuf_release(&line);
+    close(sv[1]);
+    stream_close(&st);
+}
+
+/* The wait is bounded by the deadline like any other. */
+static void expect_wait_times_out(void **state)
+{
+    int sv[2];
+    pair(sv);
+    stream *st = stream_open_socket(sv[0]);
+    stream_set_timeout(st, 200);
+    strbuf line = STRBUF_INIT;
+    int64_t t0 = stream_now_ms();
+    stream_expect_wait(st);
+    assert_int_equal(stream_read_line(st, &line, 100), STREAM_TIMEOUT);
+    int64_t took = stream_now_ms() - t0;
+    assert_true(took >= 190 && took < 5000);
+    /* The peer hanging up ends the wait at once: EOF, not a timeout. */
+    stream_set_timeout(st, 5000);
+    close(sv[1]);
+    t0 = stream_now_ms();
+    stream_expect_wait(st);
+    assert_int_equal(stream_read_line(st, &line, 100), STREAM_EOF);
+    assert_true(stream_now_ms() - t0 < 2500);
+    strbuf_release(&line);
+    stream_close(&st);
+}
+
+/* Bytes the I/O layer holds (TLS) are read without polling the fd, which
+ * has nothing: a poll would wait out the whole timeout. */
+static void expect_wait_uses_io_pending_first(void **state)
+{
+    int sv[2];
+    pair(sv);
+    stream *st = stream_open_socket(sv[0]);
+    stream_set_timeout(st, 3000);
+    struct count_ctx c = {.held = 1};
+    stream_set_io(st, &count_io, &c);
+    char b;
+    int64_t t0 = stream_now_ms();
+    stream_expect_wait(st);
+    assert_int_equal(stream_read(st, &b, 1), 1);
+    assert_int_equal(b, 'z');
+    assert_true(stream_now_ms() - t0 < 1500);
+    close(sv[1]);
+    stream_close(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +651,10 @@ int main(void)
         cmocka_unit_test(write_timeout_when_peer_stalls),
         cmocka_unit_test(pipe_read_timeout),
         cmocka_unit_test(io_vtable_seam),
+        cmocka_unit_test(open_socket_is_a_socket_stream),
+        cmocka_unit_test(expect_wait_polls_before_reading),
+        cmocka_unit_test(expect_wait_times_out),
+        cmocka_unit_test(expect_wait_uses_io_pending_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
