@@ -861,17 +861,15 @@ queue_file_reader *queue_file_reader_open_head(const struct queue_file_head *h, 
     return r;
 }
 
-int queue_file_head_mark_recipient(struct queue_file_head *h, off_t offset, int status, strbuf *err)
+/* Write `status` into the recipient record at `offset` of fd, whose first
+ * QF_HDR_LEN + 1 bytes are `hdr` (NULL: fewer could be read). Never
+ * scribbles over something that is not a recipient status byte: a stale
+ * offset must not corrupt the file. */
+static int mark_checked(int fd, const unsigned char *hdr, off_t offset, int status, strbuf *err)
 {
-    if (offset < 0 || offset + QF_HDR_LEN + 1 > (off_t)h->len)
-        return queue_file_mark_recipient(h->fd, offset, status, err);
-    /* The record is in the copy: check it there (a record's type and length
-     * never change in place, its status byte takes only the three values)
-     * and save the pread queue_file_mark_recipient would make. */
     if (status != QF_RCPT_TODO && status != QF_RCPT_DELIVERED && status != QF_RCPT_BOUNCED)
-        msg_panic("queue_file_head_mark_recipient: bad status 0x%02x", status);
-    unsigned char *hdr = h->data + offset;
-    if (hdr[0] != QF_REC_RCPT || get_u32(hdr + 1) < RCPT_FIXED_LEN ||
+        msg_panic("mark recipient: bad status 0x%02x", status);
+    if (!hdr || hdr[0] != QF_REC_RCPT || get_u32(hdr + 1) < RCPT_FIXED_LEN ||
         (hdr[5] != QF_RCPT_TODO && hdr[5] != QF_RCPT_DELIVERED && hdr[5] != QF_RCPT_BOUNCED)) {
         if (err)
             strbuf_printf(err, "no recipient record at offset %lld", (long long)offset);
@@ -879,13 +877,25 @@ int queue_file_head_mark_recipient(struct queue_file_head *h, off_t offset, int 
         return -1;
     }
     unsigned char b = (unsigned char)status;
-    if (pwrite_all(h->fd, &b, 1, offset + QF_RCPT_STATUS_AT) < 0) {
+    if (pwrite_all(fd, &b, 1, offset + QF_RCPT_STATUS_AT) < 0) {
         if (err)
             strbuf_printf(err, "mark recipient at offset %lld: %s", (long long)offset,
                           strerror(errno));
         return -1;
     }
-    h->data[offset + QF_RCPT_STATUS_AT] = b;
+    return 0;
+}
+
+int queue_file_head_mark_recipient(struct queue_file_head *h, off_t offset, int status, strbuf *err)
+{
+    if (offset < 0 || offset + QF_HDR_LEN + 1 > (off_t)h->len)
+        return queue_file_mark_recipient(h->fd, offset, status, err);
+    /* The record is in the copy: check it there (a record's type and length
+     * never change in place, its status byte takes only the three values)
+     * and save the pread queue_file_mark_recipient would make. */
+    if (mark_checked(h->fd, h->data + offset, offset, status, err) < 0)
+        return -1;
+    h->data[offset + QF_RCPT_STATUS_AT] = (unsigned char)status;
     return 0;
 }
 
@@ -1269,8 +1279,6 @@ done:
 
 int queue_file_mark_recipient(int fd, off_t offset, int status, strbuf *err)
 {
-    if (status != QF_RCPT_TODO && status != QF_RCPT_DELIVERED && status != QF_RCPT_BOUNCED)
-        msg_panic("queue_file_mark_recipient: bad status 0x%02x", status);
     unsigned char hdr[QF_HDR_LEN + 1];
     ssize_t got;
     do
@@ -1282,23 +1290,7 @@ int queue_file_mark_recipient(int fd, off_t offset, int status, strbuf *err)
                           strerror(errno));
         return -1;
     }
-    /* Never scribble over something that is not a recipient status byte:
-     * a stale offset must not corrupt the file. */
-    if ((size_t)got != sizeof(hdr) || hdr[0] != QF_REC_RCPT || get_u32(hdr + 1) < RCPT_FIXED_LEN ||
-        (hdr[5] != QF_RCPT_TODO && hdr[5] != QF_RCPT_DELIVERED && hdr[5] != QF_RCPT_BOUNCED)) {
-        if (err)
-            strbuf_printf(err, "no recipient record at offset %lld", (long long)offset);
-        errno = EINVAL;
-        return -1;
-    }
-    unsigned char b = (unsigned char)status;
-    if (pwrite_all(fd, &b, 1, offset + QF_RCPT_STATUS_AT) < 0) {
-        if (err)
-            strbuf_printf(err, "mark recipient at offset %lld: %s", (long long)offset,
-                          strerror(errno));
-        return -1;
-    }
-    return 0;
+    return mark_checked(fd, (size_t)got == sizeof(hdr) ? hdr : NULL, offset, status, err);
 }
 
 /* Rewrite one u64 field of the SIZE record in place (index as in the
@@ -1360,8 +1352,8 @@ int queue_file_move(const char *queue_dir, const char *id, const char *from, int
         strbuf from_path = STRBUF_INIT, to_path = STRBUF_INIT;
         strbuf_printf(&from_path, "%s/%s", strbuf_str(&from_dir), strbuf_str(&from_rel));
         strbuf_printf(&to_path, "%s/%s", strbuf_str(&to_dir), strbuf_str(&to_rel));
-        int quick = rename_noreplace(AT_FDCWD, strbuf_str(&from_path), AT_FDCWD,
-                                     strbuf_str(&to_path));
+        int quick =
+            rename_noreplace(AT_FDCWD, strbuf_str(&from_path), AT_FDCWD, strbuf_str(&to_path));
         strbuf_release(&from_path);
         strbuf_release(&to_path);
         if (quick == 0) {

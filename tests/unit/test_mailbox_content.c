@@ -66,12 +66,12 @@ static int make_file(const char *const *lines, size_t n)
     return fd;
 }
 
-/* Everything the renderer yields, as one string. */
-static void render_all(int fd, enum mailbox_format fmt, const char *orig, strbuf *out)
+/* Everything mailbox_render yields for m, into out. */
+static void render_message(const struct mailbox_message *m, enum mailbox_format fmt,
+                           const char *orig, strbuf *out)
 {
-    const struct mailbox_message m = {fd, LIMIT, "sender@example.org", ARRIVAL, NULL};
     strbuf err = STRBUF_INIT;
-    struct mailbox_render *r = mailbox_render_open(&m, fmt, "rcpt@example.com", orig, &err);
+    struct mailbox_render *r = mailbox_render_open(m, fmt, "rcpt@example.com", orig, &err);
     assert_non_null(r);
     const char *data;
     ssize_t n;
@@ -83,6 +83,12 @@ static void render_all(int fd, enum mailbox_format fmt, const char *orig, strbuf
     assert_null(r);
     mailbox_render_close(&r); /* twice is harmless */
     strbuf_release(&err);
+}
+
+static void render_all(int fd, enum mailbox_format fmt, const char *orig, strbuf *out)
+{
+    const struct mailbox_message m = {fd, LIMIT, "sender@example.org", ARRIVAL, NULL};
+    render_message(&m, fmt, orig, out);
 }
 
 static char long_line[3 * LIMIT];
@@ -259,17 +265,7 @@ static void failures_defer_except_too_big(void **state)
 static void render_all_head(const struct queue_file_head *h, enum mailbox_format fmt, strbuf *out)
 {
     const struct mailbox_message m = {h->fd, LIMIT, "sender@example.org", ARRIVAL, h};
-    strbuf err = STRBUF_INIT;
-    struct mailbox_render *r = mailbox_render_open(&m, fmt, "rcpt@example.com", NULL, &err);
-    assert_non_null(r);
-    const char *data;
-    ssize_t n;
-    strbuf_reset(out);
-    while ((n = mailbox_render_next(r, &data, &err)) > 0)
-        strbuf_append(out, data, (size_t)n);
-    assert_int_equal(n, 0);
-    mailbox_render_close(&r);
-    strbuf_release(&err);
+    render_message(&m, fmt, NULL, out);
 }
 
 /* A file read once (queue_file_head) renders exactly as the file does,
