@@ -36,8 +36,10 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest iproute
     # started: policy-rc.d below; the test runs its own).
     nsd unbound ldnsutils
     # Runtime libraries of Debian's postfix, which the tests only unpack
-    # (apt-get download + dpkg -x) because our MTA owns Postfix's paths.
-    libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase
+    # (apt-get download + dpkg -x) because our MTA owns Postfix's paths;
+    # the rest of its Depends for the packaging test, which dpkg -i's it
+    # in an overlay (a bare machine lacks cpio and ssl-cert).
+    libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase cpio ssl-cert e2fsprogs adduser
     # runuser for tests that act as an unprivileged user.
     util-linux
     # strace: the durability test checks the fsync order at commit.
