@@ -10,11 +10,14 @@
  *
  * A request may carry a batch of messages for the same user
  * (local_destination_batch_limit, deliver_request.h). They are delivered in
- * order, each Maildir file written, fsynced and renamed into new/; then
- * each new/ directory involved is fsynced ONCE, and only then are the
- * messages' recipients marked DELIVERED and their log lines written
- * (DESIGN.md §3 invariant 2: nothing is reported before new/ is durable).
- * That one directory fsync per batch instead of per message is the point.
+ * order, each Maildir file written; then the files are made durable
+ * together (mailbox_maildir.h: fsynced, renamed into new/, each new/
+ * directory fsynced ONCE; or, where the file system commits a rename with
+ * the file's fsync, written out, renamed, and fsynced all at once), and
+ * only then are the messages' recipients marked DELIVERED and their log
+ * lines written (DESIGN.md §3 invariant 2: nothing is reported before
+ * new/ is durable). Syncs shared by the batch instead of made per
+ * message are the point.
  */
 #include <errno.h>
 #include <grp.h>

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -102,63 +104,114 @@ static void batch_add(struct local_batch *b, struct maildir_delivery *md,
     b->files[b->nfiles++] = (struct local_waiting_file){kept, pw->uid, pw->gid};
 }
 
-int local_batch_commit(struct local_batch *b, strbuf *failed)
+/* The batch's first failure is its reason (every message of it defers). */
+static void batch_failure(strbuf *failed, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void batch_failure(strbuf *failed, const char *fmt, ...)
+{
+    if (failed->len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_puts(failed, "cannot update maildir: ");
+    strbuf_vprintf(failed, fmt, ap);
+    va_end(ap);
+}
+
+/* Step 2 or 4 of a batch (mailbox_maildir.h): fsync, all at once so that
+ * their disk flushes can merge, the files still in the running whose
+ * sync_after_rename is `after`. A file that fails is ended (its tmp/ name
+ * removed) and marked in gone[]. */
+static void batch_fsync(struct local_batch *b, bool after, bool *gone, strbuf *failed)
 {
     int *fds = xcalloc(b->nfiles + 1, sizeof(*fds));
     int *errs = xcalloc(b->nfiles + 1, sizeof(*errs));
+    size_t *which = xcalloc(b->nfiles + 1, sizeof(*which));
+    size_t n = 0;
     for (size_t i = 0; i < b->nfiles; i++)
-        fds[i] = b->files[i].md->fd;
-    /* All at once: the disk flushes of the batch's fsyncs can merge. */
-    (void)fsync_all(fds, b->nfiles, errs);
+        if (!gone[i] && b->files[i].md->sync_after_rename == after) {
+            which[n] = i;
+            fds[n++] = b->files[i].md->fd;
+        }
+    (void)fsync_all(fds, n, errs);
+    for (size_t k = 0; k < n; k++) {
+        if (errs[k] == 0)
+            continue;
+        struct maildir_delivery *md = b->files[which[k]].md;
+        batch_failure(failed, "fsync maildir file %s: %s",
+                      after ? md->final_path.s : md->tmp_path.s, strerror(errs[k]));
+        maildir_end(md);
+        gone[which[k]] = true;
+    }
+    free(fds);
+    free(errs);
+    free(which);
+}
+
+int local_batch_commit(struct local_batch *b, strbuf *failed)
+{
+    bool *gone = xcalloc(b->nfiles + 1, sizeof(*gone));
     strbuf err = STRBUF_INIT;
+    /* Step 2: every file's data on the disk before any rename. */
+    for (size_t i = 0; i < b->nfiles; i++) {
+        strbuf_reset(&err);
+        if (b->files[i].md->sync_after_rename && maildir_write_out(b->files[i].md, &err) < 0) {
+            batch_failure(failed, "%s", err.s);
+            gone[i] = true;
+        }
+    }
+    batch_fsync(b, false, gone, failed);
+    /* Step 3, each file as its owner: a user must not be able to redirect
+     * a rename done as root through symlinks in the Maildir. */
     bool entered = false;
     uid_t cur_uid = 0;
     gid_t cur_gid = 0;
     for (size_t i = 0; i < b->nfiles; i++) {
         struct local_waiting_file *f = &b->files[i];
-        strbuf_reset(&err);
-        if (errs[i]) {
-            strbuf_printf(&err, "fsync maildir file %s: %s", f->md->tmp_path.s, strerror(errs[i]));
-        } else {
-            /* As its owner: a user must not be able to redirect a rename
-             * done as root through symlinks in the Maildir. */
-            if (entered && (f->uid != cur_uid || f->gid != cur_gid)) {
-                privs_leave();
-                entered = false;
-            }
-            struct local_privs pw = {.uid = f->uid, .gid = f->gid};
-            if (!entered && privs_enter(&pw) < 0) {
-                strbuf_printf(&err, "cannot switch to uid %ld: %s", (long)f->uid, strerror(errno));
-            } else {
-                entered = true;
-                cur_uid = f->uid;
-                cur_gid = f->gid;
-                if (maildir_publish(f->md, &err) == 0) {
-                    strbuf nd = STRBUF_INIT;
-                    strbuf_printf(&nd, "%s/new", f->md->dir.s);
-                    if (!strlist_contains(&b->new_dirs, nd.s))
-                        strlist_push(&b->new_dirs, nd.s);
-                    strbuf_release(&nd);
-                }
-            }
+        if (gone[i])
+            continue;
+        if (entered && (f->uid != cur_uid || f->gid != cur_gid)) {
+            privs_leave();
+            entered = false;
         }
-        if (err.len && failed->len == 0)
-            strbuf_printf(failed, "cannot update maildir: %s", err.s);
-        maildir_end(f->md); /* removes the tmp/ file if it was not moved */
-        free(f->md);
+        struct local_privs pw = {.uid = f->uid, .gid = f->gid};
+        if (!entered && privs_enter(&pw) < 0) {
+            batch_failure(failed, "cannot switch to uid %ld: %s", (long)f->uid, strerror(errno));
+            gone[i] = true;
+            continue;
+        }
+        entered = true;
+        cur_uid = f->uid;
+        cur_gid = f->gid;
+        strbuf_reset(&err);
+        if (maildir_publish(f->md, &err) < 0) {
+            batch_failure(failed, "%s", err.s);
+            gone[i] = true;
+        } else if (!f->md->sync_after_rename) {
+            strbuf nd = STRBUF_INIT;
+            strbuf_printf(&nd, "%s/new", f->md->dir.s);
+            if (!strlist_contains(&b->new_dirs, nd.s))
+                strlist_push(&b->new_dirs, nd.s);
+            strbuf_release(&nd);
+        }
     }
     if (entered)
         privs_leave();
-    /* One fsync per new/ directory for the whole batch. */
+    /* Step 4: the renamed files fsynced again, all at once; one fsync per
+     * new/ directory for the others. */
+    batch_fsync(b, true, gone, failed);
     for (size_t k = 0; k < b->new_dirs.n; k++)
-        if (fsync_dir(b->new_dirs.v[k]) < 0 && failed->len == 0)
-            strbuf_printf(failed, "cannot update maildir: fsync maildir directory %s: %s",
-                          b->new_dirs.v[k], strerror(errno));
+        if (fsync_dir(b->new_dirs.v[k]) < 0)
+            batch_failure(failed, "fsync maildir directory %s: %s", b->new_dirs.v[k],
+                          strerror(errno));
+    for (size_t i = 0; i < b->nfiles; i++) {
+        maildir_end(b->files[i].md); /* removes the tmp/ file if it was not moved */
+        free(b->files[i].md);
+    }
     XFREE(b->files);
     b->nfiles = 0;
     strbuf_release(&err);
-    free(fds);
-    free(errs);
+    free(gone);
     return failed->len ? -1 : 0;
 }
 

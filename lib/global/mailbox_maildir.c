@@ -93,8 +93,17 @@ int maildir_begin(struct maildir_delivery *md, const char *maildir, const char *
         strbuf_printf(&md->tmp_path, "%s/tmp/%lld.P%ldQ%u.%s", md->dir.s, (long long)tv.tv_sec,
                       msg_pid(), counter++, md->host.s);
         md->fd = open(md->tmp_path.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (md->fd >= 0)
+        if (md->fd >= 0) {
+            /* The device and inode name the file in new/; the device's
+             * file system decides the order of rename and fsync. */
+            struct stat st;
+            if (fstat(md->fd, &st) < 0)
+                return fail(md, err, "fstat maildir file", md->tmp_path.s);
+            md->dev = st.st_dev;
+            md->ino = st.st_ino;
+            md->sync_after_rename = fsync_covers_new_entry(st.st_dev);
             return 0;
+        }
         if (errno == ENOENT && !made_dirs) {
             made_dirs = true;
             if (ensure_subdirs(md, err) < 0) {
@@ -148,15 +157,27 @@ int maildir_finish_write(struct maildir_delivery *md, strbuf *err)
     return 0;
 }
 
+int maildir_write_out(struct maildir_delivery *md, strbuf *err)
+{
+    /* Data to the disk and its blocks allocated, but no journal commit:
+     * the fsync after the rename makes one commit of all of it. */
+    if (sync_file_range(md->fd, 0, 0,
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                            SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+        return fail(md, err, "write out maildir file", md->tmp_path.s);
+    return 0;
+}
+
 int maildir_publish(struct maildir_delivery *md, strbuf *err)
 {
-    struct stat st;
-    if (fstat(md->fd, &st) < 0)
-        return fail(md, err, "fstat maildir file", md->tmp_path.s);
-    int fd = md->fd;
-    md->fd = -1;
-    if (close(fd) < 0)
-        return fail(md, err, "close maildir file", md->tmp_path.s);
+    if (!md->sync_after_rename) {
+        /* Fsynced already; NFS reports deferred write errors only at the
+         * close, which must come before the file counts as delivered. */
+        int fd = md->fd;
+        md->fd = -1;
+        if (close(fd) < 0)
+            return fail(md, err, "close maildir file", md->tmp_path.s);
+    }
 
     bool made_dirs = false;
     for (int attempt = 0; attempt < 100; attempt++) {
@@ -164,8 +185,8 @@ int maildir_publish(struct maildir_delivery *md, strbuf *err)
         gettimeofday(&tv, NULL);
         strbuf_reset(&md->final_path);
         strbuf_printf(&md->final_path, "%s/new/%lld.V%llxI%llxM%ld.%s", md->dir.s,
-                      (long long)tv.tv_sec, (unsigned long long)st.st_dev,
-                      (unsigned long long)st.st_ino, (long)tv.tv_usec, md->host.s);
+                      (long long)tv.tv_sec, (unsigned long long)md->dev,
+                      (unsigned long long)md->ino, (long)tv.tv_usec, md->host.s);
         /* Never replace an existing message that happened to have the same
          * name: rename with RENAME_NOREPLACE (one directory operation less
          * than link + unlink), or link + unlink where the file system
@@ -191,6 +212,16 @@ int maildir_commit(struct maildir_delivery *md, strbuf *err)
 {
     if (maildir_finish_write(md, err) < 0)
         return -1;
+    if (md->sync_after_rename) {
+        if (maildir_write_out(md, err) < 0 || maildir_publish(md, err) < 0)
+            return -1;
+        if (fsync(md->fd) < 0) {
+            /* In new/ but not provably durable: report failure (a retry
+             * may duplicate, never lose). */
+            return fail(md, err, "fsync maildir file", md->final_path.s);
+        }
+        return 0;
+    }
     if (fsync(md->fd) < 0)
         return fail(md, err, "fsync maildir file", md->tmp_path.s);
     if (maildir_publish(md, err) < 0)
@@ -200,8 +231,7 @@ int maildir_commit(struct maildir_delivery *md, strbuf *err)
     int ret = fsync_dir(new_dir.s);
     strbuf_release(&new_dir);
     if (ret < 0) {
-        /* The message is in new/ but we cannot prove it is durable: report
-         * failure (a retry may duplicate, never lose). */
+        /* As above. */
         return fail(md, err, "fsync maildir directory", md->dir.s);
     }
     return 0;

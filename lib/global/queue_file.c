@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "mem.h"
 #include "msg.h"
 #include "queue_id.h"
@@ -81,26 +82,6 @@ static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
         p += w;
         n -= (size_t)w;
         off += w;
-    }
-    return 0;
-}
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
     }
     return 0;
 }
@@ -219,6 +200,7 @@ struct queue_file {
     int error; /* errno of the first failure; 0 = none */
     strbuf reason;
     mode_t extra_mode; /* read bits added at commit (maildrop files) */
+    dev_t dev;         /* the file system the file is on */
 };
 
 static int qf_fail(queue_file *qf, int err, const char *what)
@@ -366,6 +348,7 @@ queue_file *queue_file_create(const char *queue_dir, const char *queue, bool lon
                 qf->fd = -1;
                 continue;
             }
+            qf->dev = st.st_dev;
             break;
         }
         if (errno != EEXIST || attempt >= 100) {
@@ -662,8 +645,11 @@ int queue_file_commit(queue_file **qfp, strbuf *err)
     if (qf->error == 0 && fsync(qf->fd) < 0)
         qf_fail(qf, errno, "fsync");
     /* The directory entry (made by the rename at create time) must be on
-     * disk too before anyone says "queued". */
-    if (qf->error == 0 && fsync_hash_levels(qf->dirfd, strbuf_str(&qf->hash), qf->fd) < 0)
+     * disk too before anyone says "queued": the fsync above made it so
+     * where the file system commits a file's entries with the file
+     * (fsync_covers_new_entry); elsewhere its directories are fsynced. */
+    if (qf->error == 0 && !fsync_covers_new_entry(qf->dev) &&
+        fsync_hash_levels(qf->dirfd, strbuf_str(&qf->hash), qf->fd) < 0)
         qf_fail(qf, errno, "fsync directory of");
     if (qf->error == 0) {
         int fd = qf->fd;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fsutil.h"
 #include "mail_log.h"
 #include "master_proto.h"
 #include "mem.h"
@@ -504,6 +505,11 @@ _Noreturn void service_main(const char *progname, int argc, char **argv,
     if (chdir(qdir) < 0)
         msg_fatal("chdir %s: %m", qdir);
     if (opt_chroot) {
+        /* The file system's durability rules are read from /proc, which
+         * the jail hides: judge the queue's device now. */
+        struct stat qst;
+        if (stat(".", &qst) == 0)
+            (void)fsync_covers_new_entry(qst.st_dev);
         if (chroot(".") < 0)
             msg_fatal("chroot %s: %m", qdir);
         if (chdir("/") < 0)

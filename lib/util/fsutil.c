@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <linux/aio_abi.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -160,4 +162,106 @@ int fsync_all(const int *fds, size_t n, int *errs)
             ret = -1;
     }
     return ret;
+}
+
+/* The n-th space-separated field of a mountinfo line (mount points and
+ * sources escape their spaces as \040, so fields never hold one). */
+static bool next_field(const char **p, const char *end, const char **field, size_t *len)
+{
+    while (*p < end && **p == ' ')
+        (*p)++;
+    if (*p >= end)
+        return false;
+    *field = *p;
+    while (*p < end && **p != ' ')
+        (*p)++;
+    *len = (size_t)(*p - *field);
+    return true;
+}
+
+/* "major:minor" exactly, both decimal. */
+static bool field_is_device(const char *f, size_t len, unsigned dev_major, unsigned dev_minor)
+{
+    char want[32];
+    int n = snprintf(want, sizeof(want), "%u:%u", dev_major, dev_minor);
+    return n > 0 && (size_t)n == len && memcmp(f, want, len) == 0;
+}
+
+int mountinfo_fs_type(const char *text, size_t len, unsigned dev_major, unsigned dev_minor,
+                      strbuf *type)
+{
+    const char *end = text + len;
+    for (const char *line = text; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        const char *line_end = nl ? nl : end;
+        const char *p = line, *f;
+        size_t flen;
+        /* mount ID, parent ID, major:minor, root, mount point, options,
+         * optional fields ending with "-", then the file system type. */
+        bool ok = next_field(&p, line_end, &f, &flen) && next_field(&p, line_end, &f, &flen) &&
+                  next_field(&p, line_end, &f, &flen) &&
+                  field_is_device(f, flen, dev_major, dev_minor);
+        for (int i = 0; ok && i < 3; i++)
+            ok = next_field(&p, line_end, &f, &flen);
+        while (ok && !(flen == 1 && f[0] == '-'))
+            ok = next_field(&p, line_end, &f, &flen);
+        if (ok && next_field(&p, line_end, &f, &flen)) {
+            strbuf_reset(type);
+            strbuf_append(type, f, flen);
+            return 0;
+        }
+        line = nl ? nl + 1 : end;
+    }
+    return -1;
+}
+
+/* mountinfo of a host with thousands of mounts stays far below this; a
+ * bigger one is not worth reading for an optimisation. */
+#define MOUNTINFO_MAX (4u << 20)
+
+static bool fs_type_covers(unsigned dev_major, unsigned dev_minor)
+{
+    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    strbuf text = STRBUF_INIT, type = STRBUF_INIT;
+    char chunk[8192];
+    ssize_t got;
+    bool complete = false;
+    while (text.len < MOUNTINFO_MAX) {
+        got = read(fd, chunk, sizeof(chunk));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            complete = got == 0;
+            break;
+        }
+        strbuf_append(&text, chunk, (size_t)got);
+    }
+    (void)close(fd);
+    bool covers =
+        complete && mountinfo_fs_type(text.s, text.len, dev_major, dev_minor, &type) == 0 &&
+        (strcmp(type.s, "ext4") == 0 || strcmp(type.s, "ext3") == 0 || strcmp(type.s, "xfs") == 0);
+    strbuf_release(&text);
+    strbuf_release(&type);
+    return covers;
+}
+
+bool fsync_covers_new_entry(dev_t dev)
+{
+    static struct {
+        dev_t dev;
+        bool covers;
+    } known[8];
+    static size_t n_known;
+    for (size_t i = 0; i < n_known; i++)
+        if (known[i].dev == dev)
+            return known[i].covers;
+    bool covers = fs_type_covers(major(dev), minor(dev));
+    if (n_known < sizeof(known) / sizeof(known[0])) {
+        known[n_known].dev = dev;
+        known[n_known].covers = covers;
+        n_known++;
+    }
+    return covers;
 }

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fsutil.h"
 #include "mem.h"
 #include "msg.h"
 #include "queue_file.h"
@@ -918,10 +919,17 @@ static void expect_commit_failure(int want_errno)
 
 static void injected_failures(void **state)
 {
+    /* Where the file's fsync commits its directory entry too (ext4, xfs),
+     * the directory is not fsynced again; the tmpfs test below sees it. */
+    struct stat st;
+    assert_int_equal(stat(qdir, &st), 0);
+    int fsyncs = fsync_covers_new_entry(st.st_dev) ? 1 : 2;
     fsync_fail_at = 1; /* the file */
     expect_commit_failure(EIO);
-    fsync_fail_at = 2; /* the directory */
-    expect_commit_failure(EIO);
+    if (fsyncs == 2) {
+        fsync_fail_at = 2; /* the directory */
+        expect_commit_failure(EIO);
+    }
     write_fail_errno = EIO;
     expect_commit_failure(EIO);
     write_fail_errno = ENOSPC;
@@ -930,12 +938,12 @@ static void injected_failures(void **state)
     write_fail_errno = EFBIG;
     expect_commit_failure(EFBIG);
 
-    /* And the happy path costs exactly two fsyncs (file + directory). */
+    /* And the happy path costs exactly those fsyncs. */
     queue_file *qf = new_msg("incoming", false, LIMIT);
     fsync_fail_at = 1000;
     strbuf err = STRBUF_INIT;
     assert_int_equal(commit(&qf, &err), 0);
-    assert_int_equal(fsync_calls, 2);
+    assert_int_equal(fsync_calls, fsyncs);
     faults_off();
     strbuf_release(&err);
 }
@@ -1006,12 +1014,27 @@ static void disk_full_on_tmpfs(void **state)
     assert_non_null(strstr(err.s, "No space"));
     assert_int_equal(count_entries(inc), 0);
 
-    /* After the failure the file system works again for a small message. */
+    /* After the failure the file system works again for a small message.
+     * tmpfs is not a file system whose file fsync covers the directory:
+     * the commit fsyncs both, and a failing directory fsync fails it. */
     qf = queue_file_create(mnt, "incoming", false, LIMIT, &err);
     assert_non_null(qf);
     assert_int_equal(queue_file_put_time(qf, queue_file_ctime(qf)), 0);
     assert_int_equal(queue_file_put_sender(qf, "a@b"), 0);
+    fsync_fail_at = 2;
+    assert_int_equal(commit(&qf, &err), -1);
+    assert_int_equal(errno, EIO);
+    assert_int_equal(fsync_calls, 2);
+    faults_off();
+    assert_int_equal(count_entries(inc), 0);
+    qf = queue_file_create(mnt, "incoming", false, LIMIT, &err);
+    assert_non_null(qf);
+    assert_int_equal(queue_file_put_time(qf, queue_file_ctime(qf)), 0);
+    assert_int_equal(queue_file_put_sender(qf, "a@b"), 0);
+    fsync_fail_at = 1000;
     assert_int_equal(commit(&qf, &err), 0);
+    assert_int_equal(fsync_calls, 2);
+    faults_off();
     assert_int_equal(count_entries(inc), 1);
 
     assert_int_equal(umount2(mnt, 0), 0);
