@@ -44,7 +44,9 @@ Latency (bench/latency.py): end of DATA (the final "." sent) to the file's
 appearance in new/ (inotify in a forked child), p50 and p99 per delivered
 file; after every S=10 Maildir run a probe of --latency-n messages of the
 same shape, outside the run's time and CPU (rcpt100 and backlog: the load
-itself is timed).
+itself is timed), and a second one paced at --probe-rate per second: the
+saturating probe's latency is mostly the queue it builds in front of the
+slower stage, the paced one the MTA's own path from DATA to new/.
 
 Metrics per run (time to all 250s, to all
 delivered, msg/s, CPU seconds of the MTA's process tree, peak RSS/PSS), the
@@ -382,7 +384,7 @@ BACKLOG_DOMAIN = "unreach.test"
 
 def run_scenario(mta_name: str, scenario: str, n: int, size: int, warmup: int,
                  timeout: float, latency_n: int = 0, backlog: int = 0,
-                 backlog_rate: float = 0) -> dict:
+                 backlog_rate: float = 0, probe_rate: float = 0) -> dict:
     """One measured run of one scenario on a fresh instance and user."""
     spec = SPECS[scenario]
     sessions = min(spec.sessions, n) if spec.client == "python" else spec.sessions
@@ -548,6 +550,22 @@ def run_scenario(mta_name: str, scenario: str, n: int, size: int, warmup: int,
                     extra_out["client_errors"] = pr.get("errors")
                 wait(before + pr.get("accepted", 0))
                 probe_n = pr.get("accepted", 0)
+                if probe_rate > 0 and rc == 0:
+                    # The same again paced well below capacity: the MTA's
+                    # own latency, without the queue a saturating client
+                    # builds (whose latency mostly measures that queue).
+                    before = count()
+                    pp = python_client(mta.port, md, messages=min(latency_n, n), sessions=10,
+                                       size=size, rcpts=[rcpt], reuse=spec.reuse,
+                                       timeout=timeout, rate=probe_rate)
+                    if pp["rc"]:
+                        rc = pp["rc"]
+                        extra_out["client_errors"] = pp.get("errors")
+                    wait(before + pp.get("accepted", 0))
+                    probe_n += pp.get("accepted", 0)
+                    paced = pp.get("latency_ms") or {}
+                    extra_out.update({"lat_paced_p50_ms": paced.get("p50"),
+                                      "lat_paced_p99_ms": paced.get("p99")})
             return {
                 "mta": mta_name, "version": mta.version(), "scenario": scenario,
                 "messages": deliveries, "sessions": sessions, "size": size,
@@ -589,7 +607,9 @@ METRICS = pb.METRICS + [("accept_msg_per_s", "accepted msg/s", False),
 
 LATENCY = [("lat_p50_ms", "latency p50 (ms)", True), ("lat_p99_ms", "latency p99 (ms)", True),
            ("lat_empty_p50_ms", "p50, empty queue (ms)", True),
-           ("lat_empty_p99_ms", "p99, empty queue (ms)", True)]
+           ("lat_empty_p99_ms", "p99, empty queue (ms)", True),
+           ("lat_paced_p50_ms", "paced p50 (ms)", True),
+           ("lat_paced_p99_ms", "paced p99 (ms)", True)]
 
 
 def median_or_none(vals) -> float | None:
@@ -651,6 +671,8 @@ def latency_cell(r: dict) -> str:
     cell = f"{fmt(r['lat_p50_ms'])}/{fmt(r['lat_p99_ms'])}"
     if r.get("lat_empty_p50_ms") is not None:
         cell = f"{fmt(r['lat_empty_p50_ms'])}/{fmt(r['lat_empty_p99_ms'])} -> {cell}"
+    if r.get("lat_paced_p50_ms") is not None:
+        cell += f", paced {fmt(r['lat_paced_p50_ms'])}/{fmt(r['lat_paced_p99_ms'])}"
     return cell
 
 
@@ -732,6 +754,9 @@ def main(argv=None) -> int:
                          "100: well below either MTA's capacity, so latency is not queueing)")
     ap.add_argument("--latency-n", type=int, default=500,
                     help="messages of the latency probe after each S=10 run (default 500; 0: none)")
+    ap.add_argument("--probe-rate", type=float, default=100,
+                    help="a second latency probe, paced at this many messages per second "
+                         "(default 100; 0: none)")
     args = ap.parse_args(argv)
     if args.quick:
         args.messages, args.sendmail_n, args.warmup, args.settle = 30, 10, 2, 0
@@ -830,7 +855,7 @@ def measure(args, mtas: list[str], scenarios: list[str]) -> int:
                 time.sleep(args.settle)
                 r = run_scenario(name, sc, n, args.size, args.warmup, args.timeout,
                                  latency_n=args.latency_n, backlog=args.backlog,
-                                 backlog_rate=args.backlog_rate)
+                                 backlog_rate=args.backlog_rate, probe_rate=args.probe_rate)
                 runs[name].append(r)
                 if r["delivered"] != want or r["source_rc"] != 0:
                     print(f"{name} {sc}: delivered {r['delivered']} of {want} "

@@ -235,9 +235,11 @@ static void deliver_maildir(struct local_attempt *at, const char *recipient, con
                               &err);
         int n = r ? mailbox_render_to_maildir(r, &md, &err) : -1;
         if (n == 0 && at->msg->batch) {
-            /* Batch: synced and moved to new/ with the others at its end. */
+            /* Batch: synced and moved to new/ with the others at its end;
+             * its data on the way to the disk meanwhile. */
             ret = maildir_finish_write(&md, &err);
             if (ret == 0) {
+                maildir_start_write_out(&md);
                 batch_add(at->msg->batch, &md, pw);
                 at->msg->pending_sync = true;
             }

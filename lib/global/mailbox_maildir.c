@@ -157,6 +157,13 @@ int maildir_finish_write(struct maildir_delivery *md, strbuf *err)
     return 0;
 }
 
+void maildir_start_write_out(struct maildir_delivery *md)
+{
+    /* Errors show again in maildir_write_out's wait. */
+    if (md->sync_after_rename && md->fd >= 0)
+        (void)sync_file_range(md->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 int maildir_write_out(struct maildir_delivery *md, strbuf *err)
 {
     /* Data to the disk and its blocks allocated, but no journal commit:

@@ -72,6 +72,9 @@ int maildir_commit(struct maildir_delivery *md, strbuf *err);
  * with *err set and the tmp/ file removed on failure. */
 int maildir_finish_write(struct maildir_delivery *md, strbuf *err);
 int maildir_write_out(struct maildir_delivery *md, strbuf *err);
+/* Between steps 1 and 2: with sync_after_rename, start writing the data
+ * out without waiting, so that it overlaps the caller's next messages. */
+void maildir_start_write_out(struct maildir_delivery *md);
 int maildir_publish(struct maildir_delivery *md, strbuf *err);
 /* Finish: remove an uncommitted tmp file and free everything. */
 void maildir_end(struct maildir_delivery *md);
