@@ -147,11 +147,87 @@ static int int_param(const char *transport, const char *suffix, const char *fall
     strbuf_printf(&name, "%s_%s", transport, suffix);
     /* A transport not in master.cf has no such parameter: use the
      * default_ one. A malformed value is fatal, naming file and line. */
-    long long v = config_is_defined(name.s) && *config_get(name.s) ? config_get_int(name.s) : config_get_int(fallback);
+    long long v = config_is_defined(name.s) && *config_get(name.s) ? config_get_int(name.s)
+                                                                   : config_get_int(fallback);
     strbuf_release(&name);
     if (v < 1)
         v = 1;
     return v > 100000 ? 100000 : (int)v;
+}
+
+/* Master.cf entry `me`'s -o override of main.cf parameter `param`, or
+ * NULL. */
+static const char *entry_override(const struct master_cf_entry *me, const char *param)
+{
+    size_t len = strlen(param);
+    const char *value = NULL;
+    for (size_t i = 0; me && i < me->overrides.n; i++)
+        if (strncmp(me->overrides.v[i], param, len) == 0 && me->overrides.v[i][len] == '=')
+            value = me->overrides.v[i] + len + 1;
+    return value;
+}
+
+/* Boolean and integer `param` as the agent of entry `me` sees it: its -o
+ * override (a malformed one is warned about and ignored), else main.cf. */
+static bool entry_bool(const struct master_cf_entry *me, const char *param)
+{
+    const char *o = entry_override(me, param);
+    bool v;
+    if (o && config_parse_bool(o, &v) == 0)
+        return v;
+    if (o)
+        msg_warn("master.cf service %s: -o %s=%s: not a boolean; using main.cf's", me->service,
+                 param, o);
+    return config_get_bool(param);
+}
+
+static long long entry_int(const struct master_cf_entry *me, const char *param)
+{
+    const char *o = entry_override(me, param);
+    long long v;
+    if (o && config_parse_int(o, &v) == 0)
+        return v;
+    if (o)
+        msg_warn("master.cf service %s: -o %s=%s: not a number; using main.cf's", me->service,
+                 param, o);
+    return config_get_int(param);
+}
+
+/* Messages per delivery request. local: <transport>_destination_batch_limit
+ * (our extension; only with one recipient per delivery), the messages of
+ * one user made durable together. The smtp and lmtp agents, with
+ * <agent>_connection_cache_on_demand (Postfix: reuse a connection while a
+ * destination has a backlog): the messages waiting for the next hop when
+ * a delivery starts go over one connection, at most
+ * <agent>_connection_reuse_count_limit (0: no limit) of them. Only a
+ * backlog makes a batch: a delivery starts as soon as a message is ready
+ * and the destination's concurrency allows, so parallel connections come
+ * first. */
+static int batch_limit(const char *transport, const struct master_cf_entry *me, int rcpt_limit)
+{
+    const char *agent = me && me->argv.n ? me->argv.v[0] : "";
+    const char *base = strrchr(agent, '/');
+    agent = base ? base + 1 : agent;
+    if (strcmp(agent, "smtp") == 0 || strcmp(agent, "lmtp") == 0) {
+        /* -o smtp_connection_cache_on_demand=no on an lmtp entry is not
+         * what it reads: the agent's own prefix (and lmtp runs as smtp
+         * with -t lmtp or as a service named lmtp). */
+        bool lmtp = strcmp(agent, "lmtp") == 0 || strcmp(transport, "lmtp") == 0;
+        bool cache = entry_bool(me, lmtp ? "lmtp_connection_cache_on_demand"
+                                         : "smtp_connection_cache_on_demand");
+        long long count = entry_int(me, lmtp ? "lmtp_connection_reuse_count_limit"
+                                             : "smtp_connection_reuse_count_limit");
+        if (!cache)
+            return 1;
+        return count > 0 && count < DELIVER_BATCH_MAX ? (int)count : DELIVER_BATCH_MAX;
+    }
+    strbuf name = STRBUF_INIT;
+    strbuf_printf(&name, "%s_destination_batch_limit", transport);
+    int limit = config_is_defined(name.s) && *config_get(name.s) && rcpt_limit == 1
+                    ? (int)config_get_int(name.s)
+                    : 1;
+    strbuf_release(&name);
+    return limit;
 }
 
 static struct transport *transport_find(const char *name)
@@ -169,16 +245,13 @@ static struct transport *transport_find(const char *name)
         int_param(name, "destination_concurrency_limit", "default_destination_concurrency_limit");
     t->rcpt_limit =
         int_param(name, "destination_recipient_limit", "default_destination_recipient_limit");
-    /* Only the agents that understand batches have the parameter. */
-    strbuf bname = STRBUF_INIT;
-    strbuf_printf(&bname, "%s_destination_batch_limit", name);
-    t->batch_limit = config_is_defined(bname.s) && *config_get(bname.s) && t->rcpt_limit == 1 ? (int)config_get_int(bname.s) : 1;
-    strbuf_release(&bname);
+    qmgr_sched_params_load(&t->sp, name, t->dest_limit);
+    /* A rate delay spaces messages: a batch would send them together. */
+    t->batch_limit = t->sp.rate_delay_ms > 0 ? 1 : batch_limit(name, me, t->rcpt_limit);
     if (t->batch_limit < 1)
         t->batch_limit = 1;
     if (t->batch_limit > DELIVER_BATCH_MAX)
         t->batch_limit = DELIVER_BATCH_MAX;
-    qmgr_sched_params_load(&t->sp, name, t->dest_limit);
     t->next = transports;
     transports = t;
     return t;

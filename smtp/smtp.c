@@ -62,6 +62,7 @@ void smtp_rcpt_done(struct smtp_state *s, size_t i, enum deliver_status status, 
         .recipient = rc->address,
         .orig_recipient = rc->orig_rcpt && *rc->orig_rcpt ? rc->orig_rcpt : rc->address,
         .relay = s->relay.len ? s->relay.s : "none",
+        .conn_use = s->conn_use,
         .times = {s->req->arrival_us / 1e6, s->req->active_us / 1e6, s->start_us / 1e6, conn / 1e6,
                   done / 1e6},
         .dsn = dsn,
@@ -157,7 +158,9 @@ static bool any_pending(const struct deliver_request *req)
     return false;
 }
 
-static void process_request(struct deliver_request *req)
+/* One message of a request; *kept is the connection the message before
+ * left open (NULL: none), and the one this message leaves. */
+static void deliver_message(struct deliver_request *req, struct smtp_conn **kept)
 {
     struct smtp_message msg = {.fd = -1};
     struct smtp_state s = {.req = req, .msg = &msg, .start_us = smtp_now_us()};
@@ -178,6 +181,19 @@ static void process_request(struct deliver_request *req)
         msg_warn("%s: corrupt queue file: %s", req->queue_id, err.s);
         finish_pending(&s, DELIVER_DEFERRED, "4.3.0", "cannot read queue file");
         goto out;
+    }
+    if (*kept && !smtp_conn_usable(*kept))
+        smtp_conn_close(kept);
+    if (*kept) {
+        /* The server that took the message before: no lookups, no
+         * handshakes (Postfix's connection cache). A connection that broke
+         * meanwhile leaves the recipients to a new one below. */
+        if (smtp_session_again(&s, kept) != SMTP_SESSION_DONE && any_pending(req))
+            msg_info("%s: %s; trying a new connection", req->queue_id, s.last_reason.s);
+        if (!any_pending(req))
+            goto out;
+        s.conn_use = 0;
+        strbuf_reset(&s.relay);
     }
     /* The TLS policy first: DANE changes how the next hop is resolved. */
     if (smtp_tls_policy_lookup(req->nexthop, &policy, &err) < 0) {
@@ -238,7 +254,8 @@ static void process_request(struct deliver_request *req)
                 msg_info("%s", s.last_reason.s);
                 break;
             }
-            int r = smtp_session(&s, fd); /* closes fd */
+            /* Sender-dependent credentials belong to one message only. */
+            int r = smtp_session(&s, fd, smtp_cfg.sasl.sender_auth ? NULL : kept);
             if (r == SMTP_SESSION_TLS_RETRY && !s.no_tls) {
                 s.no_tls = true; /* opportunistic TLS: plaintext beats no delivery */
                 continue;
@@ -274,6 +291,17 @@ out:
     strbuf_release(&s.host_addr);
     strbuf_release(&s.last_reason);
     strbuf_release(&err);
+}
+
+/* A request: message 0, then the rest of its batch (one next hop), over
+ * one connection while it stays usable. */
+static void process_request(struct deliver_request *req)
+{
+    struct smtp_conn *kept = NULL;
+    deliver_message(req, &kept);
+    for (size_t j = 0; j < req->nbatch; j++)
+        deliver_message(&req->batch[j], &kept);
+    smtp_conn_close(&kept);
 }
 
 static void smtp_serve(int fd, const char *service, char **args)
@@ -320,6 +348,16 @@ static long long param_time(const char *name)
     strbuf_set(&full, smtp_cfg.lmtp ? "lmtp_" : "smtp_");
     strbuf_puts(&full, name);
     long long v = config_get_time(full.s);
+    strbuf_release(&full);
+    return v;
+}
+
+static long long param_int(const char *name)
+{
+    strbuf full = STRBUF_INIT;
+    strbuf_set(&full, smtp_cfg.lmtp ? "lmtp_" : "smtp_");
+    strbuf_puts(&full, name);
+    long long v = config_get_int(full.s);
     strbuf_release(&full);
     return v;
 }
@@ -453,6 +491,8 @@ static void smtp_init(const char *service, char **args)
     smtp_cfg.mx_address_limit =
         (int)config_get_int(smtp_cfg.lmtp ? "lmtp_mx_address_limit" : "smtp_mx_address_limit");
     smtp_cfg.fallback_relay = param("fallback_relay");
+    smtp_cfg.reuse_count_limit = param_int("connection_reuse_count_limit");
+    smtp_cfg.reuse_time_limit_ms = param_time("connection_reuse_time_limit") * 1000;
     /* smtp_host_lookup: dns and/or native; disable_dns_lookups overrides. */
     strlist methods = STRLIST_INIT;
     strlist_split(&methods, param("host_lookup"), ", \t\r\n", NULL);

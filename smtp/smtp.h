@@ -74,6 +74,10 @@ struct smtp_config {
         bool dummy_mail_auth; /* smtp_send_dummy_mail_auth */
         bool sender_auth;     /* smtp_sender_dependent_authentication */
     } sasl;
+    /* Reuse of a connection for the next message of a batch (qmgr sends
+     * batches under *_connection_cache_on_demand). */
+    long long reuse_count_limit;   /* *_connection_reuse_count_limit; 0: none */
+    long long reuse_time_limit_ms; /* *_connection_reuse_time_limit */
 };
 extern struct smtp_config smtp_cfg;
 
@@ -282,9 +286,25 @@ struct smtp_state {
     bool last_permanent; /* the session failure would bounce if it is the last host */
     bool no_tls;         /* plaintext retry after a failed opportunistic handshake */
     const struct smtp_tls_session *tls; /* what TLS this host must give */
+    int conn_use;                       /* this message's transaction on its connection */
 };
 
-int smtp_session(struct smtp_state *s, int fd);
+/* A connection that finished a transaction cleanly (the server waits for
+ * MAIL FROM), kept for the next message of the same request. */
+struct smtp_conn;
+
+/* One session on connected fd (closed or handed over): greeting, EHLO,
+ * STARTTLS, AUTH, then s's message. With `keep`, a connection whose
+ * transaction ended cleanly is not QUIT but stored in *keep. */
+int smtp_session(struct smtp_state *s, int fd, struct smtp_conn **keep);
+/* Whether *keep may carry another message (*_connection_reuse_*_limit). */
+bool smtp_conn_usable(const struct smtp_conn *c);
+/* s's message on the connection in *keep (taken; stored again when the
+ * transaction ends cleanly). Undecided recipients after a failure are
+ * for a new connection; last_reason says why. */
+int smtp_session_again(struct smtp_state *s, struct smtp_conn **keep);
+/* QUIT and close *keep, if any. */
+void smtp_conn_close(struct smtp_conn **keep);
 
 /* Record recipient i's outcome and log it (smtp.c). */
 void smtp_rcpt_done(struct smtp_state *s, size_t i, enum deliver_status status, const char *dsn,

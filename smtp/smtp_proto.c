@@ -21,8 +21,8 @@
 #include "smtp.h"
 #include "smtp_cmd.h"
 
-struct session {
-    struct smtp_state *s;
+struct smtp_conn {
+    struct smtp_state *s; /* the message being delivered */
     stream *st;
     tls_conn *tls;
     smtp_resp resp;
@@ -32,12 +32,18 @@ struct session {
     strbuf auth_mechs; /* AUTH mechanisms offered and passing the filter */
     bool *accepted;    /* per request recipient */
     size_t naccepted;
+    /* Reuse (smtp_session's `keep`): */
+    bool keep;               /* the caller wants the connection after a clean end */
+    bool reusable;           /* the last transaction ended cleanly, nothing pending */
+    int uses;                /* transactions so far (conn_use) */
+    int64_t since_us;        /* connection set up */
+    strbuf relay, host_addr; /* the server, for the next message's log */
 };
 
 /* A session-level failure: remember why, for the next host or the defer. */
-static int session_fail(struct session *ss, const char *dsn, bool permanent, const char *fmt, ...)
+static int session_fail(struct smtp_conn *ss, const char *dsn, bool permanent, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int session_fail(struct session *ss, const char *dsn, bool permanent, const char *fmt, ...)
+static int session_fail(struct smtp_conn *ss, const char *dsn, bool permanent, const char *fmt, ...)
 {
     va_list ap;
     strbuf_reset(&ss->s->last_reason);
@@ -50,7 +56,7 @@ static int session_fail(struct session *ss, const char *dsn, bool permanent, con
 }
 
 /* An I/O failure while `doing` something. */
-static int io_fail(struct session *ss, int result, const char *doing)
+static int io_fail(struct smtp_conn *ss, int result, const char *doing)
 {
     const char *peer = ss->s->host_addr.s;
     if (result == STREAM_TIMEOUT)
@@ -61,16 +67,16 @@ static int io_fail(struct session *ss, int result, const char *doing)
     return session_fail(ss, "4.4.2", false, "lost connection with %s while %s", peer, doing);
 }
 
-static int read_reply(struct session *ss, int timeout_ms)
+static int read_reply(struct smtp_conn *ss, int timeout_ms)
 {
     stream_set_timeout(ss->st, timeout_ms);
     strbuf_reset(&ss->err);
     return smtp_resp_read(ss->st, &ss->resp, smtp_cfg.line_limit, &ss->err);
 }
 
-static int send_cmd(struct session *ss, bool flush, const char *fmt, ...)
+static int send_cmd(struct smtp_conn *ss, bool flush, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int send_cmd(struct session *ss, bool flush, const char *fmt, ...)
+static int send_cmd(struct smtp_conn *ss, bool flush, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -84,7 +90,7 @@ static int send_cmd(struct session *ss, bool flush, const char *fmt, ...)
 }
 
 /* Decide recipient i from a reply to `command`. */
-static void rcpt_from_reply(struct session *ss, size_t i, const char *command)
+static void rcpt_from_reply(struct smtp_conn *ss, size_t i, const char *command)
 {
     int cls = smtp_resp_class(&ss->resp);
     enum deliver_status st = cls == 2   ? DELIVER_SENT
@@ -97,7 +103,7 @@ static void rcpt_from_reply(struct session *ss, size_t i, const char *command)
                        ss->s->host_addr.s, ss->resp.text.s, command);
 }
 
-static bool pending(const struct session *ss, size_t i)
+static bool pending(const struct smtp_conn *ss, size_t i)
 {
     return ss->s->req->rcpts[i].status == DELIVER_PENDING;
 }
@@ -113,7 +119,7 @@ static bool is_ascii(const char *s)
 /* The AUTH keyword of the EHLO reply ("AUTH PLAIN LOGIN", or the old
  * "AUTH=PLAIN LOGIN"), through smtp_sasl_mechanism_filter. Warnings as in
  * Postfix, where an unusable list means "no AUTH". */
-static void ehlo_auth(struct session *ss)
+static void ehlo_auth(struct smtp_conn *ss)
 {
     strbuf_reset(&ss->auth_mechs);
     if (!smtp_cfg.sasl.enable)
@@ -143,7 +149,7 @@ static void ehlo_auth(struct session *ss)
 }
 
 /* EHLO (or LHLO), falling back to HELO for SMTP. */
-static int hello(struct session *ss)
+static int hello(struct smtp_conn *ss)
 {
     const char *verb = smtp_cfg.lmtp ? "LHLO" : "EHLO";
     int r = send_cmd(ss, true, "%s %s", verb, smtp_cfg.helo_name);
@@ -175,7 +181,7 @@ static int hello(struct session *ss)
     return 0;
 }
 
-static void quit(struct session *ss)
+static void quit(struct smtp_conn *ss)
 {
     if (send_cmd(ss, true, "QUIT") == 0)
         (void)read_reply(ss, smtp_cfg.quit_timeout_ms);
@@ -186,7 +192,7 @@ static void quit(struct session *ss)
  * the next host is tried, and a 5xx is deferred, not bounced, unless
  * smtp_sasl_auth_soft_bounce = no (Postfix). Nothing here logs what was
  * sent: the AUTH lines carry the password. */
-static int authenticate(struct session *ss)
+static int authenticate(struct smtp_conn *ss)
 {
     static char dsn[SMTP_RESP_DSN_MAX]; /* outlives the QUIT reply */
     struct smtp_state *s = ss->s;
@@ -276,7 +282,7 @@ out:
     return ret;
 }
 
-static int starttls(struct session *ss)
+static int starttls(struct smtp_conn *ss)
 {
     struct smtp_state *s = ss->s;
     const struct smtp_tls_session *ts = s->tls;
@@ -346,7 +352,7 @@ static int starttls(struct session *ss)
 }
 
 /* ESMTP parameters of MAIL FROM. */
-static void mail_params(struct session *ss, strbuf *out)
+static void mail_params(struct smtp_conn *ss, strbuf *out)
 {
     struct smtp_message *m = ss->s->msg;
     struct deliver_request *req = ss->s->req;
@@ -369,7 +375,7 @@ static void mail_params(struct session *ss, strbuf *out)
     }
 }
 
-static void rcpt_params(struct session *ss, const struct deliver_rcpt *rc, strbuf *out)
+static void rcpt_params(struct smtp_conn *ss, const struct deliver_rcpt *rc, strbuf *out)
 {
     if (!(ss->features & SMTP_EXT_DSN))
         return;
@@ -398,7 +404,7 @@ static void rcpt_params(struct session *ss, const struct deliver_rcpt *rc, strbu
 }
 
 /* Checks before MAIL FROM that would make any transaction pointless. */
-static bool precheck(struct session *ss)
+static bool precheck(struct smtp_conn *ss)
 {
     struct smtp_state *s = ss->s;
     struct deliver_request *req = s->req;
@@ -439,7 +445,7 @@ static bool precheck(struct session *ss)
     return true;
 }
 
-static int transaction(struct session *ss)
+static int transaction(struct smtp_conn *ss)
 {
     struct smtp_state *s = ss->s;
     struct deliver_request *req = s->req;
@@ -581,8 +587,10 @@ send_rcpts:
                 rcpt_from_reply(ss, j, "end of DATA");
         break;
     }
+    /* The server is back where a new MAIL FROM may follow. */
+    ss->reusable = true;
 quit:
-    if (send_cmd(ss, true, "QUIT") == 0)
+    if (!(ss->keep && ss->reusable) && send_cmd(ss, true, "QUIT") == 0)
         (void)read_reply(ss, smtp_cfg.quit_timeout_ms);
     goto out;
 
@@ -602,44 +610,114 @@ out:
     return ret;
 }
 
-int smtp_session(struct smtp_state *s, int fd)
+static void conn_free(struct smtp_conn *ss)
 {
-    struct session ss = {.s = s, .resp = SMTP_RESP_INIT};
-    ss.st = stream_open(fd);
-    ss.accepted = xcalloc(s->req->nrcpt ? s->req->nrcpt : 1, sizeof(bool));
+    if (ss->tls)
+        tls_conn_close(&ss->tls, ss->st);
+    stream_close(&ss->st);
+    smtp_resp_release(&ss->resp);
+    strbuf_release(&ss->err);
+    strbuf_release(&ss->auth_mechs);
+    strbuf_release(&ss->relay);
+    strbuf_release(&ss->host_addr);
+    free(ss->accepted);
+    free(ss);
+}
+
+/* After a transaction: hand the connection to the caller when it asked
+ * for it and it ended cleanly, else close it (QUIT went already). */
+static void keep_or_free(struct smtp_conn *ss, int ret, struct smtp_conn **keep)
+{
+    if (keep && ret == SMTP_SESSION_DONE && ss->reusable) {
+        strbuf_set(&ss->relay, ss->s->relay.s);
+        strbuf_set(&ss->host_addr, ss->s->host_addr.s);
+        ss->s = NULL;
+        *keep = ss;
+        return;
+    }
+    conn_free(ss);
+}
+
+/* MAIL FROM to the end for s's message on an established connection. */
+static int deliver_on(struct smtp_conn *ss)
+{
+    ss->uses++;
+    ss->s->conn_use = ss->uses;
+    if (!precheck(ss)) {
+        /* Every recipient decided without a command: the server waits for
+         * MAIL FROM as before. */
+        ss->reusable = true;
+        if (!ss->keep && send_cmd(ss, true, "QUIT") == 0)
+            (void)read_reply(ss, smtp_cfg.quit_timeout_ms);
+        return SMTP_SESSION_DONE;
+    }
+    return transaction(ss);
+}
+
+int smtp_session(struct smtp_state *s, int fd, struct smtp_conn **keep)
+{
+    struct smtp_conn *ss = xcalloc(1, sizeof(*ss));
+    *ss = (struct smtp_conn){.s = s, .resp = SMTP_RESP_INIT, .keep = keep != NULL};
+    ss->st = stream_open(fd);
+    ss->accepted = xcalloc(s->req->nrcpt ? s->req->nrcpt : 1, sizeof(bool));
     int ret;
 
-    int r = read_reply(&ss, smtp_cfg.helo_timeout_ms);
+    int r = read_reply(ss, smtp_cfg.helo_timeout_ms);
     if (r < 0) {
-        ret = io_fail(&ss, r, "receiving the initial server greeting");
+        ret = io_fail(ss, r, "receiving the initial server greeting");
         goto out;
     }
-    if (smtp_resp_class(&ss.resp) != 2) {
-        ret = session_fail(&ss, ss.resp.dsn, smtp_resp_class(&ss.resp) == 5,
-                           "host %s refused to talk to me: %s", s->host_addr.s, ss.resp.text.s);
+    if (smtp_resp_class(&ss->resp) != 2) {
+        ret = session_fail(ss, ss->resp.dsn, smtp_resp_class(&ss->resp) == 5,
+                           "host %s refused to talk to me: %s", s->host_addr.s, ss->resp.text.s);
         goto out;
     }
-    if ((ret = hello(&ss)) != 0)
+    if ((ret = hello(ss)) != 0)
         goto out;
-    if ((ret = starttls(&ss)) != 0)
+    if ((ret = starttls(ss)) != 0)
         goto out;
-    if ((ret = authenticate(&ss)) != 0)
+    if ((ret = authenticate(ss)) != 0)
         goto out;
     s->conn_us = smtp_now_us();
-    if (!precheck(&ss)) {
-        if (send_cmd(&ss, true, "QUIT") == 0)
-            (void)read_reply(&ss, smtp_cfg.quit_timeout_ms);
-        ret = SMTP_SESSION_DONE;
-        goto out;
-    }
-    ret = transaction(&ss);
+    ss->since_us = s->conn_us;
+    ret = deliver_on(ss);
 out:
-    if (ss.tls)
-        tls_conn_close(&ss.tls, ss.st);
-    stream_close(&ss.st);
-    smtp_resp_release(&ss.resp);
-    strbuf_release(&ss.err);
-    strbuf_release(&ss.auth_mechs);
-    free(ss.accepted);
+    keep_or_free(ss, ret, keep);
     return ret;
+}
+
+bool smtp_conn_usable(const struct smtp_conn *c)
+{
+    if (smtp_cfg.reuse_count_limit > 0 && c->uses >= smtp_cfg.reuse_count_limit)
+        return false;
+    return smtp_now_us() - c->since_us < smtp_cfg.reuse_time_limit_ms * 1000;
+}
+
+int smtp_session_again(struct smtp_state *s, struct smtp_conn **keep)
+{
+    struct smtp_conn *ss = *keep;
+    *keep = NULL;
+    ss->s = s;
+    ss->accepted = xreallocarray(ss->accepted, s->req->nrcpt ? s->req->nrcpt : 1, sizeof(bool));
+    memset(ss->accepted, 0, (s->req->nrcpt ? s->req->nrcpt : 1) * sizeof(bool));
+    ss->naccepted = 0;
+    ss->reusable = false;
+    strbuf_set(&s->relay, ss->relay.s);
+    strbuf_set(&s->host_addr, ss->host_addr.s);
+    /* Postfix's delays: no connection set-up for this message. */
+    s->conn_us = smtp_now_us();
+    int ret = deliver_on(ss);
+    keep_or_free(ss, ret, keep);
+    return ret;
+}
+
+void smtp_conn_close(struct smtp_conn **keep)
+{
+    struct smtp_conn *ss = *keep;
+    if (ss == NULL)
+        return;
+    *keep = NULL;
+    if (send_cmd(ss, true, "QUIT") == 0)
+        (void)read_reply(ss, smtp_cfg.quit_timeout_ms);
+    conn_free(ss);
 }

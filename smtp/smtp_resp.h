@@ -48,7 +48,9 @@ typedef struct smtp_resp {
         0, {0}, STRBUF_INIT, STRLIST_INIT, 0                                                       \
     }
 
-enum { SMTP_RESP_MORE = 1, SMTP_RESP_DONE = 0, SMTP_RESP_BAD = -1 };
+/* SMTP_RESP_BAD is apart from the stream results (STREAM_EOF is -1): a
+ * peer that hangs up is "lost connection", not a malformed reply. */
+enum { SMTP_RESP_MORE = 1, SMTP_RESP_DONE = 0, SMTP_RESP_BAD = -16 };
 
 /* Forget the previous reply (keeps memory). */
 void smtp_resp_reset(smtp_resp *r);

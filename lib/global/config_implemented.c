@@ -104,8 +104,8 @@ static const struct config_implemented table[] = {
     READ("recipient_delimiter"),
     READ("relay_domains_reject_code"),
     READ("relay_recipient_maps"),
-    READ("relocated_maps"), /* at RCPT (smtpd_unlisted) and delivery (qmgr) */
-    READ("virtual_alias_maps"),   /* also cleanup (rewriting) */
+    READ("relocated_maps"),     /* at RCPT (smtpd_unlisted) and delivery (qmgr) */
+    READ("virtual_alias_maps"), /* also cleanup (rewriting) */
     READ("virtual_mailbox_maps"),
     READ("smtpd_banner"),
     READ("smtpd_client_connection_count_limit"),
@@ -320,6 +320,11 @@ static const struct config_implemented table[] = {
     READ("lmtp_lhlo_name"),
     READ("lmtp_lhlo_timeout"),
     SMTP_LMTP("connect_timeout"),
+    /* qmgr batches for the agent under cache_on_demand; the agent reuses
+     * one connection for the batch within the reuse limits. */
+    SMTP_LMTP("connection_cache_on_demand"),
+    SMTP_LMTP("connection_reuse_count_limit"),
+    SMTP_LMTP("connection_reuse_time_limit"),
     SMTP_LMTP("data_done_timeout"),
     SMTP_LMTP("data_init_timeout"),
     SMTP_LMTP("data_xfer_timeout"),

@@ -24,8 +24,10 @@
  *   absent means 0, so agents with no such notion (local) say nothing.
  *
  * BATCHES (additive; qmgr sends them only to transports with
- * <transport>_destination_batch_limit > 1, i.e. local): a request may carry
- * several messages for the same destination. Message 0 uses the attributes
+ * <transport>_destination_batch_limit > 1, i.e. local, and to smtp and lmtp
+ * agents under *_connection_cache_on_demand, which deliver them over one
+ * connection): a request may carry several messages for the same
+ * destination. Message 0 uses the attributes
  * above; then batch_count N (absent: 1, a single-message request as
  * before), and messages j = 1..N-1 with the same attributes prefixed
  * "m<j>." (m1.queue_id, m1.r0.addr, ...). The reply likewise: message 0's
