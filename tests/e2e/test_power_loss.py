@@ -516,7 +516,7 @@ def test_power_loss_keeps_every_acknowledged_message(instance, image):
     for name in corrupt:
         # Not acknowledged (asserted below): which reader moved it and why.
         print("  corrupt/%s: %s" % (name, " | ".join(
-            ln.split(": ", 1)[-1] for ln in inst.log().splitlines() if name in ln)[-400:]))
+            [ln.split("]: ", 1)[-1] for ln in inst.log().splitlines() if name in ln][-3:])))
     assert sorted(n for n, q in must.items() if q not in got) == []
     assert not set(corrupt) & set(must.values()), "an acknowledged message in corrupt/"
     broken = [p for _u, p, _n, _q, whole in files if not whole]
