@@ -44,6 +44,9 @@ test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest iproute
     util-linux
     # strace: the durability test checks the fsync order at commit.
     strace
+    # The power-loss test (tests/e2e/test_power_loss.py) on loop-mounted
+    # images: losetup (mount), mkfs.ext4 (e2fsprogs) and mkfs.xfs (xfsprogs).
+    mount e2fsprogs xfsprogs
     # faketime (libfaketime): the maillog date test fakes a single-digit day.
     faketime
     # The libraries of bsd-mailx (fetch_bsd_mailx below); no MTA among them.
