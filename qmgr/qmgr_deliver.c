@@ -381,14 +381,28 @@ static struct entry *dest_take(struct dest *d)
 }
 
 /* The next delivery's requests: the first waiting one and, up to the
- * transport's batch limit, those behind it (none in verify mode). */
+ * transport's batch limit, those behind it (none in verify mode). Parallel
+ * deliveries come first: what waits is shared out over the deliveries the
+ * destination and the transport could still start now, so a backlog
+ * fills every free slot rather than the first one. */
 static struct entry *dest_take_batch(struct dest *d)
 {
+    struct transport *t = d->t;
     struct entry *first = dest_take(d), *last = first;
-    if (first->m->flags & QF_FLAG_VERIFY)
+    if (first->m->flags & QF_FLAG_VERIFY || t->batch_limit <= 1)
         return first;
-    for (int n = 1; n < d->t->batch_limit && d->head && !(d->head->m->flags & QF_FLAG_VERIFY);
-         n++) {
+    int free_dest = qmgr_window_allowed(&d->w, &t->sp) - d->in_flight;
+    int free_proc = t->proc_limit - t->in_flight;
+    int slots = free_dest < free_proc ? free_dest : free_proc;
+    if (slots < 1)
+        slots = 1;
+    /* Count what waits, as far as it could matter. */
+    long waiting = 1, cap = (long)t->batch_limit * slots;
+    for (struct entry *x = d->head; x && waiting < cap; x = x->next)
+        waiting++;
+    long share = (waiting + slots - 1) / slots;
+    int n_max = share < t->batch_limit ? (int)share : t->batch_limit;
+    for (int n = 1; n < n_max && d->head && !(d->head->m->flags & QF_FLAG_VERIFY); n++) {
         last->next = dest_take(d);
         last = last->next;
     }
