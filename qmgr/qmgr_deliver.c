@@ -556,6 +556,14 @@ static void entry_outcomes(struct entry *e, struct deliver_request *req, const c
     free(rcpts);
 }
 
+static bool batch_message_untouched(const struct deliver_request *msg)
+{
+    for (size_t i = 0; i < msg->nrcpt; i++)
+        if (msg->rcpts[i].status != DELIVER_PENDING)
+            return false;
+    return msg->nrcpt > 0;
+}
+
 static void delivery_end(struct delivery *dv, const attr_list *reply, const char *failure)
 {
     struct transport *t = dv->t;
@@ -601,18 +609,39 @@ static void delivery_end(struct delivery *dv, const attr_list *reply, const char
                       site && req.rcpts[0].reason.len ? req.rcpts[0].reason.s
                                                       : "unknown mail transport error");
     }
+    /* A batch message the agent left untouched (no recipient with an
+     * outcome) was not attempted: the agent stopped after the destination
+     * failed. Back to the front of the queue, in order, where the
+     * feedback above decides its fate (a dead destination defers it
+     * without a connection). Message 0 always gets outcomes. */
+    struct entry **rest = xcalloc(req.nbatch + 1, sizeof(*rest));
+    bool *back = xcalloc(req.nbatch + 1, sizeof(*back));
+    size_t j = 0;
+    for (struct entry *x = e->next; x; x = x->next, j++) {
+        rest[j] = x;
+        back[j] = !failure && batch_message_untouched(&req.batch[j]);
+    }
+    e->next = NULL;
+    for (size_t k = req.nbatch; k-- > 0;) {
+        rest[k]->next = NULL;
+        if (back[k]) {
+            rest[k]->next = d->head;
+            d->head = rest[k];
+            if (!d->tail)
+                d->tail = rest[k];
+        }
+    }
     ready_push(d);
     /* Start the next delivery before the bookkeeping of this one: the
      * outcomes of a batch mean up to 8 queue-file removals, and the agent
      * that just answered would wait for them. */
     dispatch(t);
-    struct entry *next = e->next;
     entry_outcomes(e, &req, failure);
-    for (size_t j = 0; next; j++) {
-        e = next;
-        next = e->next;
-        entry_outcomes(e, &req.batch[j], failure);
-    }
+    for (size_t k = 0; k < req.nbatch; k++)
+        if (!back[k])
+            entry_outcomes(rest[k], &req.batch[k], failure);
+    free(rest);
+    free(back);
     deliver_request_release(&req);
     strbuf_release(&err);
     dest_maybe_free(d);

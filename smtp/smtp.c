@@ -299,8 +299,15 @@ static void process_request(struct deliver_request *req)
 {
     struct smtp_conn *kept = NULL;
     deliver_message(req, &kept);
-    for (size_t j = 0; j < req->nbatch; j++)
+    /* After a failure of the destination as a whole the rest is not
+     * attempted: left without outcomes, it goes back to qmgr's queue, and
+     * qmgr's feedback decides (a dead destination is not tried again and
+     * again, each time waiting for the connect timeout). */
+    bool down = req->site_failure;
+    for (size_t j = 0; j < req->nbatch && !down; j++) {
         deliver_message(&req->batch[j], &kept);
+        down = req->batch[j].site_failure;
+    }
     smtp_conn_close(&kept);
 }
 

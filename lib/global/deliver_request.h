@@ -32,7 +32,9 @@
  * before), and messages j = 1..N-1 with the same attributes prefixed
  * "m<j>." (m1.queue_id, m1.r0.addr, ...). The reply likewise: message 0's
  * r<i>.* and message j's m<j>.r<i>.*; site_failure is for the whole
- * request. Each message has its own outcomes, log lines and queue-file
+ * request. A message j >= 1 none of whose recipients has an outcome was
+ * not attempted (smtp stops after the destination failed as a whole):
+ * qmgr puts it back into the destination's queue. Each message has its own outcomes, log lines and queue-file
  * marks; agents that do not batch never see batch_count.
  *
  * VERIFY MODE (flags & DELIVER_FLAG_VERIFY, from sendmail -bv): the agent

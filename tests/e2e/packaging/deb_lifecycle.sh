@@ -65,12 +65,23 @@ if dpkg-query -W -f="\${Status}" postfix 2>/dev/null | grep -q "install ok insta
         printf "Subject: lab mail\n\nlab mail body\n" |
             su labstudent -c "/usr/sbin/sendmail labstudent@localhost"
     fi
+    # Where the kept main.cf says: Maildir/ (home_mailbox = Maildir/, as the
+    # lab sets it) or Debian'"'"'s default, the mbox in /var/mail.
     n=0
-    while [ "$n" -lt 300 ] && ! ls /home/labstudent/Maildir/new/* >/dev/null 2>&1; do
+    while [ "$n" -lt 300 ] &&
+        ! grep -qs "Subject: lab mail" /home/labstudent/Maildir/new/* /var/mail/labstudent; do
         sleep 0.1
         n=$((n + 1))
     done
-    grep -qs "Subject: lab mail" /home/labstudent/Maildir/new/* && echo "user mail delivered: yes"
+    if grep -qs "Subject: lab mail" /home/labstudent/Maildir/new/* /var/mail/labstudent; then
+        echo "user mail delivered: yes"
+    else
+        echo "user mail not delivered; the queue and the home directory:"
+        /usr/sbin/postqueue -p 2>&1 | tail -n 20
+        ls -la /home/labstudent /home/labstudent/Maildir/new 2>&1 | tail -n 20
+        ls -la /var/mail 2>&1 | tail -n 5
+        postconf -n 2>&1 | tail -n 40
+    fi
     dpkg --purge bsd-mailx >/dev/null 2>&1 || true
     /usr/sbin/postfix stop 2>/dev/null || true
     userdel -r labstudent 2>/dev/null || true
