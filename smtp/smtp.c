@@ -340,33 +340,29 @@ static void smtp_pre_accept(const char *service, char **args)
     }
 }
 
-/* <prefix><name>: smtp_* or lmtp_* */
-static const char *param(const char *name)
+/* The full parameter name <prefix><name>: smtp_* or lmtp_* (valid until
+ * the next call). */
+static const char *param_name(const char *name)
 {
     static strbuf buf;
     strbuf_set(&buf, smtp_cfg.lmtp ? "lmtp_" : "smtp_");
     strbuf_puts(&buf, name);
-    return config_get(buf.s);
+    return buf.s;
+}
+
+static const char *param(const char *name)
+{
+    return config_get(param_name(name));
 }
 
 static long long param_time(const char *name)
 {
-    strbuf full = STRBUF_INIT;
-    strbuf_set(&full, smtp_cfg.lmtp ? "lmtp_" : "smtp_");
-    strbuf_puts(&full, name);
-    long long v = config_get_time(full.s);
-    strbuf_release(&full);
-    return v;
+    return config_get_time(param_name(name));
 }
 
 static long long param_int(const char *name)
 {
-    strbuf full = STRBUF_INIT;
-    strbuf_set(&full, smtp_cfg.lmtp ? "lmtp_" : "smtp_");
-    strbuf_puts(&full, name);
-    long long v = config_get_int(full.s);
-    strbuf_release(&full);
-    return v;
+    return config_get_int(param_name(name));
 }
 
 static int timeout_ms(const char *name)

@@ -3,6 +3,7 @@ cleanup, raw SMTP sockets, and queue-file inspection through qf_dump (the
 queue module's own reader)."""
 import os
 import re
+import smtplib
 import socket
 import stat
 import subprocess
@@ -105,3 +106,23 @@ def queued_id(reply_line):
     m = re.search(r"queued as ([0-9A-Za-z]+)", reply_line)
     assert m, reply_line
     return m.group(1)
+
+
+def drop(s):
+    """Close an smtplib connection that failed (None: nothing); returns None
+    for the caller's `s = drop(s)`."""
+    if s is not None:
+        try:
+            s.close()
+        except OSError:
+            pass
+    return None
+
+
+def quit_quietly(s):
+    """QUIT a connection that may already be broken (None: nothing)."""
+    if s is not None:
+        try:
+            s.quit()
+        except (smtplib.SMTPException, OSError):
+            pass

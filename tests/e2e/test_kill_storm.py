@@ -20,6 +20,7 @@ import time
 
 from conftest import BIN, per_run
 from delivery_helpers import PIPELINE_CF, maildir_new, queue_files, start_pipeline, trigger
+from smtp_helpers import drop, quit_quietly
 
 SMTP_MESSAGES = int(os.environ.get("MTA_STORM_MESSAGES", "2000"))
 SENDMAIL_MESSAGES = int(os.environ.get("MTA_STORM_SENDMAIL", "100"))
@@ -88,18 +89,9 @@ def test_kill_storm_every_acknowledged_message_delivered(instance):
                     ack(mid)   # smtplib raises unless DATA got 250
                     break
                 except (smtplib.SMTPException, OSError):
-                    try:
-                        if s is not None:
-                            s.close()
-                    except OSError:
-                        pass
-                    s = None
+                    s = drop(s)
                     time.sleep(0.05)
-        if s is not None:
-            try:
-                s.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
+        quit_quietly(s)
 
     def sendmail_sender():
         env = dict(os.environ, MAIL_CONFIG=inst.config_dir)

@@ -72,6 +72,7 @@ import pytest
 
 from conftest import BIN, ensure_run_user, run_user
 from delivery_helpers import start_pipeline
+from smtp_helpers import drop, quit_quietly
 
 # _IOR('X', 125, __u32): EXT4_IOC_SHUTDOWN and XFS_IOC_GOINGDOWN are the same
 # number; flag 2 is EXT4_GOING_FLAGS_NOLOGFLUSH / XFS_FSOP_GOING_FLAGS_NOLOGFLUSH.
@@ -373,17 +374,8 @@ def send_until_cut(inst, image, first, rnd):
                     s.rset()
             except (smtplib.SMTPException, OSError):
                 # No 250: given up, never retried.
-                try:
-                    if s is not None:
-                        s.close()
-                except OSError:
-                    pass
-                s = None
-        if s is not None:
-            try:
-                s.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
+                s = drop(s)
+        quit_quietly(s)
 
     threads = [threading.Thread(target=sender, args=(k,)) for k in range(SENDERS)]
     for t in threads:

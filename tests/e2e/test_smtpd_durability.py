@@ -34,7 +34,7 @@ import time
 import pytest
 
 from conftest import BIN
-from smtp_helpers import BASE_EXTRA, SMTP_CF, start
+from smtp_helpers import BASE_EXTRA, SMTP_CF, drop, quit_quietly, start
 
 TOTAL = 600
 SENDERS = 4
@@ -88,17 +88,8 @@ def test_sigkill_smtpd_and_cleanup_under_load(instance):
                     s.rset()
             except (smtplib.SMTPException, OSError):
                 # No 250: this message is given up, never retried.
-                try:
-                    if s is not None:
-                        s.close()
-                except OSError:
-                    pass
-                s = None
-        if s is not None:
-            try:
-                s.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
+                s = drop(s)
+        quit_quietly(s)
 
     def check_complete_files():
         """What a reader would pick up right now must be whole."""
