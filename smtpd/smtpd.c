@@ -252,6 +252,7 @@ void smtpd_reset(struct smtpd_state *s)
     strbuf_reset(&s->envid);
     strbuf_reset(&s->sasl_sender);
     strbuf_reset(&s->queue_id);
+    strbuf_reset(&s->open_error);
     strbuf_reset(&s->last_rcpt);
     strbuf_reset(&s->prepend);
     smtpd_check_reset_actions(s);
@@ -266,24 +267,22 @@ void smtpd_reset(struct smtpd_state *s)
 }
 
 /* Open the queue file at the first accepted recipient (Postfix's
- * smtpd_delay_open_until_valid_rcpt) and send the envelope. */
+ * smtpd_delay_open_until_valid_rcpt) and send the envelope. The RCPT is
+ * answered while cleanup creates the file: its answer is read when the
+ * queue ID is needed first (smtpd_queue_id: at the latest for Received: at
+ * DATA), which takes a file creation off every message's round trips. */
 bool smtpd_open_queue(struct smtpd_state *s)
 {
     strbuf reply = STRBUF_INIT;
-    s->cc = cleanup_client_open(smtpd_params.queue_dir, input_transp_cleanup_flags(),
-                                smtpd_params.ipc_timeout_ms, &s->queue_id, &reply);
+    strbuf_reset(&s->queue_id);
+    s->cc = cleanup_client_begin(smtpd_params.queue_dir, input_transp_cleanup_flags(),
+                                 smtpd_params.ipc_timeout_ms, &reply);
     if (!s->cc) {
         smtpd_reply(s, "%s", strbuf_str(&reply));
         strbuf_release(&reply);
         return false;
     }
     strbuf_release(&reply);
-    if (smtpd_sasl_authenticated(s))
-        msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s", strbuf_str(&s->queue_id),
-                 strbuf_str(&s->namaddr), strbuf_str(&s->sasl_method),
-                 strbuf_str(&s->sasl_username));
-    else
-        msg_info("%s: client=%s", strbuf_str(&s->queue_id), strbuf_str(&s->namaddr));
     gettimeofday(&s->arrival, NULL);
     static const char *const bodies[] = {NULL, "7BIT", "8BITMIME", "BINARYMIME"};
     char port[16];
@@ -311,6 +310,24 @@ bool smtpd_open_queue(struct smtpd_state *s)
     /* First, so that access-table FILTER actions (sent at DATA) win. */
     (void)content_filter_send(s->cc);
     return true;
+}
+
+const char *smtpd_queue_id(struct smtpd_state *s)
+{
+    if (s->cc && cleanup_client_open_pending(s->cc)) {
+        if (cleanup_client_opened(s->cc, &s->open_error) < 0) {
+            cleanup_client_abort(&s->cc);
+        } else {
+            strbuf_set(&s->queue_id, cleanup_client_queue_id(s->cc));
+            if (smtpd_sasl_authenticated(s))
+                msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s",
+                         strbuf_str(&s->queue_id), strbuf_str(&s->namaddr),
+                         strbuf_str(&s->sasl_method), strbuf_str(&s->sasl_username));
+            else
+                msg_info("%s: client=%s", strbuf_str(&s->queue_id), strbuf_str(&s->namaddr));
+        }
+    }
+    return s->queue_id.len ? strbuf_str(&s->queue_id) : NULL;
 }
 
 /* ---- commands ----------------------------------------------------------- */
@@ -460,6 +477,12 @@ static void do_rcpt(struct smtpd_state *s, const smtp_cmd *cmd)
         if (++s->rcpt_overshoot <= smtpd_params.overshoot_limit)
             s->error_count--;
         smtpd_reply(s, "452 4.5.3 Error: too many recipients");
+        return;
+    }
+    if (s->cc)
+        (void)smtpd_queue_id(s); /* this RCPT's log lines and policy have the ID */
+    if (s->open_error.len) {
+        smtpd_reply(s, "%s", strbuf_str(&s->open_error));
         return;
     }
     const char *rcpt = strbuf_str(&cmd->path.addr);
@@ -671,7 +694,7 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
             strbuf shown = STRBUF_INIT;
             addr_sanitize(&shown, line->s, line->len, 100, false);
             msg_warn("%s: malformed BDAT command syntax from %s: %s",
-                     s->queue_id.len ? strbuf_str(&s->queue_id) : "NOQUEUE",
+                     smtpd_queue_id(s) ? smtpd_queue_id(s) : "NOQUEUE",
                      strbuf_str(&s->namaddr), strbuf_str(&shown));
             strbuf_release(&shown);
         }
@@ -914,6 +937,7 @@ done:
     strbuf_release(&s.envid);
     strbuf_release(&s.sasl_sender);
     strbuf_release(&s.queue_id);
+    strbuf_release(&s.open_error);
     strbuf_release(&s.last_rcpt);
     strbuf_release(&s.prepend);
     smtpd_check_reset_actions(&s);

@@ -68,7 +68,8 @@ struct smtpd_state {
     bool smtputf8;
     struct timeval arrival;
     cleanup_client *cc;
-    strbuf queue_id; /* empty: NOQUEUE */
+    strbuf queue_id;   /* empty: NOQUEUE (or the open not answered yet) */
+    strbuf open_error; /* the queue file could not be opened: the reply */
     long rcpt_count;
     long rcpt_overshoot;
     strbuf last_rcpt; /* for "for <x>" in Received: */
@@ -187,6 +188,10 @@ extern struct smtpd_params smtpd_params;
 void smtpd_reply(struct smtpd_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int smtpd_flush(struct smtpd_state *s);
 bool smtpd_open_queue(struct smtpd_state *s);
+/* The queue ID, once cleanup has answered the open (waits for that answer
+ * the first time); NULL when there is none: no file yet, or it could not be
+ * made (s->open_error has the reply, s->cc is gone). */
+const char *smtpd_queue_id(struct smtpd_state *s);
 /* smtpd_check.c: hand the transaction's message actions to cleanup (queue
  * file open); forget them (transaction reset, session end). */
 void smtpd_check_send_actions(struct smtpd_state *s);
@@ -252,6 +257,8 @@ int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, strbuf *reply);
 /* DATA/BDAT: smtpd_data_restrictions (0, or the reply code with the reply
  * in reply, logged). `stage` is "DATA" or "BDAT". */
 int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply);
+/* smtpd_data_restrictions has entries (they may log or ask with the queue ID). */
+bool smtpd_check_data_configured(void);
 /* smtpd_end_of_data_restrictions, after the last byte and before cleanup
  * finishes: 0, or the SMTP code with the reply in `reply` (logged). */
 int smtpd_check_eod(struct smtpd_state *s, strbuf *reply);

@@ -971,6 +971,11 @@ static int check_data_list(struct smtpd_state *s, int which, const char *stage, 
     return finish(&c, v == V_REJECT, stage);
 }
 
+bool smtpd_check_data_configured(void)
+{
+    return data_lists[0].n > 0;
+}
+
 int smtpd_check_data(struct smtpd_state *s, const char *stage, strbuf *reply)
 {
     return check_data_list(s, 0, stage, reply);

@@ -30,6 +30,8 @@ static int data_line(void *ctx, const char *line, size_t len, bool complete)
  * as they see the queue file in Postfix. */
 static void own_line(struct smtpd_state *s, const char *p, size_t len)
 {
+    if (!s->cc)
+        return; /* no queue file (smtpd_queue_id failed): nothing is kept */
     smtpd_milter_content(s, p, len, true);
     cleanup_client_content(s->cc, p, len, true);
 }
@@ -41,6 +43,9 @@ static void own_line(struct smtpd_state *s, const char *p, size_t len)
  *   \tby ... id QUEUEID; date     (several) */
 static void received_header(struct smtpd_state *s)
 {
+    const char *id = smtpd_queue_id(s);
+    if (!id)
+        return; /* the open failed: finish() answers with its reason */
     strbuf h = STRBUF_INIT;
     strbuf_printf(&h, "Received: from %s (%s [%s])",
                   s->helo.len ? strbuf_str(&s->helo) : strbuf_str(&s->name), strbuf_str(&s->name),
@@ -64,7 +69,7 @@ static void received_header(struct smtpd_state *s)
     strbuf_release(&extra);
     strbuf_reset(&h);
     strbuf_printf(&h, "\tby %s (%s) with %s id %s", smtpd_params.myhostname,
-                  config_get("mail_name"), s->protocol, strbuf_str(&s->queue_id));
+                  config_get("mail_name"), s->protocol, id);
     if (s->rcpt_count == 1) {
         own_line(s, h.s, h.len);
         strbuf_reset(&h);
@@ -101,13 +106,37 @@ static void begin(struct smtpd_state *s, enum smtp_data_mode mode)
     received_header(s);
 }
 
+/* The code of s->open_error (cleanup_client made it a 4xx/5xx reply). */
+static int open_error_code(const struct smtpd_state *s)
+{
+    const char *e = strbuf_str(&s->open_error);
+    return (e[0] - '0') * 100 + (e[1] - '0') * 10 + (e[2] - '0');
+}
+
+/* Before DATA's 354 or the first BDAT chunk (`first`). DATA-stage
+ * restrictions and milters may log or pass on the queue ID, so they wait
+ * for cleanup's answer to the open; otherwise Received: at the start of the
+ * content is the first to need it, and the file is created while the
+ * client turns around. The reply of an open that failed, or NULL. */
+static const char *open_refusal(struct smtpd_state *s, bool first)
+{
+    if (first && (s->milters || smtpd_check_data_configured()))
+        (void)smtpd_queue_id(s);
+    return s->open_error.len ? strbuf_str(&s->open_error) : NULL;
+}
+
 /* After the last byte: hand the verdict to the client. */
 static void finish(struct smtpd_state *s, const char *stage, bool bdat, uint64_t bdat_total)
 {
     enum smtp_data_result r = smtp_data_result(&s->data);
     strbuf reply = STRBUF_INIT;
     int code;
-    if (r != SMTP_DATA_OK && r != SMTP_DATA_CALLBACK) {
+    (void)smtpd_queue_id(s);
+    if (!s->cc && s->open_error.len) {
+        /* cleanup could not make the file (answered after the 354). */
+        strbuf_set(&reply, strbuf_str(&s->open_error));
+        code = open_error_code(s);
+    } else if (r != SMTP_DATA_OK && r != SMTP_DATA_CALLBACK) {
         const char *dsn, *text;
         smtp_data_reply(r, smtpd_params.bare_code, &code, &dsn, &text);
         strbuf_printf(&reply, "%d %s %s", code, dsn, text);
@@ -184,12 +213,17 @@ void smtpd_data(struct smtpd_state *s)
         smtpd_reply(s, "503 5.5.1 Error: need RCPT command");
         return;
     }
-    if (s->rcpt_count == 0 || !s->cc) {
-        smtpd_reply(s, "554 5.5.1 Error: no valid recipients");
-        return;
-    }
     if (s->bdat_active) {
         smtpd_reply(s, "503 5.5.1 Error: DATA after BDAT");
+        return;
+    }
+    const char *refused = s->rcpt_count > 0 ? open_refusal(s, true) : NULL;
+    if (refused) {
+        smtpd_reply(s, "%s", refused);
+        return;
+    }
+    if (s->rcpt_count == 0 || !s->cc) {
+        smtpd_reply(s, "554 5.5.1 Error: no valid recipients");
         return;
     }
     strbuf refusal = STRBUF_INIT;
@@ -269,6 +303,8 @@ void smtpd_bdat(struct smtpd_state *s, const smtp_cmd *cmd)
     const char *error = NULL;
     if (!s->have_mail)
         error = "503 5.5.1 Error: need MAIL command";
+    else if (s->rcpt_count > 0 && (error = open_refusal(s, !s->bdat_active)) != NULL)
+        ;
     else if (s->rcpt_count == 0 || !s->cc)
         error = "554 5.5.1 Error: no valid recipients";
     strbuf refusal = STRBUF_INIT;

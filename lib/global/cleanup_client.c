@@ -23,6 +23,7 @@ struct cleanup_client {
     attr_list out;    /* pending content message */
     size_t out_bytes; /* content bytes in it */
     bool broken;      /* sticky: the connection failed */
+    bool open_pending; /* "open" sent, its reply not read yet */
     strbuf err;
     strbuf queue_id;
 };
@@ -67,6 +68,18 @@ static void reply_from(const attr_list *al, strbuf *reply, const char *fallback)
         strbuf_puts(reply, fallback);
 }
 
+/* The code of a refusal (reply_from made it start with a digit 2-5); a
+ * reply that is no 4xx/5xx becomes the generic 451. */
+static int reply_code(strbuf *reply)
+{
+    int code = (int)((reply->s[0] - '0') * 100 + (reply->s[1] - '0') * 10 + (reply->s[2] - '0'));
+    if (code < 400 || code > 599) {
+        code = 451;
+        strbuf_set(reply, WRITE_ERROR_REPLY);
+    }
+    return code;
+}
+
 static void client_free(cleanup_client **ccp)
 {
     cleanup_client *cc = *ccp;
@@ -80,11 +93,10 @@ static void client_free(cleanup_client **ccp)
     XFREE(*ccp);
 }
 
-cleanup_client *cleanup_client_open(const char *queue_dir, int flags, int timeout_ms,
-                                    strbuf *queue_id, strbuf *reply)
+cleanup_client *cleanup_client_begin(const char *queue_dir, int flags, int timeout_ms,
+                                     strbuf *reply)
 {
     cleanup_client *cc = xcalloc(1, sizeof(*cc));
-    strbuf_reset(queue_id);
     cc->st = attr_connect(queue_dir, CLEANUP_SERVICE, timeout_ms, &cc->err);
     if (!cc->st) {
         msg_warn("connect to cleanup service %s/%s: %s", queue_dir, CLEANUP_SERVICE,
@@ -98,41 +110,79 @@ cleanup_client *cleanup_client_open(const char *queue_dir, int flags, int timeou
     stream_clear_deadline(cc->st);
     stream_set_timeout(cc->st, timeout_ms);
 
-    attr_list req = ATTR_LIST_INIT, resp = ATTR_LIST_INIT;
+    attr_list req = ATTR_LIST_INIT;
     attr_add_str(&req, "request", "open");
     attr_add_int(&req, "flags", flags);
+    int rc = attr_send(cc->st, &req, &cc->err);
+    attr_list_release(&req);
+    if (rc != ATTR_OK) {
+        msg_warn("cleanup service: open: %s", strbuf_str(&cc->err));
+        strbuf_set(reply, WRITE_ERROR_REPLY);
+        client_free(&cc);
+        return NULL;
+    }
+    cc->open_pending = true;
+    attr_add_str(&cc->out, "request", "content");
+    return cc;
+}
+
+int cleanup_client_opened(cleanup_client *cc, strbuf *reply)
+{
+    if (!cc->open_pending) {
+        if (cc->queue_id.len)
+            return 0;
+        strbuf_set(reply, WRITE_ERROR_REPLY);
+        return -1;
+    }
+    cc->open_pending = false;
+    attr_list resp = ATTR_LIST_INIT;
     int64_t status = -1;
     const char *id = NULL;
-    int rc = attr_send(cc->st, &req, &cc->err);
+    int ret = -1;
+    strbuf_reset(&cc->err);
+    /* What was streamed meanwhile may wait in our buffer: cleanup answers
+     * before it reads more, so it never waits for it. */
     /* cleanup creates the queue file before it answers: poll first. */
     stream_expect_wait(cc->st);
-    if (rc == ATTR_OK)
-        rc = attr_recv(cc->st, &cleanup_attr_limits, &resp, &cc->err);
-    if (rc != ATTR_OK || attr_get_int(&resp, "status", &status, &cc->err) < 0) {
+    if (attr_recv(cc->st, &cleanup_attr_limits, &resp, &cc->err) != ATTR_OK ||
+        attr_get_int(&resp, "status", &status, &cc->err) < 0) {
         msg_warn("cleanup service: open: %s", strbuf_str(&cc->err));
         strbuf_set(reply, WRITE_ERROR_REPLY);
-        goto fail;
-    }
-    if (status != 0) {
+    } else if (status != 0) {
         reply_from(&resp, reply, WRITE_ERROR_REPLY);
-        goto fail;
-    }
-    if (attr_get_str(&resp, "queue_id", &id, &cc->err) < 0) {
+    } else if (attr_get_str(&resp, "queue_id", &id, &cc->err) < 0) {
         msg_warn("cleanup service: open: %s", strbuf_str(&cc->err));
         strbuf_set(reply, WRITE_ERROR_REPLY);
-        goto fail;
+    } else {
+        strbuf_set(&cc->queue_id, id);
+        ret = 0;
     }
-    strbuf_set(queue_id, id);
-    strbuf_set(&cc->queue_id, id);
-    attr_add_str(&cc->out, "request", "content");
-    attr_list_release(&req);
+    if (ret < 0)
+        cc->broken = true; /* nothing more to say on this connection */
     attr_list_release(&resp);
+    return ret;
+}
+
+bool cleanup_client_open_pending(const cleanup_client *cc)
+{
+    return cc->open_pending;
+}
+
+const char *cleanup_client_queue_id(const cleanup_client *cc)
+{
+    return strbuf_str(&cc->queue_id);
+}
+
+cleanup_client *cleanup_client_open(const char *queue_dir, int flags, int timeout_ms,
+                                    strbuf *queue_id, strbuf *reply)
+{
+    strbuf_reset(queue_id);
+    cleanup_client *cc = cleanup_client_begin(queue_dir, flags, timeout_ms, reply);
+    if (cc && cleanup_client_opened(cc, reply) < 0)
+        client_free(&cc);
+    if (cc)
+        strbuf_set(queue_id, strbuf_str(&cc->queue_id));
     return cc;
-fail:
-    attr_list_release(&req);
-    attr_list_release(&resp);
-    client_free(&cc);
-    return NULL;
 }
 
 static void add_opt(attr_list *al, const char *name, const char *value)
@@ -340,6 +390,10 @@ int cleanup_client_finish(cleanup_client **ccp, strbuf *reply)
     int64_t status = -1;
 
     strbuf_set(reply, WRITE_ERROR_REPLY);
+    if (cc->open_pending && cleanup_client_opened(cc, reply) < 0) {
+        code = reply_code(reply);
+        goto done;
+    }
     if (flush_content(cc) < 0)
         goto done;
     attr_add_str(&req, "request", "end");
@@ -360,11 +414,7 @@ int cleanup_client_finish(cleanup_client **ccp, strbuf *reply)
         strbuf_printf(reply, "250 2.0.0 Ok: queued as %s", strbuf_str(&cc->queue_id));
     } else {
         reply_from(&resp, reply, WRITE_ERROR_REPLY);
-        code = (int)((reply->s[0] - '0') * 100 + (reply->s[1] - '0') * 10 + (reply->s[2] - '0'));
-        if (code < 400 || code > 599) {
-            code = 451;
-            strbuf_set(reply, WRITE_ERROR_REPLY);
-        }
+        code = reply_code(reply);
     }
 done:
     attr_list_release(&req);

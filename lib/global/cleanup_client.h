@@ -135,6 +135,19 @@ typedef struct cleanup_client cleanup_client;
 cleanup_client *cleanup_client_open(const char *queue_dir, int flags, int timeout_ms,
                                     strbuf *queue_id, strbuf *reply);
 
+/* The same in two halves, so that the caller can go on while cleanup
+ * creates the file (smtpd answers RCPT at once). begin connects and sends
+ * the open request: NULL with a reply as above when that fails. Streaming
+ * (envelope, recipients, content) may follow at once: cleanup reads it after
+ * its answer. opened waits for that answer (once; later calls return the
+ * same verdict): 0 with the ID in cleanup_client_queue_id, or -1 with the
+ * reply, after which the client only aborts. finish waits for it itself. */
+cleanup_client *cleanup_client_begin(const char *queue_dir, int flags, int timeout_ms,
+                                     strbuf *reply);
+int cleanup_client_opened(cleanup_client *cc, strbuf *reply);
+bool cleanup_client_open_pending(const cleanup_client *cc);
+const char *cleanup_client_queue_id(const cleanup_client *cc); /* "" before opened */
+
 /* Streaming. Return 0, or -1 once the connection broke (sticky; the caller
  * may keep calling and learn the outcome from finish). */
 int cleanup_client_envelope(cleanup_client *cc, const struct cleanup_envelope *env);

@@ -285,3 +285,56 @@ def test_full_disk(instance):
     finally:
         inst.teardown()
         subprocess.run(["umount", "-l", inst.queue_dir])
+
+
+def _unwritable_incoming(inst):
+    """cleanup (the mail owner) can no longer create files; root can."""
+    d = os.path.join(inst.queue_dir, "incoming")
+    mode = os.stat(d).st_mode & 0o7777
+    os.chmod(d, 0)
+    return lambda: os.chmod(d, mode)
+
+
+def test_queue_file_refused_after_rcpt(instance):
+    """smtpd answers RCPT while cleanup creates the queue file; when that
+    fails, the client learns it with cleanup's reason at the end of DATA,
+    at the next RCPT, or, with DATA restrictions, at DATA: never a 250 for
+    the message, nothing queued, and the next message goes through."""
+    inst = start(instance)
+    restore = _unwritable_incoming(inst)
+    try:
+        c = session(inst)
+        assert c.cmd("MAIL FROM:<a@example.org>") == ["250 2.1.0 Ok"]
+        assert c.cmd("RCPT TO:<%s>" % RCPT) == ["250 2.1.5 Ok"]
+        assert c.cmd("DATA")[0].startswith("354")
+        c.send("Subject: refused\r\n\r\nbody\r\n.\r\n")
+        assert c.reply() == ["452 4.3.1 Insufficient system storage"]
+        # The transaction is over: a new one, two recipients.
+        assert c.cmd("MAIL FROM:<a@example.org>") == ["250 2.1.0 Ok"]
+        assert c.cmd("RCPT TO:<%s>" % RCPT) == ["250 2.1.5 Ok"]
+        assert c.cmd("RCPT TO:<%s>" % RCPT) == ["452 4.3.1 Insufficient system storage"]
+        assert c.cmd("DATA") == ["452 4.3.1 Insufficient system storage"]
+        assert c.cmd("RSET") == ["250 2.0.0 Ok"]
+        c.cmd("QUIT")
+        assert incoming(inst) == []
+        assert inst.wait_log(r"create queue file: .*incoming")
+    finally:
+        restore()
+    normal_mail_works(inst)
+
+
+def test_queue_file_refused_data_restrictions(instance):
+    """With smtpd_data_restrictions (which may log the queue ID) smtpd waits
+    for the file at DATA and refuses DATA itself."""
+    inst = start(instance, extra="smtpd_data_restrictions = permit_mynetworks\n")
+    restore = _unwritable_incoming(inst)
+    try:
+        c = session(inst)
+        assert c.cmd("MAIL FROM:<a@example.org>") == ["250 2.1.0 Ok"]
+        assert c.cmd("RCPT TO:<%s>" % RCPT) == ["250 2.1.5 Ok"]
+        assert c.cmd("DATA") == ["452 4.3.1 Insufficient system storage"]
+        c.cmd("QUIT")
+        assert incoming(inst) == []
+    finally:
+        restore()
+    normal_mail_works(inst)

@@ -285,6 +285,72 @@ static void open_refused(void **state)
     strbuf_release(&reply);
 }
 
+/* begin + streaming before the answer (smtpd's RCPT): the ID comes with
+ * opened, and the message is queued as with open. */
+static void pipelined_open(void **state)
+{
+    (void)state;
+    pid_t pid = fake_server("250 2.0.0 Ok: queued as ABC123", 0);
+    strbuf reply = STRBUF_INIT;
+    cleanup_client *cc = cleanup_client_begin(dir, 0, 5000, &reply);
+    assert_non_null(cc);
+    assert_true(cleanup_client_open_pending(cc));
+    assert_string_equal(cleanup_client_queue_id(cc), "");
+    send_message(cc);
+    assert_int_equal(cleanup_client_opened(cc, &reply), 0);
+    assert_false(cleanup_client_open_pending(cc));
+    assert_string_equal(cleanup_client_queue_id(cc), "ABC123");
+    assert_int_equal(cleanup_client_opened(cc, &reply), 0); /* once; the same verdict */
+    assert_int_equal(cleanup_client_finish(&cc, &reply), 250);
+    assert_string_equal(strbuf_str(&reply), "250 2.0.0 Ok: queued as ABC123");
+    assert_int_equal(wait_child(pid), 0);
+    strbuf_release(&reply);
+}
+
+/* finish waits for the open's answer itself. */
+static void finish_completes_open(void **state)
+{
+    (void)state;
+    pid_t pid = fake_server("250 2.0.0 Ok: queued as ABC123", 0);
+    strbuf reply = STRBUF_INIT;
+    cleanup_client *cc = cleanup_client_begin(dir, 0, 5000, &reply);
+    assert_non_null(cc);
+    send_message(cc);
+    assert_int_equal(cleanup_client_finish(&cc, &reply), 250);
+    assert_string_equal(strbuf_str(&reply), "250 2.0.0 Ok: queued as ABC123");
+    assert_int_equal(wait_child(pid), 0);
+    strbuf_release(&reply);
+}
+
+/* A refused open after streaming: cleanup's reason, from opened or from
+ * finish, never a 250. */
+static void pipelined_open_refused(void **state)
+{
+    (void)state;
+    for (int via_finish = 0; via_finish < 2; via_finish++) {
+        pid_t pid = fake_server(NULL, 1);
+        strbuf reply = STRBUF_INIT;
+        cleanup_client *cc = cleanup_client_begin(dir, 0, 5000, &reply);
+        assert_non_null(cc);
+        send_message(cc);
+        if (via_finish) {
+            assert_int_equal(cleanup_client_finish(&cc, &reply), 452);
+        } else {
+            assert_int_equal(cleanup_client_opened(cc, &reply), -1);
+            /* Later calls fail too, with the generic reply. */
+            strbuf again = STRBUF_INIT;
+            assert_int_equal(cleanup_client_opened(cc, &again), -1);
+            assert_string_equal(strbuf_str(&again), "451 4.3.0 Error: queue file write error");
+            strbuf_release(&again);
+            cleanup_client_abort(&cc);
+        }
+        assert_null(cc);
+        assert_string_equal(strbuf_str(&reply), "452 4.3.1 Insufficient system storage");
+        assert_int_equal(wait_child(pid), 0);
+        strbuf_release(&reply);
+    }
+}
+
 static void no_server(void **state)
 {
     strbuf id = STRBUF_INIT, reply = STRBUF_INIT;
@@ -308,6 +374,9 @@ int main(void)
         cmocka_unit_test(server_vanishes),
         cmocka_unit_test(open_refused),
         cmocka_unit_test(no_server),
+        cmocka_unit_test(pipelined_open),
+        cmocka_unit_test(finish_completes_open),
+        cmocka_unit_test(pipelined_open_refused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];
