@@ -315,7 +315,7 @@ bool smtpd_open_queue(struct smtpd_state *s)
 const char *smtpd_queue_id(struct smtpd_state *s)
 {
     if (s->cc && cleanup_client_open_pending(s->cc)) {
-        if (cleanup_client_opened(s->cc, &s->open_error) < 0) {
+        if ((s->open_code = cleanup_client_opened(s->cc, &s->open_error)) != 0) {
             cleanup_client_abort(&s->cc);
         } else {
             strbuf_set(&s->queue_id, cleanup_client_queue_id(s->cc));
@@ -693,8 +693,8 @@ static bool one_command(struct smtpd_state *s, strbuf *line, smtp_cmd *cmd)
         if (cmd->verb == SMTP_VERB_BDAT && cmd->reply.close) {
             strbuf shown = STRBUF_INIT;
             addr_sanitize(&shown, line->s, line->len, 100, false);
-            msg_warn("%s: malformed BDAT command syntax from %s: %s",
-                     smtpd_queue_id(s) ? smtpd_queue_id(s) : "NOQUEUE",
+            const char *id = smtpd_queue_id(s);
+            msg_warn("%s: malformed BDAT command syntax from %s: %s", id ? id : "NOQUEUE",
                      strbuf_str(&s->namaddr), strbuf_str(&shown));
             strbuf_release(&shown);
         }

@@ -70,6 +70,7 @@ struct smtpd_state {
     cleanup_client *cc;
     strbuf queue_id;   /* empty: NOQUEUE (or the open not answered yet) */
     strbuf open_error; /* the queue file could not be opened: the reply */
+    int open_code;     /* and its code */
     long rcpt_count;
     long rcpt_overshoot;
     strbuf last_rcpt; /* for "for <x>" in Received: */

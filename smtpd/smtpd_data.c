@@ -106,13 +106,6 @@ static void begin(struct smtpd_state *s, enum smtp_data_mode mode)
     received_header(s);
 }
 
-/* The code of s->open_error (cleanup_client made it a 4xx/5xx reply). */
-static int open_error_code(const struct smtpd_state *s)
-{
-    const char *e = strbuf_str(&s->open_error);
-    return (e[0] - '0') * 100 + (e[1] - '0') * 10 + (e[2] - '0');
-}
-
 /* Before DATA's 354 or the first BDAT chunk (`first`). DATA-stage
  * restrictions and milters may log or pass on the queue ID, so they wait
  * for cleanup's answer to the open; otherwise Received: at the start of the
@@ -135,7 +128,7 @@ static void finish(struct smtpd_state *s, const char *stage, bool bdat, uint64_t
     if (!s->cc && s->open_error.len) {
         /* cleanup could not make the file (answered after the 354). */
         strbuf_set(&reply, strbuf_str(&s->open_error));
-        code = open_error_code(s);
+        code = s->open_code;
     } else if (r != SMTP_DATA_OK && r != SMTP_DATA_CALLBACK) {
         const char *dsn, *text;
         smtp_data_reply(r, smtpd_params.bare_code, &code, &dsn, &text);

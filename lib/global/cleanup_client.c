@@ -132,7 +132,7 @@ int cleanup_client_opened(cleanup_client *cc, strbuf *reply)
         if (cc->queue_id.len)
             return 0;
         strbuf_set(reply, WRITE_ERROR_REPLY);
-        return -1;
+        return 451;
     }
     cc->open_pending = false;
     attr_list resp = ATTR_LIST_INIT;
@@ -140,9 +140,10 @@ int cleanup_client_opened(cleanup_client *cc, strbuf *reply)
     const char *id = NULL;
     int ret = -1;
     strbuf_reset(&cc->err);
-    /* What was streamed meanwhile may wait in our buffer: cleanup answers
-     * before it reads more, so it never waits for it. */
-    /* cleanup creates the queue file before it answers: poll first. */
+    /* cleanup creates the queue file before it answers: poll first. What
+     * was streamed meanwhile stays in our buffer (cleanup answers before it
+     * reads more, so it never waits for it; a flush here would cost it a
+     * wake-up per message). */
     stream_expect_wait(cc->st);
     if (attr_recv(cc->st, &cleanup_attr_limits, &resp, &cc->err) != ATTR_OK ||
         attr_get_int(&resp, "status", &status, &cc->err) < 0) {
@@ -157,10 +158,11 @@ int cleanup_client_opened(cleanup_client *cc, strbuf *reply)
         strbuf_set(&cc->queue_id, id);
         ret = 0;
     }
-    if (ret < 0)
-        cc->broken = true; /* nothing more to say on this connection */
     attr_list_release(&resp);
-    return ret;
+    if (ret == 0)
+        return 0;
+    cc->broken = true; /* nothing more to say on this connection */
+    return reply_code(reply);
 }
 
 bool cleanup_client_open_pending(const cleanup_client *cc)
@@ -178,7 +180,7 @@ cleanup_client *cleanup_client_open(const char *queue_dir, int flags, int timeou
 {
     strbuf_reset(queue_id);
     cleanup_client *cc = cleanup_client_begin(queue_dir, flags, timeout_ms, reply);
-    if (cc && cleanup_client_opened(cc, reply) < 0)
+    if (cc && cleanup_client_opened(cc, reply) != 0)
         client_free(&cc);
     if (cc)
         strbuf_set(queue_id, strbuf_str(&cc->queue_id));
@@ -390,10 +392,9 @@ int cleanup_client_finish(cleanup_client **ccp, strbuf *reply)
     int64_t status = -1;
 
     strbuf_set(reply, WRITE_ERROR_REPLY);
-    if (cc->open_pending && cleanup_client_opened(cc, reply) < 0) {
-        code = reply_code(reply);
+    if (cc->open_pending && (code = cleanup_client_opened(cc, reply)) != 0)
         goto done;
-    }
+    code = 451;
     if (flush_content(cc) < 0)
         goto done;
     attr_add_str(&req, "request", "end");

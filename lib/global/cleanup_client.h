@@ -139,9 +139,10 @@ cleanup_client *cleanup_client_open(const char *queue_dir, int flags, int timeou
  * creates the file (smtpd answers RCPT at once). begin connects and sends
  * the open request: NULL with a reply as above when that fails. Streaming
  * (envelope, recipients, content) may follow at once: cleanup reads it after
- * its answer. opened waits for that answer (once; later calls return the
- * same verdict): 0 with the ID in cleanup_client_queue_id, or -1 with the
- * reply, after which the client only aborts. finish waits for it itself. */
+ * its answer. opened waits for that answer (once; later calls give the
+ * same verdict, a refusal as the generic 451): 0 with the ID in
+ * cleanup_client_queue_id, or the 4xx/5xx code with the reply, after which
+ * the client only aborts. finish waits for it itself. */
 cleanup_client *cleanup_client_begin(const char *queue_dir, int flags, int timeout_ms,
                                      strbuf *reply);
 int cleanup_client_opened(cleanup_client *cc, strbuf *reply);
